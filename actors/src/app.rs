@@ -1,0 +1,791 @@
+//! App supervisor actor: owns one app — its spec, its instances (one Process actor each),
+//! their log actors, and each instance's restart state. It turns an instance's
+//! [`ChildExited`] into a decision with the pure policy of `supervision::policy` (PM2's
+//! rules) and acts on it: [`StartChild`] at once or after the delay (a timer message with
+//! a generation), `stopped`, or `errored`. Manual commands (start, stop, restart, reset,
+//! delete, signal) arrive as [`Command`] from the Root supervisor and are answered once
+//! their effect is visible.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+use nix::sys::signal::Signal;
+use tokio::sync::oneshot;
+
+use crate::events::{EventBus, Publish};
+use crate::home::Home;
+use crate::log::{LogFile, PumpTarget};
+use crate::messages::{ChildExited, Spawned, StartChild};
+use crate::os::{self, SpawnSpec, MARKER_VAR};
+use crate::process::{Process, ProcessParts, SendSignal, Spawn, Terminate};
+use crate::protocol::{AppSpec, Description, Event, ProcessInfo, Status};
+use crate::reaper::SharedPids;
+use crate::supervision::policy::{Exit, Policy, RestartRules, RestartState, Verdict};
+
+/// What the Root keeps of an instance for `list`: its row and when its process started.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The row, `uptime` left to be computed from `started`.
+    pub info: ProcessInfo,
+    /// When the current process started (None when down).
+    pub started: Option<Instant>,
+}
+
+/// An App supervisor's rows changed: sent to the Root, which serves `list` from them.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Report {
+    /// The app's name.
+    pub app: String,
+    /// Every instance's row.
+    pub rows: Vec<Row>,
+}
+
+/// What a command does to each instance it selects.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Start instances that are down (stopped or errored).
+    Start,
+    /// Stop: `stopped` once each tree has exited.
+    Stop,
+    /// Restart (a stopped or errored instance starts); zeroes the unstable count.
+    Restart,
+    /// Zero the restart counters.
+    Reset,
+    /// Stop, then forget: the actor stops once every instance has stopped.
+    Delete,
+}
+
+/// A manual command on some instances of this app; answers their rows once done.
+#[derive(Message)]
+#[rtype(result = "Vec<ProcessInfo>")]
+pub struct Command {
+    /// What to do.
+    pub op: Op,
+    /// Which instance numbers (None: all).
+    pub instances: Option<Vec<u32>>,
+    /// A new spec to run from now on (`--update-env`, `up` reload); applied before `op`.
+    pub replace: Option<Box<AppSpec>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intent {
+    None,
+    Stop,
+    Restart,
+}
+
+struct Inst {
+    id: u64,
+    idx: u32,
+    addr: Addr<Process>,
+    status: Status,
+    restarts: u64,
+    state: RestartState,
+    generation: u64,
+    /// A tree exists for `generation` (spawned, its exit not yet reported).
+    running: bool,
+    pid: Option<u32>,
+    started: Option<Instant>,
+    last_exit: Option<Exit>,
+    intent: Intent,
+    waiters: Vec<oneshot::Sender<()>>,
+    env: BTreeMap<String, String>,
+}
+
+/// Everything an App supervisor is built from.
+pub struct AppParts {
+    /// The app.
+    pub spec: AppSpec,
+    /// One id per instance, allocated by the Root.
+    pub ids: Vec<u64>,
+    /// `$PMX_HOME`.
+    pub home: Home,
+    /// Where rows go.
+    pub root: Recipient<Report>,
+    /// The event bus.
+    pub bus: Addr<EventBus>,
+    /// The Reaper's table.
+    pub pids: SharedPids,
+    /// Where log actors and pumps run.
+    pub log_arbiter: ArbiterHandle,
+    /// The daemon's original open-file limit, restored in children.
+    pub nofile: Option<(u64, u64)>,
+    /// The user name shown in `list`.
+    pub user: String,
+    /// The event bus's "someone wants log lines" flag.
+    pub bus_wants_logs: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The App supervisor actor.
+pub struct AppSup {
+    parts: AppParts,
+    insts: Vec<Inst>,
+    rules: RestartRules,
+    kill_signal: Signal,
+    kill_timeout: Duration,
+    created_at: u64,
+    deleted: bool,
+}
+
+/// The number of instances `instances` means on this machine: `Max` = the CPUs available,
+/// `MaxMinus(k)` = CPUs − k, at least 1.
+pub fn instance_count(i: &pmx_config::Instances) -> u32 {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    match i {
+        pmx_config::Instances::Count(n) => (*n).max(1),
+        pmx_config::Instances::Max => cpus,
+        pmx_config::Instances::MaxMinus(k) => cpus.saturating_sub(*k).max(1),
+    }
+}
+
+/// The log files of an app: (stdout file, stderr file, combined file), absolute. PM2's
+/// names under `$PMX_HOME/logs` unless the spec sets them.
+pub fn log_paths(home: &Home, spec: &AppSpec) -> (PathBuf, PathBuf, Option<PathBuf>) {
+    let logs = &spec.app.logs;
+    let name = &spec.app.name;
+    let out = logs
+        .out_file
+        .clone()
+        .unwrap_or_else(|| home.logs().join(format!("{name}-out.log")));
+    let err = logs
+        .error_file
+        .clone()
+        .unwrap_or_else(|| home.logs().join(format!("{name}-error.log")));
+    (out, err, logs.log_file.clone())
+}
+
+fn rules_of(app: &pmx_config::App) -> RestartRules {
+    RestartRules {
+        policy: match app.restart.policy {
+            pmx_config::Policy::Always => Policy::Always,
+            pmx_config::Policy::OnFailure => Policy::OnFailure,
+            pmx_config::Policy::Never => Policy::Never,
+        },
+        delay_ms: app.restart.delay_ms,
+        backoff_ms: app.restart.backoff_ms,
+        min_uptime_ms: app.restart.min_uptime_ms,
+        max_restarts: app.restart.max_restarts,
+        stop_exit_codes: app.stop_exit_codes.clone(),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl AppSup {
+    /// An App supervisor for `parts.spec`; its instances start when the actor starts
+    /// (unless `autostart` is off).
+    pub fn new(parts: AppParts) -> AppSup {
+        let rules = rules_of(&parts.spec.app);
+        let kill_signal =
+            os::signal_from_name(&parts.spec.app.kill_signal).unwrap_or(Signal::SIGINT);
+        let kill_timeout = Duration::from_millis(parts.spec.app.kill_timeout_ms);
+        AppSup {
+            parts,
+            insts: Vec::new(),
+            rules,
+            kill_signal,
+            kill_timeout,
+            created_at: now_ms(),
+            deleted: false,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.parts.spec.app.name
+    }
+
+    fn mode(&self) -> &'static str {
+        if self.insts.len() > 1 || !self.parts.spec.app.listen.is_empty() {
+            "cluster"
+        } else {
+            "fork"
+        }
+    }
+
+    /// Build one Process actor per instance, with its log routes.
+    fn build_instances(&mut self, ctx: &mut Context<Self>) {
+        let (out_path, err_path, combined) = log_paths(&self.parts.home, &self.parts.spec);
+        let arbiter = self.parts.log_arbiter.clone();
+        let open = |path: PathBuf| LogFile::start_in_arbiter(&arbiter, move |_| LogFile::new(path));
+        let shared_err_out = out_path == err_path;
+        let out_file = open(out_path);
+        let err_file = if shared_err_out {
+            out_file.clone()
+        } else {
+            open(err_path)
+        };
+        let combined_file = combined.map(open);
+        let logs = &self.parts.spec.app.logs;
+        let time_format = logs.time.then(|| logs.date_format.clone());
+        let shared = combined_file.is_some() || shared_err_out || self.parts.ids.len() > 1;
+        for (idx, id) in self.parts.ids.clone().into_iter().enumerate() {
+            let target = |file: &Addr<LogFile>, stream: &'static str| PumpTarget {
+                files: std::iter::once(file.clone())
+                    .chain(combined_file.clone())
+                    .collect(),
+                shared,
+                time_format: time_format.clone(),
+                app: self.parts.spec.app.name.clone(),
+                id,
+                stream,
+                events: Some((self.parts.bus.clone(), self.parts.bus_flag())),
+            };
+            let process = Process::new(ProcessParts {
+                id,
+                instance: idx as u32,
+                marker: format!("{}:{id}", self.parts.home.tag()),
+                pid_file: self
+                    .parts
+                    .home
+                    .pids()
+                    .join(format!("{}-{id}.pid", self.parts.spec.app.name)),
+                parent_exit: ctx.address().recipient(),
+                parent_spawned: ctx.address().recipient(),
+                pids: self.parts.pids.clone(),
+                log_arbiter: self.parts.log_arbiter.clone(),
+                out: target(&out_file, "out"),
+                err: target(&err_file, "err"),
+            })
+            .start();
+            self.insts.push(Inst {
+                id,
+                idx: idx as u32,
+                addr: process,
+                status: Status::Stopped,
+                restarts: 0,
+                state: RestartState::default(),
+                generation: 0,
+                running: false,
+                pid: None,
+                started: None,
+                last_exit: None,
+                intent: Intent::None,
+                waiters: Vec::new(),
+                env: BTreeMap::new(),
+            });
+        }
+    }
+
+    /// The environment instance `i` gets: the layers merged, then what pmx injects.
+    fn env_for(&self, i: usize) -> BTreeMap<String, String> {
+        let inst = &self.insts[i];
+        let mut env = self.parts.spec.env.merged();
+        env.insert("PMX_ID".into(), inst.id.to_string());
+        env.insert("PMX_APP_NAME".into(), self.name().to_string());
+        env.insert("PMX_INSTANCE".into(), inst.idx.to_string());
+        env.insert(
+            self.parts.spec.app.instance_var.clone(),
+            inst.idx.to_string(),
+        );
+        env.insert(
+            MARKER_VAR.into(),
+            format!("{}:{}", self.parts.home.tag(), inst.id),
+        );
+        env
+    }
+
+    /// Spawn instance `i` now (a new generation).
+    fn start(&mut self, i: usize) {
+        let env = self.env_for(i);
+        let spec = &self.parts.spec;
+        let (uid, gid) = resolve_user(spec.app.uid.as_deref(), spec.app.gid.as_deref());
+        let spawn = SpawnSpec {
+            program: spec.program.clone(),
+            args: spec.args.clone(),
+            cwd: spec.cwd.clone(),
+            env: env.clone(),
+            nofile: self.parts.nofile,
+            uid,
+            gid,
+        };
+        let inst = &mut self.insts[i];
+        inst.env = env;
+        inst.generation += 1;
+        inst.status = Status::Launching;
+        inst.running = true;
+        inst.intent = Intent::None;
+        inst.addr.do_send(Spawn {
+            generation: inst.generation,
+            spec: spawn,
+            kill_signal: self.kill_signal,
+            kill_timeout: self.kill_timeout,
+        });
+    }
+
+    /// Ask instance `i`'s tree to stop.
+    fn terminate(&mut self, i: usize) {
+        let inst = &mut self.insts[i];
+        inst.status = Status::Stopping;
+        inst.addr.do_send(Terminate {
+            generation: inst.generation,
+            signal: self.kill_signal,
+            timeout: self.kill_timeout,
+        });
+    }
+
+    /// Apply `op` to instance `i`; returns a receiver when the effect is not yet visible.
+    fn apply(&mut self, op: &Op, i: usize) -> Option<oneshot::Receiver<()>> {
+        let status = self.insts[i].status;
+        let running = self.insts[i].running;
+        match op {
+            Op::Reset => {
+                let inst = &mut self.insts[i];
+                inst.restarts = 0;
+                inst.state.reset();
+                None
+            }
+            Op::Start if running || status == Status::WaitingRestart => None,
+            Op::Start => {
+                self.insts[i].state.reset();
+                self.start(i);
+                Some(self.wait(i))
+            }
+            Op::Stop | Op::Delete => {
+                if running {
+                    self.insts[i].intent = Intent::Stop;
+                    if status != Status::Stopping {
+                        self.terminate(i);
+                    }
+                    Some(self.wait(i))
+                } else {
+                    let inst = &mut self.insts[i];
+                    if inst.status != Status::Stopped {
+                        // A pending restart timer becomes stale with the new generation.
+                        inst.generation += 1;
+                        inst.status = Status::Stopped;
+                        self.publish(i, "stop", |_| {});
+                    }
+                    None
+                }
+            }
+            Op::Restart => {
+                self.insts[i].state.reset();
+                if running {
+                    self.insts[i].intent = Intent::Restart;
+                    if status != Status::Stopping {
+                        self.terminate(i);
+                    }
+                } else {
+                    self.insts[i].restarts += 1;
+                    self.publish(i, "restart", |e| e.reason = Some("restart".into()));
+                    self.start(i);
+                }
+                Some(self.wait(i))
+            }
+        }
+    }
+
+    fn wait(&mut self, i: usize) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.insts[i].waiters.push(tx);
+        rx
+    }
+
+    fn settle(&mut self, i: usize) {
+        for w in self.insts[i].waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+
+    fn publish(&self, i: usize, event: &str, fill: impl FnOnce(&mut Event)) {
+        let mut e = Event {
+            event: event.into(),
+            app: Some(self.name().to_string()),
+            id: Some(self.insts[i].id),
+            time: Some(chrono::Local::now().to_rfc3339()),
+            ..Event::default()
+        };
+        fill(&mut e);
+        self.parts.bus.do_send(Publish(e));
+    }
+
+    /// Every instance's row.
+    pub fn rows(&self) -> Vec<Row> {
+        let mode = self.mode();
+        self.insts
+            .iter()
+            .map(|inst| Row {
+                info: ProcessInfo {
+                    id: inst.id,
+                    name: self.name().to_string(),
+                    instance: inst.idx,
+                    pid: inst.pid,
+                    status: inst.status,
+                    restarts: inst.restarts,
+                    mode: mode.into(),
+                    cpu: None,
+                    memory: None,
+                    uptime: None,
+                    user: self.parts.user.clone(),
+                    watching: !matches!(self.parts.spec.app.watch, pmx_config::Watch::Off),
+                    namespace: self.parts.spec.app.namespace.clone(),
+                    group: None,
+                },
+                started: inst.started,
+            })
+            .collect()
+    }
+
+    fn infos(&self) -> Vec<ProcessInfo> {
+        self.rows()
+            .into_iter()
+            .map(|r| with_uptime(r.info, r.started))
+            .collect()
+    }
+
+    fn report(&self) {
+        if !self.deleted {
+            self.parts.root.do_send(Report {
+                app: self.name().to_string(),
+                rows: self.rows(),
+            });
+        }
+    }
+
+    fn index_of(&self, instance: u32) -> Option<usize> {
+        self.insts.iter().position(|i| i.idx == instance)
+    }
+}
+
+/// `info` with `uptime` computed from `started`.
+pub fn with_uptime(mut info: ProcessInfo, started: Option<Instant>) -> ProcessInfo {
+    info.uptime = started.map(|s| s.elapsed().as_millis() as u64);
+    info
+}
+
+/// uid/gid for `uid`/`gid` names or numbers; None when unset or unknown (refused earlier
+/// by validation when not root).
+fn resolve_user(uid: Option<&str>, gid: Option<&str>) -> (Option<u32>, Option<u32>) {
+    let user = uid.and_then(|u| {
+        u.parse::<u32>().ok().or_else(|| {
+            nix::unistd::User::from_name(u)
+                .ok()
+                .flatten()
+                .map(|u| u.uid.as_raw())
+        })
+    });
+    let group = gid.and_then(|g| {
+        g.parse::<u32>().ok().or_else(|| {
+            nix::unistd::Group::from_name(g)
+                .ok()
+                .flatten()
+                .map(|g| g.gid.as_raw())
+        })
+    });
+    (user, group)
+}
+
+impl AppParts {
+    fn bus_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.bus_wants_logs.clone()
+    }
+}
+
+impl Actor for AppSup {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Instances start on the Root's `Command { op: Start }`, so that it can wait for
+        // them; `autostart: false` apps are registered and left stopped.
+        self.build_instances(ctx);
+        self.report();
+    }
+}
+
+impl Handler<Command> for AppSup {
+    type Result = ResponseActFuture<Self, Vec<ProcessInfo>>;
+    fn handle(&mut self, msg: Command, _: &mut Context<Self>) -> Self::Result {
+        if let Some(spec) = msg.replace {
+            self.parts.spec = *spec;
+            self.rules = rules_of(&self.parts.spec.app);
+            self.kill_signal =
+                os::signal_from_name(&self.parts.spec.app.kill_signal).unwrap_or(Signal::SIGINT);
+            self.kill_timeout = Duration::from_millis(self.parts.spec.app.kill_timeout_ms);
+        }
+        let selected: Vec<usize> = match &msg.instances {
+            None => (0..self.insts.len()).collect(),
+            Some(list) => list.iter().filter_map(|n| self.index_of(*n)).collect(),
+        };
+        if matches!(msg.op, Op::Delete) {
+            self.deleted = true;
+        }
+        let waits: Vec<_> = selected
+            .iter()
+            .filter_map(|i| self.apply(&msg.op, *i))
+            .collect();
+        self.report();
+        let delete = matches!(msg.op, Op::Delete);
+        Box::pin(
+            async move {
+                for w in waits {
+                    let _ = w.await;
+                }
+            }
+            .into_actor(self)
+            .map(move |(), act, ctx| {
+                let infos = act.infos();
+                if delete {
+                    ctx.stop();
+                }
+                infos
+            }),
+        )
+    }
+}
+
+/// Send a signal to the main process of some instances.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<ProcessInfo>, String>")]
+pub struct SignalInstances {
+    /// The signal.
+    pub signal: Signal,
+    /// Which instance numbers (None: all).
+    pub instances: Option<Vec<u32>>,
+}
+
+impl Handler<SignalInstances> for AppSup {
+    type Result = ResponseActFuture<Self, Result<Vec<ProcessInfo>, String>>;
+    fn handle(&mut self, msg: SignalInstances, _: &mut Context<Self>) -> Self::Result {
+        let addrs: Vec<_> = self
+            .insts
+            .iter()
+            .filter(|i| msg.instances.as_ref().is_none_or(|l| l.contains(&i.idx)))
+            .map(|i| i.addr.clone())
+            .collect();
+        let sig = msg.signal;
+        Box::pin(
+            async move {
+                let mut errors = Vec::new();
+                for a in addrs {
+                    match a.send(SendSignal(sig)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => errors.push(e),
+                        Err(e) => errors.push(e.to_string()),
+                    }
+                }
+                errors
+            }
+            .into_actor(self)
+            .map(|errors, act, _| {
+                if errors.is_empty() {
+                    Ok(act.infos())
+                } else {
+                    Err(errors.join("; "))
+                }
+            }),
+        )
+    }
+}
+
+/// Everything about some instances (`describe`).
+#[derive(Message)]
+#[rtype(result = "Vec<Description>")]
+pub struct Describe {
+    /// Which instance numbers (None: all).
+    pub instances: Option<Vec<u32>>,
+}
+
+impl Handler<Describe> for AppSup {
+    type Result = MessageResult<Describe>;
+    fn handle(&mut self, msg: Describe, _: &mut Context<Self>) -> Self::Result {
+        let (out, err, combined) = log_paths(&self.parts.home, &self.parts.spec);
+        let spec = &self.parts.spec;
+        let rows = self.rows();
+        let out = rows
+            .into_iter()
+            .zip(self.insts.iter())
+            .filter(|(_, i)| msg.instances.as_ref().is_none_or(|l| l.contains(&i.idx)))
+            .map(|(row, inst)| Description {
+                info: with_uptime(row.info, row.started),
+                script: spec.app.script.clone(),
+                program: spec.program.clone(),
+                args: spec.args.clone(),
+                interpreter: spec.app.interpreter.clone(),
+                cwd: spec.cwd.clone(),
+                out_log: out.clone(),
+                error_log: err.clone(),
+                log_file: combined.clone(),
+                policy: format!("{:?}", spec.app.restart.policy),
+                unstable_restarts: inst.state.unstable,
+                last_exit_code: inst.last_exit.and_then(|e| e.code),
+                last_exit_signal: inst.last_exit.and_then(|e| e.signal).map(os::signal_name),
+                source: spec.source.clone(),
+                created_at: self.created_at,
+                kill_signal: spec.app.kill_signal.clone(),
+                kill_timeout: spec.app.kill_timeout_ms,
+            })
+            .collect();
+        MessageResult(out)
+    }
+}
+
+/// The environment instance `instance` got at its last spawn (`pmx env`).
+#[derive(Message)]
+#[rtype(result = "BTreeMap<String, String>")]
+pub struct EnvOf {
+    /// The instance number.
+    pub instance: u32,
+}
+
+impl Handler<EnvOf> for AppSup {
+    type Result = MessageResult<EnvOf>;
+    fn handle(&mut self, msg: EnvOf, _: &mut Context<Self>) -> Self::Result {
+        let env = match self.index_of(msg.instance) {
+            Some(i) if !self.insts[i].env.is_empty() => self.insts[i].env.clone(),
+            Some(i) => self.env_for(i),
+            None => BTreeMap::new(),
+        };
+        MessageResult(env)
+    }
+}
+
+/// The spec this app runs (for `up`'s comparison).
+#[derive(Message)]
+#[rtype(result = "AppSpec")]
+pub struct GetSpec;
+
+impl Handler<GetSpec> for AppSup {
+    type Result = MessageResult<GetSpec>;
+    fn handle(&mut self, _: GetSpec, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.parts.spec.clone())
+    }
+}
+
+impl Handler<Spawned> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: Spawned, _: &mut Context<Self>) {
+        let Some(i) = self.index_of(msg.instance) else {
+            return;
+        };
+        if self.insts[i].generation != msg.generation {
+            return;
+        }
+        match msg.result {
+            Ok(pid) => {
+                let inst = &mut self.insts[i];
+                inst.pid = Some(pid);
+                inst.started = Some(Instant::now());
+                if inst.status == Status::Launching {
+                    inst.status = Status::Online;
+                }
+                if inst.intent == Intent::None {
+                    self.settle(i);
+                }
+                self.publish(i, "online", |_| {});
+            }
+            Err(reason) => {
+                tracing::error!("app {}: {reason}", self.name());
+                let inst = &mut self.insts[i];
+                inst.running = false;
+                inst.pid = None;
+                inst.status = Status::Errored;
+                inst.intent = Intent::None;
+                self.settle(i);
+                self.publish(i, "errored", |e| e.reason = Some(reason));
+            }
+        }
+        self.report();
+    }
+}
+
+impl Handler<ChildExited> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
+        let Some(i) = self.index_of(msg.instance) else {
+            return;
+        };
+        let inst = &mut self.insts[i];
+        if inst.generation != msg.generation || !inst.running {
+            return;
+        }
+        inst.running = false;
+        inst.pid = None;
+        inst.started = None;
+        inst.last_exit = msg.exit;
+        let (code, signal) = (
+            msg.exit.and_then(|e| e.code),
+            msg.exit.and_then(|e| e.signal).map(os::signal_name),
+        );
+        self.publish(i, "exit", |e| {
+            e.code = code;
+            e.signal = signal;
+        });
+        let intent = self.insts[i].intent;
+        if msg.requested || intent != Intent::None {
+            if intent == Intent::Restart && !self.deleted {
+                self.insts[i].restarts += 1;
+                self.publish(i, "restart", |e| e.reason = Some("restart".into()));
+                self.start(i);
+            } else {
+                self.insts[i].status = Status::Stopped;
+                self.insts[i].intent = Intent::None;
+                self.publish(i, "stop", |_| {});
+                self.settle(i);
+            }
+            self.report();
+            return;
+        }
+        // An exit pmx did not ask for: the policy decides. An actor panic (no exit) counts
+        // as a failure.
+        let exit = msg.exit.unwrap_or(Exit::code(-1));
+        let verdict = self.insts[i]
+            .state
+            .on_exit(&self.rules, &exit, msg.uptime_ms);
+        match verdict {
+            Verdict::Restart { delay_ms: 0 } => {
+                self.insts[i].restarts += 1;
+                self.publish(i, "restart", |e| e.reason = Some("exited".into()));
+                self.start(i);
+            }
+            Verdict::Restart { delay_ms } => {
+                let inst = &mut self.insts[i];
+                inst.status = Status::WaitingRestart;
+                ctx.notify_later(
+                    StartChild {
+                        instance: inst.idx,
+                        generation: inst.generation,
+                    },
+                    Duration::from_millis(delay_ms),
+                );
+            }
+            Verdict::Stop => {
+                self.insts[i].status = Status::Stopped;
+                self.publish(i, "stop", |_| {});
+            }
+            Verdict::Errored => {
+                self.insts[i].status = Status::Errored;
+                let max = self.rules.max_restarts;
+                self.publish(i, "errored", |e| {
+                    e.reason = Some(format!("{max} unstable restarts in a row"))
+                });
+            }
+        }
+        self.report();
+    }
+}
+
+impl Handler<StartChild> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: StartChild, _: &mut Context<Self>) {
+        let Some(i) = self.index_of(msg.instance) else {
+            return;
+        };
+        let inst = &mut self.insts[i];
+        if inst.generation != msg.generation || inst.status != Status::WaitingRestart {
+            return;
+        }
+        inst.restarts += 1;
+        self.publish(i, "restart", |e| e.reason = Some("exited".into()));
+        self.start(i);
+        self.report();
+    }
+}

@@ -1,0 +1,19 @@
+//! pmx-actors: the pmx daemon. Every managed process, log file and client is an actix
+//! actor under an OTP-style supervision tree (see ARCHITECTURE.md); the admin-socket
+//! protocol types live in [`protocol`], the pure restart policies in [`supervision`].
+#![warn(missing_docs)]
+#![deny(clippy::unwrap_used)]
+
+pub mod admin;
+pub mod app;
+pub mod daemon;
+pub mod events;
+pub mod home;
+pub mod log;
+pub mod messages;
+pub mod os;
+pub mod process;
+pub mod protocol;
+pub mod reaper;
+pub mod root;
+pub mod supervision;

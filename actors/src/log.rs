@@ -1,0 +1,262 @@
+//! Log actors: one [`LogFile`] per file an app writes (`<name>-out.log`,
+//! `<name>-error.log`, a combined `log_file`), and the pipe pumps that feed them.
+//!
+//! Both live on the log arbiter, a thread of their own, so a chatty app never delays a
+//! restart decision on the supervision arbiter (SPEC §7). A pump reads one pipe
+//! asynchronously in large chunks, cuts them at the last newline, and hands whole lines
+//! to every file of its stream; each file writes a batch with one `write` in append mode,
+//! so lines of different streams or instances sharing a file never interleave. The pump
+//! awaits each write: a slow disk fills the app's pipe and blocks the app instead of
+//! growing a buffer.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::io::AsyncReadExt;
+
+use crate::events::{EventBus, Publish};
+use crate::protocol::Event;
+
+/// The longest line written in one piece, in bytes (1 MiB); longer lines are written in
+/// contiguous pieces of this size.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// How long bytes without a newline wait before they are written as they are (1 s).
+pub const PARTIAL_FLUSH: Duration = Duration::from_secs(1);
+
+/// How much one read takes from a pipe at most, in bytes.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// One log file: owns the open file (append mode) and the count of lines it could not
+/// write.
+pub struct LogFile {
+    path: PathBuf,
+    file: Option<File>,
+    failed_writes: u64,
+}
+
+impl LogFile {
+    /// A log actor for `path` (opened when started; created with its directory if missing).
+    pub fn new(path: PathBuf) -> LogFile {
+        LogFile {
+            path,
+            file: None,
+            failed_writes: 0,
+        }
+    }
+
+    fn open(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        match OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+        {
+            Ok(f) => self.file = Some(f),
+            Err(e) => {
+                tracing::warn!("cannot open log file {}: {e}", self.path.display());
+                self.file = None;
+            }
+        }
+    }
+}
+
+impl Actor for LogFile {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Whole lines are queued by awaiting pumps; a small mailbox is the backpressure.
+        ctx.set_mailbox_capacity(4);
+        self.open();
+    }
+}
+
+/// Append these bytes (whole lines, or a partial line's flushed piece) in one write.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Append(pub Arc<[u8]>);
+
+impl Handler<Append> for LogFile {
+    type Result = ();
+    fn handle(&mut self, msg: Append, _: &mut Context<Self>) {
+        if self.file.is_none() {
+            self.open();
+        }
+        let result = match self.file.as_mut() {
+            Some(f) => f.write_all(&msg.0),
+            None => Err(std::io::Error::other("not open")),
+        };
+        match result {
+            Ok(()) => {
+                if self.failed_writes > 0 {
+                    tracing::warn!(
+                        "log file {} writable again after {} lines could not be written",
+                        self.path.display(),
+                        self.failed_writes
+                    );
+                    self.failed_writes = 0;
+                }
+            }
+            Err(e) => {
+                let lines = msg.0.iter().filter(|b| **b == b'\n').count().max(1) as u64;
+                if self.failed_writes == 0 {
+                    tracing::error!("cannot write log file {}: {e}", self.path.display());
+                }
+                self.failed_writes += lines;
+                self.file = None;
+            }
+        }
+    }
+}
+
+/// Close and reopen the file (after an external rotation, or `flush`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reopen;
+
+impl Handler<Reopen> for LogFile {
+    type Result = ();
+    fn handle(&mut self, _: Reopen, _: &mut Context<Self>) {
+        self.open();
+    }
+}
+
+/// Empty the file (`pmx flush`); answers once it is empty.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Truncate;
+
+impl Handler<Truncate> for LogFile {
+    type Result = ();
+    fn handle(&mut self, _: Truncate, _: &mut Context<Self>) {
+        if let Some(f) = self.file.as_ref() {
+            let _ = f.set_len(0);
+        }
+    }
+}
+
+/// Where one pipe's lines go.
+#[derive(Clone)]
+pub struct PumpTarget {
+    /// Every file of this stream (its own, and the combined `log_file` if any).
+    pub files: Vec<Addr<LogFile>>,
+    /// Whether a file is shared with another stream or instance: a partial last line then
+    /// gets a newline so the next writer starts on a line of its own.
+    pub shared: bool,
+    /// With `logs.time`: the strftime format of the `<timestamp>: ` prefix.
+    pub time_format: Option<String>,
+    /// The app's name, for log events.
+    pub app: String,
+    /// The instance's id, for log events.
+    pub id: u64,
+    /// `"out"` or `"err"`.
+    pub stream: &'static str,
+    /// The event bus and whether anyone subscribes (log events are only built then).
+    pub events: Option<(Addr<EventBus>, Arc<AtomicBool>)>,
+}
+
+/// Read `fd` until EOF, writing whole lines to `target`'s files. Runs on the log arbiter.
+pub async fn pump(fd: OwnedFd, target: PumpTarget) {
+    let mut pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(
+                "cannot read the {} pipe of {}: {e}",
+                target.stream,
+                target.app
+            );
+            return;
+        }
+    };
+    let mut pending: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut buf = vec![0u8; READ_CHUNK];
+    // Whether the next byte written starts a line (for the time prefix).
+    let mut at_line_start = true;
+    loop {
+        let read = if pending.is_empty() {
+            pipe.read(&mut buf).await
+        } else {
+            match tokio::time::timeout(PARTIAL_FLUSH, pipe.read(&mut buf)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    // A prompt or a progress bar: write what waited, the line goes on.
+                    let piece = std::mem::take(&mut pending);
+                    emit(&target, &piece, &mut at_line_start).await;
+                    continue;
+                }
+            }
+        };
+        let n = match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let start = pending.len();
+        pending.extend_from_slice(&buf[..n]);
+        if let Some(pos) = pending[start..].iter().rposition(|b| *b == b'\n') {
+            let rest = pending.split_off(start + pos + 1);
+            let lines = std::mem::replace(&mut pending, rest);
+            emit(&target, &lines, &mut at_line_start).await;
+        }
+        while pending.len() >= MAX_LINE {
+            let rest = pending.split_off(MAX_LINE);
+            let piece = std::mem::replace(&mut pending, rest);
+            emit(&target, &piece, &mut at_line_start).await;
+        }
+    }
+    if !pending.is_empty() {
+        if target.shared {
+            pending.push(b'\n');
+        }
+        emit(&target, &pending, &mut at_line_start).await;
+    }
+}
+
+/// Write `bytes` (whole lines, or a piece of one) to every file of `target`, prefixing
+/// each line with the time when asked, and publish its lines to subscribers.
+async fn emit(target: &PumpTarget, bytes: &[u8], at_line_start: &mut bool) {
+    let data: Arc<[u8]> = match &target.time_format {
+        None => Arc::from(bytes),
+        Some(fmt) => {
+            let stamp = chrono::Local::now().format(fmt).to_string();
+            let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8);
+            let mut start = *at_line_start;
+            for piece in bytes.split_inclusive(|b| *b == b'\n') {
+                if start {
+                    out.extend_from_slice(stamp.as_bytes());
+                    out.extend_from_slice(b": ");
+                }
+                out.extend_from_slice(piece);
+                start = piece.last() == Some(&b'\n');
+            }
+            Arc::from(out)
+        }
+    };
+    *at_line_start = bytes.last() == Some(&b'\n');
+    for file in &target.files {
+        // A closed file actor (the app is being deleted) just drops the bytes.
+        let _ = file.send(Append(data.clone())).await;
+    }
+    if let Some((bus, subscribed)) = &target.events {
+        if subscribed.load(Ordering::Relaxed) {
+            let time = chrono::Local::now().to_rfc3339();
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                bus.do_send(Publish(Event {
+                    event: "log".into(),
+                    app: Some(target.app.clone()),
+                    id: Some(target.id),
+                    time: Some(time.clone()),
+                    stream: Some(target.stream.into()),
+                    message: Some(String::from_utf8_lossy(line).into_owned()),
+                    ..Event::default()
+                }));
+            }
+        }
+    }
+}

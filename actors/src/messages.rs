@@ -1,0 +1,65 @@
+//! The supervision vocabulary shared by several actors. A child holds its parent as a
+//! `Recipient` of the one message it sends, never as the parent's concrete `Addr`.
+
+use actix::prelude::*;
+
+use crate::supervision::policy::Exit;
+
+/// A Process actor's instance tree has exited (the main process and everything it
+/// started): sent to the App supervisor, which applies the restart policy.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct ChildExited {
+    /// The instance number within the app (0..N-1).
+    pub instance: u32,
+    /// The generation of the spawn that exited; a stale one is ignored.
+    pub generation: u64,
+    /// How the main process ended (None when it could not be spawned at all).
+    pub exit: Option<Exit>,
+    /// How long the main process ran, in ms.
+    pub uptime_ms: u64,
+    /// True when pmx asked for the stop (so no policy applies).
+    pub requested: bool,
+}
+
+/// The Process actor spawned (or failed to spawn) its main process.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Spawned {
+    /// The instance number within the app.
+    pub instance: u32,
+    /// The generation of this spawn.
+    pub generation: u64,
+    /// The main process's pid, or why it could not start.
+    pub result: Result<u32, String>,
+}
+
+/// Timer message an App supervisor sends itself: start instance `instance` now, unless
+/// `generation` is stale (a manual command came in between).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct StartChild {
+    /// The instance number.
+    pub instance: u32,
+    /// The generation the timer was set for.
+    pub generation: u64,
+}
+
+/// The Reaper collected the exit of a registered pid.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Reaped {
+    /// The pid that exited.
+    pub pid: i32,
+    /// How it exited.
+    pub exit: Exit,
+}
+
+/// The Reaper collected the exit of a pid nobody registered: an adopted orphan. Sent to
+/// every Process actor that is waiting for its tree to empty.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct OrphanReaped {
+    /// The pid that exited.
+    pub pid: i32,
+}

@@ -1,0 +1,404 @@
+//! Process actor: owns one instance's main process and, through it, its whole process
+//! tree (SPEC §5: an instance is its tree, as a systemd unit is its cgroup). It spawns
+//! the main process when its App supervisor asks, pumps its output to the log actors,
+//! hears its exit from the Reaper, and stops the tree: `kill_signal` to the group, then
+//! SIGKILL after `kill_timeout` to every remaining descendant, setsid'd ones included.
+//!
+//! It reports [`ChildExited`] only once the tree is gone, so a replacement never starts
+//! beside a leftover worker that holds the port. It never restarts anything itself: the
+//! decision is the App supervisor's.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use nix::sys::signal::Signal;
+
+use crate::log::{pump, PumpTarget};
+use crate::messages::{ChildExited, OrphanReaped, Reaped, Spawned};
+use crate::os::{self, SpawnSpec};
+use crate::reaper::SharedPids;
+use crate::supervision::policy::Exit;
+
+/// How often the tree is re-checked after SIGKILL, in case a descendant's exit reached no
+/// one (its parent reaped it). Only while a stop has escalated; never on the normal path.
+const RECHECK_AFTER_KILL: Duration = Duration::from_millis(50);
+
+/// A stop in progress.
+struct Stopping {
+    /// pmx asked for it (a stop, restart or delete); false when the main process exited
+    /// on its own and its leftovers are being stopped.
+    requested: bool,
+    signal: Signal,
+    /// SIGKILL was sent (after `kill_timeout`).
+    killed: bool,
+    /// Orphans already sent `signal`.
+    signaled: Vec<i32>,
+}
+
+/// The Process actor: one instance.
+pub struct Process {
+    id: u64,
+    instance: u32,
+    marker: String,
+    pid_file: PathBuf,
+    parent_exit: Recipient<ChildExited>,
+    parent_spawned: Recipient<Spawned>,
+    pids: SharedPids,
+    log_arbiter: ArbiterHandle,
+    out: PumpTarget,
+    err: PumpTarget,
+    generation: u64,
+    /// The main process's pid while it has not been reaped.
+    pid: Option<i32>,
+    /// The main process's pid (and pgid) of the current run, kept after it exits.
+    pgid: Option<i32>,
+    started: Option<Instant>,
+    main_exit: Option<Exit>,
+    uptime_ms: u64,
+    stopping: Option<Stopping>,
+    kill_signal: Signal,
+    kill_timeout: Duration,
+    /// Set by `stopped()`: a Drop without it means the actor panicked.
+    clean: bool,
+}
+
+/// What a Process actor is built from.
+pub struct ProcessParts {
+    /// The instance's id (as listed).
+    pub id: u64,
+    /// The instance number within its app.
+    pub instance: u32,
+    /// The tree marker (`<home tag>:<id>`), also set in the spawned environment.
+    pub marker: String,
+    /// `pids/<name>-<id>.pid`.
+    pub pid_file: PathBuf,
+    /// Where to report the tree's exit.
+    pub parent_exit: Recipient<ChildExited>,
+    /// Where to report a spawn.
+    pub parent_spawned: Recipient<Spawned>,
+    /// The Reaper's table.
+    pub pids: SharedPids,
+    /// The log arbiter, where the pumps run.
+    pub log_arbiter: ArbiterHandle,
+    /// Where stdout goes.
+    pub out: PumpTarget,
+    /// Where stderr goes.
+    pub err: PumpTarget,
+}
+
+impl Process {
+    /// A Process actor for one instance.
+    pub fn new(p: ProcessParts) -> Process {
+        Process {
+            id: p.id,
+            instance: p.instance,
+            marker: p.marker,
+            pid_file: p.pid_file,
+            parent_exit: p.parent_exit,
+            parent_spawned: p.parent_spawned,
+            pids: p.pids,
+            log_arbiter: p.log_arbiter,
+            out: p.out,
+            err: p.err,
+            generation: 0,
+            pid: None,
+            pgid: None,
+            started: None,
+            main_exit: None,
+            uptime_ms: 0,
+            stopping: None,
+            kill_signal: Signal::SIGINT,
+            kill_timeout: Duration::from_millis(1600),
+            clean: false,
+        }
+    }
+}
+
+impl Actor for Process {
+    type Context = Context<Self>;
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.clean = true;
+    }
+}
+
+impl Drop for Process {
+    // An actor panic drops the actor without `stopped()`: kill what it owned and tell the
+    // supervisor, which sees it as this child's exit (SPEC §3: a panic never takes the
+    // daemon down).
+    fn drop(&mut self) {
+        if self.clean {
+            return;
+        }
+        tracing::error!(
+            "process actor of id {} panicked; its tree is killed",
+            self.id
+        );
+        if let Some(pgid) = self.pgid {
+            os::signal_group(pgid, Signal::SIGKILL);
+        }
+        for pid in os::marked_processes(&self.marker) {
+            os::signal_pid(pid, Signal::SIGKILL);
+        }
+        self.parent_exit.do_send(ChildExited {
+            instance: self.instance,
+            generation: self.generation,
+            exit: None,
+            uptime_ms: 0,
+            requested: false,
+        });
+    }
+}
+
+/// Spawn the main process for `generation`; answered by [`Spawned`] to the parent.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Spawn {
+    /// The App supervisor's generation for this run.
+    pub generation: u64,
+    /// What to exec.
+    pub spec: SpawnSpec,
+    /// `kill_signal`, used when the main process dies and leaves workers behind.
+    pub kill_signal: Signal,
+    /// `kill_timeout`, likewise.
+    pub kill_timeout: Duration,
+}
+
+impl Handler<Spawn> for Process {
+    type Result = ();
+    fn handle(&mut self, msg: Spawn, ctx: &mut Context<Self>) {
+        self.generation = msg.generation;
+        self.kill_signal = msg.kill_signal;
+        self.kill_timeout = msg.kill_timeout;
+        self.main_exit = None;
+        self.stopping = None;
+        let result = match os::spawn(&msg.spec) {
+            Ok(sp) => {
+                self.pids
+                    .borrow_mut()
+                    .register(sp.pid, ctx.address().recipient());
+                self.pid = Some(sp.pid);
+                self.pgid = Some(sp.pid);
+                self.started = Some(Instant::now());
+                let (out, err) = (self.out.clone(), self.err.clone());
+                let (out_fd, err_fd) = (sp.stdout, sp.stderr);
+                self.log_arbiter.spawn(async move {
+                    actix_rt::spawn(pump(out_fd, out));
+                    pump(err_fd, err).await;
+                });
+                let _ = std::fs::write(&self.pid_file, format!("{}\n", sp.pid));
+                Ok(sp.pid as u32)
+            }
+            Err(e) => Err(format!("cannot start {}: {e}", msg.spec.program.display())),
+        };
+        self.parent_spawned.do_send(Spawned {
+            instance: self.instance,
+            generation: self.generation,
+            result,
+        });
+    }
+}
+
+/// Stop the tree of `generation`: `signal` to the group, SIGKILL to every descendant
+/// after `timeout`. Answered by [`ChildExited`] with `requested: true` once it is gone.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Terminate {
+    /// The run to stop; a stale generation is ignored.
+    pub generation: u64,
+    /// `kill_signal` (default SIGINT).
+    pub signal: Signal,
+    /// `kill_timeout` (default 1600 ms).
+    pub timeout: Duration,
+}
+
+impl Handler<Terminate> for Process {
+    type Result = ();
+    fn handle(&mut self, msg: Terminate, ctx: &mut Context<Self>) {
+        if msg.generation != self.generation {
+            return;
+        }
+        match self.stopping.as_mut() {
+            // Already stopping its leftovers after a crash: now pmx asked for it.
+            Some(s) => s.requested = true,
+            None => self.begin_stop(true, msg.signal, msg.timeout, ctx),
+        }
+        self.finish_if_gone(ctx);
+    }
+}
+
+/// Send a signal to the main process (PM2's `sendSignal`).
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct SendSignal(pub Signal);
+
+impl Handler<SendSignal> for Process {
+    type Result = Result<(), String>;
+    fn handle(&mut self, msg: SendSignal, _: &mut Context<Self>) -> Self::Result {
+        match self.pid {
+            Some(pid) => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), msg.0)
+                .map_err(|e| format!("cannot signal pid {pid}: {e}")),
+            None => Err("not running".into()),
+        }
+    }
+}
+
+/// Kill timer: SIGKILL what is left of the tree of `generation`.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct KillTimeout {
+    generation: u64,
+}
+
+impl Handler<KillTimeout> for Process {
+    type Result = ();
+    fn handle(&mut self, msg: KillTimeout, ctx: &mut Context<Self>) {
+        if msg.generation != self.generation {
+            return;
+        }
+        let Some(stop) = self.stopping.as_mut() else {
+            return;
+        };
+        if !stop.killed {
+            tracing::info!(
+                "id {}: tree still running after kill_timeout, sending SIGKILL",
+                self.id
+            );
+        }
+        stop.killed = true;
+        if let Some(pgid) = self.pgid {
+            os::signal_group(pgid, Signal::SIGKILL);
+        }
+        if let Some(pid) = self.pid {
+            os::signal_pid(pid, Signal::SIGKILL);
+        }
+        for pid in os::marked_processes(&self.marker) {
+            os::signal_pid(pid, Signal::SIGKILL);
+        }
+        self.finish_if_gone(ctx);
+        if self.stopping.is_some() {
+            ctx.notify_later(
+                KillTimeout {
+                    generation: msg.generation,
+                },
+                RECHECK_AFTER_KILL,
+            );
+        }
+    }
+}
+
+impl Handler<Reaped> for Process {
+    type Result = ();
+    fn handle(&mut self, msg: Reaped, ctx: &mut Context<Self>) {
+        if Some(msg.pid) != self.pid {
+            return;
+        }
+        self.pid = None;
+        self.main_exit = Some(msg.exit);
+        self.uptime_ms = self
+            .started
+            .map(|s| s.elapsed().as_millis() as u64)
+            .unwrap_or(0);
+        let _ = std::fs::remove_file(&self.pid_file);
+        if self.stopping.is_none() && self.tree_alive() {
+            // The main process died and left workers behind: stop them the same way
+            // before anything replaces it.
+            self.begin_stop(false, self.kill_signal, self.kill_timeout, ctx);
+        }
+        self.finish_if_gone(ctx);
+    }
+}
+
+impl Handler<OrphanReaped> for Process {
+    type Result = ();
+    fn handle(&mut self, _: OrphanReaped, ctx: &mut Context<Self>) {
+        self.finish_if_gone(ctx);
+    }
+}
+
+impl Process {
+    /// Start stopping the tree: the signal to the group and to the marked orphans, the
+    /// kill timer, and orphan exits watched.
+    fn begin_stop(
+        &mut self,
+        requested: bool,
+        signal: Signal,
+        timeout: Duration,
+        ctx: &mut Context<Self>,
+    ) {
+        self.stopping = Some(Stopping {
+            requested,
+            signal,
+            killed: false,
+            signaled: Vec::new(),
+        });
+        self.pids
+            .borrow_mut()
+            .watch_orphans(self.id, ctx.address().recipient());
+        if let Some(pgid) = self.pgid {
+            os::signal_group(pgid, signal);
+        }
+        if let Some(pid) = self.pid {
+            // The main process may have moved to another group.
+            os::signal_pid(pid, signal);
+        }
+        ctx.notify_later(
+            KillTimeout {
+                generation: self.generation,
+            },
+            timeout,
+        );
+    }
+
+    /// The daemon's children that are not registered main processes and carry this
+    /// instance's marker: orphans of this tree adopted by the daemon.
+    fn orphans(&self) -> Vec<i32> {
+        let pids = self.pids.borrow();
+        os::own_children()
+            .into_iter()
+            .filter(|p| !pids.is_registered(*p) && os::has_marker(*p, &self.marker))
+            .collect()
+    }
+
+    /// Whether anything of the tree still runs (once the main process is gone).
+    fn tree_alive(&self) -> bool {
+        self.pgid.is_some_and(os::group_alive) || !self.orphans().is_empty()
+    }
+
+    /// Report the exit once the main process and its whole tree are gone; meanwhile
+    /// signal newly adopted orphans of a tree being stopped.
+    fn finish_if_gone(&mut self, ctx: &mut Context<Self>) {
+        if self.pid.is_some() {
+            return;
+        }
+        let group = self.pgid.is_some_and(os::group_alive);
+        let orphans = self.orphans();
+        if let Some(stop) = self.stopping.as_mut() {
+            for pid in &orphans {
+                if !stop.signaled.contains(pid) {
+                    let sig = if stop.killed {
+                        Signal::SIGKILL
+                    } else {
+                        stop.signal
+                    };
+                    os::signal_pid(*pid, sig);
+                    stop.signaled.push(*pid);
+                }
+            }
+        }
+        if group || !orphans.is_empty() {
+            return;
+        }
+        let requested = self.stopping.take().map(|s| s.requested).unwrap_or(false);
+        self.pids.borrow_mut().unwatch_orphans(self.id);
+        self.pgid = None;
+        let _ = ctx;
+        self.parent_exit.do_send(ChildExited {
+            instance: self.instance,
+            generation: self.generation,
+            exit: self.main_exit,
+            uptime_ms: self.uptime_ms,
+            requested,
+        });
+    }
+}

@@ -1,0 +1,629 @@
+//! Root supervisor actor: owns the set of apps (one App supervisor each), allocates ids
+//! (integers from 0, never reused while the daemon lives), resolves targets (name, id,
+//! namespace, `all`), serves `list` from the rows its App supervisors [`Report`], and
+//! carries out every admin request that touches apps. It never takes the daemon down:
+//! only `kill` (or SIGTERM/SIGINT to the daemon) ends it, after every app has stopped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use serde_json::Value;
+
+use crate::app::{
+    instance_count, with_uptime, AppParts, AppSup, Command, Describe, EnvOf, Op, Report, Row,
+    SignalInstances,
+};
+use crate::events::EventBus;
+use crate::home::Home;
+use crate::os;
+use crate::protocol::{
+    ApiError, AppSpec, EnvReply, ErrorCode, PingReply, PlanAction, PlanLine, ProcessInfo, Request,
+    RestartRequest, StartRequest, UpReply, UpRequest, VERSION,
+};
+use crate::reaper::SharedPids;
+
+struct AppEntry {
+    name: String,
+    ids: Vec<u64>,
+    addr: Addr<AppSup>,
+    spec: AppSpec,
+}
+
+/// What the Root is built from.
+pub struct RootParts {
+    /// `$PMX_HOME`.
+    pub home: Home,
+    /// The event bus.
+    pub bus: Addr<EventBus>,
+    /// The bus's "someone wants log lines" flag.
+    pub bus_wants_logs: Arc<AtomicBool>,
+    /// The Reaper's table.
+    pub pids: SharedPids,
+    /// Where log actors run.
+    pub log_arbiter: ArbiterHandle,
+    /// The daemon's original open-file limit (soft, hard).
+    pub nofile: Option<(u64, u64)>,
+    /// The user name shown in `list`.
+    pub user: String,
+}
+
+/// The Root supervisor actor.
+pub struct Root {
+    parts: RootParts,
+    apps: Vec<AppEntry>,
+    rows: BTreeMap<String, Vec<Row>>,
+    next_id: u64,
+}
+
+/// A request from an admin session; answered with the reply's `result` or error.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ApiError>")]
+pub struct Api(pub Request);
+
+/// Stop every app (concurrently) and answer once all have stopped: `kill`, SIGTERM.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopAll;
+
+type Selection = Vec<(usize, Option<Vec<u32>>)>;
+
+fn not_found(target: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("no process or namespace named \"{target}\""),
+    )
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+}
+
+impl Root {
+    /// A Root with no apps.
+    pub fn new(parts: RootParts) -> Root {
+        Root {
+            parts,
+            apps: Vec::new(),
+            rows: BTreeMap::new(),
+            next_id: 0,
+        }
+    }
+
+    fn find(&self, name: &str) -> Option<usize> {
+        self.apps.iter().position(|a| a.name == name)
+    }
+
+    /// The apps (and instances) a target selects: `all`, an id, a name, a namespace.
+    fn resolve(&self, target: &str) -> Result<Selection, ApiError> {
+        if target == "all" {
+            return Ok((0..self.apps.len()).map(|i| (i, None)).collect());
+        }
+        if !target.is_empty() && target.bytes().all(|b| b.is_ascii_digit()) {
+            let id: u64 = target.parse().map_err(|_| not_found(target))?;
+            for (i, app) in self.apps.iter().enumerate() {
+                if let Some(n) = app.ids.iter().position(|x| *x == id) {
+                    return Ok(vec![(i, Some(vec![n as u32]))]);
+                }
+            }
+            return Err(not_found(target));
+        }
+        if let Some(i) = self.find(target) {
+            return Ok(vec![(i, None)]);
+        }
+        let in_ns: Selection = self
+            .apps
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.spec.app.namespace == target)
+            .map(|(i, _)| (i, None))
+            .collect();
+        if in_ns.is_empty() {
+            Err(not_found(target))
+        } else {
+            Ok(in_ns)
+        }
+    }
+
+    /// Every row, by id, with uptimes computed now.
+    fn list(&self) -> Vec<ProcessInfo> {
+        let mut out: Vec<ProcessInfo> = self
+            .rows
+            .values()
+            .flatten()
+            .map(|r| with_uptime(r.info.clone(), r.started))
+            .collect();
+        out.sort_by_key(|p| p.id);
+        out
+    }
+
+    /// Register and start the actor of a new app; the app's instances are not started.
+    fn create(&mut self, spec: AppSpec, ctx: &mut Context<Self>) -> Addr<AppSup> {
+        let count = instance_count(&spec.app.instances);
+        let ids: Vec<u64> = (0..count as u64).map(|k| self.next_id + k).collect();
+        self.next_id += count as u64;
+        let addr = AppSup::new(AppParts {
+            spec: spec.clone(),
+            ids: ids.clone(),
+            home: self.parts.home.clone(),
+            root: ctx.address().recipient(),
+            bus: self.parts.bus.clone(),
+            pids: self.parts.pids.clone(),
+            log_arbiter: self.parts.log_arbiter.clone(),
+            nofile: self.parts.nofile,
+            user: self.parts.user.clone(),
+            bus_wants_logs: self.parts.bus_wants_logs.clone(),
+        })
+        .start();
+        tracing::info!("app {} added with ids {:?}", spec.app.name, ids);
+        self.apps.push(AppEntry {
+            name: spec.app.name.clone(),
+            ids,
+            addr: addr.clone(),
+            spec,
+        });
+        addr
+    }
+
+    /// Send `op` to every selected app at once; the future answers every row touched.
+    fn command(
+        &mut self,
+        sel: Selection,
+        op: Op,
+        replace: impl Fn(usize) -> Option<Box<AppSpec>>,
+    ) -> ResponseActFuture<Self, Result<Value, ApiError>> {
+        let requests: Vec<_> = sel
+            .into_iter()
+            .map(|(i, instances)| {
+                self.apps[i].addr.send(Command {
+                    op: op.clone(),
+                    instances,
+                    replace: replace(i),
+                })
+            })
+            .collect();
+        let delete = matches!(op, Op::Delete);
+        Box::pin(
+            async move {
+                let mut rows = Vec::new();
+                for r in requests {
+                    match r.await {
+                        Ok(mut v) => rows.append(&mut v),
+                        Err(e) => return Err(ApiError::new(ErrorCode::Internal, e.to_string())),
+                    }
+                }
+                Ok(rows)
+            }
+            .into_actor(self)
+            .map(move |rows, act, _| {
+                let rows = rows?;
+                if delete {
+                    let gone: BTreeSet<String> = rows.iter().map(|r| r.name.clone()).collect();
+                    act.apps.retain(|a| !gone.contains(&a.name));
+                    for name in &gone {
+                        act.rows.remove(name);
+                    }
+                }
+                to_value(&rows)
+            }),
+        )
+    }
+
+    fn start(
+        &mut self,
+        req: StartRequest,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<Value, ApiError>> {
+        // Validate every app first: one bad app starts nothing.
+        let mut seen = BTreeSet::new();
+        for spec in &req.apps {
+            if let Err(e) = pmx_config::validate_name(&spec.app.name) {
+                return fail(ApiError::new(ErrorCode::InvalidConfig, e));
+            }
+            if !seen.insert(spec.app.name.clone()) {
+                return fail(ApiError::new(
+                    ErrorCode::InvalidConfig,
+                    format!("two apps are named \"{}\"", spec.app.name),
+                ));
+            }
+            if self.find(&spec.app.name).is_some() && !req.force && !req.restart_existing {
+                return fail(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "an app named \"{}\" already exists (pmx start -f starts another copy)",
+                        spec.app.name
+                    ),
+                ));
+            }
+        }
+        let mut requests = Vec::new();
+        for mut spec in req.apps {
+            if let Some(i) = self.find(&spec.app.name) {
+                if req.restart_existing && !req.force {
+                    requests.push(self.apps[i].addr.send(Command {
+                        op: Op::Restart,
+                        instances: None,
+                        replace: None,
+                    }));
+                    continue;
+                }
+                let base = spec.app.name.clone();
+                let mut k = 1;
+                while self.find(&format!("{base}-{k}")).is_some() {
+                    k += 1;
+                }
+                spec.app.name = format!("{base}-{k}");
+            }
+            let autostart = spec.app.autostart;
+            let addr = self.create(spec, ctx);
+            requests.push(addr.send(Command {
+                op: if autostart { Op::Start } else { Op::Reset },
+                instances: None,
+                replace: None,
+            }));
+        }
+        Box::pin(
+            async move {
+                let mut rows = Vec::new();
+                for r in requests {
+                    match r.await {
+                        Ok(mut v) => rows.append(&mut v),
+                        Err(e) => return Err(ApiError::new(ErrorCode::Internal, e.to_string())),
+                    }
+                }
+                to_value(&rows)
+            }
+            .into_actor(self),
+        )
+    }
+
+    fn restart(&mut self, req: RestartRequest) -> ResponseActFuture<Self, Result<Value, ApiError>> {
+        let sel = match self.resolve(&req.target) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        let replacements: BTreeMap<usize, Box<AppSpec>> = if req.update_env {
+            sel.iter()
+                .map(|(i, _)| {
+                    let mut spec = self.apps[*i].spec.clone();
+                    if let Some(env) = &req.env {
+                        spec.env.inherited = env.clone();
+                    }
+                    if let Some(path) = &spec.app.env_file {
+                        match std::fs::read_to_string(path)
+                            .map_err(|e| e.to_string())
+                            .and_then(|t| pmx_config::parse_dotenv(&t))
+                        {
+                            Ok(vars) => spec.env.env_file = vars.into_iter().collect(),
+                            Err(e) => tracing::warn!("{}: {e}", path.display()),
+                        }
+                    }
+                    (*i, Box::new(spec))
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        for (i, spec) in &replacements {
+            self.apps[*i].spec = (**spec).clone();
+        }
+        self.command(sel, Op::Restart, |i| replacements.get(&i).cloned())
+    }
+
+    fn up(
+        &mut self,
+        req: UpRequest,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<Value, ApiError>> {
+        let mut plan = Vec::new();
+        let mut to_start = Vec::new();
+        let mut to_change: Vec<(usize, AppSpec)> = Vec::new();
+        for spec in &req.apps {
+            if let Err(e) = pmx_config::validate_name(&spec.app.name) {
+                return fail(ApiError::new(ErrorCode::InvalidConfig, e));
+            }
+            match self.find(&spec.app.name) {
+                None => {
+                    plan.push(PlanLine {
+                        name: spec.app.name.clone(),
+                        action: PlanAction::Start,
+                        changes: vec![],
+                    });
+                    to_start.push(spec.clone());
+                }
+                Some(i) => {
+                    let changes = declared_changes(&self.apps[i].spec, spec);
+                    let action = if changes.is_empty() {
+                        PlanAction::Unchanged
+                    } else if req.restart {
+                        PlanAction::Restart
+                    } else {
+                        PlanAction::Reload
+                    };
+                    if !changes.is_empty() {
+                        to_change.push((i, spec.clone()));
+                    }
+                    plan.push(PlanLine {
+                        name: spec.app.name.clone(),
+                        action,
+                        changes,
+                    });
+                }
+            }
+        }
+        let mut to_delete = Vec::new();
+        if req.prune {
+            let declared: BTreeSet<&str> = req.apps.iter().map(|a| a.app.name.as_str()).collect();
+            for (i, app) in self.apps.iter().enumerate() {
+                if app.spec.source.as_deref() == Some(req.file.as_path())
+                    && !declared.contains(app.name.as_str())
+                {
+                    plan.push(PlanLine {
+                        name: app.name.clone(),
+                        action: PlanAction::Delete,
+                        changes: vec![],
+                    });
+                    to_delete.push(i);
+                }
+            }
+        }
+        if req.dry_run {
+            return Box::pin(fut::ready(to_value(&UpReply {
+                plan,
+                processes: vec![],
+            })));
+        }
+        let mut requests = Vec::new();
+        for (i, spec) in to_change {
+            self.apps[i].spec = spec.clone();
+            requests.push(self.apps[i].addr.send(Command {
+                op: Op::Restart,
+                instances: None,
+                replace: Some(Box::new(spec)),
+            }));
+        }
+        for i in &to_delete {
+            requests.push(self.apps[*i].addr.send(Command {
+                op: Op::Delete,
+                instances: None,
+                replace: None,
+            }));
+        }
+        let deleted: Vec<String> = to_delete
+            .iter()
+            .map(|i| self.apps[*i].name.clone())
+            .collect();
+        for spec in to_start {
+            let autostart = spec.app.autostart;
+            let addr = self.create(spec, ctx);
+            requests.push(addr.send(Command {
+                op: if autostart { Op::Start } else { Op::Reset },
+                instances: None,
+                replace: None,
+            }));
+        }
+        Box::pin(
+            async move {
+                for r in requests {
+                    if let Err(e) = r.await {
+                        return Err(ApiError::new(ErrorCode::Internal, e.to_string()));
+                    }
+                }
+                Ok(())
+            }
+            .into_actor(self)
+            .map(move |res, act, _| {
+                res?;
+                act.apps.retain(|a| !deleted.contains(&a.name));
+                for name in &deleted {
+                    act.rows.remove(name);
+                }
+                let names: BTreeSet<&str> = plan.iter().map(|p| p.name.as_str()).collect();
+                let processes = act
+                    .list()
+                    .into_iter()
+                    .filter(|p| names.contains(p.name.as_str()))
+                    .collect();
+                to_value(&UpReply { plan, processes })
+            }),
+        )
+    }
+}
+
+fn fail(e: ApiError) -> ResponseActFuture<Root, Result<Value, ApiError>> {
+    Box::pin(fut::ready(Err(e)))
+}
+
+/// What differs between the running spec and the declared one, as `up`'s plan names it
+/// (`env.PORT`, `args`, `restart.delay_ms`). The inherited environment is not compared:
+/// running `pmx up` from another shell changes nothing.
+pub fn declared_changes(old: &AppSpec, new: &AppSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    let strip = |s: &AppSpec| {
+        let mut app = serde_json::to_value(&s.app).unwrap_or(Value::Null);
+        if let Some(m) = app.as_object_mut() {
+            m.remove("line");
+        }
+        app
+    };
+    diff_values("", &strip(old), &strip(new), &mut out);
+    for (label, a, b) in [
+        ("env_file", &old.env.env_file, &new.env.env_file),
+        ("envs", &old.env.envs, &new.env.envs),
+    ] {
+        let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for k in keys {
+            if a.get(k) != b.get(k) {
+                out.push(format!("{label}.{k}"));
+            }
+        }
+    }
+    if old.program != new.program && !out.iter().any(|c| c == "script" || c == "interpreter") {
+        out.push("program".into());
+    }
+    if old.env_name != new.env_name {
+        out.push("--env".into());
+    }
+    out.dedup();
+    out
+}
+
+fn diff_values(prefix: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                match (x.get(k), y.get(k)) {
+                    (Some(va), Some(vb)) => diff_values(&p, va, vb, out),
+                    _ => out.push(p),
+                }
+            }
+        }
+        _ if a != b => out.push(prefix.to_string()),
+        _ => {}
+    }
+}
+
+impl Actor for Root {
+    type Context = Context<Self>;
+}
+
+impl Handler<Report> for Root {
+    type Result = ();
+    fn handle(&mut self, msg: Report, _: &mut Context<Self>) {
+        if self.find(&msg.app).is_some() {
+            self.rows.insert(msg.app, msg.rows);
+        }
+    }
+}
+
+impl Handler<StopAll> for Root {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _: StopAll, _: &mut Context<Self>) -> Self::Result {
+        let sel: Selection = (0..self.apps.len()).map(|i| (i, None)).collect();
+        Box::pin(self.command(sel, Op::Stop, |_| None).map(|_, _, _| ()))
+    }
+}
+
+impl Handler<Api> for Root {
+    type Result = ResponseActFuture<Self, Result<Value, ApiError>>;
+    fn handle(&mut self, Api(req): Api, ctx: &mut Context<Self>) -> Self::Result {
+        match req {
+            Request::Ping => Box::pin(fut::ready(to_value(&PingReply {
+                pong: true,
+                pid: std::process::id(),
+                version: VERSION.into(),
+            }))),
+            Request::List => Box::pin(fut::ready(to_value(&self.list()))),
+            Request::Start(req) => self.start(req, ctx),
+            Request::Up(req) => self.up(req, ctx),
+            Request::Stop { target } => match self.resolve(&target) {
+                Ok(sel) => self.command(sel, Op::Stop, |_| None),
+                Err(e) => fail(e),
+            },
+            Request::Delete { target } => match self.resolve(&target) {
+                Ok(sel) => self.command(sel, Op::Delete, |_| None),
+                Err(e) => fail(e),
+            },
+            Request::Reset { target } => match self.resolve(&target) {
+                Ok(sel) => self.command(sel, Op::Reset, |_| None),
+                Err(e) => fail(e),
+            },
+            Request::Restart(r) | Request::Reload(r) => self.restart(r),
+            Request::Signal { signal, target } => {
+                let sig = match os::signal_from_name(&signal) {
+                    Ok(s) => s,
+                    Err(e) => return fail(ApiError::new(ErrorCode::BadRequest, e)),
+                };
+                let sel = match self.resolve(&target) {
+                    Ok(s) => s,
+                    Err(e) => return fail(e),
+                };
+                let requests: Vec<_> = sel
+                    .into_iter()
+                    .map(|(i, instances)| {
+                        self.apps[i].addr.send(SignalInstances {
+                            signal: sig,
+                            instances,
+                        })
+                    })
+                    .collect();
+                Box::pin(
+                    async move {
+                        let mut rows = Vec::new();
+                        for r in requests {
+                            match r.await {
+                                Ok(Ok(mut v)) => rows.append(&mut v),
+                                Ok(Err(e)) => return Err(ApiError::new(ErrorCode::Conflict, e)),
+                                Err(e) => {
+                                    return Err(ApiError::new(ErrorCode::Internal, e.to_string()))
+                                }
+                            }
+                        }
+                        to_value(&rows)
+                    }
+                    .into_actor(self),
+                )
+            }
+            Request::Describe { target } => {
+                let sel = match self.resolve(&target) {
+                    Ok(s) => s,
+                    Err(e) => return fail(e),
+                };
+                let requests: Vec<_> = sel
+                    .into_iter()
+                    .map(|(i, instances)| self.apps[i].addr.send(Describe { instances }))
+                    .collect();
+                Box::pin(
+                    async move {
+                        let mut out = Vec::new();
+                        for r in requests {
+                            match r.await {
+                                Ok(mut v) => out.append(&mut v),
+                                Err(e) => {
+                                    return Err(ApiError::new(ErrorCode::Internal, e.to_string()))
+                                }
+                            }
+                        }
+                        to_value(&out)
+                    }
+                    .into_actor(self),
+                )
+            }
+            Request::Env { target } => {
+                let sel = match self.resolve(&target) {
+                    Ok(s) => s,
+                    Err(e) => return fail(e),
+                };
+                let Some((i, instances)) = sel.into_iter().next() else {
+                    return fail(not_found(&target));
+                };
+                let instance = instances.and_then(|v| v.first().copied()).unwrap_or(0);
+                let id = self.apps[i]
+                    .ids
+                    .get(instance as usize)
+                    .copied()
+                    .unwrap_or(0);
+                let req = self.apps[i].addr.send(EnvOf { instance });
+                Box::pin(
+                    async move {
+                        let env = req
+                            .await
+                            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+                        to_value(&EnvReply { id, env })
+                    }
+                    .into_actor(self),
+                )
+            }
+            Request::Hello { .. } | Request::Kill | Request::Subscribe { .. } => fail(
+                ApiError::new(ErrorCode::Internal, "handled by the admin session"),
+            ),
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The command line, as argh types: one struct per verb (SPEC §3).
+
+use argh::FromArgs;
+
+/// pmx: a production process manager (PM2's verbs, OTP supervision).
+#[derive(FromArgs, Debug)]
+pub struct Pmx {
+    /// print the version
+    #[argh(switch, short = 'v')]
+    pub version: bool,
+    /// the verb
+    #[argh(subcommand)]
+    pub cmd: Option<Cmd>,
+}
+
+/// Every verb.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Cmd {
+    /// `pmx start`
+    Start(StartArgs),
+    /// `pmx up`
+    Up(UpArgs),
+    /// `pmx startOrReload`
+    StartOrReload(StartOrReloadArgs),
+    /// `pmx startOrRestart`
+    StartOrRestart(StartOrRestartArgs),
+    /// `pmx stop`
+    Stop(StopArgs),
+    /// `pmx restart`
+    Restart(RestartArgs),
+    /// `pmx reload`
+    Reload(ReloadArgs),
+    /// `pmx delete`
+    Delete(DeleteArgs),
+    /// `pmx reset`
+    Reset(ResetArgs),
+    /// `pmx signal`
+    Signal(SignalArgs),
+    /// `pmx list`
+    List(ListArgs),
+    /// `pmx describe`
+    Describe(DescribeArgs),
+    /// `pmx env`
+    Env(EnvArgs),
+    /// `pmx ping`
+    Ping(PingArgs),
+    /// `pmx kill`
+    Kill(KillArgs),
+    /// `pmx daemon`
+    Daemon(DaemonArgs),
+}
+
+/// Start an app from a script, a command line or an ecosystem file; app arguments follow `--`.
+#[derive(FromArgs, Debug, Default)]
+#[argh(subcommand, name = "start")]
+pub struct StartArgs {
+    /// a script, "a command line", or an ecosystem .ron file
+    #[argh(positional)]
+    pub target: Option<String>,
+    /// the app's name (default: the script's file name without extension)
+    #[argh(option, short = 'n')]
+    pub name: Option<String>,
+    /// the interpreter (default: by extension; "none" execs the script)
+    #[argh(option)]
+    pub interpreter: Option<String>,
+    /// arguments for the interpreter, split as a shell would
+    #[argh(option)]
+    pub interpreter_args: Option<String>,
+    /// the working directory (default: the current one)
+    #[argh(option)]
+    pub cwd: Option<String>,
+    /// ms to wait before a restart (restart.delay)
+    #[argh(option)]
+    pub restart_delay: Option<u64>,
+    /// first backoff delay in ms, growing x1.5 per crash up to 15 s (restart.backoff)
+    #[argh(option)]
+    pub exp_backoff_restart_delay: Option<u64>,
+    /// never restart the app when it exits (restart.policy: Never)
+    #[argh(switch)]
+    pub no_autorestart: bool,
+    /// unstable exits in a row before `errored` (default 16)
+    #[argh(option)]
+    pub max_restarts: Option<u32>,
+    /// ms an app must run to count as started (default 1000)
+    #[argh(option)]
+    pub min_uptime: Option<u64>,
+    /// ms between the stop signal and SIGKILL (default 1600)
+    #[argh(option)]
+    pub kill_timeout: Option<u64>,
+    /// the stop signal (default SIGINT)
+    #[argh(option)]
+    pub kill_signal: Option<String>,
+    /// exit codes never restarted, comma-separated (0,3)
+    #[argh(option)]
+    pub stop_exit_codes: Option<String>,
+    /// prefix each log line with the time
+    #[argh(switch)]
+    pub time: bool,
+    /// a combined log file for stdout and stderr
+    #[argh(option, short = 'l')]
+    pub log: Option<String>,
+    /// the stdout log file
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+    /// the stderr log file
+    #[argh(option, short = 'e')]
+    pub error: Option<String>,
+    /// strftime format of the time prefix (default %Y-%m-%dT%H:%M:%S)
+    #[argh(option)]
+    pub log_date_format: Option<String>,
+    /// the environment of an ecosystem file to lay over env (envs.NAME)
+    #[argh(option)]
+    pub env: Option<String>,
+    /// a dotenv file read into the app's environment
+    #[argh(option)]
+    pub env_file: Option<String>,
+    /// run as this user (root only)
+    #[argh(option)]
+    pub uid: Option<String>,
+    /// run as this group (root only)
+    #[argh(option)]
+    pub gid: Option<String>,
+    /// register the app without starting it
+    #[argh(switch)]
+    pub no_autostart: bool,
+    /// the app's namespace (default "default")
+    #[argh(option)]
+    pub namespace: Option<String>,
+    /// start another copy when the name exists (as name-1)
+    #[argh(switch, short = 'f')]
+    pub force: bool,
+    /// with an ecosystem file: only these apps (comma-separated)
+    #[argh(option)]
+    pub only: Option<String>,
+    /// print nothing
+    #[argh(switch, short = 's')]
+    pub silent: bool,
+}
+
+/// Make the running set match an ecosystem file.
+#[derive(FromArgs, Debug, Default)]
+#[argh(subcommand, name = "up")]
+pub struct UpArgs {
+    /// the ecosystem file (default ./ecosystem.ron)
+    #[argh(positional)]
+    pub file: Option<String>,
+    /// the environment to lay over env (envs.NAME)
+    #[argh(option)]
+    pub env: Option<String>,
+    /// delete apps that came from this file and are no longer in it
+    #[argh(switch)]
+    pub prune: bool,
+    /// print the plan and change nothing
+    #[argh(switch)]
+    pub dry_run: bool,
+    /// only these apps (comma-separated)
+    #[argh(option)]
+    pub only: Option<String>,
+    /// print nothing
+    #[argh(switch, short = 's')]
+    pub silent: bool,
+}
+
+/// `up` without --prune, reloading what changed (PM2's deploy verb).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "startOrReload")]
+pub struct StartOrReloadArgs {
+    /// the ecosystem file
+    #[argh(positional)]
+    pub file: String,
+    /// the environment to lay over env (envs.NAME)
+    #[argh(option)]
+    pub env: Option<String>,
+    /// only these apps (comma-separated)
+    #[argh(option)]
+    pub only: Option<String>,
+    /// print nothing
+    #[argh(switch, short = 's')]
+    pub silent: bool,
+}
+
+/// `up` without --prune, restarting what changed (PM2's deploy verb).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "startOrRestart")]
+pub struct StartOrRestartArgs {
+    /// the ecosystem file
+    #[argh(positional)]
+    pub file: String,
+    /// the environment to lay over env (envs.NAME)
+    #[argh(option)]
+    pub env: Option<String>,
+    /// only these apps (comma-separated)
+    #[argh(option)]
+    pub only: Option<String>,
+    /// print nothing
+    #[argh(switch, short = 's')]
+    pub silent: bool,
+}
+
+/// Stop an app (a name, an id, a namespace or all).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "stop")]
+pub struct StopArgs {
+    /// a name, an id, a namespace or all
+    #[argh(positional)]
+    pub target: String,
+    /// print nothing
+    #[argh(switch, short = 's')]
+    pub silent: bool,
+}
+
+/// Restart an app; a stopped or errored app starts.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "restart")]
+pub struct RestartArgs {
+    /// a name, an id, a namespace or all
+    #[argh(positional)]
+    pub target: String,
+    /// refresh the environment from this shell and the env_file
+    #[argh(switch)]
+    pub update_env: bool,
+    /// print nothing
+    #[argh(switch, short = 's')]
+    pub silent: bool,
+}
+
+/// Reload an app (in fork mode, a restart).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "reload")]
+pub struct ReloadArgs {
+    /// a name, an id, a namespace or all
+    #[argh(positional)]
+    pub target: String,
+    /// refresh the environment from this shell and the env_file
+    #[argh(switch)]
+    pub update_env: bool,
+    /// print nothing
+    #[argh(switch, short = 's')]
+    pub silent: bool,
+}
+
+/// Stop and forget an app.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "delete")]
+pub struct DeleteArgs {
+    /// a name, an id, a namespace or all
+    #[argh(positional)]
+    pub target: String,
+    /// print nothing
+    #[argh(switch, short = 's')]
+    pub silent: bool,
+}
+
+/// Zero an app's restart counters.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "reset")]
+pub struct ResetArgs {
+    /// a name, an id, a namespace or all
+    #[argh(positional)]
+    pub target: String,
+    /// print nothing
+    #[argh(switch, short = 's')]
+    pub silent: bool,
+}
+
+/// Send a signal to an app's main process.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "signal")]
+pub struct SignalArgs {
+    /// the signal (SIGUSR2 or USR2)
+    #[argh(positional)]
+    pub signal: String,
+    /// a name, an id, a namespace or all
+    #[argh(positional)]
+    pub target: String,
+    /// print nothing
+    #[argh(switch, short = 's')]
+    pub silent: bool,
+}
+
+/// List every process.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "list")]
+pub struct ListArgs {
+    /// print a JSON array, one object per process
+    #[argh(switch)]
+    pub json: bool,
+}
+
+/// Everything about an app.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "describe")]
+pub struct DescribeArgs {
+    /// a name, an id, a namespace or all
+    #[argh(positional)]
+    pub target: String,
+    /// print JSON
+    #[argh(switch)]
+    pub json: bool,
+}
+
+/// The whole environment of one process, as KEY=value lines.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "env")]
+pub struct EnvArgs {
+    /// an id (or a name)
+    #[argh(positional)]
+    pub target: String,
+}
+
+/// Is the daemon alive? (starts it when none answers)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "ping")]
+pub struct PingArgs {}
+
+/// Stop every app, then the daemon.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "kill")]
+pub struct KillArgs {}
+
+/// Run the daemon in the foreground (the CLI starts it when needed).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "daemon")]
+pub struct DaemonArgs {}
+
+/// Rewrite PM2's alias verbs to the verbs argh knows, before parsing.
+pub fn rewrite_aliases(args: &mut Vec<String>) {
+    let Some(verb) = args.first().cloned() else {
+        return;
+    };
+    match verb.as_str() {
+        "ls" | "status" | "l" | "ps" => args[0] = "list".into(),
+        "jlist" => {
+            args[0] = "list".into();
+            args.insert(1, "--json".into());
+        }
+        "show" | "info" => args[0] = "describe".into(),
+        "del" => args[0] = "delete".into(),
+        "sendSignal" => args[0] = "signal".into(),
+        _ => {}
+    }
+}

@@ -1,0 +1,172 @@
+//! How results look on a terminal: the PM2-like process table, `describe`, `up`'s plan.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+use pmx_actors::protocol::{Description, PlanAction, PlanLine, ProcessInfo};
+
+/// A duration in ms, as PM2 shows uptimes: `45s`, `12m`, `3h`, `2D`.
+pub fn human_ms(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 => format!("{}h", s / 3600),
+        _ => format!("{}D", s / 86_400),
+    }
+}
+
+/// Bytes, human-sized in binary units: `512b`, `12.3kb`, `45.0mb`, `1.2gb` (PM2's style).
+pub fn human_bytes(b: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = b as f64;
+    if f < K {
+        format!("{b}b")
+    } else if f < K * K {
+        format!("{:.1}kb", f / K)
+    } else if f < K * K * K {
+        format!("{:.1}mb", f / K / K)
+    } else {
+        format!("{:.1}gb", f / K / K / K)
+    }
+}
+
+/// The process table: id, name, mode, pid, uptime, ↺ restarts, status, cpu, mem, user,
+/// watching.
+pub fn table(rows: &[ProcessInfo]) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(vec![
+            "id", "name", "mode", "pid", "uptime", "↺", "status", "cpu", "mem", "user", "watching",
+        ]);
+    for r in rows {
+        let dash = || "-".to_string();
+        t.add_row(vec![
+            r.id.to_string(),
+            r.name.clone(),
+            r.mode.clone(),
+            r.pid.map(|p| p.to_string()).unwrap_or_else(|| "0".into()),
+            r.uptime.map(human_ms).unwrap_or_else(|| "0".into()),
+            r.restarts.to_string(),
+            r.status.as_str().to_string(),
+            r.cpu.map(|c| format!("{c:.0}%")).unwrap_or_else(dash),
+            r.memory.map(human_bytes).unwrap_or_else(dash),
+            r.user.clone(),
+            if r.watching { "enabled" } else { "disabled" }.to_string(),
+        ]);
+    }
+    format!("{t}\n")
+}
+
+/// `describe`: one key/value table per instance.
+pub fn describe(d: &Description) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+    let rows: Vec<(&str, String)> = vec![
+        ("status", d.info.status.as_str().into()),
+        ("name", d.info.name.clone()),
+        ("namespace", d.info.namespace.clone()),
+        ("id", d.info.id.to_string()),
+        ("instance", d.info.instance.to_string()),
+        ("pid", opt(d.info.pid.map(|p| p.to_string()))),
+        ("mode", d.info.mode.clone()),
+        ("restarts", d.info.restarts.to_string()),
+        ("unstable restarts", d.unstable_restarts.to_string()),
+        ("uptime", opt(d.info.uptime.map(human_ms))),
+        ("script", d.script.clone()),
+        ("exec", d.program.display().to_string()),
+        ("args", shell_words::join(&d.args)),
+        ("interpreter", opt(d.interpreter.clone())),
+        ("cwd", d.cwd.display().to_string()),
+        ("out log", d.out_log.display().to_string()),
+        ("error log", d.error_log.display().to_string()),
+        (
+            "log file",
+            opt(d.log_file.as_ref().map(|p| p.display().to_string())),
+        ),
+        ("restart policy", d.policy.clone()),
+        ("kill signal", d.kill_signal.clone()),
+        ("kill timeout", format!("{} ms", d.kill_timeout)),
+        (
+            "last exit code",
+            opt(d.last_exit_code.map(|c| c.to_string())),
+        ),
+        ("last exit signal", opt(d.last_exit_signal.clone())),
+        ("cpu", opt(d.info.cpu.map(|c| format!("{c:.1}%")))),
+        ("memory", opt(d.info.memory.map(human_bytes))),
+        ("user", d.info.user.clone()),
+        (
+            "source",
+            opt(d.source.as_ref().map(|p| p.display().to_string())),
+        ),
+    ];
+    for (k, v) in rows {
+        t.add_row(vec![k.to_string(), v]);
+    }
+    format!("{t}\n")
+}
+
+/// `up`'s plan: `+ name  start`, `~ name  reload (env.PORT, args)`, `= name  unchanged`,
+/// `- name  delete`, names padded to the widest.
+pub fn plan(lines: &[PlanLine]) -> String {
+    let width = lines
+        .iter()
+        .map(|l| l.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for l in lines {
+        let (sign, word) = match l.action {
+            PlanAction::Start => ('+', "start"),
+            PlanAction::Reload => ('~', "reload"),
+            PlanAction::Restart => ('~', "restart"),
+            PlanAction::Unchanged => ('=', "unchanged"),
+            PlanAction::Delete => ('-', "delete"),
+        };
+        let pad = width - l.name.chars().count();
+        out.push_str(&format!("{sign} {}{}  {word}", l.name, " ".repeat(pad)));
+        if !l.changes.is_empty() {
+            out.push_str(&format!(" ({})", l.changes.join(", ")));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_ms(0), "0s");
+        assert_eq!(human_ms(61_000), "1m");
+        assert_eq!(human_ms(7_200_000), "2h");
+        assert_eq!(human_ms(200_000_000), "2D");
+        assert_eq!(human_bytes(512), "512b");
+        assert_eq!(human_bytes(1536), "1.5kb");
+        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0mb");
+    }
+
+    #[test]
+    fn plan_lines_pad_names() {
+        let lines = vec![
+            PlanLine {
+                name: "api".into(),
+                action: PlanAction::Start,
+                changes: vec![],
+            },
+            PlanLine {
+                name: "worker".into(),
+                action: PlanAction::Reload,
+                changes: vec!["env.PORT".into(), "args".into()],
+            },
+        ];
+        assert_eq!(
+            plan(&lines),
+            "+ api     start\n~ worker  reload (env.PORT, args)\n"
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! Turning what the user typed (a script, a command line, an ecosystem file and flags)
+//! into the [`AppSpec`]s the daemon runs: SPEC §3 "The start target", interpreters by
+//! extension, default names, and the environment layers of SPEC §4.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pmx_actors::os::is_executable;
+use pmx_actors::protocol::{AppSpec, EnvLayers};
+use pmx_config::App;
+
+use super::{Failure, StartArgs};
+
+/// What a start target is.
+#[derive(Debug, PartialEq)]
+pub enum Target {
+    /// An ecosystem.ron file (absolute).
+    Ecosystem(PathBuf),
+    /// A script file (absolute).
+    Script(PathBuf),
+    /// A command line: the program (absolute, from PATH or a path) and its arguments.
+    Command(PathBuf, Vec<String>),
+}
+
+/// Classify `target` as SPEC §3 says, relative to `base` (the caller's cwd, or an
+/// ecosystem file's directory) and `path_var` (the caller's PATH).
+///
+/// Errors: nothing matches (exit 1, naming the path).
+pub fn classify(target: &str, base: &Path, path_var: Option<&str>) -> Result<Target, Failure> {
+    let as_path = base.join(target);
+    if as_path.is_file() {
+        let abs = std::path::absolute(&as_path).unwrap_or(as_path);
+        if abs.extension().is_some_and(|e| e == "ron") {
+            return Ok(Target::Ecosystem(abs));
+        }
+        return Ok(Target::Script(abs));
+    }
+    if target.chars().any(char::is_whitespace) {
+        let words = shell_words::split(target).map_err(|e| {
+            Failure::usage(format!("cannot split the command line {target:?}: {e}"))
+        })?;
+        let Some((first, rest)) = words.split_first() else {
+            return Err(Failure::request(format!("empty command line {target:?}")));
+        };
+        let program = find_program(first, base, path_var).ok_or_else(|| {
+            Failure::request(format!("command \"{first}\" not found (in {target:?})"))
+        })?;
+        return Ok(Target::Command(program, rest.to_vec()));
+    }
+    if !target.contains('/') {
+        if let Some(program) = find_program(target, base, path_var) {
+            return Ok(Target::Command(program, Vec::new()));
+        }
+    }
+    Err(Failure::request(format!(
+        "script or command not found: {} (no such file, nor a command on PATH)",
+        as_path.display()
+    )))
+}
+
+/// `name` as a file relative to `base` when it has a `/`, else looked up on `path_var`.
+fn find_program(name: &str, base: &Path, path_var: Option<&str>) -> Option<PathBuf> {
+    if name.contains('/') {
+        let p = base.join(name);
+        return is_executable(&p).then(|| std::path::absolute(&p).unwrap_or(p));
+    }
+    which::which_in(name, path_var, base).ok()
+}
+
+/// The interpreter a script's extension implies (SPEC §3), or None to exec it.
+pub fn interpreter_for(script: &Path) -> Option<&'static str> {
+    match script.extension()?.to_str()? {
+        "js" | "mjs" | "cjs" => Some("node"),
+        "ts" | "tsx" => Some("bun"),
+        "py" => Some("python3"),
+        "rb" => Some("ruby"),
+        "sh" => Some("bash"),
+        "pl" => Some("perl"),
+        "php" => Some("php"),
+        _ => None,
+    }
+}
+
+/// The default name: the script's file name without extension, or the command's first word.
+pub fn default_name(target: &Target) -> String {
+    match target {
+        Target::Script(p) | Target::Command(p, _) | Target::Ecosystem(p) => p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "app".into()),
+    }
+}
+
+/// The program and arguments for `app` whose script is `target`, resolving the
+/// interpreter on `path_var`.
+///
+/// Errors: a missing interpreter, or a file that cannot be exec'd without one (exit 1).
+pub fn exec_line(
+    app: &App,
+    target: &Target,
+    base: &Path,
+    path_var: Option<&str>,
+) -> Result<(PathBuf, Vec<String>), Failure> {
+    match target {
+        Target::Command(program, words) => {
+            let mut args = words.clone();
+            args.extend(app.args.iter().cloned());
+            Ok((program.clone(), args))
+        }
+        Target::Script(script) | Target::Ecosystem(script) => {
+            let interp = match app.interpreter.as_deref() {
+                Some("none") => None,
+                Some(i) => Some(i.to_string()),
+                None => interpreter_for(script).map(str::to_string),
+            };
+            match interp {
+                Some(i) => {
+                    let program = find_program(&i, base, path_var).ok_or_else(|| {
+                        Failure::request(format!(
+                            "interpreter \"{i}\" for {} not found on PATH",
+                            script.display()
+                        ))
+                    })?;
+                    let mut args = app.interpreter_args.clone();
+                    args.push(script.to_string_lossy().into_owned());
+                    args.extend(app.args.iter().cloned());
+                    Ok((program, args))
+                }
+                None => {
+                    if !is_executable(script) {
+                        return Err(Failure::request(format!(
+                            "{} is not executable and its extension names no interpreter: make it executable or give --interpreter",
+                            script.display()
+                        )));
+                    }
+                    Ok((script.clone(), app.args.clone()))
+                }
+            }
+        }
+    }
+}
+
+/// The calling shell's environment; a variable that is not UTF-8 is skipped with a
+/// warning (SPEC §3).
+pub fn caller_env() -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in std::env::vars_os() {
+        match (k.into_string(), v.into_string()) {
+            (Ok(k), Ok(v)) => {
+                out.insert(k, v);
+            }
+            (Ok(k), Err(_)) | (Err(_), Ok(k)) => {
+                eprintln!("pmx: warning: environment variable {k} is not UTF-8; skipped")
+            }
+            (Err(k), Err(_)) => eprintln!(
+                "pmx: warning: environment variable {} is not UTF-8; skipped",
+                k.to_string_lossy()
+            ),
+        }
+    }
+    out
+}
+
+/// Read a dotenv file.
+///
+/// Errors: the file cannot be read or parsed (exit 1, naming it).
+pub fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::request(format!("cannot read env_file {}: {e}", path.display())))?;
+    let vars = pmx_config::parse_dotenv(&text)
+        .map_err(|e| Failure::request(format!("{}: {e}", path.display())))?;
+    Ok(vars.into_iter().collect())
+}
+
+/// Build the spec of `app` (from a file or flags): resolve its script, interpreter and
+/// cwd, and read its environment layers.
+///
+/// Errors: as [`classify`], [`exec_line`] and [`read_env_file`].
+pub fn resolve(
+    app: App,
+    caller_cwd: &Path,
+    env_name: Option<&str>,
+    source: Option<&Path>,
+    inherited: &BTreeMap<String, String>,
+) -> Result<AppSpec, Failure> {
+    let path_var = inherited.get("PATH").map(String::as_str);
+    let target = classify(&app.script, &app.dir, path_var)?;
+    if let Target::Ecosystem(p) = &target {
+        return Err(Failure::request(format!(
+            "app \"{}\": script {} is an ecosystem file",
+            app.name,
+            p.display()
+        )));
+    }
+    let (program, args) = exec_line(&app, &target, &app.dir, path_var)?;
+    let cwd = app.cwd.clone().unwrap_or_else(|| {
+        if source.is_some() {
+            app.dir.clone()
+        } else {
+            caller_cwd.to_path_buf()
+        }
+    });
+    let env_file = match &app.env_file {
+        Some(p) => read_env_file(p)?,
+        None => BTreeMap::new(),
+    };
+    let envs = env_name
+        .and_then(|n| app.envs.get(n).cloned())
+        .unwrap_or_default();
+    let env = EnvLayers {
+        inherited: inherited.clone(),
+        env_file,
+        env: app.env.clone(),
+        envs,
+    };
+    Ok(AppSpec {
+        app,
+        program,
+        args,
+        cwd,
+        env,
+        source: source.map(Path::to_path_buf),
+        env_name: env_name.map(str::to_string),
+    })
+}
+
+/// The app `pmx start <script|command> [flags] [-- args]` describes.
+///
+/// Errors: a bad flag value (exit 2) or a bad name.
+pub fn app_from_flags(
+    a: &StartArgs,
+    target: &Target,
+    raw_target: &str,
+    caller_cwd: &Path,
+    app_args: Vec<String>,
+) -> Result<App, Failure> {
+    let name = a.name.clone().unwrap_or_else(|| default_name(target));
+    pmx_config::validate_name(&name)
+        .map_err(|e| Failure::usage(format!("--name {name:?}: {e}")))?;
+    let script = match target {
+        Target::Script(p) => p.to_string_lossy().into_owned(),
+        _ => raw_target.to_string(),
+    };
+    let mut app = App::new(name, script, caller_cwd.to_path_buf());
+    app.args = app_args;
+    let abs =
+        |p: &str| std::path::absolute(caller_cwd.join(p)).unwrap_or_else(|_| caller_cwd.join(p));
+    if let Some(i) = &a.interpreter {
+        app.interpreter = Some(i.clone());
+    }
+    if let Some(ia) = &a.interpreter_args {
+        app.interpreter_args = shell_words::split(ia)
+            .map_err(|e| Failure::usage(format!("--interpreter-args: {e}")))?;
+    }
+    if let Some(c) = &a.cwd {
+        app.cwd = Some(abs(c));
+    }
+    if let Some(d) = a.restart_delay {
+        app.restart.delay_ms = d;
+    }
+    if let Some(b) = a.exp_backoff_restart_delay {
+        app.restart.backoff_ms = Some(b);
+    }
+    if a.no_autorestart {
+        app.restart.policy = pmx_config::Policy::Never;
+    }
+    if let Some(m) = a.max_restarts {
+        app.restart.max_restarts = m;
+    }
+    if let Some(m) = a.min_uptime {
+        app.restart.min_uptime_ms = m;
+    }
+    if let Some(k) = a.kill_timeout {
+        app.kill_timeout_ms = k;
+    }
+    if let Some(s) = &a.kill_signal {
+        app.kill_signal = pmx_config::parse_signal(s)
+            .map_err(|e| Failure::usage(format!("--kill-signal: {e}")))?;
+    }
+    if let Some(codes) = &a.stop_exit_codes {
+        app.stop_exit_codes = codes
+            .split(',')
+            .map(|c| c.trim().parse::<i32>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                Failure::usage(format!(
+                    "--stop-exit-codes {codes:?}: expected numbers like 0,3"
+                ))
+            })?;
+    }
+    app.logs.time = a.time;
+    if let Some(f) = &a.log_date_format {
+        if let Some(s) = pmx_config::moment_to_strftime(f) {
+            return Err(Failure::usage(format!(
+                "--log-date-format {f:?} is a moment.js format; pmx uses strftime: {s:?}"
+            )));
+        }
+        app.logs.date_format = f.clone();
+    }
+    if let Some(l) = &a.log {
+        app.logs.log_file = Some(abs(l));
+    }
+    if let Some(o) = &a.output {
+        app.logs.out_file = Some(abs(o));
+    }
+    if let Some(e) = &a.error {
+        app.logs.error_file = Some(abs(e));
+    }
+    if let Some(f) = &a.env_file {
+        app.env_file = Some(abs(f));
+    }
+    app.uid = a.uid.clone();
+    app.gid = a.gid.clone();
+    if (app.uid.is_some() || app.gid.is_some()) && !nix::unistd::geteuid().is_root() {
+        return Err(Failure::usage("--uid and --gid need pmx to run as root"));
+    }
+    app.autostart = !a.no_autostart;
+    if let Some(ns) = &a.namespace {
+        app.namespace = ns.clone();
+    }
+    Ok(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpreters_by_extension() {
+        let cases = [
+            ("a.js", Some("node")),
+            ("a.mjs", Some("node")),
+            ("a.cjs", Some("node")),
+            ("a.ts", Some("bun")),
+            ("a.tsx", Some("bun")),
+            ("a.py", Some("python3")),
+            ("a.rb", Some("ruby")),
+            ("a.sh", Some("bash")),
+            ("a.pl", Some("perl")),
+            ("a.php", Some("php")),
+            ("a.bin", None),
+            ("a", None),
+        ];
+        for (file, want) in cases {
+            assert_eq!(interpreter_for(Path::new(file)), want, "{file}");
+        }
+    }
+
+    #[test]
+    fn a_command_line_is_split_like_a_shell_but_not_run_by_one() {
+        let t = classify("sleep '100 0'", Path::new("/"), Some("/usr/bin:/bin")).expect("found");
+        match t {
+            Target::Command(p, args) => {
+                assert!(p.ends_with("sleep"));
+                assert_eq!(args, vec!["100 0".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_target_fails_naming_the_path() {
+        let e =
+            classify("nope-not-here.js", Path::new("/tmp"), Some("/usr/bin")).expect_err("fails");
+        assert!(e.message.contains("/tmp/nope-not-here.js"), "{}", e.message);
+        assert_eq!(e.code, 1);
+    }
+}
