@@ -224,7 +224,7 @@ async fn session(stream: UnixStream, root: Addr<Root>, bus: Addr<EventBus>) {
                         )
                         .await;
                         let _ = wr.shutdown().await;
-                        System::current().stop();
+                        crate::daemon::shutdown();
                         return;
                     }
                     request => match root.send(Api(request)).await {

@@ -170,7 +170,7 @@ pub fn run(home: Home) -> Result<(), StartError> {
             }
             tracing::info!("signal received: stopping every app");
             let _ = root_for_signals.send(StopAll).await;
-            System::current().stop();
+            shutdown();
         });
         tracing::info!(
             "daemon {} started, pid {}, home {}",
@@ -190,6 +190,12 @@ pub fn run(home: Home) -> Result<(), StartError> {
     let _ = fs::remove_file(home.pid_file());
     drop(lock);
     Ok(())
+}
+
+/// End the actix system (after every app has stopped): the daemon exits.
+pub fn shutdown() {
+    crate::process::set_shutting_down();
+    System::current().stop();
 }
 
 fn write_pid(home: &Home) -> std::io::Result<()> {

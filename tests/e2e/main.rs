@@ -1,1 +1,6 @@
+//! End-to-end tests: the real `pmx` binary, a private `PMX_HOME` per test, real processes
+//! from `fixtures/`. One test binary (STYLE.md); one file per area.
 
+mod harness;
+mod lifecycle;
+mod restart;
