@@ -462,9 +462,6 @@ pub fn declared_changes(old: &AppSpec, new: &AppSpec) -> Vec<String> {
     if old.program != new.program && !out.iter().any(|c| c == "script" || c == "interpreter") {
         out.push("program".into());
     }
-    if old.env_name != new.env_name {
-        out.push("--env".into());
-    }
     out.dedup();
     out
 }
