@@ -123,6 +123,8 @@ pub struct AppParts {
 pub struct AppSup {
     parts: AppParts,
     insts: Vec<Inst>,
+    /// Each instance's (stdout, stderr) log routes, to rebuild a Process actor.
+    routes: Vec<(PumpTarget, PumpTarget)>,
     rules: RestartRules,
     kill_signal: Signal,
     kill_timeout: Duration,
@@ -192,6 +194,7 @@ impl AppSup {
         AppSup {
             parts,
             insts: Vec::new(),
+            routes: Vec::new(),
             rules,
             kill_signal,
             kill_timeout,
@@ -240,23 +243,9 @@ impl AppSup {
                 stream,
                 events: Some((self.parts.bus.clone(), self.parts.bus_flag())),
             };
-            let process = Process::new(ProcessParts {
-                id,
-                instance: idx as u32,
-                marker: format!("{}:{id}", self.parts.home.tag()),
-                pid_file: self
-                    .parts
-                    .home
-                    .pids()
-                    .join(format!("{}-{id}.pid", self.parts.spec.app.name)),
-                parent_exit: ctx.address().recipient(),
-                parent_spawned: ctx.address().recipient(),
-                pids: self.parts.pids.clone(),
-                log_arbiter: self.parts.log_arbiter.clone(),
-                out: target(&out_file, "out"),
-                err: target(&err_file, "err"),
-            })
-            .start();
+            let routes = (target(&out_file, "out"), target(&err_file, "err"));
+            let process = self.new_process(idx as u32, id, &routes, ctx);
+            self.routes.push(routes);
             self.insts.push(Inst {
                 id,
                 idx: idx as u32,
@@ -274,6 +263,33 @@ impl AppSup {
                 env: BTreeMap::new(),
             });
         }
+    }
+
+    /// A Process actor for instance `idx` (id `id`) writing to `routes`.
+    fn new_process(
+        &self,
+        idx: u32,
+        id: u64,
+        routes: &(PumpTarget, PumpTarget),
+        ctx: &mut Context<Self>,
+    ) -> Addr<Process> {
+        Process::new(ProcessParts {
+            id,
+            instance: idx,
+            marker: format!("{}:{id}", self.parts.home.tag()),
+            pid_file: self
+                .parts
+                .home
+                .pids()
+                .join(format!("{}-{id}.pid", self.parts.spec.app.name)),
+            parent_exit: ctx.address().recipient(),
+            parent_spawned: ctx.address().recipient(),
+            pids: self.parts.pids.clone(),
+            log_arbiter: self.parts.log_arbiter.clone(),
+            out: routes.0.clone(),
+            err: routes.1.clone(),
+        })
+        .start()
     }
 
     /// The environment instance `i` gets: the layers merged, then what pmx injects.
@@ -703,6 +719,13 @@ impl Handler<ChildExited> for AppSup {
         let Some(i) = self.index_of(msg.instance) else {
             return;
         };
+        if !self.insts[i].addr.connected() {
+            // The Process actor panicked (its Drop killed the tree and reported this
+            // exit): a fresh one takes its place.
+            let (idx, id) = (self.insts[i].idx, self.insts[i].id);
+            let routes = self.routes[i].clone();
+            self.insts[i].addr = self.new_process(idx, id, &routes, ctx);
+        }
         let inst = &mut self.insts[i];
         if inst.generation != msg.generation || !inst.running {
             return;

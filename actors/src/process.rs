@@ -119,7 +119,9 @@ impl Process {
 impl Actor for Process {
     type Context = Context<Self>;
     fn stopped(&mut self, _: &mut Context<Self>) {
-        self.clean = true;
+        // actix stops a context whose future is dropped, also while a handler's panic
+        // unwinds through it: that stop is not a clean one.
+        self.clean = !std::thread::panicking();
     }
 }
 
@@ -409,5 +411,135 @@ impl Process {
             uptime_ms: self.uptime_ms,
             requested,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::rc::Rc;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::reaper::{PidTable, Reaper};
+
+    /// Panics in the handler: the stand-in for a bug in the actor.
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Panic;
+
+    impl Handler<Panic> for Process {
+        type Result = ();
+        fn handle(&mut self, _: Panic, _: &mut Context<Self>) {
+            panic!("a bug in the process actor");
+        }
+    }
+
+    /// Records what a Process actor reports to its parent.
+    #[derive(Default)]
+    struct Recorder {
+        exits: Arc<Mutex<Vec<ChildExited>>>,
+        spawns: Arc<Mutex<Vec<Spawned>>>,
+    }
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+    impl Handler<ChildExited> for Recorder {
+        type Result = ();
+        fn handle(&mut self, m: ChildExited, _: &mut Context<Self>) {
+            self.exits.lock().expect("lock").push(m);
+        }
+    }
+    impl Handler<Spawned> for Recorder {
+        type Result = ();
+        fn handle(&mut self, m: Spawned, _: &mut Context<Self>) {
+            self.spawns.lock().expect("lock").push(m);
+        }
+    }
+
+    fn target(stream: &'static str) -> PumpTarget {
+        PumpTarget {
+            files: vec![],
+            shared: false,
+            time_format: None,
+            app: "t".into(),
+            id: 0,
+            stream,
+            events: None,
+        }
+    }
+
+    async fn until(mut cond: impl FnMut() -> bool) -> bool {
+        for _ in 0..1000 {
+            if cond() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    #[actix::test]
+    async fn a_panic_kills_the_tree_and_reports_an_exit_to_the_supervisor() {
+        let exits = Arc::new(Mutex::new(Vec::new()));
+        let spawns = Arc::new(Mutex::new(Vec::new()));
+        let parent = Recorder {
+            exits: exits.clone(),
+            spawns: spawns.clone(),
+        }
+        .start();
+        let pids = Rc::new(RefCell::new(PidTable::default()));
+        Reaper::new(pids.clone()).start();
+        let log_arbiter = Arbiter::new();
+        let marker = format!("unit-{}", std::process::id());
+        let process = Process::new(ProcessParts {
+            id: 0,
+            instance: 0,
+            marker: marker.clone(),
+            pid_file: std::env::temp_dir().join(format!("pmx-unit-{}.pid", std::process::id())),
+            parent_exit: parent.clone().recipient(),
+            parent_spawned: parent.clone().recipient(),
+            pids,
+            log_arbiter: log_arbiter.handle(),
+            out: target("out"),
+            err: target("err"),
+        })
+        .start();
+        let mut env: BTreeMap<String, String> = std::env::vars().collect();
+        env.insert(crate::os::MARKER_VAR.into(), marker);
+        process.do_send(Spawn {
+            generation: 1,
+            spec: SpawnSpec {
+                program: "sleep".into(),
+                args: vec!["1000".into()],
+                cwd: "/".into(),
+                env,
+                nofile: None,
+                uid: None,
+                gid: None,
+            },
+            kill_signal: Signal::SIGINT,
+            kill_timeout: Duration::from_millis(1600),
+        });
+        assert!(until(|| !spawns.lock().expect("lock").is_empty()).await);
+        let pid = spawns.lock().expect("lock")[0]
+            .result
+            .clone()
+            .expect("spawned") as i32;
+        process.do_send(Panic);
+        assert!(
+            until(|| !exits.lock().expect("lock").is_empty()).await,
+            "the supervisor hears the panic as the child's exit"
+        );
+        let exit = exits.lock().expect("lock")[0].clone();
+        assert!(exit.exit.is_none() && !exit.requested);
+        // The tree was SIGKILLed; the Reaper collects it (its recipient is gone).
+        assert!(
+            until(|| !crate::os::pid_alive(pid)).await,
+            "the tree of a panicked actor is killed"
+        );
+        assert!(!process.connected());
+        log_arbiter.stop();
     }
 }

@@ -16,6 +16,7 @@ pub struct Pmx {
 /// Every verb.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum Cmd {
     /// `pmx start`
     Start(StartArgs),

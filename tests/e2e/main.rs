@@ -1,6 +1,10 @@
 //! End-to-end tests: the real `pmx` binary, a private `PMX_HOME` per test, real processes
 //! from `fixtures/`. One test binary (STYLE.md); one file per area.
 
+mod config;
+mod env;
 mod harness;
 mod lifecycle;
+mod protocol;
 mod restart;
+mod up;
