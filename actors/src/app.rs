@@ -739,8 +739,8 @@ impl Handler<ChildExited> for AppSup {
             msg.exit.and_then(|e| e.signal).map(os::signal_name),
         );
         self.publish(i, "exit", |e| {
-            e.code = code;
-            e.signal = signal;
+            e.code = Some(code);
+            e.signal = Some(signal);
         });
         let intent = self.insts[i].intent;
         if msg.requested || intent != Intent::None {

@@ -419,8 +419,23 @@ pub fn parse_request(line: &[u8]) -> Result<Envelope, Reply> {
         ));
     }
     map.remove("id");
+    let given: Vec<String> = map.keys().cloned().collect();
     match serde_json::from_value::<Request>(Value::Object(map)) {
-        Ok(request) => Ok(Envelope { id, request }),
+        Ok(request) => {
+            // serde ignores extra fields of the unit verbs (`ping`, `list`, `kill`); every
+            // field a request may carry appears when it is serialized back.
+            let known = serde_json::to_value(&request).unwrap_or(Value::Null);
+            if let Some(extra) = given.iter().find(|k| known.get(k.as_str()).is_none()) {
+                return Err(Reply::err(
+                    Some(id),
+                    ApiError::new(
+                        ErrorCode::BadRequest,
+                        format!("bad \"{verb}\" request: unknown field `{extra}`"),
+                    ),
+                ));
+            }
+            Ok(Envelope { id, request })
+        }
         Err(e) => Err(Reply::err(
             Some(id),
             ApiError::new(
@@ -622,12 +637,21 @@ pub struct Event {
     /// RFC 3339 time of the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
-    /// `exit`: the exit code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<i32>,
-    /// `exit`: the signal's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signal: Option<String>,
+    /// `exit`: the exit code, `null` when a signal ended the process (the key is there
+    /// for every `exit` event, absent on other events).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub code: Option<Option<i32>>,
+    /// `exit`: the signal's name, `null` when the process exited with a code.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub signal: Option<Option<String>>,
     /// `restart`, `errored`: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -642,9 +666,34 @@ pub struct Event {
     pub dropped: Option<u64>,
 }
 
+/// A key that is present deserializes as `Some`, even when its value is `null`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exit_events_carry_code_and_signal_even_when_null() {
+        let e = Event {
+            event: "exit".into(),
+            code: Some(Some(1)),
+            signal: Some(None),
+            ..Event::default()
+        };
+        let text = serde_json::to_string(&e).expect("serializes");
+        assert_eq!(text, r#"{"event":"exit","code":1,"signal":null}"#);
+        let back: Event = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, e);
+        let online: Event = serde_json::from_str(r#"{"event":"online"}"#).expect("parses");
+        assert_eq!(online.code, None);
+    }
 
     fn err_code(line: &str) -> (Option<u64>, ErrorCode) {
         let reply = parse_request(line.as_bytes()).expect_err("should fail");

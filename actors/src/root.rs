@@ -436,8 +436,10 @@ fn fail(e: ApiError) -> ResponseActFuture<Root, Result<Value, ApiError>> {
 }
 
 /// What differs between the running spec and the declared one, as `up`'s plan names it
-/// (`env.PORT`, `args`, `restart.delay_ms`). The inherited environment is not compared:
-/// running `pmx up` from another shell changes nothing.
+/// (`env.PORT`, `args`, `restart.delay_ms`). Only what the file declares is compared
+/// (its fields, `env_file`'s contents, the chosen `envs`): not the inherited environment,
+/// and not the interpreter's path as found on the caller's PATH, so running `pmx up` from
+/// another shell changes nothing.
 pub fn declared_changes(old: &AppSpec, new: &AppSpec) -> Vec<String> {
     let mut out = Vec::new();
     let strip = |s: &AppSpec| {
@@ -458,9 +460,6 @@ pub fn declared_changes(old: &AppSpec, new: &AppSpec) -> Vec<String> {
                 out.push(format!("{label}.{k}"));
             }
         }
-    }
-    if old.program != new.program && !out.iter().any(|c| c == "script" || c == "interpreter") {
-        out.push("program".into());
     }
     out.dedup();
     out

@@ -44,9 +44,18 @@ use std::path::{Path, PathBuf};
 
 /// Reads and parses the ecosystem file at `path` (see [`parse`]). A read error is one
 /// [`ConfigError`] at `0:0` naming the path.
+///
+/// The file's own path is canonicalized (symlinks and `..` resolved), so one file named
+/// two ways (`proj/ecosystem.ron`, `../proj/ecosystem.ron`) gives the same `file`, `dir`
+/// and resolved paths; messages still show `path` as given.
 pub fn load(path: &Path) -> Result<Ecosystem, ConfigErrors> {
     match std::fs::read_to_string(path) {
-        Ok(src) => parse(&src, path),
+        Ok(src) => {
+            let file = std::fs::canonicalize(path)
+                .or_else(|_| std::path::absolute(path))
+                .unwrap_or_else(|_| path.to_path_buf());
+            parse_named(&src, &path.display().to_string(), file)
+        }
         Err(e) => {
             let shown = path.display().to_string();
             Err(ConfigErrors(vec![ConfigError::without_position(
@@ -61,8 +70,13 @@ pub fn load(path: &Path) -> Result<Ecosystem, ConfigErrors> {
 /// the file resolve against `std::path::absolute(path).parent()`. Returns every error found
 /// (sorted by position), or the whole model: one bad app fails the whole load.
 pub fn parse(src: &str, path: &Path) -> Result<Ecosystem, ConfigErrors> {
-    let shown = path.display().to_string();
     let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    parse_named(src, &path.display().to_string(), file)
+}
+
+/// [`parse`] with the name shown in messages and the absolute file apart.
+fn parse_named(src: &str, shown: &str, file: PathBuf) -> Result<Ecosystem, ConfigErrors> {
+    let shown = shown.to_string();
     let dir = file
         .parent()
         .map(Path::to_path_buf)

@@ -82,6 +82,12 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         None => (argv, Vec::new()),
     };
     rewrite_aliases(&mut words);
+    // argh knows `--help`; PM2 users type `-h` too (app arguments are already split off).
+    for w in words.iter_mut() {
+        if w == "-h" {
+            *w = "--help".into();
+        }
+    }
     if words.is_empty() {
         return Err(Failure::usage("no command given; `pmx --help` lists them"));
     }
@@ -389,13 +395,14 @@ fn start_cmd(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Fai
         }
     };
     let request = match &target {
-        start::Target::Ecosystem(path) => {
+        start::Target::Ecosystem(_) => {
             if !app_args.is_empty() {
                 return Err(Failure::usage(
                     "arguments after `--` are not for an ecosystem file",
                 ));
             }
-            let eco = load(path)?;
+            // Loaded as typed, so errors name the file the way the user wrote it.
+            let eco = load(Path::new(&raw))?;
             StartRequest {
                 apps: specs_of(&eco, a.env.as_deref(), a.only.as_deref())?,
                 force: a.force,
@@ -440,7 +447,7 @@ fn up_cmd(
             path.display()
         )));
     }
-    let eco = load(&path)?;
+    let eco = load(Path::new(file))?;
     let apps = specs_of(&eco, env, only)?;
     let reply: UpReply = connect(home)?.call_as(Request::Up(UpRequest {
         file: eco.file.clone(),

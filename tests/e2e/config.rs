@@ -292,6 +292,8 @@ fn dash_h_prints_help_and_succeeds() {
     let t = TestHome::new();
     let out = t.ok(&["-h"]);
     assert!(out.contains("Usage: pmx"), "help on stdout: {out}");
+    let out = t.ok(&["start", "-h"]);
+    assert!(out.contains("Usage: pmx start"), "help on stdout: {out}");
 }
 
 #[test]

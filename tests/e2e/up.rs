@@ -326,7 +326,12 @@ fn up_from_another_directory_and_environment_changes_nothing() {
             ("LANG", "C"),
             ("HOME", "/nonexistent"),
         ],
-        &["up", "../proj/ecosystem.ron", "--env", "production"],
+        &[
+            "up",
+            proj.join("ecosystem.ron").to_str().expect("utf8"),
+            "--env",
+            "production",
+        ],
     );
     let out = expect_ok(&out, "up from elsewhere");
     assert_eq!(
@@ -417,4 +422,83 @@ fn start_or_reload_is_up_without_prune() {
 #[test]
 fn start_or_restart_is_up_without_prune() {
     start_or_x("startOrRestart", "restart");
+}
+
+/// The same file named through `..` is the same file: its apps' directory and env_file
+/// paths are the same, so nothing changes.
+#[test]
+fn up_through_a_dotdot_path_is_the_same_file() {
+    let t = TestHome::new();
+    let proj = t.path("proj");
+    let elsewhere = t.path("elsewhere");
+    std::fs::create_dir_all(&proj).expect("mkdir");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    std::fs::write(proj.join("app.env"), "FROM_FILE=1\n").expect("write");
+    write_eco(
+        &proj.join("ecosystem.ron"),
+        &[sleeper("web", "env_file: \"app.env\""), sleeper("job", "")],
+    );
+    expect_ok(&run_in(&t, &proj, &[], &["up"]), "up in proj");
+    let before = online(&t, &["web", "job"]);
+    let out = run_in(&t, &elsewhere, &[], &["up", "../proj/ecosystem.ron"]);
+    let out = expect_ok(&out, "up ../proj/ecosystem.ron");
+    assert_eq!(
+        plan(&out),
+        ["= web  unchanged", "= job  unchanged"],
+        "{out}"
+    );
+    assert_eq!(online(&t, &["web", "job"]), before, "same pids");
+}
+
+/// `--prune` knows the file by its absolute path, however the command names it.
+#[test]
+fn prune_knows_the_file_however_it_is_named() {
+    let t = TestHome::new();
+    let proj = t.path("proj");
+    let elsewhere = t.path("elsewhere");
+    std::fs::create_dir_all(&proj).expect("mkdir");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let eco = proj.join("ecosystem.ron");
+    write_eco(&eco, &[sleeper("web", ""), sleeper("job", "")]);
+    expect_ok(&run_in(&t, &proj, &[], &["up"]), "up in proj");
+    let before = online(&t, &["web", "job"]);
+    write_eco(&eco, &[sleeper("web", "")]);
+    let out = run_in(
+        &t,
+        &elsewhere,
+        &[],
+        &["up", "../proj/ecosystem.ron", "--prune"],
+    );
+    let out = expect_ok(&out, "up ../proj/ecosystem.ron --prune");
+    assert_eq!(plan(&out), ["= web  unchanged", "- job  delete"], "{out}");
+    let after = pids(&t);
+    assert!(!after.contains_key("job"), "job deleted: {after:?}");
+    assert_eq!(after.get("web").copied().flatten(), Some(before["web"]));
+}
+
+/// A shell whose PATH finds the interpreter elsewhere (pyenv, nvm, another PATH order)
+/// is still "another shell": the inherited environment is not compared.
+#[test]
+fn up_from_a_shell_with_another_path_changes_nothing() {
+    let t = TestHome::new();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let bash = std::env::split_paths(&path)
+        .map(|d| d.join("bash"))
+        .find(|p| p.is_file())
+        .expect("bash on PATH");
+    // Two PATH entries that each hold the same bash.
+    for d in ["p1", "p2"] {
+        std::fs::create_dir_all(t.path(d)).expect("mkdir");
+        std::os::unix::fs::symlink(&bash, t.path(d).join("bash")).expect("symlink");
+    }
+    let path1 = format!("{}:{path}", t.path("p1").display());
+    let path2 = format!("{}:{path}", t.path("p2").display());
+    write_eco(&t.path("eco.ron"), &[sleeper("web", "")]);
+    let out = run_in(&t, &t.work, &[("PATH", &path1)], &["up", "eco.ron"]);
+    expect_ok(&out, "up with PATH p1");
+    let before = online(&t, &["web"]);
+    let out = run_in(&t, &t.work, &[("PATH", &path2)], &["up", "eco.ron"]);
+    let out = expect_ok(&out, "up with PATH p2");
+    assert_eq!(plan(&out), ["= web  unchanged"], "{out}");
+    assert_eq!(online(&t, &["web"]), before, "same pid");
 }
