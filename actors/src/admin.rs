@@ -130,8 +130,9 @@ async fn read_line(
         let mut chunk = [0u8; 16 * 1024];
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
-            // EOF: a last line without newline still counts.
-            if !line.is_empty() && !*too_long {
+            // EOF: a last line without newline still counts (an overlong one gets its
+            // `too_large`).
+            if *too_long || !line.is_empty() {
                 return Ok(true);
             }
             return Ok(false);
@@ -181,6 +182,7 @@ async fn session(stream: UnixStream, root: Addr<Root>, bus: Addr<EventBus>) {
                                 .unwrap_or(Value::Null),
                             )
                         } else {
+                            hello = false;
                             Reply::err(
                                 Some(env.id),
                                 ApiError::new(
@@ -208,13 +210,27 @@ async fn session(stream: UnixStream, root: Addr<Root>, bus: Addr<EventBus>) {
                         if write_reply(&mut wr, &ack).await.is_err() {
                             return;
                         }
-                        while let Ok(mut text) = rx.recv_async().await {
-                            text.push('\n');
-                            if wr.write_all(text.as_bytes()).await.is_err() {
-                                return;
+                        // Stream until the bus closes or the client goes away (its EOF, so a
+                        // gone subscriber is dropped at once, not at its next event).
+                        let mut scratch = [0u8; 512];
+                        loop {
+                            tokio::select! {
+                                ev = rx.recv_async() => {
+                                    let Ok(mut text) = ev else { return };
+                                    text.push('\n');
+                                    if wr.write_all(text.as_bytes()).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                r = rd.read(&mut scratch) => {
+                                    if matches!(r, Ok(0) | Err(_)) {
+                                        drop(rx);
+                                        bus.do_send(crate::events::Prune);
+                                        return;
+                                    }
+                                }
                             }
                         }
-                        return;
                     }
                     Request::Kill => {
                         let _ = root.send(StopAll).await;

@@ -8,13 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use nix::sys::signal::Signal;
 use tokio::sync::oneshot;
 
-use crate::events::{EventBus, Publish};
+use crate::events::{BusFlags, EventBus, Publish};
 use crate::home::Home;
 use crate::log::{LogFile, PumpTarget};
 use crate::messages::{ChildExited, Spawned, StartChild};
@@ -67,7 +68,7 @@ pub struct Command {
     /// Which instance numbers (None: all).
     pub instances: Option<Vec<u32>>,
     /// A new spec to run from now on (`--update-env`, `up` reload); applied before `op`.
-    pub replace: Option<Box<AppSpec>>,
+    pub replace: Option<Arc<AppSpec>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,13 +93,12 @@ struct Inst {
     last_exit: Option<Exit>,
     intent: Intent,
     waiters: Vec<oneshot::Sender<()>>,
-    env: BTreeMap<String, String>,
 }
 
 /// Everything an App supervisor is built from.
 pub struct AppParts {
-    /// The app.
-    pub spec: AppSpec,
+    /// The app (shared with the Root's registry).
+    pub spec: Arc<AppSpec>,
     /// One id per instance, allocated by the Root.
     pub ids: Vec<u64>,
     /// `$PMX_HOME`.
@@ -116,7 +116,7 @@ pub struct AppParts {
     /// The user name shown in `list`.
     pub user: String,
     /// The event bus's "someone wants log lines" flag.
-    pub bus_wants_logs: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub bus_flags: BusFlags,
 }
 
 /// The App supervisor actor.
@@ -241,7 +241,7 @@ impl AppSup {
                 app: self.parts.spec.app.name.clone(),
                 id,
                 stream,
-                events: Some((self.parts.bus.clone(), self.parts.bus_flag())),
+                events: Some((self.parts.bus.clone(), self.parts.bus_flags.logs.clone())),
             };
             let routes = (target(&out_file, "out"), target(&err_file, "err"));
             let process = self.new_process(idx as u32, id, &routes, ctx);
@@ -260,7 +260,6 @@ impl AppSup {
                 last_exit: None,
                 intent: Intent::None,
                 waiters: Vec::new(),
-                env: BTreeMap::new(),
             });
         }
     }
@@ -319,13 +318,12 @@ impl AppSup {
             program: spec.program.clone(),
             args: spec.args.clone(),
             cwd: spec.cwd.clone(),
-            env: env.clone(),
+            env,
             nofile: self.parts.nofile,
             uid,
             gid,
         };
         let inst = &mut self.insts[i];
-        inst.env = env;
         inst.generation += 1;
         inst.status = Status::Launching;
         inst.running = true;
@@ -414,6 +412,9 @@ impl AppSup {
     }
 
     fn publish(&self, i: usize, event: &str, fill: impl FnOnce(&mut Event)) {
+        if !self.parts.bus_flags.any() {
+            return;
+        }
         let mut e = Event {
             event: event.into(),
             app: Some(self.name().to_string()),
@@ -501,12 +502,6 @@ fn resolve_user(uid: Option<&str>, gid: Option<&str>) -> (Option<u32>, Option<u3
     (user, group)
 }
 
-impl AppParts {
-    fn bus_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-        self.bus_wants_logs.clone()
-    }
-}
-
 impl Actor for AppSup {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Context<Self>) {
@@ -521,7 +516,7 @@ impl Handler<Command> for AppSup {
     type Result = ResponseActFuture<Self, Vec<ProcessInfo>>;
     fn handle(&mut self, msg: Command, _: &mut Context<Self>) -> Self::Result {
         if let Some(spec) = msg.replace {
-            self.parts.spec = *spec;
+            self.parts.spec = spec;
             self.rules = rules_of(&self.parts.spec.app);
             self.kill_signal =
                 os::signal_from_name(&self.parts.spec.app.kill_signal).unwrap_or(Signal::SIGINT);
@@ -571,12 +566,20 @@ pub struct SignalInstances {
 impl Handler<SignalInstances> for AppSup {
     type Result = ResponseActFuture<Self, Result<Vec<ProcessInfo>, String>>;
     fn handle(&mut self, msg: SignalInstances, _: &mut Context<Self>) -> Self::Result {
+        // Only running instances are signalled; none running is the error.
         let addrs: Vec<_> = self
             .insts
             .iter()
             .filter(|i| msg.instances.as_ref().is_none_or(|l| l.contains(&i.idx)))
+            .filter(|i| i.pid.is_some())
             .map(|i| i.addr.clone())
             .collect();
+        if addrs.is_empty() {
+            let name = self.name().to_string();
+            return Box::pin(fut::ready(Err(format!(
+                "{name} has no running process to signal"
+            ))));
+        }
         let sig = msg.signal;
         Box::pin(
             async move {
@@ -655,8 +658,9 @@ pub struct EnvOf {
 impl Handler<EnvOf> for AppSup {
     type Result = MessageResult<EnvOf>;
     fn handle(&mut self, msg: EnvOf, _: &mut Context<Self>) -> Self::Result {
+        // The environment is rebuilt from the stored layers rather than kept per instance:
+        // it is what the last spawn got, as long as the spec has not been replaced since.
         let env = match self.index_of(msg.instance) {
-            Some(i) if !self.insts[i].env.is_empty() => self.insts[i].env.clone(),
             Some(i) => self.env_for(i),
             None => BTreeMap::new(),
         };
@@ -672,7 +676,7 @@ pub struct GetSpec;
 impl Handler<GetSpec> for AppSup {
     type Result = MessageResult<GetSpec>;
     fn handle(&mut self, _: GetSpec, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.parts.spec.clone())
+        MessageResult((*self.parts.spec).clone())
     }
 }
 
@@ -788,7 +792,9 @@ impl Handler<ChildExited> for AppSup {
                 self.insts[i].status = Status::Errored;
                 let max = self.rules.max_restarts;
                 self.publish(i, "errored", |e| {
-                    e.reason = Some(format!("{max} unstable restarts in a row"))
+                    e.reason = Some(format!(
+                        "{max} unstable exits in a row (max_restarts), each before min_uptime"
+                    ))
                 });
             }
         }

@@ -101,7 +101,12 @@ pub fn run(home: Home) -> Result<(), StartError> {
         .append(true)
         .open(home.log_file())
         .map_err(|e| StartError::Failed(format!("{}: {e}", home.log_file().display())))?;
-    let (writer, _guard) = tracing_appender::non_blocking(log);
+    // A bounded queue of 4096 lines (the default, 128 000, preallocates 4 MiB); lossy, so a
+    // write to pmx.log never blocks an actor.
+    let (writer, _guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(4096)
+        .lossy(true)
+        .finish(log);
     let _ = tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(false)
@@ -143,12 +148,12 @@ pub fn run(home: Home) -> Result<(), StartError> {
         let pids = Rc::new(RefCell::new(PidTable::default()));
         Reaper::new(pids.clone()).start();
         let bus = EventBus::new();
-        let bus_wants_logs = bus.wants_logs.clone();
+        let bus_flags = bus.flags.clone();
         let bus = bus.start();
         let root = Root::new(RootParts {
             home: home.clone(),
             bus: bus.clone(),
-            bus_wants_logs,
+            bus_flags,
             pids,
             log_arbiter: log_arbiter.handle(),
             nofile,

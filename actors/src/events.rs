@@ -20,11 +20,32 @@ struct Subscriber {
     dropped: u64,
 }
 
+/// What publishers check before they build an event: nothing is built while nobody
+/// listens (the hot paths, respawn and log lines, stay free of it).
+#[derive(Clone, Default)]
+pub struct BusFlags {
+    /// Someone subscribes (to anything).
+    pub any: Arc<AtomicBool>,
+    /// Someone wants log lines.
+    pub logs: Arc<AtomicBool>,
+}
+
+impl BusFlags {
+    /// Whether anyone subscribes.
+    pub fn any(&self) -> bool {
+        self.any.load(Ordering::Relaxed)
+    }
+    /// Whether anyone wants log lines.
+    pub fn logs(&self) -> bool {
+        self.logs.load(Ordering::Relaxed)
+    }
+}
+
 /// The Event bus actor.
 pub struct EventBus {
     subscribers: Vec<Subscriber>,
-    /// Whether anyone wants log lines: pumps build log events only while this is set.
-    pub wants_logs: Arc<AtomicBool>,
+    /// Shared with the publishers.
+    pub flags: BusFlags,
 }
 
 impl EventBus {
@@ -32,7 +53,7 @@ impl EventBus {
     pub fn new() -> EventBus {
         EventBus {
             subscribers: Vec::new(),
-            wants_logs: Arc::new(AtomicBool::new(false)),
+            flags: BusFlags::default(),
         }
     }
 
@@ -42,7 +63,10 @@ impl EventBus {
                 .as_ref()
                 .is_none_or(|e| e.iter().any(|k| k == "log"))
         });
-        self.wants_logs.store(wants, Ordering::Relaxed);
+        self.flags.logs.store(wants, Ordering::Relaxed);
+        self.flags
+            .any
+            .store(!self.subscribers.is_empty(), Ordering::Relaxed);
     }
 }
 
@@ -112,6 +136,19 @@ impl Handler<Publish> for EventBus {
             self.subscribers.retain(|s| !s.tx.is_disconnected());
             self.refresh_flag();
         }
+    }
+}
+
+/// Forget subscribers whose session has gone (their queue is disconnected).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Prune;
+
+impl Handler<Prune> for EventBus {
+    type Result = ();
+    fn handle(&mut self, _: Prune, _: &mut Context<Self>) {
+        self.subscribers.retain(|s| !s.tx.is_disconnected());
+        self.refresh_flag();
     }
 }
 

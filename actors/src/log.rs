@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use tokio::io::AsyncReadExt;
 
 use crate::events::{EventBus, Publish};
 use crate::protocol::Event;
@@ -162,9 +161,28 @@ pub struct PumpTarget {
     pub events: Option<(Addr<EventBus>, Arc<AtomicBool>)>,
 }
 
+thread_local! {
+    /// The one read buffer of the log thread: every pump reads into it (without holding it
+    /// across an await), so an idle app costs no buffer at all.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; READ_CHUNK]);
+}
+
+/// Read what the pipe holds now into `pending`; Ok(0) at EOF, Err(WouldBlock) when empty.
+fn read_into(
+    pipe: &tokio::net::unix::pipe::Receiver,
+    pending: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    READ_BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let n = pipe.try_read(&mut buf)?;
+        pending.extend_from_slice(&buf[..n]);
+        Ok(n)
+    })
+}
+
 /// Read `fd` until EOF, writing whole lines to `target`'s files. Runs on the log arbiter.
 pub async fn pump(fd: OwnedFd, target: PumpTarget) {
-    let mut pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
+    let pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(
@@ -175,32 +193,39 @@ pub async fn pump(fd: OwnedFd, target: PumpTarget) {
             return;
         }
     };
-    let mut pending: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut buf = vec![0u8; READ_CHUNK];
+    // Bytes read but not yet written: a partial line (empty most of the time).
+    let mut pending: Vec<u8> = Vec::new();
     // Whether the next byte written starts a line (for the time prefix).
     let mut at_line_start = true;
     loop {
-        let read = if pending.is_empty() {
-            pipe.read(&mut buf).await
+        let ready = if pending.is_empty() {
+            pipe.readable().await.map(|()| true)
         } else {
-            match tokio::time::timeout(PARTIAL_FLUSH, pipe.read(&mut buf)).await {
-                Ok(r) => r,
-                Err(_) => {
-                    // A prompt or a progress bar: write what waited, the line goes on.
-                    let piece = std::mem::take(&mut pending);
-                    emit(&target, &piece, &mut at_line_start).await;
-                    continue;
-                }
+            match tokio::time::timeout(PARTIAL_FLUSH, pipe.readable()).await {
+                Ok(r) => r.map(|()| true),
+                Err(_) => Ok(false),
             }
         };
-        let n = match read {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
+        match ready {
+            Err(_) => break,
+            Ok(false) => {
+                // A prompt or a progress bar: write what waited, the line goes on.
+                let piece = std::mem::take(&mut pending);
+                emit(&target, &piece, &mut at_line_start).await;
+                continue;
+            }
+            Ok(true) => {}
+        }
         let start = pending.len();
-        pending.extend_from_slice(&buf[..n]);
+        match read_into(&pipe, &mut pending) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => break,
+        }
         if let Some(pos) = pending[start..].iter().rposition(|b| *b == b'\n') {
-            let rest = pending.split_off(start + pos + 1);
+            let rest = pending[start + pos + 1..].to_vec();
+            pending.truncate(start + pos + 1);
             let lines = std::mem::replace(&mut pending, rest);
             emit(&target, &lines, &mut at_line_start).await;
         }

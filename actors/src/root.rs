@@ -5,7 +5,6 @@
 //! only `kill` (or SIGTERM/SIGINT to the daemon) ends it, after every app has stopped.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -15,7 +14,7 @@ use crate::app::{
     instance_count, with_uptime, AppParts, AppSup, Command, Describe, EnvOf, Op, Report, Row,
     SignalInstances,
 };
-use crate::events::EventBus;
+use crate::events::{BusFlags, EventBus};
 use crate::home::Home;
 use crate::os;
 use crate::protocol::{
@@ -28,7 +27,7 @@ struct AppEntry {
     name: String,
     ids: Vec<u64>,
     addr: Addr<AppSup>,
-    spec: AppSpec,
+    spec: Arc<AppSpec>,
 }
 
 /// What the Root is built from.
@@ -38,7 +37,7 @@ pub struct RootParts {
     /// The event bus.
     pub bus: Addr<EventBus>,
     /// The bus's "someone wants log lines" flag.
-    pub bus_wants_logs: Arc<AtomicBool>,
+    pub bus_flags: BusFlags,
     /// The Reaper's table.
     pub pids: SharedPids,
     /// Where log actors run.
@@ -140,6 +139,7 @@ impl Root {
 
     /// Register and start the actor of a new app; the app's instances are not started.
     fn create(&mut self, spec: AppSpec, ctx: &mut Context<Self>) -> Addr<AppSup> {
+        let spec = Arc::new(spec);
         let count = instance_count(&spec.app.instances);
         let ids: Vec<u64> = (0..count as u64).map(|k| self.next_id + k).collect();
         self.next_id += count as u64;
@@ -153,7 +153,7 @@ impl Root {
             log_arbiter: self.parts.log_arbiter.clone(),
             nofile: self.parts.nofile,
             user: self.parts.user.clone(),
-            bus_wants_logs: self.parts.bus_wants_logs.clone(),
+            bus_flags: self.parts.bus_flags.clone(),
         })
         .start();
         tracing::info!("app {} added with ids {:?}", spec.app.name, ids);
@@ -171,7 +171,7 @@ impl Root {
         &mut self,
         sel: Selection,
         op: Op,
-        replace: impl Fn(usize) -> Option<Box<AppSpec>>,
+        replace: impl Fn(usize) -> Option<Arc<AppSpec>>,
     ) -> ResponseActFuture<Self, Result<Value, ApiError>> {
         let requests: Vec<_> = sel
             .into_iter()
@@ -216,17 +216,10 @@ impl Root {
         ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Result<Value, ApiError>> {
         // Validate every app first: one bad app starts nothing.
-        let mut seen = BTreeSet::new();
+        if let Err(e) = validate_specs(&req.apps) {
+            return fail(e);
+        }
         for spec in &req.apps {
-            if let Err(e) = pmx_config::validate_name(&spec.app.name) {
-                return fail(ApiError::new(ErrorCode::InvalidConfig, e));
-            }
-            if !seen.insert(spec.app.name.clone()) {
-                return fail(ApiError::new(
-                    ErrorCode::InvalidConfig,
-                    format!("two apps are named \"{}\"", spec.app.name),
-                ));
-            }
             if self.find(&spec.app.name).is_some() && !req.force && !req.restart_existing {
                 return fail(ApiError::new(
                     ErrorCode::Conflict,
@@ -283,10 +276,10 @@ impl Root {
             Ok(s) => s,
             Err(e) => return fail(e),
         };
-        let replacements: BTreeMap<usize, Box<AppSpec>> = if req.update_env {
+        let replacements: BTreeMap<usize, Arc<AppSpec>> = if req.update_env {
             sel.iter()
                 .map(|(i, _)| {
-                    let mut spec = self.apps[*i].spec.clone();
+                    let mut spec = (*self.apps[*i].spec).clone();
                     if let Some(env) = &req.env {
                         spec.env.inherited = env.clone();
                     }
@@ -299,14 +292,14 @@ impl Root {
                             Err(e) => tracing::warn!("{}: {e}", path.display()),
                         }
                     }
-                    (*i, Box::new(spec))
+                    (*i, Arc::new(spec))
                 })
                 .collect()
         } else {
             BTreeMap::new()
         };
         for (i, spec) in &replacements {
-            self.apps[*i].spec = (**spec).clone();
+            self.apps[*i].spec = spec.clone();
         }
         self.command(sel, Op::Restart, |i| replacements.get(&i).cloned())
     }
@@ -319,10 +312,10 @@ impl Root {
         let mut plan = Vec::new();
         let mut to_start = Vec::new();
         let mut to_change: Vec<(usize, AppSpec)> = Vec::new();
+        if let Err(e) = validate_specs(&req.apps) {
+            return fail(e);
+        }
         for spec in &req.apps {
-            if let Err(e) = pmx_config::validate_name(&spec.app.name) {
-                return fail(ApiError::new(ErrorCode::InvalidConfig, e));
-            }
             match self.find(&spec.app.name) {
                 None => {
                     plan.push(PlanLine {
@@ -376,11 +369,12 @@ impl Root {
         }
         let mut requests = Vec::new();
         for (i, spec) in to_change {
+            let spec = Arc::new(spec);
             self.apps[i].spec = spec.clone();
             requests.push(self.apps[i].addr.send(Command {
                 op: Op::Restart,
                 instances: None,
-                replace: Some(Box::new(spec)),
+                replace: Some(spec),
             }));
         }
         for i in &to_delete {
@@ -429,6 +423,49 @@ impl Root {
             }),
         )
     }
+}
+
+/// Check what a client sent as specs: what pmx-config checks in a file (names, signals,
+/// cron patterns, date formats, listen URLs, instance counts), plus one name per app.
+/// The CLI's specs always pass; a raw socket client's may not.
+///
+/// Errors: `invalid_config` naming the app and the field.
+pub fn validate_specs(specs: &[AppSpec]) -> Result<(), ApiError> {
+    let bad = |name: &str, e: String| {
+        ApiError::new(ErrorCode::InvalidConfig, format!("app \"{name}\": {e}"))
+    };
+    let mut seen = BTreeSet::new();
+    for spec in specs {
+        let app = &spec.app;
+        pmx_config::validate_name(&app.name).map_err(|e| bad(&app.name, e))?;
+        if !seen.insert(app.name.as_str()) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidConfig,
+                format!("two apps are named \"{}\"", app.name),
+            ));
+        }
+        os::signal_from_name(&app.kill_signal)
+            .map_err(|e| bad(&app.name, format!("kill_signal: {e}")))?;
+        if let Some(c) = &app.cron_restart {
+            pmx_config::validate_cron(c)
+                .map_err(|e| bad(&app.name, format!("cron_restart: {e}")))?;
+        }
+        pmx_config::validate_date_format(&app.logs.date_format)
+            .map_err(|e| bad(&app.name, format!("logs.date_format: {e}")))?;
+        for l in &app.listen {
+            pmx_config::validate_listen(l).map_err(|e| bad(&app.name, format!("listen: {e}")))?;
+        }
+        if app.instances == pmx_config::Instances::Count(0) {
+            return Err(bad(&app.name, "instances: Count(0) runs nothing".into()));
+        }
+        if !spec.cwd.is_absolute() || !spec.program.is_absolute() {
+            return Err(bad(
+                &app.name,
+                "program and cwd must be absolute paths".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn fail(e: ApiError) -> ResponseActFuture<Root, Result<Value, ApiError>> {
@@ -597,6 +634,12 @@ impl Handler<Api> for Root {
                     Ok(s) => s,
                     Err(e) => return fail(e),
                 };
+                if sel.len() != 1 {
+                    return fail(ApiError::new(
+                        ErrorCode::BadRequest,
+                        format!("env shows one process: \"{target}\" selects {} apps; give an id or a name", sel.len()),
+                    ));
+                }
                 let Some((i, instances)) = sel.into_iter().next() else {
                     return fail(not_found(&target));
                 };

@@ -29,6 +29,7 @@ pub const DEFAULT_ROTATE_KEEP: u32 = 5;
 
 /// A whole ecosystem file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Ecosystem {
     /// The file, absolute (what `pmx up --prune` compares apps' origin by).
     pub file: PathBuf,
@@ -64,6 +65,7 @@ impl Ecosystem {
 
 /// One app (`App(…)`): a program and how to run and supervise it.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct App {
     /// The app's name (SPEC §3 "Names"). Required in a file.
     pub name: String,
@@ -250,6 +252,7 @@ impl Default for Instances {
 
 /// Process-level restart rules (`restart: (…)`), PM2's semantics (SPEC §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Restart {
     /// When to restart (default `Always`).
     pub policy: Policy,
@@ -303,6 +306,7 @@ pub enum Strategy {
 /// OTP's restart intensity: more than `max` restarts within `within_ms` makes the
 /// supervisor stop its children and escalate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Intensity {
     /// Restarts allowed in the window (OTP's `intensity`; default 1).
     pub max: u32,
@@ -334,6 +338,7 @@ pub enum Watch {
 
 /// Log files and their format (`logs: (…)`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Logs {
     /// Prefix each line with a timestamp (PM2's `time`; default `false`).
     pub time: bool,
@@ -367,6 +372,7 @@ impl Default for Logs {
 
 /// Built-in log rotation (`rotate: (…)`): by size and/or by a clock-aligned interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rotate {
     /// Rotate when a file passes this many bytes; default none.
     pub max_size: Option<u64>,
@@ -391,6 +397,7 @@ impl Default for Rotate {
 
 /// A group supervisor (`Group(…)`) over some apps (SPEC §5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Group {
     /// The group's name (SPEC §3 "Names"; not an app's name). Required.
     pub name: String,
@@ -406,6 +413,7 @@ pub struct Group {
 
 /// A deploy target (`Deploy(…)`), PM2's fields with underscores. Every field optional.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Deploy {
     /// SSH user.
     pub user: Option<String>,
