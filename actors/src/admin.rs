@@ -165,6 +165,8 @@ async fn session(stream: UnixStream, root: Addr<Root>, bus: Addr<EventBus>) {
         } else if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         } else {
+            // A large request (many app specs) leaves freed heap behind: trimmed after it.
+            let large = line.len() > 64 * 1024;
             match parse_request(&line) {
                 Err(reply) => reply,
                 Ok(env) => match env.request {
@@ -244,7 +246,12 @@ async fn session(stream: UnixStream, root: Addr<Root>, bus: Addr<EventBus>) {
                         return;
                     }
                     request => match root.send(Api(request)).await {
-                        Ok(Ok(v)) => Reply::ok(env.id, v),
+                        Ok(Ok(v)) => {
+                            if large {
+                                crate::os::trim_heap();
+                            }
+                            Reply::ok(env.id, v)
+                        }
                         Ok(Err(e)) => Reply::err(Some(env.id), e),
                         Err(e) => Reply::err(
                             Some(env.id),

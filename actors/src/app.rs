@@ -93,6 +93,8 @@ struct Inst {
     last_exit: Option<Exit>,
     intent: Intent,
     waiters: Vec<oneshot::Sender<()>>,
+    /// The prepared spawn (None until the first start, and after a spec change).
+    spawn: Option<Arc<SpawnSpec>>,
 }
 
 /// Everything an App supervisor is built from.
@@ -260,6 +262,7 @@ impl AppSup {
                 last_exit: None,
                 intent: Intent::None,
                 waiters: Vec::new(),
+                spawn: None,
             });
         }
     }
@@ -311,17 +314,18 @@ impl AppSup {
 
     /// Spawn instance `i` now (a new generation).
     fn start(&mut self, i: usize) {
-        let env = self.env_for(i);
-        let spec = &self.parts.spec;
-        let (uid, gid) = resolve_user(spec.app.uid.as_deref(), spec.app.gid.as_deref());
-        let spawn = SpawnSpec {
-            program: spec.program.clone(),
-            args: spec.args.clone(),
-            cwd: spec.cwd.clone(),
-            env,
-            nofile: self.parts.nofile,
-            uid,
-            gid,
+        let spawn = match self.spawn_spec(i) {
+            Ok(s) => s,
+            Err(e) => {
+                let reason = format!("cannot start {}: {e}", self.parts.spec.program.display());
+                tracing::error!("app {}: {reason}", self.name());
+                let inst = &mut self.insts[i];
+                inst.status = Status::Errored;
+                inst.running = false;
+                self.settle(i);
+                self.publish(i, "errored", |e| e.reason = Some(reason));
+                return;
+            }
         };
         let inst = &mut self.insts[i];
         inst.generation += 1;
@@ -334,6 +338,28 @@ impl AppSup {
             kill_signal: self.kill_signal,
             kill_timeout: self.kill_timeout,
         });
+    }
+
+    /// Instance `i`'s prepared spawn: built on its first start and after a spec change,
+    /// reused by every restart in between (no environment rebuilt on the respawn path).
+    fn spawn_spec(&mut self, i: usize) -> std::io::Result<Arc<SpawnSpec>> {
+        if let Some(s) = &self.insts[i].spawn {
+            return Ok(s.clone());
+        }
+        let env = self.env_for(i);
+        let spec = &self.parts.spec;
+        let (uid, gid) = resolve_user(spec.app.uid.as_deref(), spec.app.gid.as_deref());
+        let s = Arc::new(SpawnSpec::new(
+            &spec.program,
+            &spec.args,
+            &spec.cwd,
+            &env,
+            self.parts.nofile,
+            uid,
+            gid,
+        )?);
+        self.insts[i].spawn = Some(s.clone());
+        Ok(s)
     }
 
     /// Ask instance `i`'s tree to stop.
@@ -361,8 +387,10 @@ impl AppSup {
             Op::Start if running || status == Status::WaitingRestart => None,
             Op::Start => {
                 self.insts[i].state.reset();
+                // Wait first: a start that fails at once settles its waiters at once.
+                let done = self.wait(i);
                 self.start(i);
-                Some(self.wait(i))
+                Some(done)
             }
             Op::Stop | Op::Delete => {
                 if running {
@@ -384,6 +412,7 @@ impl AppSup {
             }
             Op::Restart => {
                 self.insts[i].state.reset();
+                let done = self.wait(i);
                 if running {
                     self.insts[i].intent = Intent::Restart;
                     if status != Status::Stopping {
@@ -394,7 +423,7 @@ impl AppSup {
                     self.publish(i, "restart", |e| e.reason = Some("restart".into()));
                     self.start(i);
                 }
-                Some(self.wait(i))
+                Some(done)
             }
         }
     }
@@ -517,6 +546,9 @@ impl Handler<Command> for AppSup {
     fn handle(&mut self, msg: Command, _: &mut Context<Self>) -> Self::Result {
         if let Some(spec) = msg.replace {
             self.parts.spec = spec;
+            for inst in &mut self.insts {
+                inst.spawn = None;
+            }
             self.rules = rules_of(&self.parts.spec.app);
             self.kill_signal =
                 os::signal_from_name(&self.parts.spec.app.kill_signal).unwrap_or(Signal::SIGINT);

@@ -14,12 +14,13 @@
 //! the first two (only a cgroup would hold it).
 
 use std::collections::BTreeMap;
+use std::ffi::CString;
 use std::fs;
 use std::io;
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -30,24 +31,75 @@ use nix::unistd::Pid;
 /// `<daemon home hash>:<instance id>`.
 pub const MARKER_VAR: &str = "PMX_TREE";
 
-/// What [`spawn`] needs to start one instance's main process.
-#[derive(Clone)]
+/// What [`spawn`] needs to start one instance's main process, prepared once per instance
+/// (the C strings of its program, arguments, environment and cwd) and reused by every
+/// respawn.
 pub struct SpawnSpec {
-    /// The file exec'd (absolute, or a bare command looked up on `PATH` by exec).
-    pub program: PathBuf,
-    /// The arguments after the program.
-    pub args: Vec<String>,
+    /// The file exec'd (an absolute path).
+    program: CString,
+    /// argv: the program, then its arguments.
+    argv: Vec<CString>,
+    /// `KEY=value` for the whole environment, injected variables and the marker included.
+    env: Vec<CString>,
     /// The working directory.
-    pub cwd: PathBuf,
-    /// The whole environment, injected variables and the marker included.
-    pub env: BTreeMap<String, String>,
-    /// The open-file limit the daemon was started with, restored in the child
-    /// (soft, hard), as read by `getrlimit(RLIMIT_NOFILE)`.
-    pub nofile: Option<(u64, u64)>,
-    /// Run as this uid/gid (the daemon must be root).
-    pub uid: Option<u32>,
+    cwd: CString,
+    /// The open-file limit the daemon was started with, restored in the child.
+    nofile: Option<libc::rlimit>,
+    /// Run as this uid (the daemon must be root).
+    uid: Option<u32>,
     /// Run as this gid.
-    pub gid: Option<u32>,
+    gid: Option<u32>,
+}
+
+impl SpawnSpec {
+    /// Prepare a spawn of `program args…` in `cwd` with exactly `env`; `nofile` is the
+    /// (soft, hard) open-file limit to restore, `uid`/`gid` whom to run as.
+    ///
+    /// Errors: a NUL byte in any of them.
+    pub fn new(
+        program: &Path,
+        args: &[String],
+        cwd: &Path,
+        env: &BTreeMap<String, String>,
+        nofile: Option<(u64, u64)>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> io::Result<SpawnSpec> {
+        let cstr = |s: &[u8]| {
+            CString::new(s).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a NUL byte in the program, an argument, the cwd or the environment",
+                )
+            })
+        };
+        let program = cstr(program.as_os_str().as_bytes())?;
+        let mut argv = vec![program.clone()];
+        for a in args {
+            argv.push(cstr(a.as_bytes())?);
+        }
+        let env = env
+            .iter()
+            .map(|(k, v)| cstr(format!("{k}={v}").as_bytes()))
+            .collect::<io::Result<_>>()?;
+        Ok(SpawnSpec {
+            program,
+            argv,
+            env,
+            cwd: cstr(cwd.as_os_str().as_bytes())?,
+            nofile: nofile.map(|(soft, hard)| libc::rlimit {
+                rlim_cur: soft as libc::rlim_t,
+                rlim_max: hard as libc::rlim_t,
+            }),
+            uid,
+            gid,
+        })
+    }
+
+    /// The program, for messages.
+    pub fn program(&self) -> String {
+        self.program.to_string_lossy().into_owned()
+    }
 }
 
 /// A spawned main process and the read ends of its output pipes.
@@ -62,61 +114,149 @@ pub struct Spawned {
 
 /// Start the main process of an instance: its own session and process group, stdin on
 /// `/dev/null`, stdout and stderr on fresh pipes, default signal dispositions and an
-/// empty signal mask (SPEC §5), the daemon's original open-file limit.
+/// empty signal mask (SPEC §5), the daemon's original open-file limit, uid/gid if set.
 ///
-/// Errors: the `io::Error` of `fork`/`exec` (a missing program is `NotFound`).
+/// The child is made with `clone(CLONE_VM | CLONE_VFORK)`, as glibc's `posix_spawn` does:
+/// no copy of the daemon's page tables, which a `fork` pays on every respawn (the costliest
+/// step of a restart on a virtual machine). `posix_spawn` itself cannot restore
+/// `RLIMIT_NOFILE`, so its few steps are written out here in [`child_main`].
+///
+/// Errors: the `io::Error` of a failed step or of `execve` (a missing program is
+/// `NotFound`).
 pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
+    let mut argv: Vec<*const libc::c_char> = spec.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = spec.env.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+
     let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .current_dir(&spec.cwd)
-        .env_clear()
-        .envs(&spec.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out_w))
-        .stderr(Stdio::from(err_w));
-    if let Some(gid) = spec.gid {
-        cmd.gid(gid);
+    let (fail_r, fail_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let null = std::fs::File::open("/dev/null")?;
+    let args = ChildArgs {
+        program: spec.program.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd: spec.cwd.as_ptr(),
+        fds: [null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
+        fail: fail_w.as_raw_fd(),
+        nofile: spec.nofile,
+        uid: spec.uid,
+        gid: spec.gid,
+    };
+    let mut stack = vec![0u8; CHILD_STACK];
+    // SAFETY: the child runs `child_main` on `stack` while this thread is suspended
+    // (CLONE_VFORK) until it execs or exits, so everything `args` points to outlives it.
+    // Every signal is blocked around the clone so no handler of the daemon runs in the
+    // child before `child_main` resets the dispositions (glibc's posix_spawn does the same).
+    let pid = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let top = stack.as_mut_ptr().add(CHILD_STACK) as usize & !15;
+        let pid = libc::clone(
+            child_main,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &args as *const ChildArgs as *mut libc::c_void,
+        );
+        let err = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid < 0 {
+            return Err(err);
+        }
+        pid
+    };
+    drop(stack);
+    drop((out_w, err_w, fail_w));
+    // The child has exec'd (the pipe closed, CLOEXEC) or written its errno and exited;
+    // the Reaper collects that exit with the others.
+    let mut errno = [0u8; 4];
+    let mut fail = std::fs::File::from(fail_r);
+    match fail.read(&mut errno) {
+        Ok(4) => Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno))),
+        _ => Ok(Spawned {
+            pid,
+            stdout: out_r,
+            stderr: err_r,
+        }),
     }
-    if let Some(uid) = spec.uid {
-        cmd.uid(uid);
-    }
-    let nofile = spec.nofile;
-    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
-    // functions (setsid, signal, sigprocmask, setrlimit); it allocates nothing.
+}
+
+/// Bytes of stack for the cloned child: it only makes a few system calls.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// What the cloned child needs, prepared by the parent (the child may not allocate).
+struct ChildArgs {
+    program: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    cwd: *const libc::c_char,
+    /// Become fds 0, 1 and 2.
+    fds: [RawFd; 3],
+    /// Where the child writes its errno if a step fails.
+    fail: RawFd,
+    nofile: Option<libc::rlimit>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+}
+
+/// The cloned child, between clone and exec: only async-signal-safe calls, no allocation,
+/// no panic. On failure it writes the errno to `fail` and exits 127.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the parent's `ChildArgs`, alive while the parent is suspended.
     unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
+        let a = &*(arg as *const ChildArgs);
+        let die = |fd: RawFd| -> ! {
+            let e = (*libc::__errno_location()).to_ne_bytes();
+            libc::write(fd, e.as_ptr() as *const libc::c_void, 4);
+            libc::_exit(127)
+        };
+        // The raw rt_sigaction: glibc's wrapper refuses signals 32 and 33 (its own), which
+        // an ancestor may have left ignored. A zeroed kernel sigaction is SIG_DFL.
+        let dfl = [0u64; 4];
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    dfl.as_ptr(),
+                    std::ptr::null_mut::<libc::c_void>(),
+                    8usize,
+                );
             }
-            for sig in 1..libc::SIGRTMAX() {
-                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                    libc::signal(sig, libc::SIG_DFL);
-                }
+        }
+        if libc::setsid() < 0 {
+            die(a.fail);
+        }
+        for (target, fd) in a.fds.iter().enumerate() {
+            if libc::dup2(*fd, target as libc::c_int) < 0 {
+                die(a.fail);
             }
-            let mut empty: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut empty);
-            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            if let Some((soft, hard)) = nofile {
-                let lim = libc::rlimit {
-                    rlim_cur: soft as libc::rlim_t,
-                    rlim_max: hard as libc::rlim_t,
-                };
-                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        if libc::chdir(a.cwd) < 0 {
+            die(a.fail);
+        }
+        if let Some(lim) = &a.nofile {
+            libc::setrlimit(libc::RLIMIT_NOFILE, lim);
+        }
+        if let Some(gid) = a.gid {
+            if libc::setgroups(0, std::ptr::null()) < 0 || libc::setgid(gid) < 0 {
+                die(a.fail);
             }
-            Ok(())
-        });
+        }
+        if let Some(uid) = a.uid {
+            if libc::setuid(uid) < 0 {
+                die(a.fail);
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        libc::execve(a.program, a.argv, a.envp);
+        die(a.fail)
     }
-    let child = cmd.spawn()?;
-    let pid = child.id() as i32;
-    // The Reaper collects every exit with waitid(P_ALL); the Child handle is not waited.
-    drop(child);
-    Ok(Spawned {
-        pid,
-        stdout: out_r,
-        stderr: err_r,
-    })
 }
 
 /// Whether any process of group `pgid` still exists (zombies included): a signal-0 probe.
@@ -144,22 +284,19 @@ pub fn signal_pid(pid: i32, sig: Signal) {
     let _ = kill(Pid::from_raw(pid), sig);
 }
 
-/// The daemon's own children (every thread's), as `/proc/self/task/*/children` lists them:
-/// main processes it spawned and orphans it adopted as a child subreaper.
+/// The daemon's own children, as `/proc/self/task/<pid>/children` lists them: the main
+/// processes it spawned (always from its main thread) and the orphans it adopted as a
+/// child subreaper (the kernel hands those to the thread-group leader while it lives).
+/// One small file read: this runs on every exit.
 pub fn own_children() -> Vec<i32> {
-    let mut out = Vec::new();
-    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
-        return out;
-    };
-    for task in tasks.flatten() {
-        if let Ok(text) = fs::read_to_string(task.path().join("children")) {
-            out.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok()),
-            );
-        }
-    }
-    out
+    let me = std::process::id();
+    fs::read_to_string(format!("/proc/self/task/{me}/children"))
+        .map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Whether `pid`'s environment holds `PMX_TREE=<marker>`. False when it cannot be read.
@@ -182,6 +319,16 @@ pub fn marked_processes(marker: &str) -> Vec<i32> {
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
         .filter(|pid| *pid != me && has_marker(*pid, marker))
         .collect()
+}
+
+/// Give freed heap memory back to the system (glibc's `malloc_trim`): after a large
+/// request (a `start` of many apps arrives as one JSON line of several KiB per app), the
+/// daemon's resident memory returns to what the apps themselves need.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// The signal a name like `"SIGINT"` or `"INT"` names.

@@ -10,6 +10,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -167,8 +168,8 @@ impl Drop for Process {
 pub struct Spawn {
     /// The App supervisor's generation for this run.
     pub generation: u64,
-    /// What to exec.
-    pub spec: SpawnSpec,
+    /// What to exec (prepared once per instance and spec).
+    pub spec: Arc<SpawnSpec>,
     /// `kill_signal`, used when the main process dies and leaves workers behind.
     pub kill_signal: Signal,
     /// `kill_timeout`, likewise.
@@ -200,7 +201,7 @@ impl Handler<Spawn> for Process {
                 let _ = std::fs::write(&self.pid_file, format!("{}\n", sp.pid));
                 Ok(sp.pid as u32)
             }
-            Err(e) => Err(format!("cannot start {}: {e}", msg.spec.program.display())),
+            Err(e) => Err(format!("cannot start {}: {e}", msg.spec.program())),
         };
         self.parent_spawned.do_send(Spawned {
             instance: self.instance,
@@ -310,12 +311,18 @@ impl Handler<Reaped> for Process {
             .started
             .map(|s| s.elapsed().as_millis() as u64)
             .unwrap_or(0);
-        let _ = std::fs::remove_file(&self.pid_file);
-        if self.stopping.is_none() && self.tree_alive() {
+        if self.stopping.is_none() {
+            if !self.tree_alive() {
+                self.report_exit(false);
+                // After the report: the respawn does not wait for the file system.
+                let _ = std::fs::remove_file(&self.pid_file);
+                return;
+            }
             // The main process died and left workers behind: stop them the same way
             // before anything replaces it.
             self.begin_stop(false, self.kill_signal, self.kill_timeout, ctx);
         }
+        let _ = std::fs::remove_file(&self.pid_file);
         self.finish_if_gone(ctx);
     }
 }
@@ -402,8 +409,13 @@ impl Process {
         }
         let requested = self.stopping.take().map(|s| s.requested).unwrap_or(false);
         self.pids.borrow_mut().unwatch_orphans(self.id);
-        self.pgid = None;
         let _ = ctx;
+        self.report_exit(requested);
+    }
+
+    /// The tree is gone: tell the supervisor.
+    fn report_exit(&mut self, requested: bool) {
+        self.pgid = None;
         self.parent_exit.do_send(ChildExited {
             instance: self.instance,
             generation: self.generation,
@@ -510,15 +522,18 @@ mod tests {
         env.insert(crate::os::MARKER_VAR.into(), marker);
         process.do_send(Spawn {
             generation: 1,
-            spec: SpawnSpec {
-                program: "sleep".into(),
-                args: vec!["1000".into()],
-                cwd: "/".into(),
-                env,
-                nofile: None,
-                uid: None,
-                gid: None,
-            },
+            spec: Arc::new(
+                SpawnSpec::new(
+                    std::path::Path::new("/bin/sleep"),
+                    &["1000".to_string()],
+                    std::path::Path::new("/"),
+                    &env,
+                    None,
+                    None,
+                    None,
+                )
+                .expect("spec"),
+            ),
             kill_signal: Signal::SIGINT,
             kill_timeout: Duration::from_millis(1600),
         });

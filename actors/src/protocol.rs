@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -225,9 +226,10 @@ impl fmt::Debug for AppSpec {
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvLayers {
-    /// The environment of the `pmx` command that started the app (as PM2 does).
+    /// The environment of the `pmx` command that started the app (as PM2 does). Shared:
+    /// every app started by one command holds the same map once.
     #[serde(default)]
-    pub inherited: BTreeMap<String, String>,
+    pub inherited: Arc<BTreeMap<String, String>>,
     /// The contents of `env_file`, as read when the app was started (or `--update-env`).
     #[serde(default)]
     pub env_file: BTreeMap<String, String>,
@@ -242,7 +244,7 @@ pub struct EnvLayers {
 impl EnvLayers {
     /// The layers merged, lowest precedence first.
     pub fn merged(&self) -> BTreeMap<String, String> {
-        let mut out = self.inherited.clone();
+        let mut out = (*self.inherited).clone();
         for layer in [&self.env_file, &self.env, &self.envs] {
             out.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
         }

@@ -138,7 +138,13 @@ impl Root {
     }
 
     /// Register and start the actor of a new app; the app's instances are not started.
-    fn create(&mut self, spec: AppSpec, ctx: &mut Context<Self>) -> Addr<AppSup> {
+    fn create(&mut self, mut spec: AppSpec, ctx: &mut Context<Self>) -> Addr<AppSup> {
+        // Apps started by one command share its environment: keep that map once.
+        if let Some(last) = self.apps.last() {
+            if last.spec.env.inherited == spec.env.inherited {
+                spec.env.inherited = last.spec.env.inherited.clone();
+            }
+        }
         let spec = Arc::new(spec);
         let count = instance_count(&spec.app.instances);
         let ids: Vec<u64> = (0..count as u64).map(|k| self.next_id + k).collect();
@@ -281,7 +287,7 @@ impl Root {
                 .map(|(i, _)| {
                     let mut spec = (*self.apps[*i].spec).clone();
                     if let Some(env) = &req.env {
-                        spec.env.inherited = env.clone();
+                        spec.env.inherited = Arc::new(env.clone());
                     }
                     if let Some(path) = &spec.app.env_file {
                         match std::fs::read_to_string(path)

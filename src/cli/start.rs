@@ -208,7 +208,7 @@ pub fn resolve(
         .and_then(|n| app.envs.get(n).cloned())
         .unwrap_or_default();
     let env = EnvLayers {
-        inherited: inherited.clone(),
+        inherited: std::sync::Arc::new(inherited.clone()),
         env_file,
         env: app.env.clone(),
         envs,

@@ -49,3 +49,119 @@ fn kill_stops_every_app_and_the_daemon() {
         t.processes()
     );
 }
+
+/// A field of `/proc/<pid>/status` (`SigIgn`, `Uid`, …).
+fn status_field(pid: i32, key: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{key}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+}
+
+/// The soft "Max open files" of `pid`.
+fn soft_nofile(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/limits"))
+        .expect("limits")
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+        .expect("Max open files")
+}
+
+#[test]
+fn apps_get_default_signals_an_empty_mask_and_the_original_fd_limit() {
+    let t = TestHome::new();
+    // Start the daemon from a command whose soft open-file limit is low: the daemon raises
+    // its own to the hard limit, the app must get 256 back.
+    let mut cmd = t.cmd(&["start", &app("sleeper.sh"), "--name", "s"]);
+    // SAFETY: setrlimit between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let mut lim: libc::rlimit = std::mem::zeroed();
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+            lim.rlim_cur = 256;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            Ok(())
+        });
+    }
+    assert!(run_with_timeout(cmd, std::time::Duration::from_secs(60))
+        .status
+        .success());
+    let pid = int(&t.wait_status("s", "online"), "pid") as i32;
+    let daemon = t.daemon_pid().expect("daemon pid");
+    let hard = std::fs::read_to_string(format!("/proc/{daemon}/limits"))
+        .expect("limits")
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4).map(str::to_string))
+        .expect("hard");
+    assert_eq!(
+        soft_nofile(daemon),
+        hard,
+        "the daemon raised its soft limit to the hard one"
+    );
+    // The daemon ignores SIGPIPE (as every Rust program does) and runs with its own signal
+    // handlers; none of that reaches the app.
+    assert_ne!(status_field(daemon, "SigIgn"), "0000000000000000");
+    assert!(
+        wait_for(DEADLINE, || status_field(pid, "Name") == "sleep"),
+        "bash exec'd sleep"
+    );
+    assert_eq!(
+        status_field(pid, "SigIgn"),
+        "0000000000000000",
+        "no ignored signal"
+    );
+    assert_eq!(
+        status_field(pid, "SigBlk"),
+        "0000000000000000",
+        "an empty mask"
+    );
+    // The daemon raised its open-file limit; the app has the one pmx was started with.
+    assert_eq!(
+        soft_nofile(pid),
+        "256",
+        "the app gets the original soft limit back"
+    );
+}
+
+#[test]
+fn a_program_gone_at_restart_is_errored_and_the_daemon_goes_on() {
+    let t = TestHome::new();
+    let prog = t.path("prog");
+    std::fs::copy(app("sleeper.sh"), &prog).expect("copy");
+    t.ok(&["start", prog.to_str().expect("utf8"), "--name", "gone"]);
+    t.wait_status("gone", "online");
+    std::fs::remove_file(&prog).expect("rm");
+    t.ok(&["restart", "gone"]);
+    let row = t.wait_status("gone", "errored");
+    assert!(row["pid"].is_null());
+    t.ok(&["start", &app("sleeper.sh"), "--name", "other"]);
+    t.wait_status("other", "online");
+}
+
+#[test]
+fn uid_runs_the_app_as_another_user() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: --uid needs root");
+        return;
+    }
+    let t = TestHome::new();
+    t.ok(&[
+        "start",
+        &app("sleeper.sh"),
+        "--name",
+        "nob",
+        "--uid",
+        "nobody",
+        "--gid",
+        "nogroup",
+    ]);
+    let pid = int(&t.wait_status("nob", "online"), "pid") as i32;
+    let uid = status_field(pid, "Uid");
+    assert!(uid.starts_with("65534"), "runs as nobody: Uid {uid}");
+}
