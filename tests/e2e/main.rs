@@ -2,6 +2,7 @@
 //! from `fixtures/`. One test binary (STYLE.md); one file per area.
 
 mod config;
+mod daemon;
 mod env;
 mod harness;
 mod lifecycle;
