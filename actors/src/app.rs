@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use crate::events::{BusFlags, EventBus, Publish};
 use crate::home::Home;
 use crate::log::{LogFile, PumpTarget};
-use crate::messages::{ChildExited, Spawned, StartChild};
+use crate::messages::{ChildExited, MainExited, Spawned, StartChild};
 use crate::os::{self, SpawnSpec, MARKER_VAR};
 use crate::process::{Process, ProcessParts, SendSignal, Spawn, Terminate};
 use crate::protocol::{AppSpec, Description, Event, ProcessInfo, Status};
@@ -286,6 +286,7 @@ impl AppSup {
                 .join(format!("{}-{id}.pid", self.parts.spec.app.name)),
             parent_exit: ctx.address().recipient(),
             parent_spawned: ctx.address().recipient(),
+            parent_main_exited: ctx.address().recipient(),
             pids: self.parts.pids.clone(),
             log_arbiter: self.parts.log_arbiter.clone(),
             out: routes.0.clone(),
@@ -831,6 +832,25 @@ impl Handler<ChildExited> for AppSup {
             }
         }
         self.report();
+    }
+}
+
+impl Handler<MainExited> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: MainExited, _: &mut Context<Self>) {
+        let Some(i) = self.index_of(msg.instance) else {
+            return;
+        };
+        let inst = &mut self.insts[i];
+        if inst.generation == msg.generation && inst.running {
+            inst.pid = None;
+            inst.started = None;
+            if inst.status != Status::Stopping {
+                // Its leftovers are being stopped before anything replaces it.
+                inst.status = Status::Stopping;
+            }
+            self.report();
+        }
     }
 }
 

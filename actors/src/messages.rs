@@ -34,6 +34,17 @@ pub struct Spawned {
     pub result: Result<u32, String>,
 }
 
+/// The main process of a tree being stopped has exited, the rest of the tree not yet:
+/// the instance stays `stopping` and its listed pid becomes null (SPEC §3).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct MainExited {
+    /// The instance number within the app.
+    pub instance: u32,
+    /// The generation of the run.
+    pub generation: u64,
+}
+
 /// Timer message an App supervisor sends itself: start instance `instance` now, unless
 /// `generation` is stale (a manual command came in between).
 #[derive(Message, Debug, Clone, Copy)]

@@ -17,7 +17,7 @@ use actix::prelude::*;
 use nix::sys::signal::Signal;
 
 use crate::log::{pump, PumpTarget};
-use crate::messages::{ChildExited, OrphanReaped, Reaped, Spawned};
+use crate::messages::{ChildExited, MainExited, OrphanReaped, Reaped, Spawned};
 use crate::os::{self, SpawnSpec};
 use crate::reaper::SharedPids;
 use crate::supervision::policy::Exit;
@@ -46,6 +46,7 @@ pub struct Process {
     pid_file: PathBuf,
     parent_exit: Recipient<ChildExited>,
     parent_spawned: Recipient<Spawned>,
+    parent_main_exited: Recipient<MainExited>,
     pids: SharedPids,
     log_arbiter: ArbiterHandle,
     out: PumpTarget,
@@ -79,6 +80,8 @@ pub struct ProcessParts {
     pub parent_exit: Recipient<ChildExited>,
     /// Where to report a spawn.
     pub parent_spawned: Recipient<Spawned>,
+    /// Where to report a main process gone before its tree.
+    pub parent_main_exited: Recipient<MainExited>,
     /// The Reaper's table.
     pub pids: SharedPids,
     /// The log arbiter, where the pumps run.
@@ -99,6 +102,7 @@ impl Process {
             pid_file: p.pid_file,
             parent_exit: p.parent_exit,
             parent_spawned: p.parent_spawned,
+            parent_main_exited: p.parent_main_exited,
             pids: p.pids,
             log_arbiter: p.log_arbiter,
             out: p.out,
@@ -324,6 +328,12 @@ impl Handler<Reaped> for Process {
         }
         let _ = std::fs::remove_file(&self.pid_file);
         self.finish_if_gone(ctx);
+        if self.pgid.is_some() {
+            self.parent_main_exited.do_send(MainExited {
+                instance: self.instance,
+                generation: self.generation,
+            });
+        }
     }
 }
 
@@ -463,6 +473,10 @@ mod tests {
             self.exits.lock().expect("lock").push(m);
         }
     }
+    impl Handler<MainExited> for Recorder {
+        type Result = ();
+        fn handle(&mut self, _: MainExited, _: &mut Context<Self>) {}
+    }
     impl Handler<Spawned> for Recorder {
         type Result = ();
         fn handle(&mut self, m: Spawned, _: &mut Context<Self>) {
@@ -512,6 +526,7 @@ mod tests {
             pid_file: std::env::temp_dir().join(format!("pmx-unit-{}.pid", std::process::id())),
             parent_exit: parent.clone().recipient(),
             parent_spawned: parent.clone().recipient(),
+            parent_main_exited: parent.clone().recipient(),
             pids,
             log_arbiter: log_arbiter.handle(),
             out: target("out"),

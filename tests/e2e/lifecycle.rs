@@ -165,3 +165,73 @@ fn uid_runs_the_app_as_another_user() {
     let uid = status_field(pid, "Uid");
     assert!(uid.starts_with("65534"), "runs as nobody: Uid {uid}");
 }
+
+#[test]
+fn stopping_lasts_until_the_tree_is_gone_with_a_null_pid() {
+    let t = TestHome::new();
+    let child = t.path("child");
+    t.ok(&[
+        "start",
+        &app("lingering_child.py"),
+        "--name",
+        "ling",
+        "--kill-timeout",
+        "4000",
+        "--",
+        child.to_str().expect("utf8"),
+    ]);
+    assert!(wait_for(DEADLINE, || child.exists()));
+    let child_pid: i32 = std::fs::read_to_string(&child)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("int");
+    let stop = {
+        let c = t.cmd(&["stop", "ling"]);
+        std::thread::spawn(move || run_with_timeout(c, std::time::Duration::from_secs(60)))
+    };
+    let row = t.wait_row("ling", "stopping with the main process gone", |r| {
+        r["status"] == "stopping" && r["pid"].is_null()
+    });
+    assert!(
+        alive(child_pid),
+        "the lingering child still runs while stopping: {row}"
+    );
+    assert!(stop.join().expect("thread").status.success());
+    assert_eq!(t.row("ling")["status"], "stopped");
+    assert!(
+        !alive(child_pid),
+        "SIGKILL after kill_timeout ended the child"
+    );
+}
+
+#[test]
+fn autostart_false_registers_the_app_stopped() {
+    let t = TestHome::new();
+    let eco = t.path("eco.ron");
+    std::fs::write(
+        &eco,
+        format!(
+            "Ecosystem(apps: [App(name: \"later\", script: \"{}\", autostart: false)])",
+            app("sleeper.sh")
+        ),
+    )
+    .expect("write");
+    t.ok(&["start", eco.to_str().expect("utf8")]);
+    let row = t.row("later");
+    assert_eq!(row["status"], "stopped");
+    assert!(row["pid"].is_null());
+    t.ok(&["restart", "later"]);
+    t.wait_status("later", "online");
+    t.ok(&[
+        "start",
+        &app("sleeper.sh"),
+        "--name",
+        "held",
+        "--no-autostart",
+    ]);
+    assert_eq!(t.row("held")["status"], "stopped");
+    // PM2: `start <name>` starts an app the daemon knows.
+    t.ok(&["start", "held"]);
+    t.wait_status("held", "online");
+}
