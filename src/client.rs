@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use pmx_actors::home::Home;
 use pmx_actors::protocol::{
-    ApiError, Envelope, ErrorCode, Event, Reply, Request, PROTOCOL_VERSION, VERSION,
+    ApiError, Envelope, ErrorCode, Event, Request, PROTOCOL_VERSION, VERSION,
 };
 use serde_json::Value;
 
@@ -42,13 +42,26 @@ impl From<std::io::Error> for ClientError {
     }
 }
 
-/// A connection to the daemon, past its hello.
+/// A connection to the daemon. The hello is sent at connect and its reply read with the
+/// first request's (one round trip for a CLI command, not two).
 pub struct Client {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     next_id: u64,
-    /// The daemon's version, from its hello.
+    /// The id of the hello whose reply has not been read yet.
+    hello_pending: Option<u64>,
+    /// The daemon's version, from its hello (empty until the first reply is read).
     pub daemon_version: String,
+}
+
+/// A reply whose result is kept as raw JSON text.
+#[derive(serde::Deserialize)]
+struct RawReply {
+    id: Option<u64>,
+    #[serde(default)]
+    result: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    error: Option<ApiError>,
 }
 
 impl Client {
@@ -70,17 +83,14 @@ impl Client {
             reader: BufReader::new(stream),
             writer,
             next_id: 0,
+            hello_pending: None,
             daemon_version: String::new(),
         };
-        let hello = client.call(Request::Hello {
+        let id = client.send(Request::Hello {
             protocol_version: PROTOCOL_VERSION,
             version: VERSION.into(),
         })?;
-        client.daemon_version = hello
-            .get("version")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        client.hello_pending = Some(id);
         Ok(client)
     }
 
@@ -123,16 +133,20 @@ impl Client {
         }
     }
 
-    /// Send one request and wait for its reply; answers the reply's `result`.
-    ///
-    /// Errors: `Api` for an error reply, `Io` for a broken connection.
-    pub fn call(&mut self, request: Request) -> Result<Value, ClientError> {
+    /// Write one request; answers its id.
+    fn send(&mut self, request: Request) -> Result<u64, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let mut line = serde_json::to_vec(&Envelope { id, request })
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push(b'\n');
         self.writer.write_all(&line)?;
+        Ok(id)
+    }
+
+    /// Read replies until the one for `id`; answers its result as raw JSON text. The
+    /// pending hello's reply is checked on the way.
+    fn receive(&mut self, id: u64) -> Result<String, ClientError> {
         loop {
             let mut text = String::new();
             if self.reader.read_line(&mut text)? == 0 {
@@ -141,17 +155,51 @@ impl Client {
                     "the daemon closed the connection",
                 )));
             }
-            let reply: Reply = serde_json::from_str(&text)
+            let reply: RawReply = serde_json::from_str(&text)
                 .map_err(|e| ClientError::Protocol(format!("bad reply from the daemon: {e}")))?;
+            if reply.id.is_some() && reply.id == self.hello_pending {
+                self.hello_pending = None;
+                if let Some(e) = reply.error {
+                    return Err(ClientError::Api(e));
+                }
+                if let Some(r) = &reply.result {
+                    let hello: Value = serde_json::from_str(r.get()).unwrap_or(Value::Null);
+                    self.daemon_version = hello
+                        .get("version")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                }
+                if reply.id != Some(id) {
+                    continue;
+                }
+            }
             if reply.id != Some(id) {
                 continue;
             }
             return match (reply.result, reply.error) {
                 (_, Some(e)) => Err(ClientError::Api(e)),
-                (Some(v), None) => Ok(v),
-                (None, None) => Ok(Value::Null),
+                (Some(v), None) => Ok(v.get().to_string()),
+                (None, None) => Ok("null".into()),
             };
         }
+    }
+
+    /// Send one request and wait for its reply; answers the reply's `result` as the JSON
+    /// text the daemon sent (`pmx list --json` prints it as it is).
+    ///
+    /// Errors: `Api` for an error reply, `Io` for a broken connection.
+    pub fn call_raw(&mut self, request: Request) -> Result<String, ClientError> {
+        let id = self.send(request)?;
+        self.receive(id)
+    }
+
+    /// Send one request and wait for its reply; answers the reply's `result`.
+    ///
+    /// Errors: `Api` for an error reply, `Io` for a broken connection.
+    pub fn call(&mut self, request: Request) -> Result<Value, ClientError> {
+        let raw = self.call_raw(request)?;
+        serde_json::from_str(&raw).map_err(|e| ClientError::Protocol(format!("bad reply: {e}")))
     }
 
     /// Send one request and decode its result as `T`.
@@ -161,8 +209,8 @@ impl Client {
         &mut self,
         request: Request,
     ) -> Result<T, ClientError> {
-        let v = self.call(request)?;
-        serde_json::from_value(v).map_err(|e| ClientError::Protocol(format!("bad reply: {e}")))
+        let raw = self.call_raw(request)?;
+        serde_json::from_str(&raw).map_err(|e| ClientError::Protocol(format!("bad reply: {e}")))
     }
 
     /// Subscribe, then call `each` with every event until it returns false or the

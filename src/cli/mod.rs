@@ -181,13 +181,13 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
             a.silent,
         ),
         Cmd::List(a) => {
-            let rows: Vec<ProcessInfo> = connect(&home)?.call_as(Request::List)?;
+            let raw = connect(&home)?.call_raw(Request::List)?;
             if a.json {
-                out(&format!(
-                    "{}\n",
-                    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
-                ));
+                // The daemon's JSON as it is: the same objects as the socket's `list`.
+                out(&format!("{raw}\n"));
             } else {
+                let rows: Vec<ProcessInfo> = serde_json::from_str(&raw)
+                    .map_err(|e| Failure::request(format!("bad reply: {e}")))?;
                 out(&render::table(&rows));
             }
             Ok(())
