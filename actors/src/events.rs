@@ -177,3 +177,72 @@ impl Handler<Subscribe> for EventBus {
         MessageResult(rx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u64) -> Event {
+        Event {
+            event: "online".into(),
+            app: Some("a".into()),
+            id: Some(n),
+            ..Event::default()
+        }
+    }
+
+    #[actix::test]
+    async fn a_slow_subscriber_loses_events_then_hears_how_many() {
+        let bus = EventBus::new().start();
+        let rx = bus
+            .send(Subscribe {
+                apps: None,
+                events: None,
+            })
+            .await
+            .expect("subscribed");
+        let extra = 10;
+        for n in 0..(SUBSCRIBER_QUEUE as u64 + extra) {
+            bus.send(Publish(event(n))).await.expect("published");
+        }
+        // The queue held what it could; the daemon never waited for the reader.
+        let mut got = 0;
+        while rx.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, SUBSCRIBER_QUEUE);
+        // Caught up: the next event comes after a `lagged` that counts the loss.
+        bus.send(Publish(event(99_999))).await.expect("published");
+        let lagged: Event = serde_json::from_str(&rx.try_recv().expect("lagged")).expect("json");
+        assert_eq!(lagged.event, "lagged");
+        assert_eq!(lagged.dropped, Some(extra));
+        let next: Event = serde_json::from_str(&rx.try_recv().expect("event")).expect("json");
+        assert_eq!(next.id, Some(99_999));
+    }
+
+    #[actix::test]
+    async fn filters_narrow_the_stream_and_flags_follow_subscribers() {
+        let bus = EventBus::new();
+        let flags = bus.flags.clone();
+        let bus = bus.start();
+        assert!(!flags.any() && !flags.logs());
+        let rx = bus
+            .send(Subscribe {
+                apps: Some(vec!["b".into()]),
+                events: Some(vec!["online".into()]),
+            })
+            .await
+            .expect("subscribed");
+        assert!(flags.any() && !flags.logs(), "no one wants log lines");
+        bus.send(Publish(event(1))).await.expect("published"); // app a: filtered out
+        let mut b = event(2);
+        b.app = Some("b".into());
+        bus.send(Publish(b)).await.expect("published");
+        let got: Event = serde_json::from_str(&rx.try_recv().expect("one")).expect("json");
+        assert_eq!(got.id, Some(2));
+        assert!(rx.try_recv().is_err());
+        drop(rx);
+        bus.send(Prune).await.expect("pruned");
+        assert!(!flags.any(), "a gone subscriber clears the flag");
+    }
+}
