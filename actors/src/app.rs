@@ -95,6 +95,10 @@ struct Inst {
     waiters: Vec<oneshot::Sender<()>>,
     /// The prepared spawn (None until the first start, and after a spec change).
     spawn: Option<Arc<SpawnSpec>>,
+    /// Why the last spawn failed, until one succeeds.
+    last_error: Option<String>,
+    /// The generation whose exit event was already published.
+    exit_published: u64,
 }
 
 /// Everything an App supervisor is built from.
@@ -263,6 +267,8 @@ impl AppSup {
                 intent: Intent::None,
                 waiters: Vec::new(),
                 spawn: None,
+                last_error: None,
+                exit_published: 0,
             });
         }
     }
@@ -323,6 +329,7 @@ impl AppSup {
                 let inst = &mut self.insts[i];
                 inst.status = Status::Errored;
                 inst.running = false;
+                inst.last_error = Some(reason.clone());
                 self.settle(i);
                 self.publish(i, "errored", |e| e.reason = Some(reason));
                 return;
@@ -439,6 +446,17 @@ impl AppSup {
         for w in self.insts[i].waiters.drain(..) {
             let _ = w.send(());
         }
+    }
+
+    fn publish_exit(&self, i: usize, exit: Option<Exit>) {
+        let (code, signal) = (
+            exit.and_then(|e| e.code),
+            exit.and_then(|e| e.signal).map(os::signal_name),
+        );
+        self.publish(i, "exit", |e| {
+            e.code = Some(code);
+            e.signal = Some(signal);
+        });
     }
 
     fn publish(&self, i: usize, event: &str, fill: impl FnOnce(&mut Event)) {
@@ -674,6 +692,7 @@ impl Handler<Describe> for AppSup {
                 created_at: self.created_at,
                 kill_signal: spec.app.kill_signal.clone(),
                 kill_timeout: spec.app.kill_timeout_ms,
+                last_error: inst.last_error.clone(),
             })
             .collect();
         MessageResult(out)
@@ -701,6 +720,24 @@ impl Handler<EnvOf> for AppSup {
     }
 }
 
+/// Why instances could not be spawned (their last spawn failed): one message each.
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+pub struct SpawnErrors;
+
+impl Handler<SpawnErrors> for AppSup {
+    type Result = MessageResult<SpawnErrors>;
+    fn handle(&mut self, _: SpawnErrors, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.insts
+                .iter()
+                .filter(|i| i.status == Status::Errored)
+                .filter_map(|i| i.last_error.clone())
+                .collect(),
+        )
+    }
+}
+
 /// The spec this app runs (for `up`'s comparison).
 #[derive(Message)]
 #[rtype(result = "AppSpec")]
@@ -725,6 +762,7 @@ impl Handler<Spawned> for AppSup {
         match msg.result {
             Ok(pid) => {
                 let inst = &mut self.insts[i];
+                inst.last_error = None;
                 inst.pid = Some(pid);
                 inst.started = Some(Instant::now());
                 if inst.status == Status::Launching {
@@ -738,6 +776,7 @@ impl Handler<Spawned> for AppSup {
             Err(reason) => {
                 tracing::error!("app {}: {reason}", self.name());
                 let inst = &mut self.insts[i];
+                inst.last_error = Some(reason.clone());
                 inst.running = false;
                 inst.pid = None;
                 inst.status = Status::Errored;
@@ -771,14 +810,11 @@ impl Handler<ChildExited> for AppSup {
         inst.pid = None;
         inst.started = None;
         inst.last_exit = msg.exit;
-        let (code, signal) = (
-            msg.exit.and_then(|e| e.code),
-            msg.exit.and_then(|e| e.signal).map(os::signal_name),
-        );
-        self.publish(i, "exit", |e| {
-            e.code = Some(code);
-            e.signal = Some(signal);
-        });
+        // The exit event is published when the main process exits (at MainExited when the
+        // rest of its tree had to be stopped first).
+        if inst.exit_published != inst.generation {
+            self.publish_exit(i, msg.exit);
+        }
         let intent = self.insts[i].intent;
         if msg.requested || intent != Intent::None {
             if intent == Intent::Restart && !self.deleted {
@@ -845,10 +881,13 @@ impl Handler<MainExited> for AppSup {
         if inst.generation == msg.generation && inst.running {
             inst.pid = None;
             inst.started = None;
+            inst.last_exit = Some(msg.exit);
+            inst.exit_published = inst.generation;
             if inst.status != Status::Stopping {
                 // Its leftovers are being stopped before anything replaces it.
                 inst.status = Status::Stopping;
             }
+            self.publish_exit(i, Some(msg.exit));
             self.report();
         }
     }

@@ -43,6 +43,8 @@ pub struct MainExited {
     pub instance: u32,
     /// The generation of the run.
     pub generation: u64,
+    /// How the main process ended.
+    pub exit: Exit,
 }
 
 /// Timer message an App supervisor sends itself: start instance `instance` now, unless

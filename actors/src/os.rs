@@ -170,19 +170,48 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
     };
     drop(stack);
     drop((out_w, err_w, fail_w));
-    // The child has exec'd (the pipe closed, CLOEXEC) or written its errno and exited;
-    // the Reaper collects that exit with the others.
-    let mut errno = [0u8; 4];
+    // The child has exec'd (the pipe closed, CLOEXEC) or written its failed step and errno
+    // and exited; the Reaper collects that exit with the others.
+    let mut report = [0u8; 8];
     let mut fail = std::fs::File::from(fail_r);
-    match fail.read(&mut errno) {
-        Ok(4) => Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno))),
-        _ => Ok(Spawned {
+    match fail.read_exact(&mut report) {
+        Ok(()) => {
+            let step = i32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
+            let errno = i32::from_ne_bytes([report[4], report[5], report[6], report[7]]);
+            let e = io::Error::from_raw_os_error(errno);
+            let what = match step {
+                STEP_SETSID => "cannot start a session".to_string(),
+                STEP_FDS => "cannot set up stdin/stdout/stderr".to_string(),
+                STEP_CHDIR => format!(
+                    "cannot change to the directory {}",
+                    spec.cwd.to_string_lossy()
+                ),
+                STEP_GID => "cannot switch to the group".to_string(),
+                STEP_UID => "cannot switch to the user".to_string(),
+                _ => format!("cannot exec {}", spec.program()),
+            };
+            let hint = if step == STEP_EXEC && (errno == libc::ENOEXEC || errno == libc::EACCES) {
+                "; give it an interpreter (--interpreter) or make it executable"
+            } else {
+                ""
+            };
+            Err(io::Error::new(e.kind(), format!("{what}: {e}{hint}")))
+        }
+        Err(_) => Ok(Spawned {
             pid,
             stdout: out_r,
             stderr: err_r,
         }),
     }
 }
+
+/// The steps of [`child_main`] that can fail, as reported to the parent.
+const STEP_SETSID: i32 = 1;
+const STEP_FDS: i32 = 2;
+const STEP_CHDIR: i32 = 3;
+const STEP_GID: i32 = 4;
+const STEP_UID: i32 = 5;
+const STEP_EXEC: i32 = 6;
 
 /// Bytes of stack for the cloned child: it only makes a few system calls.
 const CHILD_STACK: usize = 64 * 1024;
@@ -208,9 +237,12 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the parent's `ChildArgs`, alive while the parent is suspended.
     unsafe {
         let a = &*(arg as *const ChildArgs);
-        let die = |fd: RawFd| -> ! {
-            let e = (*libc::__errno_location()).to_ne_bytes();
-            libc::write(fd, e.as_ptr() as *const libc::c_void, 4);
+        let die = |step: i32| -> ! {
+            let e = *libc::__errno_location();
+            let mut report = [0u8; 8];
+            report[..4].copy_from_slice(&step.to_ne_bytes());
+            report[4..].copy_from_slice(&e.to_ne_bytes());
+            libc::write(a.fail, report.as_ptr() as *const libc::c_void, 8);
             libc::_exit(127)
         };
         // The raw rt_sigaction: glibc's wrapper refuses signals 32 and 33 (its own), which
@@ -228,34 +260,34 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             }
         }
         if libc::setsid() < 0 {
-            die(a.fail);
+            die(STEP_SETSID);
         }
         for (target, fd) in a.fds.iter().enumerate() {
             if libc::dup2(*fd, target as libc::c_int) < 0 {
-                die(a.fail);
+                die(STEP_FDS);
             }
         }
         if libc::chdir(a.cwd) < 0 {
-            die(a.fail);
+            die(STEP_CHDIR);
         }
         if let Some(lim) = &a.nofile {
             libc::setrlimit(libc::RLIMIT_NOFILE, lim);
         }
         if let Some(gid) = a.gid {
             if libc::setgroups(0, std::ptr::null()) < 0 || libc::setgid(gid) < 0 {
-                die(a.fail);
+                die(STEP_GID);
             }
         }
         if let Some(uid) = a.uid {
             if libc::setuid(uid) < 0 {
-                die(a.fail);
+                die(STEP_UID);
             }
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         libc::execve(a.program, a.argv, a.envp);
-        die(a.fail)
+        die(STEP_EXEC)
     }
 }
 

@@ -205,7 +205,7 @@ impl Handler<Spawn> for Process {
                 let _ = std::fs::write(&self.pid_file, format!("{}\n", sp.pid));
                 Ok(sp.pid as u32)
             }
-            Err(e) => Err(format!("cannot start {}: {e}", msg.spec.program())),
+            Err(e) => Err(e.to_string()),
         };
         self.parent_spawned.do_send(Spawned {
             instance: self.instance,
@@ -328,10 +328,11 @@ impl Handler<Reaped> for Process {
         }
         let _ = std::fs::remove_file(&self.pid_file);
         self.finish_if_gone(ctx);
-        if self.pgid.is_some() {
+        if let (Some(_), Some(exit)) = (self.pgid, self.main_exit) {
             self.parent_main_exited.do_send(MainExited {
                 instance: self.instance,
                 generation: self.generation,
+                exit,
             });
         }
     }

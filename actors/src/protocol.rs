@@ -577,6 +577,8 @@ pub struct Description {
     pub kill_signal: String,
     /// Ms between the stop signal and SIGKILL.
     pub kill_timeout: u64,
+    /// Why the last spawn failed (`cannot exec …: Permission denied`), until one succeeds.
+    pub last_error: Option<String>,
 }
 
 /// `env`'s answer: the environment one instance got, every value in full.

@@ -12,14 +12,14 @@ use serde_json::Value;
 
 use crate::app::{
     instance_count, with_uptime, AppParts, AppSup, Command, Describe, EnvOf, Op, Report, Row,
-    SignalInstances,
+    SignalInstances, SpawnErrors,
 };
 use crate::events::{BusFlags, EventBus};
 use crate::home::Home;
 use crate::os;
 use crate::protocol::{
     ApiError, AppSpec, EnvReply, ErrorCode, PingReply, PlanAction, PlanLine, ProcessInfo, Request,
-    RestartRequest, StartRequest, UpReply, UpRequest, VERSION,
+    RestartRequest, StartRequest, Status, UpReply, UpRequest, VERSION,
 };
 use crate::reaper::SharedPids;
 
@@ -237,6 +237,7 @@ impl Root {
             }
         }
         let mut requests = Vec::new();
+        let mut created = Vec::new();
         for mut spec in req.apps {
             if let Some(i) = self.find(&spec.app.name) {
                 if req.restart_existing && !req.force {
@@ -255,12 +256,14 @@ impl Root {
                 spec.app.name = format!("{base}-{k}");
             }
             let autostart = spec.app.autostart;
+            let name = spec.app.name.clone();
             let addr = self.create(spec, ctx);
             requests.push(addr.send(Command {
                 op: if autostart { Op::Start } else { Op::Reset },
                 instances: None,
                 replace: None,
             }));
+            created.push((name, addr));
         }
         Box::pin(
             async move {
@@ -271,9 +274,43 @@ impl Root {
                         Err(e) => return Err(ApiError::new(ErrorCode::Internal, e.to_string())),
                     }
                 }
-                to_value(&rows)
+                // A new app that could not even be spawned is not added (SPEC §3: a start
+                // that fails starts nothing); the reason is the reply.
+                let mut failed = Vec::new();
+                for (name, addr) in created {
+                    let errors = addr.send(SpawnErrors).await.unwrap_or_default();
+                    if let Some(first) = errors.into_iter().next() {
+                        let _ = addr
+                            .send(Command {
+                                op: Op::Delete,
+                                instances: None,
+                                replace: None,
+                            })
+                            .await;
+                        failed.push((name, first));
+                    }
+                }
+                Ok((rows, failed))
             }
-            .into_actor(self),
+            .into_actor(self)
+            .map(|res, act, _| {
+                let (rows, failed) = res?;
+                if failed.is_empty() {
+                    return to_value(&rows);
+                }
+                for (name, _) in &failed {
+                    act.apps.retain(|a| &a.name != name);
+                    act.rows.remove(name);
+                }
+                Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    failed
+                        .iter()
+                        .map(|(name, e)| format!("app \"{name}\": {e}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ))
+            }),
         )
     }
 
@@ -332,7 +369,16 @@ impl Root {
                     to_start.push(spec.clone());
                 }
                 Some(i) => {
-                    let changes = declared_changes(&self.apps[i].spec, spec);
+                    let mut changes = declared_changes(&self.apps[i].spec, spec);
+                    // `up` makes the running set match the file: a declared app that is
+                    // down (stopped or errored) is started again, as PM2's startOrReload does.
+                    let down = self.rows.get(&spec.app.name).is_some_and(|rows| {
+                        rows.iter()
+                            .any(|r| matches!(r.info.status, Status::Stopped | Status::Errored))
+                    });
+                    if changes.is_empty() && down && spec.app.autostart {
+                        changes.push("was down".into());
+                    }
                     let action = if changes.is_empty() {
                         PlanAction::Unchanged
                     } else if req.restart {
@@ -463,6 +509,22 @@ pub fn validate_specs(specs: &[AppSpec]) -> Result<(), ApiError> {
         }
         if app.instances == pmx_config::Instances::Count(0) {
             return Err(bad(&app.name, "instances: Count(0) runs nothing".into()));
+        }
+        let layers = [
+            &*spec.env.inherited,
+            &spec.env.env_file,
+            &spec.env.env,
+            &spec.env.envs,
+        ];
+        if let Some(k) = layers
+            .iter()
+            .flat_map(|m| m.keys())
+            .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
+        {
+            return Err(bad(
+                &app.name,
+                format!("environment variable name {k:?} is empty or holds \"=\" or NUL"),
+            ));
         }
         if !spec.cwd.is_absolute() || !spec.program.is_absolute() {
             return Err(bad(

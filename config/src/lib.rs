@@ -58,9 +58,13 @@ pub fn load(path: &Path) -> Result<Ecosystem, ConfigErrors> {
         }
         Err(e) => {
             let shown = path.display().to_string();
+            let why = if e.kind() == std::io::ErrorKind::InvalidData {
+                "not a text file (an ecosystem file is UTF-8)".to_string()
+            } else {
+                format!("cannot read it: {e}")
+            };
             Err(ConfigErrors(vec![ConfigError::without_position(
-                shown.clone(),
-                format!("cannot read {shown}: {e}"),
+                shown, why,
             )]))
         }
     }

@@ -177,6 +177,11 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         ))
     } else if name == "all" {
         Err("invalid name \"all\": \"all\" means every app".into())
+    } else if name.starts_with('-') {
+        // A target starting with `-` reads as an option on the command line.
+        Err(format!(
+            "invalid name \"{shown}\": a name must not start with \"-\" (it would read as an option)"
+        ))
     } else {
         Ok(())
     }

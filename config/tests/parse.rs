@@ -413,7 +413,7 @@ fn load_reports_a_missing_file() {
     assert_eq!((e.0[0].line, e.0[0].col), (0, 0));
     assert!(
         e.to_string()
-            .starts_with("/nonexistent/eco.ron: cannot read /nonexistent/eco.ron: "),
+            .starts_with("/nonexistent/eco.ron: cannot read it: "),
         "{e}"
     );
 }

@@ -4,6 +4,7 @@ use argh::FromArgs;
 
 /// pmx: a production process manager (PM2's verbs, OTP supervision).
 #[derive(FromArgs, Debug)]
+#[argh(help_triggers("-h", "--help"))]
 pub struct Pmx {
     /// print the version
     #[argh(switch, short = 'v')]
@@ -54,7 +55,7 @@ pub enum Cmd {
 
 /// Start an app from a script, a command line or an ecosystem file; app arguments follow `--`.
 #[derive(FromArgs, Debug, Default)]
-#[argh(subcommand, name = "start")]
+#[argh(subcommand, name = "start", help_triggers("-h", "--help"))]
 pub struct StartArgs {
     /// a script, "a command line", or an ecosystem .ron file
     #[argh(positional)]
@@ -141,7 +142,7 @@ pub struct StartArgs {
 
 /// Make the running set match an ecosystem file.
 #[derive(FromArgs, Debug, Default)]
-#[argh(subcommand, name = "up")]
+#[argh(subcommand, name = "up", help_triggers("-h", "--help"))]
 pub struct UpArgs {
     /// the ecosystem file (default ./ecosystem.ron)
     #[argh(positional)]
@@ -165,7 +166,7 @@ pub struct UpArgs {
 
 /// `up` without --prune, reloading what changed (PM2's deploy verb).
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "startOrReload")]
+#[argh(subcommand, name = "startOrReload", help_triggers("-h", "--help"))]
 pub struct StartOrReloadArgs {
     /// the ecosystem file
     #[argh(positional)]
@@ -183,7 +184,7 @@ pub struct StartOrReloadArgs {
 
 /// `up` without --prune, restarting what changed (PM2's deploy verb).
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "startOrRestart")]
+#[argh(subcommand, name = "startOrRestart", help_triggers("-h", "--help"))]
 pub struct StartOrRestartArgs {
     /// the ecosystem file
     #[argh(positional)]
@@ -201,7 +202,7 @@ pub struct StartOrRestartArgs {
 
 /// Stop an app (a name, an id, a namespace or all).
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "stop")]
+#[argh(subcommand, name = "stop", help_triggers("-h", "--help"))]
 pub struct StopArgs {
     /// a name, an id, a namespace or all
     #[argh(positional)]
@@ -213,7 +214,7 @@ pub struct StopArgs {
 
 /// Restart an app; a stopped or errored app starts.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "restart")]
+#[argh(subcommand, name = "restart", help_triggers("-h", "--help"))]
 pub struct RestartArgs {
     /// a name, an id, a namespace or all
     #[argh(positional)]
@@ -228,7 +229,7 @@ pub struct RestartArgs {
 
 /// Reload an app (in fork mode, a restart).
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "reload")]
+#[argh(subcommand, name = "reload", help_triggers("-h", "--help"))]
 pub struct ReloadArgs {
     /// a name, an id, a namespace or all
     #[argh(positional)]
@@ -243,7 +244,7 @@ pub struct ReloadArgs {
 
 /// Stop and forget an app.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "delete")]
+#[argh(subcommand, name = "delete", help_triggers("-h", "--help"))]
 pub struct DeleteArgs {
     /// a name, an id, a namespace or all
     #[argh(positional)]
@@ -255,7 +256,7 @@ pub struct DeleteArgs {
 
 /// Zero an app's restart counters.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "reset")]
+#[argh(subcommand, name = "reset", help_triggers("-h", "--help"))]
 pub struct ResetArgs {
     /// a name, an id, a namespace or all
     #[argh(positional)]
@@ -267,7 +268,7 @@ pub struct ResetArgs {
 
 /// Send a signal to an app's main process.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "signal")]
+#[argh(subcommand, name = "signal", help_triggers("-h", "--help"))]
 pub struct SignalArgs {
     /// the signal (SIGUSR2 or USR2)
     #[argh(positional)]
@@ -282,7 +283,7 @@ pub struct SignalArgs {
 
 /// List every process.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "list")]
+#[argh(subcommand, name = "list", help_triggers("-h", "--help"))]
 pub struct ListArgs {
     /// print a JSON array, one object per process
     #[argh(switch)]
@@ -291,7 +292,7 @@ pub struct ListArgs {
 
 /// Everything about an app.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "describe")]
+#[argh(subcommand, name = "describe", help_triggers("-h", "--help"))]
 pub struct DescribeArgs {
     /// a name, an id, a namespace or all
     #[argh(positional)]
@@ -303,7 +304,7 @@ pub struct DescribeArgs {
 
 /// The whole environment of one process, as KEY=value lines.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "env")]
+#[argh(subcommand, name = "env", help_triggers("-h", "--help"))]
 pub struct EnvArgs {
     /// an id (or a name)
     #[argh(positional)]
@@ -312,17 +313,17 @@ pub struct EnvArgs {
 
 /// Is the daemon alive? (starts it when none answers)
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "ping")]
+#[argh(subcommand, name = "ping", help_triggers("-h", "--help"))]
 pub struct PingArgs {}
 
 /// Stop every app, then the daemon.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "kill")]
+#[argh(subcommand, name = "kill", help_triggers("-h", "--help"))]
 pub struct KillArgs {}
 
 /// Run the daemon in the foreground (the CLI starts it when needed).
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "daemon")]
+#[argh(subcommand, name = "daemon", help_triggers("-h", "--help"))]
 pub struct DaemonArgs {}
 
 /// Rewrite PM2's alias verbs to the verbs argh knows, before parsing.

@@ -82,12 +82,6 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         None => (argv, Vec::new()),
     };
     rewrite_aliases(&mut words);
-    // argh knows `--help`; PM2 users type `-h` too (app arguments are already split off).
-    for w in words.iter_mut() {
-        if w == "-h" {
-            *w = "--help".into();
-        }
-    }
     if words.is_empty() {
         return Err(Failure::usage("no command given; `pmx --help` lists them"));
     }
@@ -101,13 +95,12 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
                     Ok(())
                 }
                 Err(()) => Err(Failure::usage(
+                    // argh's message may span lines (the missing arguments below it).
                     early
                         .output
-                        .trim()
-                        .lines()
-                        .next()
-                        .unwrap_or("bad usage")
-                        .to_string()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
                         + "; `pmx --help` lists the commands",
                 )),
             };
@@ -401,6 +394,19 @@ fn start_cmd(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Fai
                     "arguments after `--` are not for an ecosystem file",
                 ));
             }
+            let per_app = StartArgs {
+                target: a.target.clone(),
+                env: a.env.clone(),
+                only: a.only.clone(),
+                force: a.force,
+                silent: a.silent,
+                ..StartArgs::default()
+            };
+            if format!("{per_app:?}") != format!("{a:?}") {
+                return Err(Failure::usage(
+                    "options for one app (--name, --cwd, --kill-timeout, …) are not for an ecosystem file: set them in the file",
+                ));
+            }
             // Loaded as typed, so errors name the file the way the user wrote it.
             let eco = load(Path::new(&raw))?;
             StartRequest {
@@ -441,11 +447,13 @@ fn up_cmd(
     silent: bool,
 ) -> Result<(), Failure> {
     let path = caller_cwd()?.join(file);
-    if !path.is_file() {
+    if path.is_dir() {
         return Err(Failure::request(format!(
-            "ecosystem file {} not found",
-            path.display()
+            "{file} is a directory, not an ecosystem file"
         )));
+    }
+    if !path.is_file() {
+        return Err(Failure::request(format!("ecosystem file {file} not found")));
     }
     let eco = load(Path::new(file))?;
     let apps = specs_of(&eco, env, only)?;

@@ -52,9 +52,14 @@ pub fn classify(target: &str, base: &Path, path_var: Option<&str>) -> Result<Tar
             return Ok(Target::Command(program, Vec::new()));
         }
     }
+    if as_path.is_dir() {
+        return Err(Failure::request(format!(
+            "{target} is a directory, not a script"
+        )));
+    }
     Err(Failure::request(format!(
-        "script or command not found: {} (no such file, nor a command on PATH)",
-        as_path.display()
+        "script or command not found: {target} (no such file in {}, nor a command on PATH)",
+        base.display()
     )))
 }
 
@@ -359,10 +364,15 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_target_fails_naming_the_path() {
+    fn a_missing_target_fails_naming_it_as_typed_and_where() {
         let e =
             classify("nope-not-here.js", Path::new("/tmp"), Some("/usr/bin")).expect_err("fails");
-        assert!(e.message.contains("/tmp/nope-not-here.js"), "{}", e.message);
+        assert!(
+            e.message.contains("not found: nope-not-here.js"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("in /tmp"), "{}", e.message);
         assert_eq!(e.code, 1);
     }
 }

@@ -235,3 +235,40 @@ fn autostart_false_registers_the_app_stopped() {
     t.ok(&["start", "held"]);
     t.wait_status("held", "online");
 }
+
+#[test]
+fn a_start_that_cannot_spawn_fails_and_adds_nothing() {
+    let t = TestHome::new();
+    let err = t.fails(
+        &[
+            "start",
+            &app("sleeper.sh"),
+            "--cwd",
+            "/nonexistent-dir",
+            "--name",
+            "nowhere",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("nowhere") && err.contains("/nonexistent-dir"),
+        "{err}"
+    );
+    assert!(t.list().is_empty(), "nothing added: {:?}", t.list());
+}
+
+#[test]
+fn help_is_a_name_like_any_other_and_dash_names_are_refused() {
+    let t = TestHome::new();
+    t.ok(&["start", &app("sleeper.sh"), "--name", "help"]);
+    t.ok(&["stop", "help"]);
+    assert_eq!(
+        t.row("help")["status"],
+        "stopped",
+        "`pmx stop help` stopped the app named help"
+    );
+    let err = t.fails(&["start", &app("sleeper.sh"), "--name", "-x"], 2);
+    assert!(err.contains("must not start with"), "{err}");
+    let out = t.ok(&["stop", "-h"]);
+    assert!(out.contains("Usage: pmx stop"), "-h is help: {out}");
+}

@@ -502,3 +502,24 @@ fn up_from_a_shell_with_another_path_changes_nothing() {
     assert_eq!(plan(&out), ["= web  unchanged"], "{out}");
     assert_eq!(online(&t, &["web"]), before, "same pid");
 }
+
+#[test]
+fn up_starts_a_declared_app_that_is_down() {
+    let t = TestHome::new();
+    let eco = t.path("ecosystem.ron");
+    std::fs::write(
+        &eco,
+        format!(
+            "Ecosystem(apps: [App(name: \"u1\", script: \"{}\")])",
+            app("sleeper.sh")
+        ),
+    )
+    .expect("write");
+    t.ok(&["up", "ecosystem.ron"]);
+    t.ok(&["stop", "u1"]);
+    let out = t.ok(&["up", "ecosystem.ron"]);
+    assert!(out.contains("u1") && out.contains("was down"), "{out}");
+    assert_eq!(t.row("u1")["status"], "online");
+    let out = t.ok(&["up", "ecosystem.ron"]);
+    assert!(out.contains("= u1") && out.contains("unchanged"), "{out}");
+}
