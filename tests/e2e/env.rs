@@ -16,17 +16,6 @@ fn run(c: Command) -> Output {
     run_with_timeout(c, Duration::from_secs(120))
 }
 
-fn expect_ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}):\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Wait for env_dump.sh's file at `path`, then read it.
 fn dump(path: &Path) -> BTreeMap<String, String> {
     assert!(
@@ -88,7 +77,7 @@ fn the_callers_environment_reaches_the_app() {
     let out = t.path("out");
     let mut c = t.cmd(&["start", &app("env_dump.sh"), "--name", "d", "--", s(&out)]);
     c.env("PMX_E2E_CALLER_MARK", "from the calling shell ✓");
-    expect_ok(run(c), "start with a caller variable");
+    expect_ok(&run(c), "start with a caller variable");
     let env = dump(&out);
     assert_eq!(
         env.get("PMX_E2E_CALLER_MARK").map(String::as_str),
@@ -145,7 +134,7 @@ fn env_layers_caller_env_file_env_envs_injected() {
             ("PMX_ID", "999"),
         ],
     );
-    expect_ok(run(c), "start eco.ron --env production");
+    expect_ok(&run(c), "start eco.ron --env production");
     let row = t.wait_status("layers", "online");
     let id = int(&row, "id").to_string();
     let got = dump(&out);
@@ -230,7 +219,7 @@ fn restart_keeps_the_inherited_layer_and_update_env_refreshes_it() {
         s(&out),
     ]);
     c.env("PMX_E2E_V", "first");
-    expect_ok(run(c), "start");
+    expect_ok(&run(c), "start");
     let pid0 = int(&t.wait_status("d", "online"), "pid");
     let got = dump(&out);
     assert_eq!(got.get("PMX_E2E_V").map(String::as_str), Some("first"));
@@ -241,7 +230,7 @@ fn restart_keeps_the_inherited_layer_and_update_env_refreshes_it() {
     std::fs::remove_file(&out).expect("rm");
     let mut c = t.cmd(&["restart", "d"]);
     c.env("PMX_E2E_V", "second");
-    expect_ok(run(c), "restart");
+    expect_ok(&run(c), "restart");
     let pid1 = int(
         &t.wait_row("d", "a new pid", |r| {
             r["status"] == "online" && r["pid"].as_i64().is_some_and(|p| p != pid0)
@@ -267,7 +256,7 @@ fn restart_keeps_the_inherited_layer_and_update_env_refreshes_it() {
     std::fs::remove_file(&out).expect("rm");
     let mut c = t.cmd(&["restart", "d", "--update-env"]);
     c.env("PMX_E2E_V", "third");
-    expect_ok(run(c), "restart --update-env");
+    expect_ok(&run(c), "restart --update-env");
     t.wait_row("d", "a new pid", |r| {
         r["status"] == "online" && r["pid"].as_i64().is_some_and(|p| p != pid1)
     });

@@ -70,15 +70,7 @@ impl TestHome {
 
     /// Run `pmx args…`, assert exit 0, answer stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "pmx {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        expect_ok(&self.run(args), &format!("pmx {args:?}"))
     }
 
     /// Run `pmx args…`, assert exit `code`, answer stderr.
@@ -162,6 +154,18 @@ impl Drop for TestHome {
             kill9(pid);
         }
     }
+}
+
+/// Assert that `out` is a success, showing its output otherwise; answer its stdout.
+pub fn expect_ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?}):\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Poll `cond` until it holds or `deadline` passes (pauses grow to 50 ms).

@@ -57,17 +57,6 @@ fn run_in(t: &TestHome, dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> Out
     run_with_timeout(c, Duration::from_secs(120))
 }
 
-fn expect_ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}):\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Wait until every app in `names` is online; answers their pids.
 fn online(t: &TestHome, names: &[&str]) -> BTreeMap<String, i64> {
     names
