@@ -101,6 +101,11 @@ pub fn run(home: Home) -> Result<(), StartError> {
         .append(true)
         .open(home.log_file())
         .map_err(|e| StartError::Failed(format!("{}: {e}", home.log_file().display())))?;
+    // Threads started from here on (the pmx.log writer, the log arbiter) inherit a mask
+    // that blocks the signals the daemon handles, so the kernel delivers SIGCHLD & co. to
+    // the supervision thread itself: no second thread woken on every exit.
+    let handled = handled_signals();
+    let _ = handled.thread_block();
     // A bounded queue of 4096 lines (the default, 128 000, preallocates 4 MiB); lossy, so a
     // write to pmx.log never blocks an actor.
     let (writer, _guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
@@ -145,6 +150,8 @@ pub fn run(home: Home) -> Result<(), StartError> {
         write_pid(&home).map_err(|e| format!("{}: {e}", home.pid_file().display()))?;
 
         let log_arbiter = Arbiter::new();
+        // The other threads exist: the supervision thread takes the signals again.
+        let _ = handled.thread_unblock();
         let pids = Rc::new(RefCell::new(PidTable::default()));
         Reaper::new(pids.clone()).start();
         let bus = EventBus::new();
@@ -195,6 +202,23 @@ pub fn run(home: Home) -> Result<(), StartError> {
     let _ = fs::remove_file(home.pid_file());
     drop(lock);
     Ok(())
+}
+
+/// The signals the daemon handles on its supervision thread.
+fn handled_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(s);
+    }
+    set
 }
 
 /// End the actix system (after every app has stopped): the daemon exits.
