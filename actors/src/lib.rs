@@ -16,4 +16,5 @@ pub mod process;
 pub mod protocol;
 pub mod reaper;
 pub mod root;
+pub mod session;
 pub mod supervision;
