@@ -16,6 +16,7 @@ use nix::sys::signal::Signal;
 use tokio::sync::oneshot;
 
 use crate::events::{BusFlags, EventBus, Publish};
+use crate::group::MemberFailed;
 use crate::home::Home;
 use crate::log::{LogFile, PumpTarget};
 use crate::messages::{ChildExited, MainExited, Spawned, StartChild};
@@ -57,6 +58,11 @@ pub enum Op {
     Reset,
     /// Stop, then forget: the actor stops once every instance has stopped.
     Delete,
+    /// Start instances that are down after a delay (ms; None: the app's own
+    /// `restart.delay`), counted as a restart: a group restarting its members.
+    StartAfter(Option<u64>),
+    /// Mark instances that are down `errored` with this reason (a group's escalation).
+    MarkErrored(String),
 }
 
 /// A manual command on some instances of this app; answers their rows once done.
@@ -101,6 +107,17 @@ struct Inst {
     exit_published: u64,
 }
 
+/// This app is a member of a group: its failures go to the Group supervisor, which
+/// decides what restarts (and its intensity replaces `max_restarts`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JoinGroup {
+    /// The group's name (shown in `list`).
+    pub name: String,
+    /// Where failures go.
+    pub parent: Recipient<MemberFailed>,
+}
+
 /// Everything an App supervisor is built from.
 pub struct AppParts {
     /// The app (shared with the Root's registry).
@@ -129,6 +146,10 @@ pub struct AppParts {
 pub struct AppSup {
     parts: AppParts,
     insts: Vec<Inst>,
+    /// The group this app belongs to, if any.
+    group: Option<(String, Recipient<MemberFailed>)>,
+    /// Timers asked for while applying a command: (instance, generation, delay ms).
+    timers: Vec<(u32, u64, u64)>,
     /// Each instance's (stdout, stderr) log routes, to rebuild a Process actor.
     routes: Vec<(PumpTarget, PumpTarget)>,
     rules: RestartRules,
@@ -200,6 +221,8 @@ impl AppSup {
         AppSup {
             parts,
             insts: Vec::new(),
+            group: None,
+            timers: Vec::new(),
             routes: Vec::new(),
             rules,
             kill_signal,
@@ -392,7 +415,32 @@ impl AppSup {
                 inst.state.reset();
                 None
             }
-            Op::Start if running || status == Status::WaitingRestart => None,
+            Op::Start | Op::StartAfter(_) if running => None,
+            Op::Start if status == Status::WaitingRestart => None,
+            Op::StartAfter(delay) => {
+                let delay = delay.unwrap_or(self.parts.spec.app.restart.delay_ms);
+                let done = self.wait(i);
+                if delay == 0 {
+                    self.insts[i].restarts += 1;
+                    self.publish(i, "restart", |e| e.reason = Some("group".into()));
+                    self.start(i);
+                } else {
+                    // A new generation makes any earlier timer stale.
+                    let inst = &mut self.insts[i];
+                    inst.generation += 1;
+                    inst.status = Status::WaitingRestart;
+                    self.timers.push((inst.idx, inst.generation, delay));
+                }
+                Some(done)
+            }
+            Op::MarkErrored(reason) => {
+                if !running {
+                    self.insts[i].status = Status::Errored;
+                    let reason = reason.clone();
+                    self.publish(i, "errored", |e| e.reason = Some(reason));
+                }
+                None
+            }
             Op::Start => {
                 self.insts[i].state.reset();
                 // Wait first: a start that fails at once settles its waiters at once.
@@ -494,7 +542,7 @@ impl AppSup {
                     user: self.parts.user.clone(),
                     watching: !matches!(self.parts.spec.app.watch, pmx_config::Watch::Off),
                     namespace: self.parts.spec.app.namespace.clone(),
-                    group: None,
+                    group: self.group.as_ref().map(|(g, _)| g.clone()),
                 },
                 started: inst.started,
             })
@@ -562,7 +610,7 @@ impl Actor for AppSup {
 
 impl Handler<Command> for AppSup {
     type Result = ResponseActFuture<Self, Vec<ProcessInfo>>;
-    fn handle(&mut self, msg: Command, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Command, ctx: &mut Context<Self>) -> Self::Result {
         if let Some(spec) = msg.replace {
             self.parts.spec = spec;
             for inst in &mut self.insts {
@@ -584,6 +632,15 @@ impl Handler<Command> for AppSup {
             .iter()
             .filter_map(|i| self.apply(&msg.op, *i))
             .collect();
+        for (instance, generation, delay) in self.timers.drain(..) {
+            ctx.notify_later(
+                StartChild {
+                    instance,
+                    generation,
+                },
+                Duration::from_millis(delay),
+            );
+        }
         self.report();
         let delete = matches!(msg.op, Op::Delete);
         Box::pin(
@@ -601,6 +658,14 @@ impl Handler<Command> for AppSup {
                 infos
             }),
         )
+    }
+}
+
+impl Handler<JoinGroup> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: JoinGroup, _: &mut Context<Self>) {
+        self.group = Some((msg.name, msg.parent));
+        self.report();
     }
 }
 
@@ -833,6 +898,27 @@ impl Handler<ChildExited> for AppSup {
         // An exit pmx did not ask for: the policy decides. An actor panic (no exit) counts
         // as a failure.
         let exit = msg.exit.unwrap_or(Exit::code(-1));
+        if let Some((_, group)) = &self.group {
+            if self.rules.wants_restart(&exit) {
+                // A failure of this child of the group: the group's strategy and intensity
+                // decide (its intensity replaces max_restarts); the delay stays ours.
+                let rules = RestartRules {
+                    max_restarts: u32::MAX,
+                    ..self.rules.clone()
+                };
+                let delay_ms = match self.insts[i].state.on_exit(&rules, &exit, msg.uptime_ms) {
+                    Verdict::Restart { delay_ms } => delay_ms,
+                    _ => 0,
+                };
+                self.insts[i].status = Status::WaitingRestart;
+                group.do_send(MemberFailed {
+                    member: self.name().to_string(),
+                    delay_ms,
+                });
+                self.report();
+                return;
+            }
+        }
         let verdict = self.insts[i]
             .state
             .on_exit(&self.rules, &exit, msg.uptime_ms);

@@ -149,6 +149,9 @@ pub struct StartRequest {
     /// From an ecosystem file: apps that exist are restarted (PM2) instead of refused.
     #[serde(default)]
     pub restart_existing: bool,
+    /// The file's supervision groups over these apps (SPEC §4, §5).
+    #[serde(default)]
+    pub groups: Vec<pmx_config::Group>,
 }
 
 /// `up`: the declared set of one ecosystem file.
@@ -168,6 +171,9 @@ pub struct UpRequest {
     /// Changed apps are restarted (`startOrRestart`) instead of reloaded.
     #[serde(default)]
     pub restart: bool,
+    /// The file's supervision groups (SPEC §4, §5).
+    #[serde(default)]
+    pub groups: Vec<pmx_config::Group>,
 }
 
 /// `restart` / `reload`.

@@ -11,10 +11,11 @@ use actix::prelude::*;
 use serde_json::Value;
 
 use crate::app::{
-    instance_count, with_uptime, AppParts, AppSup, Command, Describe, EnvOf, Op, Report, Row,
-    SignalInstances, SpawnErrors,
+    instance_count, with_uptime, AppParts, AppSup, Command, Describe, EnvOf, JoinGroup, Op, Report,
+    Row, SignalInstances, SpawnErrors,
 };
 use crate::events::{BusFlags, EventBus};
+use crate::group::{Escalate, GroupCommand, GroupSup};
 use crate::home::Home;
 use crate::os;
 use crate::protocol::{
@@ -22,6 +23,13 @@ use crate::protocol::{
     RestartRequest, StartRequest, Status, UpReply, UpRequest, VERSION,
 };
 use crate::reaper::SharedPids;
+
+struct GroupEntry {
+    name: String,
+    addr: Addr<GroupSup>,
+    /// Member app names, declared order.
+    members: Vec<String>,
+}
 
 struct AppEntry {
     name: String,
@@ -52,6 +60,7 @@ pub struct RootParts {
 pub struct Root {
     parts: RootParts,
     apps: Vec<AppEntry>,
+    groups: Vec<GroupEntry>,
     rows: BTreeMap<String, Vec<Row>>,
     next_id: u64,
 }
@@ -85,6 +94,7 @@ impl Root {
         Root {
             parts,
             apps: Vec::new(),
+            groups: Vec::new(),
             rows: BTreeMap::new(),
             next_id: 0,
         }
@@ -110,6 +120,14 @@ impl Root {
         }
         if let Some(i) = self.find(target) {
             return Ok(vec![(i, None)]);
+        }
+        if let Some(g) = self.groups.iter().find(|g| g.name == target) {
+            return Ok(g
+                .members
+                .iter()
+                .filter_map(|m| self.find(m))
+                .map(|i| (i, None))
+                .collect());
         }
         let in_ns: Selection = self
             .apps
@@ -179,8 +197,30 @@ impl Root {
         op: Op,
         replace: impl Fn(usize) -> Option<Arc<AppSpec>>,
     ) -> ResponseActFuture<Self, Result<Value, ApiError>> {
+        // A whole group in the selection goes through its Group supervisor: members stop
+        // in reverse order and start in declared order, each after the previous. Everything
+        // else gets the command at once (apps outside groups stop concurrently).
+        let whole: BTreeSet<usize> = sel
+            .iter()
+            .filter(|(_, inst)| inst.is_none())
+            .map(|(i, _)| *i)
+            .collect();
+        let mut covered = BTreeSet::new();
+        let mut via_group = Vec::new();
+        for g in &self.groups {
+            let idxs: Vec<usize> = g.members.iter().filter_map(|m| self.find(m)).collect();
+            if !idxs.is_empty()
+                && idxs
+                    .iter()
+                    .all(|i| whole.contains(i) && replace(*i).is_none())
+            {
+                covered.extend(idxs);
+                via_group.push(g.addr.send(GroupCommand(op.clone())));
+            }
+        }
         let requests: Vec<_> = sel
             .into_iter()
+            .filter(|(i, _)| !covered.contains(i))
             .map(|(i, instances)| {
                 self.apps[i].addr.send(Command {
                     op: op.clone(),
@@ -199,6 +239,13 @@ impl Root {
                         Err(e) => return Err(ApiError::new(ErrorCode::Internal, e.to_string())),
                     }
                 }
+                for r in via_group {
+                    match r.await {
+                        Ok(mut v) => rows.append(&mut v),
+                        Err(e) => return Err(ApiError::new(ErrorCode::Internal, e.to_string())),
+                    }
+                }
+                rows.sort_by_key(|r| r.id);
                 Ok(rows)
             }
             .into_actor(self)
@@ -210,10 +257,57 @@ impl Root {
                     for name in &gone {
                         act.rows.remove(name);
                     }
+                    act.forget_empty_groups();
                 }
                 to_value(&rows)
             }),
         )
+    }
+
+    /// Forget groups none of whose members exist any more.
+    fn forget_empty_groups(&mut self) {
+        let names: BTreeSet<String> = self.apps.iter().map(|a| a.name.clone()).collect();
+        self.groups
+            .retain(|g| g.members.iter().any(|m| names.contains(m)));
+    }
+
+    /// Build the Group supervisors of `groups` whose members all exist and that do not
+    /// exist yet; answers their ordered starts (each member spawned before the next).
+    fn attach_groups(
+        &mut self,
+        groups: &[pmx_config::Group],
+        ctx: &mut Context<Self>,
+    ) -> Vec<actix::dev::Request<GroupSup, GroupCommand>> {
+        let mut starts = Vec::new();
+        for g in groups {
+            if self.groups.iter().any(|e| e.name == g.name) {
+                continue;
+            }
+            let members: Option<Vec<(String, Addr<AppSup>)>> = g
+                .apps
+                .iter()
+                .map(|m| self.find(m).map(|i| (m.clone(), self.apps[i].addr.clone())))
+                .collect();
+            let Some(members) = members else {
+                tracing::warn!("group {}: a member app is missing; group not built", g.name);
+                continue;
+            };
+            let addr = GroupSup::new(g, members.clone(), ctx.address().recipient()).start();
+            for (_, app) in &members {
+                app.do_send(JoinGroup {
+                    name: g.name.clone(),
+                    parent: addr.clone().recipient(),
+                });
+            }
+            tracing::info!("group {} built over {:?}", g.name, g.apps);
+            starts.push(addr.send(GroupCommand(Op::Start)));
+            self.groups.push(GroupEntry {
+                name: g.name.clone(),
+                addr,
+                members: g.apps.clone(),
+            });
+        }
+        starts
     }
 
     fn start(
@@ -238,6 +332,12 @@ impl Root {
         }
         let mut requests = Vec::new();
         let mut created = Vec::new();
+        // Members of the file's groups are started by their group, in declared order.
+        let grouped: BTreeSet<String> = req
+            .groups
+            .iter()
+            .flat_map(|g| g.apps.iter().cloned())
+            .collect();
         for mut spec in req.apps {
             if let Some(i) = self.find(&spec.app.name) {
                 if req.restart_existing && !req.force {
@@ -258,13 +358,16 @@ impl Root {
             let autostart = spec.app.autostart;
             let name = spec.app.name.clone();
             let addr = self.create(spec, ctx);
-            requests.push(addr.send(Command {
-                op: if autostart { Op::Start } else { Op::Reset },
-                instances: None,
-                replace: None,
-            }));
+            if !grouped.contains(&name) {
+                requests.push(addr.send(Command {
+                    op: if autostart { Op::Start } else { Op::Reset },
+                    instances: None,
+                    replace: None,
+                }));
+            }
             created.push((name, addr));
         }
+        let group_starts = self.attach_groups(&req.groups, ctx);
         Box::pin(
             async move {
                 let mut rows = Vec::new();
@@ -274,6 +377,13 @@ impl Root {
                         Err(e) => return Err(ApiError::new(ErrorCode::Internal, e.to_string())),
                     }
                 }
+                for r in group_starts {
+                    match r.await {
+                        Ok(mut v) => rows.append(&mut v),
+                        Err(e) => return Err(ApiError::new(ErrorCode::Internal, e.to_string())),
+                    }
+                }
+                rows.sort_by_key(|r| r.id);
                 // A new app that could not even be spawned is not added (SPEC §3: a start
                 // that fails starts nothing); the reason is the reply.
                 let mut failed = Vec::new();
@@ -440,18 +550,32 @@ impl Root {
             .iter()
             .map(|i| self.apps[*i].name.clone())
             .collect();
+        let grouped: BTreeSet<String> = req
+            .groups
+            .iter()
+            .flat_map(|g| g.apps.iter().cloned())
+            .collect();
         for spec in to_start {
             let autostart = spec.app.autostart;
+            let grouped = grouped.contains(&spec.app.name);
             let addr = self.create(spec, ctx);
-            requests.push(addr.send(Command {
-                op: if autostart { Op::Start } else { Op::Reset },
-                instances: None,
-                replace: None,
-            }));
+            if !grouped {
+                requests.push(addr.send(Command {
+                    op: if autostart { Op::Start } else { Op::Reset },
+                    instances: None,
+                    replace: None,
+                }));
+            }
         }
+        let group_starts = self.attach_groups(&req.groups, ctx);
         Box::pin(
             async move {
                 for r in requests {
+                    if let Err(e) = r.await {
+                        return Err(ApiError::new(ErrorCode::Internal, e.to_string()));
+                    }
+                }
+                for r in group_starts {
                     if let Err(e) = r.await {
                         return Err(ApiError::new(ErrorCode::Internal, e.to_string()));
                     }
@@ -465,6 +589,7 @@ impl Root {
                 for name in &deleted {
                     act.rows.remove(name);
                 }
+                act.forget_empty_groups();
                 let names: BTreeSet<&str> = plan.iter().map(|p| p.name.as_str()).collect();
                 let processes = act
                     .list()
@@ -600,6 +725,27 @@ impl Handler<Report> for Root {
     fn handle(&mut self, msg: Report, _: &mut Context<Self>) {
         if self.find(&msg.app).is_some() {
             self.rows.insert(msg.app, msg.rows);
+        }
+    }
+}
+
+impl Handler<Escalate> for Root {
+    type Result = ();
+    fn handle(&mut self, msg: Escalate, _: &mut Context<Self>) {
+        // The root never takes the daemon down: the group's members (already stopped by
+        // their group) are marked errored with the reason; apps outside it are untouched.
+        tracing::error!("escalation reached the root: {}", msg.reason);
+        let Some(g) = self.groups.iter().find(|g| g.name == msg.group) else {
+            return;
+        };
+        for m in &g.members {
+            if let Some(i) = self.find(m) {
+                self.apps[i].addr.do_send(Command {
+                    op: Op::MarkErrored(msg.reason.clone()),
+                    instances: None,
+                    replace: None,
+                });
+            }
         }
     }
 }

@@ -327,6 +327,20 @@ fn specs_of(
     Ok(specs)
 }
 
+/// The file's groups whose members are all among `apps` (`--only` may leave some out).
+fn groups_of(
+    eco: &pmx_config::Ecosystem,
+    apps: &[pmx_actors::protocol::AppSpec],
+) -> Vec<pmx_config::Group> {
+    let names: std::collections::BTreeSet<&str> =
+        apps.iter().map(|a| a.app.name.as_str()).collect();
+    eco.groups
+        .iter()
+        .filter(|g| g.apps.iter().all(|m| names.contains(m.as_str())))
+        .cloned()
+        .collect()
+}
+
 /// Say which declared behaviours this build does not act on yet, rather than pretend.
 fn warn_unbuilt(app: &pmx_config::App) {
     let mut unbuilt = Vec::new();
@@ -409,8 +423,10 @@ fn start_cmd(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Fai
             }
             // Loaded as typed, so errors name the file the way the user wrote it.
             let eco = load(Path::new(&raw))?;
+            let apps = specs_of(&eco, a.env.as_deref(), a.only.as_deref())?;
             StartRequest {
-                apps: specs_of(&eco, a.env.as_deref(), a.only.as_deref())?,
+                groups: groups_of(&eco, &apps),
+                apps,
                 force: a.force,
                 restart_existing: true,
             }
@@ -429,6 +445,7 @@ fn start_cmd(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Fai
                 apps: vec![start::resolve(app, &cwd, None, None, &inherited)?],
                 force: a.force,
                 restart_existing: false,
+                groups: Vec::new(),
             }
         }
     };
@@ -459,6 +476,7 @@ fn up_cmd(
     let apps = specs_of(&eco, env, only)?;
     let reply: UpReply = connect(home)?.call_as(Request::Up(UpRequest {
         file: eco.file.clone(),
+        groups: groups_of(&eco, &apps),
         apps,
         prune,
         dry_run,

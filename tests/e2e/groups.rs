@@ -1,0 +1,197 @@
+//! OTP supervision groups: strategies, intensity and escalation, start and stop order,
+//! checked from the apps' own records and their pids.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::harness::*;
+
+/// Write an ecosystem with members a, b, c in one group and `outside` alone.
+fn group_file(t: &TestHome, strategy: &str, intensity: &str) -> String {
+    let rec = t.path("rec");
+    let member = |n: &str| {
+        format!(
+            "App(name: \"{n}\", script: \"{}\", args: [\"{n}\", \"{}\"], kill_timeout: \"5s\")",
+            app("member.sh"),
+            rec.display()
+        )
+    };
+    let eco = t.path("eco.ron");
+    std::fs::write(
+        &eco,
+        format!(
+            "Ecosystem(\n  apps: [{}, {}, {}, {}],\n  groups: [Group(name: \"trio\", strategy: {strategy}, {intensity} apps: [\"a\", \"b\", \"c\"])],\n)\n",
+            member("a"),
+            member("b"),
+            member("c"),
+            member("outside"),
+        ),
+    )
+    .expect("write eco");
+    eco.to_string_lossy().into_owned()
+}
+
+/// The pids of a, b, c and outside once all are online.
+fn pids(t: &TestHome) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    assert!(
+        wait_for(DEADLINE, || {
+            out.clear();
+            for r in t.list() {
+                if r["status"] == "online" {
+                    out.insert(
+                        r["name"].as_str().unwrap_or_default().to_string(),
+                        int(&r, "pid"),
+                    );
+                }
+            }
+            out.len() == 4
+        }),
+        "all four online: {:?}",
+        t.list()
+    );
+    out
+}
+
+/// Lines of the record that start with `what` (`start` or `stop`), as "name".
+fn events(rec: &Path, what: &str) -> Vec<String> {
+    lines(rec)
+        .into_iter()
+        .filter(|l| l.starts_with(what))
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect()
+}
+
+fn crash(t: &TestHome, name: &str) {
+    std::fs::write(t.path(&format!("rec.crash-{name}")), "").expect("crash file");
+}
+
+/// Wait until the set of restarted members settles: their pids differ from `before`.
+fn after_crash(
+    t: &TestHome,
+    before: &BTreeMap<String, i64>,
+    changed: &[&str],
+) -> BTreeMap<String, i64> {
+    let mut now = BTreeMap::new();
+    assert!(
+        wait_for(DEADLINE, || {
+            now = pids(t);
+            changed.iter().all(|n| now.get(*n) != before.get(*n))
+        }),
+        "{changed:?} restarted: before {before:?}, now {now:?}"
+    );
+    now
+}
+
+#[test]
+fn members_start_in_declared_order_and_show_their_group() {
+    let t = TestHome::new();
+    let eco = group_file(&t, "OneForOne", "");
+    t.ok(&["start", &eco]);
+    let p = pids(&t);
+    // Each member is spawned before the next: pids are handed out in spawn order (the
+    // apps' own records may interleave, as their shells start at their own pace).
+    assert!(
+        p["a"] < p["b"] && p["b"] < p["c"],
+        "spawned in declared order: {p:?}"
+    );
+    assert_eq!(t.row("b")["group"], "trio");
+    assert!(t.row("outside")["group"].is_null());
+}
+
+#[test]
+fn one_for_one_restarts_only_the_failed_member() {
+    let t = TestHome::new();
+    t.ok(&["start", &group_file(&t, "OneForOne", "")]);
+    let before = pids(&t);
+    crash(&t, "b");
+    let now = after_crash(&t, &before, &["b"]);
+    for keep in ["a", "c", "outside"] {
+        assert_eq!(now[keep], before[keep], "{keep} kept its pid");
+    }
+}
+
+#[test]
+fn one_for_all_restarts_every_member() {
+    let t = TestHome::new();
+    t.ok(&["start", &group_file(&t, "OneForAll", "")]);
+    let before = pids(&t);
+    crash(&t, "b");
+    let now = after_crash(&t, &before, &["a", "b", "c"]);
+    assert_eq!(
+        now["outside"], before["outside"],
+        "outside the group: untouched"
+    );
+    // The others stopped in reverse order before the restart.
+    assert_eq!(events(&t.path("rec"), "stop"), ["c", "a"]);
+}
+
+#[test]
+fn rest_for_one_restarts_the_failed_member_and_those_after_it() {
+    let t = TestHome::new();
+    t.ok(&["start", &group_file(&t, "RestForOne", "")]);
+    let before = pids(&t);
+    crash(&t, "b");
+    let now = after_crash(&t, &before, &["b", "c"]);
+    assert_eq!(now["a"], before["a"], "a, declared before b, kept its pid");
+    assert_eq!(now["outside"], before["outside"]);
+    assert!(now["b"] < now["c"], "restarted in declared order: {now:?}");
+}
+
+#[test]
+fn over_its_intensity_the_group_is_errored_and_the_rest_untouched() {
+    let t = TestHome::new();
+    t.ok(&[
+        "start",
+        &group_file(&t, "OneForOne", "intensity: (max: 1, within: \"60s\"),"),
+    ]);
+    let before = pids(&t);
+    crash(&t, "a");
+    let mid = after_crash(&t, &before, &["a"]);
+    crash(&t, "a");
+    for name in ["a", "b", "c"] {
+        let row = t.wait_status(name, "errored");
+        assert!(row["pid"].is_null());
+    }
+    let outside = t.row("outside");
+    assert_eq!(outside["status"], "online");
+    assert_eq!(int(&outside, "pid"), mid["outside"]);
+    t.ok(&["ping"]);
+    // Members stopped in reverse order (a had crashed already).
+    let stops = events(&t.path("rec"), "stop");
+    assert_eq!(stops, ["c", "b"], "stopped in reverse order");
+    // A manual restart of the group brings it back with a fresh window.
+    t.ok(&["restart", "trio"]);
+    for name in ["a", "b", "c"] {
+        t.wait_status(name, "online");
+    }
+}
+
+#[test]
+fn stopping_a_group_stops_members_in_reverse_order() {
+    let t = TestHome::new();
+    t.ok(&["start", &group_file(&t, "OneForOne", "")]);
+    pids(&t);
+    t.ok(&["stop", "trio"]);
+    assert_eq!(events(&t.path("rec"), "stop"), ["c", "b", "a"]);
+    for name in ["a", "b", "c"] {
+        assert_eq!(t.row(name)["status"], "stopped");
+    }
+    assert_eq!(t.row("outside")["status"], "online");
+}
+
+#[test]
+fn a_manual_stop_of_a_member_restarts_nobody() {
+    let t = TestHome::new();
+    t.ok(&["start", &group_file(&t, "OneForAll", "")]);
+    let before = pids(&t);
+    t.ok(&["stop", "b"]);
+    assert_eq!(t.row("b")["status"], "stopped");
+    // Nothing else moves: give a restart every chance to show up.
+    assert!(!wait_for(std::time::Duration::from_millis(1500), || {
+        ["a", "c"]
+            .iter()
+            .any(|n| int(&t.row(n), "pid") != before[*n])
+    }));
+    assert_eq!(events(&t.path("rec"), "start").len(), 4, "no new start");
+}
