@@ -669,6 +669,20 @@ impl Handler<JoinGroup> for AppSup {
     }
 }
 
+/// This app leaves its group (the group was rebuilt or dissolved by `up`): its failures
+/// are its own again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LeaveGroup;
+
+impl Handler<LeaveGroup> for AppSup {
+    type Result = ();
+    fn handle(&mut self, _: LeaveGroup, _: &mut Context<Self>) {
+        self.group = None;
+        self.report();
+    }
+}
+
 /// Send a signal to the main process of some instances.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<ProcessInfo>, String>")]

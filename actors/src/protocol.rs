@@ -606,6 +606,9 @@ pub struct PlanLine {
     /// For `reload`: what changed (`env.PORT`, `args`).
     #[serde(default)]
     pub changes: Vec<String>,
+    /// The line is about a supervision group, not an app (absent when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub group: bool,
 }
 
 /// What `up` does to one app.
@@ -620,8 +623,11 @@ pub enum PlanAction {
     Restart,
     /// Same as running: left alone.
     Unchanged,
-    /// Not in the file any more, `--prune`: deleted.
+    /// Not in the file any more, `--prune`: deleted (a group: dissolved, its apps stay).
     Delete,
+    /// A group whose membership, order, strategy or intensity changed: its members
+    /// stopped in reverse order and started again under the new group.
+    Rebuild,
 }
 
 /// `up`'s answer.

@@ -11,8 +11,8 @@ use actix::prelude::*;
 use serde_json::Value;
 
 use crate::app::{
-    instance_count, with_uptime, AppParts, AppSup, Command, Describe, EnvOf, JoinGroup, Op, Report,
-    Row, SignalInstances, SpawnErrors,
+    instance_count, with_uptime, AppParts, AppSup, Command, Describe, EnvOf, JoinGroup, LeaveGroup,
+    Op, Report, Row, SignalInstances, SpawnErrors,
 };
 use crate::events::{BusFlags, EventBus};
 use crate::group::{Escalate, GroupCommand, GroupSup};
@@ -29,6 +29,25 @@ struct GroupEntry {
     addr: Addr<GroupSup>,
     /// Member app names, declared order.
     members: Vec<String>,
+    /// As declared (its `line` zeroed), for `up`'s comparison.
+    spec: pmx_config::Group,
+    /// The ecosystem file it came from.
+    source: Option<std::path::PathBuf>,
+}
+
+/// What differs between a running group and its declaration (`up`'s plan).
+fn group_changes(old: &pmx_config::Group, new: &pmx_config::Group) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.apps != new.apps {
+        out.push("apps".to_string());
+    }
+    if old.strategy != new.strategy {
+        out.push("strategy".to_string());
+    }
+    if old.intensity != new.intensity {
+        out.push("intensity".to_string());
+    }
+    out
 }
 
 struct AppEntry {
@@ -276,6 +295,8 @@ impl Root {
     fn attach_groups(
         &mut self,
         groups: &[pmx_config::Group],
+        source: Option<&std::path::Path>,
+        first: impl Fn(&str) -> Op,
         ctx: &mut Context<Self>,
     ) -> Vec<actix::dev::Request<GroupSup, GroupCommand>> {
         let mut starts = Vec::new();
@@ -300,11 +321,15 @@ impl Root {
                 });
             }
             tracing::info!("group {} built over {:?}", g.name, g.apps);
-            starts.push(addr.send(GroupCommand(Op::Start)));
+            starts.push(addr.send(GroupCommand(first(&g.name))));
+            let mut spec = g.clone();
+            spec.line = 0;
             self.groups.push(GroupEntry {
                 name: g.name.clone(),
                 addr,
                 members: g.apps.clone(),
+                spec,
+                source: source.map(std::path::Path::to_path_buf),
             });
         }
         starts
@@ -338,6 +363,7 @@ impl Root {
             .iter()
             .flat_map(|g| g.apps.iter().cloned())
             .collect();
+        let source = req.apps.first().and_then(|a| a.source.clone());
         for mut spec in req.apps {
             if let Some(i) = self.find(&spec.app.name) {
                 if req.restart_existing && !req.force {
@@ -367,7 +393,7 @@ impl Root {
             }
             created.push((name, addr));
         }
-        let group_starts = self.attach_groups(&req.groups, ctx);
+        let group_starts = self.attach_groups(&req.groups, source.as_deref(), |_| Op::Start, ctx);
         Box::pin(
             async move {
                 let mut rows = Vec::new();
@@ -475,6 +501,7 @@ impl Root {
                         name: spec.app.name.clone(),
                         action: PlanAction::Start,
                         changes: vec![],
+                        group: false,
                     });
                     to_start.push(spec.clone());
                 }
@@ -503,6 +530,7 @@ impl Root {
                         name: spec.app.name.clone(),
                         action,
                         changes,
+                        group: false,
                     });
                 }
             }
@@ -518,9 +546,44 @@ impl Root {
                         name: app.name.clone(),
                         action: PlanAction::Delete,
                         changes: vec![],
+                        group: false,
                     });
                     to_delete.push(i);
                 }
+            }
+        }
+        // The groups' plan lines: rebuilt, new, dissolved.
+        for g in &req.groups {
+            match self.groups.iter().find(|e| e.name == g.name) {
+                Some(e) => {
+                    let changes = group_changes(&e.spec, g);
+                    if !changes.is_empty() {
+                        plan.push(PlanLine {
+                            name: g.name.clone(),
+                            action: PlanAction::Rebuild,
+                            changes,
+                            group: true,
+                        });
+                    }
+                }
+                None => plan.push(PlanLine {
+                    name: g.name.clone(),
+                    action: PlanAction::Start,
+                    changes: vec![],
+                    group: true,
+                }),
+            }
+        }
+        for e in &self.groups {
+            if e.source.as_deref() == Some(req.file.as_path())
+                && !req.groups.iter().any(|g| g.name == e.name)
+            {
+                plan.push(PlanLine {
+                    name: e.name.clone(),
+                    action: PlanAction::Delete,
+                    changes: vec!["its apps stay".into()],
+                    group: true,
+                });
             }
         }
         if req.dry_run {
@@ -530,11 +593,55 @@ impl Root {
             })));
         }
         let mut requests = Vec::new();
+        // Groups: one whose membership, order, strategy or intensity changed is rebuilt
+        // (its members stopped in reverse order, then started in declared order under the
+        // new group); one no longer declared by this file is dissolved (its members stay,
+        // as apps of their own). Members of unchanged groups keep their pids.
+        let mut rebuilt: BTreeSet<String> = BTreeSet::new();
+        let mut old_groups = Vec::new();
+        for g in &req.groups {
+            if let Some(k) = self.groups.iter().position(|e| e.name == g.name) {
+                let changes = group_changes(&self.groups[k].spec, g);
+                if !changes.is_empty() {
+                    rebuilt.insert(g.name.clone());
+                    old_groups.push(self.groups.remove(k));
+                }
+            }
+        }
+        let dissolved: Vec<usize> = (0..self.groups.len())
+            .filter(|k| {
+                let e = &self.groups[*k];
+                e.source.as_deref() == Some(req.file.as_path())
+                    && !req.groups.iter().any(|g| g.name == e.name)
+            })
+            .collect();
+        for k in dissolved.into_iter().rev() {
+            old_groups.push(self.groups.remove(k));
+        }
+        for old in &old_groups {
+            for m in &old.members {
+                if let Some(i) = self.find(m) {
+                    self.apps[i].addr.do_send(LeaveGroup);
+                }
+            }
+        }
+        let in_rebuilt: BTreeSet<String> = req
+            .groups
+            .iter()
+            .filter(|g| rebuilt.contains(&g.name))
+            .flat_map(|g| g.apps.iter().cloned())
+            .collect();
         for (i, spec) in to_change {
             let spec = Arc::new(spec);
             self.apps[i].spec = spec.clone();
+            // A member of a rebuilt group takes its new spec now and restarts with the group.
+            let op = if in_rebuilt.contains(&self.apps[i].name) {
+                Op::Reset
+            } else {
+                Op::Restart
+            };
             requests.push(self.apps[i].addr.send(Command {
-                op: Op::Restart,
+                op,
                 instances: None,
                 replace: Some(spec),
             }));
@@ -567,7 +674,18 @@ impl Root {
                 }));
             }
         }
-        let group_starts = self.attach_groups(&req.groups, ctx);
+        let group_starts = self.attach_groups(
+            &req.groups,
+            Some(req.file.as_path()),
+            |name| {
+                if rebuilt.contains(name) {
+                    Op::Restart
+                } else {
+                    Op::Start
+                }
+            },
+            ctx,
+        );
         Box::pin(
             async move {
                 for r in requests {

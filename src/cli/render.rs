@@ -109,11 +109,19 @@ pub fn describe(d: &Description) -> String {
 }
 
 /// `up`'s plan: `+ name  start`, `~ name  reload (env.PORT, args)`, `= name  unchanged`,
-/// `- name  delete`, names padded to the widest.
+/// `- name  delete`, and for groups `+ group name  start`, `~ group name  rebuild
+/// (strategy)`, `- group name  dissolve (its apps stay)`; names padded to the widest.
 pub fn plan(lines: &[PlanLine]) -> String {
+    let shown = |l: &PlanLine| {
+        if l.group {
+            format!("group {}", l.name)
+        } else {
+            l.name.clone()
+        }
+    };
     let width = lines
         .iter()
-        .map(|l| l.name.chars().count())
+        .map(|l| shown(l).chars().count())
         .max()
         .unwrap_or(0);
     let mut out = String::new();
@@ -122,11 +130,14 @@ pub fn plan(lines: &[PlanLine]) -> String {
             PlanAction::Start => ('+', "start"),
             PlanAction::Reload => ('~', "reload"),
             PlanAction::Restart => ('~', "restart"),
+            PlanAction::Rebuild => ('~', "rebuild"),
             PlanAction::Unchanged => ('=', "unchanged"),
+            PlanAction::Delete if l.group => ('-', "dissolve"),
             PlanAction::Delete => ('-', "delete"),
         };
-        let pad = width - l.name.chars().count();
-        out.push_str(&format!("{sign} {}{}  {word}", l.name, " ".repeat(pad)));
+        let name = shown(l);
+        let pad = width - name.chars().count();
+        out.push_str(&format!("{sign} {name}{}  {word}", " ".repeat(pad)));
         if !l.changes.is_empty() {
             out.push_str(&format!(" ({})", l.changes.join(", ")));
         }
@@ -157,16 +168,25 @@ mod tests {
                 name: "api".into(),
                 action: PlanAction::Start,
                 changes: vec![],
+                group: false,
             },
             PlanLine {
                 name: "worker".into(),
                 action: PlanAction::Reload,
                 changes: vec!["env.PORT".into(), "args".into()],
+                group: false,
             },
         ];
         assert_eq!(
             plan(&lines),
             "+ api     start\n~ worker  reload (env.PORT, args)\n"
         );
+        let group = vec![PlanLine {
+            name: "trio".into(),
+            action: PlanAction::Rebuild,
+            changes: vec!["strategy".into()],
+            group: true,
+        }];
+        assert_eq!(plan(&group), "~ group trio  rebuild (strategy)\n");
     }
 }

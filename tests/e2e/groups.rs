@@ -195,3 +195,97 @@ fn a_manual_stop_of_a_member_restarts_nobody() {
     }));
     assert_eq!(events(&t.path("rec"), "start").len(), 4, "no new start");
 }
+
+/// Two groups, g1 over a and b, g2 over c and d, with g1's strategy given.
+fn two_groups(t: &TestHome, g1_strategy: &str) {
+    let rec = t.path("rec");
+    let member = |n: &str| {
+        format!(
+            "App(name: \"{n}\", script: \"{}\", args: [\"{n}\", \"{}\"])",
+            app("member.sh"),
+            rec.display()
+        )
+    };
+    std::fs::write(
+        t.path("ecosystem.ron"),
+        format!(
+            "Ecosystem(apps: [{}, {}, {}, {}], groups: [\n  Group(name: \"g1\", strategy: {g1_strategy}, apps: [\"a\", \"b\"]),\n  Group(name: \"g2\", apps: [\"c\", \"d\"]),\n])\n",
+            member("a"),
+            member("b"),
+            member("c"),
+            member("d")
+        ),
+    )
+    .expect("write eco");
+}
+
+fn online_pids(t: &TestHome, names: &[&str]) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    assert!(wait_for(DEADLINE, || {
+        out.clear();
+        for r in t.list() {
+            if r["status"] == "online" {
+                out.insert(
+                    r["name"].as_str().unwrap_or_default().to_string(),
+                    int(&r, "pid"),
+                );
+            }
+        }
+        names.iter().all(|n| out.contains_key(*n))
+    }));
+    out
+}
+
+#[test]
+fn up_rebuilds_only_the_group_that_changed() {
+    let t = TestHome::new();
+    two_groups(&t, "OneForOne");
+    let out = t.ok(&["up"]);
+    assert!(
+        out.contains("+ group g1") && out.contains("+ group g2"),
+        "{out}"
+    );
+    let before = online_pids(&t, &["a", "b", "c", "d"]);
+    let out = t.ok(&["up"]);
+    assert!(
+        !out.contains("group"),
+        "nothing about groups when nothing changed: {out}"
+    );
+    two_groups(&t, "OneForAll");
+    let out = t.ok(&["up", "--dry-run"]);
+    assert!(out.contains("~ group g1  rebuild (strategy)"), "{out}");
+    assert_eq!(
+        online_pids(&t, &["a", "b", "c", "d"]),
+        before,
+        "dry run changes nothing"
+    );
+    t.ok(&["up"]);
+    let after = online_pids(&t, &["a", "b", "c", "d"]);
+    assert_ne!(after["a"], before["a"], "g1 rebuilt: {after:?}");
+    assert_ne!(after["b"], before["b"]);
+    assert_eq!(after["c"], before["c"], "g2 untouched");
+    assert_eq!(after["d"], before["d"]);
+    // The rebuilt group supervises with its new strategy: a crash of b restarts a too.
+    std::fs::write(t.path("rec.crash-b"), "").expect("crash");
+    let mut now = BTreeMap::new();
+    assert!(
+        wait_for(DEADLINE, || {
+            now = online_pids(&t, &["a", "b"]);
+            now["a"] != after["a"] && now["b"] != after["b"]
+        }),
+        "OneForAll after the rebuild: {now:?}"
+    );
+}
+
+#[test]
+fn kill_stops_group_members_in_reverse_order() {
+    let t = TestHome::new();
+    t.ok(&["start", &group_file(&t, "OneForOne", "")]);
+    pids(&t);
+    t.ok(&["kill"]);
+    let stops: Vec<String> = events(&t.path("rec"), "stop")
+        .into_iter()
+        .filter(|n| n != "outside")
+        .collect();
+    assert_eq!(stops, ["c", "b", "a"]);
+}
