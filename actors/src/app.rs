@@ -772,6 +772,9 @@ impl Handler<Describe> for AppSup {
                 kill_signal: spec.app.kill_signal.clone(),
                 kill_timeout: spec.app.kill_timeout_ms,
                 last_error: inst.last_error.clone(),
+                group_strategy: None,
+                group_intensity: None,
+                group_restarts: None,
             })
             .collect();
         MessageResult(out)

@@ -174,6 +174,36 @@ impl Handler<MemberFailed> for GroupSup {
     }
 }
 
+/// What `describe` shows of a group.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "GroupState")]
+pub struct GroupInfo;
+
+/// A group's strategy, intensity and recent restarts.
+#[derive(Debug, Clone)]
+pub struct GroupState {
+    /// `OneForOne`, `OneForAll` or `RestForOne`.
+    pub strategy: String,
+    /// `max N within M ms`.
+    pub intensity: String,
+    /// Restarts within the intensity window now.
+    pub recent_restarts: usize,
+}
+
+impl Handler<GroupInfo> for GroupSup {
+    type Result = MessageResult<GroupInfo>;
+    fn handle(&mut self, _: GroupInfo, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(GroupState {
+            strategy: format!("{:?}", self.strategy),
+            intensity: format!(
+                "max {} within {} ms",
+                self.intensity.max, self.intensity.within_ms
+            ),
+            recent_restarts: self.window.recent(&self.intensity, self.now_ms()),
+        })
+    }
+}
+
 /// A manual command on the whole group (its name as a target), carried out in order:
 /// start in declared order, stop in reverse order, restart = stop then start with a fresh
 /// intensity window, delete = stop then forget. Answers the members' rows.

@@ -585,6 +585,15 @@ pub struct Description {
     pub kill_timeout: u64,
     /// Why the last spawn failed (`cannot exec …: Permission denied`), until one succeeds.
     pub last_error: Option<String>,
+    /// The group's strategy (`OneForOne`, …); null outside a group.
+    #[serde(default)]
+    pub group_strategy: Option<String>,
+    /// The group's intensity (`max 1 within 5000 ms`); null outside a group.
+    #[serde(default)]
+    pub group_intensity: Option<String>,
+    /// The group's restarts within its intensity window now; null outside a group.
+    #[serde(default)]
+    pub group_restarts: Option<u64>,
 }
 
 /// `env`'s answer: the environment one instance got, every value in full.

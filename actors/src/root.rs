@@ -15,7 +15,7 @@ use crate::app::{
     Op, Report, Row, SignalInstances, SpawnErrors,
 };
 use crate::events::{BusFlags, EventBus};
-use crate::group::{Escalate, GroupCommand, GroupSup};
+use crate::group::{Escalate, GroupCommand, GroupInfo, GroupSup};
 use crate::home::Home;
 use crate::os;
 use crate::protocol::{
@@ -945,6 +945,11 @@ impl Handler<Api> for Root {
                     .into_iter()
                     .map(|(i, instances)| self.apps[i].addr.send(Describe { instances }))
                     .collect();
+                let groups: Vec<(String, Addr<GroupSup>)> = self
+                    .groups
+                    .iter()
+                    .map(|g| (g.name.clone(), g.addr.clone()))
+                    .collect();
                 Box::pin(
                     async move {
                         let mut out = Vec::new();
@@ -954,6 +959,20 @@ impl Handler<Api> for Root {
                                 Err(e) => {
                                     return Err(ApiError::new(ErrorCode::Internal, e.to_string()))
                                 }
+                            }
+                        }
+                        // A member's group: its strategy, intensity and recent restarts.
+                        for d in &mut out {
+                            let Some(name) = d.info.group.clone() else {
+                                continue;
+                            };
+                            let Some((_, addr)) = groups.iter().find(|(g, _)| *g == name) else {
+                                continue;
+                            };
+                            if let Ok(state) = addr.send(GroupInfo).await {
+                                d.group_strategy = Some(state.strategy);
+                                d.group_intensity = Some(state.intensity);
+                                d.group_restarts = Some(state.recent_restarts as u64);
                             }
                         }
                         to_value(&out)

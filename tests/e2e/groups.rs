@@ -109,6 +109,15 @@ fn one_for_one_restarts_only_the_failed_member() {
     for keep in ["a", "c", "outside"] {
         assert_eq!(now[keep], before[keep], "{keep} kept its pid");
     }
+    let d: serde_json::Value =
+        serde_json::from_str(&t.ok(&["describe", "a", "--json"])).expect("json");
+    assert_eq!(d[0]["group"], "trio");
+    assert_eq!(d[0]["group_strategy"], "OneForOne");
+    assert_eq!(
+        d[0]["group_intensity"], "max 1 within 5000 ms",
+        "OTP's default"
+    );
+    assert_eq!(d[0]["group_restarts"], 1, "b's failure is in the window");
 }
 
 #[test]

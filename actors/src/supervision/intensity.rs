@@ -92,12 +92,44 @@ impl RestartWindow {
     pub fn is_empty(&self) -> bool {
         self.restarts.is_empty()
     }
+
+    /// How many restarts fall within `intensity.within_ms` of `now_ms` (what `describe`
+    /// shows), without changing the window.
+    pub fn recent(&self, intensity: &Intensity, now_ms: u64) -> usize {
+        self.restarts
+            .iter()
+            .filter(|&&at| now_ms.saturating_sub(at) <= intensity.within_ms)
+            .count()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use IntensityVerdict::*;
+
+    #[test]
+    fn recent_counts_only_the_window() {
+        let i = Intensity {
+            max: 10,
+            within_ms: 1000,
+        };
+        let mut w = RestartWindow::new();
+        for at in [0, 500, 900] {
+            w.record(&i, at);
+        }
+        let cases = [
+            (900, 3),
+            (1000, 3),
+            (1001, 2),
+            (1500, 2),
+            (1501, 1),
+            (1901, 0),
+        ];
+        for (now, want) in cases {
+            assert_eq!(w.recent(&i, now), want, "at {now} ms");
+        }
+    }
 
     /// Records restarts at `times` (ms) and returns the last verdict.
     fn run(intensity: Intensity, times: &[u64]) -> Option<IntensityVerdict> {
