@@ -101,6 +101,14 @@ pub fn describe(d: &Description) -> String {
             "source",
             opt(d.source.as_ref().map(|p| p.display().to_string())),
         ),
+        ("last error", opt(d.last_error.clone())),
+        ("group", opt(d.info.group.clone())),
+        ("group strategy", opt(d.group_strategy.clone())),
+        ("group intensity", opt(d.group_intensity.clone())),
+        (
+            "group restarts in window",
+            opt(d.group_restarts.map(|n| n.to_string())),
+        ),
     ];
     for (k, v) in rows {
         t.add_row(vec![k.to_string(), v]);
