@@ -24,7 +24,9 @@ use crate::os::{self, SpawnSpec, MARKER_VAR};
 use crate::process::{Process, ProcessParts, SendSignal, Spawn, Terminate};
 use crate::protocol::{AppSpec, Description, Event, ProcessInfo, Status};
 use crate::reaper::SharedPids;
+use crate::supervision::intensity::{Intensity, IntensityVerdict, RestartWindow};
 use crate::supervision::policy::{Exit, Policy, RestartRules, RestartState, Verdict};
+use crate::supervision::strategy::Strategy;
 
 /// What the Root keeps of an instance for `list`: its row and when its process started.
 #[derive(Debug, Clone)]
@@ -153,6 +155,10 @@ pub struct AppSup {
     /// Each instance's (stdout, stderr) log routes, to rebuild a Process actor.
     routes: Vec<(PumpTarget, PumpTarget)>,
     rules: RestartRules,
+    /// The app's own restart intensity over its instances (None: PM2's max_restarts).
+    window: RestartWindow,
+    /// When the window's clock started.
+    epoch: Instant,
     kill_signal: Signal,
     kill_timeout: Duration,
     created_at: u64,
@@ -225,6 +231,8 @@ impl AppSup {
             timers: Vec::new(),
             routes: Vec::new(),
             rules,
+            window: RestartWindow::new(),
+            epoch: Instant::now(),
             kill_signal,
             kill_timeout,
             created_at: now_ms(),
@@ -369,6 +377,120 @@ impl AppSup {
             kill_signal: self.kill_signal,
             kill_timeout: self.kill_timeout,
         });
+    }
+
+    /// Whether the app supervises its instances OTP-style: its own `intensity` is set, or
+    /// a `strategy` other than OneForOne over several instances (SPEC §5: an app
+    /// supervisor has no intensity by default; PM2's max_restarts rule governs).
+    fn supervises_instances(&self) -> bool {
+        let app = &self.parts.spec.app;
+        app.intensity.is_some()
+            || (self.insts.len() > 1 && app.strategy != pmx_config::Strategy::OneForOne)
+    }
+
+    fn strategy(&self) -> Strategy {
+        match self.parts.spec.app.strategy {
+            pmx_config::Strategy::OneForOne => Strategy::OneForOne,
+            pmx_config::Strategy::OneForAll => Strategy::OneForAll,
+            pmx_config::Strategy::RestForOne => Strategy::RestForOne,
+        }
+    }
+
+    /// Instance `i` failed and the app supervises its instances: the same pure
+    /// `RestartWindow::record(now)` and `Strategy::affected` as a group, one level down.
+    /// Within the intensity, the other affected instances are stopped, then the affected
+    /// ones start in order (the failed one after its own delay or backoff). Over it, every
+    /// instance is stopped and the app escalates: to its group as a failure of this
+    /// member, or, outside a group, by marking its instances `errored`.
+    fn instance_failed(&mut self, i: usize, exit: &Exit, uptime_ms: u64, ctx: &mut Context<Self>) {
+        let rules = RestartRules {
+            max_restarts: u32::MAX,
+            ..self.rules.clone()
+        };
+        let delay_ms = match self.insts[i].state.on_exit(&rules, exit, uptime_ms) {
+            Verdict::Restart { delay_ms } => delay_ms,
+            _ => 0,
+        };
+        self.insts[i].status = Status::WaitingRestart;
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let exceeded = self.parts.spec.app.intensity.as_ref().is_some_and(|int| {
+            let int = Intensity {
+                max: int.max,
+                within_ms: int.within_ms,
+            };
+            self.window.record(&int, now) == IntensityVerdict::Exceeded
+        });
+        if exceeded {
+            let reason = match &self.parts.spec.app.intensity {
+                Some(int) => format!(
+                    "app {}: more than {} restarts within {} ms (its intensity)",
+                    self.name(),
+                    int.max,
+                    int.within_ms
+                ),
+                None => String::new(),
+            };
+            tracing::warn!("{reason}");
+            let stops: Vec<_> = (0..self.insts.len())
+                .rev()
+                .filter_map(|j| self.apply(&Op::Stop, j))
+                .collect();
+            ctx.spawn(
+                async move {
+                    for s in stops {
+                        let _ = s.await;
+                    }
+                }
+                .into_actor(self)
+                .map(move |(), act, _| {
+                    act.window.clear();
+                    match &act.group {
+                        Some((_, group)) => group.do_send(MemberFailed {
+                            member: act.name().to_string(),
+                            delay_ms,
+                        }),
+                        None => {
+                            for j in 0..act.insts.len() {
+                                act.apply(&Op::MarkErrored(reason.clone()), j);
+                            }
+                        }
+                    }
+                    act.report();
+                }),
+            );
+            return;
+        }
+        let affected = self.strategy().affected(self.insts.len(), i);
+        let stops: Vec<_> = affected
+            .clone()
+            .rev()
+            .filter(|j| *j != i)
+            .filter_map(|j| self.apply(&Op::Stop, j))
+            .collect();
+        ctx.spawn(
+            async move {
+                for s in stops {
+                    let _ = s.await;
+                }
+            }
+            .into_actor(self)
+            .map(move |(), act, ctx| {
+                for j in affected {
+                    let delay = (j == i).then_some(delay_ms);
+                    act.apply(&Op::StartAfter(delay), j);
+                }
+                for (instance, generation, delay) in act.timers.drain(..) {
+                    ctx.notify_later(
+                        StartChild {
+                            instance,
+                            generation,
+                        },
+                        Duration::from_millis(delay),
+                    );
+                }
+                act.report();
+            }),
+        );
     }
 
     /// Instance `i`'s prepared spawn: built on its first start and after a spec change,
@@ -627,6 +749,10 @@ impl Handler<Command> for AppSup {
         };
         if matches!(msg.op, Op::Delete) {
             self.deleted = true;
+        }
+        if matches!(msg.op, Op::Restart) && msg.instances.is_none() {
+            // A manual restart of the whole app starts it with a fresh intensity window.
+            self.window.clear();
         }
         let waits: Vec<_> = selected
             .iter()
@@ -915,6 +1041,11 @@ impl Handler<ChildExited> for AppSup {
         // An exit pmx did not ask for: the policy decides. An actor panic (no exit) counts
         // as a failure.
         let exit = msg.exit.unwrap_or(Exit::code(-1));
+        if self.supervises_instances() && self.rules.wants_restart(&exit) {
+            self.instance_failed(i, &exit, msg.uptime_ms, ctx);
+            self.report();
+            return;
+        }
         if let Some((_, group)) = &self.group {
             if self.rules.wants_restart(&exit) {
                 // A failure of this child of the group: the group's strategy and intensity

@@ -298,3 +298,86 @@ fn kill_stops_group_members_in_reverse_order() {
         .collect();
     assert_eq!(stops, ["c", "b", "a"]);
 }
+
+/// An app of three instances with its own `strategy` and `intensity`.
+fn instances_app(t: &TestHome, strategy: &str, intensity: &str) -> String {
+    let eco = t.path("inst.ron");
+    std::fs::write(
+        &eco,
+        format!(
+            "Ecosystem(apps: [App(name: \"trio\", script: \"{}\", args: [\"{}\"], instances: 3, strategy: {strategy}, {intensity})])",
+            app("instance.sh"),
+            t.path("rec").display()
+        ),
+    )
+    .expect("write");
+    eco.to_string_lossy().into_owned()
+}
+
+/// pids by instance number once all three are online.
+fn instance_pids(t: &TestHome) -> Vec<i64> {
+    let mut out = vec![];
+    assert!(wait_for(DEADLINE, || {
+        let rows = t.list();
+        out = rows
+            .iter()
+            .filter(|r| r["status"] == "online")
+            .map(|r| int(r, "pid"))
+            .collect();
+        let ordered: Vec<i64> = rows.iter().map(|r| int(r, "instance")).collect();
+        out.len() == 3 && ordered == [0, 1, 2]
+    }));
+    out
+}
+
+#[test]
+fn an_apps_strategy_governs_its_instances() {
+    let t = TestHome::new();
+    t.ok(&["start", &instances_app(&t, "RestForOne", "")]);
+    let before = instance_pids(&t);
+    std::fs::write(t.path("rec.crash-1"), "").expect("crash");
+    let mut now = vec![];
+    assert!(
+        wait_for(DEADLINE, || {
+            now = instance_pids(&t);
+            now[1] != before[1] && now[2] != before[2]
+        }),
+        "instances 1 and 2 restarted: {before:?} -> {now:?}"
+    );
+    assert_eq!(
+        now[0], before[0],
+        "instance 0, before the failed one, kept its pid"
+    );
+}
+
+#[test]
+fn an_apps_intensity_replaces_max_restarts_and_errors_it() {
+    let t = TestHome::new();
+    t.ok(&[
+        "start",
+        &instances_app(&t, "OneForOne", "intensity: (max: 1, within: \"60s\")"),
+    ]);
+    let before = instance_pids(&t);
+    std::fs::write(t.path("rec.crash-0"), "").expect("crash");
+    let mut now = vec![];
+    assert!(wait_for(DEADLINE, || {
+        now = instance_pids(&t);
+        now[0] != before[0]
+    }));
+    assert_eq!(
+        &now[1..],
+        &before[1..],
+        "OneForOne: only instance 0 restarted"
+    );
+    std::fs::write(t.path("rec.crash-2"), "").expect("crash");
+    assert!(
+        wait_for(DEADLINE, || t
+            .list()
+            .iter()
+            .all(|r| r["status"] == "errored")),
+        "{:?}",
+        t.list()
+    );
+    t.ok(&["restart", "trio"]);
+    instance_pids(&t);
+}
