@@ -539,6 +539,9 @@ impl AppSup {
             }
             Op::Start | Op::StartAfter(_) if running => None,
             Op::Start if status == Status::WaitingRestart => None,
+            // OTP: a temporary child is never restarted, even when a sibling's failure made
+            // the strategy stop it.
+            Op::StartAfter(_) if self.rules.policy == Policy::Never => None,
             Op::StartAfter(delay) => {
                 let delay = delay.unwrap_or(self.parts.spec.app.restart.delay_ms);
                 let done = self.wait(i);

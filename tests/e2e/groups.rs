@@ -381,3 +381,37 @@ fn an_apps_intensity_replaces_max_restarts_and_errors_it() {
     t.ok(&["restart", "trio"]);
     instance_pids(&t);
 }
+
+#[test]
+fn a_temporary_member_stopped_by_its_group_is_not_restarted() {
+    let t = TestHome::new();
+    let rec = t.path("rec");
+    let member = |n: &str, extra: &str| {
+        format!(
+            "App(name: \"{n}\", script: \"{}\", args: [\"{n}\", \"{}\"]{extra})",
+            app("member.sh"),
+            rec.display()
+        )
+    };
+    std::fs::write(
+        t.path("ecosystem.ron"),
+        format!(
+            "Ecosystem(apps: [{}, {}], groups: [Group(name: \"g\", strategy: OneForAll, apps: [\"a\", \"temp\"])])",
+            member("a", ""),
+            member("temp", ", restart: (policy: Never)")
+        ),
+    )
+    .expect("write");
+    t.ok(&["up"]);
+    let a = int(&t.wait_status("a", "online"), "pid");
+    t.wait_status("temp", "online");
+    std::fs::write(t.path("rec.crash-a"), "").expect("crash");
+    t.wait_row("a", "a restarted", |r| {
+        r["status"] == "online" && r["pid"].as_i64() != Some(a)
+    });
+    assert_eq!(
+        t.row("temp")["status"],
+        "stopped",
+        "OTP: temporary children are not restarted"
+    );
+}
