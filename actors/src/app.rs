@@ -431,40 +431,53 @@ impl AppSup {
                 None => String::new(),
             };
             tracing::warn!("{reason}");
-            let stops: Vec<_> = (0..self.insts.len())
-                .rev()
-                .filter_map(|j| self.apply(&Op::Stop, j))
-                .collect();
-            ctx.spawn(
-                async move {
-                    for s in stops {
-                        let _ = s.await;
-                    }
-                }
-                .into_actor(self)
-                .map(move |(), act, _| {
-                    act.window.clear();
-                    match &act.group {
-                        Some((_, group)) => group.do_send(MemberFailed {
-                            member: act.name().to_string(),
-                            delay_ms,
-                        }),
-                        None => {
-                            for j in 0..act.insts.len() {
-                                act.apply(&Op::MarkErrored(reason.clone()), j);
-                            }
+            let all: Vec<usize> = (0..self.insts.len()).rev().collect();
+            self.stop_then(all, ctx, move |act, _| {
+                act.window.clear();
+                match &act.group {
+                    Some((_, group)) => group.do_send(MemberFailed {
+                        member: act.name().to_string(),
+                        delay_ms,
+                    }),
+                    None => {
+                        for j in 0..act.insts.len() {
+                            act.apply(&Op::MarkErrored(reason.clone()), j);
                         }
                     }
-                    act.report();
-                }),
-            );
+                }
+                act.report();
+            });
             return;
         }
         let affected = self.strategy().affected(self.insts.len(), i);
-        let stops: Vec<_> = affected
-            .clone()
-            .rev()
-            .filter(|j| *j != i)
+        let others: Vec<usize> = affected.clone().rev().filter(|j| *j != i).collect();
+        self.stop_then(others, ctx, move |act, ctx| {
+            for j in affected {
+                let delay = (j == i).then_some(delay_ms);
+                act.apply(&Op::StartAfter(delay), j);
+            }
+            for (instance, generation, delay) in act.timers.drain(..) {
+                ctx.notify_later(
+                    StartChild {
+                        instance,
+                        generation,
+                    },
+                    Duration::from_millis(delay),
+                );
+            }
+            act.report();
+        });
+    }
+
+    /// Stop instances `js` (in that order) and, once all have stopped, run `then`.
+    fn stop_then(
+        &mut self,
+        js: Vec<usize>,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
+    ) {
+        let stops: Vec<_> = js
+            .into_iter()
             .filter_map(|j| self.apply(&Op::Stop, j))
             .collect();
         ctx.spawn(
@@ -474,22 +487,7 @@ impl AppSup {
                 }
             }
             .into_actor(self)
-            .map(move |(), act, ctx| {
-                for j in affected {
-                    let delay = (j == i).then_some(delay_ms);
-                    act.apply(&Op::StartAfter(delay), j);
-                }
-                for (instance, generation, delay) in act.timers.drain(..) {
-                    ctx.notify_later(
-                        StartChild {
-                            instance,
-                            generation,
-                        },
-                        Duration::from_millis(delay),
-                    );
-                }
-                act.report();
-            }),
+            .map(move |(), act, ctx| then(act, ctx)),
         );
     }
 
