@@ -65,6 +65,12 @@ pub enum Op {
     StartAfter(Option<u64>),
     /// Mark instances that are down `errored` with this reason (a group's escalation).
     MarkErrored(String),
+    /// Stop as a supervisor's step (a group restarting or escalating): unlike a manual
+    /// `Stop`, it does not hold the instance down.
+    Pause,
+    /// Whether some instance waits for its group's decision after a failure (answered in
+    /// the rows: nothing changes).
+    Peek,
 }
 
 /// A manual command on some instances of this app; answers their rows once done.
@@ -103,8 +109,10 @@ struct Inst {
     waiters: Vec<oneshot::Sender<()>>,
     /// The prepared spawn (None until the first start, and after a spec change).
     spawn: Option<Arc<SpawnSpec>>,
-    /// Why the last spawn failed, until one succeeds.
+    /// Why the last spawn failed (or why a group gave up on it), until a spawn succeeds.
     last_error: Option<String>,
+    /// Stopped by hand: a group's restart sequence leaves it down.
+    held: bool,
     /// The generation whose exit event was already published.
     exit_published: u64,
 }
@@ -299,6 +307,7 @@ impl AppSup {
                 waiters: Vec::new(),
                 spawn: None,
                 last_error: None,
+                held: false,
                 exit_published: 0,
             });
         }
@@ -478,7 +487,7 @@ impl AppSup {
     ) {
         let stops: Vec<_> = js
             .into_iter()
-            .filter_map(|j| self.apply(&Op::Stop, j))
+            .filter_map(|j| self.apply(&Op::Pause, j))
             .collect();
         ctx.spawn(
             async move {
@@ -535,43 +544,54 @@ impl AppSup {
                 inst.state.reset();
                 None
             }
+            Op::Peek => None,
             Op::Start | Op::StartAfter(_) if running => None,
             Op::Start if status == Status::WaitingRestart => None,
             // OTP: a temporary child is never restarted, even when a sibling's failure made
             // the strategy stop it.
             Op::StartAfter(_) if self.rules.policy == Policy::Never => None,
+            Op::StartAfter(_) if self.insts[i].held => None,
             Op::StartAfter(delay) => {
                 let delay = delay.unwrap_or(self.parts.spec.app.restart.delay_ms);
-                let done = self.wait(i);
                 if delay == 0 {
+                    let done = self.wait(i);
                     self.insts[i].restarts += 1;
                     self.publish(i, "restart", |e| e.reason = Some("group".into()));
                     self.start(i);
+                    Some(done)
                 } else {
-                    // A new generation makes any earlier timer stale.
+                    // Answered at once: the supervisor does not wait out the delay (a stop
+                    // meanwhile makes the timer stale with a new generation).
                     let inst = &mut self.insts[i];
                     inst.generation += 1;
                     inst.status = Status::WaitingRestart;
                     self.timers.push((inst.idx, inst.generation, delay));
+                    None
                 }
-                Some(done)
             }
             Op::MarkErrored(reason) => {
                 if !running {
                     self.insts[i].status = Status::Errored;
+                    self.insts[i].last_error = Some(reason.clone());
                     let reason = reason.clone();
                     self.publish(i, "errored", |e| e.reason = Some(reason));
                 }
                 None
             }
             Op::Start => {
+                self.insts[i].held = false;
                 self.insts[i].state.reset();
                 // Wait first: a start that fails at once settles its waiters at once.
                 let done = self.wait(i);
                 self.start(i);
                 Some(done)
             }
-            Op::Stop | Op::Delete => {
+            Op::Stop | Op::Delete | Op::Pause => {
+                // A stop asked by hand holds the instance down: a group's pending restart
+                // sequence does not start it again (OTP serialises terminate_child).
+                if !matches!(op, Op::Pause) {
+                    self.insts[i].held = true;
+                }
                 if running {
                     self.insts[i].intent = Intent::Stop;
                     if status != Status::Stopping {
@@ -581,15 +601,18 @@ impl AppSup {
                 } else {
                     let inst = &mut self.insts[i];
                     if inst.status != Status::Stopped {
-                        // A pending restart timer becomes stale with the new generation.
+                        // A pending restart timer becomes stale with the new generation,
+                        // and whoever waited for that start is answered now.
                         inst.generation += 1;
                         inst.status = Status::Stopped;
+                        self.settle(i);
                         self.publish(i, "stop", |_| {});
                     }
                     None
                 }
             }
             Op::Restart => {
+                self.insts[i].held = false;
                 self.insts[i].state.reset();
                 let done = self.wait(i);
                 if running {

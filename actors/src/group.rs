@@ -10,12 +10,14 @@
 //! exits with `shutdown`). One sequence runs at a time (`AtomicResponse`): a failure that
 //! happens during a sequence is handled after it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
 use actix::prelude::*;
 
 use crate::app::{AppSup, Command, Op};
-use crate::protocol::ProcessInfo;
+use crate::protocol::{ProcessInfo, Status};
 use crate::supervision::intensity::{Intensity, IntensityVerdict, RestartWindow};
 use crate::supervision::strategy::Strategy;
 
@@ -119,27 +121,64 @@ impl Handler<MemberFailed> for GroupSup {
         let Some(failed) = self.members.iter().position(|(n, _)| *n == msg.member) else {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         };
+        let addr = self.members[failed].1.clone();
+        // Failures queue behind a running sequence. A member that the sequence has restarted
+        // meanwhile no longer waits for a decision: its failure was absorbed into that
+        // restart (OTP drains a child's EXIT when it terminates it) and is not counted.
+        let peek = async move {
+            addr.send(Command {
+                op: Op::Peek,
+                instances: None,
+                replace: None,
+            })
+            .await
+            .map(|rows| rows.iter().any(|r| r.status == Status::WaitingRestart))
+            .unwrap_or(false)
+        };
+        AtomicResponse::new(Box::pin(peek.into_actor(self).then(
+            move |waiting, act, _| -> Pin<Box<dyn ActorFuture<Self, Output = ()>>> {
+                if !waiting {
+                    return Box::pin(fut::ready(()));
+                }
+                Box::pin(act.decide(failed, msg.delay_ms).into_actor(act))
+            },
+        )))
+    }
+}
+
+impl GroupSup {
+    /// Member `failed` failed and waits: count it, then restart what the strategy says,
+    /// or, over the intensity, stop every member and escalate. Answers the sequence.
+    fn decide(&mut self, failed: usize, delay_ms: u64) -> Pin<Box<dyn Future<Output = ()>>> {
+        let member = self.members[failed].0.clone();
         if self.escalated {
-            return AtomicResponse::new(Box::pin(fut::ready(())));
+            // The group is down (escalated): a member started by hand since then and failing
+            // again is left errored, not restarted.
+            let addr = self.members[failed].1.clone();
+            let reason = format!(
+                "group {} is down after an escalation; `pmx restart {}` starts it again",
+                self.name, self.name
+            );
+            return Box::pin(async move {
+                in_turn(vec![addr.clone()], Op::Pause).await;
+                in_turn(vec![addr], Op::MarkErrored(reason)).await;
+            });
         }
         let now = self.now_ms();
         if self.window.record(&self.intensity, now) == IntensityVerdict::Exceeded {
             self.escalated = true;
             let reason = format!(
-                "group {}: more than {} restarts within {} ms (its intensity); last failure: {}",
-                self.name, self.intensity.max, self.intensity.within_ms, msg.member
+                "group {}: more than {} restarts within {} ms (its intensity); last failure: {member}",
+                self.name, self.intensity.max, self.intensity.within_ms
             );
             tracing::warn!("{reason}");
             let mut rev = self.addrs();
             rev.reverse();
             let (parent, group) = (self.parent.clone(), self.name.clone());
-            return AtomicResponse::new(Box::pin(
-                async move {
-                    in_turn(rev, Op::Stop).await;
-                    parent.do_send(Escalate { group, reason });
-                }
-                .into_actor(self),
-            ));
+            return Box::pin(async move {
+                in_turn(rev, Op::Pause).await;
+                parent.do_send(Escalate { group, reason });
+            });
         }
         let affected = self.strategy.affected(self.members.len(), failed);
         let others_rev: Vec<Addr<AppSup>> = affected
@@ -150,27 +189,26 @@ impl Handler<MemberFailed> for GroupSup {
             .collect();
         let starts: Vec<(Addr<AppSup>, Option<u64>)> = affected
             .map(|j| {
-                let delay = (j == failed).then_some(msg.delay_ms);
+                let delay = (j == failed).then_some(delay_ms);
                 (self.members[j].1.clone(), delay)
             })
             .collect();
-        AtomicResponse::new(Box::pin(
-            async move {
-                in_turn(others_rev, Op::Stop).await;
-                for (addr, delay) in starts {
-                    // The failed member after its own delay or backoff; the others after
-                    // their own `restart.delay` (Op::StartAfter(None) reads it).
-                    let _ = addr
-                        .send(Command {
-                            op: Op::StartAfter(delay),
-                            instances: None,
-                            replace: None,
-                        })
-                        .await;
-                }
+        Box::pin(async move {
+            in_turn(others_rev, Op::Pause).await;
+            // In declared order: an immediate start is awaited (spawned before the next);
+            // a delayed one is scheduled and the sequence goes on, so a stop never waits
+            // out a restart delay (the failed member after its own delay or backoff; the
+            // others after their `restart.delay`, which StartAfter(None) reads).
+            for (addr, delay) in starts {
+                let _ = addr
+                    .send(Command {
+                        op: Op::StartAfter(delay),
+                        instances: None,
+                        replace: None,
+                    })
+                    .await;
             }
-            .into_actor(self),
-        ))
+        })
     }
 }
 

@@ -283,6 +283,16 @@ impl Root {
         )
     }
 
+    /// What `up` must rebuild a running group for: its declaration changed, or a member
+    /// app is gone (deleted by hand) and comes back from the file.
+    fn group_diff(&self, running: &GroupEntry, declared: &pmx_config::Group) -> Vec<String> {
+        let mut changes = group_changes(&running.spec, declared);
+        if changes.is_empty() && running.members.iter().any(|m| self.find(m).is_none()) {
+            changes.push("apps".into());
+        }
+        changes
+    }
+
     /// Forget groups none of whose members exist any more.
     fn forget_empty_groups(&mut self) {
         let names: BTreeSet<String> = self.apps.iter().map(|a| a.name.clone()).collect();
@@ -556,7 +566,7 @@ impl Root {
         for g in &req.groups {
             match self.groups.iter().find(|e| e.name == g.name) {
                 Some(e) => {
-                    let changes = group_changes(&e.spec, g);
+                    let changes = self.group_diff(e, g);
                     if !changes.is_empty() {
                         plan.push(PlanLine {
                             name: g.name.clone(),
@@ -574,8 +584,11 @@ impl Root {
                 }),
             }
         }
+        let sent: BTreeSet<&str> = req.apps.iter().map(|a| a.app.name.as_str()).collect();
+        let in_scope = |e: &GroupEntry| e.members.iter().all(|m| sent.contains(m.as_str()));
         for e in &self.groups {
             if e.source.as_deref() == Some(req.file.as_path())
+                && in_scope(e)
                 && !req.groups.iter().any(|g| g.name == e.name)
             {
                 plan.push(PlanLine {
@@ -601,7 +614,7 @@ impl Root {
         let mut old_groups = Vec::new();
         for g in &req.groups {
             if let Some(k) = self.groups.iter().position(|e| e.name == g.name) {
-                let changes = group_changes(&self.groups[k].spec, g);
+                let changes = self.group_diff(&self.groups[k], g);
                 if !changes.is_empty() {
                     rebuilt.insert(g.name.clone());
                     old_groups.push(self.groups.remove(k));
@@ -612,6 +625,7 @@ impl Root {
             .filter(|k| {
                 let e = &self.groups[*k];
                 e.source.as_deref() == Some(req.file.as_path())
+                    && e.members.iter().all(|m| sent.contains(m.as_str()))
                     && !req.groups.iter().any(|g| g.name == e.name)
             })
             .collect();

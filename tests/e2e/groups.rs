@@ -415,3 +415,200 @@ fn a_temporary_member_stopped_by_its_group_is_not_restarted() {
         "OTP: temporary children are not restarted"
     );
 }
+
+/// Write `ecosystem.ron`: members (name, extra fields) of group `g` declared as `group`
+/// (e.g. `strategy: OneForAll,`), plus `other` outside the group.
+fn custom(t: &TestHome, members: &[(&str, &str)], group: &str) {
+    let rec = t.path("rec");
+    let app_of = |n: &str, extra: &str| {
+        format!(
+            "App(name: \"{n}\", script: \"{}\", args: [\"{n}\", \"{}\"]{extra})",
+            app("member.sh"),
+            rec.display()
+        )
+    };
+    let mut apps: Vec<String> = members.iter().map(|(n, e)| app_of(n, e)).collect();
+    apps.push(app_of("other", ""));
+    let names: Vec<String> = members.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+    std::fs::write(
+        t.path("ecosystem.ron"),
+        format!(
+            "Ecosystem(apps: [{}], groups: [Group(name: \"g\", {group} apps: [{}])])",
+            apps.join(", "),
+            names.join(", ")
+        ),
+    )
+    .expect("write eco");
+}
+
+fn pid_of(t: &TestHome, name: &str) -> i64 {
+    int(&t.wait_status(name, "online"), "pid")
+}
+
+#[test]
+fn stopping_a_member_during_its_restart_delay_leaves_the_group_working() {
+    let t = TestHome::new();
+    custom(
+        &t,
+        &[("a", ", restart: (delay: \"1s\")"), ("b", "")],
+        "intensity: (max: 5, within: \"30s\"),",
+    );
+    t.ok(&["up"]);
+    pid_of(&t, "a");
+    let b = pid_of(&t, "b");
+    crash(&t, "a");
+    t.wait_status("a", "waiting restart");
+    t.ok(&["stop", "a"]);
+    crash(&t, "b");
+    t.wait_row("b", "b restarted", |r| {
+        r["status"] == "online" && r["pid"].as_i64() != Some(b)
+    });
+    assert_eq!(
+        t.row("a")["status"],
+        "stopped",
+        "a, stopped by hand, stays stopped"
+    );
+    t.ok(&["stop", "g"]);
+}
+
+#[test]
+fn kill_does_not_wait_out_a_members_restart_delay() {
+    let t = TestHome::new();
+    custom(&t, &[("a", ", restart: (delay: \"30s\")"), ("b", "")], "");
+    t.ok(&["up"]);
+    pid_of(&t, "a");
+    pid_of(&t, "b");
+    crash(&t, "a");
+    t.wait_status("a", "waiting restart");
+    let started = std::time::Instant::now();
+    t.ok(&["kill"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "kill waited out the delay"
+    );
+    assert_eq!(
+        events(&t.path("rec"), "start")
+            .iter()
+            .filter(|n| *n == "a")
+            .count(),
+        1,
+        "a never spawned again"
+    );
+}
+
+#[test]
+fn a_member_stopped_by_hand_during_a_group_restart_stays_stopped() {
+    let t = TestHome::new();
+    custom(
+        &t,
+        &[
+            ("a", ""),
+            ("b", ""),
+            ("c", ", kill_signal: \"SIGCONT\", kill_timeout: \"2s\""),
+        ],
+        "strategy: OneForAll, intensity: (max: 5, within: \"30s\"),",
+    );
+    t.ok(&["up"]);
+    for n in ["a", "b", "c"] {
+        pid_of(&t, n);
+    }
+    crash(&t, "a");
+    // c takes 2 s to stop (it ignores SIGCONT): the group's restart is under way.
+    t.wait_status("c", "stopping");
+    t.ok(&["stop", "b"]);
+    for n in ["a", "c"] {
+        t.wait_status(n, "online");
+    }
+    assert_eq!(
+        t.row("b")["status"],
+        "stopped",
+        "the user's stop wins over the running restart"
+    );
+}
+
+#[test]
+fn a_failure_during_a_group_restart_is_absorbed_into_it() {
+    let t = TestHome::new();
+    custom(
+        &t,
+        &[
+            ("a", ""),
+            ("b", ""),
+            ("c", ", kill_signal: \"SIGCONT\", kill_timeout: \"2s\""),
+        ],
+        "strategy: OneForAll,",
+    );
+    t.ok(&["up"]);
+    for n in ["a", "b", "c"] {
+        pid_of(&t, n);
+    }
+    crash(&t, "a");
+    t.wait_status("c", "stopping");
+    // b dies while the group is restarting everyone: OTP counts one failure, not two
+    // (the default intensity, 1 within 5 s, would escalate on a second).
+    crash(&t, "b");
+    for n in ["a", "b", "c"] {
+        t.wait_status(n, "online");
+    }
+    assert!(
+        t.list().iter().all(|r| r["status"] == "online"),
+        "{:?}",
+        t.list()
+    );
+}
+
+#[test]
+fn after_an_escalation_a_member_started_by_hand_that_fails_is_errored_not_stuck() {
+    let t = TestHome::new();
+    custom(
+        &t,
+        &[("a", ""), ("b", "")],
+        "intensity: (max: 0, within: \"5s\"),",
+    );
+    t.ok(&["up"]);
+    pid_of(&t, "a");
+    pid_of(&t, "b");
+    crash(&t, "a");
+    t.wait_status("a", "errored");
+    t.wait_status("b", "errored");
+    t.ok(&["restart", "b"]);
+    pid_of(&t, "b");
+    crash(&t, "b");
+    let row = t.wait_status("b", "errored");
+    assert!(row["pid"].is_null());
+    let d = t.ok(&["describe", "b", "--json"]);
+    assert!(
+        d.contains("restart g"),
+        "the reason says how to bring the group back: {d}"
+    );
+}
+
+#[test]
+fn up_with_only_leaves_groups_alone() {
+    let t = TestHome::new();
+    custom(&t, &[("a", ""), ("b", "")], "strategy: OneForAll,");
+    t.ok(&["up"]);
+    let out = t.ok(&["up", "--only", "other"]);
+    assert!(!out.contains("group"), "{out}");
+    assert_eq!(t.row("a")["group"], "g");
+}
+
+#[test]
+fn a_deleted_member_comes_back_into_its_group_with_up() {
+    let t = TestHome::new();
+    custom(
+        &t,
+        &[("a", ""), ("b", ""), ("c", "")],
+        "strategy: OneForAll,",
+    );
+    t.ok(&["up"]);
+    pid_of(&t, "b");
+    t.ok(&["delete", "b"]);
+    let out = t.ok(&["up"]);
+    assert!(
+        out.contains("+ b") && out.contains("group g  rebuild"),
+        "{out}"
+    );
+    let row = t.wait_status("b", "online");
+    assert_eq!(row["group"], "g");
+}
