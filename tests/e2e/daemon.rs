@@ -129,20 +129,7 @@ fn a_home_too_long_for_a_socket_is_an_error() {
 #[test]
 fn sigterm_stops_every_app_then_the_daemon() {
     let t = TestHome::new();
-    t.ok(&[
-        "start",
-        &app("tree.py"),
-        "--name",
-        "tree",
-        "--",
-        t.work.to_str().expect("utf8"),
-    ]);
-    assert!(wait_for(DEADLINE, || t.path("setsid").exists()));
-    let setsid: i32 = std::fs::read_to_string(t.path("setsid"))
-        .expect("pid")
-        .trim()
-        .parse()
-        .expect("int");
+    let (_, setsid) = start_tree(&t, "tree");
     let d = t.daemon_pid().expect("pid");
     // SAFETY: kill(2) on the daemon this test started.
     unsafe {

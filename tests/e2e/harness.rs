@@ -168,6 +168,31 @@ pub fn expect_ok(out: &Output, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Start `fixtures/apps/tree.py` as `name` and wait for its two grandchildren; answers
+/// (grandchild in its group, setsid'd grandchild).
+pub fn start_tree(t: &TestHome, name: &str) -> (i32, i32) {
+    t.ok(&[
+        "start",
+        &app("tree.py"),
+        "--name",
+        name,
+        "--",
+        t.work.to_str().expect("utf8"),
+    ]);
+    assert!(wait_for(DEADLINE, || t.path("setsid").exists()
+        && t.path("grandchild").exists()));
+    (read_pid(&t.path("grandchild")), read_pid(&t.path("setsid")))
+}
+
+/// The pid written in a file.
+pub fn read_pid(path: &Path) -> i32 {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Poll `cond` until it holds or `deadline` passes (pauses grow to 50 ms).
 pub fn wait_for(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + deadline;

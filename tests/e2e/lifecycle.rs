@@ -25,21 +25,8 @@ fn start_list_stop_delete_by_name() {
 fn kill_stops_every_app_and_the_daemon() {
     let t = TestHome::new();
     t.ok(&["start", &app("sleeper.sh"), "--name", "a"]);
-    t.ok(&[
-        "start",
-        &app("tree.py"),
-        "--name",
-        "b",
-        "--",
-        t.work.to_str().expect("utf8"),
-    ]);
-    assert!(wait_for(DEADLINE, || t.path("setsid").exists()));
+    let (_, setsid) = start_tree(&t, "b");
     let daemon = t.daemon_pid().expect("pid file");
-    let setsid: i32 = std::fs::read_to_string(t.path("setsid"))
-        .expect("pid")
-        .trim()
-        .parse()
-        .expect("int");
     t.ok(&["kill"]);
     assert!(!alive(daemon), "the daemon is gone once kill returns");
     assert!(!alive(setsid), "a setsid'd grandchild is gone too");

@@ -267,24 +267,7 @@ fn kill_timeout_escalates_to_sigkill() {
 #[test]
 fn stop_kills_grandchildren_and_setsid_ones() {
     let t = TestHome::new();
-    t.ok(&[
-        "start",
-        &app("tree.py"),
-        "--name",
-        "tree",
-        "--",
-        t.work.to_str().expect("utf8"),
-    ]);
-    assert!(wait_for(DEADLINE, || t.path("setsid").exists()
-        && t.path("grandchild").exists()));
-    let read = |f: &str| -> i32 {
-        std::fs::read_to_string(t.path(f))
-            .expect("pid")
-            .trim()
-            .parse()
-            .expect("int")
-    };
-    let (gc, ss) = (read("grandchild"), read("setsid"));
+    let (gc, ss) = start_tree(&t, "tree");
     assert!(alive(gc) && alive(ss));
     t.ok(&["stop", "tree"]);
     assert!(!alive(gc), "the grandchild is stopped with its parent");
