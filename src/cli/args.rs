@@ -204,7 +204,7 @@ pub struct StartOrRestartArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "stop", help_triggers("-h", "--help"))]
 pub struct StopArgs {
-    /// a name, an id, a namespace or all
+    /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
     /// print nothing
@@ -216,7 +216,7 @@ pub struct StopArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "restart", help_triggers("-h", "--help"))]
 pub struct RestartArgs {
-    /// a name, an id, a namespace or all
+    /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
     /// refresh the environment from this shell and the env_file
@@ -231,7 +231,7 @@ pub struct RestartArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "reload", help_triggers("-h", "--help"))]
 pub struct ReloadArgs {
-    /// a name, an id, a namespace or all
+    /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
     /// refresh the environment from this shell and the env_file
@@ -246,7 +246,7 @@ pub struct ReloadArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "delete", help_triggers("-h", "--help"))]
 pub struct DeleteArgs {
-    /// a name, an id, a namespace or all
+    /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
     /// print nothing
@@ -258,7 +258,7 @@ pub struct DeleteArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "reset", help_triggers("-h", "--help"))]
 pub struct ResetArgs {
-    /// a name, an id, a namespace or all
+    /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
     /// print nothing
@@ -273,7 +273,7 @@ pub struct SignalArgs {
     /// the signal (SIGUSR2 or USR2)
     #[argh(positional)]
     pub signal: String,
-    /// a name, an id, a namespace or all
+    /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
     /// print nothing
@@ -294,7 +294,7 @@ pub struct ListArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "describe", help_triggers("-h", "--help"))]
 pub struct DescribeArgs {
-    /// a name, an id, a namespace or all
+    /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
     /// print JSON
