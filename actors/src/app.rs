@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use crate::events::{BusFlags, EventBus, Publish};
 use crate::group::MemberFailed;
 use crate::home::Home;
-use crate::log::{LogFile, PumpTarget};
+use crate::log::{LogFile, PumpTarget, Reopen, Truncate};
 use crate::messages::{ChildExited, MainExited, Spawned, StartChild};
 use crate::os::{self, SpawnSpec, MARKER_VAR};
 use crate::process::{Process, ProcessParts, SendSignal, Spawn, Terminate};
@@ -830,6 +830,42 @@ impl Handler<LeaveGroup> for AppSup {
     fn handle(&mut self, _: LeaveGroup, _: &mut Context<Self>) {
         self.group = None;
         self.report();
+    }
+}
+
+/// What to do to every log file of the app.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "Vec<ProcessInfo>")]
+pub enum Logs {
+    /// Empty them (`pmx flush`).
+    Flush,
+    /// Reopen them (`pmx reloadLogs`, SIGUSR2).
+    Reopen,
+}
+
+impl Handler<Logs> for AppSup {
+    type Result = ResponseActFuture<Self, Vec<ProcessInfo>>;
+    fn handle(&mut self, msg: Logs, _: &mut Context<Self>) -> Self::Result {
+        let mut files: Vec<Addr<LogFile>> = Vec::new();
+        for (out, err) in &self.routes {
+            for f in out.files.iter().chain(err.files.iter()) {
+                if !files.contains(f) {
+                    files.push(f.clone());
+                }
+            }
+        }
+        Box::pin(
+            async move {
+                for f in files {
+                    let _ = match msg {
+                        Logs::Flush => f.send(Truncate).await,
+                        Logs::Reopen => f.send(Reopen).await,
+                    };
+                }
+            }
+            .into_actor(self)
+            .map(|(), act, _| act.infos()),
+        )
     }
 }
 

@@ -26,7 +26,7 @@ use crate::admin::AdminServer;
 use crate::events::EventBus;
 use crate::home::Home;
 use crate::reaper::{PidTable, Reaper};
-use crate::root::{Root, RootParts, StopAll};
+use crate::root::{Api, Root, RootParts, StopAll};
 
 /// How a daemon start ended before serving.
 #[derive(Debug)]
@@ -168,6 +168,26 @@ pub fn run(home: Home) -> Result<(), StartError> {
         })
         .start();
         AdminServer::new(listener, root.clone(), bus, owner_uid).start();
+        // SIGUSR2 reopens every log file (for an external logrotate), SIGHUP is ignored
+        // (the daemon has no terminal); neither may end the daemon.
+        let root_for_logs = root.clone();
+        actix_rt::spawn(async move {
+            let (Ok(mut usr2), Ok(mut hup)) = (
+                signal(SignalKind::user_defined2()),
+                signal(SignalKind::hangup()),
+            ) else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = usr2.recv() => {
+                        tracing::info!("SIGUSR2: reopening every log file");
+                        let _ = root_for_logs.send(Api(crate::protocol::Request::ReloadLogs)).await;
+                    }
+                    _ = hup.recv() => {}
+                }
+            }
+        });
         let root_for_signals = root.clone();
         actix_rt::spawn(async move {
             let (Ok(mut term), Ok(mut int)) = (

@@ -135,8 +135,14 @@ pub struct Truncate;
 impl Handler<Truncate> for LogFile {
     type Result = ();
     fn handle(&mut self, _: Truncate, _: &mut Context<Self>) {
+        if self.file.is_none() {
+            self.open();
+        }
+        // Append mode: the next write lands at the new end, so no gap is left.
         if let Some(f) = self.file.as_ref() {
-            let _ = f.set_len(0);
+            if let Err(e) = f.set_len(0) {
+                tracing::warn!("cannot empty {}: {e}", self.path.display());
+            }
         }
     }
 }

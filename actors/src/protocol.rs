@@ -84,6 +84,15 @@ pub enum Request {
     },
     /// Stop every app, answer, then exit the daemon.
     Kill,
+    /// Empty the log files of the target (every app when absent); answers once they are
+    /// empty (the processes the target selects).
+    Flush {
+        /// A name, an id, a group, a namespace or `all` (default: all).
+        #[serde(default)]
+        target: Option<String>,
+    },
+    /// Reopen every log file (after an external logrotate moved them), as SIGUSR2 does.
+    ReloadLogs,
     /// Turn the connection into an event stream ([`Event`]); it takes no more requests.
     Subscribe {
         /// Only these app names (all when absent).
@@ -113,6 +122,8 @@ impl Request {
             Request::Reset { .. } => "reset",
             Request::Signal { .. } => "signal",
             Request::Kill => "kill",
+            Request::Flush { .. } => "flush",
+            Request::ReloadLogs => "reload_logs",
             Request::Subscribe { .. } => "subscribe",
         }
     }
@@ -135,6 +146,8 @@ pub const VERBS: &[&str] = &[
     "signal",
     "kill",
     "subscribe",
+    "flush",
+    "reload_logs",
 ];
 
 /// `start`: apps fully resolved by the client (paths absolute, environment layers read).

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::app::{
     instance_count, with_uptime, AppParts, AppSup, Command, Describe, EnvOf, JoinGroup, LeaveGroup,
-    Op, Report, Row, SignalInstances, SpawnErrors,
+    Logs, Op, Report, Row, SignalInstances, SpawnErrors,
 };
 use crate::events::{BusFlags, EventBus};
 use crate::group::{Escalate, GroupCommand, GroupInfo, GroupSup};
@@ -291,6 +291,30 @@ impl Root {
             changes.push("apps".into());
         }
         changes
+    }
+
+    /// Flush or reopen the log files of apps `idxs`; answers their rows once done.
+    fn logs(
+        &mut self,
+        idxs: Vec<usize>,
+        op: Logs,
+    ) -> ResponseActFuture<Self, Result<Value, ApiError>> {
+        let requests: Vec<_> = idxs
+            .into_iter()
+            .map(|i| self.apps[i].addr.send(op))
+            .collect();
+        Box::pin(
+            async move {
+                let mut rows = Vec::new();
+                for r in requests {
+                    if let Ok(mut v) = r.await {
+                        rows.append(&mut v);
+                    }
+                }
+                to_value(&rows)
+            }
+            .into_actor(self),
+        )
     }
 
     /// Forget groups none of whose members exist any more.
@@ -1025,6 +1049,14 @@ impl Handler<Api> for Root {
                     .into_actor(self),
                 )
             }
+            Request::Flush { target } => {
+                let sel = match self.resolve(target.as_deref().unwrap_or("all")) {
+                    Ok(s) => s,
+                    Err(e) => return fail(e),
+                };
+                self.logs(sel.into_iter().map(|(i, _)| i).collect(), Logs::Flush)
+            }
+            Request::ReloadLogs => self.logs((0..self.apps.len()).collect(), Logs::Reopen),
             Request::Hello { .. } | Request::Kill | Request::Subscribe { .. } => fail(
                 ApiError::new(ErrorCode::Internal, "handled by the admin session"),
             ),

@@ -47,6 +47,10 @@ pub enum Cmd {
     Env(EnvArgs),
     /// `pmx ping`
     Ping(PingArgs),
+    /// `pmx flush`
+    Flush(FlushArgs),
+    /// `pmx reloadLogs`
+    ReloadLogs(ReloadLogsArgs),
     /// `pmx kill`
     Kill(KillArgs),
     /// `pmx daemon`
@@ -310,6 +314,23 @@ pub struct EnvArgs {
     #[argh(positional)]
     pub target: String,
 }
+
+/// Empty the log files of an app (every app when no target is given).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "flush", help_triggers("-h", "--help"))]
+pub struct FlushArgs {
+    /// a name, an id, a group, a namespace or all (default: all)
+    #[argh(positional)]
+    pub target: Option<String>,
+    /// print nothing
+    #[argh(switch, short = 's')]
+    pub silent: bool,
+}
+
+/// Reopen every log file (after an external logrotate), as SIGUSR2 to the daemon does.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "reloadLogs", help_triggers("-h", "--help"))]
+pub struct ReloadLogsArgs {}
 
 /// Is the daemon alive? (starts it when none answers)
 #[derive(FromArgs, Debug)]

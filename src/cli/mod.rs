@@ -216,6 +216,12 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
             Ok(())
         }
         Cmd::Kill(_) => kill(&home),
+        Cmd::Flush(a) => rows_cmd(&home, Request::Flush { target: a.target }, a.silent),
+        Cmd::ReloadLogs(_) => {
+            connect(&home)?.call(Request::ReloadLogs)?;
+            out("every log file reopened\n");
+            Ok(())
+        }
     }
 }
 

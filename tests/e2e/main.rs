@@ -7,6 +7,7 @@ mod env;
 mod groups;
 mod harness;
 mod lifecycle;
+mod logs;
 mod protocol;
 mod restart;
 mod up;

@@ -1,0 +1,65 @@
+//! Log files: flush, reopen after an external logrotate (pmx reloadLogs and SIGUSR2).
+
+use crate::harness::*;
+
+fn size(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+#[test]
+fn flush_empties_the_files_and_the_app_goes_on_writing() {
+    let t = TestHome::new();
+    t.ok(&["start", &app("ticker.sh"), "--name", "tick"]);
+    let out = t.home.join("logs/tick-out.log");
+    let err = t.home.join("logs/tick-error.log");
+    assert!(wait_for(DEADLINE, || size(&out) > 100 && size(&err) > 0));
+    t.ok(&["flush", "tick"]);
+    // Empty once flush returns (a tick may already have landed after it: at most a line).
+    assert!(lines(&out).len() <= 1, "out emptied: {:?}", lines(&out));
+    assert!(lines(&err).len() <= 1, "err emptied");
+    assert!(
+        wait_for(DEADLINE, || lines(&out).len() >= 3),
+        "new lines after the flush"
+    );
+    let first = lines(&out)[0].clone();
+    assert!(
+        first.starts_with("tick "),
+        "no gap, no NUL bytes: {first:?}"
+    );
+    t.fails(&["flush", "ghost"], 1);
+}
+
+#[test]
+fn reload_logs_and_sigusr2_reopen_files_moved_away() {
+    let t = TestHome::new();
+    t.ok(&["start", &app("ticker.sh"), "--name", "tick"]);
+    let out = t.home.join("logs/tick-out.log");
+    assert!(wait_for(DEADLINE, || size(&out) > 0));
+    // An external logrotate moves the file; pmx writes to the moved file until told.
+    let rotated = t.home.join("logs/tick-out.log.1");
+    std::fs::rename(&out, &rotated).expect("rename");
+    t.ok(&["reloadLogs"]);
+    assert!(
+        wait_for(DEADLINE, || size(&out) > 0),
+        "a new file at the configured path"
+    );
+    let moved = size(&rotated);
+    assert!(
+        !wait_for(std::time::Duration::from_millis(300), || size(&rotated)
+            != moved),
+        "the rotated file gets no more lines"
+    );
+    // SIGUSR2 to the daemon does the same, and does not end it.
+    std::fs::rename(&out, &rotated).expect("rename");
+    let d = t.daemon_pid().expect("pid");
+    // SAFETY: kill(2) on the daemon this test started.
+    unsafe {
+        libc::kill(d, libc::SIGUSR2);
+    }
+    assert!(
+        wait_for(DEADLINE, || size(&out) > 0),
+        "SIGUSR2 reopened the file"
+    );
+    assert!(alive(d), "SIGUSR2 does not end the daemon");
+    t.ok(&["ping"]);
+}
