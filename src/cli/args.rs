@@ -49,6 +49,8 @@ pub enum Cmd {
     Ping(PingArgs),
     /// `pmx flush`
     Flush(FlushArgs),
+    /// `pmx logs`
+    Logs(LogsArgs),
     /// `pmx reloadLogs`
     ReloadLogs(ReloadLogsArgs),
     /// `pmx kill`
@@ -313,6 +315,34 @@ pub struct EnvArgs {
     /// an id (or a name)
     #[argh(positional)]
     pub target: String,
+}
+
+/// The last lines of each log file of an app (every app and the daemon's own log when no
+/// target is given), then new lines as they come.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "logs", help_triggers("-h", "--help"))]
+pub struct LogsArgs {
+    /// a name, an id, a group, a namespace or all
+    #[argh(positional)]
+    pub target: Option<String>,
+    /// how many lines of each file first (default 15; 0: only new lines)
+    #[argh(option)]
+    pub lines: Option<usize>,
+    /// print the last lines and exit
+    #[argh(switch)]
+    pub nostream: bool,
+    /// only the stdout log
+    #[argh(switch)]
+    pub out: bool,
+    /// only the stderr log
+    #[argh(switch)]
+    pub err: bool,
+    /// one JSON object per line: app, id, stream, time, message
+    #[argh(switch)]
+    pub json: bool,
+    /// the lines alone, without prefix or colour
+    #[argh(switch)]
+    pub raw: bool,
 }
 
 /// Empty the log files of an app (every app when no target is given).

@@ -3,6 +3,7 @@
 //! `pmx: what and why`.
 
 mod args;
+mod logs;
 pub mod render;
 pub mod start;
 
@@ -216,6 +217,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
             Ok(())
         }
         Cmd::Kill(_) => kill(&home),
+        Cmd::Logs(a) => logs::run(&home, a, connect(&home)?),
         Cmd::Flush(a) => rows_cmd(&home, Request::Flush { target: a.target }, a.silent),
         Cmd::ReloadLogs(_) => {
             connect(&home)?.call(Request::ReloadLogs)?;

@@ -63,3 +63,79 @@ fn reload_logs_and_sigusr2_reopen_files_moved_away() {
     assert!(alive(d), "SIGUSR2 does not end the daemon");
     t.ok(&["ping"]);
 }
+
+#[test]
+fn logs_shows_the_last_lines_of_each_file_then_follows() {
+    let t = TestHome::new();
+    t.ok(&["start", &app("ticker.sh"), "--name", "tick"]);
+    let out = t.home.join("logs/tick-out.log");
+    let err = t.home.join("logs/tick-error.log");
+    assert!(wait_for(DEADLINE, || lines(&out).len() >= 30
+        && lines(&err).len() >= 3));
+    let text = t.ok(&["logs", "tick", "--nostream", "--lines", "3"]);
+    let shown: Vec<&str> = text.lines().collect();
+    assert_eq!(shown.len(), 6, "3 of out, then 3 of err: {text}");
+    assert!(
+        shown[0].starts_with("0|tick | tick "),
+        "prefixed id|name |, plain in a pipe: {text}"
+    );
+    assert!(
+        shown[3].starts_with("0|tick | err "),
+        "out first, then err: {text}"
+    );
+    let errs = t.ok(&[
+        "logs",
+        "tick",
+        "--nostream",
+        "--err",
+        "--lines",
+        "2",
+        "--raw",
+    ]);
+    assert!(
+        errs.lines().all(|l| l.starts_with("err ")),
+        "--err --raw: {errs}"
+    );
+    let json = t.ok(&[
+        "logs",
+        "tick",
+        "--nostream",
+        "--out",
+        "--lines",
+        "1",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("one JSON object");
+    assert_eq!(v["app"], "tick");
+    assert_eq!(v["stream"], "out");
+    assert!(
+        v["time"].as_str().is_some_and(|t| !t.is_empty()),
+        "time is never null: {v}"
+    );
+    let all = t.ok(&["logs", "--nostream", "--lines", "2"]);
+    assert!(
+        all.lines().any(|l| l.starts_with("pmx | ")),
+        "the daemon's own log: {all}"
+    );
+    // Following: new lines arrive through the socket, one per line, also into a pipe.
+    let mut c = t.cmd(&["logs", "tick", "--lines", "0", "--out"]);
+    c.stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("spawn logs");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = rx.recv_timeout(DEADLINE).expect("a followed line");
+    assert!(line.starts_with("0|tick | tick "), "{line}");
+    kill9(child.id() as i32);
+    let _ = child.wait();
+}
