@@ -343,6 +343,12 @@ pub struct LogsArgs {
     /// the lines alone, without prefix or colour
     #[argh(switch)]
     pub raw: bool,
+    /// put each line's time before it
+    #[argh(switch)]
+    pub timestamp: bool,
+    /// strftime format of --timestamp (default %Y-%m-%dT%H:%M:%S)
+    #[argh(option)]
+    pub timestamp_format: Option<String>,
 }
 
 /// Empty the log files of an app (every app when no target is given).

@@ -64,6 +64,8 @@ fn mtime(path: &Path) -> String {
 /// How lines are written: prefixed and coloured, bare, or JSON.
 struct Printer {
     json: bool,
+    /// `--timestamp`: the strftime format of the time put before each line.
+    stamp: Option<String>,
     raw: bool,
     colour: bool,
     width: usize,
@@ -73,6 +75,16 @@ struct Printer {
 const COLOURS: [&str; 6] = ["36", "32", "35", "33", "34", "31"];
 
 impl Printer {
+    /// `<time>: ` in local time and the `--timestamp` format, or nothing.
+    fn stamp_of(&self, rfc3339: &str) -> String {
+        match &self.stamp {
+            None => String::new(),
+            Some(fmt) => chrono::DateTime::parse_from_rfc3339(rfc3339)
+                .map(|t| format!("{}: ", t.with_timezone(&chrono::Local).format(fmt)))
+                .unwrap_or_default(),
+        }
+    }
+
     fn line(&mut self, app: &str, id: Option<u64>, stream: &str, time: &str, message: &str) {
         let text = if self.json {
             let v = serde_json::json!({
@@ -80,7 +92,7 @@ impl Printer {
             });
             format!("{v}\n")
         } else if self.raw {
-            format!("{message}\n")
+            format!("{}{message}\n", self.stamp_of(time))
         } else {
             let label = match id {
                 Some(id) => format!("{id}|{app:<w$} |", w = self.width),
@@ -93,9 +105,13 @@ impl Printer {
                     .colours
                     .entry(app.to_string())
                     .or_insert(k % COLOURS.len());
-                format!("\x1b[{}m{label}\x1b[0m {message}\n", COLOURS[c])
+                format!(
+                    "\x1b[{}m{label}\x1b[0m {}{message}\n",
+                    COLOURS[c],
+                    self.stamp_of(time)
+                )
             } else {
-                format!("{label} {message}\n")
+                format!("{label} {}{message}\n", self.stamp_of(time))
             }
         };
         let mut so = std::io::stdout().lock();
@@ -166,8 +182,23 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
         .map(|d| d.info.name.chars().count())
         .max()
         .unwrap_or(3);
+    let stamp = match (&a.timestamp_format, a.timestamp) {
+        (Some(f), _) => {
+            if let Some(s) = pmx_config::moment_to_strftime(f) {
+                return Err(Failure::usage(format!(
+                    "--timestamp-format {f:?} is a moment.js format; pmx uses strftime: {s:?}"
+                )));
+            }
+            pmx_config::validate_date_format(f)
+                .map_err(|e| Failure::usage(format!("--timestamp-format: {e}")))?;
+            Some(f.clone())
+        }
+        (None, true) => Some("%Y-%m-%dT%H:%M:%S".to_string()),
+        (None, false) => None,
+    };
     let mut printer = Printer {
         json: a.json,
+        stamp,
         raw: a.raw,
         colour: !a.raw && !a.json && std::io::stdout().is_terminal(),
         width,

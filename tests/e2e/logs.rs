@@ -139,3 +139,39 @@ fn logs_shows_the_last_lines_of_each_file_then_follows() {
     kill9(child.id() as i32);
     let _ = child.wait();
 }
+
+#[test]
+fn logs_timestamp_puts_the_time_before_each_line() {
+    let t = TestHome::new();
+    t.ok(&["start", &app("ticker.sh"), "--name", "tick"]);
+    let out = t.home.join("logs/tick-out.log");
+    assert!(wait_for(DEADLINE, || lines(&out).len() >= 3));
+    let text = t.ok(&[
+        "logs",
+        "tick",
+        "--nostream",
+        "--out",
+        "--lines",
+        "2",
+        "--raw",
+        "--timestamp",
+        "--timestamp-format",
+        "%Y/%H",
+    ]);
+    for l in text.lines() {
+        let (stamp, rest) = l.split_once(": ").expect("stamp: line");
+        assert_eq!(stamp.len(), 7, "%Y/%H: {l}");
+        assert!(rest.starts_with("tick "), "{l}");
+    }
+    let err = t.fails(
+        &[
+            "logs",
+            "tick",
+            "--nostream",
+            "--timestamp-format",
+            "YYYY-MM-DD",
+        ],
+        2,
+    );
+    assert!(err.contains("%Y-%m-%d"), "the strftime equivalent: {err}");
+}
