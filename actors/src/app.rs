@@ -264,7 +264,10 @@ impl AppSup {
     fn build_instances(&mut self, ctx: &mut Context<Self>) {
         let (out_path, err_path, combined) = log_paths(&self.parts.home, &self.parts.spec);
         let arbiter = self.parts.log_arbiter.clone();
-        let open = |path: PathBuf| LogFile::start_in_arbiter(&arbiter, move |_| LogFile::new(path));
+        let rotate = self.parts.spec.app.logs.rotate;
+        let open = |path: PathBuf| {
+            LogFile::start_in_arbiter(&arbiter, move |_| LogFile::new(path, rotate))
+        };
         let shared_err_out = out_path == err_path;
         let out_file = open(out_path);
         let err_file = if shared_err_out {

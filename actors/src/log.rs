@@ -12,7 +12,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,22 +32,65 @@ pub const PARTIAL_FLUSH: Duration = Duration::from_secs(1);
 /// How much one read takes from a pipe at most, in bytes.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// One log file: owns the open file (append mode) and the count of lines it could not
-/// write.
+/// One log file: owns the open file (append mode), its size, its rotation rule and the
+/// count of lines it could not write.
 pub struct LogFile {
     path: PathBuf,
     file: Option<File>,
     failed_writes: u64,
+    /// Bytes in the file (for `rotate.max_size`).
+    size: u64,
+    rotate: Option<pmx_config::Rotate>,
 }
 
 impl LogFile {
-    /// A log actor for `path` (opened when started; created with its directory if missing).
-    pub fn new(path: PathBuf) -> LogFile {
+    /// A log actor for `path` (opened when started; created with its directory if missing),
+    /// rotated by `rotate.max_size` when set (SPEC §7; `/dev/null` never rotates).
+    pub fn new(path: PathBuf, rotate: Option<pmx_config::Rotate>) -> LogFile {
+        let rotate = rotate.filter(|_| path != Path::new("/dev/null"));
         LogFile {
             path,
             file: None,
             failed_writes: 0,
+            size: 0,
+            rotate,
         }
+    }
+
+    /// `<file>.<k>`, with `.gz` when rotated files are compressed.
+    fn rotated(&self, k: u32, gz: bool) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(format!(".{k}"));
+        if gz {
+            name.push(".gz");
+        }
+        PathBuf::from(name)
+    }
+
+    /// Rotate: `<file>.1` is the newest rotated file, `<file>.<keep>` the oldest kept, the
+    /// one beyond is removed; the live file starts empty. The new `<file>.1` is gzipped
+    /// here, on the log thread, before the next rotation can rename it (the apps' output
+    /// waits meanwhile, as it waits for a slow disk; the supervision thread never does).
+    fn rotate_now(&mut self) {
+        let Some(rule) = self.rotate else {
+            return;
+        };
+        self.file = None;
+        let gz = rule.compress;
+        let keep = rule.keep.max(1);
+        let _ = std::fs::remove_file(self.rotated(keep, gz));
+        for k in (1..keep).rev() {
+            let _ = std::fs::rename(self.rotated(k, gz), self.rotated(k + 1, gz));
+        }
+        let first = self.rotated(1, false);
+        if let Err(e) = std::fs::rename(&self.path, &first) {
+            tracing::warn!("cannot rotate {}: {e}", self.path.display());
+        } else if gz {
+            if let Err(e) = gzip(&first, &self.rotated(1, true)) {
+                tracing::warn!("cannot compress {}: {e}", first.display());
+            }
+        }
+        self.open();
     }
 
     fn open(&mut self) {
@@ -59,7 +102,10 @@ impl LogFile {
             .append(true)
             .open(&self.path)
         {
-            Ok(f) => self.file = Some(f),
+            Ok(f) => {
+                self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                self.file = Some(f);
+            }
             Err(e) => {
                 tracing::warn!("cannot open log file {}: {e}", self.path.display());
                 self.file = None;
@@ -94,6 +140,11 @@ impl Handler<Append> for LogFile {
         };
         match result {
             Ok(()) => {
+                self.size += msg.0.len() as u64;
+                let max = self.rotate.as_ref().and_then(|r| r.max_size);
+                if max.is_some_and(|max| self.size >= max) {
+                    self.rotate_now();
+                }
                 if self.failed_writes > 0 {
                     tracing::warn!(
                         "log file {} writable again after {} lines could not be written",
@@ -143,8 +194,21 @@ impl Handler<Truncate> for LogFile {
             if let Err(e) = f.set_len(0) {
                 tracing::warn!("cannot empty {}: {e}", self.path.display());
             }
+            self.size = 0;
         }
     }
+}
+
+/// gzip `from` into `to` (written beside it, then `from` removed).
+fn gzip(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut input = File::open(from)?;
+    let tmp = to.with_extension("gz.tmp");
+    let mut enc =
+        flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::default());
+    std::io::copy(&mut input, &mut enc)?;
+    enc.finish()?.sync_all()?;
+    std::fs::rename(&tmp, to)?;
+    std::fs::remove_file(from)
 }
 
 /// Where one pipe's lines go.

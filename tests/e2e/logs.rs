@@ -175,3 +175,63 @@ fn logs_timestamp_puts_the_time_before_each_line() {
     );
     assert!(err.contains("%Y-%m-%d"), "the strftime equivalent: {err}");
 }
+
+/// Start ticker.sh from a file with `logs: (rotate: …)`.
+fn rotating(t: &TestHome, rotate: &str) -> std::path::PathBuf {
+    std::fs::write(
+        t.path("eco.ron"),
+        format!(
+            "Ecosystem(apps: [App(name: \"tick\", script: \"{}\", logs: (rotate: Some(({rotate}))))])",
+            app("ticker.sh")
+        ),
+    )
+    .expect("write");
+    t.ok(&["start", t.path("eco.ron").to_str().expect("utf8")]);
+    t.home.join("logs/tick-out.log")
+}
+
+fn numbers(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("tick ").and_then(|n| n.parse().ok()))
+        .collect()
+}
+
+#[test]
+fn rotation_by_size_keeps_n_files_and_loses_no_line_between_them() {
+    let t = TestHome::new();
+    let out = rotating(&t, "max_size: \"300\", keep: 2");
+    let one = t.home.join("logs/tick-out.log.1");
+    let two = t.home.join("logs/tick-out.log.2");
+    assert!(
+        wait_for(DEADLINE, || two.exists() && size(&out) > 0),
+        "rotated twice"
+    );
+    t.ok(&["stop", "tick"]);
+    assert!(!t.home.join("logs/tick-out.log.3").exists(), "keep: 2");
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    // Oldest kept first: the lines follow each other with no gap or repeat.
+    let all = numbers(&(read(&two) + &read(&one) + &read(&out)));
+    assert!(all.len() > 10, "{all:?}");
+    assert!(
+        all.windows(2).all(|w| w[1] == w[0] + 1),
+        "consecutive: {all:?}"
+    );
+    assert!(size(&one) < 300 + 20, "a rotated file is about max_size");
+}
+
+#[test]
+fn rotated_files_are_gzipped_when_compress_is_on() {
+    let t = TestHome::new();
+    let out = rotating(&t, "max_size: \"200\", keep: 3, compress: true");
+    let gz = t.home.join("logs/tick-out.log.1.gz");
+    assert!(wait_for(DEADLINE, || gz.exists() && size(&out) > 0));
+    t.ok(&["stop", "tick"]);
+    let mut text = String::new();
+    let f = std::fs::File::open(&gz).expect("gz");
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(f), &mut text).expect("gunzip");
+    assert!(!numbers(&text).is_empty(), "gzip of the lines: {text:?}");
+    assert!(
+        !t.home.join("logs/tick-out.log.1").exists(),
+        "only the .gz is kept"
+    );
+}
