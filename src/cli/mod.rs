@@ -369,14 +369,6 @@ fn warn_unbuilt(app: &pmx_config::App) {
     if app.wait_ready {
         unbuilt.push("wait_ready");
     }
-    if app
-        .logs
-        .rotate
-        .as_ref()
-        .is_some_and(|r| r.interval_ms.is_some())
-    {
-        unbuilt.push("logs.rotate.interval (rotation by max_size is built)");
-    }
     if !unbuilt.is_empty() {
         eprintln!(
             "pmx: warning: app \"{}\": this pmx does not act on {} yet",

@@ -235,3 +235,23 @@ fn rotated_files_are_gzipped_when_compress_is_on() {
         "only the .gz is kept"
     );
 }
+
+#[test]
+fn rotation_by_interval_follows_the_clock() {
+    let t = TestHome::new();
+    let out = rotating(&t, "interval: \"2s\", keep: 3");
+    let one = t.home.join("logs/tick-out.log.1");
+    assert!(
+        wait_for(DEADLINE, || one.exists() && size(&out) > 0),
+        "rotated on a 2 s boundary"
+    );
+    t.ok(&["stop", "tick"]);
+    let all = numbers(
+        &(std::fs::read_to_string(&one).unwrap_or_default()
+            + &std::fs::read_to_string(&out).unwrap_or_default()),
+    );
+    assert!(
+        all.windows(2).all(|w| w[1] == w[0] + 1),
+        "no line lost at the rotation: {all:?}"
+    );
+}
