@@ -468,17 +468,22 @@ impl AppSup {
                 let delay = (j == i).then_some(delay_ms);
                 act.apply(&Op::StartAfter(delay), j);
             }
-            for (instance, generation, delay) in act.timers.drain(..) {
-                ctx.notify_later(
-                    StartChild {
-                        instance,
-                        generation,
-                    },
-                    Duration::from_millis(delay),
-                );
-            }
+            act.arm_timers(ctx);
             act.report();
         });
+    }
+
+    /// Set the `StartChild` timers that applying commands asked for.
+    fn arm_timers(&mut self, ctx: &mut Context<Self>) {
+        for (instance, generation, delay) in self.timers.drain(..) {
+            ctx.notify_later(
+                StartChild {
+                    instance,
+                    generation,
+                },
+                Duration::from_millis(delay),
+            );
+        }
     }
 
     /// Stop instances `js` (in that order) and, once all have stopped, run `then`.
@@ -785,15 +790,7 @@ impl Handler<Command> for AppSup {
             .iter()
             .filter_map(|i| self.apply(&msg.op, *i))
             .collect();
-        for (instance, generation, delay) in self.timers.drain(..) {
-            ctx.notify_later(
-                StartChild {
-                    instance,
-                    generation,
-                },
-                Duration::from_millis(delay),
-            );
-        }
+        self.arm_timers(ctx);
         self.report();
         let delete = matches!(msg.op, Op::Delete);
         Box::pin(
@@ -1006,18 +1003,6 @@ impl Handler<SpawnErrors> for AppSup {
                 .filter_map(|i| i.last_error.clone())
                 .collect(),
         )
-    }
-}
-
-/// The spec this app runs (for `up`'s comparison).
-#[derive(Message)]
-#[rtype(result = "AppSpec")]
-pub struct GetSpec;
-
-impl Handler<GetSpec> for AppSup {
-    type Result = MessageResult<GetSpec>;
-    fn handle(&mut self, _: GetSpec, _: &mut Context<Self>) -> Self::Result {
-        MessageResult((*self.parts.spec).clone())
     }
 }
 

@@ -2,7 +2,7 @@
 //! come (through the socket's `subscribe`), each written and flushed on its own.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::{IsTerminal, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use pmx::{Client, Home};
@@ -114,15 +114,8 @@ impl Printer {
                 format!("{label} {}{message}\n", self.stamp_of(time))
             }
         };
-        let mut so = std::io::stdout().lock();
         // One line at a time, flushed: also into a pipe (SPEC §3); a closed pipe ends us.
-        if so
-            .write_all(text.as_bytes())
-            .and_then(|()| so.flush())
-            .is_err()
-        {
-            std::process::exit(0);
-        }
+        super::out(&text);
     }
 }
 
