@@ -7,7 +7,7 @@
 //! their effect is visible.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use crate::events::{BusFlags, EventBus, Publish};
 use crate::group::MemberFailed;
 use crate::home::Home;
-use crate::log::{LogFile, PumpTarget, Reopen, Truncate};
+use crate::log::{LogHandle, Owner, PumpTarget, Reopen, Truncate};
 use crate::messages::{ChildExited, MainExited, Spawned, StartChild};
 use crate::os::{self, SpawnSpec, MARKER_VAR};
 use crate::process::{Process, ProcessParts, SendSignal, Spawn, Terminate};
@@ -188,7 +188,16 @@ pub fn instance_count(i: &pmx_config::Instances) -> u32 {
 
 /// The log files of an app: (stdout file, stderr file, combined file), absolute. PM2's
 /// names under `$PMX_HOME/logs` unless the spec sets them.
-pub fn log_paths(home: &Home, spec: &AppSpec) -> (PathBuf, PathBuf, Option<PathBuf>) {
+///
+/// With several instances (`count` > 1) and no `merge`, each instance `instance` has its
+/// own files: `-<instance>` goes before the extension (`<name>-out-1.log`,
+/// `/var/log/api-1.log`), as PM2 does without `merge_logs`; `/dev/null` stays itself.
+pub fn log_paths(
+    home: &Home,
+    spec: &AppSpec,
+    instance: u32,
+    count: usize,
+) -> (PathBuf, PathBuf, Option<PathBuf>) {
     let logs = &spec.app.logs;
     let name = &spec.app.name;
     let out = logs
@@ -199,7 +208,31 @@ pub fn log_paths(home: &Home, spec: &AppSpec) -> (PathBuf, PathBuf, Option<PathB
         .error_file
         .clone()
         .unwrap_or_else(|| home.logs().join(format!("{name}-error.log")));
-    (out, err, logs.log_file.clone())
+    let combined = logs.log_file.clone();
+    if count <= 1 || logs.merge {
+        return (out, err, combined);
+    }
+    let own = |p: PathBuf| instance_path(p, instance);
+    (own(out), own(err), combined.map(own))
+}
+
+/// `path` with `-<instance>` before its extension (`a/api.log` → `a/api-1.log`, `a/api` →
+/// `a/api-1`); `/dev/null` unchanged.
+fn instance_path(path: PathBuf, instance: u32) -> PathBuf {
+    if path == Path::new("/dev/null") {
+        return path;
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_os_string())
+        .unwrap_or_default();
+    let mut name = stem;
+    name.push(format!("-{instance}"));
+    if let Some(ext) = path.extension() {
+        name.push(".");
+        name.push(ext);
+    }
+    path.with_file_name(name)
 }
 
 fn rules_of(app: &pmx_config::App) -> RestartRules {
@@ -262,25 +295,37 @@ impl AppSup {
 
     /// Build one Process actor per instance, with its log routes.
     fn build_instances(&mut self, ctx: &mut Context<Self>) {
-        let (out_path, err_path, combined) = log_paths(&self.parts.home, &self.parts.spec);
         let arbiter = self.parts.log_arbiter.clone();
         let rotate = self.parts.spec.app.logs.rotate;
-        let open = |path: PathBuf| {
-            LogFile::start_in_arbiter(&arbiter, move |_| LogFile::new(path, rotate))
+        let owner = Owner {
+            app: self.parts.spec.app.name.clone(),
+            bus: Some(self.parts.bus.clone()),
+            first_id: self.parts.ids.first().copied().unwrap_or(0),
         };
-        let shared_err_out = out_path == err_path;
-        let out_file = open(out_path);
-        let err_file = if shared_err_out {
-            out_file.clone()
-        } else {
-            open(err_path)
+        // One file actor per distinct path: instances share them under `merge`.
+        let mut opened: Vec<(PathBuf, LogHandle)> = Vec::new();
+        let mut open = |path: PathBuf| -> LogHandle {
+            if let Some((_, h)) = opened.iter().find(|(p, _)| *p == path) {
+                return h.clone();
+            }
+            let h = LogHandle::start(&arbiter, path.clone(), rotate, owner.clone());
+            opened.push((path, h.clone()));
+            h
         };
-        let combined_file = combined.map(open);
+        let count = self.parts.ids.len();
         let logs = &self.parts.spec.app.logs;
         let time_format = logs.time.then(|| logs.date_format.clone());
-        let shared = combined_file.is_some() || shared_err_out || self.parts.ids.len() > 1;
         for (idx, id) in self.parts.ids.clone().into_iter().enumerate() {
-            let target = |file: &Addr<LogFile>, stream: &'static str| PumpTarget {
+            let (out_path, err_path, combined) =
+                log_paths(&self.parts.home, &self.parts.spec, idx as u32, count);
+            let shared_err_out = out_path == err_path;
+            let out_file = open(out_path);
+            let err_file = open(err_path);
+            let combined_file = combined.map(&mut open);
+            let shared = combined_file.is_some()
+                || shared_err_out
+                || (count > 1 && self.parts.spec.app.logs.merge);
+            let target = |file: &LogHandle, stream: &'static str| PumpTarget {
                 files: std::iter::once(file.clone())
                     .chain(combined_file.clone())
                     .collect(),
@@ -846,7 +891,7 @@ pub enum Logs {
 impl Handler<Logs> for AppSup {
     type Result = ResponseActFuture<Self, Vec<ProcessInfo>>;
     fn handle(&mut self, msg: Logs, _: &mut Context<Self>) -> Self::Result {
-        let mut files: Vec<Addr<LogFile>> = Vec::new();
+        let mut files: Vec<LogHandle> = Vec::new();
         for (out, err) in &self.routes {
             for f in out.files.iter().chain(err.files.iter()) {
                 if !files.contains(f) {
@@ -858,8 +903,8 @@ impl Handler<Logs> for AppSup {
             async move {
                 for f in files {
                     let _ = match msg {
-                        Logs::Flush => f.send(Truncate).await,
-                        Logs::Reopen => f.send(Reopen).await,
+                        Logs::Flush => f.addr.send(Truncate).await,
+                        Logs::Reopen => f.addr.send(Reopen).await,
                     };
                 }
             }
@@ -932,23 +977,37 @@ pub struct Describe {
 impl Handler<Describe> for AppSup {
     type Result = MessageResult<Describe>;
     fn handle(&mut self, msg: Describe, _: &mut Context<Self>) -> Self::Result {
-        let (out, err, combined) = log_paths(&self.parts.home, &self.parts.spec);
         let spec = &self.parts.spec;
+        let count = self.parts.ids.len();
         let rows = self.rows();
         let out = rows
             .into_iter()
             .zip(self.insts.iter())
             .filter(|(_, i)| msg.instances.as_ref().is_none_or(|l| l.contains(&i.idx)))
-            .map(|(row, inst)| Description {
+            .map(|(row, inst)| {
+                let (out, err, combined) = log_paths(&self.parts.home, spec, inst.idx, count);
+                let mut files: Vec<&LogHandle> = Vec::new();
+                if let Some((o, e)) = self.routes.get(inst.idx as usize) {
+                    for f in o.files.iter().chain(e.files.iter()) {
+                        if !files.contains(&f) {
+                            files.push(f);
+                        }
+                    }
+                }
+                (row, inst, out, err, combined, files)
+            })
+            .map(|(row, inst, out, err, combined, files)| Description {
                 info: with_uptime(row.info, row.started),
                 script: spec.app.script.clone(),
                 program: spec.program.clone(),
                 args: spec.args.clone(),
                 interpreter: spec.app.interpreter.clone(),
                 cwd: spec.cwd.clone(),
-                out_log: out.clone(),
-                error_log: err.clone(),
-                log_file: combined.clone(),
+                out_log: out,
+                error_log: err,
+                log_file: combined,
+                log_lost_lines: files.iter().map(|f| f.stats.lost()).sum(),
+                log_fault: files.iter().find_map(|f| f.stats.fault()),
                 policy: format!("{:?}", spec.app.restart.policy),
                 unstable_restarts: inst.state.unstable,
                 last_exit_code: inst.last_exit.and_then(|e| e.code),
@@ -1189,5 +1248,24 @@ impl Handler<StartChild> for AppSup {
         self.publish(i, "restart", |e| e.reason = Some("exited".into()));
         self.start(i);
         self.report();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::instance_path;
+    use std::path::PathBuf;
+
+    #[test]
+    fn instance_files_get_the_instance_before_the_extension() {
+        let cases = [
+            ("/h/logs/api-out.log", "/h/logs/api-out-1.log"),
+            ("/var/log/api", "/var/log/api-1"),
+            ("/var/log/api.out.txt", "/var/log/api.out-1.txt"),
+            ("/dev/null", "/dev/null"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(instance_path(PathBuf::from(path), 1), PathBuf::from(want));
+        }
     }
 }

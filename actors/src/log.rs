@@ -9,12 +9,14 @@
 //! awaits each write: a slow disk fills the app's pipe and blocks the app instead of
 //! growing a buffer.
 
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -29,46 +31,232 @@ pub const MAX_LINE: usize = 1 << 20;
 /// How long bytes without a newline wait before they are written as they are (1 s).
 pub const PARTIAL_FLUSH: Duration = Duration::from_secs(1);
 
-/// How much one read takes from a pipe at most, in bytes.
-const READ_CHUNK: usize = 64 * 1024;
+/// How much one read takes from a pipe at most, in bytes (1 MiB: the size a chatty app's
+/// pipe is grown to).
+const READ_CHUNK: usize = 1 << 20;
 
-/// One log file: owns the open file (append mode), its size, its rotation rule and the
-/// count of lines it could not write.
-pub struct LogFile {
+/// A pipe's default capacity, in bytes: a read that takes this much found the pipe full.
+const DEFAULT_PIPE: usize = 64 * 1024;
+
+/// The most bytes of a partial line carried in front of the shared read buffer; a longer
+/// partial line is read into its pump's own buffer instead, in bytes.
+const CARRY: usize = 64 * 1024;
+
+/// What `describe` shows of one log file: lines that could not be written and the fault
+/// now in effect. Shared between the file's writer (log thread) and its App supervisor.
+#[derive(Debug, Default)]
+pub struct LogStats {
+    /// Lines that could not be written since the file was opened by this daemon.
+    lost: AtomicU64,
+    /// The write fault in effect (`cannot write <path>: <error>`), None once writable.
+    fault: Mutex<Option<String>>,
+}
+
+impl LogStats {
+    /// Lines that could not be written so far.
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// The fault in effect, if any.
+    pub fn fault(&self) -> Option<String> {
+        self.fault.lock().map(|f| f.clone()).unwrap_or(None)
+    }
+}
+
+/// The app a log file belongs to, for fault events.
+#[derive(Clone)]
+pub struct Owner {
+    /// The app's name.
+    pub app: String,
+    /// Where `log_fault` / `log_recovered` events go.
+    pub bus: Option<Addr<EventBus>>,
+    /// The id of the first instance writing to the file.
+    pub first_id: u64,
+}
+
+/// One open log file and its rules: written by the pumps of every stream and instance
+/// that share it (whole lines, one `write` per batch, on the log thread) and managed by
+/// its [`LogFile`] actor (rotation timer, reopen, truncate).
+pub struct Sink {
     path: PathBuf,
+    /// `/dev/null`: nothing is opened or written.
+    null: bool,
     file: Option<File>,
-    failed_writes: u64,
+    /// (device, inode) of the open file, to notice the path now names another file.
+    ident: Option<(u64, u64)>,
     /// Bytes in the file (for `rotate.max_size`).
     size: u64,
     rotate: Option<pmx_config::Rotate>,
+    /// Lines lost in the fault in effect (0 when none).
+    lost_now: u64,
+    faulty: bool,
+    stats: Arc<LogStats>,
+    owner: Owner,
+    /// The first instance writing here: named in the events of faults met outside a
+    /// write (opening, reopening, rotating on a timer).
+    first_id: u64,
 }
 
-impl LogFile {
-    /// A log actor for `path` (opened when started; created with its directory if missing),
-    /// rotated by `rotate.max_size` when set (SPEC §7; `/dev/null` never rotates).
-    pub fn new(path: PathBuf, rotate: Option<pmx_config::Rotate>) -> LogFile {
-        let rotate = rotate.filter(|_| path != Path::new("/dev/null"));
-        LogFile {
+impl Sink {
+    fn new(path: PathBuf, rotate: Option<pmx_config::Rotate>, owner: Owner) -> Sink {
+        let null = path == Path::new("/dev/null");
+        Sink {
+            rotate: rotate.filter(|_| !null),
             path,
+            null,
             file: None,
-            failed_writes: 0,
+            ident: None,
             size: 0,
-            rotate,
+            lost_now: 0,
+            faulty: false,
+            stats: Arc::default(),
+            first_id: owner.first_id,
+            owner,
         }
     }
 
-    /// With `rotate.interval`, the next rotation at the next boundary of the local clock.
-    fn schedule_interval(&mut self, ctx: &mut Context<Self>) {
-        let Some(interval) = self.rotate.and_then(|r| r.interval_ms) else {
+    /// Open the file in append mode (its directory created if missing). Ok(false): it could
+    /// not be opened, and the fault is reported.
+    /// `id`: the instance on whose behalf it is opened (named if it fails).
+    fn open(&mut self, id: u64) -> bool {
+        self.file = None;
+        self.ident = None;
+        if self.null {
+            return true;
+        }
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let opened = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .and_then(|f| f.metadata().map(|m| (f, m)));
+        match opened {
+            Ok((f, m)) => {
+                self.size = m.len();
+                self.ident = Some((m.dev(), m.ino()));
+                self.file = Some(f);
+                true
+            }
+            Err(e) => {
+                self.fault(&e, id);
+                false
+            }
+        }
+    }
+
+    /// Whether the path still names the open file: a deleted or moved file (a removed
+    /// directory, an external logrotate, a file swapped for a link) is reopened at the next
+    /// write, so no line goes into a file nobody can see.
+    fn still_there(&self) -> bool {
+        match std::fs::metadata(&self.path) {
+            Ok(m) => self.ident == Some((m.dev(), m.ino())),
+            Err(_) => false,
+        }
+    }
+
+    /// Append whole lines (or a piece of a long one): one `write` per batch, cut at line
+    /// boundaries where `rotate.max_size` says to rotate.
+    /// `id` is the writing instance's, named in a fault event.
+    fn append(&mut self, data: &[u8], id: u64) {
+        if self.null || data.is_empty() {
             return;
+        }
+        if (self.file.is_none() || !self.still_there()) && !self.open(id) {
+            self.lose(data);
+            return;
+        }
+        let max = self.rotate.and_then(|r| r.max_size);
+        let mut rest = data;
+        while !rest.is_empty() {
+            let n = match max {
+                None => rest.len(),
+                Some(max) => cut(rest, max.saturating_sub(self.size) as usize, self.size),
+            };
+            if n > 0 {
+                self.write(&rest[..n], id);
+                rest = &rest[n..];
+            }
+            if max.is_some_and(|m| self.size >= m) || (n == 0 && !rest.is_empty()) {
+                self.rotate_now(id);
+            }
+        }
+    }
+
+    fn write(&mut self, data: &[u8], id: u64) {
+        let result = match self.file.as_mut() {
+            Some(f) => f.write_all(data),
+            None => Err(std::io::Error::other("not open")),
         };
-        let now = chrono::Local::now();
-        let ms_of_day = u64::from(chrono::Timelike::num_seconds_from_midnight(&now)) * 1000
-            + u64::from(chrono::Timelike::nanosecond(&now) / 1_000_000);
-        ctx.notify_later(
-            RotateTick,
-            Duration::from_millis(until_boundary(ms_of_day, interval)),
+        match result {
+            Ok(()) => {
+                self.size += data.len() as u64;
+                if self.faulty {
+                    self.recovered(id);
+                }
+            }
+            Err(e) => {
+                self.fault(&e, id);
+                self.lose(data);
+                // Reopened at the next write: the fault may be gone by then.
+                self.file = None;
+            }
+        }
+    }
+
+    /// Count the lines of `data` as lost (a piece without a newline counts as one).
+    fn lose(&mut self, data: &[u8]) {
+        let lines = (count_lines(data) as u64).max(1);
+        self.lost_now += lines;
+        self.stats.lost.fetch_add(lines, Ordering::Relaxed);
+    }
+
+    /// A write fault begins (reported once, however long it lasts).
+    fn fault(&mut self, e: &std::io::Error, id: u64) {
+        if self.faulty {
+            return;
+        }
+        self.faulty = true;
+        let reason = format!("cannot write {}: {e}", self.path.display());
+        tracing::error!(
+            "{reason} (app {}); counting the lines that cannot be written",
+            self.owner.app
         );
+        if let Ok(mut f) = self.stats.fault.lock() {
+            *f = Some(reason.clone());
+        }
+        self.publish("log_fault", id, reason, None);
+    }
+
+    /// Writing works again: report how many lines the fault cost.
+    fn recovered(&mut self, id: u64) {
+        self.faulty = false;
+        let lost = std::mem::take(&mut self.lost_now);
+        let reason = format!(
+            "{} is writable again; {lost} lines could not be written",
+            self.path.display()
+        );
+        tracing::warn!("{reason} (app {})", self.owner.app);
+        if let Ok(mut f) = self.stats.fault.lock() {
+            *f = None;
+        }
+        self.publish("log_recovered", id, reason, Some(lost));
+    }
+
+    fn publish(&self, event: &str, id: u64, reason: String, dropped: Option<u64>) {
+        if let Some(bus) = &self.owner.bus {
+            bus.do_send(Publish(Event {
+                event: event.into(),
+                app: Some(self.owner.app.clone()),
+                id: Some(id),
+                time: Some(chrono::Local::now().to_rfc3339()),
+                reason: Some(reason),
+                dropped,
+                ..Event::default()
+            }));
+        }
     }
 
     /// `<file>.<k>`, with `.gz` when rotated files are compressed.
@@ -85,7 +273,7 @@ impl LogFile {
     /// one beyond is removed; the live file starts empty. The new `<file>.1` is gzipped
     /// here, on the log thread, before the next rotation can rename it (the apps' output
     /// waits meanwhile, as it waits for a slow disk; the supervision thread never does).
-    fn rotate_now(&mut self) {
+    fn rotate_now(&mut self, id: u64) {
         let Some(rule) = self.rotate else {
             return;
         };
@@ -104,36 +292,129 @@ impl LogFile {
                 tracing::warn!("cannot compress {}: {e}", first.display());
             }
         }
-        self.open();
+        self.size = 0;
+        self.open(id);
     }
 
-    fn open(&mut self) {
-        if let Some(dir) = self.path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+    /// Empty the file (append mode: the next write lands at offset 0, leaving no gap).
+    fn truncate(&mut self) {
+        if self.null {
+            return;
         }
-        match OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-        {
-            Ok(f) => {
-                self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
-                self.file = Some(f);
-            }
-            Err(e) => {
-                tracing::warn!("cannot open log file {}: {e}", self.path.display());
-                self.file = None;
-            }
+        if (self.file.is_none() || !self.still_there()) && !self.open(self.first_id) {
+            return;
         }
+        if let Some(f) = self.file.as_ref() {
+            if let Err(e) = f.set_len(0) {
+                tracing::warn!("cannot empty {}: {e}", self.path.display());
+            }
+            self.size = 0;
+        }
+    }
+}
+
+/// How many bytes of `data` to write before rotating, given `room` bytes left below
+/// `max_size` in a file of `size` bytes: the whole lines that fit; none when not even the
+/// first fits in a non-empty file (rotate first); a line longer than `max_size` alone.
+fn cut(data: &[u8], room: usize, size: u64) -> usize {
+    if data.len() <= room {
+        return data.len();
+    }
+    match data[..room].iter().rposition(|b| *b == b'\n') {
+        Some(p) => p + 1,
+        None if size > 0 => 0,
+        None => data
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(data.len(), |p| p + 1),
+    }
+}
+
+fn count_lines(data: &[u8]) -> usize {
+    data.iter().filter(|b| **b == b'\n').count()
+}
+
+/// A log file as the rest of the daemon sees it: its actor (control) and its sink (the
+/// pumps' write path, on the same log thread). Cheap to clone.
+#[derive(Clone)]
+pub struct LogHandle {
+    /// The actor: reopen, truncate, the rotation timer.
+    pub addr: Addr<LogFile>,
+    sink: Arc<Mutex<Sink>>,
+    /// Lost lines and the fault in effect, for `describe`.
+    pub stats: Arc<LogStats>,
+}
+
+impl PartialEq for LogHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.sink, &other.sink)
+    }
+}
+
+impl LogHandle {
+    /// A log file at `path` (opened on the log arbiter; created with its directory if
+    /// missing; `/dev/null` is never opened), rotated by `rotate` when set (SPEC §7).
+    pub fn start(
+        arbiter: &ArbiterHandle,
+        path: PathBuf,
+        rotate: Option<pmx_config::Rotate>,
+        owner: Owner,
+    ) -> LogHandle {
+        let sink = Sink::new(path, rotate, owner);
+        let stats = sink.stats.clone();
+        let sink = Arc::new(Mutex::new(sink));
+        let for_actor = sink.clone();
+        let addr = LogFile::start_in_arbiter(arbiter, move |_| LogFile { sink: for_actor });
+        LogHandle { addr, sink, stats }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> PathBuf {
+        lock(&self.sink).path.clone()
+    }
+
+    fn append(&self, data: &[u8], id: u64) {
+        lock(&self.sink).append(data, id);
+    }
+}
+
+/// The sink's lock: only the log thread takes it for writing, so it is never contended
+/// in practice; a writer that panicked leaves a usable sink (its state is counters).
+fn lock(sink: &Mutex<Sink>) -> MutexGuard<'_, Sink> {
+    sink.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One log file's actor: the rotation timer and the control messages (reopen, truncate);
+/// the lines themselves go through its [`Sink`], written by the pumps on the same thread.
+pub struct LogFile {
+    sink: Arc<Mutex<Sink>>,
+}
+
+impl LogFile {
+    /// With `rotate.interval`, the next rotation at the next boundary of the local clock.
+    fn schedule_interval(&mut self, ctx: &mut Context<Self>) {
+        let Some(interval) = lock(&self.sink).rotate.and_then(|r| r.interval_ms) else {
+            return;
+        };
+        let now = chrono::Local::now();
+        let ms_of_day = u64::from(chrono::Timelike::num_seconds_from_midnight(&now)) * 1000
+            + u64::from(chrono::Timelike::nanosecond(&now) / 1_000_000);
+        ctx.notify_later(
+            RotateTick,
+            Duration::from_millis(until_boundary(ms_of_day, interval)),
+        );
     }
 }
 
 impl Actor for LogFile {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // Whole lines are queued by awaiting pumps; a small mailbox is the backpressure.
-        ctx.set_mailbox_capacity(4);
-        self.open();
+        let mut sink = lock(&self.sink);
+        if sink.file.is_none() {
+            let id = sink.first_id;
+            sink.open(id);
+        }
+        drop(sink);
         self.schedule_interval(ctx);
     }
 }
@@ -153,57 +434,18 @@ struct RotateTick;
 impl Handler<RotateTick> for LogFile {
     type Result = ();
     fn handle(&mut self, _: RotateTick, ctx: &mut Context<Self>) {
-        if self.size > 0 {
-            self.rotate_now();
+        {
+            let mut sink = lock(&self.sink);
+            if sink.size > 0 {
+                let id = sink.first_id;
+                sink.rotate_now(id);
+            }
         }
         self.schedule_interval(ctx);
     }
 }
 
-/// Append these bytes (whole lines, or a partial line's flushed piece) in one write.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Append(pub Arc<[u8]>);
-
-impl Handler<Append> for LogFile {
-    type Result = ();
-    fn handle(&mut self, msg: Append, _: &mut Context<Self>) {
-        if self.file.is_none() {
-            self.open();
-        }
-        let result = match self.file.as_mut() {
-            Some(f) => f.write_all(&msg.0),
-            None => Err(std::io::Error::other("not open")),
-        };
-        match result {
-            Ok(()) => {
-                self.size += msg.0.len() as u64;
-                let max = self.rotate.as_ref().and_then(|r| r.max_size);
-                if max.is_some_and(|max| self.size >= max) {
-                    self.rotate_now();
-                }
-                if self.failed_writes > 0 {
-                    tracing::warn!(
-                        "log file {} writable again after {} lines could not be written",
-                        self.path.display(),
-                        self.failed_writes
-                    );
-                    self.failed_writes = 0;
-                }
-            }
-            Err(e) => {
-                let lines = msg.0.iter().filter(|b| **b == b'\n').count().max(1) as u64;
-                if self.failed_writes == 0 {
-                    tracing::error!("cannot write log file {}: {e}", self.path.display());
-                }
-                self.failed_writes += lines;
-                self.file = None;
-            }
-        }
-    }
-}
-
-/// Close and reopen the file (after an external rotation, or `flush`).
+/// Close and reopen the file (after an external rotation, or SIGUSR2).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Reopen;
@@ -211,7 +453,9 @@ pub struct Reopen;
 impl Handler<Reopen> for LogFile {
     type Result = ();
     fn handle(&mut self, _: Reopen, _: &mut Context<Self>) {
-        self.open();
+        let mut sink = lock(&self.sink);
+        let id = sink.first_id;
+        sink.open(id);
     }
 }
 
@@ -223,16 +467,7 @@ pub struct Truncate;
 impl Handler<Truncate> for LogFile {
     type Result = ();
     fn handle(&mut self, _: Truncate, _: &mut Context<Self>) {
-        if self.file.is_none() {
-            self.open();
-        }
-        // Append mode: the next write lands at the new end, so no gap is left.
-        if let Some(f) = self.file.as_ref() {
-            if let Err(e) = f.set_len(0) {
-                tracing::warn!("cannot empty {}: {e}", self.path.display());
-            }
-            self.size = 0;
-        }
+        lock(&self.sink).truncate();
     }
 }
 
@@ -252,7 +487,7 @@ fn gzip(from: &Path, to: &Path) -> std::io::Result<()> {
 #[derive(Clone)]
 pub struct PumpTarget {
     /// Every file of this stream (its own, and the combined `log_file` if any).
-    pub files: Vec<Addr<LogFile>>,
+    pub files: Vec<LogHandle>,
     /// Whether a file is shared with another stream or instance: a partial last line then
     /// gets a newline so the next writer starts on a line of its own.
     pub shared: bool,
@@ -269,22 +504,137 @@ pub struct PumpTarget {
 }
 
 thread_local! {
-    /// The one read buffer of the log thread: every pump reads into it (without holding it
-    /// across an await), so an idle app costs no buffer at all.
-    static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; READ_CHUNK]);
+    /// The one read buffer of the log thread: a partial line carried over (up to
+    /// [`CARRY`] bytes), then what one read takes. Every pump uses it between two awaits
+    /// and writes straight from it, so an idle app costs no buffer and a busy one no copy.
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; CARRY + READ_CHUNK]);
+    /// Where lines get their `time` prefix, reused by every pump.
+    static STAMPED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Read what the pipe holds now into `pending`; Ok(0) at EOF, Err(WouldBlock) when empty.
-fn read_into(
-    pipe: &tokio::net::unix::pipe::Receiver,
-    pending: &mut Vec<u8>,
-) -> std::io::Result<usize> {
-    READ_BUF.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        let n = pipe.try_read(&mut buf)?;
-        pending.extend_from_slice(&buf[..n]);
+/// What one pump keeps between reads.
+struct PumpState {
+    target: PumpTarget,
+    /// Bytes read but not yet written: a partial line (empty most of the time).
+    pending: Vec<u8>,
+    /// Whether the next byte written starts a line (for the time prefix).
+    at_line_start: bool,
+    /// The cached `time` prefix and the second it was made for.
+    stamp: (i64, String),
+}
+
+impl PumpState {
+    /// Read once from `pipe`; write the whole lines read. Ok(0) at EOF.
+    fn read(&mut self, pipe: &tokio::net::unix::pipe::Receiver) -> std::io::Result<usize> {
+        let n = if self.pending.len() <= CARRY {
+            READ_BUF.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                let carry = self.pending.len();
+                buf[..carry].copy_from_slice(&self.pending);
+                let n = pipe.try_read(&mut buf[carry..])?;
+                let data = &buf[..carry + n];
+                match data[carry..].iter().rposition(|b| *b == b'\n') {
+                    Some(p) => {
+                        let end = carry + p + 1;
+                        self.emit(&data[..end]);
+                        self.pending.clear();
+                        self.pending.extend_from_slice(&data[end..]);
+                    }
+                    None => {
+                        self.pending.clear();
+                        self.pending.extend_from_slice(data);
+                    }
+                }
+                Ok::<_, std::io::Error>(n)
+            })?
+        } else {
+            // A long line: read into this pump's own buffer, no copy to and fro.
+            let start = self.pending.len();
+            self.pending.resize(start + READ_CHUNK, 0);
+            let n = match pipe.try_read(&mut self.pending[start..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.pending.truncate(start);
+                    return Err(e);
+                }
+            };
+            self.pending.truncate(start + n);
+            if let Some(p) = self.pending[start..].iter().rposition(|b| *b == b'\n') {
+                let end = start + p + 1;
+                let lines = std::mem::take(&mut self.pending);
+                self.emit(&lines[..end]);
+                self.pending = lines;
+                self.pending.drain(..end);
+            }
+            n
+        };
+        while self.pending.len() >= MAX_LINE {
+            let rest = self.pending.split_off(MAX_LINE);
+            let piece = std::mem::replace(&mut self.pending, rest);
+            self.emit(&piece);
+        }
+        if self.pending.capacity() > 2 * CARRY && self.pending.len() <= CARRY {
+            self.pending.shrink_to(CARRY);
+        }
         Ok(n)
-    })
+    }
+
+    /// Write `bytes` (whole lines, or a piece of one) to every file of the target,
+    /// prefixing each line with the time when asked, and publish its lines to subscribers.
+    fn emit(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        match self.target.time_format.as_deref() {
+            None => {
+                for file in &self.target.files {
+                    file.append(bytes, self.target.id);
+                }
+            }
+            Some(fmt) => {
+                let now = chrono::Local::now();
+                if self.stamp.0 != now.timestamp() || self.stamp.1.is_empty() {
+                    self.stamp = (now.timestamp(), format!("{}: ", now.format(fmt)));
+                }
+                let stamp = self.stamp.1.as_bytes();
+                STAMPED.with(|out| {
+                    let mut out = out.borrow_mut();
+                    out.clear();
+                    let mut start = self.at_line_start;
+                    for piece in bytes.split_inclusive(|b| *b == b'\n') {
+                        if start {
+                            out.extend_from_slice(stamp);
+                        }
+                        out.extend_from_slice(piece);
+                        start = piece.last() == Some(&b'\n');
+                    }
+                    for file in &self.target.files {
+                        file.append(&out, self.target.id);
+                    }
+                    if out.capacity() > 4 * READ_CHUNK {
+                        *out = Vec::new();
+                    }
+                });
+            }
+        }
+        self.at_line_start = bytes.last() == Some(&b'\n');
+        if let Some((bus, subscribed)) = &self.target.events {
+            if subscribed.load(Ordering::Relaxed) {
+                let time = chrono::Local::now().to_rfc3339();
+                for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    bus.do_send(Publish(Event {
+                        event: "log".into(),
+                        app: Some(self.target.app.clone()),
+                        id: Some(self.target.id),
+                        time: Some(time.clone()),
+                        stream: Some(self.target.stream.into()),
+                        message: Some(String::from_utf8_lossy(line).into_owned()),
+                        ..Event::default()
+                    }));
+                }
+            }
+        }
+    }
 }
 
 /// Read `fd` until EOF, writing whole lines to `target`'s files. Runs on the log arbiter.
@@ -300,12 +650,15 @@ pub async fn pump(fd: OwnedFd, target: PumpTarget) {
             return;
         }
     };
-    // Bytes read but not yet written: a partial line (empty most of the time).
-    let mut pending: Vec<u8> = Vec::new();
-    // Whether the next byte written starts a line (for the time prefix).
-    let mut at_line_start = true;
+    let mut state = PumpState {
+        target,
+        pending: Vec::new(),
+        at_line_start: true,
+        stamp: (0, String::new()),
+    };
+    let mut grown = false;
     loop {
-        let ready = if pending.is_empty() {
+        let ready = if state.pending.is_empty() {
             pipe.readable().await.map(|()| true)
         } else {
             match tokio::time::timeout(PARTIAL_FLUSH, pipe.readable()).await {
@@ -317,85 +670,57 @@ pub async fn pump(fd: OwnedFd, target: PumpTarget) {
             Err(_) => break,
             Ok(false) => {
                 // A prompt or a progress bar: write what waited, the line goes on.
-                let piece = std::mem::take(&mut pending);
-                emit(&target, &piece, &mut at_line_start).await;
+                let piece = std::mem::take(&mut state.pending);
+                state.emit(&piece);
                 continue;
             }
             Ok(true) => {}
         }
-        let start = pending.len();
-        match read_into(&pipe, &mut pending) {
+        match state.read(&pipe) {
             Ok(0) => break,
+            Ok(n) if n >= DEFAULT_PIPE && !grown => {
+                // The pipe was full: a chatty app. A bigger pipe (1 MiB, Linux's default
+                // limit for unprivileged users) halves the wakeups and the lock handovers
+                // per byte; quiet apps keep the default so the user's pipe budget is spared.
+                grown = true;
+                let _ = nix::fcntl::fcntl(
+                    pipe.as_raw_fd(),
+                    nix::fcntl::FcntlArg::F_SETPIPE_SZ(READ_CHUNK as i32),
+                );
+            }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(_) => break,
         }
-        if let Some(pos) = pending[start..].iter().rposition(|b| *b == b'\n') {
-            let rest = pending[start + pos + 1..].to_vec();
-            pending.truncate(start + pos + 1);
-            let lines = std::mem::replace(&mut pending, rest);
-            emit(&target, &lines, &mut at_line_start).await;
-        }
-        while pending.len() >= MAX_LINE {
-            let rest = pending.split_off(MAX_LINE);
-            let piece = std::mem::replace(&mut pending, rest);
-            emit(&target, &piece, &mut at_line_start).await;
-        }
     }
-    if !pending.is_empty() {
-        if target.shared {
-            pending.push(b'\n');
+    if !state.pending.is_empty() {
+        let mut last = std::mem::take(&mut state.pending);
+        if state.target.shared {
+            last.push(b'\n');
         }
-        emit(&target, &pending, &mut at_line_start).await;
-    }
-}
-
-/// Write `bytes` (whole lines, or a piece of one) to every file of `target`, prefixing
-/// each line with the time when asked, and publish its lines to subscribers.
-async fn emit(target: &PumpTarget, bytes: &[u8], at_line_start: &mut bool) {
-    let data: Arc<[u8]> = match &target.time_format {
-        None => Arc::from(bytes),
-        Some(fmt) => {
-            let stamp = chrono::Local::now().format(fmt).to_string();
-            let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8);
-            let mut start = *at_line_start;
-            for piece in bytes.split_inclusive(|b| *b == b'\n') {
-                if start {
-                    out.extend_from_slice(stamp.as_bytes());
-                    out.extend_from_slice(b": ");
-                }
-                out.extend_from_slice(piece);
-                start = piece.last() == Some(&b'\n');
-            }
-            Arc::from(out)
-        }
-    };
-    *at_line_start = bytes.last() == Some(&b'\n');
-    for file in &target.files {
-        // A closed file actor (the app is being deleted) just drops the bytes.
-        let _ = file.send(Append(data.clone())).await;
-    }
-    if let Some((bus, subscribed)) = &target.events {
-        if subscribed.load(Ordering::Relaxed) {
-            let time = chrono::Local::now().to_rfc3339();
-            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                bus.do_send(Publish(Event {
-                    event: "log".into(),
-                    app: Some(target.app.clone()),
-                    id: Some(target.id),
-                    time: Some(time.clone()),
-                    stream: Some(target.stream.into()),
-                    message: Some(String::from_utf8_lossy(line).into_owned()),
-                    ..Event::default()
-                }));
-            }
-        }
+        state.emit(&last);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::until_boundary;
+    use super::{cut, until_boundary};
+
+    #[test]
+    fn rotation_cuts_batches_at_line_boundaries() {
+        // (data, room left, file size, bytes written before rotating)
+        let cases: [(&[u8], usize, u64, usize); 6] = [
+            (b"aa\nbb\n", 10, 0, 6),    // everything fits
+            (b"aa\nbb\ncc\n", 7, 3, 6), // the lines that fit
+            (b"aaaa\nbb\n", 2, 8, 0),   // not even the first: rotate first
+            (b"aaaa\nbb\n", 2, 0, 5),   // an empty file takes one long line alone
+            (b"aaaaaa", 2, 0, 6),       // a piece without newline, alone
+            (b"aa\nbb\n", 0, 10, 0),    // a full file: rotate first
+        ];
+        for (data, room, size, want) in cases {
+            assert_eq!(cut(data, room, size), want, "{:?} room {room}", data);
+        }
+    }
 
     #[test]
     fn interval_rotation_is_aligned_to_the_local_clock() {

@@ -580,6 +580,12 @@ pub struct Description {
     pub error_log: PathBuf,
     /// The combined log file, if any.
     pub log_file: Option<PathBuf>,
+    /// Lines of this instance's log files that could not be written (disk full, a
+    /// directory that cannot be created…) since the daemon opened them; 0 when none.
+    pub log_lost_lines: u64,
+    /// The write fault in effect on one of its log files (`cannot write <path>: <error>`);
+    /// null when every file is writable.
+    pub log_fault: Option<String>,
     /// The restart policy: `Always`, `OnFailure` or `Never`.
     pub policy: String,
     /// Unstable exits in a row so far.
@@ -664,7 +670,8 @@ pub struct UpReply {
 /// An event on a subscribed connection (SPEC §8).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    /// `online`, `exit`, `restart`, `errored`, `stop`, `log` or `lagged`.
+    /// `online`, `exit`, `restart`, `errored`, `stop`, `log`, `log_fault`,
+    /// `log_recovered` or `lagged`.
     pub event: String,
     /// The app's name (absent for `lagged`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -690,7 +697,8 @@ pub struct Event {
         deserialize_with = "present"
     )]
     pub signal: Option<Option<String>>,
-    /// `restart`, `errored`: why.
+    /// `restart`, `errored`: why; `log_fault`: the file and the error;
+    /// `log_recovered`: the file and how many lines could not be written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// `log`: `out` or `err`.
@@ -699,7 +707,8 @@ pub struct Event {
     /// `log`: the line, without its newline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// `lagged`: how many events were dropped.
+    /// `lagged`: how many events were dropped; `log_recovered`: how many lines could not
+    /// be written while the file was faulty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped: Option<u64>,
 }

@@ -204,7 +204,15 @@ fn all_statuses() -> Vec<Status> {
 
 /// Every event kind a subscriber can see (SPEC §8).
 const EVENT_KINDS: &[&str] = &[
-    "online", "exit", "restart", "errored", "stop", "log", "lagged",
+    "online",
+    "exit",
+    "restart",
+    "errored",
+    "stop",
+    "log",
+    "log_fault",
+    "log_recovered",
+    "lagged",
 ];
 
 /// What the examples covered.

@@ -86,6 +86,8 @@ pub fn describe(d: &Description) -> String {
             "log file",
             opt(d.log_file.as_ref().map(|p| p.display().to_string())),
         ),
+        ("log lines lost", d.log_lost_lines.to_string()),
+        ("log fault", opt(d.log_fault.clone())),
         ("restart policy", d.policy.clone()),
         ("kill signal", d.kill_signal.clone()),
         ("kill timeout", format!("{} ms", d.kill_timeout)),
