@@ -1006,6 +1006,11 @@ impl Handler<Describe> for AppSup {
                 out_log: out,
                 error_log: err,
                 log_file: combined,
+                log_date_format: spec
+                    .app
+                    .logs
+                    .time
+                    .then(|| spec.app.logs.date_format.clone()),
                 log_lost_lines: files.iter().map(|f| f.stats.lost()).sum(),
                 log_fault: files.iter().find_map(|f| f.stats.fault()),
                 policy: format!("{:?}", spec.app.restart.policy),

@@ -583,6 +583,9 @@ pub struct Description {
     /// Lines of this instance's log files that could not be written (disk full, a
     /// directory that cannot be created…) since the daemon opened them; 0 when none.
     pub log_lost_lines: u64,
+    /// With `time`: the strftime format of the `<timestamp>: ` prefix of each line in its
+    /// log files (the app's `date_format`); null when lines are written verbatim.
+    pub log_date_format: Option<String>,
     /// The write fault in effect on one of its log files (`cannot write <path>: <error>`);
     /// null when every file is writable.
     pub log_fault: Option<String>,

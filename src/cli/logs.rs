@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::TimeZone;
 
 use pmx::{Client, Home};
 use pmx_actors::protocol::{Description, Event, Request};
@@ -16,6 +19,42 @@ struct Source {
     id: Option<u64>,
     stream: &'static str,
     path: PathBuf,
+    /// With the app's `time`: the format of each line's `<timestamp>: ` prefix.
+    date_format: Option<String>,
+}
+
+/// A line's own time and its message, when it starts with `<timestamp>: ` in `fmt` (the
+/// app's `date_format`, or tracing's RFC 3339 stamp in `pmx.log`). A format without a
+/// date takes `day`'s.
+fn split_stamp<'a>(
+    line: &'a str,
+    fmt: &str,
+    day: chrono::NaiveDate,
+) -> Option<(chrono::DateTime<chrono::Local>, &'a str)> {
+    let mut parsed = chrono::format::Parsed::new();
+    let rest = chrono::format::parse_and_remainder(
+        &mut parsed,
+        line,
+        chrono::format::StrftimeItems::new(fmt),
+    )
+    .ok()?;
+    let message = rest.strip_prefix(": ")?;
+    let time = match parsed.to_datetime() {
+        Ok(t) => t.with_timezone(&chrono::Local),
+        Err(_) => {
+            let date = parsed.to_naive_date().or_else(|_| {
+                // A format without the year (`%d/%m %H:%M:%S`): the file's year; without
+                // any date part: the file's day.
+                let mut with_year = parsed.clone();
+                with_year.set_year(i64::from(chrono::Datelike::year(&day)))?;
+                with_year.to_naive_date()
+            });
+            let date = date.unwrap_or(day);
+            let naive = date.and_time(parsed.to_naive_time().ok()?);
+            chrono::Local.from_local_datetime(&naive).earliest()?
+        }
+    };
+    Some((time, message))
 }
 
 /// The last `n` lines of `path` (reading backwards in chunks, so a large file costs only
@@ -53,12 +92,12 @@ pub fn tail(path: &Path, n: usize) -> Vec<String> {
     lines[skip..].iter().map(|l| l.to_string()).collect()
 }
 
-/// A file's modification time, RFC 3339 (the time of lines that carry none).
-fn mtime(path: &Path) -> String {
+/// A file's modification time (the time of lines that carry none); now if unknown.
+fn mtime(path: &Path) -> chrono::DateTime<chrono::Local> {
     std::fs::metadata(path)
         .and_then(|m| m.modified())
-        .map(|t| chrono::DateTime::<chrono::Local>::from(t).to_rfc3339())
-        .unwrap_or_default()
+        .map(chrono::DateTime::<chrono::Local>::from)
+        .unwrap_or_else(|_| chrono::Local::now())
 }
 
 /// How lines are written: prefixed and coloured, bare, or JSON.
@@ -70,6 +109,9 @@ struct Printer {
     colour: bool,
     width: usize,
     colours: BTreeMap<String, usize>,
+    /// App name → its `date_format`, for apps with `time`: a followed line gets the prefix
+    /// its file line has.
+    date_formats: BTreeMap<String, String>,
 }
 
 const COLOURS: [&str; 6] = ["36", "32", "35", "33", "34", "31"];
@@ -155,6 +197,7 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
                     id: Some(d.info.id),
                     stream,
                     path: path.clone(),
+                    date_format: d.log_date_format.clone(),
                 });
             }
         }
@@ -167,6 +210,7 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
                 id: None,
                 stream: "out",
                 path: home.log_file(),
+                date_format: None,
             },
         );
     }
@@ -196,12 +240,36 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
         colour: !a.raw && !a.json && std::io::stdout().is_terminal(),
         width,
         colours: BTreeMap::new(),
+        date_formats: described
+            .iter()
+            .filter_map(|d| Some((d.info.name.clone(), d.log_date_format.clone()?)))
+            .collect(),
     };
     let lines = a.lines.unwrap_or(15);
+    // Where following the daemon's own log starts: what the tail showed is not repeated.
+    let daemon_log_offset = std::fs::metadata(home.log_file())
+        .map(|m| m.len())
+        .unwrap_or(0);
     for s in &sources {
-        let time = mtime(&s.path);
+        let modified = mtime(&s.path);
         for l in tail(&s.path, lines) {
-            printer.line(&s.app, s.id, s.stream, &time, &l);
+            // `--json`: the line's own time when it carries one, else the file's.
+            let own = s
+                .date_format
+                .as_deref()
+                .filter(|_| printer.json)
+                .and_then(|f| split_stamp(&l, f, modified.date_naive()));
+            match own {
+                Some((t, message)) => {
+                    printer.line(&s.app, s.id, s.stream, &t.to_rfc3339(), message)
+                }
+                // The daemon's own lines start with their RFC 3339 time.
+                None if s.id.is_none() => {
+                    let time = daemon_line_time(&l).unwrap_or_else(|| modified.to_rfc3339());
+                    printer.line(&s.app, s.id, s.stream, &time, &l)
+                }
+                None => printer.line(&s.app, s.id, s.stream, &modified.to_rfc3339(), &l),
+            }
         }
     }
     if a.nostream {
@@ -220,26 +288,133 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
     } else {
         None
     };
+    let printer = Arc::new(Mutex::new(printer));
+    if a.target.is_none() {
+        follow_daemon_log(home.log_file(), daemon_log_offset, printer.clone());
+    }
     conn.subscribe(apps, Some(vec!["log".into()]), |e: Event| {
         let stream = e.stream.as_deref().unwrap_or("out");
         if only.is_some_and(|o| o != stream) {
             return true;
         }
+        let app = e.app.as_deref().unwrap_or("");
+        let time = e.time.as_deref().unwrap_or("");
+        let message = e.message.as_deref().unwrap_or("");
+        let mut printer = printer.lock().unwrap_or_else(|p| p.into_inner());
+        // As in the file: an app with `time` has its lines prefixed there.
+        let prefixed = match printer.date_formats.get(app) {
+            Some(fmt) if !printer.json => chrono::DateTime::parse_from_rfc3339(time)
+                .ok()
+                .map(|t| format!("{}: {message}", t.with_timezone(&chrono::Local).format(fmt))),
+            _ => None,
+        };
         printer.line(
-            e.app.as_deref().unwrap_or(""),
+            app,
             e.id,
             stream,
-            e.time.as_deref().unwrap_or(""),
-            e.message.as_deref().unwrap_or(""),
+            time,
+            prefixed.as_deref().unwrap_or(message),
         );
         true
     })?;
     Ok(())
 }
 
+/// Follow the daemon's own log from `offset` on a thread of its own: new whole lines are
+/// printed as `pmx |` lines as soon as inotify (the `notify` crate) says the file grew;
+/// a file truncated or replaced is read again from its start.
+fn follow_daemon_log(path: PathBuf, offset: u64, printer: Arc<Mutex<Printer>>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let Ok(mut watcher) = notify::recommended_watcher(tx) else {
+        return;
+    };
+    let Some(dir) = path.parent().map(Path::to_path_buf) else {
+        return;
+    };
+    if notify::Watcher::watch(&mut watcher, &dir, notify::RecursiveMode::NonRecursive).is_err() {
+        return;
+    }
+    std::thread::spawn(move || {
+        let _watcher = watcher;
+        let mut offset = offset;
+        let mut partial: Vec<u8> = Vec::new();
+        for event in rx {
+            let Ok(event) = event else { continue };
+            if !event.paths.iter().any(|p| p == &path) {
+                continue;
+            }
+            let Ok(mut f) = std::fs::File::open(&path) else {
+                continue;
+            };
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if len < offset {
+                offset = 0;
+                partial.clear();
+            }
+            if f.seek(SeekFrom::Start(offset)).is_err() {
+                continue;
+            }
+            let mut new = Vec::new();
+            if let Ok(n) = f.read_to_end(&mut new) {
+                offset += n as u64;
+            }
+            partial.extend_from_slice(&new);
+            let Some(end) = partial.iter().rposition(|b| *b == b'\n') else {
+                continue;
+            };
+            let rest = partial.split_off(end + 1);
+            let text = String::from_utf8_lossy(&partial).into_owned();
+            partial = rest;
+            let mut printer = printer.lock().unwrap_or_else(|p| p.into_inner());
+            for line in text.lines() {
+                let time =
+                    daemon_line_time(line).unwrap_or_else(|| chrono::Local::now().to_rfc3339());
+                printer.line("pmx", None, "out", &time, line);
+            }
+        }
+    });
+}
+
+/// A `pmx.log` line's own time (tracing's RFC 3339 stamp before the level:
+/// `2026-11-29T15:14:30.123456Z  INFO …`), in local time.
+fn daemon_line_time(line: &str) -> Option<String> {
+    line.split_whitespace()
+        .next()
+        .and_then(|w| chrono::DateTime::parse_from_rfc3339(w).ok())
+        .map(|t| t.with_timezone(&chrono::Local).to_rfc3339())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_s_own_time_is_read_from_its_prefix() {
+        use chrono::{Datelike, Timelike};
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 4).expect("date");
+        let (t, m) = split_stamp(
+            "2026-11-29T15:14:30: hello: world",
+            "%Y-%m-%dT%H:%M:%S",
+            day,
+        )
+        .expect("default format");
+        assert_eq!((t.month(), t.day(), t.hour(), t.second()), (11, 29, 15, 30));
+        assert_eq!(m, "hello: world");
+        // No year in the format: the file's year.
+        let (t, _) = split_stamp("29/11 15:14:30: x", "%d/%m %H:%M:%S", day).expect("no year");
+        assert_eq!((t.year(), t.month(), t.day()), (2026, 11, 29));
+        let (t, m) = split_stamp("15:14:30: x", "%H:%M:%S", day).expect("time only");
+        assert_eq!((t.year(), t.month(), t.day(), t.minute()), (2026, 3, 4, 14));
+        assert_eq!(m, "x");
+        assert!(split_stamp("no stamp here", "%Y-%m-%dT%H:%M:%S", day).is_none());
+        assert!(split_stamp("2026-11-29T15:14:30 no colon", "%Y-%m-%dT%H:%M:%S", day).is_none());
+        assert_eq!(
+            daemon_line_time("2026-11-29T15:18:20.391774Z  INFO daemon started")
+                .map(|t| t.len() > 20),
+            Some(true)
+        );
+        assert_eq!(daemon_line_time("garbage"), None);
+    }
 
     #[test]
     fn tail_reads_the_last_lines_across_chunks() {
