@@ -57,6 +57,8 @@ pub enum Cmd {
     Kill(KillArgs),
     /// `pmx daemon`
     Daemon(DaemonArgs),
+    /// `pmx ecosystem`
+    Ecosystem(EcosystemArgs),
 }
 
 /// Start an app from a script, a command line or an ecosystem file; app arguments follow `--`.
@@ -377,6 +379,15 @@ pub struct PingArgs {}
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "kill", help_triggers("-h", "--help"))]
 pub struct KillArgs {}
+
+/// Write a commented sample ./ecosystem.ron that starts as is (`pmx up`).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "ecosystem", help_triggers("-h", "--help"))]
+pub struct EcosystemArgs {
+    /// overwrite an existing ./ecosystem.ron
+    #[argh(switch, short = 'f')]
+    pub force: bool,
+}
 
 /// Run the daemon in the foreground (the CLI starts it when needed).
 #[derive(FromArgs, Debug)]

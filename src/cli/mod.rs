@@ -4,6 +4,7 @@
 
 mod args;
 mod logs;
+mod pm2;
 pub mod render;
 pub mod start;
 
@@ -121,6 +122,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
     }
     let home = Home::from_env().map_err(Failure::request)?;
     match cmd {
+        Cmd::Ecosystem(a) => pm2::write_sample(&caller_cwd()?, a.force),
         Cmd::Daemon(_) => daemon(home),
         Cmd::Start(a) => start_cmd(&home, a, app_args),
         Cmd::Up(a) => up_cmd(
