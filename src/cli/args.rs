@@ -59,6 +59,8 @@ pub enum Cmd {
     Daemon(DaemonArgs),
     /// `pmx ecosystem`
     Ecosystem(EcosystemArgs),
+    /// `pmx import`
+    Import(ImportArgs),
 }
 
 /// Start an app from a script, a command line or an ecosystem file; app arguments follow `--`.
@@ -385,6 +387,21 @@ pub struct KillArgs {}
 #[argh(subcommand, name = "ecosystem", help_triggers("-h", "--help"))]
 pub struct EcosystemArgs {
     /// overwrite an existing ./ecosystem.ron
+    #[argh(switch, short = 'f')]
+    pub force: bool,
+}
+
+/// Convert a PM2 ecosystem file (.config.js/.cjs/.mjs, .json, .yaml) to ecosystem.ron.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "import", help_triggers("-h", "--help"))]
+pub struct ImportArgs {
+    /// the PM2 file
+    #[argh(positional)]
+    pub file: String,
+    /// where to write (default: ecosystem.ron beside the PM2 file; - for stdout)
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+    /// overwrite a file that pmx import did not write
     #[argh(switch, short = 'f')]
     pub force: bool,
 }

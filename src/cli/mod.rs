@@ -5,6 +5,7 @@
 mod args;
 mod logs;
 mod pm2;
+mod pm2_convert;
 pub mod render;
 pub mod start;
 
@@ -123,11 +124,12 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
     let home = Home::from_env().map_err(Failure::request)?;
     match cmd {
         Cmd::Ecosystem(a) => pm2::write_sample(&caller_cwd()?, a.force),
+        Cmd::Import(a) => pm2::import(&a.file, a.output.as_deref(), a.force),
         Cmd::Daemon(_) => daemon(home),
         Cmd::Start(a) => start_cmd(&home, a, app_args),
         Cmd::Up(a) => up_cmd(
             &home,
-            a.file.as_deref().unwrap_or("ecosystem.ron"),
+            a.file.as_deref().unwrap_or_else(|| default_ecosystem()),
             a.env.as_deref(),
             a.only.as_deref(),
             a.prune,
@@ -271,7 +273,21 @@ fn caller_cwd() -> Result<PathBuf, Failure> {
 }
 
 /// Load an ecosystem file, printing every error (exit 2).
+/// `pmx up`'s file when none is given: `./ecosystem.ron`, else PM2's default
+/// `./ecosystem.config.js` when only that exists.
+fn default_ecosystem() -> &'static str {
+    if !Path::new("ecosystem.ron").exists() && Path::new("ecosystem.config.js").exists() {
+        "ecosystem.config.js"
+    } else {
+        "ecosystem.ron"
+    }
+}
+
+/// An ecosystem file: ecosystem.ron, or a PM2 file converted on the fly.
 fn load(path: &Path) -> Result<pmx_config::Ecosystem, Failure> {
+    if path.extension().is_none_or(|e| e != "ron") && pm2::is_pm2_file(path) {
+        return pm2::load(path, &path.display().to_string());
+    }
     pmx_config::load(path).map_err(|errs| {
         Failure::usage(
             errs.0

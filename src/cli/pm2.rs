@@ -1,9 +1,283 @@
-//! Coming from PM2: `pmx ecosystem` (a commented sample ecosystem.ron).
+//! Coming from PM2: `pmx ecosystem` (a commented sample ecosystem.ron), `pmx import`
+//! (a PM2 ecosystem file to ecosystem.ron), and PM2 files read by `start` and `up`.
+//!
+//! A PM2 file is read as PM2 reads it (`Common.parseConfig`): `.js`/`.cjs` are
+//! `require`d and `.mjs` imported by the machine's node, `.json` is JSON (evaluated by
+//! node as a JavaScript expression when it is not strict JSON: PM2 allows comments
+//! there), `.yaml`/`.yml` is YAML 1.2. The value is then converted by [`pm2_convert`].
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
+use super::pm2_convert::{self, Context, Converted};
 use super::Failure;
+
+/// Loads a PM2 file in node and prints `{"config": <export, data only>, "dropped":
+/// [paths]}`: functions, symbols and other non-data are left out and named.
+const NODE_LOADER: &str = r#"
+const path = require('path'), url = require('url'), fs = require('fs'), vm = require('vm');
+const file = path.resolve(process.argv[1]);
+const dropped = [];
+function clean(v, p) {
+  if (v === undefined) return undefined;
+  if (typeof v === 'function') { dropped.push((p || 'the export') + ' (a function)'); return undefined; }
+  if (typeof v === 'symbol' || typeof v === 'bigint') { dropped.push(p + ' (a ' + typeof v + ')'); return undefined; }
+  if (v instanceof Date) return v.toJSON();
+  if (v instanceof RegExp) { dropped.push(p + ' (a regular expression)'); return undefined; }
+  if (v && typeof v.then === 'function') { dropped.push((p || 'the export') + ' (a promise)'); return undefined; }
+  if (Array.isArray(v)) return v.map((x, i) => { const c = clean(x, p + '[' + i + ']'); return c === undefined ? null : c; });
+  if (v !== null && typeof v === 'object') {
+    const o = {};
+    for (const k of Object.keys(v)) { const c = clean(v[k], p ? p + '.' + k : k); if (c !== undefined) o[k] = c; }
+    return o;
+  }
+  return v;
+}
+function done(conf) {
+  let c = conf;
+  if (c && Object.prototype.toString.call(c) === '[object Module]' && c.apps === undefined && c.pm2 === undefined && c.default !== undefined) c = c.default;
+  const config = clean(c, '');
+  process.stdout.write(JSON.stringify({ config: config === undefined ? null : config, dropped }));
+}
+function fail(e) { process.stderr.write(String(e && e.message ? e.message : e).split('\n')[0] + '\n'); process.exit(3); }
+try {
+  if (file.endsWith('.mjs')) import(url.pathToFileURL(file).href).then(done, fail);
+  else if (file.endsWith('.json')) done(vm.runInThisContext('(' + fs.readFileSync(file, 'utf8') + ')', { filename: file }));
+  else done(require(file));
+} catch (e) { fail(e); }
+"#;
+
+/// A PM2 file's exported value and what the loader left out.
+pub struct Pm2File {
+    /// `{apps, deploy}`, a list of apps or one app, as exported.
+    pub config: Value,
+    /// Non-data values left out (`apps[0].env.f (a function)`).
+    pub dropped: Vec<String>,
+}
+
+/// Whether `path` names a PM2 ecosystem file (SPEC §3): `*.config.js|cjs|mjs`, or a
+/// `.json`/`.yaml`/`.yml` file with an `apps` key.
+pub fn is_pm2_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if [".config.js", ".config.cjs", ".config.mjs"]
+        .iter()
+        .any(|s| name.ends_with(s))
+    {
+        return true;
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !matches!(ext, "json" | "yaml" | "yml") {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let value: Option<Value> = if ext == "json" {
+        serde_json::from_str(&text).ok()
+    } else {
+        serde_yaml_ng::from_str(&text).ok()
+    };
+    match value {
+        Some(v) => v.get("apps").is_some() || v.get("pm2").is_some(),
+        // Not strict JSON (PM2 allows comments): look for the key.
+        None => text.contains("apps"),
+    }
+}
+
+/// Read a PM2 file (`shown`: its name as the user typed it, for messages).
+pub fn read(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let text = || {
+        std::fs::read_to_string(path)
+            .map_err(|e| Failure::request(format!("cannot read {shown}: {e}")))
+    };
+    match ext {
+        "yaml" | "yml" => {
+            let config: Value = serde_yaml_ng::from_str(&text()?)
+                .map_err(|e| Failure::usage(format!("{shown}: {e}")))?;
+            Ok(Pm2File {
+                config,
+                dropped: Vec::new(),
+            })
+        }
+        "json" => match serde_json::from_str::<Value>(&text()?) {
+            Ok(config) => Ok(Pm2File {
+                config,
+                dropped: Vec::new(),
+            }),
+            // PM2 evaluates .json as JavaScript: comments and trailing commas pass.
+            Err(e) => node_load(path, shown).map_err(|f| match f.code {
+                127 => Failure::usage(format!(
+                    "{shown}:{}:{}: {e} (and no node to read it as PM2 does, as JavaScript)",
+                    e.line(),
+                    e.column()
+                )),
+                _ => Failure { code: 2, ..f },
+            }),
+        },
+        _ => node_load(path, shown).map_err(|f| match f.code {
+            127 => Failure::request(format!(
+                "reading {shown} needs node (a PM2 file in JavaScript is run to get its apps), and there is no `node` on PATH"
+            )),
+            _ => f,
+        }),
+    }
+}
+
+/// Run [`NODE_LOADER`] on `path`. A missing node is `code` 127.
+fn node_load(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
+    let output = std::process::Command::new("node")
+        .arg("-e")
+        .arg(NODE_LOADER)
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Failure {
+                code: 127,
+                message: String::new(),
+            },
+            _ => Failure::request(format!("cannot run node to read {shown}: {e}")),
+        })?;
+    if !output.status.success() {
+        let why = String::from_utf8_lossy(&output.stderr);
+        return Err(Failure::usage(format!(
+            "{shown}: node cannot load it: {}",
+            why.trim()
+        )));
+    }
+    #[derive(serde::Deserialize)]
+    struct Loaded {
+        config: Value,
+        dropped: Vec<String>,
+    }
+    let loaded: Loaded = serde_json::from_slice(&output.stdout)
+        .map_err(|e| Failure::request(format!("{shown}: unexpected output from node: {e}")))?;
+    if loaded.config.is_null() {
+        return Err(Failure::usage(format!(
+            "{shown} exports no data (PM2 expects module.exports = {{ apps: [...] }})"
+        )));
+    }
+    Ok(Pm2File {
+        config: loaded.config,
+        dropped: loaded.dropped,
+    })
+}
+
+/// Read and convert the PM2 file at `path` (`shown` as typed) to ecosystem.ron text
+/// whose paths are relative to `out_dir`; warnings are printed on stderr.
+pub fn convert_file(path: &Path, shown: &str, out_dir: &Path) -> Result<Converted, Failure> {
+    let abs = std::fs::canonicalize(path)
+        .map_err(|e| Failure::request(format!("cannot read {shown}: {e}")))?;
+    let file = read(&abs, shown)?;
+    let caller_cwd = super::caller_cwd()?;
+    let ctx = Context {
+        file_dir: abs
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| caller_cwd.clone()),
+        caller_cwd,
+        out_dir: out_dir.to_path_buf(),
+        source_name: shown.to_string(),
+        path_var: std::env::var("PATH").ok(),
+        home_dir: std::env::var_os("HOME").map(PathBuf::from),
+        logs_dir: pmx::Home::from_env()
+            .map(|h| h.logs())
+            .unwrap_or_else(|_| PathBuf::from("logs")),
+    };
+    let converted = pm2_convert::convert(&file.config, &file.dropped, &ctx)
+        .map_err(|errs| Failure::usage(errs.join("\npmx: ")))?;
+    for w in &converted.warnings {
+        eprintln!("pmx: warning: {w}");
+    }
+    Ok(converted)
+}
+
+/// A PM2 file read as an ecosystem (`pmx start|up <pm2 file>`): converted in memory, its
+/// paths relative to its own directory, the file itself the apps' source.
+pub fn load(path: &Path, shown: &str) -> Result<pmx_config::Ecosystem, Failure> {
+    let abs = std::fs::canonicalize(path)
+        .map_err(|e| Failure::request(format!("cannot read {shown}: {e}")))?;
+    let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    let converted = convert_file(path, shown, &dir)?;
+    pmx_config::parse(&converted.ron, &abs).map_err(|errs| {
+        Failure::request(format!(
+            "{shown}: the conversion gave an invalid ecosystem (a pmx bug): {}",
+            errs.0
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })
+}
+
+/// The first line of every file `pmx import` writes: a file starting with it may be
+/// overwritten by the next import.
+const IMPORT_HEADER: &str = "// Converted by `pmx import`";
+
+/// `pmx import <file> [-o PATH|-] [-f]`: write the conversion beside the PM2 file (as
+/// `ecosystem.ron`), to PATH, or to stdout (`-`; paths then relative to the PM2 file's
+/// directory). A file that an earlier import did not write is kept unless `force`.
+pub fn import(file: &str, output: Option<&str>, force: bool) -> Result<(), Failure> {
+    let path = Path::new(file);
+    let abs = std::fs::canonicalize(path)
+        .map_err(|e| Failure::request(format!("cannot read {file}: {e}")))?;
+    let file_dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    let target: Option<PathBuf> = match output {
+        Some("-") => None,
+        Some(o) => Some(std::path::absolute(o).map_err(|e| Failure::request(format!("{o}: {e}")))?),
+        None => Some(file_dir.join("ecosystem.ron")),
+    };
+    let out_dir = target
+        .as_ref()
+        .and_then(|t| t.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| file_dir.clone());
+    let converted = convert_file(path, file, &out_dir)?;
+    let check_path = target
+        .clone()
+        .unwrap_or_else(|| file_dir.join("ecosystem.ron"));
+    let eco = pmx_config::parse(&converted.ron, &check_path).map_err(|errs| {
+        Failure::request(format!(
+            "the conversion of {file} gave an invalid ecosystem (a pmx bug): {}",
+            errs.0
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })?;
+    let Some(target) = target else {
+        super::out(&converted.ron);
+        return Ok(());
+    };
+    if let Ok(existing) = std::fs::read_to_string(&target) {
+        if !force && !existing.starts_with(IMPORT_HEADER) {
+            return Err(Failure::request(format!(
+                "{} exists and was not written by pmx import; -f overwrites it, -o writes elsewhere",
+                target.display()
+            )));
+        }
+    }
+    let tmp = target.with_extension("ron.tmp");
+    std::fs::write(&tmp, &converted.ron)
+        .and_then(|()| std::fs::rename(&tmp, &target))
+        .map_err(|e| Failure::request(format!("cannot write {}: {e}", target.display())))?;
+    super::out(&format!(
+        "wrote {} ({} app{}{}); `pmx up {}` starts it\n",
+        target.display(),
+        eco.apps.len(),
+        if eco.apps.len() == 1 { "" } else { "s" },
+        match eco.deploy.len() {
+            0 => String::new(),
+            n => format!(", {n} deploy target{}", if n == 1 { "" } else { "s" }),
+        },
+        target.display()
+    ));
+    Ok(())
+}
 
 /// The sample `pmx ecosystem` writes: one app that runs anywhere (bash), the common
 /// fields with their defaults in comments. A unit test reads it through pmx-config.

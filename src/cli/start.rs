@@ -30,7 +30,7 @@ pub fn classify(target: &str, base: &Path, path_var: Option<&str>) -> Result<Tar
     let as_path = base.join(target);
     if as_path.is_file() {
         let abs = std::path::absolute(&as_path).unwrap_or(as_path);
-        if abs.extension().is_some_and(|e| e == "ron") {
+        if abs.extension().is_some_and(|e| e == "ron") || super::pm2::is_pm2_file(&abs) {
             return Ok(Target::Ecosystem(abs));
         }
         return Ok(Target::Script(abs));
