@@ -878,21 +878,36 @@ impl Handler<LeaveGroup> for AppSup {
     }
 }
 
-/// What to do to every log file of the app.
-#[derive(Message, Clone, Copy)]
+/// Whether instance number `idx` is among `only` (None: all are).
+fn selected(only: &Option<Vec<u32>>, idx: usize) -> bool {
+    only.as_ref().is_none_or(|l| l.contains(&(idx as u32)))
+}
+
+/// What to do to the log files of the app; answers the rows of the instances concerned.
+#[derive(Message, Clone)]
 #[rtype(result = "Vec<ProcessInfo>")]
 pub enum Logs {
-    /// Empty them (`pmx flush`).
-    Flush,
-    /// Reopen them (`pmx reloadLogs`, SIGUSR2).
+    /// Empty the files of these instance numbers (None: all) (`pmx flush`); a file
+    /// shared under `merge` is emptied for all.
+    Flush(Option<Vec<u32>>),
+    /// Reopen every file (`pmx reloadLogs`, SIGUSR2).
     Reopen,
 }
 
 impl Handler<Logs> for AppSup {
     type Result = ResponseActFuture<Self, Vec<ProcessInfo>>;
     fn handle(&mut self, msg: Logs, _: &mut Context<Self>) -> Self::Result {
+        let only = match &msg {
+            Logs::Flush(only) => only.clone(),
+            Logs::Reopen => None,
+        };
         let mut files: Vec<LogHandle> = Vec::new();
-        for (out, err) in &self.routes {
+        for (_, (out, err)) in self
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| selected(&only, *i))
+        {
             for f in out.files.iter().chain(err.files.iter()) {
                 if !files.contains(f) {
                     files.push(f.clone());
@@ -903,13 +918,21 @@ impl Handler<Logs> for AppSup {
             async move {
                 for f in files {
                     let _ = match msg {
-                        Logs::Flush => f.addr.send(Truncate).await,
+                        Logs::Flush(_) => f.addr.send(Truncate).await,
                         Logs::Reopen => f.addr.send(Reopen).await,
                     };
                 }
             }
             .into_actor(self)
-            .map(|(), act, _| act.infos()),
+            .map(move |(), act, _| {
+                let insts = act.insts.iter().map(|i| i.idx as usize);
+                act.infos()
+                    .into_iter()
+                    .zip(insts)
+                    .filter(|(_, idx)| selected(&only, *idx))
+                    .map(|(row, _)| row)
+                    .collect()
+            }),
         )
     }
 }

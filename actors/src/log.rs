@@ -521,6 +521,8 @@ struct PumpState {
     at_line_start: bool,
     /// The cached `time` prefix and the second it was made for.
     stamp: (i64, String),
+    /// Whether the format shows fractions of a second (`%f`, `%.3f`…): then no caching.
+    subsecond: bool,
 }
 
 impl PumpState {
@@ -585,6 +587,14 @@ impl PumpState {
         if bytes.is_empty() {
             return;
         }
+        let subscribed = self
+            .target
+            .events
+            .as_ref()
+            .is_some_and(|(_, s)| s.load(Ordering::Relaxed));
+        // One clock read for the prefix and the events: a followed line shows the time
+        // its file line has.
+        let now = (subscribed || self.target.time_format.is_some()).then(chrono::Local::now);
         match self.target.time_format.as_deref() {
             None => {
                 for file in &self.target.files {
@@ -592,9 +602,13 @@ impl PumpState {
                 }
             }
             Some(fmt) => {
-                let now = chrono::Local::now();
-                if self.stamp.0 != now.timestamp() || self.stamp.1.is_empty() {
-                    self.stamp = (now.timestamp(), format!("{}: ", now.format(fmt)));
+                let now = now.unwrap_or_else(chrono::Local::now);
+                let key = match self.subsecond {
+                    true => now.timestamp_nanos_opt().unwrap_or(0),
+                    false => now.timestamp(),
+                };
+                if self.stamp.0 != key || self.stamp.1.is_empty() {
+                    self.stamp = (key, format!("{}: ", now.format(fmt)));
                 }
                 let stamp = self.stamp.1.as_bytes();
                 STAMPED.with(|out| {
@@ -618,9 +632,9 @@ impl PumpState {
             }
         }
         self.at_line_start = bytes.last() == Some(&b'\n');
-        if let Some((bus, subscribed)) = &self.target.events {
-            if subscribed.load(Ordering::Relaxed) {
-                let time = chrono::Local::now().to_rfc3339();
+        if let (Some((bus, _)), true) = (&self.target.events, subscribed) {
+            {
+                let time = now.unwrap_or_else(chrono::Local::now).to_rfc3339();
                 for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                     bus.do_send(Publish(Event {
                         event: "log".into(),
@@ -637,6 +651,15 @@ impl PumpState {
     }
 }
 
+/// Whether a strftime format shows fractions of a second (`%f`, `%.f`, `%3f`, `%.6f`).
+fn shows_subseconds(fmt: &str) -> bool {
+    fmt.split('%').skip(1).any(|spec| {
+        let spec = spec.strip_prefix('.').unwrap_or(spec);
+        let spec = spec.trim_start_matches(|c: char| c.is_ascii_digit());
+        spec.starts_with('f')
+    })
+}
+
 /// Read `fd` until EOF, writing whole lines to `target`'s files. Runs on the log arbiter.
 pub async fn pump(fd: OwnedFd, target: PumpTarget) {
     let pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
@@ -650,11 +673,13 @@ pub async fn pump(fd: OwnedFd, target: PumpTarget) {
             return;
         }
     };
+    let subsecond = target.time_format.as_deref().is_some_and(shows_subseconds);
     let mut state = PumpState {
         target,
         pending: Vec::new(),
         at_line_start: true,
         stamp: (0, String::new()),
+        subsecond,
     };
     let mut grown = false;
     loop {
@@ -705,6 +730,16 @@ pub async fn pump(fd: OwnedFd, target: PumpTarget) {
 #[cfg(test)]
 mod tests {
     use super::{cut, until_boundary};
+
+    #[test]
+    fn subsecond_formats_are_recognised() {
+        for f in ["%H:%M:%S%.3f", "%f", "%.f", "%6f x"] {
+            assert!(super::shows_subseconds(f), "{f}");
+        }
+        for f in ["%Y-%m-%dT%H:%M:%S", "%d/%m %H:%M", "f %F"] {
+            assert!(!super::shows_subseconds(f), "{f}");
+        }
+    }
 
     #[test]
     fn rotation_cuts_batches_at_line_boundaries() {

@@ -296,12 +296,11 @@ impl Root {
     /// Flush or reopen the log files of apps `idxs`; answers their rows once done.
     fn logs(
         &mut self,
-        idxs: Vec<usize>,
-        op: Logs,
+        ops: Vec<(usize, Logs)>,
     ) -> ResponseActFuture<Self, Result<Value, ApiError>> {
-        let requests: Vec<_> = idxs
+        let requests: Vec<_> = ops
             .into_iter()
-            .map(|i| self.apps[i].addr.send(op))
+            .map(|(i, op)| self.apps[i].addr.send(op))
             .collect();
         Box::pin(
             async move {
@@ -1054,9 +1053,15 @@ impl Handler<Api> for Root {
                     Ok(s) => s,
                     Err(e) => return fail(e),
                 };
-                self.logs(sel.into_iter().map(|(i, _)| i).collect(), Logs::Flush)
+                self.logs(
+                    sel.into_iter()
+                        .map(|(i, only)| (i, Logs::Flush(only)))
+                        .collect(),
+                )
             }
-            Request::ReloadLogs => self.logs((0..self.apps.len()).collect(), Logs::Reopen),
+            Request::ReloadLogs => {
+                self.logs((0..self.apps.len()).map(|i| (i, Logs::Reopen)).collect())
+            }
             Request::Hello { .. } | Request::Kill | Request::Subscribe { .. } => fail(
                 ApiError::new(ErrorCode::Internal, "handled by the admin session"),
             ),

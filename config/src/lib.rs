@@ -36,8 +36,8 @@ pub(crate) mod walk;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use values::{
-    moment_to_strftime, parse_dotenv, parse_duration, parse_signal, parse_size, suggest,
-    validate_cron, validate_date_format, validate_listen, validate_name, SIGNALS,
+    moment_to_strftime, parse_dotenv, parse_duration, parse_instances, parse_signal, parse_size,
+    suggest, validate_cron, validate_date_format, validate_listen, validate_name, SIGNALS,
 };
 
 use std::path::{Path, PathBuf};

@@ -83,6 +83,27 @@ pub const SIGNALS: &[&str] = &[
     "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
 ];
 
+/// An instance count as PM2's `-i` spells it: `N` (> 0), `max` or `0` (every CPU), `-k`
+/// (every CPU but k). Errors say what was expected.
+pub fn parse_instances(s: &str) -> Result<crate::Instances, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(crate::Instances::Max);
+    }
+    match s.parse::<i64>() {
+        Ok(0) => Ok(crate::Instances::Max),
+        Ok(n) if n > 0 => u32::try_from(n)
+            .map(crate::Instances::Count)
+            .map_err(|_| format!("{s} instances is too many")),
+        Ok(n) => u32::try_from(-n)
+            .map(crate::Instances::MaxMinus)
+            .map_err(|_| format!("{s} is out of range")),
+        Err(_) => Err(format!(
+            "expected a number, \"max\" or -k (every CPU but k), found {s:?}"
+        )),
+    }
+}
+
 /// Parses a signal name to its canonical form (`"SIGINT"`): accepts `"INT"`, `"SIGINT"`,
 /// `"sigint"`; aliases map to their Linux name (`IOT` → `SIGABRT`, `POLL` → `SIGIO`,
 /// `CLD` → `SIGCHLD`). Only Linux signal names (no numbers, no real-time signals).

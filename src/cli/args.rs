@@ -106,6 +106,12 @@ pub struct StartArgs {
     /// exit codes never restarted, comma-separated (0,3)
     #[argh(option)]
     pub stop_exit_codes: Option<String>,
+    /// instances to run: N, max (one per CPU) or -k (every CPU but k)
+    #[argh(option, short = 'i')]
+    pub instances: Option<String>,
+    /// one log file for every instance instead of -<instance> files
+    #[argh(switch)]
+    pub merge_logs: bool,
     /// prefix each log line with the time
     #[argh(switch)]
     pub time: bool,

@@ -292,10 +292,21 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
     if a.target.is_none() {
         follow_daemon_log(home.log_file(), daemon_log_offset, printer.clone());
     }
+    // A target names instances (an id, an app, a namespace): only theirs are followed.
+    let ids: Option<std::collections::BTreeSet<u64>> = a
+        .target
+        .as_ref()
+        .filter(|t| t.as_str() != "all")
+        .map(|_| described.iter().map(|d| d.info.id).collect());
     conn.subscribe(apps, Some(vec!["log".into()]), |e: Event| {
         let stream = e.stream.as_deref().unwrap_or("out");
         if only.is_some_and(|o| o != stream) {
             return true;
+        }
+        if let (Some(ids), Some(id)) = (&ids, e.id) {
+            if !ids.contains(&id) {
+                return true;
+            }
         }
         let app = e.app.as_deref().unwrap_or("");
         let time = e.time.as_deref().unwrap_or("");

@@ -464,6 +464,7 @@ fn start_cmd(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Fai
                 return Err(Failure::usage("--only is for an ecosystem file"));
             }
             let app = start::app_from_flags(&a, &target, &raw, &cwd, app_args)?;
+            warn_unbuilt(&app);
             StartRequest {
                 apps: vec![start::resolve(app, &cwd, None, None, &inherited)?],
                 force: a.force,

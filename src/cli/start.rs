@@ -293,6 +293,11 @@ pub fn app_from_flags(
                 ))
             })?;
     }
+    if let Some(i) = &a.instances {
+        app.instances = pmx_config::parse_instances(i)
+            .map_err(|e| Failure::usage(format!("--instances: {e}")))?;
+    }
+    app.logs.merge = a.merge_logs;
     app.logs.time = a.time;
     if let Some(f) = &a.log_date_format {
         if let Some(s) = pmx_config::moment_to_strftime(f) {

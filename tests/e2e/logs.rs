@@ -35,7 +35,9 @@ fn reload_logs_and_sigusr2_reopen_files_moved_away() {
     t.ok(&["start", &app("ticker.sh"), "--name", "tick"]);
     let out = t.home.join("logs/tick-out.log");
     assert!(wait_for(DEADLINE, || size(&out) > 0));
-    // An external logrotate moves the file; pmx writes to the moved file until told.
+    // An external logrotate moves the file away. pmx notices at its next write that the
+    // path no longer names the file it has open and reopens it by itself; `reloadLogs`
+    // (or SIGUSR2) reopens every file at once, and the moved file gets no more lines.
     let rotated = t.home.join("logs/tick-out.log.1");
     std::fs::rename(&out, &rotated).expect("rename");
     t.ok(&["reloadLogs"]);
