@@ -262,6 +262,12 @@ impl AppConv<'_> {
     ) -> Option<String> {
         self.label = format!("apps[{index}]");
         let a = canonical(obj);
+        // Name the app in messages about its script too, when it has a name.
+        if let Some(Value::String(n)) = a.get("name") {
+            if !n.is_empty() {
+                self.label = format!("app \"{n}\"");
+            }
+        }
         // The script: PM2's `bash -c` for a script with a space (Common.verifyConfs).
         let Some(script_raw) = a.get("script") else {
             self.err("script", "missing (PM2: \"No script path\")");
@@ -434,7 +440,8 @@ impl AppConv<'_> {
                 for item in items {
                     match item {
                         Value::String(s) => out.push(s.clone()),
-                        Value::Number(_) | Value::Bool(_) => out.push(item.to_string()),
+                        Value::Number(n) => out.push(js_number(n)),
+                        Value::Bool(b) => out.push(b.to_string()),
                         Value::Null => out.push("null".into()),
                         other => {
                             self.err(field, format!("expected strings, found {}", kind(other)));
@@ -1333,7 +1340,52 @@ fn env_value(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "null".into(),
+        Value::Number(n) => js_number(n),
         other => other.to_string(),
+    }
+}
+
+/// A number as JavaScript's `String(n)` prints it, as the app gets it from PM2: `1.0`
+/// (which a JSON or YAML file may hold) is `1`, `1e21` is `1e+21`, `1e-7` is `1e-7`.
+fn js_number(n: &serde_json::Number) -> String {
+    const EXACT: u64 = 1 << 53;
+    if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= EXACT) {
+        return i.to_string();
+    }
+    if let Some(u) = n.as_u64().filter(|u| *u <= EXACT) {
+        return u.to_string();
+    }
+    match n.as_f64() {
+        Some(f) => js_f64(f),
+        None => n.to_string(),
+    }
+}
+
+/// ECMAScript's Number::toString: the shortest digits that read back as `f`, in fixed
+/// notation for 1e-6 <= |f| < 1e21, else as `<digits>e<sign><exponent>`.
+fn js_f64(f: f64) -> String {
+    if f == 0.0 {
+        // -0 too.
+        return "0".into();
+    }
+    if !f.is_finite() {
+        return if f.is_nan() {
+            "NaN".into()
+        } else if f > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
+    }
+    let abs = f.abs();
+    if (1e-6..1e21).contains(&abs) {
+        // Rust's Display is the shortest round-trip form, without an exponent.
+        return format!("{f}");
+    }
+    let s = format!("{f:e}");
+    match s.split_once('e') {
+        Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
+        _ => s,
     }
 }
 
@@ -1531,6 +1583,53 @@ mod tests {
                 .iter()
                 .any(|e| e.contains("app \"b\": increment_var")),
             "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn numbers_reach_the_app_as_javascript_prints_them() {
+        // Found by the differential test against PM2 (fixtures/pm2/json): `1.0` in a
+        // .json or .yaml file is the number 1 to PM2, so the app gets "1", not "1.0".
+        let cases: [(Value, &str); 10] = [
+            (serde_json::json!(1.0), "1"),
+            (serde_json::json!(0.25), "0.25"),
+            (serde_json::json!(-3), "-3"),
+            (serde_json::json!(3000), "3000"),
+            (serde_json::json!(-0.0), "0"),
+            (serde_json::json!(1e21), "1e+21"),
+            (serde_json::json!(1.5e-7), "1.5e-7"),
+            (serde_json::json!(0.000001), "0.000001"),
+            (serde_json::json!(0.1 + 0.2), "0.30000000000000004"),
+            (
+                serde_json::json!(12345678901234567890u64),
+                "12345678901234567000",
+            ),
+        ];
+        for (v, want) in cases {
+            assert_eq!(env_value(&v), want, "{v}");
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = serde_json::json!({"apps": [{"name": "n", "script": "bash",
+            "args": ["-c", 2.0, true], "env": {"RATE": 1.0, "ON": false}}]});
+        let c = convert(&config, &[], &ctx(dir.path())).expect("converts");
+        let eco =
+            pmx_config::parse(&c.ron, &dir.path().join("e.ron")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(eco.apps[0].args, ["-c", "2", "true"]);
+        assert_eq!(eco.apps[0].env["RATE"], "1");
+        assert_eq!(eco.apps[0].env["ON"], "false");
+    }
+
+    #[test]
+    fn a_missing_script_names_the_app_by_its_name() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = serde_json::json!([{"name": "no-script", "args": ["x"]}, {"args": "y"}]);
+        let errors = convert(&config, &[], &ctx(dir.path())).expect_err("fails");
+        assert_eq!(
+            errors,
+            [
+                "ecosystem.config.js: app \"no-script\": script: missing (PM2: \"No script path\")",
+                "ecosystem.config.js: apps[1]: script: missing (PM2: \"No script path\")",
+            ]
         );
     }
 
