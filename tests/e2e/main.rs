@@ -9,6 +9,7 @@ mod harness;
 mod lifecycle;
 mod logs;
 mod logs_cli;
+mod pm2_import;
 mod protocol;
 mod restart;
 mod up;
