@@ -326,8 +326,9 @@ impl AppSup {
                 || shared_err_out
                 || (count > 1 && self.parts.spec.app.logs.merge);
             let target = |file: &LogHandle, stream: &'static str| PumpTarget {
+                // A log_file named like a stream's own file gets each line once.
                 files: std::iter::once(file.clone())
-                    .chain(combined_file.clone())
+                    .chain(combined_file.clone().filter(|c| c != file))
                     .collect(),
                 shared,
                 time_format: time_format.clone(),

@@ -552,15 +552,8 @@ impl PumpState {
         } else {
             // A long line: read into this pump's own buffer, no copy to and fro.
             let start = self.pending.len();
-            self.pending.resize(start + READ_CHUNK, 0);
-            let n = match pipe.try_read(&mut self.pending[start..]) {
-                Ok(n) => n,
-                Err(e) => {
-                    self.pending.truncate(start);
-                    return Err(e);
-                }
-            };
-            self.pending.truncate(start + n);
+            self.pending.reserve(READ_CHUNK);
+            let n = pipe.try_read_buf(&mut self.pending)?;
             if let Some(p) = self.pending[start..].iter().rposition(|b| *b == b'\n') {
                 let end = start + p + 1;
                 let lines = std::mem::take(&mut self.pending);
@@ -701,7 +694,16 @@ pub async fn pump(fd: OwnedFd, target: PumpTarget) {
             }
             Ok(true) => {}
         }
-        match state.read(&pipe) {
+        let result = state.read(&pipe);
+        // A pipe that is always readable never makes `readable()` wait, and the writes are
+        // synchronous: a flat-out writer would keep the log thread from every other app.
+        // After a big read the pump goes to the back of the queue; small reads count
+        // against tokio's budget (a yield every 128).
+        match result {
+            Ok(n) if n >= DEFAULT_PIPE => tokio::task::yield_now().await,
+            _ => tokio::task::consume_budget().await,
+        }
+        match result {
             Ok(0) => break,
             Ok(n) if n >= DEFAULT_PIPE && !grown => {
                 // The pipe was full: a chatty app. A bigger pipe (1 MiB, Linux's default
@@ -718,13 +720,15 @@ pub async fn pump(fd: OwnedFd, target: PumpTarget) {
             Err(_) => break,
         }
     }
-    if !state.pending.is_empty() {
-        let mut last = std::mem::take(&mut state.pending);
-        if state.target.shared {
-            last.push(b'\n');
-        }
-        state.emit(&last);
+    // A partial last line is written at exit; in a shared file it gets its newline (also
+    // when its start was already written after waiting 1 s), so the next writer starts on
+    // a line of its own.
+    let mut last = std::mem::take(&mut state.pending);
+    let open_line = !last.is_empty() || !state.at_line_start;
+    if state.target.shared && open_line {
+        last.push(b'\n');
     }
+    state.emit(&last);
 }
 
 #[cfg(test)]

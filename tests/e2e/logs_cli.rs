@@ -459,6 +459,10 @@ fn a_following_logs_gets_each_line_as_it_is_written_also_into_a_pipe() {
 fn logs_without_a_target_shows_and_follows_the_daemon_s_own_log() {
     let t = TestHome::new();
     let mut say = Say::start(&t, "say", &[]);
+    // pmx.log is written by the daemon's logging thread: wait for the line to be there.
+    let daemon_log = t.home.join("pmx.log");
+    assert!(wait_for(DEADLINE, || std::fs::read_to_string(&daemon_log)
+        .is_ok_and(|s| s.contains("app say added"))));
     let text = t.ok(&["logs", "--lines", "20", "--nostream"]);
     assert!(
         text.lines()

@@ -8,6 +8,7 @@ mod groups;
 mod harness;
 mod lifecycle;
 mod logs;
+mod logs_capture;
 mod logs_cli;
 mod pm2_import;
 mod protocol;
