@@ -126,14 +126,21 @@ pub fn read(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
     }
 }
 
+/// How long node may take to load a PM2 file (30 s): a file that loops or waits
+/// forever is an error, not a hung command.
+const NODE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Run [`NODE_LOADER`] on `path`. A missing node is `code` 127.
 fn node_load(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
-    let output = std::process::Command::new("node")
+    use std::process::Stdio;
+    let child = std::process::Command::new("node")
         .arg("-e")
         .arg(NODE_LOADER)
         .arg(path)
-        .stdin(std::process::Stdio::null())
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Failure {
                 code: 127,
@@ -141,6 +148,27 @@ fn node_load(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
             },
             _ => Failure::request(format!("cannot run node to read {shown}: {e}")),
         })?;
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = match rx.recv_timeout(NODE_TIMEOUT) {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => {
+            return Err(Failure::request(format!(
+                "cannot run node to read {shown}: {e}"
+            )))
+        }
+        Err(_) => {
+            // Not reaped yet (its waiter is still waiting), so the pid is still node's.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            return Err(Failure::request(format!(
+                "{shown}: node did not finish loading it within {} s (does it loop, or wait for something?)",
+                NODE_TIMEOUT.as_secs()
+            )));
+        }
+    };
     if !output.status.success() {
         let why = String::from_utf8_lossy(&output.stderr);
         return Err(Failure::usage(format!(
@@ -202,9 +230,15 @@ pub fn load(path: &Path, shown: &str) -> Result<pmx_config::Ecosystem, Failure> 
         .map_err(|e| Failure::request(format!("cannot read {shown}: {e}")))?;
     let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
     let converted = convert_file(path, shown, &dir)?;
-    pmx_config::parse(&converted.ron, &abs).map_err(|errs| {
+    parse_converted(&converted.ron, &abs, shown)
+}
+
+/// Read the conversion of `shown` back through pmx-config as if it were the file at
+/// `path`; an error there is a bug of the conversion, said so.
+fn parse_converted(ron: &str, path: &Path, shown: &str) -> Result<pmx_config::Ecosystem, Failure> {
+    pmx_config::parse(ron, path).map_err(|errs| {
         Failure::request(format!(
-            "{shown}: the conversion gave an invalid ecosystem (a pmx bug): {}",
+            "the conversion of {shown} gave an invalid ecosystem (a pmx bug): {}",
             errs.0
                 .iter()
                 .map(|e| e.to_string())
@@ -239,16 +273,7 @@ pub fn import(file: &str, output: Option<&str>, force: bool) -> Result<(), Failu
     let check_path = target
         .clone()
         .unwrap_or_else(|| file_dir.join("ecosystem.ron"));
-    let eco = pmx_config::parse(&converted.ron, &check_path).map_err(|errs| {
-        Failure::request(format!(
-            "the conversion of {file} gave an invalid ecosystem (a pmx bug): {}",
-            errs.0
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))
-    })?;
+    let eco = parse_converted(&converted.ron, &check_path, file)?;
     let Some(target) = target else {
         super::out(&converted.ron);
         return Ok(());

@@ -1247,16 +1247,7 @@ fn is_text(p: &Path) -> bool {
 
 /// pmx's interpreter for a file's extension (SPEC §3), None for "exec it".
 fn interpreter_by_extension(p: &Path) -> Option<&'static str> {
-    match p.extension()?.to_str()? {
-        "js" | "mjs" | "cjs" => Some("node"),
-        "ts" | "tsx" => Some("bun"),
-        "py" => Some("python3"),
-        "rb" => Some("ruby"),
-        "sh" => Some("bash"),
-        "pl" => Some("perl"),
-        "php" => Some("php"),
-        _ => None,
-    }
+    super::start::interpreter_for(p)
 }
 
 /// `.` and `..` removed without touching the file system (Node's `path.resolve`).
