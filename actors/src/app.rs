@@ -335,7 +335,7 @@ impl AppSup {
                 app: self.parts.spec.app.name.clone(),
                 id,
                 stream,
-                events: Some((self.parts.bus.clone(), self.parts.bus_flags.logs.clone())),
+                events: Some((self.parts.bus.clone(), self.parts.bus_flags.clone())),
             };
             let routes = (target(&out_file, "out"), target(&err_file, "err"));
             let process = self.new_process(idx as u32, id, &routes, ctx);

@@ -3,7 +3,7 @@
 //! subscriber that reads too slowly loses events instead of slowing the daemon, and gets
 //! `{"event":"lagged","dropped":N}` once it catches up.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -28,6 +28,10 @@ pub struct BusFlags {
     pub any: Arc<AtomicBool>,
     /// Someone wants log lines.
     pub logs: Arc<AtomicBool>,
+    /// Log lines the pumps could not hand to the bus because its mailbox was full (a
+    /// subscriber cannot keep up with a chatty app): added to every log subscriber's
+    /// `lagged` count with the next batch, so the bus never queues without limit.
+    pub log_overflow: Arc<AtomicU64>,
 }
 
 impl BusFlags {
@@ -88,6 +92,45 @@ pub struct Publish(pub Event);
 impl Handler<Publish> for EventBus {
     type Result = ();
     fn handle(&mut self, Publish(event): Publish, _: &mut Context<Self>) {
+        self.publish(&event);
+    }
+}
+
+/// A batch of log lines of one pump (at most [`LOG_BATCH`]), sent with `try_send`: a full
+/// mailbox makes the pump count them in [`BusFlags::log_overflow`] instead of queueing.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PublishLogs(pub Vec<Event>);
+
+/// The most log events one [`PublishLogs`] carries; a pump counts the lines beyond as
+/// dropped (a subscriber's queue holds [`SUBSCRIBER_QUEUE`] anyway).
+pub const LOG_BATCH: usize = 1024;
+
+impl Handler<PublishLogs> for EventBus {
+    type Result = ();
+    fn handle(&mut self, PublishLogs(events): PublishLogs, _: &mut Context<Self>) {
+        let overflow = self.flags.log_overflow.swap(0, Ordering::Relaxed);
+        if overflow > 0 {
+            for sub in &mut self.subscribers {
+                if sub
+                    .events
+                    .as_ref()
+                    .is_none_or(|e| e.iter().any(|k| k == "log"))
+                {
+                    sub.dropped += overflow;
+                }
+            }
+        }
+        for event in &events {
+            self.publish(event);
+        }
+    }
+}
+
+impl EventBus {
+    /// Hand `event` to every subscriber it matches: a full queue counts it as dropped,
+    /// and the subscriber hears `lagged` before its next event.
+    fn publish(&mut self, event: &Event) {
         if self.subscribers.is_empty() {
             return;
         }
@@ -124,7 +167,7 @@ impl Handler<Publish> for EventBus {
                 }
             }
             let text = line
-                .get_or_insert_with(|| serde_json::to_string(&event).unwrap_or_default())
+                .get_or_insert_with(|| serde_json::to_string(event).unwrap_or_default())
                 .clone();
             match sub.tx.try_send(text) {
                 Ok(()) => {}
@@ -189,6 +232,45 @@ mod tests {
             id: Some(n),
             ..Event::default()
         }
+    }
+
+    #[actix::test]
+    async fn log_lines_the_bus_could_not_take_count_as_lagged_for_log_subscribers() {
+        let bus = EventBus::new();
+        let overflow = bus.flags.log_overflow.clone();
+        let bus = bus.start();
+        let logs = bus
+            .send(Subscribe {
+                apps: None,
+                events: Some(vec!["log".into()]),
+            })
+            .await
+            .expect("subscribed");
+        let others = bus
+            .send(Subscribe {
+                apps: None,
+                events: Some(vec!["online".into()]),
+            })
+            .await
+            .expect("subscribed");
+        overflow.fetch_add(7, Ordering::Relaxed);
+        let line = Event {
+            event: "log".into(),
+            app: Some("a".into()),
+            id: Some(0),
+            message: Some("hello".into()),
+            ..Event::default()
+        };
+        bus.send(PublishLogs(vec![line])).await.expect("published");
+        let lagged: Event = serde_json::from_str(&logs.try_recv().expect("lagged")).expect("json");
+        assert_eq!((lagged.event.as_str(), lagged.dropped), ("lagged", Some(7)));
+        let next: Event = serde_json::from_str(&logs.try_recv().expect("line")).expect("json");
+        assert_eq!(next.message.as_deref(), Some("hello"));
+        assert!(
+            others.try_recv().is_err(),
+            "no lagged for a subscriber without logs"
+        );
+        assert_eq!(overflow.load(Ordering::Relaxed), 0);
     }
 
     #[actix::test]

@@ -15,13 +15,13 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::events::{EventBus, Publish};
+use crate::events::{BusFlags, EventBus, Publish, PublishLogs, LOG_BATCH};
 use crate::protocol::Event;
 
 /// The longest line written in one piece, in bytes (1 MiB); longer lines are written in
@@ -499,8 +499,9 @@ pub struct PumpTarget {
     pub id: u64,
     /// `"out"` or `"err"`.
     pub stream: &'static str,
-    /// The event bus and whether anyone subscribes (log events are only built then).
-    pub events: Option<(Addr<EventBus>, Arc<AtomicBool>)>,
+    /// The event bus and its flags: whether anyone subscribes to log lines (events are
+    /// only built then) and the count of lines it could not take.
+    pub events: Option<(Addr<EventBus>, BusFlags)>,
 }
 
 thread_local! {
@@ -584,7 +585,7 @@ impl PumpState {
             .target
             .events
             .as_ref()
-            .is_some_and(|(_, s)| s.load(Ordering::Relaxed));
+            .is_some_and(|(_, flags)| flags.logs());
         // One clock read for the prefix and the events: a followed line shows the time
         // its file line has.
         let now = (subscribed || self.target.time_format.is_some()).then(chrono::Local::now);
@@ -625,20 +626,34 @@ impl PumpState {
             }
         }
         self.at_line_start = bytes.last() == Some(&b'\n');
-        if let (Some((bus, _)), true) = (&self.target.events, subscribed) {
-            {
-                let time = now.unwrap_or_else(chrono::Local::now).to_rfc3339();
-                for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                    bus.do_send(Publish(Event {
-                        event: "log".into(),
-                        app: Some(self.target.app.clone()),
-                        id: Some(self.target.id),
-                        time: Some(time.clone()),
-                        stream: Some(self.target.stream.into()),
-                        message: Some(String::from_utf8_lossy(line).into_owned()),
-                        ..Event::default()
-                    }));
-                }
+        if let (Some((bus, flags)), true) = (&self.target.events, subscribed) {
+            // One bounded batch per write, sent only if the bus has room: a subscriber
+            // that cannot keep up loses lines (and hears `lagged`), the daemon never
+            // queues them without limit.
+            let time = now.unwrap_or_else(chrono::Local::now).to_rfc3339();
+            let mut lines = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+            let events: Vec<Event> = lines
+                .by_ref()
+                .take(LOG_BATCH)
+                .map(|line| Event {
+                    event: "log".into(),
+                    app: Some(self.target.app.clone()),
+                    id: Some(self.target.id),
+                    time: Some(time.clone()),
+                    stream: Some(self.target.stream.into()),
+                    message: Some(String::from_utf8_lossy(line).into_owned()),
+                    ..Event::default()
+                })
+                .collect();
+            let mut lost = lines.count() as u64;
+            if let Err(e) = bus.try_send(PublishLogs(events)) {
+                let PublishLogs(events) = match e {
+                    SendError::Full(m) | SendError::Closed(m) => m,
+                };
+                lost += events.len() as u64;
+            }
+            if lost > 0 {
+                flags.log_overflow.fetch_add(lost, Ordering::Relaxed);
             }
         }
     }

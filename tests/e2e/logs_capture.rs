@@ -1294,3 +1294,62 @@ fn a_logs_directory_that_cannot_be_recreated_is_a_fault_until_it_can() {
         "the gap is what was reported lost"
     );
 }
+
+/// A `pmx logs` that stops reading while an app writes flat out: the lines it cannot
+/// take are dropped for it (it hears `lagged`), none queue up in the daemon.
+#[test]
+fn a_follower_that_cannot_keep_up_never_makes_the_daemon_queue_lines() {
+    let t = TestHome::new();
+    let stop = t.path("stop");
+    t.ok(&[
+        "start",
+        &writer(),
+        "--name",
+        "flood",
+        "--no-autorestart",
+        "--output",
+        "/dev/null",
+        "--",
+        "forever",
+        s(&stop),
+    ]);
+    // Its stdout is a pipe nobody reads: the pipe fills, then its socket, then its queue.
+    let follower = t
+        .cmd(&["logs", "flood", "--lines", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("pmx logs");
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _follower = Reap(follower);
+    let daemon = t.daemon_pid().expect("daemon pid");
+    let rss_kib = || -> u64 {
+        std::fs::read_to_string(format!("/proc/{daemon}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    // Over a few seconds of flooding (an unbounded queue grew by ~250 MB/s), the daemon
+    // keeps answering and its memory stays bounded.
+    let window = std::time::Instant::now() + Duration::from_secs(4);
+    let mut peak = 0;
+    while std::time::Instant::now() < window {
+        t.ok(&["ping"]);
+        peak = peak.max(rss_kib());
+    }
+    assert!(
+        peak < 200 * 1024,
+        "the daemon's resident memory reached {peak} KiB while a follower did not read"
+    );
+    std::fs::write(&stop, "").expect("stop file");
+    t.wait_status("flood", "stopped");
+}
