@@ -524,11 +524,31 @@ struct PumpState {
     stamp: (i64, String),
     /// Whether the format shows fractions of a second (`%f`, `%.3f`…): then no caching.
     subsecond: bool,
+    /// When the oldest byte of `pending` arrived (None when nothing waits): bytes that
+    /// waited [`PARTIAL_FLUSH`] are written, however often more bytes without a newline
+    /// arrive (a progress bar redrawn every 100 ms).
+    waiting_since: Option<std::time::Instant>,
+    /// Batches written so far (tells `read` whether what waits is new).
+    emits: u64,
 }
 
 impl PumpState {
     /// Read once from `pipe`; write the whole lines read. Ok(0) at EOF.
     fn read(&mut self, pipe: &tokio::net::unix::pipe::Receiver) -> std::io::Result<usize> {
+        let (was_empty, emits) = (self.pending.is_empty(), self.emits);
+        let n = self.read_lines(pipe)?;
+        self.waiting_since = if self.pending.is_empty() {
+            None
+        } else if was_empty || self.emits != emits {
+            // What waits now arrived with this read.
+            Some(std::time::Instant::now())
+        } else {
+            self.waiting_since
+        };
+        Ok(n)
+    }
+
+    fn read_lines(&mut self, pipe: &tokio::net::unix::pipe::Receiver) -> std::io::Result<usize> {
         let n = if self.pending.len() <= CARRY {
             READ_BUF.with(|buf| {
                 let mut buf = buf.borrow_mut();
@@ -581,6 +601,7 @@ impl PumpState {
         if bytes.is_empty() {
             return;
         }
+        self.emits += 1;
         let subscribed = self
             .target
             .events
@@ -688,15 +709,20 @@ pub async fn pump(fd: OwnedFd, target: PumpTarget) {
         at_line_start: true,
         stamp: (0, String::new()),
         subsecond,
+        waiting_since: None,
+        emits: 0,
     };
     let mut grown = false;
     loop {
-        let ready = if state.pending.is_empty() {
-            pipe.readable().await.map(|()| true)
-        } else {
-            match tokio::time::timeout(PARTIAL_FLUSH, pipe.readable()).await {
-                Ok(r) => r.map(|()| true),
-                Err(_) => Ok(false),
+        let ready = match state.waiting_since {
+            None => pipe.readable().await.map(|()| true),
+            Some(since) if since.elapsed() >= PARTIAL_FLUSH => Ok(false),
+            Some(since) => {
+                let deadline = tokio::time::Instant::from_std(since + PARTIAL_FLUSH);
+                match tokio::time::timeout_at(deadline, pipe.readable()).await {
+                    Ok(r) => r.map(|()| true),
+                    Err(_) => Ok(false),
+                }
             }
         };
         match ready {
@@ -705,6 +731,7 @@ pub async fn pump(fd: OwnedFd, target: PumpTarget) {
                 // A prompt or a progress bar: write what waited, the line goes on.
                 let piece = std::mem::take(&mut state.pending);
                 state.emit(&piece);
+                state.waiting_since = None;
                 continue;
             }
             Ok(true) => {}

@@ -1353,3 +1353,24 @@ fn a_follower_that_cannot_keep_up_never_makes_the_daemon_queue_lines() {
     std::fs::write(&stop, "").expect("stop file");
     t.wait_status("flood", "stopped");
 }
+
+/// SPEC §7: bytes that have waited 1 s without a newline are written, also when more
+/// bytes without a newline keep coming (the 1 s counts from the oldest waiting byte).
+#[test]
+fn a_progress_bar_redrawn_more_often_than_once_a_second_reaches_its_file() {
+    let t = TestHome::new();
+    t.ok(&["start", &app("progress.sh"), "--name", "bar"]);
+    let out = t.home.join("logs/bar-out.log");
+    assert!(
+        wait_for(DEADLINE, || size(&out) > 0),
+        "the progress bar's bytes were written"
+    );
+    let first = size(&out);
+    assert!(
+        wait_for(DEADLINE, || size(&out) > first),
+        "and go on being written"
+    );
+    let text = read(&out);
+    assert!(text.starts_with("\r0%"), "as the app wrote them: {text:?}");
+    assert!(!text.contains('\n'), "no newline added: {text:?}");
+}
