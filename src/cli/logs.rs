@@ -57,9 +57,13 @@ fn split_stamp<'a>(
     Some((time, message))
 }
 
-/// The last `n` lines of `path` (reading backwards in chunks, so a large file costs only
-/// its end). Missing files have no lines.
+/// The last `n` lines of `path`, read backwards in chunks so a large file costs only
+/// its end. A line longer than 1 MiB (pmx writes longer lines in 1 MiB pieces, and bytes
+/// without newlines as they come) shows its last MiB: at most `n` + 1 MiB are read.
+/// Missing files have no lines.
 pub fn tail(path: &Path, n: usize) -> Vec<String> {
+    const CHUNK: u64 = 64 * 1024;
+    const MAX_LINE: u64 = 1 << 20;
     if n == 0 {
         return Vec::new();
     }
@@ -69,23 +73,22 @@ pub fn tail(path: &Path, n: usize) -> Vec<String> {
     let Ok(len) = f.seek(SeekFrom::End(0)) else {
         return Vec::new();
     };
-    let mut start = len;
-    let mut buf: Vec<u8> = Vec::new();
-    const CHUNK: u64 = 64 * 1024;
-    while start > 0 {
+    let budget = (n as u64).saturating_add(1).saturating_mul(MAX_LINE);
+    // Chunks from the end backwards; n lines need n+1 newlines before them (or the start).
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    let (mut start, mut newlines, mut read) = (len, 0usize, 0u64);
+    while start > 0 && newlines <= n && read < budget {
         let from = start.saturating_sub(CHUNK);
         let mut chunk = vec![0u8; (start - from) as usize];
         if f.seek(SeekFrom::Start(from)).is_err() || f.read_exact(&mut chunk).is_err() {
             break;
         }
-        chunk.extend_from_slice(&buf);
-        buf = chunk;
+        newlines += chunk.iter().filter(|b| **b == b'\n').count();
+        read += chunk.len() as u64;
+        chunks.push(chunk);
         start = from;
-        // n lines need n+1 newlines before them (or the file's start).
-        if buf.iter().filter(|b| **b == b'\n').count() > n {
-            break;
-        }
     }
+    let buf: Vec<u8> = chunks.into_iter().rev().flatten().collect();
     let text = String::from_utf8_lossy(&buf);
     let lines: Vec<&str> = text.lines().collect();
     let skip = lines.len().saturating_sub(n);
@@ -445,5 +448,10 @@ mod tests {
         assert_eq!(tail(&path, 2), ["b", "no newline"]);
         assert_eq!(tail(&path, 10), ["a", "b", "no newline"]);
         assert!(tail(&dir.path().join("missing"), 5).is_empty());
+        // A 40 MiB file without a newline: only its end is read.
+        std::fs::write(&path, vec![b'x'; 40 << 20]).expect("write");
+        let last = tail(&path, 2);
+        assert_eq!(last.len(), 1);
+        assert!(last[0].len() <= 3 << 20, "{} bytes", last[0].len());
     }
 }
