@@ -124,7 +124,7 @@ pub struct StartArgs {
     /// the stderr log file
     #[argh(option, short = 'e')]
     pub error: Option<String>,
-    /// strftime format of the time prefix (default %Y-%m-%dT%H:%M:%S)
+    /// strftime format of the time prefix (default %Y-%m-%dT%H:%M:%S); implies --time, as in PM2
     #[argh(option)]
     pub log_date_format: Option<String>,
     /// the environment of an ecosystem file to lay over env (envs.NAME)

@@ -317,9 +317,10 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
         let mut printer = printer.lock().unwrap_or_else(|p| p.into_inner());
         // As in the file: an app with `time` has its lines prefixed there.
         let prefixed = match printer.date_formats.get(app) {
+            // In the daemon's zone, as its file line has it (the event carries its offset).
             Some(fmt) if !printer.json => chrono::DateTime::parse_from_rfc3339(time)
                 .ok()
-                .map(|t| format!("{}: {message}", t.with_timezone(&chrono::Local).format(fmt))),
+                .map(|t| format!("{}: {message}", t.format(fmt))),
             _ => None,
         };
         printer.line(

@@ -18,6 +18,9 @@ use super::Failure;
 /// [paths]}`: functions, symbols and other non-data are left out and named.
 const NODE_LOADER: &str = r#"
 const path = require('path'), url = require('url'), fs = require('fs'), vm = require('vm');
+// The result goes to stdout alone: what the file itself prints goes to stderr.
+const result = process.stdout.write.bind(process.stdout);
+process.stdout.write = process.stderr.write.bind(process.stderr);
 const file = path.resolve(process.argv[1]);
 const dropped = [];
 function clean(v, p) {
@@ -39,7 +42,8 @@ function done(conf) {
   let c = conf;
   if (c && Object.prototype.toString.call(c) === '[object Module]' && c.apps === undefined && c.pm2 === undefined && c.default !== undefined) c = c.default;
   const config = clean(c, '');
-  process.stdout.write(JSON.stringify({ config: config === undefined ? null : config, dropped }));
+  // Exit once written: a file that starts a timer or a client would keep node alive.
+  result(JSON.stringify({ config: config === undefined ? null : config, dropped }), () => process.exit(0));
 }
 function fail(e) { process.stderr.write(String(e && e.message ? e.message : e).split('\n')[0] + '\n'); process.exit(3); }
 try {
@@ -169,6 +173,10 @@ fn node_load(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
             )));
         }
     };
+    // What the file printed (console.log while loading), as PM2 shows it.
+    if output.status.success() && !output.stderr.is_empty() {
+        let _ = std::io::stderr().write_all(&output.stderr);
+    }
     if !output.status.success() {
         let why = String::from_utf8_lossy(&output.stderr);
         return Err(Failure::usage(format!(
@@ -257,14 +265,32 @@ const IMPORT_HEADER: &str = "// Converted by `pmx import`";
 /// directory). A file that an earlier import did not write is kept unless `force`.
 pub fn import(file: &str, output: Option<&str>, force: bool) -> Result<(), Failure> {
     let path = Path::new(file);
-    let abs = std::fs::canonicalize(path)
+    let real = std::fs::canonicalize(path)
         .map_err(|e| Failure::request(format!("cannot read {file}: {e}")))?;
-    let file_dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    // Beside the file as the user named it (a symlink's own directory, not its target's).
+    let named = std::path::absolute(path).unwrap_or_else(|_| real.clone());
+    let file_dir = named.parent().map(Path::to_path_buf).unwrap_or_default();
     let target: Option<PathBuf> = match output {
         Some("-") => None,
-        Some(o) => Some(std::path::absolute(o).map_err(|e| Failure::request(format!("{o}: {e}")))?),
+        Some(o) => {
+            let t = std::path::absolute(o).map_err(|e| Failure::request(format!("{o}: {e}")))?;
+            // A directory gets its ecosystem.ron.
+            Some(if t.is_dir() {
+                t.join("ecosystem.ron")
+            } else {
+                t
+            })
+        }
         None => Some(file_dir.join("ecosystem.ron")),
     };
+    if let Some(t) = &target {
+        if std::fs::canonicalize(t).is_ok_and(|t| t == real) {
+            return Err(Failure::request(format!(
+                "{} is the PM2 file being imported; -o names where ecosystem.ron goes",
+                t.display()
+            )));
+        }
+    }
     let out_dir = target
         .as_ref()
         .and_then(|t| t.parent().map(Path::to_path_buf))
@@ -286,10 +312,15 @@ pub fn import(file: &str, output: Option<&str>, force: bool) -> Result<(), Failu
             )));
         }
     }
-    let tmp = target.with_extension("ron.tmp");
+    let mut tmp = target.clone().into_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, &converted.ron)
         .and_then(|()| std::fs::rename(&tmp, &target))
-        .map_err(|e| Failure::request(format!("cannot write {}: {e}", target.display())))?;
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Failure::request(format!("cannot write {}: {e}", target.display()))
+        })?;
     super::out(&format!(
         "wrote {} ({} app{}{}); `pmx up {}` starts it\n",
         target.display(),

@@ -361,6 +361,11 @@ impl AppConv<'_> {
             if args.as_ref().is_some_and(|a| !a.is_empty()) {
                 self.warn("args left out: PM2 runs a script with a space as `bash -c \"<script>\"` and drops its args");
             }
+            if pm_cwd.join(&script_raw).is_file() {
+                self.warn(format!(
+                    "{script_raw:?} is a file, but PM2 runs a script with a space as a command line (`bash -c`), which splits it at the space; so does this conversion"
+                ));
+            }
             args = Some(vec!["-c".into(), script_raw.clone()]);
             self.line(
                 format!("args: {}", ron_list(args.as_deref().unwrap_or_default())),

@@ -306,6 +306,8 @@ pub fn app_from_flags(
             )));
         }
         app.logs.date_format = f.clone();
+        // PM2: a date format alone turns the prefix on.
+        app.logs.time = true;
     }
     if let Some(l) = &a.log {
         app.logs.log_file = Some(abs(l));

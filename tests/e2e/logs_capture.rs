@@ -1374,3 +1374,27 @@ fn a_progress_bar_redrawn_more_often_than_once_a_second_reaches_its_file() {
     assert!(text.starts_with("\r0%"), "as the app wrote them: {text:?}");
     assert!(!text.contains('\n'), "no newline added: {text:?}");
 }
+
+/// As in PM2, `--log-date-format` alone turns the time prefix on.
+#[test]
+fn a_log_date_format_alone_prefixes_the_lines() {
+    let t = TestHome::new();
+    t.ok(&[
+        "start",
+        &app("ticker.sh"),
+        "--name",
+        "tick",
+        "--log-date-format",
+        "%d/%m %H:%M:%S",
+    ]);
+    let out = t.home.join("logs/tick-out.log");
+    assert!(wait_for(DEADLINE, || !lines(&out).is_empty()));
+    let first = lines(&out)[0].clone();
+    let (stamp, rest) = first.split_once(": ").expect("a prefix");
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(&format!("2026/{stamp}"), "%Y/%d/%m %H:%M:%S")
+            .is_ok(),
+        "{first:?}"
+    );
+    assert_eq!(rest, "tick 1");
+}

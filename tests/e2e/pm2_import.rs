@@ -791,3 +791,63 @@ fn pmx_ecosystem_writes_a_sample_that_up_starts() {
     t.ok(&["up"]);
     t.wait_status("hello", "online");
 }
+
+/// A PM2 file that prints while it loads and leaves a timer running (a config that
+/// opens a client, say) imports at once: its output goes to stderr, not into the result,
+/// and node is not waited for once the apps are known.
+#[test]
+fn a_file_that_prints_and_keeps_node_alive_still_imports() {
+    let t = TestHome::new();
+    let (_tmp, dir) = bad_dir();
+    std::fs::write(
+        dir.join("busy.config.js"),
+        "console.log('loading config');\nsetInterval(() => {}, 1000);\n\
+         module.exports = { apps: [{ name: 'x', script: 'app.js' }] };\n",
+    )
+    .expect("write");
+    let out = pmx_in(&t, &dir, &["import", "busy.config.js", "-o", "-"]);
+    expect_code(&out, 0, "import of a file that prints and keeps a timer");
+    let ron = String::from_utf8_lossy(&out.stdout);
+    assert!(ron.starts_with("// Converted by `pmx import`"), "{ron}");
+    assert!(ron.contains("name: \"x\""), "{ron}");
+    assert!(stderr(&out).contains("loading config"), "{}", stderr(&out));
+}
+
+/// `-o` never overwrites the PM2 file itself (not even with `-f`); `-o DIR` writes
+/// `DIR/ecosystem.ron`; a PM2 file reached through a symlink gets its ecosystem.ron in
+/// the symlink's directory, where the user named it.
+#[test]
+fn import_writes_where_the_user_said_and_never_over_its_input() {
+    let t = TestHome::new();
+    let case = Case::new("single");
+    let before = std::fs::read(case.dir.join(&case.file)).expect("read");
+    for extra in [&[][..], &["-f"][..]] {
+        let mut args = vec!["import", case.file.as_str(), "-o", case.file.as_str()];
+        args.extend_from_slice(extra);
+        let out = case.pmx(&t, &args);
+        expect_code(&out, 1, "import onto its own input");
+        assert!(stderr(&out).contains("is the PM2 file being imported"));
+        assert_eq!(
+            std::fs::read(case.dir.join(&case.file)).expect("read"),
+            before
+        );
+    }
+    let out_dir = case.dir.join("converted");
+    std::fs::create_dir(&out_dir).expect("mkdir");
+    case.pmx_ok(&t, &["import", &case.file, "-o", "converted"]);
+    assert!(out_dir.join("ecosystem.ron").is_file());
+    assert_eq!(
+        std::fs::read_dir(&out_dir).expect("ls").count(),
+        1,
+        "nothing else, no temp file"
+    );
+    let link_dir = case.dir.join("linked");
+    std::fs::create_dir(&link_dir).expect("mkdir");
+    std::os::unix::fs::symlink(case.dir.join(&case.file), link_dir.join(&case.file))
+        .expect("symlink");
+    case.pmx_ok(&t, &["import", &format!("linked/{}", case.file)]);
+    assert!(
+        link_dir.join("ecosystem.ron").is_file(),
+        "beside the symlink"
+    );
+}
