@@ -326,6 +326,24 @@ fn the_daemon_answers_while_an_app_writes_flat_out() {
     );
 }
 
+/// Start log_writer.py as `flood` with `args`, its stdout to /dev/null (pmx reads and
+/// discards it), not restarted when it exits.
+fn start_flood(t: &TestHome, args: &[&str]) {
+    let mut cmd = vec![
+        "start".to_string(),
+        writer(),
+        "--name".into(),
+        "flood".into(),
+        "--no-autorestart".into(),
+        "--output".into(),
+        "/dev/null".into(),
+        "--".into(),
+    ];
+    cmd.extend(args.iter().map(|a| a.to_string()));
+    let refs: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    t.ok(&refs);
+}
+
 /// How long a line of one app may take to reach its file while another app floods: a
 /// liveness bound, 100 times SPEC §7's "within 100 ms", not a performance measure.
 const LIVENESS: Duration = Duration::from_secs(10);
@@ -333,26 +351,14 @@ const LIVENESS: Duration = Duration::from_secs(10);
 /// One app's flood must not starve the log thread: the pump loops while its pipe stays
 /// readable (tokio's pipe readiness takes no cooperative budget), so when pmx reads slower
 /// than the app writes (3 MiB lines in a debug build) no other pump, and no LogFile actor
-/// (flush, reloadLogs), runs. Fails in the debug build at the time of writing.
+/// (flush, reloadLogs), runs.
 #[test]
 fn another_apps_lines_keep_landing_while_an_app_floods_long_lines() {
     let t = TestHome::new();
     let pid = start_ticker(&t);
     let stop = t.path("stop");
     // 3 MiB lines as fast as the app can write them; pmx reads and discards them.
-    t.ok(&[
-        "start",
-        &writer(),
-        "--name",
-        "flood",
-        "--no-autorestart",
-        "--output",
-        "/dev/null",
-        "--",
-        "long_forever",
-        s(&stop),
-        s(&marker(&t, "flood")),
-    ]);
+    start_flood(&t, &["long_forever", s(&stop), s(&marker(&t, "flood"))]);
     wait_marker(&t, "flood", 0);
     let out = t.home.join("logs/tick-out.log");
     let mut stalled = None;
@@ -1301,18 +1307,7 @@ fn a_logs_directory_that_cannot_be_recreated_is_a_fault_until_it_can() {
 fn a_follower_that_cannot_keep_up_never_makes_the_daemon_queue_lines() {
     let t = TestHome::new();
     let stop = t.path("stop");
-    t.ok(&[
-        "start",
-        &writer(),
-        "--name",
-        "flood",
-        "--no-autorestart",
-        "--output",
-        "/dev/null",
-        "--",
-        "forever",
-        s(&stop),
-    ]);
+    start_flood(&t, &["forever", s(&stop)]);
     // Its stdout is a pipe nobody reads: the pipe fills, then its socket, then its queue.
     let follower = t
         .cmd(&["logs", "flood", "--lines", "0"])
