@@ -348,10 +348,10 @@ fn start_flood(t: &TestHome, args: &[&str]) {
 /// liveness bound, 100 times SPEC §7's "within 100 ms", not a performance measure.
 const LIVENESS: Duration = Duration::from_secs(10);
 
-/// One app's flood must not starve the log thread: the pump loops while its pipe stays
-/// readable (tokio's pipe readiness takes no cooperative budget), so when pmx reads slower
-/// than the app writes (3 MiB lines in a debug build) no other pump, and no LogFile actor
-/// (flush, reloadLogs), runs.
+/// One app's flood must not starve the log thread: a pump whose pipe stays readable
+/// never waits (tokio's pipe readiness takes no cooperative budget), so it must yield, or
+/// no other pump and no LogFile actor (flush, reloadLogs) runs while pmx reads slower than
+/// the app writes (3 MiB lines in a debug build).
 #[test]
 fn another_apps_lines_keep_landing_while_an_app_floods_long_lines() {
     let t = TestHome::new();
@@ -417,9 +417,8 @@ fn a_combined_log_file_never_tears_a_line_of_concurrent_streams() {
     assert_eq!(d["log_file"], s(&all), "{d}");
 }
 
-/// `build_instances` shares one LogHandle per distinct path but puts it twice in the
-/// pump's files when `--log` names the stream's own file: each line is written twice.
-/// Fails at the time of writing.
+/// `--log` naming the stream's own file: one file, each line written once (the same file
+/// handle must not be in a pump's list twice).
 #[test]
 fn a_file_named_both_as_a_stream_file_and_the_log_file_gets_each_line_once() {
     const N: u64 = 1000;
@@ -517,8 +516,8 @@ fn bytes_without_a_newline_that_wait_are_written() {
 }
 
 /// SPEC §7: "A partial last line is written when the process exits; in a shared file a
-/// newline is added after it." The pump adds it only when bytes still wait at EOF, not
-/// when the 1 s timer already wrote them. Fails at the time of writing.
+/// newline is added after it." Also when the line's start was already written by the 1 s
+/// timer and nothing waits at EOF.
 #[test]
 fn a_waiting_partial_line_gets_its_newline_at_exit_in_a_shared_file() {
     let t = TestHome::new();
