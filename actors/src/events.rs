@@ -3,7 +3,7 @@
 //! subscriber that reads too slowly loses events instead of slowing the daemon, and gets
 //! `{"event":"lagged","dropped":N}` once it catches up.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -13,11 +13,50 @@ use crate::protocol::Event;
 /// Events queued per subscriber before it starts losing them.
 pub const SUBSCRIBER_QUEUE: usize = 4096;
 
+/// Bytes queued per subscriber before it starts losing events (8 MiB): with lines of up
+/// to 1 MiB, [`SUBSCRIBER_QUEUE`] alone would let one stalled client pin gigabytes.
+pub const SUBSCRIBER_BYTES: usize = 8 << 20;
+
+/// A subscriber's end: its events as JSON lines, oldest first.
+pub struct Subscription {
+    rx: flume::Receiver<String>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Subscription {
+    /// The next event if one is queued.
+    pub fn try_recv(&self) -> Result<String, flume::TryRecvError> {
+        let text = self.rx.try_recv()?;
+        self.queued.fetch_sub(text.len(), Ordering::Relaxed);
+        Ok(text)
+    }
+
+    /// The next event; an error once the bus has forgotten this subscriber.
+    pub async fn recv_async(&self) -> Result<String, flume::RecvError> {
+        let text = self.rx.recv_async().await?;
+        self.queued.fetch_sub(text.len(), Ordering::Relaxed);
+        Ok(text)
+    }
+}
+
+/// Queue `text` for `sub` if its queue has room in events and bytes.
+fn offer(sub: &Subscriber, text: String) -> Result<(), flume::TrySendError<String>> {
+    let len = text.len();
+    if sub.queued.load(Ordering::Relaxed) + len > SUBSCRIBER_BYTES {
+        return Err(flume::TrySendError::Full(text));
+    }
+    sub.tx.try_send(text)?;
+    sub.queued.fetch_add(len, Ordering::Relaxed);
+    Ok(())
+}
+
 struct Subscriber {
     tx: flume::Sender<String>,
     apps: Option<Vec<String>>,
     events: Option<Vec<String>>,
     dropped: u64,
+    /// Bytes in its queue (see [`SUBSCRIBER_BYTES`]), lowered as its writer takes them.
+    queued: Arc<AtomicUsize>,
 }
 
 /// What publishers check before they build an event: nothing is built while nobody
@@ -147,6 +186,19 @@ impl EventBus {
                     continue;
                 }
             }
+            let text = line
+                .get_or_insert_with(|| serde_json::to_string(event).unwrap_or_default())
+                .clone();
+            // `lagged` goes out only with the event after it: a queue with room for the
+            // small notice but not the event would get a notice per event.
+            let room = |need: usize, bytes: usize| {
+                sub.tx.len() + need <= SUBSCRIBER_QUEUE
+                    && sub.queued.load(Ordering::Relaxed) + bytes <= SUBSCRIBER_BYTES
+            };
+            if sub.dropped > 0 && !room(2, text.len() + 64) {
+                sub.dropped += 1;
+                continue;
+            }
             if sub.dropped > 0 {
                 let lagged = Event {
                     event: "lagged".into(),
@@ -154,7 +206,7 @@ impl EventBus {
                     ..Event::default()
                 };
                 let text = serde_json::to_string(&lagged).unwrap_or_default();
-                match sub.tx.try_send(text) {
+                match offer(sub, text) {
                     Ok(()) => sub.dropped = 0,
                     Err(flume::TrySendError::Full(_)) => {
                         sub.dropped += 1;
@@ -166,10 +218,7 @@ impl EventBus {
                     }
                 }
             }
-            let text = line
-                .get_or_insert_with(|| serde_json::to_string(event).unwrap_or_default())
-                .clone();
-            match sub.tx.try_send(text) {
+            match offer(sub, text) {
                 Ok(()) => {}
                 Err(flume::TrySendError::Full(_)) => sub.dropped += 1,
                 Err(flume::TrySendError::Disconnected(_)) => gone = true,
@@ -197,7 +246,7 @@ impl Handler<Prune> for EventBus {
 
 /// Add a subscriber; answers the queue its session reads JSON lines from.
 #[derive(Message)]
-#[rtype(result = "flume::Receiver<String>")]
+#[rtype(result = "Subscription")]
 pub struct Subscribe {
     /// Only these apps (all when None).
     pub apps: Option<Vec<String>>,
@@ -210,14 +259,16 @@ impl Handler<Subscribe> for EventBus {
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = flume::bounded(SUBSCRIBER_QUEUE);
         self.subscribers.retain(|s| !s.tx.is_disconnected());
+        let queued = Arc::new(AtomicUsize::new(0));
         self.subscribers.push(Subscriber {
             tx,
             apps: msg.apps,
             events: msg.events,
             dropped: 0,
+            queued: queued.clone(),
         });
         self.refresh_flag();
-        MessageResult(rx)
+        MessageResult(Subscription { rx, queued })
     }
 }
 
@@ -271,6 +322,36 @@ mod tests {
             "no lagged for a subscriber without logs"
         );
         assert_eq!(overflow.load(Ordering::Relaxed), 0);
+    }
+
+    #[actix::test]
+    async fn a_subscriber_s_queue_is_bounded_in_bytes_too() {
+        let bus = EventBus::new().start();
+        let rx = bus
+            .send(Subscribe {
+                apps: None,
+                events: None,
+            })
+            .await
+            .expect("subscribed");
+        let big = Event {
+            event: "log".into(),
+            app: Some("a".into()),
+            id: Some(0),
+            message: Some("x".repeat(1 << 20)),
+            ..Event::default()
+        };
+        for _ in 0..20 {
+            bus.send(Publish(big.clone())).await.expect("published");
+        }
+        let mut got = 0;
+        while rx.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, 7, "8 MiB hold seven events of a little over 1 MiB");
+        bus.send(Publish(event(1))).await.expect("published");
+        let lagged: Event = serde_json::from_str(&rx.try_recv().expect("lagged")).expect("json");
+        assert_eq!(lagged.dropped, Some(13));
     }
 
     #[actix::test]

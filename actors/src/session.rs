@@ -68,7 +68,7 @@ enum Out {
     /// One reply (or an event of a subscription), without its newline.
     Line(Vec<u8>),
     /// From now on, stream these events (the connection subscribed).
-    Events(flume::Receiver<String>),
+    Events(crate::events::Subscription),
     /// Flush, close the socket, then end the daemon (`kill`).
     Shutdown,
 }

@@ -302,6 +302,17 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
         .filter(|t| t.as_str() != "all")
         .map(|_| described.iter().map(|d| d.info.id).collect());
     conn.subscribe(apps, Some(vec!["log".into()]), |e: Event| {
+        if e.event == "lagged" {
+            // Lines the daemon dropped for this follower (it fell behind a chatty app).
+            let now = chrono::Local::now().to_rfc3339();
+            let text = format!(
+                "{} log lines not shown: this pmx logs fell behind",
+                e.dropped.unwrap_or(0)
+            );
+            let mut printer = printer.lock().unwrap_or_else(|p| p.into_inner());
+            printer.line("pmx", None, "err", &now, &text);
+            return true;
+        }
         let stream = e.stream.as_deref().unwrap_or("out");
         if only.is_some_and(|o| o != stream) {
             return true;

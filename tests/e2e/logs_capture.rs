@@ -1320,6 +1320,8 @@ fn a_follower_that_cannot_keep_up_never_makes_the_daemon_queue_lines() {
             let _ = self.0.wait();
         }
     }
+    let mut follower = follower;
+    let mut follower_out = follower.stdout.take();
     let _follower = Reap(follower);
     let daemon = t.daemon_pid().expect("daemon pid");
     let rss_kib = || -> u64 {
@@ -1344,6 +1346,19 @@ fn a_follower_that_cannot_keep_up_never_makes_the_daemon_queue_lines() {
         peak < 200 * 1024,
         "the daemon's resident memory reached {peak} KiB while a follower did not read"
     );
+    // Once it reads again, the follower says how many lines it missed.
+    let out = follower_out.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if line.contains("log lines not shown") {
+                let _ = tx.send(line);
+                return;
+            }
+        }
+    });
+    let notice = rx.recv_timeout(DEADLINE).expect("a lagged notice");
+    assert!(notice.starts_with("pmx | "), "{notice}");
     std::fs::write(&stop, "").expect("stop file");
     t.wait_status("flood", "stopped");
 }
