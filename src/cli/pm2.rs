@@ -189,6 +189,11 @@ fn node_load(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
         config: Value,
         dropped: Vec<String>,
     }
+    if output.stdout.is_empty() {
+        return Err(Failure::usage(format!(
+            "{shown}: node ended without giving its apps (does the file call process.exit?)"
+        )));
+    }
     let loaded: Loaded = serde_json::from_slice(&output.stdout)
         .map_err(|e| Failure::request(format!("{shown}: unexpected output from node: {e}")))?;
     if loaded.config.is_null() {
