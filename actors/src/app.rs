@@ -1030,6 +1030,7 @@ impl Handler<Describe> for AppSup {
                 out_log: out,
                 error_log: err,
                 log_file: combined,
+                log_utc_offset: chrono::Local::now().offset().local_minus_utc(),
                 log_date_format: spec
                     .app
                     .logs

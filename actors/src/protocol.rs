@@ -586,6 +586,9 @@ pub struct Description {
     /// With `time`: the strftime format of the `<timestamp>: ` prefix of each line in its
     /// log files (the app's `date_format`); null when lines are written verbatim.
     pub log_date_format: Option<String>,
+    /// The daemon's UTC offset now, in seconds east of UTC: the zone of `time` prefixes
+    /// whose format has no offset of its own (SPEC §7: the daemon's local time).
+    pub log_utc_offset: i32,
     /// The write fault in effect on one of its log files (`cannot write <path>: <error>`);
     /// null when every file is writable.
     pub log_fault: Option<String>,

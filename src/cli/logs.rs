@@ -21,16 +21,19 @@ struct Source {
     path: PathBuf,
     /// With the app's `time`: the format of each line's `<timestamp>: ` prefix.
     date_format: Option<String>,
+    /// The daemon's zone, in which a prefix without an offset was written.
+    zone: chrono::FixedOffset,
 }
 
 /// A line's own time and its message, when it starts with `<timestamp>: ` in `fmt` (the
-/// app's `date_format`, or tracing's RFC 3339 stamp in `pmx.log`). A format without a
-/// date takes `day`'s.
+/// app's `date_format`). A format without an offset is read in `zone` (the daemon's); a
+/// format without a date takes `day`'s.
 fn split_stamp<'a>(
     line: &'a str,
     fmt: &str,
     day: chrono::NaiveDate,
-) -> Option<(chrono::DateTime<chrono::Local>, &'a str)> {
+    zone: chrono::FixedOffset,
+) -> Option<(chrono::DateTime<chrono::FixedOffset>, &'a str)> {
     let mut parsed = chrono::format::Parsed::new();
     let rest = chrono::format::parse_and_remainder(
         &mut parsed,
@@ -40,7 +43,7 @@ fn split_stamp<'a>(
     .ok()?;
     let message = rest.strip_prefix(": ")?;
     let time = match parsed.to_datetime() {
-        Ok(t) => t.with_timezone(&chrono::Local),
+        Ok(t) => t,
         Err(_) => {
             let date = parsed.to_naive_date().or_else(|_| {
                 // A format without the year (`%d/%m %H:%M:%S`): the file's year; without
@@ -51,7 +54,7 @@ fn split_stamp<'a>(
             });
             let date = date.unwrap_or(day);
             let naive = date.and_time(parsed.to_naive_time().ok()?);
-            chrono::Local.from_local_datetime(&naive).earliest()?
+            zone.from_local_datetime(&naive).earliest()?
         }
     };
     Some((time, message))
@@ -201,6 +204,8 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
                     stream,
                     path: path.clone(),
                     date_format: d.log_date_format.clone(),
+                    zone: chrono::FixedOffset::east_opt(d.log_utc_offset)
+                        .unwrap_or_else(|| chrono::Local::now().fixed_offset().timezone()),
                 });
             }
         }
@@ -214,6 +219,7 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
                 stream: "out",
                 path: home.log_file(),
                 date_format: None,
+                zone: chrono::Local::now().fixed_offset().timezone(),
             },
         );
     }
@@ -261,7 +267,7 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
                 .date_format
                 .as_deref()
                 .filter(|_| printer.json)
-                .and_then(|f| split_stamp(&l, f, modified.date_naive()));
+                .and_then(|f| split_stamp(&l, f, modified.date_naive(), s.zone));
             match own {
                 Some((t, message)) => {
                     printer.line(&s.app, s.id, s.stream, &t.to_rfc3339(), message)
@@ -418,22 +424,35 @@ mod tests {
     fn a_line_s_own_time_is_read_from_its_prefix() {
         use chrono::{Datelike, Timelike};
         let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 4).expect("date");
+        let utc = chrono::FixedOffset::east_opt(0).expect("utc");
+        // Written by a daemon nine hours east: the same instant whatever the CLI's zone.
+        let tokyo = chrono::FixedOffset::east_opt(9 * 3600).expect("+9");
+        let (t, _) = split_stamp("2026-11-29T15:14:30: x", "%Y-%m-%dT%H:%M:%S", day, tokyo)
+            .expect("in the daemon's zone");
+        assert_eq!(t.to_utc().hour(), 6);
         let (t, m) = split_stamp(
             "2026-11-29T15:14:30: hello: world",
             "%Y-%m-%dT%H:%M:%S",
             day,
+            utc,
         )
         .expect("default format");
         assert_eq!((t.month(), t.day(), t.hour(), t.second()), (11, 29, 15, 30));
         assert_eq!(m, "hello: world");
         // No year in the format: the file's year.
-        let (t, _) = split_stamp("29/11 15:14:30: x", "%d/%m %H:%M:%S", day).expect("no year");
+        let (t, _) = split_stamp("29/11 15:14:30: x", "%d/%m %H:%M:%S", day, utc).expect("no year");
         assert_eq!((t.year(), t.month(), t.day()), (2026, 11, 29));
-        let (t, m) = split_stamp("15:14:30: x", "%H:%M:%S", day).expect("time only");
+        let (t, m) = split_stamp("15:14:30: x", "%H:%M:%S", day, utc).expect("time only");
         assert_eq!((t.year(), t.month(), t.day(), t.minute()), (2026, 3, 4, 14));
         assert_eq!(m, "x");
-        assert!(split_stamp("no stamp here", "%Y-%m-%dT%H:%M:%S", day).is_none());
-        assert!(split_stamp("2026-11-29T15:14:30 no colon", "%Y-%m-%dT%H:%M:%S", day).is_none());
+        assert!(split_stamp("no stamp here", "%Y-%m-%dT%H:%M:%S", day, utc).is_none());
+        assert!(split_stamp(
+            "2026-11-29T15:14:30 no colon",
+            "%Y-%m-%dT%H:%M:%S",
+            day,
+            utc
+        )
+        .is_none());
         assert_eq!(
             daemon_line_time("2026-11-29T15:18:20.391774Z  INFO daemon started")
                 .map(|t| t.len() > 20),

@@ -625,3 +625,36 @@ fn following_one_instance_by_id_shows_only_that_instance_s_lines() {
         f.seen
     );
 }
+
+/// SPEC §7: the `time` prefix is the daemon's local time. A CLI in another zone reads a
+/// line's time in the daemon's zone (`describe` gives its offset), so `--json` gives
+/// the instant the line was written.
+#[test]
+fn json_times_are_read_in_the_daemon_s_zone() {
+    let t = TestHome::new();
+    // The first command starts the daemon: it inherits this zone (POSIX TZ, nine hours
+    // east, no tz database needed).
+    let mut start = t.cmd(&["start", &app("ticker.sh"), "--name", "tick", "--time", "-s"]);
+    start.env("TZ", "JST-9");
+    expect_ok(&start.output().expect("pmx start"), "pmx start");
+    let out = t.home.join("logs/tick-out.log");
+    assert!(wait_for(DEADLINE, || !lines(&out).is_empty()));
+    let mut logs = t.cmd(&[
+        "logs",
+        "tick",
+        "--json",
+        "--nostream",
+        "--lines",
+        "1",
+        "--out",
+    ]);
+    logs.env("TZ", "UTC");
+    let text = expect_ok(&logs.output().expect("pmx logs"), "pmx logs --json");
+    let v: serde_json::Value = serde_json::from_str(text.trim()).expect("json");
+    let time = v["time"].as_str().expect("time");
+    let at = chrono::DateTime::parse_from_rfc3339(time).expect("rfc3339");
+    assert_eq!(at.offset().local_minus_utc(), 9 * 3600, "{time}");
+    // The instant is now (give or take the run), not nine hours off.
+    let skew = (chrono::Utc::now() - at.to_utc()).num_seconds().abs();
+    assert!(skew < 600, "{time} is {skew} s from now");
+}
