@@ -21,9 +21,18 @@ pub const SUBSCRIBER_BYTES: usize = 8 << 20;
 pub struct Subscription {
     rx: flume::Receiver<String>,
     queued: Arc<AtomicUsize>,
+    lagging: Arc<AtomicBool>,
 }
 
 impl Subscription {
+    /// When its queue is empty and events were dropped for it: the message that makes the
+    /// bus send the `lagged` notice now, rather than with the next event (which may never
+    /// come: the app went quiet, or the missed event was its `exit`).
+    pub fn caught_up(&self) -> Option<CaughtUp> {
+        (self.rx.is_empty() && self.lagging.load(Ordering::Relaxed))
+            .then(|| CaughtUp(self.queued.clone()))
+    }
+
     /// The next event if one is queued.
     pub fn try_recv(&self) -> Result<String, flume::TryRecvError> {
         let text = self.rx.try_recv()?;
@@ -57,6 +66,16 @@ struct Subscriber {
     dropped: u64,
     /// Bytes in its queue (see [`SUBSCRIBER_BYTES`]), lowered as its writer takes them.
     queued: Arc<AtomicUsize>,
+    /// Whether `dropped` is owed: its writer asks for the notice once it has caught up.
+    lagging: Arc<AtomicBool>,
+}
+
+impl Subscriber {
+    /// Count `n` events lost for this subscriber; its writer will ask for the notice.
+    fn lose(&mut self, n: u64) {
+        self.dropped += n;
+        self.lagging.store(true, Ordering::Relaxed);
+    }
 }
 
 /// What publishers check before they build an event: nothing is built while nobody
@@ -156,7 +175,7 @@ impl Handler<PublishLogs> for EventBus {
                     .as_ref()
                     .is_none_or(|e| e.iter().any(|k| k == "log"))
                 {
-                    sub.dropped += overflow;
+                    sub.lose(overflow);
                 }
             }
         }
@@ -196,7 +215,7 @@ impl EventBus {
                     && sub.queued.load(Ordering::Relaxed) + bytes <= SUBSCRIBER_BYTES
             };
             if sub.dropped > 0 && !room(2, text.len() + 64) {
-                sub.dropped += 1;
+                sub.lose(1);
                 continue;
             }
             if sub.dropped > 0 {
@@ -209,7 +228,7 @@ impl EventBus {
                 match offer(sub, text) {
                     Ok(()) => sub.dropped = 0,
                     Err(flume::TrySendError::Full(_)) => {
-                        sub.dropped += 1;
+                        sub.lose(1);
                         continue;
                     }
                     Err(flume::TrySendError::Disconnected(_)) => {
@@ -220,14 +239,47 @@ impl EventBus {
             }
             match offer(sub, text) {
                 Ok(()) => {}
-                Err(flume::TrySendError::Full(_)) => sub.dropped += 1,
+                Err(flume::TrySendError::Full(_)) => sub.lose(1),
                 Err(flume::TrySendError::Disconnected(_)) => gone = true,
             }
+        }
+        for sub in &self.subscribers {
+            sub.lagging.store(sub.dropped > 0, Ordering::Relaxed);
         }
         if gone {
             self.subscribers.retain(|s| !s.tx.is_disconnected());
             self.refresh_flag();
         }
+    }
+}
+
+/// A subscriber's writer has emptied its queue while events were dropped for it (see
+/// [`Subscription::caught_up`]); it names the subscriber by its byte counter.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CaughtUp(Arc<AtomicUsize>);
+
+impl Handler<CaughtUp> for EventBus {
+    type Result = ();
+    fn handle(&mut self, CaughtUp(queued): CaughtUp, _: &mut Context<Self>) {
+        let Some(sub) = self
+            .subscribers
+            .iter_mut()
+            .find(|s| Arc::ptr_eq(&s.queued, &queued))
+        else {
+            return;
+        };
+        if sub.dropped > 0 {
+            let lagged = Event {
+                event: "lagged".into(),
+                dropped: Some(sub.dropped),
+                ..Event::default()
+            };
+            if offer(sub, serde_json::to_string(&lagged).unwrap_or_default()).is_ok() {
+                sub.dropped = 0;
+            }
+        }
+        sub.lagging.store(sub.dropped > 0, Ordering::Relaxed);
     }
 }
 
@@ -260,15 +312,21 @@ impl Handler<Subscribe> for EventBus {
         let (tx, rx) = flume::bounded(SUBSCRIBER_QUEUE);
         self.subscribers.retain(|s| !s.tx.is_disconnected());
         let queued = Arc::new(AtomicUsize::new(0));
+        let lagging = Arc::new(AtomicBool::new(false));
         self.subscribers.push(Subscriber {
             tx,
             apps: msg.apps,
             events: msg.events,
             dropped: 0,
             queued: queued.clone(),
+            lagging: lagging.clone(),
         });
         self.refresh_flag();
-        MessageResult(Subscription { rx, queued })
+        MessageResult(Subscription {
+            rx,
+            queued,
+            lagging,
+        })
     }
 }
 
@@ -352,6 +410,33 @@ mod tests {
         bus.send(Publish(event(1))).await.expect("published");
         let lagged: Event = serde_json::from_str(&rx.try_recv().expect("lagged")).expect("json");
         assert_eq!(lagged.dropped, Some(13));
+    }
+
+    #[actix::test]
+    async fn a_subscriber_that_caught_up_hears_of_its_losses_without_a_next_event() {
+        let bus = EventBus::new().start();
+        let rx = bus
+            .send(Subscribe {
+                apps: None,
+                events: None,
+            })
+            .await
+            .expect("subscribed");
+        for n in 0..(SUBSCRIBER_QUEUE as u64 + 3) {
+            bus.send(Publish(event(n))).await.expect("published");
+        }
+        assert!(rx.caught_up().is_none(), "not caught up while events wait");
+        let mut got = 0;
+        while rx.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, SUBSCRIBER_QUEUE);
+        // The app went quiet: no next event will carry the notice.
+        let m = rx.caught_up().expect("caught up, with losses");
+        bus.send(m).await.expect("sent");
+        let lagged: Event = serde_json::from_str(&rx.try_recv().expect("lagged")).expect("json");
+        assert_eq!(lagged.dropped, Some(3));
+        assert!(rx.caught_up().is_none(), "nothing owed any more");
     }
 
     #[actix::test]

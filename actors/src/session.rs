@@ -289,6 +289,10 @@ async fn write_replies(
                             if wr.write_all(text.as_bytes()).await.is_err() {
                                 break;
                             }
+                            // Caught up after losing events: hear how many now.
+                            if let Some(m) = events.caught_up() {
+                                bus.do_send(m);
+                            }
                         }
                         // The Session stopped (the client left): let the bus forget it.
                         more = rx.recv_async() => {

@@ -806,3 +806,55 @@ fn kill_over_the_socket_answers_then_the_daemon_exits() {
         "nothing answers on the socket any more"
     );
 }
+
+/// SPEC §8: a subscriber that reads too slowly loses events and, once it catches up, hears
+/// how many, also when no event follows its losses (the app went quiet).
+#[test]
+fn a_slow_subscriber_hears_lagged_once_caught_up_even_if_nothing_follows() {
+    let t = TestHome::new();
+    let sock = daemon_socket(&t);
+    let mut sub = Conn::hello(&sock);
+    assert_eq!(
+        sub.call(r#"{"id":8,"type":"subscribe","events":["log"]}"#),
+        json!({"id": 8, "result": {"subscribed": true}})
+    );
+    // 200,000 lines per stream at once, far more than a subscriber's queue; then quiet.
+    let marker = t.path("done");
+    let n = 200_000;
+    t.ok(&[
+        "start",
+        &app("log_writer.py"),
+        "--name",
+        "burst",
+        "--",
+        "flood",
+        &n.to_string(),
+        marker.to_str().expect("utf8"),
+    ]);
+    let out = t.home.join("logs/burst-out.log");
+    let err = t.home.join("logs/burst-error.log");
+    assert!(
+        wait_for(DEADLINE, || t.path("done-0").exists()
+            && lines(&out).len() == n
+            && lines(&err).len() == n),
+        "the burst is written"
+    );
+    // Nothing read so far. Now every line arrives or is counted in a `lagged`, the last
+    // ones too, although no event follows them.
+    let total = |seen: &[Value]| -> u64 {
+        seen.iter()
+            .map(|e| match e["event"].as_str() {
+                Some("log") => 1,
+                _ => e["dropped"].as_u64().unwrap_or(0),
+            })
+            .sum()
+    };
+    let events = sub.events_until("every line delivered or counted", |seen| {
+        total(seen) >= 2 * n as u64
+    });
+    assert_eq!(total(&events), 2 * n as u64);
+    assert!(
+        events.iter().any(|e| e["event"] == "lagged"),
+        "the queue was overrun"
+    );
+}
