@@ -879,6 +879,27 @@ impl Handler<LeaveGroup> for AppSup {
     }
 }
 
+impl AppSup {
+    /// The distinct log files of the instances numbered in `only` (None: all): a file
+    /// shared by streams or instances once.
+    fn log_files(&self, only: &Option<Vec<u32>>) -> Vec<&LogHandle> {
+        let mut files: Vec<&LogHandle> = Vec::new();
+        for (_, (out, err)) in self
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| selected(only, *i))
+        {
+            for f in out.files.iter().chain(err.files.iter()) {
+                if !files.contains(&f) {
+                    files.push(f);
+                }
+            }
+        }
+        files
+    }
+}
+
 /// Whether instance number `idx` is among `only` (None: all are).
 fn selected(only: &Option<Vec<u32>>, idx: usize) -> bool {
     only.as_ref().is_none_or(|l| l.contains(&(idx as u32)))
@@ -902,19 +923,7 @@ impl Handler<Logs> for AppSup {
             Logs::Flush(only) => only.clone(),
             Logs::Reopen => None,
         };
-        let mut files: Vec<LogHandle> = Vec::new();
-        for (_, (out, err)) in self
-            .routes
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| selected(&only, *i))
-        {
-            for f in out.files.iter().chain(err.files.iter()) {
-                if !files.contains(f) {
-                    files.push(f.clone());
-                }
-            }
-        }
+        let files: Vec<LogHandle> = self.log_files(&only).into_iter().cloned().collect();
         Box::pin(
             async move {
                 for f in files {
@@ -1010,14 +1019,7 @@ impl Handler<Describe> for AppSup {
             .filter(|(_, i)| msg.instances.as_ref().is_none_or(|l| l.contains(&i.idx)))
             .map(|(row, inst)| {
                 let (out, err, combined) = log_paths(&self.parts.home, spec, inst.idx, count);
-                let mut files: Vec<&LogHandle> = Vec::new();
-                if let Some((o, e)) = self.routes.get(inst.idx as usize) {
-                    for f in o.files.iter().chain(e.files.iter()) {
-                        if !files.contains(&f) {
-                            files.push(f);
-                        }
-                    }
-                }
+                let files = self.log_files(&Some(vec![inst.idx]));
                 (row, inst, out, err, combined, files)
             })
             .map(|(row, inst, out, err, combined, files)| Description {

@@ -76,6 +76,19 @@ impl Subscriber {
         self.dropped += n;
         self.lagging.store(true, Ordering::Relaxed);
     }
+
+    /// Queue the `lagged` notice of what was lost; once queued, nothing is owed.
+    fn notify_lagged(&mut self) -> Result<(), flume::TrySendError<String>> {
+        let lagged = Event {
+            event: "lagged".into(),
+            dropped: Some(self.dropped),
+            ..Event::default()
+        };
+        offer(self, serde_json::to_string(&lagged).unwrap_or_default())?;
+        self.dropped = 0;
+        self.lagging.store(false, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// What publishers check before they build an event: nothing is built while nobody
@@ -219,14 +232,8 @@ impl EventBus {
                 continue;
             }
             if sub.dropped > 0 {
-                let lagged = Event {
-                    event: "lagged".into(),
-                    dropped: Some(sub.dropped),
-                    ..Event::default()
-                };
-                let text = serde_json::to_string(&lagged).unwrap_or_default();
-                match offer(sub, text) {
-                    Ok(()) => sub.dropped = 0,
+                match sub.notify_lagged() {
+                    Ok(()) => {}
                     Err(flume::TrySendError::Full(_)) => {
                         sub.lose(1);
                         continue;
@@ -242,9 +249,6 @@ impl EventBus {
                 Err(flume::TrySendError::Full(_)) => sub.lose(1),
                 Err(flume::TrySendError::Disconnected(_)) => gone = true,
             }
-        }
-        for sub in &self.subscribers {
-            sub.lagging.store(sub.dropped > 0, Ordering::Relaxed);
         }
         if gone {
             self.subscribers.retain(|s| !s.tx.is_disconnected());
@@ -270,16 +274,9 @@ impl Handler<CaughtUp> for EventBus {
             return;
         };
         if sub.dropped > 0 {
-            let lagged = Event {
-                event: "lagged".into(),
-                dropped: Some(sub.dropped),
-                ..Event::default()
-            };
-            if offer(sub, serde_json::to_string(&lagged).unwrap_or_default()).is_ok() {
-                sub.dropped = 0;
-            }
+            // Full again already: the notice goes with the next event instead.
+            let _ = sub.notify_lagged();
         }
-        sub.lagging.store(sub.dropped > 0, Ordering::Relaxed);
     }
 }
 

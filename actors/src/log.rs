@@ -71,7 +71,8 @@ pub struct Owner {
     pub app: String,
     /// Where `log_fault` / `log_recovered` events go.
     pub bus: Option<Addr<EventBus>>,
-    /// The id of the first instance writing to the file.
+    /// The id of the first instance writing to the file: named in the events of faults
+    /// met outside a write (opening, reopening, rotating on a timer).
     pub first_id: u64,
 }
 
@@ -93,9 +94,6 @@ pub struct Sink {
     faulty: bool,
     stats: Arc<LogStats>,
     owner: Owner,
-    /// The first instance writing here: named in the events of faults met outside a
-    /// write (opening, reopening, rotating on a timer).
-    first_id: u64,
 }
 
 impl Sink {
@@ -111,7 +109,6 @@ impl Sink {
             lost_now: 0,
             faulty: false,
             stats: Arc::default(),
-            first_id: owner.first_id,
             owner,
         }
     }
@@ -301,7 +298,7 @@ impl Sink {
         if self.null {
             return;
         }
-        if (self.file.is_none() || !self.still_there()) && !self.open(self.first_id) {
+        if (self.file.is_none() || !self.still_there()) && !self.open(self.owner.first_id) {
             return;
         }
         if let Some(f) = self.file.as_ref() {
@@ -368,11 +365,6 @@ impl LogHandle {
         LogHandle { addr, sink, stats }
     }
 
-    /// The file's path.
-    pub fn path(&self) -> PathBuf {
-        lock(&self.sink).path.clone()
-    }
-
     fn append(&self, data: &[u8], id: u64) {
         lock(&self.sink).append(data, id);
     }
@@ -411,7 +403,7 @@ impl Actor for LogFile {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let mut sink = lock(&self.sink);
         if sink.file.is_none() {
-            let id = sink.first_id;
+            let id = sink.owner.first_id;
             sink.open(id);
         }
         drop(sink);
@@ -437,7 +429,7 @@ impl Handler<RotateTick> for LogFile {
         {
             let mut sink = lock(&self.sink);
             if sink.size > 0 {
-                let id = sink.first_id;
+                let id = sink.owner.first_id;
                 sink.rotate_now(id);
             }
         }
@@ -454,7 +446,7 @@ impl Handler<Reopen> for LogFile {
     type Result = ();
     fn handle(&mut self, _: Reopen, _: &mut Context<Self>) {
         let mut sink = lock(&self.sink);
-        let id = sink.first_id;
+        let id = sink.owner.first_id;
         sink.open(id);
     }
 }

@@ -207,12 +207,10 @@ fn node_load(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
     })
 }
 
-/// Read and convert the PM2 file at `path` (`shown` as typed) to ecosystem.ron text
-/// whose paths are relative to `out_dir`; warnings are printed on stderr.
-pub fn convert_file(path: &Path, shown: &str, out_dir: &Path) -> Result<Converted, Failure> {
-    let abs = std::fs::canonicalize(path)
-        .map_err(|e| Failure::request(format!("cannot read {shown}: {e}")))?;
-    let file = read(&abs, shown)?;
+/// Read and convert the PM2 file at `abs` (canonical; `shown` as typed) to ecosystem.ron
+/// text whose paths are relative to `out_dir`; warnings are printed on stderr.
+fn convert_file(abs: &Path, shown: &str, out_dir: &Path) -> Result<Converted, Failure> {
+    let file = read(abs, shown)?;
     let caller_cwd = super::caller_cwd()?;
     let ctx = Context {
         file_dir: abs
@@ -242,7 +240,7 @@ pub fn load(path: &Path, shown: &str) -> Result<pmx_config::Ecosystem, Failure> 
     let abs = std::fs::canonicalize(path)
         .map_err(|e| Failure::request(format!("cannot read {shown}: {e}")))?;
     let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
-    let converted = convert_file(path, shown, &dir)?;
+    let converted = convert_file(&abs, shown, &dir)?;
     parse_converted(&converted.ron, &abs, shown)
 }
 
@@ -300,7 +298,7 @@ pub fn import(file: &str, output: Option<&str>, force: bool) -> Result<(), Failu
         .as_ref()
         .and_then(|t| t.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| file_dir.clone());
-    let converted = convert_file(path, file, &out_dir)?;
+    let converted = convert_file(&real, file, &out_dir)?;
     let check_path = target
         .clone()
         .unwrap_or_else(|| file_dir.join("ecosystem.ron"));

@@ -396,7 +396,7 @@ impl AppConv<'_> {
         } else if let Some(i) = &interpreter {
             self.line(format!("interpreter: {}", ron_str(i)), None);
         } else if let Some(Script::File(p)) = &script {
-            if interpreter_by_extension(p).is_none() && is_text(p) {
+            if super::start::interpreter_for(p).is_none() && is_text(p) {
                 self.warn(format!(
                     "PM2 runs {} with node (it has no known extension, and PM2 ignores its shebang); pmx execs it, so its shebang chooses; set `interpreter: \"node\"` for PM2's behaviour",
                     p.display()
@@ -513,7 +513,7 @@ impl AppConv<'_> {
         }
         let node = match (interpreter, script) {
             (Some(i), _) => i == "node" || i.ends_with("/node") || i.ends_with("node"),
-            (None, Some(Script::File(p))) => interpreter_by_extension(p) == Some("node"),
+            (None, Some(Script::File(p))) => super::start::interpreter_for(p) == Some("node"),
             _ => false,
         };
         if mode == Some("cluster") && !node {
@@ -1219,26 +1219,18 @@ fn file_name(name: &str) -> String {
 }
 
 /// PM2's `script` lookup (Common.prepareAppConf): the file below the app's cwd, else
-/// `which`: a bare name on PATH, a path with `/` relative to `base` if executable.
+/// `which`: a bare name on PATH (kept by name), a path with `/` relative to `base` if
+/// executable — pmx's own lookup of a command, so pmx finds at start what this found.
 fn find_script(script: &str, pm_cwd: &Path, base: &Path, path_var: Option<&str>) -> Option<Script> {
     let candidate = normalize(&pm_cwd.join(script));
     if candidate.exists() {
         return Some(Script::File(candidate));
     }
-    if !script.contains('/') {
-        let found = path_var?
-            .split(':')
-            .filter(|d| !d.is_empty())
-            .any(|d| is_executable(&Path::new(d).join(script)));
-        return found.then(|| Script::Command(script.to_string()));
-    }
-    let p = normalize(&base.join(script));
-    is_executable(&p).then_some(Script::File(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    let found = super::start::find_program(script, base, path_var)?;
+    Some(match script.contains('/') {
+        true => Script::File(normalize(&found)),
+        false => Script::Command(script.to_string()),
+    })
 }
 
 /// Whether the file looks like text (no NUL in its first 512 bytes), as PM2's `isBinary`.
@@ -1248,11 +1240,6 @@ fn is_text(p: &Path) -> bool {
     std::fs::File::open(p)
         .and_then(|mut f| f.read(&mut buf))
         .is_ok_and(|n| !buf[..n].contains(&0))
-}
-
-/// pmx's interpreter for a file's extension (SPEC §3), None for "exec it".
-fn interpreter_by_extension(p: &Path) -> Option<&'static str> {
-    super::start::interpreter_for(p)
 }
 
 /// `.` and `..` removed without touching the file system (Node's `path.resolve`).

@@ -64,7 +64,7 @@ pub fn classify(target: &str, base: &Path, path_var: Option<&str>) -> Result<Tar
 }
 
 /// `name` as a file relative to `base` when it has a `/`, else looked up on `path_var`.
-fn find_program(name: &str, base: &Path, path_var: Option<&str>) -> Option<PathBuf> {
+pub(super) fn find_program(name: &str, base: &Path, path_var: Option<&str>) -> Option<PathBuf> {
     if name.contains('/') {
         let p = base.join(name);
         return is_executable(&p).then(|| std::path::absolute(&p).unwrap_or(p));
