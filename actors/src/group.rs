@@ -8,16 +8,19 @@
 //! spawned before the next. Over it, every member is stopped in reverse order and the
 //! group sends [`Escalate`] to its parent (OTP: the supervisor shuts its children down and
 //! exits with `shutdown`). One sequence runs at a time (`AtomicResponse`): a failure that
-//! happens during a sequence is handled after it.
+//! happens during a sequence is handled after it, and recognised by its generation when
+//! the sequence has already restarted that member (OTP drains the EXIT of a child it
+//! terminated by matching the child, and does not count it).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
 use actix::prelude::*;
 
-use crate::app::{AppSup, Command, Op};
-use crate::protocol::{ProcessInfo, Status};
+use crate::app::{AppSup, Op, Supervise, Supervised};
+use crate::protocol::ProcessInfo;
 use crate::supervision::intensity::{Intensity, IntensityVerdict, RestartWindow};
 use crate::supervision::strategy::Strategy;
 
@@ -44,6 +47,9 @@ pub struct GroupSup {
     parent: Recipient<Escalate>,
     /// Over its intensity: members stay down until a manual restart of the group.
     escalated: bool,
+    /// Per member (declared order): each instance's generation as the group's last step
+    /// left it. A failure of an older generation was absorbed by that step.
+    seen: Vec<BTreeMap<u32, u64>>,
 }
 
 impl GroupSup {
@@ -64,6 +70,7 @@ impl GroupSup {
                 max: spec.intensity.max,
                 within_ms: spec.intensity.within_ms,
             },
+            seen: vec![BTreeMap::new(); members.len()],
             members,
             window: RestartWindow::new(),
             epoch: Instant::now(),
@@ -76,33 +83,48 @@ impl GroupSup {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// The group's members' supervisors, declared order.
-    fn addrs(&self) -> Vec<Addr<AppSup>> {
-        self.members.iter().map(|(_, a)| a.clone()).collect()
+    /// The group's members (declared order) with their index.
+    fn addrs(&self) -> Vec<(usize, Addr<AppSup>)> {
+        self.members
+            .iter()
+            .enumerate()
+            .map(|(k, (_, a))| (k, a.clone()))
+            .collect()
+    }
+
+    /// Remember the generations a step left its members at.
+    fn record(&mut self, steps: Vec<(usize, Supervised)>) -> Vec<ProcessInfo> {
+        let mut rows = Vec::new();
+        for (k, mut s) in steps {
+            if let Some(seen) = self.seen.get_mut(k) {
+                for (instance, generation) in s.generations {
+                    let g = seen.entry(instance).or_insert(0);
+                    *g = (*g).max(generation);
+                }
+            }
+            rows.append(&mut s.rows);
+        }
+        rows
     }
 }
+
+/// A group step's future: each member's answer, in the order asked.
+type Steps = Pin<Box<dyn Future<Output = Vec<(usize, Supervised)>>>>;
 
 impl Actor for GroupSup {
     type Context = Context<Self>;
 }
 
 /// Send `op` to each of `addrs` in turn, each after the previous has answered; answers
-/// the rows they answered.
-async fn in_turn(addrs: Vec<Addr<AppSup>>, op: Op) -> Vec<ProcessInfo> {
-    let mut rows = Vec::new();
-    for a in addrs {
-        if let Ok(mut r) = a
-            .send(Command {
-                op: op.clone(),
-                instances: None,
-                replace: None,
-            })
-            .await
-        {
-            rows.append(&mut r);
+/// what each answered.
+async fn in_turn(addrs: Vec<(usize, Addr<AppSup>)>, op: Op) -> Vec<(usize, Supervised)> {
+    let mut out = Vec::new();
+    for (k, a) in addrs {
+        if let Ok(s) = a.send(Supervise(op.clone())).await {
+            out.push((k, s));
         }
     }
-    rows
+    out
 }
 
 /// A member's exit that its policy would restart: a failure of that child of the group.
@@ -111,6 +133,11 @@ async fn in_turn(addrs: Vec<Addr<AppSup>>, op: Op) -> Vec<ProcessInfo> {
 pub struct MemberFailed {
     /// The member app's name.
     pub member: String,
+    /// The instance number that failed.
+    pub instance: u32,
+    /// The generation of the process that failed: one older than what the group's last
+    /// step left that instance at was absorbed into that step.
+    pub generation: u64,
     /// Its own restart delay for this exit (its `delay`, or its backoff), ms.
     pub delay_ms: u64,
 }
@@ -121,47 +148,36 @@ impl Handler<MemberFailed> for GroupSup {
         let Some(failed) = self.members.iter().position(|(n, _)| *n == msg.member) else {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         };
-        let addr = self.members[failed].1.clone();
-        // Failures queue behind a running sequence. A member that the sequence has restarted
-        // meanwhile no longer waits for a decision: its failure was absorbed into that
-        // restart (OTP drains a child's EXIT when it terminates it) and is not counted.
-        let peek = async move {
-            addr.send(Command {
-                op: Op::Peek,
-                instances: None,
-                replace: None,
-            })
-            .await
-            .map(|rows| rows.iter().any(|r| r.status == Status::WaitingRestart))
-            .unwrap_or(false)
-        };
-        AtomicResponse::new(Box::pin(peek.into_actor(self).then(
-            move |waiting, act, _| -> Pin<Box<dyn ActorFuture<Self, Output = ()>>> {
-                if !waiting {
-                    return Box::pin(fut::ready(()));
-                }
-                Box::pin(act.decide(failed, msg.delay_ms).into_actor(act))
-            },
-        )))
+        // Failures queue behind a running sequence. A member instance that the sequence
+        // has stopped or restarted meanwhile has a newer generation: its failure was
+        // absorbed into that restart and is not counted.
+        let seen = self.seen[failed].get(&msg.instance).copied().unwrap_or(0);
+        if msg.generation < seen {
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        }
+        let steps = self.decide(failed, msg.delay_ms);
+        AtomicResponse::new(Box::pin(steps.into_actor(self).map(|steps, act, _| {
+            act.record(steps);
+        })))
     }
 }
 
 impl GroupSup {
     /// Member `failed` failed and waits: count it, then restart what the strategy says,
     /// or, over the intensity, stop every member and escalate. Answers the sequence.
-    fn decide(&mut self, failed: usize, delay_ms: u64) -> Pin<Box<dyn Future<Output = ()>>> {
+    fn decide(&mut self, failed: usize, delay_ms: u64) -> Steps {
         let member = self.members[failed].0.clone();
         if self.escalated {
             // The group is down (escalated): a member started by hand since then and failing
             // again is left errored, not restarted.
-            let addr = self.members[failed].1.clone();
+            let addr = (failed, self.members[failed].1.clone());
             let reason = format!(
                 "group {} is down after an escalation; `pmx restart {}` starts it again",
                 self.name, self.name
             );
             return Box::pin(async move {
                 in_turn(vec![addr.clone()], Op::Pause).await;
-                in_turn(vec![addr], Op::MarkErrored(reason)).await;
+                in_turn(vec![addr], Op::MarkErrored(reason)).await
             });
         }
         let now = self.now_ms();
@@ -176,38 +192,36 @@ impl GroupSup {
             rev.reverse();
             let (parent, group) = (self.parent.clone(), self.name.clone());
             return Box::pin(async move {
-                in_turn(rev, Op::Pause).await;
+                let steps = in_turn(rev, Op::Pause).await;
                 parent.do_send(Escalate { group, reason });
+                steps
             });
         }
         let affected = self.strategy.affected(self.members.len(), failed);
-        let others_rev: Vec<Addr<AppSup>> = affected
+        let others_rev: Vec<(usize, Addr<AppSup>)> = affected
             .clone()
             .rev()
             .filter(|j| *j != failed)
-            .map(|j| self.members[j].1.clone())
+            .map(|j| (j, self.members[j].1.clone()))
             .collect();
-        let starts: Vec<(Addr<AppSup>, Option<u64>)> = affected
+        let starts: Vec<(usize, Addr<AppSup>, Option<u64>)> = affected
             .map(|j| {
                 let delay = (j == failed).then_some(delay_ms);
-                (self.members[j].1.clone(), delay)
+                (j, self.members[j].1.clone(), delay)
             })
             .collect();
         Box::pin(async move {
-            in_turn(others_rev, Op::Pause).await;
+            let mut steps = in_turn(others_rev, Op::Pause).await;
             // In declared order: an immediate start is awaited (spawned before the next);
             // a delayed one is scheduled and the sequence goes on, so a stop never waits
             // out a restart delay (the failed member after its own delay or backoff; the
             // others after their `restart.delay`, which StartAfter(None) reads).
-            for (addr, delay) in starts {
-                let _ = addr
-                    .send(Command {
-                        op: Op::StartAfter(delay),
-                        instances: None,
-                        replace: None,
-                    })
-                    .await;
+            for (k, addr, delay) in starts {
+                if let Ok(s) = addr.send(Supervise(Op::StartAfter(delay))).await {
+                    steps.push((k, s));
+                }
             }
+            steps
         })
     }
 }
@@ -256,15 +270,21 @@ impl Handler<GroupCommand> for GroupSup {
         let mut reverse = forward.clone();
         reverse.reverse();
         let _ = ctx;
-        let fut: std::pin::Pin<Box<dyn std::future::Future<Output = Vec<ProcessInfo>>>> = match op {
+        let fut: Steps = match op {
             Op::Start => Box::pin(in_turn(forward, Op::Start)),
             Op::Stop => Box::pin(in_turn(reverse, Op::Stop)),
             Op::Restart => {
                 self.window.clear();
                 self.escalated = false;
                 Box::pin(async move {
-                    in_turn(reverse, Op::Stop).await;
-                    in_turn(forward, Op::Restart).await
+                    // Answered with the rows after the restart; the stop's generations
+                    // are recorded all the same.
+                    let mut steps = in_turn(reverse, Op::Stop).await;
+                    for (_, s) in &mut steps {
+                        s.rows.clear();
+                    }
+                    steps.extend(in_turn(forward, Op::Restart).await);
+                    steps
                 })
             }
             Op::Delete => Box::pin(async move {
@@ -273,6 +293,8 @@ impl Handler<GroupCommand> for GroupSup {
             }),
             other => Box::pin(in_turn(forward, other)),
         };
-        AtomicResponse::new(Box::pin(fut.into_actor(self)))
+        AtomicResponse::new(Box::pin(
+            fut.into_actor(self).map(|steps, act, _| act.record(steps)),
+        ))
     }
 }

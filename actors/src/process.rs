@@ -49,8 +49,6 @@ pub struct Process {
     parent_main_exited: Recipient<MainExited>,
     pids: SharedPids,
     log_arbiter: ArbiterHandle,
-    out: PumpTarget,
-    err: PumpTarget,
     generation: u64,
     /// The main process's pid while it has not been reaped.
     pid: Option<i32>,
@@ -86,6 +84,12 @@ pub struct ProcessParts {
     pub pids: SharedPids,
     /// The log arbiter, where the pumps run.
     pub log_arbiter: ArbiterHandle,
+}
+
+/// Where an instance's output goes: its stdout and stderr log routes. Given with each
+/// [`Spawn`], so a changed spec's routes (files, `time`, merge) apply from the next spawn.
+#[derive(Clone)]
+pub struct Routes {
     /// Where stdout goes.
     pub out: PumpTarget,
     /// Where stderr goes.
@@ -105,8 +109,6 @@ impl Process {
             parent_main_exited: p.parent_main_exited,
             pids: p.pids,
             log_arbiter: p.log_arbiter,
-            out: p.out,
-            err: p.err,
             generation: 0,
             pid: None,
             pgid: None,
@@ -178,6 +180,8 @@ pub struct Spawn {
     pub kill_signal: Signal,
     /// `kill_timeout`, likewise.
     pub kill_timeout: Duration,
+    /// Where its output goes.
+    pub routes: Arc<Routes>,
 }
 
 impl Handler<Spawn> for Process {
@@ -196,7 +200,7 @@ impl Handler<Spawn> for Process {
                 self.pid = Some(sp.pid);
                 self.pgid = Some(sp.pid);
                 self.started = Some(Instant::now());
-                let (out, err) = (self.out.clone(), self.err.clone());
+                let (out, err) = (msg.routes.out.clone(), msg.routes.err.clone());
                 let (out_fd, err_fd) = (sp.stdout, sp.stderr);
                 self.log_arbiter.spawn(async move {
                     actix_rt::spawn(pump(out_fd, out));
@@ -530,8 +534,6 @@ mod tests {
             parent_main_exited: parent.clone().recipient(),
             pids,
             log_arbiter: log_arbiter.handle(),
-            out: target("out"),
-            err: target("err"),
         })
         .start();
         let mut env: BTreeMap<String, String> = std::env::vars().collect();
@@ -552,6 +554,10 @@ mod tests {
             ),
             kill_signal: Signal::SIGINT,
             kill_timeout: Duration::from_millis(1600),
+            routes: Arc::new(Routes {
+                out: target("out"),
+                err: target("err"),
+            }),
         });
         assert!(until(|| !spawns.lock().expect("lock").is_empty()).await);
         let pid = spawns.lock().expect("lock")[0]

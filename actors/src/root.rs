@@ -245,6 +245,7 @@ impl Root {
                     op: op.clone(),
                     instances,
                     replace: replace(i),
+                    ids: None,
                 })
             })
             .collect();
@@ -404,6 +405,7 @@ impl Root {
                         op: Op::Restart,
                         instances: None,
                         replace: None,
+                        ids: None,
                     }));
                     continue;
                 }
@@ -422,6 +424,7 @@ impl Root {
                     op: if autostart { Op::Start } else { Op::Reset },
                     instances: None,
                     replace: None,
+                    ids: None,
                 }));
             }
             created.push((name, addr));
@@ -454,6 +457,7 @@ impl Root {
                                 op: Op::Delete,
                                 instances: None,
                                 replace: None,
+                                ids: None,
                             })
                             .await;
                         failed.push((name, first));
@@ -671,6 +675,20 @@ impl Root {
         for (i, spec) in to_change {
             let spec = Arc::new(spec);
             self.apps[i].spec = spec.clone();
+            // A changed instance count: the ids after it, one per instance number (the
+            // kept ones, then new ones from the counter). Minimal grant until the registry
+            // owns it.
+            let count = instance_count(&spec.app.instances) as usize;
+            let ids = (count != self.apps[i].ids.len()).then(|| {
+                let mut ids = self.apps[i].ids.clone();
+                ids.truncate(count);
+                while ids.len() < count {
+                    ids.push(self.next_id);
+                    self.next_id += 1;
+                }
+                self.apps[i].ids = ids.clone();
+                ids
+            });
             // A member of a rebuilt group takes its new spec now and restarts with the group.
             let op = if in_rebuilt.contains(&self.apps[i].name) {
                 Op::Reset
@@ -681,6 +699,7 @@ impl Root {
                 op,
                 instances: None,
                 replace: Some(spec),
+                ids,
             }));
         }
         for i in &to_delete {
@@ -688,6 +707,7 @@ impl Root {
                 op: Op::Delete,
                 instances: None,
                 replace: None,
+                ids: None,
             }));
         }
         let deleted: Vec<String> = to_delete
@@ -708,6 +728,7 @@ impl Root {
                     op: if autostart { Op::Start } else { Op::Reset },
                     instances: None,
                     replace: None,
+                    ids: None,
                 }));
             }
         }
@@ -899,6 +920,7 @@ impl Handler<Escalate> for Root {
                     op: Op::MarkErrored(msg.reason.clone()),
                     instances: None,
                     replace: None,
+                    ids: None,
                 });
             }
         }

@@ -1,0 +1,859 @@
+//! App supervisor actor: owns one app — its spec, its instance table (one state machine,
+//! process side and log routes per instance number), and the app's own restart window.
+//!
+//! A thin shell around the pure instance state machine (`supervision::instance`): each
+//! message becomes an [`Event`] for one instance, and the [`Effect`]s that come back are
+//! carried out here (a `Spawn` or `Terminate` to the process side, a [`StartChild`]
+//! timer, a bus event, a row report, a failure to the group). The one decision on an
+//! unrequested exit is `supervision::decide`. Manual commands (start, stop, restart,
+//! reset, delete) arrive as [`Command`] from the Root supervisor and are answered once
+//! their effect is visible; a changed spec rebuilds what it changes (rules, the prepared
+//! spawns, the log routes, the instance table).
+//!
+//! Files: `instances.rs` (the table, growing and shrinking), `spawn.rs` (the spawner seam,
+//! the environment, the prepared spawns), `routes.rs` (log routes, flush and reopen),
+//! `rows.rs` (list rows and `describe`).
+
+mod instances;
+mod routes;
+mod rows;
+mod spawn;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+use nix::sys::signal::Signal;
+use tokio::sync::oneshot;
+
+use self::instances::Slot;
+pub use self::routes::Logs;
+pub use self::rows::{instance_count, log_paths, with_uptime, Describe, Report, Row};
+pub use self::spawn::{Actors, ProcessPort, Spawner};
+use crate::events::{BusFlags, EventBus, Publish};
+use crate::group::MemberFailed;
+use crate::home::Home;
+use crate::messages::{ChildExited, MainExited, Spawned, StartChild};
+use crate::os;
+use crate::process::{Spawn, Terminate};
+use crate::protocol::{AppSpec, Event as BusEvent, ProcessInfo, Status};
+use crate::reaper::SharedPids;
+use crate::supervision::decide::{plan_instances, InstancesPlan, Supervisor};
+use crate::supervision::instance::{Effect, Event, Notice, Reason, Setting, Token};
+use crate::supervision::intensity::{Intensity, RestartWindow};
+use crate::supervision::policy::{Policy, RestartRules};
+use crate::supervision::strategy::Strategy;
+
+/// What a command does to each instance it selects.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Start instances that are down (stopped or errored).
+    Start,
+    /// Stop: `stopped` once each tree has exited.
+    Stop,
+    /// Restart (a stopped or errored instance starts); zeroes the unstable count.
+    Restart,
+    /// Zero the restart counters.
+    Reset,
+    /// Stop, then forget: the actor stops once every instance has stopped.
+    Delete,
+    /// Start instances that are down after a delay (ms; None: the app's own
+    /// `restart.delay`), counted as a restart: a group restarting its members.
+    StartAfter(Option<u64>),
+    /// Mark instances that are down `errored` with this reason (a group's escalation).
+    MarkErrored(String),
+    /// Stop as a supervisor's step (a group restarting or escalating): unlike a manual
+    /// `Stop`, it does not hold the instance down.
+    Pause,
+}
+
+/// A manual command on some instances of this app; answers their rows once done.
+#[derive(Message)]
+#[rtype(result = "Vec<ProcessInfo>")]
+pub struct Command {
+    /// What to do.
+    pub op: Op,
+    /// Which instance numbers (None: all).
+    pub instances: Option<Vec<u32>>,
+    /// A new spec to run from now on (`--update-env`, `up` reload); applied before `op`:
+    /// the restart rules, the prepared spawns and the log routes are rebuilt from it.
+    pub replace: Option<Arc<AppSpec>>,
+    /// The app's ids after the change, one per instance number 0..N-1; Some only when the
+    /// count changes (granted by the Root). The table grows with the next numbers or
+    /// shrinks from the highest (stopped, then dropped).
+    pub ids: Option<Vec<u64>>,
+}
+
+impl Command {
+    /// `op` on every instance, nothing replaced.
+    pub fn all(op: Op) -> Command {
+        Command {
+            op,
+            instances: None,
+            replace: None,
+            ids: None,
+        }
+    }
+}
+
+/// A supervisor's step on every instance (a group's restart sequence): answered, once
+/// done, with the rows and each instance's generation, by which the group recognises a
+/// failure its sequence has absorbed (OTP matches a child's EXIT to the child it holds).
+#[derive(Message)]
+#[rtype(result = "Supervised")]
+pub struct Supervise(pub Op);
+
+/// The answer to [`Supervise`].
+#[derive(Debug, Default)]
+pub struct Supervised {
+    /// The rows after the step.
+    pub rows: Vec<ProcessInfo>,
+    /// (instance number, generation) of every instance after the step.
+    pub generations: Vec<(u32, u64)>,
+}
+
+/// This app is a member of a group: its failures go to the Group supervisor, which
+/// decides what restarts (and its intensity replaces `max_restarts`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JoinGroup {
+    /// The group's name (shown in `list`).
+    pub name: String,
+    /// Where failures go.
+    pub parent: Recipient<MemberFailed>,
+}
+
+/// This app leaves its group (the group was rebuilt or dissolved by `up`): its failures
+/// are its own again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LeaveGroup;
+
+/// Everything an App supervisor is built from.
+pub struct AppParts {
+    /// The app (shared with the Root's registry).
+    pub spec: Arc<AppSpec>,
+    /// One id per instance, allocated by the Root.
+    pub ids: Vec<u64>,
+    /// `$PMX_HOME`.
+    pub home: Home,
+    /// Where rows go.
+    pub root: Recipient<Report>,
+    /// The event bus.
+    pub bus: Addr<EventBus>,
+    /// The Reaper's table.
+    pub pids: SharedPids,
+    /// Where log actors and pumps run.
+    pub log_arbiter: ArbiterHandle,
+    /// The daemon's original open-file limit, restored in children.
+    pub nofile: Option<(u64, u64)>,
+    /// The user name shown in `list`.
+    pub user: String,
+    /// The event bus's "someone wants log lines" flag.
+    pub bus_flags: BusFlags,
+}
+
+/// The App supervisor actor.
+pub struct AppSup {
+    parts: AppParts,
+    slots: Vec<Slot>,
+    /// After a shrink: the instance count; the slots past it are dropped once down.
+    retire_from: Option<usize>,
+    spawner: Rc<dyn Spawner>,
+    /// The group this app belongs to, if any.
+    group: Option<(String, Recipient<MemberFailed>)>,
+    rules: RestartRules,
+    /// The app's own restart intensity over its instances (None: PM2's max_restarts).
+    window: RestartWindow,
+    /// The shell's clock: the state machine's `now_ms` counts from here.
+    epoch: Instant,
+    kill_signal: Signal,
+    kill_timeout: Duration,
+    created_at: u64,
+    deleted: bool,
+    /// Who waits for which token of the state machine.
+    waiters: Vec<(Token, oneshot::Sender<()>)>,
+    next_token: Token,
+    /// A row changed since the last report.
+    dirty: bool,
+}
+
+fn rules_of(app: &pmx_config::App) -> RestartRules {
+    RestartRules {
+        policy: match app.restart.policy {
+            pmx_config::Policy::Always => Policy::Always,
+            pmx_config::Policy::OnFailure => Policy::OnFailure,
+            pmx_config::Policy::Never => Policy::Never,
+        },
+        delay_ms: app.restart.delay_ms,
+        backoff_ms: app.restart.backoff_ms,
+        min_uptime_ms: app.restart.min_uptime_ms,
+        max_restarts: app.restart.max_restarts,
+        stop_exit_codes: app.stop_exit_codes.clone(),
+    }
+}
+
+fn strategy_of(s: pmx_config::Strategy) -> Strategy {
+    match s {
+        pmx_config::Strategy::OneForOne => Strategy::OneForOne,
+        pmx_config::Strategy::OneForAll => Strategy::OneForAll,
+        pmx_config::Strategy::RestForOne => Strategy::RestForOne,
+    }
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl AppSup {
+    /// An App supervisor for `parts.spec`, with a Process actor per instance; its
+    /// instances start on the Root's `Command { op: Start }` (unless `autostart` is off).
+    pub fn new(parts: AppParts) -> AppSup {
+        AppSup::with_spawner(parts, Rc::new(Actors))
+    }
+
+    /// An App supervisor whose process sides come from `spawner` (tests record them).
+    pub fn with_spawner(parts: AppParts, spawner: Rc<dyn Spawner>) -> AppSup {
+        let rules = rules_of(&parts.spec.app);
+        let kill_signal =
+            os::signal_from_name(&parts.spec.app.kill_signal).unwrap_or(Signal::SIGINT);
+        let kill_timeout = Duration::from_millis(parts.spec.app.kill_timeout_ms);
+        AppSup {
+            parts,
+            slots: Vec::new(),
+            retire_from: None,
+            spawner,
+            group: None,
+            rules,
+            window: RestartWindow::new(),
+            epoch: Instant::now(),
+            kill_signal,
+            kill_timeout,
+            created_at: wall_ms(),
+            deleted: false,
+            waiters: Vec::new(),
+            next_token: 0,
+            dirty: false,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.parts.spec.app.name
+    }
+
+    /// The shell's clock, ms since the actor was built.
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The instant `ms` on the shell's clock.
+    fn instant_of(&self, ms: u64) -> Instant {
+        self.epoch + Duration::from_millis(ms)
+    }
+
+    /// The number of instances in force (slots being retired after a shrink excluded).
+    fn live(&self) -> usize {
+        self.retire_from
+            .unwrap_or(self.slots.len())
+            .min(self.slots.len())
+    }
+
+    /// Whether the app supervises its instances OTP-style: its own `intensity` is set, or
+    /// a `strategy` other than OneForOne over several instances (SPEC §5: an app
+    /// supervisor has no intensity by default; PM2's max_restarts rule governs).
+    fn supervisor(&self) -> Supervisor {
+        let app = &self.parts.spec.app;
+        if app.intensity.is_some()
+            || (self.live() > 1 && app.strategy != pmx_config::Strategy::OneForOne)
+        {
+            Supervisor::Instances
+        } else if self.group.is_some() {
+            Supervisor::Group
+        } else {
+            Supervisor::Pm2
+        }
+    }
+
+    /// A new waiter token and the receiver settled with it.
+    fn waiter(&mut self) -> (Token, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        self.next_token += 1;
+        self.waiters.push((self.next_token, tx));
+        (self.next_token, rx)
+    }
+
+    /// Feed `ev` to slot `i`'s state machine and carry out what it asks.
+    fn feed(&mut self, i: usize, ev: Event, ctx: &mut Context<Self>) {
+        let set = Setting {
+            rules: &self.rules,
+            supervisor: self.supervisor(),
+        };
+        let now = self.now_ms();
+        let fx = self.slots[i].fsm.on(ev, set, now);
+        for e in fx {
+            self.carry_out(i, e, ctx);
+        }
+    }
+
+    /// Carry out one effect of slot `i`'s state machine.
+    fn carry_out(&mut self, i: usize, e: Effect, ctx: &mut Context<Self>) {
+        match e {
+            Effect::Spawn { generation } => self.spawn(i, generation, ctx),
+            Effect::Terminate { generation } => self.slots[i].process.terminate(Terminate {
+                generation,
+                signal: self.kill_signal,
+                timeout: self.kill_timeout,
+            }),
+            Effect::Arm {
+                generation,
+                delay_ms,
+            } => {
+                ctx.notify_later(
+                    StartChild {
+                        instance: self.slots[i].idx,
+                        generation,
+                    },
+                    Duration::from_millis(delay_ms),
+                );
+            }
+            Effect::Publish(n) => self.publish(i, n),
+            Effect::Settle(tokens) => {
+                for t in tokens {
+                    if let Some(k) = self.waiters.iter().position(|(w, _)| *w == t) {
+                        let (_, tx) = self.waiters.swap_remove(k);
+                        let _ = tx.send(());
+                    }
+                }
+            }
+            Effect::Report => self.dirty = true,
+            Effect::Escalate {
+                to: Supervisor::Instances,
+                generation,
+                delay_ms,
+            } => self.instance_failed(i, generation, delay_ms, ctx),
+            Effect::Escalate {
+                generation,
+                delay_ms,
+                ..
+            } => {
+                if let Some((_, group)) = &self.group {
+                    group.do_send(MemberFailed {
+                        member: self.name().to_string(),
+                        instance: self.slots[i].idx,
+                        generation,
+                        delay_ms,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Spawn slot `i`'s process of `generation`, with the prepared spawn and the routes
+    /// in force; a spawn that cannot even be prepared is a failed spawn.
+    fn spawn(&mut self, i: usize, generation: u64, ctx: &mut Context<Self>) {
+        if self.slots[i].routes.is_none() {
+            self.build_routes();
+        }
+        let prepared = self.spawn_spec(i);
+        let routes = self.slots[i].routes.clone();
+        match (prepared, routes) {
+            (Ok(spec), Some(routes)) => self.slots[i].process.spawn(Spawn {
+                generation,
+                spec,
+                kill_signal: self.kill_signal,
+                kill_timeout: self.kill_timeout,
+                routes,
+            }),
+            (prepared, _) => {
+                let why = prepared
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "no log routes".into());
+                let reason = format!("cannot start {}: {why}", self.parts.spec.program.display());
+                tracing::error!("app {}: {reason}", self.name());
+                self.feed(i, Event::SpawnFailed { generation, reason }, ctx);
+            }
+        }
+    }
+
+    /// Instance `i` failed and the app supervises its instances: the same pure window and
+    /// strategy as a group, one level down (`decide::plan_instances`). Within the
+    /// intensity, the other affected instances are stopped, then the affected ones start
+    /// in order (the failed one after its own delay or backoff). Over it, every instance
+    /// is stopped and the app escalates: to its group as a failure of this member, or,
+    /// outside a group, by marking its instances `errored`.
+    fn instance_failed(
+        &mut self,
+        i: usize,
+        generation: u64,
+        delay_ms: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let intensity = self.parts.spec.app.intensity.as_ref().map(|int| Intensity {
+            max: int.max,
+            within_ms: int.within_ms,
+        });
+        let now = self.now_ms();
+        let live = self.live();
+        let plan = plan_instances(
+            &mut self.window,
+            intensity,
+            strategy_of(self.parts.spec.app.strategy),
+            live,
+            i,
+            now,
+            &self.parts.spec.app.name,
+        );
+        match plan {
+            InstancesPlan::Exceeded(reason) => {
+                tracing::warn!("{reason}");
+                let all: Vec<usize> = (0..self.live()).rev().collect();
+                let idx = self.slots[i].idx;
+                self.stop_then(all, ctx, move |act, ctx| {
+                    act.window.clear();
+                    match &act.group {
+                        Some((_, group)) => group.do_send(MemberFailed {
+                            member: act.name().to_string(),
+                            instance: idx,
+                            generation,
+                            delay_ms,
+                        }),
+                        None => {
+                            for j in 0..act.live() {
+                                act.feed(j, Event::MarkErrored(reason.clone()), ctx);
+                            }
+                        }
+                    }
+                });
+            }
+            InstancesPlan::Restart { stop, start } => {
+                self.stop_then(stop, ctx, move |act, ctx| {
+                    let own = act.parts.spec.app.restart.delay_ms;
+                    for j in start {
+                        let delay_ms = if j == i { delay_ms } else { own };
+                        act.feed(
+                            j,
+                            Event::StartAfter {
+                                delay_ms,
+                                waiter: None,
+                            },
+                            ctx,
+                        );
+                    }
+                });
+            }
+        }
+    }
+
+    /// Stop slots `js` (a supervisor's step: no hold) and, once all have stopped, run
+    /// `then` and report.
+    fn stop_then(
+        &mut self,
+        js: Vec<usize>,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
+    ) {
+        let mut stops = Vec::new();
+        for j in js {
+            let (token, rx) = self.waiter();
+            self.feed(
+                j,
+                Event::Stop {
+                    hold: false,
+                    waiter: Some(token),
+                },
+                ctx,
+            );
+            stops.push(rx);
+        }
+        ctx.spawn(
+            async move {
+                for s in stops {
+                    let _ = s.await;
+                }
+            }
+            .into_actor(self)
+            .map(move |(), act, ctx| {
+                then(act, ctx);
+                act.report();
+            }),
+        );
+    }
+
+    /// Announce `n` of slot `i` on the bus (only built when someone listens).
+    fn publish(&self, i: usize, n: Notice) {
+        if !self.parts.bus_flags.any() {
+            return;
+        }
+        let mut e = BusEvent {
+            app: Some(self.name().to_string()),
+            id: Some(self.slots[i].id),
+            time: Some(chrono::Local::now().to_rfc3339()),
+            ..BusEvent::default()
+        };
+        match n {
+            Notice::Online => e.event = "online".into(),
+            Notice::Stop => e.event = "stop".into(),
+            Notice::Restart(r) => {
+                e.event = "restart".into();
+                e.reason = Some(r.as_str().into());
+            }
+            Notice::Errored(r) => {
+                e.event = "errored".into();
+                e.reason = Some(r);
+            }
+            Notice::Exit(exit) => {
+                e.event = "exit".into();
+                e.code = Some(exit.and_then(|e| e.code));
+                e.signal = Some(exit.and_then(|e| e.signal).map(os::signal_name));
+            }
+        }
+        self.parts.bus.do_send(Publish(e));
+    }
+
+    /// Report if a row changed, and drop the slots a shrink retired.
+    fn flush(&mut self) {
+        self.retire();
+        if self.dirty {
+            self.report();
+        }
+    }
+
+    /// Take `spec` from now on: the restart rules, the signals, the prepared spawns, the
+    /// log routes (when the logs or the instance count change) and, with `ids`, the
+    /// instance table. Answers the receivers of the stops a shrink asked for.
+    fn replace(
+        &mut self,
+        spec: Arc<AppSpec>,
+        ids: Option<Vec<u64>>,
+        ctx: &mut Context<Self>,
+    ) -> Vec<oneshot::Receiver<()>> {
+        let logs_changed = !routes::same_logs(&self.parts.spec, &spec);
+        self.parts.spec = spec;
+        for s in &mut self.slots {
+            s.spawn = None;
+        }
+        self.rules = rules_of(&self.parts.spec.app);
+        self.kill_signal =
+            os::signal_from_name(&self.parts.spec.app.kill_signal).unwrap_or(Signal::SIGINT);
+        self.kill_timeout = Duration::from_millis(self.parts.spec.app.kill_timeout_ms);
+        let mut waits = Vec::new();
+        let resized = ids.as_ref().is_some_and(|ids| ids.len() != self.live());
+        if let Some(ids) = ids {
+            waits = self.resize(&ids, ctx);
+            self.parts.ids = ids;
+        }
+        if logs_changed || resized {
+            self.build_routes();
+        }
+        self.dirty = true;
+        waits
+    }
+
+    /// Apply `op` to the slots numbered in `instances` (None: all in force); answers the
+    /// receivers of the effects not yet visible.
+    fn apply(
+        &mut self,
+        op: &Op,
+        instances: &Option<Vec<u32>>,
+        ctx: &mut Context<Self>,
+    ) -> Vec<oneshot::Receiver<()>> {
+        let selected: Vec<usize> = match instances {
+            None => (0..self.live()).collect(),
+            Some(list) => list.iter().filter_map(|n| self.index_of(*n)).collect(),
+        };
+        if matches!(op, Op::Delete) {
+            self.deleted = true;
+        }
+        if matches!(op, Op::Restart) && instances.is_none() {
+            // A manual restart of the whole app starts it with a fresh intensity window.
+            self.window.clear();
+        }
+        let mut waits = Vec::new();
+        for i in selected {
+            // Every op but Reset and MarkErrored is answered once its effect is visible.
+            let mut waiter = None;
+            if !matches!(op, Op::Reset | Op::MarkErrored(_)) {
+                let (token, rx) = self.waiter();
+                waiter = Some(token);
+                waits.push(rx);
+            }
+            let ev = match op {
+                Op::Start => Event::Start { waiter },
+                Op::Stop | Op::Delete => Event::Stop { hold: true, waiter },
+                Op::Pause => Event::Stop {
+                    hold: false,
+                    waiter,
+                },
+                Op::Restart => Event::Restart {
+                    reason: Reason::Manual,
+                    waiter,
+                },
+                Op::StartAfter(delay) => Event::StartAfter {
+                    delay_ms: delay.unwrap_or(self.parts.spec.app.restart.delay_ms),
+                    waiter,
+                },
+                Op::Reset => Event::Reset,
+                Op::MarkErrored(r) => Event::MarkErrored(r.clone()),
+            };
+            self.feed(i, ev, ctx);
+        }
+        waits
+    }
+}
+
+impl Actor for AppSup {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Instances start on the Root's `Command { op: Start }`, so that it can wait for
+        // them; `autostart: false` apps are registered and left stopped.
+        for id in self.parts.ids.clone() {
+            self.push_slot(id, ctx);
+        }
+        self.build_routes();
+        self.report();
+    }
+}
+
+impl Handler<Command> for AppSup {
+    type Result = ResponseActFuture<Self, Vec<ProcessInfo>>;
+    fn handle(&mut self, msg: Command, ctx: &mut Context<Self>) -> Self::Result {
+        let mut waits = match msg.replace {
+            Some(spec) => self.replace(spec, msg.ids, ctx),
+            None => Vec::new(),
+        };
+        waits.extend(self.apply(&msg.op, &msg.instances, ctx));
+        self.flush();
+        let delete = matches!(msg.op, Op::Delete);
+        Box::pin(
+            async move {
+                for w in waits {
+                    let _ = w.await;
+                }
+            }
+            .into_actor(self)
+            .map(move |(), act, ctx| {
+                act.flush();
+                let infos = act.infos();
+                if delete {
+                    ctx.stop();
+                }
+                infos
+            }),
+        )
+    }
+}
+
+impl Handler<Supervise> for AppSup {
+    type Result = ResponseActFuture<Self, Supervised>;
+    fn handle(&mut self, Supervise(op): Supervise, ctx: &mut Context<Self>) -> Self::Result {
+        let waits = self.apply(&op, &None, ctx);
+        self.flush();
+        Box::pin(
+            async move {
+                for w in waits {
+                    let _ = w.await;
+                }
+            }
+            .into_actor(self)
+            .map(|(), act, _| {
+                act.flush();
+                Supervised {
+                    rows: act.infos(),
+                    generations: act
+                        .slots
+                        .iter()
+                        .map(|s| (s.idx, s.fsm.generation))
+                        .collect(),
+                }
+            }),
+        )
+    }
+}
+
+impl Handler<JoinGroup> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: JoinGroup, _: &mut Context<Self>) {
+        self.group = Some((msg.name, msg.parent));
+        self.report();
+    }
+}
+
+impl Handler<LeaveGroup> for AppSup {
+    type Result = ();
+    fn handle(&mut self, _: LeaveGroup, _: &mut Context<Self>) {
+        self.group = None;
+        self.report();
+    }
+}
+
+/// Send a signal to the main process of some instances.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<ProcessInfo>, String>")]
+pub struct SignalInstances {
+    /// The signal.
+    pub signal: Signal,
+    /// Which instance numbers (None: all).
+    pub instances: Option<Vec<u32>>,
+}
+
+impl Handler<SignalInstances> for AppSup {
+    type Result = ResponseActFuture<Self, Result<Vec<ProcessInfo>, String>>;
+    fn handle(&mut self, msg: SignalInstances, _: &mut Context<Self>) -> Self::Result {
+        // Only running instances are signalled; none running is the error.
+        let sends: Vec<_> = self
+            .slots
+            .iter()
+            .filter(|s| msg.instances.as_ref().is_none_or(|l| l.contains(&s.idx)))
+            .filter(|s| s.fsm.pid.is_some())
+            .map(|s| s.process.signal(msg.signal))
+            .collect();
+        if sends.is_empty() {
+            let name = self.name().to_string();
+            return Box::pin(fut::ready(Err(format!(
+                "{name} has no running process to signal"
+            ))));
+        }
+        Box::pin(
+            async move {
+                let mut errors = Vec::new();
+                for s in sends {
+                    if let Err(e) = s.await {
+                        errors.push(e);
+                    }
+                }
+                errors
+            }
+            .into_actor(self)
+            .map(|errors, act, _| {
+                if errors.is_empty() {
+                    Ok(act.infos())
+                } else {
+                    Err(errors.join("; "))
+                }
+            }),
+        )
+    }
+}
+
+/// The environment instance `instance` got at its last spawn (`pmx env`).
+#[derive(Message)]
+#[rtype(result = "BTreeMap<String, String>")]
+pub struct EnvOf {
+    /// The instance number.
+    pub instance: u32,
+}
+
+impl Handler<EnvOf> for AppSup {
+    type Result = MessageResult<EnvOf>;
+    fn handle(&mut self, msg: EnvOf, _: &mut Context<Self>) -> Self::Result {
+        // The environment is rebuilt from the stored layers rather than kept per instance:
+        // it is what the last spawn got, as long as the spec has not been replaced since.
+        let env = match self.index_of(msg.instance) {
+            Some(i) => self.env_for(i),
+            None => BTreeMap::new(),
+        };
+        MessageResult(env)
+    }
+}
+
+/// Why instances could not be spawned (their last spawn failed): one message each.
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+pub struct SpawnErrors;
+
+impl Handler<SpawnErrors> for AppSup {
+    type Result = MessageResult<SpawnErrors>;
+    fn handle(&mut self, _: SpawnErrors, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.slots
+                .iter()
+                .filter(|s| rows::status_of(s.fsm.phase) == Status::Errored)
+                .filter_map(|s| s.fsm.last_error.clone())
+                .collect(),
+        )
+    }
+}
+
+impl Handler<Spawned> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: Spawned, ctx: &mut Context<Self>) {
+        let Some(i) = self.index_of(msg.instance) else {
+            return;
+        };
+        let generation = msg.generation;
+        let ev = match msg.result {
+            Ok(pid) => Event::Spawned { generation, pid },
+            Err(reason) => {
+                if generation == self.slots[i].fsm.generation {
+                    tracing::error!("app {}: {reason}", self.name());
+                }
+                Event::SpawnFailed { generation, reason }
+            }
+        };
+        self.feed(i, ev, ctx);
+        self.flush();
+    }
+}
+
+impl Handler<ChildExited> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
+        let Some(i) = self.index_of(msg.instance) else {
+            return;
+        };
+        if !self.slots[i].process.alive() {
+            // The Process actor panicked (its Drop killed the tree and reported this
+            // exit): a fresh one takes its place.
+            let (idx, id) = (self.slots[i].idx, self.slots[i].id);
+            self.slots[i].process = self.new_process(idx, id, ctx);
+        }
+        let ev = Event::Exited {
+            generation: msg.generation,
+            exit: msg.exit,
+            uptime_ms: msg.uptime_ms,
+            requested: msg.requested,
+        };
+        self.feed(i, ev, ctx);
+        self.flush();
+    }
+}
+
+impl Handler<MainExited> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: MainExited, ctx: &mut Context<Self>) {
+        let Some(i) = self.index_of(msg.instance) else {
+            return;
+        };
+        let ev = Event::MainExited {
+            generation: msg.generation,
+            exit: msg.exit,
+        };
+        self.feed(i, ev, ctx);
+        self.flush();
+    }
+}
+
+impl Handler<StartChild> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: StartChild, ctx: &mut Context<Self>) {
+        let Some(i) = self.index_of(msg.instance) else {
+            return;
+        };
+        self.feed(
+            i,
+            Event::TimerFired {
+                generation: msg.generation,
+            },
+            ctx,
+        );
+        self.flush();
+    }
+}
