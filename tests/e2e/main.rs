@@ -14,3 +14,4 @@ mod pm2_import;
 mod protocol;
 mod restart;
 mod up;
+mod up_changes;
