@@ -28,7 +28,8 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
 /// The environment variable that marks every process of one instance's tree:
-/// `<daemon home hash>:<instance id>`.
+/// `<daemon home hash>:<instance id>:<generation>` (one per process of the instance, so an
+/// old tree's stop never reaches its replacement's).
 pub const MARKER_VAR: &str = "PMX_TREE";
 
 /// What [`spawn`] needs to start one instance's main process, prepared once per instance
@@ -124,9 +125,30 @@ pub struct Spawned {
 /// Errors: the `io::Error` of a failed step or of `execve` (a missing program is
 /// `NotFound`).
 pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
+    spawn_marked(spec, None)
+}
+
+/// [`spawn`], with `marker` (a whole `PMX_TREE=<value>` entry) in place of the prepared
+/// environment's [`MARKER_VAR`]: the marker is per process (per generation of an
+/// instance), while the rest of the environment is prepared once per instance. Only a
+/// pointer is swapped; nothing is allocated for it in the child.
+pub fn spawn_marked(spec: &SpawnSpec, marker: Option<&std::ffi::CStr>) -> io::Result<Spawned> {
     let mut argv: Vec<*const libc::c_char> = spec.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = spec.env.iter().map(|e| e.as_ptr()).collect();
+    let is_marker = |e: &CString| {
+        let b = e.as_bytes();
+        b.len() > MARKER_VAR.len()
+            && b.starts_with(MARKER_VAR.as_bytes())
+            && b[MARKER_VAR.len()] == b'='
+    };
+    let mut envp: Vec<*const libc::c_char> = spec
+        .env
+        .iter()
+        .map(|e| match marker {
+            Some(m) if is_marker(e) => m.as_ptr(),
+            _ => e.as_ptr(),
+        })
+        .collect();
     envp.push(std::ptr::null());
 
     let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;

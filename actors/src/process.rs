@@ -1,6 +1,10 @@
-//! Process actor: owns one instance's main process and, through it, its whole process
-//! tree (SPEC §5: an instance is its tree, as a systemd unit is its cgroup). It spawns
-//! the main process when its App supervisor asks, pumps its output to the log actors,
+//! Process actor: owns one process of an instance — one generation — and, through it, its
+//! whole process tree (SPEC §5: an instance is its tree, as a systemd unit is its cgroup).
+//! The App supervisor starts one per spawn, so a replacement can run beside the process it
+//! replaces: each tree has its own marker (`<home tag>:<id>:<generation>`) and each
+//! actor's scans match exactly its own. It stops itself once its tree is gone and
+//! reported. It spawns the main process when its App supervisor asks, pumps its output to
+//! the log actors,
 //! hears its exit from the Reaper, and stops the tree: `kill_signal` to the group, then
 //! SIGKILL after `kill_timeout` to every remaining descendant, setsid'd ones included.
 //!
@@ -8,6 +12,7 @@
 //! beside a leftover worker that holds the port. It never restarts anything itself: the
 //! decision is the App supervisor's.
 
+use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -43,6 +48,8 @@ pub struct Process {
     id: u64,
     instance: u32,
     marker: String,
+    /// `PMX_TREE=<marker>`, swapped into the prepared environment at the spawn.
+    marker_env: Option<CString>,
     pid_file: PathBuf,
     parent_exit: Recipient<ChildExited>,
     parent_spawned: Recipient<Spawned>,
@@ -70,9 +77,12 @@ pub struct ProcessParts {
     pub id: u64,
     /// The instance number within its app.
     pub instance: u32,
-    /// The tree marker (`<home tag>:<id>`), also set in the spawned environment.
+    /// The generation this actor runs (one actor per spawn).
+    pub generation: u64,
+    /// The tree marker (`<home tag>:<id>:<generation>`), set in the spawned environment.
     pub marker: String,
-    /// `pids/<name>-<id>.pid`.
+    /// `pids/<name>-<id>.pid` (PM2's name): written at the spawn, removed at the exit only
+    /// while it still names this process (a newer one of the instance may own it).
     pub pid_file: PathBuf,
     /// Where to report the tree's exit.
     pub parent_exit: Recipient<ChildExited>,
@@ -99,9 +109,11 @@ pub struct Routes {
 impl Process {
     /// A Process actor for one instance.
     pub fn new(p: ProcessParts) -> Process {
+        let marker_env = CString::new(format!("{}={}", os::MARKER_VAR, p.marker)).ok();
         Process {
             id: p.id,
             instance: p.instance,
+            marker_env,
             marker: p.marker,
             pid_file: p.pid_file,
             parent_exit: p.parent_exit,
@@ -109,7 +121,7 @@ impl Process {
             parent_main_exited: p.parent_main_exited,
             pids: p.pids,
             log_arbiter: p.log_arbiter,
-            generation: 0,
+            generation: p.generation,
             pid: None,
             pgid: None,
             started: None,
@@ -192,7 +204,7 @@ impl Handler<Spawn> for Process {
         self.kill_timeout = msg.kill_timeout;
         self.main_exit = None;
         self.stopping = None;
-        let result = match os::spawn(&msg.spec) {
+        let result = match os::spawn_marked(&msg.spec, self.marker_env.as_deref()) {
             Ok(sp) => {
                 self.pids
                     .borrow_mut()
@@ -211,11 +223,16 @@ impl Handler<Spawn> for Process {
             }
             Err(e) => Err(e.to_string()),
         };
+        let failed = result.is_err();
         self.parent_spawned.do_send(Spawned {
             instance: self.instance,
             generation: self.generation,
             result,
         });
+        if failed {
+            // Nothing to watch: this actor served one spawn.
+            ctx.stop();
+        }
     }
 }
 
@@ -321,16 +338,16 @@ impl Handler<Reaped> for Process {
             .unwrap_or(0);
         if self.stopping.is_none() {
             if !self.tree_alive() {
-                self.report_exit(false);
+                self.report_exit(false, ctx);
                 // After the report: the respawn does not wait for the file system.
-                let _ = std::fs::remove_file(&self.pid_file);
+                self.remove_pid_file(msg.pid);
                 return;
             }
             // The main process died and left workers behind: stop them the same way
             // before anything replaces it.
             self.begin_stop(false, self.kill_signal, self.kill_timeout, ctx);
         }
-        let _ = std::fs::remove_file(&self.pid_file);
+        self.remove_pid_file(msg.pid);
         self.finish_if_gone(ctx);
         if let (Some(_), Some(exit)) = (self.pgid, self.main_exit) {
             self.parent_main_exited.do_send(MainExited {
@@ -367,7 +384,7 @@ impl Process {
         });
         self.pids
             .borrow_mut()
-            .watch_orphans(self.id, ctx.address().recipient());
+            .watch_orphans(self.watch_key(), ctx.address().recipient());
         if let Some(pgid) = self.pgid {
             os::signal_group(pgid, signal);
         }
@@ -423,13 +440,12 @@ impl Process {
             return;
         }
         let requested = self.stopping.take().map(|s| s.requested).unwrap_or(false);
-        self.pids.borrow_mut().unwatch_orphans(self.id);
-        let _ = ctx;
-        self.report_exit(requested);
+        self.pids.borrow_mut().unwatch_orphans(self.watch_key());
+        self.report_exit(requested, ctx);
     }
 
-    /// The tree is gone: tell the supervisor.
-    fn report_exit(&mut self, requested: bool) {
+    /// The tree is gone: tell the supervisor, and stop (this actor served one process).
+    fn report_exit(&mut self, requested: bool, ctx: &mut Context<Self>) {
         self.pgid = None;
         self.parent_exit.do_send(ChildExited {
             instance: self.instance,
@@ -438,6 +454,23 @@ impl Process {
             uptime_ms: self.uptime_ms,
             requested,
         });
+        ctx.stop();
+    }
+
+    /// The key of this process among the Reaper's orphan watchers: one per (instance id,
+    /// generation), so two processes of one instance both hear orphan exits.
+    fn watch_key(&self) -> u64 {
+        (self.id << 32) | (self.generation & u64::from(u32::MAX))
+    }
+
+    /// Remove the pid file if it still names `pid`: a newer process of the instance may
+    /// already own it (a replacement started beside this one).
+    fn remove_pid_file(&self, pid: i32) {
+        let ours = std::fs::read_to_string(&self.pid_file)
+            .is_ok_and(|s| s.trim().parse::<i32>().ok() == Some(pid));
+        if ours {
+            let _ = std::fs::remove_file(&self.pid_file);
+        }
     }
 }
 
@@ -527,6 +560,7 @@ mod tests {
         let process = Process::new(ProcessParts {
             id: 0,
             instance: 0,
+            generation: 1,
             marker: marker.clone(),
             pid_file: std::env::temp_dir().join(format!("pmx-unit-{}.pid", std::process::id())),
             parent_exit: parent.clone().recipient(),

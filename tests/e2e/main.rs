@@ -4,6 +4,7 @@
 mod config;
 mod daemon;
 mod env;
+mod generations;
 mod groups;
 mod harness;
 mod lifecycle;

@@ -21,8 +21,9 @@ pub(super) struct Slot {
     pub idx: u32,
     /// Its life.
     pub fsm: Instance,
-    /// Its process side.
-    pub process: Box<dyn ProcessPort>,
+    /// The process side of its current generation (None before the first spawn). An
+    /// older one lives on until its tree is gone and reported, then stops.
+    pub process: Option<Box<dyn ProcessPort>>,
     /// The prepared spawn (None until the first start, and after a spec change).
     pub spawn: Option<Arc<SpawnSpec>>,
     /// Where its output goes (built once the table is complete).
@@ -37,13 +38,13 @@ impl AppSup {
 
     /// Add a slot with the next instance number and id `id`, stopped.
     pub(super) fn push_slot(&mut self, id: u64, ctx: &mut Context<Self>) {
+        let _ = ctx;
         let idx = self.slots.len() as u32;
-        let process = self.new_process(idx, id, ctx);
         self.slots.push(Slot {
             id,
             idx,
             fsm: Instance::new(),
-            process,
+            process: None,
             spawn: None,
             routes: None,
         });

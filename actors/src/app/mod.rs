@@ -306,11 +306,15 @@ impl AppSup {
     fn carry_out(&mut self, i: usize, e: Effect, ctx: &mut Context<Self>) {
         match e {
             Effect::Spawn { generation } => self.spawn(i, generation, ctx),
-            Effect::Terminate { generation } => self.slots[i].process.terminate(Terminate {
-                generation,
-                signal: self.kill_signal,
-                timeout: self.kill_timeout,
-            }),
+            Effect::Terminate { generation } => {
+                if let Some(p) = &self.slots[i].process {
+                    p.terminate(Terminate {
+                        generation,
+                        signal: self.kill_signal,
+                        timeout: self.kill_timeout,
+                    });
+                }
+            }
             Effect::Arm {
                 generation,
                 delay_ms,
@@ -364,13 +368,18 @@ impl AppSup {
         let prepared = self.spawn_spec(i);
         let routes = self.slots[i].routes.clone();
         match (prepared, routes) {
-            (Ok(spec), Some(routes)) => self.slots[i].process.spawn(Spawn {
-                generation,
-                spec,
-                kill_signal: self.kill_signal,
-                kill_timeout: self.kill_timeout,
-                routes,
-            }),
+            (Ok(spec), Some(routes)) => {
+                let (idx, id) = (self.slots[i].idx, self.slots[i].id);
+                let process = self.new_process(idx, id, generation, ctx);
+                process.spawn(Spawn {
+                    generation,
+                    spec,
+                    kill_signal: self.kill_signal,
+                    kill_timeout: self.kill_timeout,
+                    routes,
+                });
+                self.slots[i].process = Some(process);
+            }
             (prepared, _) => {
                 let why = prepared
                     .err()
@@ -713,7 +722,7 @@ impl Handler<SignalInstances> for AppSup {
             .iter()
             .filter(|s| msg.instances.as_ref().is_none_or(|l| l.contains(&s.idx)))
             .filter(|s| s.fsm.pid.is_some())
-            .map(|s| s.process.signal(msg.signal))
+            .filter_map(|s| s.process.as_ref().map(|p| p.signal(msg.signal)))
             .collect();
         if sends.is_empty() {
             let name = self.name().to_string();
@@ -809,12 +818,8 @@ impl Handler<ChildExited> for AppSup {
         let Some(i) = self.index_of(msg.instance) else {
             return;
         };
-        if !self.slots[i].process.alive() {
-            // The Process actor panicked (its Drop killed the tree and reported this
-            // exit): a fresh one takes its place.
-            let (idx, id) = (self.slots[i].idx, self.slots[i].id);
-            self.slots[i].process = self.new_process(idx, id, ctx);
-        }
+        // A Process actor that panicked reports here too (its Drop killed the tree): the
+        // next spawn gets a new actor, as every spawn does.
         let ev = Event::Exited {
             generation: msg.generation,
             exit: msg.exit,

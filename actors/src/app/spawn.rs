@@ -24,8 +24,6 @@ pub trait ProcessPort {
     fn terminate(&self, msg: Terminate);
     /// Send a signal to the main process; errors say why it could not be sent.
     fn signal(&self, sig: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>>;
-    /// False once the process side is gone (the Process actor panicked).
-    fn alive(&self) -> bool;
 }
 
 /// Where an App supervisor's processes come from.
@@ -34,7 +32,7 @@ pub trait Spawner {
     fn process(&self, parts: ProcessParts) -> Box<dyn ProcessPort>;
 }
 
-/// The real spawner: a Process actor per instance.
+/// The real spawner: a Process actor per spawn (per generation of an instance).
 pub struct Actors;
 
 impl Spawner for Actors {
@@ -53,9 +51,6 @@ impl ProcessPort for Addr<Process> {
     fn signal(&self, sig: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
         let reply = self.send(SendSignal(sig));
         Box::pin(async move { reply.await.map_err(|e| e.to_string())? })
-    }
-    fn alive(&self) -> bool {
-        self.connected()
     }
 }
 
@@ -82,13 +77,15 @@ fn resolve_user(uid: Option<&str>, gid: Option<&str>) -> (Option<u32>, Option<u3
 }
 
 impl AppSup {
-    /// The tree marker of instance id `id` (`<home tag>:<id>`), in its environment.
-    pub(super) fn marker(&self, id: u64) -> String {
-        format!("{}:{id}", self.parts.home.tag())
+    /// The tree marker of the process `generation` of instance id `id`
+    /// (`<home tag>:<id>:<generation>`), in its environment.
+    pub(super) fn marker(&self, id: u64, generation: u64) -> String {
+        format!("{}:{id}:{generation}", self.parts.home.tag())
     }
 
     /// The environment the instance at slot `i` gets: the layers merged, then what pmx
-    /// injects (`PMX_ID` and PM2's `pm_id`, the name, the instance number, the marker).
+    /// injects (`PMX_ID` and PM2's `pm_id`, the name, the instance number, the marker of
+    /// its current generation; the prepared spawn's marker is swapped per process).
     pub(super) fn env_for(&self, i: usize) -> BTreeMap<String, String> {
         let s = &self.slots[i];
         let app = &self.parts.spec.app;
@@ -99,7 +96,7 @@ impl AppSup {
         env.insert("PMX_APP_NAME".into(), app.name.clone());
         env.insert("PMX_INSTANCE".into(), s.idx.to_string());
         env.insert(app.instance_var.clone(), s.idx.to_string());
-        env.insert(MARKER_VAR.into(), self.marker(s.id));
+        env.insert(MARKER_VAR.into(), self.marker(s.id, s.fsm.generation));
         env
     }
 
@@ -125,17 +122,20 @@ impl AppSup {
         Ok(s)
     }
 
-    /// A process side for slot `idx` (instance id `id`), reporting to this actor.
+    /// A process side for the process `generation` of slot `idx` (instance id `id`),
+    /// reporting to this actor: one per spawn.
     pub(super) fn new_process(
         &self,
         idx: u32,
         id: u64,
+        generation: u64,
         ctx: &mut Context<Self>,
     ) -> Box<dyn ProcessPort> {
         self.spawner.process(ProcessParts {
             id,
             instance: idx,
-            marker: self.marker(id),
+            generation,
+            marker: self.marker(id, generation),
             pid_file: self
                 .parts
                 .home

@@ -50,9 +50,6 @@ impl ProcessPort for Port {
     fn signal(&self, _: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
         Box::pin(async { Ok(()) })
     }
-    fn alive(&self) -> bool {
-        true
-    }
 }
 
 impl Spawner for Recording {
