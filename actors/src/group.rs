@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 
-use crate::app::{AppSup, Op, Supervise, Supervised};
+use crate::app::{Op, Supervise, Supervised};
 use crate::protocol::ProcessInfo;
 use crate::supervision::intensity::{Intensity, IntensityVerdict, RestartWindow};
 use crate::supervision::strategy::Strategy;
@@ -35,13 +35,17 @@ pub struct Escalate {
     pub reason: String,
 }
 
+/// A member as its group knows it: the one message it sends it (an App supervisor's
+/// `Addr` converts into it).
+pub type Member = Recipient<Supervise>;
+
 /// The Group supervisor actor.
 pub struct GroupSup {
     name: String,
     strategy: Strategy,
     intensity: Intensity,
     /// (app name, supervisor) in declared order.
-    members: Vec<(String, Addr<AppSup>)>,
+    members: Vec<(String, Member)>,
     window: RestartWindow,
     epoch: Instant,
     parent: Recipient<Escalate>,
@@ -56,9 +60,11 @@ impl GroupSup {
     /// A group over `members` (declared order).
     pub fn new(
         spec: &pmx_config::Group,
-        members: Vec<(String, Addr<AppSup>)>,
+        members: Vec<(String, impl Into<Member>)>,
         parent: Recipient<Escalate>,
     ) -> GroupSup {
+        let members: Vec<(String, Member)> =
+            members.into_iter().map(|(n, m)| (n, m.into())).collect();
         GroupSup {
             name: spec.name.clone(),
             strategy: match spec.strategy {
@@ -84,7 +90,7 @@ impl GroupSup {
     }
 
     /// The group's members (declared order) with their index.
-    fn addrs(&self) -> Vec<(usize, Addr<AppSup>)> {
+    fn addrs(&self) -> Vec<(usize, Member)> {
         self.members
             .iter()
             .enumerate()
@@ -117,7 +123,7 @@ impl Actor for GroupSup {
 
 /// Send `op` to each of `addrs` in turn, each after the previous has answered; answers
 /// what each answered.
-async fn in_turn(addrs: Vec<(usize, Addr<AppSup>)>, op: Op) -> Vec<(usize, Supervised)> {
+async fn in_turn(addrs: Vec<(usize, Member)>, op: Op) -> Vec<(usize, Supervised)> {
     let mut out = Vec::new();
     for (k, a) in addrs {
         if let Ok(s) = a.send(Supervise(op.clone())).await {
@@ -198,13 +204,13 @@ impl GroupSup {
             });
         }
         let affected = self.strategy.affected(self.members.len(), failed);
-        let others_rev: Vec<(usize, Addr<AppSup>)> = affected
+        let others_rev: Vec<(usize, Member)> = affected
             .clone()
             .rev()
             .filter(|j| *j != failed)
             .map(|j| (j, self.members[j].1.clone()))
             .collect();
-        let starts: Vec<(usize, Addr<AppSup>, Option<u64>)> = affected
+        let starts: Vec<(usize, Member, Option<u64>)> = affected
             .map(|j| {
                 let delay = (j == failed).then_some(delay_ms);
                 (j, self.members[j].1.clone(), delay)
