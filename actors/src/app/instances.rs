@@ -76,6 +76,15 @@ impl AppSup {
             waits.push(rx);
         }
         self.retire_from = Some(keep);
+        // A slot still being retired by an earlier shrink comes back under the id granted
+        // now (its old process reports by generation, as any other).
+        for (s, &id) in self.slots.iter_mut().zip(ids) {
+            if s.id != id {
+                s.id = id;
+                s.spawn = None;
+                s.routes = None;
+            }
+        }
         for &id in ids.iter().skip(self.slots.len()) {
             self.push_slot(id, ctx);
         }
