@@ -15,8 +15,8 @@ use actix::prelude::*;
 use nix::sys::signal::Signal;
 
 use super::*;
-use crate::process::ProcessParts;
-use crate::protocol::{Description, EnvLayers};
+use crate::process::{ProcessParts, Spawn, Terminate};
+use crate::protocol::{Description, EnvLayers, Status};
 use crate::reaper::PidTable;
 use crate::supervision::policy::Exit;
 
