@@ -214,10 +214,10 @@ impl Handler<Spawn> for Process {
                 self.started = Some(Instant::now());
                 let (out, err) = (msg.routes.out.clone(), msg.routes.err.clone());
                 let (out_fd, err_fd) = (sp.stdout, sp.stderr);
-                self.log_arbiter.spawn(async move {
-                    actix_rt::spawn(pump(out_fd, out));
-                    pump(err_fd, err).await;
-                });
+                // One task per pipe: a wrapper future holding one pump and spawning the
+                // other cost a third allocation of a pump's size per process.
+                self.log_arbiter.spawn(pump(out_fd, out));
+                self.log_arbiter.spawn(pump(err_fd, err));
                 let _ = std::fs::write(&self.pid_file, format!("{}\n", sp.pid));
                 Ok(sp.pid as u32)
             }

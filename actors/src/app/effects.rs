@@ -65,6 +65,10 @@ impl AppSup {
                         let _ = tx.send(());
                     }
                 }
+                if self.waiters.is_empty() {
+                    // Most of an app's life nobody waits: keep no room for it.
+                    self.waiters = Vec::new();
+                }
             }
             Effect::Report => self.dirty = true,
             Effect::Escalate {
