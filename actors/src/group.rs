@@ -304,3 +304,105 @@ impl Handler<GroupCommand> for GroupSup {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A member that records the ops it is sent and answers with one instance whose
+    /// generation goes up by one per op (as a stop or a start bumps it).
+    struct Fake {
+        name: &'static str,
+        generation: u64,
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Actor for Fake {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Supervise> for Fake {
+        type Result = MessageResult<Supervise>;
+        fn handle(&mut self, Supervise(op): Supervise, _: &mut Context<Self>) -> Self::Result {
+            self.generation += 1;
+            self.log
+                .lock()
+                .expect("lock")
+                .push(format!("{} {op:?}", self.name));
+            MessageResult(Supervised {
+                rows: vec![],
+                generations: vec![(0, self.generation)],
+            })
+        }
+    }
+
+    #[derive(Default)]
+    struct Parent(Arc<Mutex<Vec<String>>>);
+
+    impl Actor for Parent {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Escalate> for Parent {
+        type Result = ();
+        fn handle(&mut self, m: Escalate, _: &mut Context<Self>) {
+            self.0.lock().expect("lock").push(m.reason);
+        }
+    }
+
+    fn failed(member: &str, generation: u64) -> MemberFailed {
+        MemberFailed {
+            member: member.into(),
+            instance: 0,
+            generation,
+            delay_ms: 0,
+        }
+    }
+
+    #[actix::test]
+    async fn a_failure_the_running_sequence_absorbed_is_recognised_by_its_generation() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let escalations = Arc::new(Mutex::new(Vec::new()));
+        let member = |name| {
+            Fake {
+                name,
+                generation: 1,
+                log: log.clone(),
+            }
+            .start()
+        };
+        let (a, b) = (member("a"), member("b"));
+        let spec = pmx_config::Group {
+            name: "g".into(),
+            strategy: pmx_config::Strategy::OneForAll,
+            intensity: pmx_config::Intensity {
+                max: 1,
+                within_ms: 60_000,
+            },
+            apps: vec!["a".into(), "b".into()],
+            line: 1,
+        };
+        let group = GroupSup::new(
+            &spec,
+            vec![("a".to_string(), a), ("b".to_string(), b)],
+            Parent(escalations.clone()).start().recipient(),
+        )
+        .start();
+        // Both fail at generation 1; a's failure is handled first: b is paused and both
+        // start again (b's generation is now past 1).
+        group.send(failed("a", 1)).await.expect("a");
+        group.send(failed("b", 1)).await.expect("b");
+        assert_eq!(
+            *log.lock().expect("lock"),
+            ["b Pause", "a StartAfter(Some(0))", "b StartAfter(None)"],
+            "one sequence, b's failure absorbed"
+        );
+        assert!(escalations.lock().expect("lock").is_empty(), "counted once");
+        // A failure of the process the sequence started is a new one: counted, and over
+        // the intensity (1 within 60 s) the group escalates.
+        group.send(failed("b", 3)).await.expect("b again");
+        assert_eq!(escalations.lock().expect("lock").len(), 1);
+    }
+}
