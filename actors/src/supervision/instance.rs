@@ -2,16 +2,15 @@
 //! function, pure (no actix, no OS, no clock: `now_ms` is an argument).
 //!
 //! ```text
-//!              Start/Restart/StartAfter(0)/TimerFired
-//!   Stopped ─────────────────────────────────────────▶ Launching ──Spawned──▶ Online
-//!   Errored ──────────────────────────────────────────▲   │ SpawnFailed        │
-//!   WaitingRestart ──TimerFired────────────────────────┘   ▼                    │
-//!        ▲                                               Errored               │
-//!        │ Decision::Restart{delay>0} / Escalate          ▲ Decision::Errored   │
-//!        └──────────────── Exited (unrequested) ◀─────────┴───────────────────┤
-//!                                                                              │
-//!   Online/Launching ──Stop/Restart──▶ Stopping ──Exited──▶ Stopped | Launching (restart)
-//!   Online ──MainExited (tree left behind)──▶ Stopping ──Exited──▶ decision as above
+//!  stopped / errored / waiting restart ──Start·Restart·StartAfter(0)·TimerFired──▶ launching
+//!  launching ──Spawned──▶ online            launching ──SpawnFailed──▶ errored
+//!  launching / online ──Stop·Restart──▶ stopping ──Exited──▶ stopped | launching (a restart)
+//!  online ──MainExited (its leftovers)──▶ stopping
+//!  launching / online / stopping after MainExited ──Exited, unrequested──▶ decide():
+//!      Restart{0} ▶ launching · Restart{d} ▶ waiting restart (timer) · Stop ▶ stopped
+//!      Errored ▶ errored · Escalate (group / app decides) ▶ waiting restart
+//!  waiting restart / errored ──Stop──▶ stopped (generation bumped: the timer is stale)
+//!  down, not held ──StartAfter(d>0)──▶ waiting restart      down ──MarkErrored──▶ errored
 //! ```
 //!
 //! The App supervisor (`app/mod.rs`) is the shell: it turns messages into [`Event`]s,
