@@ -64,6 +64,15 @@ fn up_changes_the_instance_count_both_ways() {
     assert_eq!(pids.len(), 3, "three processes: {three:?}");
     assert!(pids.iter().all(|p| alive(*p as i32)));
     assert_eq!(describe(&t).len(), 3);
+    for n in 0..3 {
+        // PM2's names for several instances without `merge`: one file each.
+        let file = t.home.join(format!("logs/w-out-{n}.log"));
+        assert!(
+            wait_for(DEADLINE, || read_lines(&file).len() >= 2),
+            "instance {n} writes to {}",
+            file.display()
+        );
+    }
 
     write_eco(&t, "instances: 2");
     t.ok(&["up", "eco.ron"]);

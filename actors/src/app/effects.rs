@@ -97,7 +97,8 @@ impl AppSup {
     /// in force; a spawn that cannot even be prepared is a failed spawn.
     fn spawn(&mut self, i: usize, generation: u64, ctx: &mut Context<Self>) {
         if self.slots[i].routes.is_none() {
-            self.build_routes();
+            let live = self.live();
+            self.build_routes(Some(live));
         }
         let prepared = self.spawn_spec(i);
         let routes = self.slots[i].routes.clone();

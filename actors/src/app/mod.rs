@@ -317,13 +317,17 @@ impl AppSup {
             os::signal_from_name(&self.parts.spec.app.kill_signal).unwrap_or(Signal::SIGINT);
         self.kill_timeout = Duration::from_millis(self.parts.spec.app.kill_timeout_ms);
         let mut waits = Vec::new();
-        let resized = ids.as_ref().is_some_and(|ids| ids.len() != self.live());
+        let before = self.live();
+        let resized = ids.as_ref().is_some_and(|ids| ids.len() != before);
         if let Some(ids) = ids {
             waits = self.resize(&ids, ctx);
             self.parts.ids = ids;
         }
-        if logs_changed || resized {
-            self.build_routes();
+        if logs_changed {
+            self.build_routes(None);
+        } else if resized {
+            // Same files where the count leaves the names alone (merged, or still several).
+            self.build_routes(Some(before));
         }
         self.dirty = true;
         waits
@@ -391,7 +395,7 @@ impl Actor for AppSup {
         for id in self.parts.ids.clone() {
             self.push_slot(id, ctx);
         }
-        self.build_routes();
+        self.build_routes(None);
         self.report();
     }
 }

@@ -22,8 +22,10 @@ pub(super) fn same_logs(a: &AppSpec, b: &AppSpec) -> bool {
 
 impl AppSup {
     /// Build the routes of every slot from the spec in force: one file actor per distinct
-    /// path (instances share them under `merge`).
-    pub(super) fn build_routes(&mut self) {
+    /// path (instances share them under `merge`). `reuse`: the logs settings are those the
+    /// current routes were built with, for this instance count; a file already open at a
+    /// path still wanted is kept (a second Sink on one file would count its size apart).
+    pub(super) fn build_routes(&mut self, reuse: Option<usize>) {
         let spec = self.parts.spec.clone();
         let logs = &spec.app.logs;
         let owner = Owner {
@@ -32,6 +34,25 @@ impl AppSup {
             first_id: self.slots.first().map(|s| s.id).unwrap_or(0),
         };
         let mut opened: Vec<(PathBuf, LogHandle)> = Vec::new();
+        if let Some(old_count) = reuse {
+            for s in &self.slots {
+                let Some(r) = &s.routes else { continue };
+                let (out, err, combined) = log_paths(&self.parts.home, &spec, s.idx, old_count);
+                let (Some(o), Some(e)) = (r.out.files.first(), r.err.files.first()) else {
+                    continue;
+                };
+                // A combined file is the stream's second file, or its own when named alike.
+                let c = r.out.files.get(1).unwrap_or(o);
+                let wanted = [(out, o), (err, e)]
+                    .into_iter()
+                    .chain(combined.map(|path| (path, c)));
+                for (path, h) in wanted {
+                    if !opened.iter().any(|(p, _)| *p == path) {
+                        opened.push((path, h.clone()));
+                    }
+                }
+            }
+        }
         let arbiter = self.parts.log_arbiter.clone();
         let mut open = |path: PathBuf| -> LogHandle {
             if let Some((_, h)) = opened.iter().find(|(p, _)| *p == path) {
