@@ -37,8 +37,7 @@ impl AppSup {
     }
 
     /// Add a slot with the next instance number and id `id`, stopped.
-    pub(super) fn push_slot(&mut self, id: u64, ctx: &mut Context<Self>) {
-        let _ = ctx;
+    pub(super) fn push_slot(&mut self, id: u64) {
         let idx = self.slots.len() as u32;
         self.slots.push(Slot {
             id,
@@ -86,7 +85,7 @@ impl AppSup {
             }
         }
         for &id in ids.iter().skip(self.slots.len()) {
-            self.push_slot(id, ctx);
+            self.push_slot(id);
         }
         waits
     }

@@ -387,13 +387,13 @@ impl AppSup {
 
 impl Actor for AppSup {
     type Context = Context<Self>;
-    fn started(&mut self, ctx: &mut Context<Self>) {
+    fn started(&mut self, _: &mut Context<Self>) {
         // Instances start on the Root's `Command { op: Start }`, so that it can wait for
         // them; `autostart: false` apps are registered and left stopped.
         // Exactly one slot per instance: a Vec grown by pushes would keep room for four.
         self.slots = Vec::with_capacity(self.parts.ids.len());
         for id in self.parts.ids.clone() {
-            self.push_slot(id, ctx);
+            self.push_slot(id);
         }
         self.build_routes(None);
         self.report();
