@@ -134,7 +134,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
             a.only.as_deref(),
             a.prune,
             a.dry_run,
-            false,
+            UpMode::Changed,
             a.silent,
         ),
         Cmd::StartOrReload(a) => up_cmd(
@@ -144,7 +144,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
             a.only.as_deref(),
             false,
             false,
-            false,
+            UpMode::ReloadAll,
             a.silent,
         ),
         Cmd::StartOrRestart(a) => up_cmd(
@@ -154,7 +154,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
             a.only.as_deref(),
             false,
             false,
-            true,
+            UpMode::RestartAll,
             a.silent,
         ),
         Cmd::Stop(a) => rows_cmd(&home, Request::Stop { target: a.target }, a.silent),
@@ -476,6 +476,17 @@ fn start_cmd(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Fai
     rows_cmd(home, Request::Start(request), a.silent)
 }
 
+/// What `up_cmd` does to the file's apps that already run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UpMode {
+    /// `up`: reload what changed.
+    Changed,
+    /// `startOrReload`: reload every one (PM2: after `git pull` the code changed).
+    ReloadAll,
+    /// `startOrRestart`: restart every one.
+    RestartAll,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn up_cmd(
     home: &Home,
@@ -484,7 +495,7 @@ fn up_cmd(
     only: Option<&str>,
     prune: bool,
     dry_run: bool,
-    restart: bool,
+    mode: UpMode,
     silent: bool,
 ) -> Result<(), Failure> {
     let path = caller_cwd()?.join(file);
@@ -504,7 +515,8 @@ fn up_cmd(
         apps,
         prune,
         dry_run,
-        restart,
+        restart: mode == UpMode::RestartAll,
+        reload_all: mode != UpMode::Changed,
     }))?;
     if !silent {
         out(&render::plan(&reply.plan));

@@ -24,6 +24,9 @@ pub enum Action {
         /// Restart it now (false: its rebuilt group does).
         restart: bool,
     },
+    /// Restart the running app of this name as it is (`reload_all`: unchanged, but the
+    /// code may have changed).
+    Restart(String),
     /// Delete the running app of this name (`prune`).
     Delete(String),
     /// Register a new app; start it (or, `autostart: false`, register it stopped) unless
@@ -98,7 +101,9 @@ fn line(name: &str, action: PlanAction, changes: Vec<String>, group: bool) -> Pl
 ///
 /// Apps: a new one is started; a running one whose declaration differs
 /// ([`declared_changes`]), or that is down while declared to start, is reloaded (or
-/// restarted, `req.restart`) under its new spec; the rest are unchanged. With `req.prune`, running apps that came from the same
+/// restarted, `req.restart`) under its new spec; with `req.reload_all` every other
+/// running app of the file is reloaded too, but one declared `autostart: false` that is
+/// down; the rest are unchanged. With `req.prune`, running apps that came from the same
 /// file and are no longer declared are deleted. Groups: a new one is built; one whose
 /// `apps`, `strategy` or `intensity` changed (or that lost a member) is rebuilt (its
 /// members stopped in reverse order, started in declared order under the new group); one
@@ -147,17 +152,20 @@ pub fn plan<A: Clone, G>(reg: &Registry<A, G>, req: &UpRequest) -> Plan {
         if changes.is_empty() && down && spec.app.autostart {
             changes.push("was down".into());
         }
-        let reload = !changes.is_empty();
+        let reload = !changes.is_empty() || (req.reload_all && (spec.app.autostart || !down));
         let action = match (reload, req.restart) {
             (false, _) => PlanAction::Unchanged,
             (true, false) => PlanAction::Reload,
             (true, true) => PlanAction::Restart,
         };
-        if reload {
+        let by_group = in_rebuilt.contains(name);
+        if !changes.is_empty() {
             changes_acts.push(Action::Replace {
                 spec: spec.clone(),
-                restart: !in_rebuilt.contains(name),
+                restart: !by_group,
             });
+        } else if reload && !by_group {
+            changes_acts.push(Action::Restart(name.to_string()));
         }
         lines.push(line(name, action, changes, false));
     }
@@ -246,6 +254,7 @@ mod tests {
             prune: false,
             dry_run: false,
             restart: false,
+            reload_all: false,
             groups: vec![],
         }
     }
@@ -323,6 +332,7 @@ mod tests {
                     },
                     spec.app.name
                 ),
+                Action::Restart(n) => format!("restart {n}"),
                 Action::Delete(n) => format!("delete {n}"),
                 Action::Create { spec, by_group } => format!(
                     "create {}{}",
@@ -336,6 +346,13 @@ mod tests {
                 ),
             })
             .collect()
+    }
+
+    /// A declared app with `autostart: false`.
+    fn manual() -> AppSpec {
+        let mut s = declared("manual");
+        s.app.autostart = false;
+        s
     }
 
     fn port(mut s: AppSpec, p: &str) -> AppSpec {
@@ -444,6 +461,45 @@ mod tests {
                 acts: &[],
             },
             Case {
+                what: "startOrReload reloads every running app of the file, changed or not",
+                reg: running(&[("web", Online), ("job", Online), ("old", Online)]),
+                req: UpRequest {
+                    reload_all: true,
+                    ..request(vec![
+                        port(declared("web"), "2"),
+                        declared("job"),
+                        declared("new"),
+                    ])
+                },
+                lines: &["~ web reload (env.PORT)", "~ job reload", "+ new start"],
+                acts: &["replace+restart web", "restart job", "create new"],
+            },
+            Case {
+                what: "startOrRestart restarts every running app of the file",
+                reg: running(&[("job", Online), ("down", Stopped)]),
+                req: UpRequest {
+                    reload_all: true,
+                    restart: true,
+                    ..request(vec![declared("job"), declared("down")])
+                },
+                lines: &["~ job restart", "~ down restart (was down)"],
+                acts: &["restart job", "replace+restart down"],
+            },
+            Case {
+                what: "startOrReload reloads a running autostart: false app",
+                reg: {
+                    let mut reg = running(&[("manual", Online)]);
+                    reg.replace_spec("manual", std::sync::Arc::new(manual()));
+                    reg
+                },
+                req: UpRequest {
+                    reload_all: true,
+                    ..request(vec![manual()])
+                },
+                lines: &["~ manual reload"],
+                acts: &["restart manual"],
+            },
+            Case {
                 what: "a new group is built and starts its members",
                 reg: running(&[]),
                 req: UpRequest {
@@ -544,6 +600,31 @@ mod tests {
                 lines: &["= a unchanged"],
                 acts: &[],
             },
+            Case {
+                what: "startOrReload: a rebuilt group restarts its unchanged members itself",
+                reg: with_group(
+                    running(&[("a", Online), ("b", Online)]),
+                    group("g", &["a", "b"]),
+                ),
+                req: UpRequest {
+                    reload_all: true,
+                    groups: vec![group("g", &["b", "a"])],
+                    ..request(vec![declared("a"), declared("b")])
+                },
+                lines: &["~ a reload", "~ b reload", "~ group g rebuild (apps)"],
+                acts: &["drop g", "rebuild g"],
+            },
+            Case {
+                what: "startOrReload: members of an unchanged group are reloaded one by one",
+                reg: with_group(running(&[("a", Online)]), group("g", &["a"])),
+                req: UpRequest {
+                    reload_all: true,
+                    groups: vec![group("g", &["a"])],
+                    ..request(vec![declared("a")])
+                },
+                lines: &["~ a reload"],
+                acts: &["restart a"],
+            },
         ];
         for c in cases {
             let p = plan(&c.reg, &c.req);
@@ -564,5 +645,19 @@ mod tests {
                 restart: true
             }]
         );
+    }
+
+    #[test]
+    fn startor_reload_keeps_an_autostart_false_app_that_is_down_down() {
+        let mut reg = running(&[("manual", Status::Stopped)]);
+        // The running spec says autostart: false too: nothing declared changed.
+        reg.replace_spec("manual", std::sync::Arc::new(manual()));
+        let req = UpRequest {
+            reload_all: true,
+            ..request(vec![manual()])
+        };
+        let p = plan(&reg, &req);
+        assert_eq!(shown(&p), ["= manual unchanged"]);
+        assert!(p.actions.is_empty());
     }
 }

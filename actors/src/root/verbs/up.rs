@@ -57,6 +57,11 @@ impl Root {
                         }));
                     }
                 }
+                Action::Restart(name) => {
+                    if let Some(app) = self.reg.app(&name) {
+                        app_requests.push(app.handle.send(command(Op::Restart)));
+                    }
+                }
                 Action::Delete(name) => {
                     if let Some(app) = self.reg.app(&name) {
                         app_requests.push(app.handle.send(command(Op::Delete)));
