@@ -89,7 +89,7 @@ fn internal(e: MailboxError) -> ApiError {
 }
 
 /// A command on every instance of an app, with no new spec.
-fn command(op: Op) -> Command {
+fn whole_app(op: Op) -> Command {
     Command {
         op,
         instances: None,
@@ -206,7 +206,7 @@ impl Handler<Escalate> for Root {
         for m in &g.members {
             if let Some(app) = self.reg.app(m) {
                 app.handle
-                    .do_send(command(Op::MarkErrored(msg.reason.clone())));
+                    .do_send(whole_app(Op::MarkErrored(msg.reason.clone())));
             }
         }
     }

@@ -152,6 +152,9 @@ pub fn plan<A: Clone, G>(reg: &Registry<A, G>, req: &UpRequest) -> Plan {
         if changes.is_empty() && down && spec.app.autostart {
             changes.push("was down".into());
         }
+        // startOrReload / startOrRestart reload every running app of the file, changed or
+        // not: after `git pull` the code changed while the file did not. One declared
+        // `autostart: false` that is down stays down (a reload would start it).
         let reload = !changes.is_empty() || (req.reload_all && (spec.app.autostart || !down));
         let action = match (reload, req.restart) {
             (false, _) => PlanAction::Unchanged,

@@ -9,7 +9,7 @@ use actix::prelude::*;
 use crate::app::{Command, LeaveGroup, Op};
 use crate::protocol::{UpReply, UpRequest};
 use crate::root::plan::{plan, Action};
-use crate::root::{command, fail, internal, to_value, validate_specs, Answer, Root};
+use crate::root::{fail, internal, to_value, validate_specs, whole_app, Answer, Root};
 
 impl Root {
     /// Make the running set match `req`'s file; answers the plan and the rows of the
@@ -59,12 +59,12 @@ impl Root {
                 }
                 Action::Restart(name) => {
                     if let Some(app) = self.reg.app(&name) {
-                        app_requests.push(app.handle.send(command(Op::Restart)));
+                        app_requests.push(app.handle.send(whole_app(Op::Restart)));
                     }
                 }
                 Action::Delete(name) => {
                     if let Some(app) = self.reg.app(&name) {
-                        app_requests.push(app.handle.send(command(Op::Delete)));
+                        app_requests.push(app.handle.send(whole_app(Op::Delete)));
                     }
                     deleted.insert(name);
                 }
@@ -73,7 +73,7 @@ impl Root {
                     let addr = self.create(spec, ctx);
                     if !by_group {
                         let op = if autostart { Op::Start } else { Op::Reset };
-                        app_requests.push(addr.send(command(op)));
+                        app_requests.push(addr.send(whole_app(op)));
                     }
                 }
                 Action::BuildGroup { group, rebuilt } => {
