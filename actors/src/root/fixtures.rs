@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::protocol::AppSpec;
+use crate::root::registry::GroupDecl;
 
 /// A spec named `name` running `/srv/run.sh` with `n` instances, every other field at
 /// its default: the one place the tests build a wire app.
@@ -26,8 +27,8 @@ pub(crate) fn spec(name: &str, n: u32) -> AppSpec {
 }
 
 /// A group declaration over `apps`, default strategy and intensity.
-pub(crate) fn group(name: &str, apps: &[&str]) -> pmx_config::Group {
-    pmx_config::Group {
+pub(crate) fn group(name: &str, apps: &[&str]) -> GroupDecl {
+    GroupDecl {
         name: name.to_string(),
         strategy: Default::default(),
         intensity: Default::default(),

@@ -35,7 +35,7 @@ mod verbs;
 pub use changes::declared_changes;
 pub use validate::validate_specs;
 
-use registry::{Change, GroupEntry, Registry};
+use registry::{Change, GroupDecl, GroupEntry, Registry};
 
 /// What the Root is built from.
 pub struct RootParts {
@@ -151,7 +151,7 @@ impl Root {
     /// (the group is not built; a warning says so).
     fn attach_group(
         &mut self,
-        g: &pmx_config::Group,
+        g: &GroupDecl,
         source: Option<&std::path::Path>,
         first: Op,
         ctx: &mut Context<Self>,

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::protocol::{AppSpec, PlanAction, PlanLine, UpRequest};
 use crate::root::changes::declared_changes;
-use crate::root::registry::{GroupEntry, Registry};
+use crate::root::registry::{GroupDecl, GroupEntry, Registry};
 
 /// What `up` does, in the order it must be done.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +41,7 @@ pub enum Action {
     /// start its members in order (restart them when `rebuilt`).
     BuildGroup {
         /// The declaration.
-        group: pmx_config::Group,
+        group: GroupDecl,
         /// It ran before under another declaration.
         rebuilt: bool,
     },
@@ -59,7 +59,7 @@ pub struct Plan {
 }
 
 /// What differs between a running group and its declaration, in the file's words.
-fn group_changes(old: &pmx_config::Group, new: &pmx_config::Group) -> Vec<String> {
+fn group_changes(old: &GroupDecl, new: &GroupDecl) -> Vec<String> {
     let mut out = Vec::new();
     if old.apps != new.apps {
         out.push("apps".to_string());
@@ -78,7 +78,7 @@ fn group_changes(old: &pmx_config::Group, new: &pmx_config::Group) -> Vec<String
 fn group_diff<A: Clone, G>(
     reg: &Registry<A, G>,
     running: &GroupEntry<G>,
-    declared: &pmx_config::Group,
+    declared: &GroupDecl,
 ) -> Vec<String> {
     let mut changes = group_changes(&running.spec, declared);
     if changes.is_empty() && running.members.iter().any(|m| reg.position(m).is_none()) {
@@ -281,7 +281,7 @@ mod tests {
         reg
     }
 
-    fn with_group(mut reg: Registry<(), ()>, g: pmx_config::Group) -> Registry<(), ()> {
+    fn with_group(mut reg: Registry<(), ()>, g: GroupDecl) -> Registry<(), ()> {
         reg.insert_group(GroupEntry {
             name: g.name.clone(),
             handle: (),

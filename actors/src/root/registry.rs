@@ -30,6 +30,10 @@ pub struct AppEntry<A> {
     pub spec: Arc<AppSpec>,
 }
 
+/// A supervision group as declared and sent (`UpRequest::groups`, `StartRequest::groups`):
+/// the one name for its type in the Root, so a change of the wire type is one line.
+pub type GroupDecl = pmx_config::Group;
+
 /// One supervision group as the Root knows it.
 #[derive(Debug)]
 pub struct GroupEntry<G> {
@@ -40,7 +44,7 @@ pub struct GroupEntry<G> {
     /// Member app names, declared order.
     pub members: Vec<String>,
     /// As declared, for `up`'s comparison.
-    pub spec: pmx_config::Group,
+    pub spec: GroupDecl,
     /// The ecosystem file it came from (the scope of `up`'s dissolving).
     pub source: Option<PathBuf>,
 }
