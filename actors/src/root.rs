@@ -29,14 +29,14 @@ struct GroupEntry {
     addr: Addr<GroupSup>,
     /// Member app names, declared order.
     members: Vec<String>,
-    /// As declared (its `line` zeroed), for `up`'s comparison.
-    spec: pmx_config::Group,
+    /// As declared, for `up`'s comparison.
+    spec: crate::protocol::Group,
     /// The ecosystem file it came from.
     source: Option<std::path::PathBuf>,
 }
 
 /// What differs between a running group and its declaration (`up`'s plan).
-fn group_changes(old: &pmx_config::Group, new: &pmx_config::Group) -> Vec<String> {
+fn group_changes(old: &crate::protocol::Group, new: &crate::protocol::Group) -> Vec<String> {
     let mut out = Vec::new();
     if old.apps != new.apps {
         out.push("apps".to_string());
@@ -285,7 +285,7 @@ impl Root {
 
     /// What `up` must rebuild a running group for: its declaration changed, or a member
     /// app is gone (deleted by hand) and comes back from the file.
-    fn group_diff(&self, running: &GroupEntry, declared: &pmx_config::Group) -> Vec<String> {
+    fn group_diff(&self, running: &GroupEntry, declared: &crate::protocol::Group) -> Vec<String> {
         let mut changes = group_changes(&running.spec, declared);
         if changes.is_empty() && running.members.iter().any(|m| self.find(m).is_none()) {
             changes.push("apps".into());
@@ -327,7 +327,7 @@ impl Root {
     /// exist yet; answers their ordered starts (each member spawned before the next).
     fn attach_groups(
         &mut self,
-        groups: &[pmx_config::Group],
+        groups: &[crate::protocol::Group],
         source: Option<&std::path::Path>,
         first: impl Fn(&str) -> Op,
         ctx: &mut Context<Self>,
@@ -355,13 +355,11 @@ impl Root {
             }
             tracing::info!("group {} built over {:?}", g.name, g.apps);
             starts.push(addr.send(GroupCommand(first(&g.name))));
-            let mut spec = g.clone();
-            spec.line = 0;
             self.groups.push(GroupEntry {
                 name: g.name.clone(),
                 addr,
                 members: g.apps.clone(),
-                spec,
+                spec: g.clone(),
                 source: source.map(std::path::Path::to_path_buf),
             });
         }

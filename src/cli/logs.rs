@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use chrono::TimeZone;
 
 use pmx::{Client, Home};
-use pmx_actors::protocol::{Description, Event, Request};
+use pmx_protocol::{Description, Event, Request};
 
 use super::{Failure, LogsArgs};
 
@@ -180,7 +180,7 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
         Ok(d) => d,
         // No app at all: only the daemon's own log.
         Err(pmx::ClientError::Api(e))
-            if a.target.is_none() && e.code == pmx_actors::protocol::ErrorCode::NotFound =>
+            if a.target.is_none() && e.code == pmx_protocol::ErrorCode::NotFound =>
         {
             Vec::new()
         }

@@ -3,7 +3,9 @@
 //! `pmx: what and why`.
 
 mod args;
+mod daemon;
 mod logs;
+mod os;
 mod pm2;
 mod pm2_convert;
 pub mod render;
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 use argh::FromArgs;
 pub use args::*;
 use pmx::{Client, ClientError, Home};
-use pmx_actors::protocol::{
+use pmx_protocol::{
     Description, EnvReply, ErrorCode, PingReply, ProcessInfo, Request, RestartRequest,
     StartRequest, UpReply, UpRequest,
 };
@@ -110,7 +112,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         }
     };
     if parsed.version {
-        out(&format!("{}\n", pmx_actors::protocol::VERSION));
+        out(&format!("{}\n", pmx_protocol::VERSION));
         return Ok(());
     }
     let Some(cmd) = parsed.cmd else {
@@ -125,7 +127,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
     match cmd {
         Cmd::Ecosystem(a) => pm2::write_sample(&caller_cwd()?, a.force),
         Cmd::Import(a) => pm2::import(&a.file, a.output.as_deref(), a.force),
-        Cmd::Daemon(_) => daemon(home),
+        Cmd::Daemon(_) => daemon::run(home),
         Cmd::Start(a) => start_cmd(&home, a, app_args),
         Cmd::Up(a) => up_cmd(
             &home,
@@ -244,19 +246,12 @@ fn connect(home: &Home) -> Result<Client, Failure> {
     if let Ok(c) = Client::connect(home) {
         return Ok(c);
     }
-    for w in pmx_actors::daemon::prepare_home(home).map_err(Failure::request)? {
+    for w in daemon::prepare_home(home)? {
         eprintln!("pmx: warning: {w}");
     }
     let exe = std::env::current_exe()
         .map_err(|e| Failure::request(format!("cannot find the pmx binary: {e}")))?;
     Ok(Client::connect_or_start(home, &exe, DAEMON_START_TIMEOUT)?)
-}
-
-fn daemon(home: Home) -> Result<(), Failure> {
-    match pmx_actors::daemon::run(home) {
-        Ok(()) | Err(pmx_actors::daemon::StartError::AlreadyRunning) => Ok(()),
-        Err(pmx_actors::daemon::StartError::Failed(e)) => Err(Failure::request(e)),
-    }
 }
 
 fn rows_cmd(home: &Home, req: Request, silent: bool) -> Result<(), Failure> {
@@ -304,7 +299,7 @@ fn specs_of(
     eco: &pmx_config::Ecosystem,
     env: Option<&str>,
     only: Option<&str>,
-) -> Result<Vec<pmx_actors::protocol::AppSpec>, Failure> {
+) -> Result<Vec<pmx_protocol::AppSpec>, Failure> {
     if let Some(name) = env {
         let names = eco.env_names();
         if !names.contains(name) {
@@ -356,14 +351,14 @@ fn specs_of(
 /// The file's groups whose members are all among `apps` (`--only` may leave some out).
 fn groups_of(
     eco: &pmx_config::Ecosystem,
-    apps: &[pmx_actors::protocol::AppSpec],
-) -> Vec<pmx_config::Group> {
+    apps: &[pmx_protocol::AppSpec],
+) -> Vec<pmx_protocol::Group> {
     let names: std::collections::BTreeSet<&str> =
         apps.iter().map(|a| a.app.name.as_str()).collect();
     eco.groups
         .iter()
         .filter(|g| g.apps.iter().all(|m| names.contains(m.as_str())))
-        .cloned()
+        .map(pmx_protocol::Group::from)
         .collect()
 }
 
@@ -531,7 +526,7 @@ fn kill(home: &Home) -> Result<(), Failure> {
         Err(e) => return Err(e.into()),
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while pmx_actors::os::pid_alive(ping.pid as i32) && is_pmx_daemon(ping.pid) {
+    while os::pid_alive(ping.pid as i32) && is_pmx_daemon(ping.pid) {
         if Instant::now() > deadline {
             return Err(Failure::request(format!(
                 "the daemon (pid {}) did not exit within 30 s",

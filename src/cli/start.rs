@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pmx_actors::os::is_executable;
-use pmx_actors::protocol::{AppSpec, EnvLayers};
 use pmx_config::App;
+use pmx_protocol::{AppSpec, EnvLayers};
 
+use super::os::is_executable;
 use super::{Failure, StartArgs};
 
 /// What a start target is.
@@ -219,7 +219,7 @@ pub fn resolve(
         envs,
     };
     Ok(AppSpec {
-        app,
+        app: (&app).into(),
         program,
         args,
         cwd,
