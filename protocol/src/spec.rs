@@ -90,9 +90,24 @@ pub struct App {
     pub logs: Logs,
 }
 
+impl App {
+    /// An app with every field but `name`, `script` and `dir` at its SPEC default, as
+    /// `pmx_config::App::new` makes it (for `pmx start script` and for tests).
+    pub fn new(name: String, script: String, dir: PathBuf) -> App {
+        App::from(pmx_config::App::new(name, script, dir))
+    }
+}
+
 impl From<&pmx_config::App> for App {
     /// The app as declared, without its position in the file.
     fn from(app: &pmx_config::App) -> App {
+        App::from(app.clone())
+    }
+}
+
+impl From<pmx_config::App> for App {
+    /// The app as declared, without its position in the file.
+    fn from(app: pmx_config::App) -> App {
         // Destructured in full, so a field added to pmx_config::App fails to compile
         // here until it is decided whether it travels.
         let pmx_config::App {
@@ -128,7 +143,7 @@ impl From<&pmx_config::App> for App {
             watch_delay_ms,
             logs,
             line: _,
-        } = app.clone();
+        } = app;
         App {
             name,
             script,
@@ -275,6 +290,14 @@ mod tests {
         assert_eq!(wire, config);
         let back: App = serde_json::from_value(wire).expect("parses back");
         assert_eq!(back, app);
+    }
+
+    #[test]
+    fn new_gives_the_config_defaults() {
+        let app = App::new("api".into(), "server.py".into(), "/srv".into());
+        let declared = pmx_config::App::new("api".into(), "server.py".into(), "/srv".into());
+        assert_eq!(app, App::from(&declared));
+        assert_eq!(app.kill_timeout_ms, declared.kill_timeout_ms);
     }
 
     #[test]

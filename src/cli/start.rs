@@ -219,7 +219,7 @@ pub fn resolve(
         envs,
     };
     Ok(AppSpec {
-        app: (&app).into(),
+        app: app.into(),
         program,
         args,
         cwd,
