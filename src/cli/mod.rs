@@ -8,6 +8,7 @@ mod pm2;
 mod pm2_convert;
 pub mod render;
 pub mod start;
+mod usage;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -88,6 +89,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
     if words.is_empty() {
         return Err(Failure::usage("no command given; `pmx --help` lists them"));
     }
+    usage::check(&words)?;
     let refs: Vec<&str> = words.iter().map(String::as_str).collect();
     let parsed = match Pmx::from_args(&["pmx"], &refs) {
         Ok(p) => p,
@@ -97,15 +99,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
                     out(&early.output);
                     Ok(())
                 }
-                Err(()) => Err(Failure::usage(
-                    // argh's message may span lines (the missing arguments below it).
-                    early
-                        .output
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                        + "; `pmx --help` lists the commands",
-                )),
+                Err(()) => Err(Failure::usage(usage::reword(&early.output))),
             };
         }
     };

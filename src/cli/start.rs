@@ -293,9 +293,8 @@ pub fn app_from_flags(
                 ))
             })?;
     }
-    if let Some(i) = &a.instances {
-        app.instances = pmx_config::parse_instances(i)
-            .map_err(|e| Failure::usage(format!("--instances: {e}")))?;
+    if let Some(i) = a.instances {
+        app.instances = i;
     }
     app.logs.merge = a.merge_logs;
     app.logs.time = a.time;
