@@ -2,6 +2,8 @@
 //! name their option and what it expected, PM2's spellings keep working, and `describe`
 //! shows the interpreter in force.
 
+use std::os::unix::fs::PermissionsExt;
+
 use serde_json::Value;
 
 use crate::harness::*;
@@ -144,6 +146,70 @@ fn a_bad_number_names_the_option_and_what_it_expected() {
 fn described(t: &TestHome, name: &str) -> Value {
     let v: Value = serde_json::from_str(&t.ok(&["describe", name, "--json"])).expect("json");
     v[0].clone()
+}
+
+/// The `interpreter` row of `describe`'s table.
+fn interpreter_row(t: &TestHome, name: &str) -> String {
+    let out = t.ok(&["describe", name]);
+    out.lines()
+        .find(|l| l.contains(" interpreter "))
+        .unwrap_or_else(|| panic!("no interpreter row: {out}"))
+        .split('┆')
+        .nth(1)
+        .unwrap_or("")
+        .trim_matches(|c: char| c.is_whitespace() || c == '│')
+        .to_string()
+}
+
+#[test]
+fn describe_shows_the_interpreter_chosen_by_extension_or_given() {
+    let t = TestHome::new();
+    let exec = t.path("tool");
+    std::fs::write(&exec, "#!/bin/sh\nexec sleep 1000\n").expect("write");
+    std::fs::set_permissions(&exec, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let sleeper = app("sleeper.sh");
+    t.ok(&["start", &sleeper, "--name", "by-ext"]);
+    t.ok(&["start", &sleeper, "--name", "given", "--interpreter", "sh"]);
+    t.ok(&["start", "tool", "--name", "execd"]);
+    t.ok(&["start", "sleep 1000", "--name", "command"]);
+    for (name, want) in [
+        ("by-ext", "bash"),
+        ("given", "sh"),
+        ("execd", "none"),
+        ("command", "none"),
+    ] {
+        t.wait_status(name, "online");
+        assert_eq!(described(&t, name)["interpreter"], want, "{name}");
+        assert_eq!(interpreter_row(&t, name), want, "{name}");
+    }
+    // What describe says is what runs: sh, not bash, for the one given --interpreter sh.
+    let given = described(&t, "given");
+    assert!(
+        given["program"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("/sh")),
+        "{given}"
+    );
+}
+
+#[test]
+fn up_twice_with_an_interpreter_by_extension_stays_unchanged() {
+    let t = TestHome::new();
+    std::fs::write(
+        t.path("eco.ron"),
+        format!(
+            "Ecosystem(apps: [App(name: \"web\", script: \"{}\")])\n",
+            app("sleeper.sh")
+        ),
+    )
+    .expect("write");
+    t.ok(&["up", "eco.ron"]);
+    let pid = int(&t.wait_status("web", "online"), "pid");
+    assert_eq!(described(&t, "web")["interpreter"], "bash");
+    let out = t.ok(&["up", "eco.ron"]);
+    assert!(out.starts_with("= web  unchanged"), "{out}");
+    assert_eq!(int(&t.row("web"), "pid"), pid, "not restarted");
+    assert_eq!(described(&t, "web")["interpreter"], "bash");
 }
 
 #[test]
