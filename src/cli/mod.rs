@@ -7,6 +7,7 @@ mod logs;
 mod pm2;
 mod pm2_convert;
 pub mod render;
+mod stamp;
 pub mod start;
 mod usage;
 

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::pm2_convert::{self, Context, Converted};
+use super::stamp;
 use super::Failure;
 
 /// Loads a PM2 file in node and prints `{"config": <export, data only>, "dropped":
@@ -259,13 +260,12 @@ fn parse_converted(ron: &str, path: &Path, shown: &str) -> Result<pmx_config::Ec
     })
 }
 
-/// The first line of every file `pmx import` writes: a file starting with it may be
-/// overwritten by the next import.
-const IMPORT_HEADER: &str = "// Converted by `pmx import`";
-
 /// `pmx import <file> [-o PATH|-] [-f]`: write the conversion beside the PM2 file (as
 /// `ecosystem.ron`), to PATH, or to stdout (`-`; paths then relative to the PM2 file's
-/// directory). A file that an earlier import did not write is kept unless `force`.
+/// directory). The written text carries a [`stamp`] record (the PM2 file, a hash); an
+/// existing file is overwritten only when its record is intact and names the same PM2
+/// file, or with `force` (errors, exit 1: a file written by hand or edited since, or
+/// converted from another PM2 file).
 pub fn import(file: &str, output: Option<&str>, force: bool) -> Result<(), Failure> {
     let path = Path::new(file);
     let real = std::fs::canonicalize(path)
@@ -303,22 +303,28 @@ pub fn import(file: &str, output: Option<&str>, force: bool) -> Result<(), Failu
         .clone()
         .unwrap_or_else(|| file_dir.join("ecosystem.ron"));
     let eco = parse_converted(&converted.ron, &check_path, file)?;
+    // The PM2 file as seen from the output's directory, both with their directories'
+    // symlinks resolved, so that the next import's check (which resolves them) agrees.
+    let physical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let source = stamp::relative(
+        &named
+            .file_name()
+            .map(|n| physical(&file_dir).join(n))
+            .unwrap_or_else(|| real.clone()),
+        &physical(&out_dir),
+    );
+    let text = stamp::stamp(&converted.ron, &source.to_string_lossy());
     let Some(target) = target else {
-        super::out(&converted.ron);
+        super::out(&text);
         return Ok(());
     };
-    if let Ok(existing) = std::fs::read_to_string(&target) {
-        if !force && !existing.starts_with(IMPORT_HEADER) {
-            return Err(Failure::request(format!(
-                "{} exists and was not written by pmx import; -f overwrites it, -o writes elsewhere",
-                target.display()
-            )));
-        }
+    if !force {
+        may_overwrite(&target, &real)?;
     }
     let mut tmp = target.clone().into_os_string();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, &converted.ron)
+    std::fs::write(&tmp, &text)
         .and_then(|()| std::fs::rename(&tmp, &target))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
@@ -336,6 +342,43 @@ pub fn import(file: &str, output: Option<&str>, force: bool) -> Result<(), Failu
         target.display()
     ));
     Ok(())
+}
+
+/// Whether `pmx import` of the PM2 file `real` (canonical) may replace `target` without
+/// `-f`: when there is none, or its [`stamp`] record is intact and names `real`.
+///
+/// Errors (exit 1, naming the file and `-f`): the file cannot be read, has no record
+/// (written by hand), was edited since it was written, or was converted from another
+/// PM2 file.
+fn may_overwrite(target: &Path, real: &Path) -> Result<(), Failure> {
+    let shown = target.display();
+    let refuse = |why: String| {
+        Failure::request(format!(
+            "{shown} {why}; -f overwrites it, -o writes elsewhere"
+        ))
+    };
+    let existing = match std::fs::read(target) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(refuse(format!("exists and cannot be read ({e})"))),
+    };
+    match stamp::read(&existing) {
+        stamp::Record::None => Err(refuse("exists and was not written by pmx import".into())),
+        stamp::Record::Edited => Err(refuse(
+            "was edited since pmx import wrote it (its recorded hash no longer matches)".into(),
+        )),
+        stamp::Record::Intact { source } => {
+            let dir = target.parent().unwrap_or(Path::new("/"));
+            let recorded = dir.join(&source);
+            if std::fs::canonicalize(&recorded).is_ok_and(|r| r == real) {
+                Ok(())
+            } else {
+                Err(refuse(format!(
+                    "was converted from another PM2 file ({source})"
+                )))
+            }
+        }
+    }
 }
 
 /// The sample `pmx ecosystem` writes: one app that runs anywhere (bash), the common
