@@ -11,7 +11,7 @@ use chrono::TimeZone;
 use pmx::{Client, Home};
 use pmx_protocol::{Description, Event, Request};
 
-use super::{Failure, LogsArgs};
+use crate::cli::{Failure, LogsArgs};
 
 /// One log file to show: whose it is and which stream.
 struct Source {
@@ -163,7 +163,7 @@ impl Printer {
             }
         };
         // One line at a time, flushed: also into a pipe (SPEC §3); a closed pipe ends us.
-        super::out(&text);
+        crate::cli::out(&text);
     }
 }
 
