@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::events::{BusFlags, EventBus, Publish};
 use crate::group::MemberFailed;
-use crate::home::Home;
+use crate::home::{Home, HomeTag};
 use crate::log::{LogHandle, Owner, PumpTarget, Reopen, Truncate};
 use crate::messages::{ChildExited, MainExited, Spawned, StartChild};
 use crate::os::{self, SpawnSpec, MARKER_VAR};
@@ -239,7 +239,7 @@ fn instance_path(path: PathBuf, instance: u32) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn rules_of(app: &pmx_config::App) -> RestartRules {
+fn rules_of(app: &crate::protocol::App) -> RestartRules {
     RestartRules {
         policy: match app.restart.policy {
             pmx_config::Policy::Always => Policy::Always,

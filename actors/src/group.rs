@@ -49,7 +49,7 @@ pub struct GroupSup {
 impl GroupSup {
     /// A group over `members` (declared order).
     pub fn new(
-        spec: &pmx_config::Group,
+        spec: &crate::protocol::Group,
         members: Vec<(String, Addr<AppSup>)>,
         parent: Recipient<Escalate>,
     ) -> GroupSup {

@@ -14,7 +14,9 @@ pub mod log;
 pub mod messages;
 pub mod os;
 pub mod process;
-pub mod protocol;
+/// The admin-socket protocol: the pmx-protocol crate, under the path the daemon has always
+/// used (`crate::protocol::Request`).
+pub use pmx_protocol as protocol;
 pub mod reaper;
 pub mod root;
 pub mod session;

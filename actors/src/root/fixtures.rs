@@ -7,7 +7,6 @@ use crate::root::registry::GroupDecl;
 
 /// A spec named `name` running `/srv/run.sh` with `n` instances, every other field at
 /// its default: the one place the tests build a wire app.
-#[allow(clippy::useless_conversion)] // identity today; the wire app may become its own type
 pub(crate) fn spec(name: &str, n: u32) -> AppSpec {
     let mut app = pmx_config::App::new(
         name.to_string(),
@@ -33,6 +32,5 @@ pub(crate) fn group(name: &str, apps: &[&str]) -> GroupDecl {
         strategy: Default::default(),
         intensity: Default::default(),
         apps: apps.iter().map(|m| m.to_string()).collect(),
-        line: 0,
     }
 }

@@ -32,7 +32,7 @@ pub struct AppEntry<A> {
 
 /// A supervision group as declared and sent (`UpRequest::groups`, `StartRequest::groups`):
 /// the one name for its type in the Root, so a change of the wire type is one line.
-pub type GroupDecl = pmx_config::Group;
+pub type GroupDecl = crate::protocol::Group;
 
 /// One supervision group as the Root knows it.
 #[derive(Debug)]
