@@ -182,7 +182,7 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
 /// descriptor in `extras.fds` is `EBADF` "cannot pass descriptor").
 pub fn spawn_with(spec: &SpawnSpec, extras: &SpawnExtras<'_>) -> io::Result<Spawned> {
     // The variables of this spawn, made here: the child may not allocate.
-    let mut own = Vec::with_capacity(extras.vars.len() + 1);
+    let mut own = Vec::with_capacity(extras.vars.len() + usize::from(extras.listen_fds));
     for (k, v) in extras.vars {
         if k.is_empty() || k.contains('=') {
             return Err(io::Error::new(
