@@ -667,6 +667,14 @@ echo; echo "$$ $LISTEN_PID $LISTEN_FDS""#;
             leak.as_raw_fd()
         );
         assert_eq!(env, ["LISTEN_PID=1"], "nothing added or taken");
+        // The child's close-on-exec marks were its own table's (no CLONE_FILES).
+        // SAFETY: fcntl(F_GETFD) on a descriptor this test owns.
+        let flags = unsafe { libc::fcntl(leak.as_raw_fd(), libc::F_GETFD) };
+        assert_eq!(
+            flags & libc::FD_CLOEXEC,
+            0,
+            "the daemon's own descriptors unchanged"
+        );
     }
 
     #[test]
