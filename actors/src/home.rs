@@ -103,7 +103,7 @@ mod tests {
         ];
         for (dir, tag) in cases {
             let home = Home {
-                dir: PathBuf::from(dir),
+                dir: std::path::PathBuf::from(dir),
             };
             assert_eq!(home.tag(), tag, "tag of {dir:?}");
         }
