@@ -22,7 +22,7 @@ use nix::unistd::Pid;
 
 mod spawn;
 
-pub use spawn::{spawn, spawn_with, SpawnExtras, SpawnSpec, Spawned};
+pub use spawn::{env_entry, spawn, spawn_marked, spawn_with, SpawnExtras, SpawnSpec, Spawned};
 
 /// The environment variable that marks every process of one instance's tree:
 /// `<daemon home hash>:<instance id>`.

@@ -9,7 +9,7 @@
 //! knows, its own pid, is written into a slot the parent reserved in the environment.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io;
 use std::io::Read;
@@ -28,7 +28,7 @@ pub struct SpawnSpec {
     /// argv: the program, then its arguments.
     argv: Vec<CString>,
     /// `KEY=value` for the whole environment, injected variables included (those of one
-    /// spawn only, like a per-generation marker, come with [`SpawnExtras::vars`]).
+    /// spawn only, like a per-generation marker, come with [`SpawnExtras::env`]).
     env: Vec<CString>,
     /// The working directory.
     cwd: CString,
@@ -102,10 +102,11 @@ pub struct SpawnExtras<'a> {
     /// (cluster listen sockets, a notify descriptor). The parent's own stay open and
     /// unchanged; any order and any numbers work (they may overlap 3..).
     pub fds: &'a [RawFd],
-    /// `(KEY, value)` set for this spawn only, over the prepared environment (an entry of
-    /// the spec with the same KEY is left out): the per-generation tree marker, or
-    /// `LISTEN_FDNAMES`.
-    pub vars: &'a [(&'a str, &'a str)],
+    /// Whole `KEY=value` entries (made with [`env_entry`], typically once per Process
+    /// actor, so a respawn allocates nothing for them) set for this spawn only, over the
+    /// prepared environment (an entry of the spec with the same KEY is left out): the
+    /// per-generation tree marker, `LISTEN_FDNAMES`.
+    pub env: &'a [&'a CStr],
     /// Set systemd's socket-activation variables (`sd_listen_fds(3)`): `LISTEN_FDS` =
     /// `fds.len()` and `LISTEN_PID` = the child's own pid, written by the child itself
     /// (the one value not known before the clone). Stale `LISTEN_PID`, `LISTEN_FDS` and
@@ -117,9 +118,28 @@ impl SpawnExtras<'_> {
     /// Nothing added: the spec as prepared.
     pub const NONE: SpawnExtras<'static> = SpawnExtras {
         fds: &[],
-        vars: &[],
+        env: &[],
         listen_fds: false,
     };
+}
+
+/// `KEY=value` as an entry for [`SpawnExtras::env`].
+///
+/// Errors: an empty KEY, a `=` in it, or a NUL byte in either.
+pub fn env_entry(key: &str, value: &str) -> io::Result<CString> {
+    if key.is_empty() || key.contains('=') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad variable name {key:?}"),
+        ));
+    }
+    cstr(format!("{key}={value}").as_bytes())
+}
+
+/// The KEY of a `KEY=value` entry, or None when it has no `=` or an empty KEY.
+fn entry_key(entry: &[u8]) -> Option<&[u8]> {
+    let key = &entry[..entry.iter().position(|b| *b == b'=')?];
+    (!key.is_empty()).then_some(key)
 }
 
 impl fmt::Debug for SpawnExtras<'_> {
@@ -128,8 +148,12 @@ impl fmt::Debug for SpawnExtras<'_> {
         f.debug_struct("SpawnExtras")
             .field("fds", &self.fds)
             .field(
-                "vars",
-                &self.vars.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+                "env",
+                &self
+                    .env
+                    .iter()
+                    .map(|e| String::from_utf8_lossy(entry_key(e.to_bytes()).unwrap_or_default()))
+                    .collect::<Vec<_>>(),
             )
             .field("listen_fds", &self.listen_fds)
             .finish()
@@ -142,9 +166,11 @@ const LISTEN_VARS: [&str; 3] = ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"];
 /// `LISTEN_PID=`, the prefix of the slot the child writes its pid into.
 const LISTEN_PID_PREFIX: &[u8] = b"LISTEN_PID=";
 
-/// The slot: the prefix, up to 10 digits (a pid is at most 2^22 on Linux, and an `i32`),
-/// and the NUL.
-const LISTEN_PID_SLOT: usize = LISTEN_PID_PREFIX.len() + 10 + 1;
+/// `LISTEN_FDS=`, the prefix of the slot the parent writes the count into.
+const LISTEN_FDS_PREFIX: &[u8] = b"LISTEN_FDS=";
+
+/// A slot: the longer prefix, up to 10 digits (a `u32`) and the NUL.
+const LISTEN_SLOT: usize = LISTEN_PID_PREFIX.len() + 10 + 1;
 
 /// A spawned main process and the read ends of its output pipes.
 pub struct Spawned {
@@ -163,12 +189,30 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
     spawn_with(spec, &SpawnExtras::NONE)
 }
 
+/// [`spawn_with`] with one entry (`PMX_TREE=<marker>`, made once per Process actor with
+/// [`env_entry`]) in place of the spec's tree marker, or nothing added: the per-generation
+/// marker of a process while the rest of the environment is prepared once per instance.
+///
+/// Errors: as [`spawn_with`].
+pub fn spawn_marked(spec: &SpawnSpec, marker: Option<&CStr>) -> io::Result<Spawned> {
+    match marker {
+        Some(m) => spawn_with(
+            spec,
+            &SpawnExtras {
+                env: &[m],
+                ..SpawnExtras::NONE
+            },
+        ),
+        None => spawn(spec),
+    }
+}
+
 /// Start the main process of an instance: its own session and process group, stdin on
 /// `/dev/null`, stdout and stderr on fresh pipes, `extras.fds` as fds 3.., no other
 /// descriptor of the daemon (every other one is closed at exec, even one opened without
 /// `O_CLOEXEC`), default signal dispositions and an empty signal mask (SPEC §5), the
 /// daemon's original open-file limit, uid/gid if set, and the spec's environment with
-/// `extras.vars` (and `LISTEN_FDS`/`LISTEN_PID`) over it.
+/// `extras.env` (and `LISTEN_FDS`/`LISTEN_PID`) over it.
 ///
 /// The child is made with `clone(CLONE_VM | CLONE_VFORK)`, as glibc's `posix_spawn` does:
 /// no copy of the daemon's page tables, which a `fork` pays on every respawn (the costliest
@@ -177,46 +221,52 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
 /// [`child_main`]. Descriptors are passed as systemd does (`src/core/execute.c`): first
 /// moved above the target range, then `dup2`'d down, which clears `FD_CLOEXEC`.
 ///
-/// Errors: a variable with an empty name, a `=` in its name or a NUL byte; otherwise the
+/// Errors: an entry of `extras.env` that is not `KEY=value` (`InvalidInput`); otherwise the
 /// `io::Error` of a failed step or of `execve` (a missing program is `NotFound`, a closed
 /// descriptor in `extras.fds` is `EBADF` "cannot pass descriptor").
 pub fn spawn_with(spec: &SpawnSpec, extras: &SpawnExtras<'_>) -> io::Result<Spawned> {
-    // The variables of this spawn, made here: the child may not allocate.
-    let mut own = Vec::with_capacity(extras.vars.len() + usize::from(extras.listen_fds));
-    for (k, v) in extras.vars {
-        if k.is_empty() || k.contains('=') {
-            return Err(io::Error::new(
+    let mut keys: Vec<&[u8]> = Vec::with_capacity(extras.env.len());
+    for e in extras.env {
+        keys.push(entry_key(e.to_bytes()).ok_or_else(|| {
+            io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("bad variable name {k:?}"),
-            ));
-        }
-        own.push(cstr(format!("{k}={v}").as_bytes())?);
+                format!("not a KEY=value entry: {:?}", e.to_string_lossy()),
+            )
+        })?);
     }
     if extras.listen_fds {
-        own.push(cstr(format!("LISTEN_FDS={}", extras.fds.len()).as_bytes())?);
+        keys.extend(LISTEN_VARS.iter().map(|k| k.as_bytes()));
     }
-    // The slot the child fills with its pid; part of envp, so reserved before the clone.
-    let mut listen_pid = [0u8; LISTEN_PID_SLOT];
+    // The socket-activation slots, on this stack: `LISTEN_FDS` filled here, `LISTEN_PID`
+    // by the child (the one value not known before the clone).
+    let mut listen_fds = [0u8; LISTEN_SLOT];
+    listen_fds[..LISTEN_FDS_PREFIX.len()].copy_from_slice(LISTEN_FDS_PREFIX);
+    // SAFETY: the slot has room for the prefix, 10 digits and the NUL.
+    unsafe {
+        write_decimal(
+            listen_fds.as_mut_ptr().add(LISTEN_FDS_PREFIX.len()),
+            extras.fds.len() as u32,
+        );
+    }
+    let mut listen_pid = [0u8; LISTEN_SLOT];
     listen_pid[..LISTEN_PID_PREFIX.len()].copy_from_slice(LISTEN_PID_PREFIX);
     let listen_pid_ptr = listen_pid.as_mut_ptr();
 
-    let replaced = |entry: &[u8]| {
-        let key = entry.split(|b| *b == b'=').next().unwrap_or(entry);
-        extras.vars.iter().any(|(k, _)| k.as_bytes() == key)
-            || (extras.listen_fds && LISTEN_VARS.iter().any(|k| k.as_bytes() == key))
-    };
     let mut argv: Vec<*const libc::c_char> = spec.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = Vec::with_capacity(spec.env.len() + own.len() + 2);
-    let extra_vars = !extras.vars.is_empty() || extras.listen_fds;
+    let mut envp: Vec<*const libc::c_char> =
+        Vec::with_capacity(spec.env.len() + extras.env.len() + 3);
     envp.extend(
         spec.env
             .iter()
-            .filter(|e| !extra_vars || !replaced(e.as_bytes()))
+            .filter(|e| {
+                keys.is_empty() || entry_key(e.as_bytes()).is_none_or(|k| !keys.contains(&k))
+            })
             .map(|e| e.as_ptr()),
     );
-    envp.extend(own.iter().map(|e| e.as_ptr()));
+    envp.extend(extras.env.iter().map(|e| e.as_ptr()));
     if extras.listen_fds {
+        envp.push(listen_fds.as_ptr() as *const libc::c_char);
         envp.push(listen_pid_ptr as *const libc::c_char);
     }
     envp.push(std::ptr::null());
@@ -356,14 +406,14 @@ unsafe fn die(fail: RawFd, step: i32) -> ! {
     libc::_exit(127)
 }
 
-/// Write `pid` in decimal and a NUL at `slot` (room for 10 digits and the NUL): no
+/// Write `n` in decimal and a NUL at `slot` (room for 10 digits and the NUL): no
 /// allocation, no formatting machinery, so the cloned child may call it.
 ///
 /// # Safety
 /// `slot` must be valid for 11 bytes of writes.
-unsafe fn write_pid(slot: *mut u8, pid: u32) {
+unsafe fn write_decimal(slot: *mut u8, n: u32) {
     let mut digits = [0u8; 10];
-    let mut n = pid;
+    let mut n = n;
     let mut len = 0;
     loop {
         digits[len] = b'0' + (n % 10) as u8;
@@ -461,7 +511,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         if !a.listen_pid.is_null() {
             // The raw syscall: this child shares glibc's memory with the parent.
             let pid = libc::syscall(libc::SYS_getpid) as u32;
-            write_pid(a.listen_pid.add(LISTEN_PID_PREFIX.len()), pid);
+            write_decimal(a.listen_pid.add(LISTEN_PID_PREFIX.len()), pid);
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
@@ -577,7 +627,7 @@ echo; echo "$$ $LISTEN_PID $LISTEN_FDS""#;
             &spec("/bin/sh", &["-c", script], &[("PATH", "/usr/bin:/bin")]),
             &SpawnExtras {
                 fds: &fds,
-                vars: &[],
+                env: &[],
                 listen_fds: true,
             },
         )
@@ -610,6 +660,7 @@ echo; echo "$$ $LISTEN_PID $LISTEN_FDS""#;
         let leak = inheritable_fd();
         let (pipe_r, _pipe_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe");
         let (sock, _peer) = UnixStream::pair().expect("socketpair");
+        let marker = env_entry(crate::os::MARKER_VAR, "tag:1:2").expect("entry");
         let sp = spawn_with(
             &spec(
                 "/bin/sleep",
@@ -623,7 +674,7 @@ echo; echo "$$ $LISTEN_PID $LISTEN_FDS""#;
             ),
             &SpawnExtras {
                 fds: &[pipe_r.as_raw_fd(), sock.as_raw_fd()],
-                vars: &[(crate::os::MARKER_VAR, "tag:1:2")],
+                env: &[&marker],
                 listen_fds: true,
             },
         )
@@ -650,6 +701,21 @@ echo; echo "$$ $LISTEN_PID $LISTEN_FDS""#;
         .into_iter()
         .collect();
         assert_eq!(env, want);
+    }
+
+    #[test]
+    fn spawn_marked_replaces_the_spec_s_marker_with_the_process_s() {
+        let s = spec(
+            "/bin/sleep",
+            &["1000"],
+            &[(crate::os::MARKER_VAR, "tag:7"), ("A", "1")],
+        );
+        let marker = env_entry(crate::os::MARKER_VAR, "tag:7:3").expect("entry");
+        let sp = spawn_marked(&s, Some(&marker)).expect("spawned");
+        let pid = sp.pid;
+        let env = environ_of(pid);
+        kill_and_reap(pid);
+        assert_eq!(env, ["A=1", &format!("{}=tag:7:3", crate::os::MARKER_VAR)]);
     }
 
     #[test]
@@ -694,15 +760,19 @@ echo; echo "$$ $LISTEN_PID $LISTEN_FDS""#;
             "{err}"
         );
         for bad in ["", "A=B"] {
+            let err = env_entry(bad, "x").expect_err("a bad name fails");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad:?}: {err}");
+        }
+        for bad in [c"NOEQUALS", c"=value"] {
             let err = spawn_with(
                 &s,
                 &SpawnExtras {
-                    vars: &[(bad, "x")],
+                    env: &[bad],
                     ..SpawnExtras::NONE
                 },
             )
             .err()
-            .expect("a bad name fails");
+            .expect("not an entry");
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad:?}: {err}");
         }
     }
@@ -717,7 +787,7 @@ echo; echo "$$ $LISTEN_PID $LISTEN_FDS""#;
         ] {
             let mut slot = [b'x'; 11];
             // SAFETY: 11 bytes, as write_pid needs.
-            unsafe { write_pid(slot.as_mut_ptr(), pid) };
+            unsafe { write_decimal(slot.as_mut_ptr(), pid) };
             let end = slot.iter().position(|b| *b == 0).expect("NUL");
             assert_eq!(&slot[..end], text.as_bytes());
         }
