@@ -83,6 +83,10 @@ pub struct Command {
     pub instances: Option<Vec<u32>>,
     /// A new spec to run from now on (`--update-env`, `up` reload); applied before `op`.
     pub replace: Option<Arc<AppSpec>>,
+    /// The app's ids after the change, one per instance number 0..N-1; Some only when
+    /// `replace` changes the instance count (the Root grants ids: growth takes the next
+    /// ids for the next instance numbers, a shrink drops the highest numbers' ids).
+    pub ids: Option<Vec<u64>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

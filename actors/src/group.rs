@@ -96,6 +96,7 @@ async fn in_turn(addrs: Vec<Addr<AppSup>>, op: Op) -> Vec<ProcessInfo> {
                 op: op.clone(),
                 instances: None,
                 replace: None,
+                ids: None,
             })
             .await
         {
@@ -130,6 +131,7 @@ impl Handler<MemberFailed> for GroupSup {
                 op: Op::Peek,
                 instances: None,
                 replace: None,
+                ids: None,
             })
             .await
             .map(|rows| rows.iter().any(|r| r.status == Status::WaitingRestart))
@@ -205,6 +207,7 @@ impl GroupSup {
                         op: Op::StartAfter(delay),
                         instances: None,
                         replace: None,
+                        ids: None,
                     })
                     .await;
             }

@@ -196,6 +196,13 @@ pub struct UpRequest {
     /// Changed apps are restarted (`startOrRestart`) instead of reloaded.
     #[serde(default)]
     pub restart: bool,
+    /// Reload (with `restart`: restart) every app of the file that is already there,
+    /// changed or not, as PM2's `startOrReload` / `startOrRestart` do: deploy scripts run
+    /// them after `git pull`, when the code changed and the file did not. `up` (false)
+    /// reloads only what changed. An app declared `autostart: false` that is down stays
+    /// down either way.
+    #[serde(default)]
+    pub reload_all: bool,
     /// The file's supervision groups (SPEC §4, §5).
     #[serde(default)]
     pub groups: Vec<Group>,

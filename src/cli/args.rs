@@ -185,7 +185,8 @@ pub struct UpArgs {
     pub silent: bool,
 }
 
-/// `up` without --prune, reloading what changed (PM2's deploy verb).
+/// Start the file's missing apps and reload every other one, changed or not (PM2's
+/// deploy verb: after `git pull` the code changed, the file did not).
 #[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "startOrReload", help_triggers("-h", "--help"))]
 pub struct StartOrReloadArgs {
@@ -203,7 +204,8 @@ pub struct StartOrReloadArgs {
     pub silent: bool,
 }
 
-/// `up` without --prune, restarting what changed (PM2's deploy verb).
+/// Start the file's missing apps and restart every other one, changed or not (PM2's
+/// deploy verb: after `git pull` the code changed, the file did not).
 #[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "startOrRestart", help_triggers("-h", "--help"))]
 pub struct StartOrRestartArgs {

@@ -1,4 +1,6 @@
-//! `pmx startOrReload <file>`: PM2's deploy verb, `up` without `--prune`.
+//! `pmx startOrReload <file>`: PM2's deploy verb: start the file's missing apps and reload
+//! every other one, changed or not (after `git pull` the code changed, the file did not);
+//! never prunes.
 
 use pmx::Home;
 
@@ -13,7 +15,7 @@ pub fn run(home: &Home, a: StartOrReloadArgs) -> Result<(), Failure> {
         a.only.as_deref(),
         false,
         false,
-        false,
+        super::up::Mode::ReloadAll,
         a.silent,
     )
 }

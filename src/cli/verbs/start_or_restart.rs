@@ -1,4 +1,6 @@
-//! `pmx startOrRestart <file>`: PM2's deploy verb, `up` without `--prune`, restarting.
+//! `pmx startOrRestart <file>`: PM2's deploy verb: start the file's missing apps and
+//! restart every other one, changed or not (after `git pull` the code changed, the file
+//! did not); never prunes.
 
 use pmx::Home;
 
@@ -13,7 +15,7 @@ pub fn run(home: &Home, a: StartOrRestartArgs) -> Result<(), Failure> {
         a.only.as_deref(),
         false,
         false,
-        true,
+        super::up::Mode::RestartAll,
         a.silent,
     )
 }

@@ -18,9 +18,21 @@ pub fn run(home: &Home, a: UpArgs) -> Result<(), Failure> {
         a.only.as_deref(),
         a.prune,
         a.dry_run,
-        false,
+        Mode::Changed,
         a.silent,
     )
+}
+
+/// What `apply` does to the file's apps that already run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `up`: reload what changed.
+    Changed,
+    /// `startOrReload`: reload every one, changed or not (PM2: after `git pull` the code
+    /// changed while the file did not).
+    ReloadAll,
+    /// `startOrRestart`: restart every one, changed or not.
+    RestartAll,
 }
 
 /// `pmx up`'s file when none is given: `./ecosystem.ron`, else PM2's default
@@ -42,7 +54,7 @@ pub fn apply(
     only: Option<&str>,
     prune: bool,
     dry_run: bool,
-    restart: bool,
+    mode: Mode,
     silent: bool,
 ) -> Result<(), Failure> {
     let path = caller_cwd()?.join(file);
@@ -62,7 +74,8 @@ pub fn apply(
         apps,
         prune,
         dry_run,
-        restart,
+        restart: mode == Mode::RestartAll,
+        reload_all: mode != Mode::Changed,
     }))?;
     if !silent {
         out(&render::plan(&reply.plan));
