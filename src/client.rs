@@ -7,10 +7,8 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pmx_actors::home::Home;
-use pmx_actors::protocol::{
-    ApiError, Envelope, ErrorCode, Event, Request, PROTOCOL_VERSION, VERSION,
-};
+use pmx_protocol::home::Home;
+use pmx_protocol::{ApiError, Envelope, ErrorCode, Event, Request, PROTOCOL_VERSION, VERSION};
 use serde_json::Value;
 
 /// What can go wrong talking to the daemon.

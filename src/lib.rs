@@ -1,5 +1,7 @@
 //! pmx: the `pmx` command and [`Client`], the programmatic client of the daemon's admin
-//! socket. The daemon itself is `pmx-actors`; the ecosystem schema is `pmx-config`.
+//! socket. The daemon itself is `pmx-actors`; the ecosystem schema is `pmx-config`; what
+//! the two sides exchange is `pmx-protocol`, the only pmx crate this library speaks
+//! through (tests/arch.rs: only `src/cli/daemon.rs` may reach the daemon crate).
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
@@ -10,8 +12,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 pub use client::{Client, ClientError};
-pub use pmx_actors::home::Home;
-pub use pmx_actors::protocol;
+pub use pmx_protocol as protocol;
+pub use pmx_protocol::home::Home;
 
 /// Start `<exe> daemon` detached (SPEC §3): its own session, cwd `/`, stdio on
 /// `/dev/null`, no inherited descriptor above 2, the caller's environment and

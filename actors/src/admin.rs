@@ -11,6 +11,7 @@ use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::events::EventBus;
+use crate::lifecycle::Shutdown;
 use crate::root::Root;
 use crate::session::start_session;
 
@@ -19,21 +20,25 @@ pub struct AdminServer {
     listener: Option<UnixListener>,
     root: Addr<Root>,
     bus: Addr<EventBus>,
+    lifecycle: Recipient<Shutdown>,
     owner_uid: u32,
 }
 
 impl AdminServer {
-    /// A server accepting on `listener` for the user `owner_uid` (and root).
+    /// A server accepting on `listener` for the user `owner_uid` (and root); its sessions
+    /// send requests to `root`, subscriptions to `bus` and `kill` to `lifecycle`.
     pub fn new(
         listener: UnixListener,
         root: Addr<Root>,
         bus: Addr<EventBus>,
+        lifecycle: Recipient<Shutdown>,
         owner_uid: u32,
     ) -> Self {
         AdminServer {
             listener: Some(listener),
             root,
             bus,
+            lifecycle,
             owner_uid,
         }
     }
@@ -72,7 +77,7 @@ impl Handler<Accepted> for AdminServer {
         match getsockopt(&stream, PeerCredentials) {
             Ok(cred) if cred.uid() == self.owner_uid || cred.uid() == 0 => {
                 let (root, bus) = (self.root.clone(), self.bus.clone());
-                start_session(stream, root, bus);
+                start_session(stream, root, bus, self.lifecycle.clone());
             }
             Ok(cred) => {
                 tracing::warn!(

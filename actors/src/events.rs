@@ -99,13 +99,38 @@ pub struct BusFlags {
     pub any: Arc<AtomicBool>,
     /// Someone wants log lines.
     pub logs: Arc<AtomicBool>,
-    /// Log lines the pumps could not hand to the bus because its mailbox was full (a
-    /// subscriber cannot keep up with a chatty app): added to every log subscriber's
-    /// `lagged` count with the next batch, so the bus never queues without limit.
-    pub log_overflow: Arc<AtomicU64>,
+    /// Log lines the pumps could not hand to the bus (its mailbox was full, or a write
+    /// held more than [`LOG_BATCH`] lines): added to every log subscriber's `lagged`
+    /// count by the next [`LogsLost`] or [`PublishLogs`], so the bus never queues lines
+    /// without limit. Pumps add to it through [`BusFlags::lost_logs`] only.
+    log_overflow: Arc<AtomicU64>,
+    /// Whether a [`LogsLost`] is on its way to the bus: at most one is, so the notices
+    /// stay bounded however many batches are lost.
+    overflow_notice: Arc<AtomicBool>,
 }
 
 impl BusFlags {
+    /// Count `n` log lines a pump could not hand to `bus`, and make sure the bus hears of
+    /// them even if no batch ever follows (the app went quiet): a [`LogsLost`] is sent
+    /// unless one is already on its way. `do_send` ignores the mailbox's bound, which is
+    /// safe here because at most one such notice is ever queued.
+    ///
+    /// Before, the count only rode on the next batch, and was added after that batch was
+    /// sent: when the bus took the last batch of a burst before the pump added the lines
+    /// beyond it, those lines were never reported (the e2e test
+    /// `a_slow_subscriber_hears_lagged_once_caught_up_even_if_nothing_follows` under load).
+    pub fn lost_logs(&self, n: u64, bus: &Addr<EventBus>) {
+        if n == 0 {
+            return;
+        }
+        self.log_overflow.fetch_add(n, Ordering::SeqCst);
+        // The bus clears the flag before it takes the count: a count added after it took
+        // it finds the flag clear and sends a new notice.
+        if !self.overflow_notice.swap(true, Ordering::SeqCst) {
+            bus.do_send(LogsLost);
+        }
+    }
+
     /// Whether anyone subscribes.
     pub fn any(&self) -> bool {
         self.any.load(Ordering::Relaxed)
@@ -180,25 +205,57 @@ pub const LOG_BATCH: usize = 1024;
 impl Handler<PublishLogs> for EventBus {
     type Result = ();
     fn handle(&mut self, PublishLogs(events): PublishLogs, _: &mut Context<Self>) {
-        let overflow = self.flags.log_overflow.swap(0, Ordering::Relaxed);
-        if overflow > 0 {
-            for sub in &mut self.subscribers {
-                if sub
-                    .events
-                    .as_ref()
-                    .is_none_or(|e| e.iter().any(|k| k == "log"))
-                {
-                    sub.lose(overflow);
-                }
-            }
-        }
+        self.take_log_overflow();
         for event in &events {
             self.publish(event);
         }
     }
 }
 
+/// Log lines were lost on the way to the bus (see [`BusFlags::lost_logs`]): count them
+/// for every log subscriber now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LogsLost;
+
+impl Handler<LogsLost> for EventBus {
+    type Result = ();
+    fn handle(&mut self, _: LogsLost, _: &mut Context<Self>) {
+        self.take_log_overflow();
+    }
+}
+
 impl EventBus {
+    /// Count the log lines the pumps lost for every subscriber of log lines, and queue
+    /// their `lagged` notice now where it fits: the lines were lost on the way to the
+    /// bus, not for want of room in the queue, so no event of the queue may be needed to
+    /// carry it (a full queue gets it from [`CaughtUp`] once read).
+    fn take_log_overflow(&mut self) {
+        // Cleared before the count is taken (see `BusFlags::lost_logs`).
+        self.flags.overflow_notice.store(false, Ordering::SeqCst);
+        let overflow = self.flags.log_overflow.swap(0, Ordering::SeqCst);
+        if overflow == 0 {
+            return;
+        }
+        let mut gone = false;
+        for sub in &mut self.subscribers {
+            if sub
+                .events
+                .as_ref()
+                .is_none_or(|e| e.iter().any(|k| k == "log"))
+            {
+                sub.lose(overflow);
+                if let Err(flume::TrySendError::Disconnected(_)) = sub.notify_lagged() {
+                    gone = true;
+                }
+            }
+        }
+        if gone {
+            self.subscribers.retain(|s| !s.tx.is_disconnected());
+            self.refresh_flag();
+        }
+    }
+
     /// Hand `event` to every subscriber it matches: a full queue counts it as dropped,
     /// and the subscriber hears `lagged` before its next event.
     fn publish(&mut self, event: &Event) {
@@ -343,6 +400,7 @@ mod tests {
     #[actix::test]
     async fn log_lines_the_bus_could_not_take_count_as_lagged_for_log_subscribers() {
         let bus = EventBus::new();
+        let flags = bus.flags.clone();
         let overflow = bus.flags.log_overflow.clone();
         let bus = bus.start();
         let logs = bus
@@ -359,7 +417,7 @@ mod tests {
             })
             .await
             .expect("subscribed");
-        overflow.fetch_add(7, Ordering::Relaxed);
+        flags.lost_logs(7, &bus);
         let line = Event {
             event: "log".into(),
             app: Some("a".into()),
@@ -377,6 +435,52 @@ mod tests {
             "no lagged for a subscriber without logs"
         );
         assert_eq!(overflow.load(Ordering::Relaxed), 0);
+    }
+
+    /// Regression: lines a pump lost after the last batch of a burst rode on a next batch
+    /// that never came, so a subscriber never heard of them (seen as a 30 s hang of
+    /// `a_slow_subscriber_hears_lagged_once_caught_up_even_if_nothing_follows` under load,
+    /// about 30 000 lines short: the lines beyond the batch of the last read).
+    #[actix::test]
+    async fn log_lines_lost_after_the_last_batch_are_reported_without_a_next_batch() {
+        let bus = EventBus::new();
+        let flags = bus.flags.clone();
+        let bus = bus.start();
+        let logs = bus
+            .send(Subscribe {
+                apps: None,
+                events: Some(vec!["log".into()]),
+            })
+            .await
+            .expect("subscribed");
+        let line = |n: u64| Event {
+            event: "log".into(),
+            app: Some("a".into()),
+            id: Some(0),
+            message: Some(format!("line {n}")),
+            ..Event::default()
+        };
+        // The last batch of a burst, then the lines beyond it counted as lost: the bus may
+        // take the batch before or after they are counted; both orders end reported.
+        bus.send(PublishLogs(vec![line(1)]))
+            .await
+            .expect("published");
+        flags.lost_logs(30_000, &bus);
+        flags.lost_logs(2, &bus);
+        // Any later message is handled after the notice (one mailbox, in order).
+        bus.send(Prune).await.expect("round trip");
+        let got: Vec<Event> = std::iter::from_fn(|| logs.try_recv().ok())
+            .map(|t| serde_json::from_str(&t).expect("json"))
+            .collect();
+        let kinds: Vec<(&str, Option<u64>)> =
+            got.iter().map(|e| (e.event.as_str(), e.dropped)).collect();
+        assert_eq!(kinds, [("log", None), ("lagged", Some(30_002))]);
+        assert!(logs.caught_up().is_none(), "nothing owed any more");
+        // The notice went out: the next loss sends a new one.
+        flags.lost_logs(5, &bus);
+        bus.send(Prune).await.expect("round trip");
+        let lagged: Event = serde_json::from_str(&logs.try_recv().expect("lagged")).expect("json");
+        assert_eq!(lagged.dropped, Some(5));
     }
 
     #[actix::test]

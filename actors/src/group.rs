@@ -59,7 +59,7 @@ pub struct GroupSup {
 impl GroupSup {
     /// A group over `members` (declared order).
     pub fn new(
-        spec: &pmx_config::Group,
+        spec: &crate::protocol::Group,
         members: Vec<(String, impl Into<Member>)>,
         parent: Recipient<Escalate>,
     ) -> GroupSup {
@@ -374,7 +374,7 @@ mod tests {
             .start()
         };
         let (a, b) = (member("a"), member("b"));
-        let spec = pmx_config::Group {
+        let spec = crate::protocol::Group {
             name: "g".into(),
             strategy: pmx_config::Strategy::OneForAll,
             intensity: pmx_config::Intensity {
@@ -382,7 +382,6 @@ mod tests {
                 within_ms: 60_000,
             },
             apps: vec!["a".into(), "b".into()],
-            line: 1,
         };
         let group = GroupSup::new(
             &spec,

@@ -10,12 +10,16 @@ pub mod daemon;
 pub mod events;
 pub mod group;
 pub mod home;
+pub mod lifecycle;
 pub mod log;
 pub mod messages;
 pub mod os;
 pub mod process;
-pub mod protocol;
+/// The admin-socket protocol: the pmx-protocol crate, under the path the daemon has always
+/// used (`crate::protocol::Request`).
+pub use pmx_protocol as protocol;
 pub mod reaper;
 pub mod root;
+pub mod runtime;
 pub mod session;
 pub mod supervision;

@@ -665,9 +665,7 @@ impl PumpState {
                 };
                 lost += events.len() as u64;
             }
-            if lost > 0 {
-                flags.log_overflow.fetch_add(lost, Ordering::Relaxed);
-            }
+            flags.lost_logs(lost, bus);
         }
     }
 }

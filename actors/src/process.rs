@@ -14,7 +14,6 @@
 
 use std::ffi::CString;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -144,20 +143,12 @@ impl Actor for Process {
     }
 }
 
-/// Set when the daemon shuts down: actors dropped then did not panic.
-static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
-
-/// Mark the daemon as shutting down (before the actix system stops).
-pub fn set_shutting_down() {
-    SHUTTING_DOWN.store(true, Ordering::SeqCst);
-}
-
 impl Drop for Process {
     // An actor panic drops the actor without `stopped()`: kill what it owned and tell the
     // supervisor, which sees it as this child's exit (SPEC §3: a panic never takes the
     // daemon down).
     fn drop(&mut self) {
-        if self.clean || SHUTTING_DOWN.load(Ordering::SeqCst) {
+        if self.clean {
             return;
         }
         tracing::error!(

@@ -11,11 +11,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use crate::events::{EventBus, Subscribe};
+use crate::lifecycle::{Reason, Shutdown};
 use crate::protocol::{
     parse_request, ApiError, ErrorCode, HelloReply, Reply, Request, MAX_LINE, PROTOCOL_VERSION,
     VERSION,
 };
-use crate::root::{Api, Root, StopAll};
+use crate::root::{Api, Root};
 
 /// Read the next line into `line`, at most [`MAX_LINE`] bytes kept. Returns Ok(false) at
 /// EOF with nothing read, Ok(true) for a line; `too_long` tells whether it was cut.
@@ -69,8 +70,9 @@ enum Out {
     Line(Vec<u8>),
     /// From now on, stream these events (the connection subscribed).
     Events(crate::events::Subscription),
-    /// Flush, close the socket, then end the daemon (`kill`).
-    Shutdown,
+    /// Flush, close the socket, then drop the sender: the Lifecycle ends the daemon once
+    /// it is dropped (`kill`).
+    Shutdown(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Session actor: owns one client connection's protocol state — whether it said hello,
@@ -81,6 +83,7 @@ enum Out {
 pub struct Session {
     root: Addr<Root>,
     bus: Addr<EventBus>,
+    lifecycle: Recipient<Shutdown>,
     out: flume::Sender<Out>,
     hello: bool,
     subscribed: bool,
@@ -189,12 +192,18 @@ impl Handler<Incoming> for Session {
                         Err(_) => ctx.stop(),
                     }),
             ),
-            Request::Kill => Box::pin(self.root.send(StopAll).into_actor(self).map(
-                move |_, act, _| {
+            // Answered once every app has stopped; the daemon ends once the answer is out.
+            Request::Kill => {
+                let (answered, until) = tokio::sync::oneshot::channel();
+                let stop = self.lifecycle.send(Shutdown {
+                    reason: Reason::Kill,
+                    until: Some(until),
+                });
+                Box::pin(stop.into_actor(self).map(move |_, act, _| {
                     act.reply(&Reply::ok(id, serde_json::json!({"killed": true})));
-                    let _ = act.out.send(Out::Shutdown);
-                },
-            )),
+                    let _ = act.out.send(Out::Shutdown(answered));
+                }))
+            }
             request => Box::pin(self.root.send(Api(request)).into_actor(self).map(
                 move |answer, act, _| {
                     let reply = match answer {
@@ -223,13 +232,20 @@ impl Session {
     }
 }
 
-/// Start a Session for `stream`: the actor, its reader task and its writer task.
-pub fn start_session(stream: UnixStream, root: Addr<Root>, bus: Addr<EventBus>) {
+/// Start a Session for `stream`: the actor, its reader task and its writer task. Requests
+/// go to `root`, a subscription to `bus`, `kill` to `lifecycle`.
+pub fn start_session(
+    stream: UnixStream,
+    root: Addr<Root>,
+    bus: Addr<EventBus>,
+    lifecycle: Recipient<Shutdown>,
+) {
     let (rd, wr) = stream.into_split();
     let (tx, rx) = flume::unbounded();
     let session = Session {
         root,
         bus: bus.clone(),
+        lifecycle,
         out: tx,
         hello: false,
         subscribed: false,
@@ -275,9 +291,9 @@ async fn write_replies(
                     return;
                 }
             }
-            Out::Shutdown => {
+            Out::Shutdown(answered) => {
                 let _ = wr.shutdown().await;
-                crate::daemon::shutdown();
+                drop(answered);
                 return;
             }
             Out::Events(events) => {

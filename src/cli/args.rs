@@ -1,9 +1,9 @@
 //! The command line, as argh types: one struct per verb (SPEC §3).
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 /// pmx: a production process manager (PM2's verbs, OTP supervision).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(help_triggers("-h", "--help"))]
 pub struct Pmx {
     /// print the version
@@ -15,7 +15,7 @@ pub struct Pmx {
 }
 
 /// Every verb.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum Cmd {
@@ -64,7 +64,7 @@ pub enum Cmd {
 }
 
 /// Start an app from a script, a command line or an ecosystem file; app arguments follow `--`.
-#[derive(FromArgs, Debug, Default)]
+#[derive(FromArgs, ArgsInfo, Debug, Default)]
 #[argh(subcommand, name = "start", help_triggers("-h", "--help"))]
 pub struct StartArgs {
     /// a script, "a command line", or an ecosystem .ron file
@@ -82,23 +82,28 @@ pub struct StartArgs {
     /// the working directory (default: the current one)
     #[argh(option)]
     pub cwd: Option<String>,
+    /// PM2's fork-mode flag, accepted so PM2 command lines work: pmx already runs an app
+    /// as its own process (`--node-args` is also accepted, for --interpreter-args)
+    #[argh(switch, short = 'x')]
+    #[allow(dead_code)] // accepted and nothing to do: fork mode is how pmx runs an app
+    pub execute_command: bool,
     /// ms to wait before a restart (restart.delay)
-    #[argh(option)]
+    #[argh(option, from_str_fn(millis))]
     pub restart_delay: Option<u64>,
     /// first backoff delay in ms, growing x1.5 per crash up to 15 s (restart.backoff)
-    #[argh(option)]
+    #[argh(option, from_str_fn(millis))]
     pub exp_backoff_restart_delay: Option<u64>,
     /// never restart the app when it exits (restart.policy: Never)
     #[argh(switch)]
     pub no_autorestart: bool,
     /// unstable exits in a row before `errored` (default 16)
-    #[argh(option)]
+    #[argh(option, from_str_fn(whole_u32))]
     pub max_restarts: Option<u32>,
     /// ms an app must run to count as started (default 1000)
-    #[argh(option)]
+    #[argh(option, from_str_fn(millis))]
     pub min_uptime: Option<u64>,
     /// ms between the stop signal and SIGKILL (default 1600)
-    #[argh(option)]
+    #[argh(option, from_str_fn(millis))]
     pub kill_timeout: Option<u64>,
     /// the stop signal (default SIGINT)
     #[argh(option)]
@@ -107,8 +112,8 @@ pub struct StartArgs {
     #[argh(option)]
     pub stop_exit_codes: Option<String>,
     /// instances to run: N, max (one per CPU) or -k (every CPU but k)
-    #[argh(option, short = 'i')]
-    pub instances: Option<String>,
+    #[argh(option, short = 'i', from_str_fn(instances))]
+    pub instances: Option<pmx_config::Instances>,
     /// one log file for every instance instead of -<instance> files
     #[argh(switch)]
     pub merge_logs: bool,
@@ -157,7 +162,7 @@ pub struct StartArgs {
 }
 
 /// Make the running set match an ecosystem file.
-#[derive(FromArgs, Debug, Default)]
+#[derive(FromArgs, ArgsInfo, Debug, Default)]
 #[argh(subcommand, name = "up", help_triggers("-h", "--help"))]
 pub struct UpArgs {
     /// the ecosystem file (default ./ecosystem.ron)
@@ -180,8 +185,9 @@ pub struct UpArgs {
     pub silent: bool,
 }
 
-/// `up` without --prune, reloading what changed (PM2's deploy verb).
-#[derive(FromArgs, Debug)]
+/// Start the file's missing apps and reload every other one, changed or not (PM2's
+/// deploy verb: after `git pull` the code changed, the file did not).
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "startOrReload", help_triggers("-h", "--help"))]
 pub struct StartOrReloadArgs {
     /// the ecosystem file
@@ -198,8 +204,9 @@ pub struct StartOrReloadArgs {
     pub silent: bool,
 }
 
-/// `up` without --prune, restarting what changed (PM2's deploy verb).
-#[derive(FromArgs, Debug)]
+/// Start the file's missing apps and restart every other one, changed or not (PM2's
+/// deploy verb: after `git pull` the code changed, the file did not).
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "startOrRestart", help_triggers("-h", "--help"))]
 pub struct StartOrRestartArgs {
     /// the ecosystem file
@@ -217,7 +224,7 @@ pub struct StartOrRestartArgs {
 }
 
 /// Stop an app (a name, an id, a namespace or all).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "stop", help_triggers("-h", "--help"))]
 pub struct StopArgs {
     /// a name, an id, a group, a namespace or all
@@ -229,7 +236,7 @@ pub struct StopArgs {
 }
 
 /// Restart an app; a stopped or errored app starts.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "restart", help_triggers("-h", "--help"))]
 pub struct RestartArgs {
     /// a name, an id, a group, a namespace or all
@@ -244,7 +251,7 @@ pub struct RestartArgs {
 }
 
 /// Reload an app (in fork mode, a restart).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "reload", help_triggers("-h", "--help"))]
 pub struct ReloadArgs {
     /// a name, an id, a group, a namespace or all
@@ -259,7 +266,7 @@ pub struct ReloadArgs {
 }
 
 /// Stop and forget an app.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "delete", help_triggers("-h", "--help"))]
 pub struct DeleteArgs {
     /// a name, an id, a group, a namespace or all
@@ -271,7 +278,7 @@ pub struct DeleteArgs {
 }
 
 /// Zero an app's restart counters.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "reset", help_triggers("-h", "--help"))]
 pub struct ResetArgs {
     /// a name, an id, a group, a namespace or all
@@ -283,7 +290,7 @@ pub struct ResetArgs {
 }
 
 /// Send a signal to an app's main process.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "signal", help_triggers("-h", "--help"))]
 pub struct SignalArgs {
     /// the signal (SIGUSR2 or USR2)
@@ -298,7 +305,7 @@ pub struct SignalArgs {
 }
 
 /// List every process.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "list", help_triggers("-h", "--help"))]
 pub struct ListArgs {
     /// print a JSON array, one object per process
@@ -307,7 +314,7 @@ pub struct ListArgs {
 }
 
 /// Everything about an app.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "describe", help_triggers("-h", "--help"))]
 pub struct DescribeArgs {
     /// a name, an id, a group, a namespace or all
@@ -319,7 +326,7 @@ pub struct DescribeArgs {
 }
 
 /// The whole environment of one process, as KEY=value lines.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "env", help_triggers("-h", "--help"))]
 pub struct EnvArgs {
     /// an id (or a name)
@@ -329,14 +336,14 @@ pub struct EnvArgs {
 
 /// The last lines of each log file of an app (every app and the daemon's own log when no
 /// target is given), then new lines as they come.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "logs", help_triggers("-h", "--help"))]
 pub struct LogsArgs {
     /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: Option<String>,
     /// how many lines of each file first (default 15; 0: only new lines)
-    #[argh(option)]
+    #[argh(option, from_str_fn(line_count))]
     pub lines: Option<usize>,
     /// print the last lines and exit
     #[argh(switch)]
@@ -362,7 +369,7 @@ pub struct LogsArgs {
 }
 
 /// Empty the log files of an app (every app when no target is given).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "flush", help_triggers("-h", "--help"))]
 pub struct FlushArgs {
     /// a name, an id, a group, a namespace or all (default: all)
@@ -374,22 +381,22 @@ pub struct FlushArgs {
 }
 
 /// Reopen every log file (after an external logrotate), as SIGUSR2 to the daemon does.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "reloadLogs", help_triggers("-h", "--help"))]
 pub struct ReloadLogsArgs {}
 
 /// Is the daemon alive? (starts it when none answers)
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "ping", help_triggers("-h", "--help"))]
 pub struct PingArgs {}
 
 /// Stop every app, then the daemon.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "kill", help_triggers("-h", "--help"))]
 pub struct KillArgs {}
 
 /// Write a commented sample ./ecosystem.ron that starts as is (`pmx up`).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "ecosystem", help_triggers("-h", "--help"))]
 pub struct EcosystemArgs {
     /// overwrite an existing ./ecosystem.ron
@@ -398,7 +405,7 @@ pub struct EcosystemArgs {
 }
 
 /// Convert a PM2 ecosystem file (.config.js/.cjs/.mjs, .json, .yaml) to ecosystem.ron.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "import", help_triggers("-h", "--help"))]
 pub struct ImportArgs {
     /// the PM2 file
@@ -413,24 +420,147 @@ pub struct ImportArgs {
 }
 
 /// Run the daemon in the foreground (the CLI starts it when needed).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "daemon", help_triggers("-h", "--help"))]
 pub struct DaemonArgs {}
 
-/// Rewrite PM2's alias verbs to the verbs argh knows, before parsing.
+/// PM2's alias verbs and the verb each stands for (`jlist` also adds `--json`).
+pub const VERB_ALIASES: &[(&str, &str)] = &[
+    ("ls", "list"),
+    ("status", "list"),
+    ("l", "list"),
+    ("ps", "list"),
+    ("jlist", "list"),
+    ("show", "describe"),
+    ("info", "describe"),
+    ("del", "delete"),
+    ("sendSignal", "signal"),
+];
+
+/// PM2's spellings of `pmx start`'s options: `(PM2's, pmx's)`.
+const START_FLAG_ALIASES: &[(&str, &str)] = &[("--node-args", "--interpreter-args")];
+
+/// Rewrite PM2's alias verbs (and `start`'s alias options) to the ones argh knows, before
+/// parsing.
 pub fn rewrite_aliases(args: &mut Vec<String>) {
     let Some(verb) = args.first().cloned() else {
         return;
     };
-    match verb.as_str() {
-        "ls" | "status" | "l" | "ps" => args[0] = "list".into(),
-        "jlist" => {
-            args[0] = "list".into();
+    if let Some((_, to)) = VERB_ALIASES.iter().find(|(from, _)| *from == verb) {
+        args[0] = (*to).into();
+        if verb == "jlist" {
             args.insert(1, "--json".into());
         }
-        "show" | "info" => args[0] = "describe".into(),
-        "del" => args[0] = "delete".into(),
-        "sendSignal" => args[0] = "signal".into(),
-        _ => {}
+    }
+    if args[0] == "start" {
+        for a in args.iter_mut().skip(1) {
+            if let Some((_, to)) = START_FLAG_ALIASES.iter().find(|(from, _)| a == from) {
+                *a = (*to).into();
+            }
+        }
+    }
+}
+
+/// `--kill-timeout` and the other millisecond options: a whole number of ms. The message
+/// is completed with the option and the value by [`super::usage::reword`].
+fn millis(s: &str) -> Result<u64, String> {
+    whole(s, "a whole number of milliseconds", u64::MAX)
+}
+
+/// `--max-restarts`: a whole number.
+fn whole_u32(s: &str) -> Result<u32, String> {
+    let what = "a whole number";
+    let n = whole(s, what, u32::MAX.into())?;
+    u32::try_from(n).map_err(|_| format!("expected {what}"))
+}
+
+/// `pmx logs --lines`: a whole number of lines.
+fn line_count(s: &str) -> Result<usize, String> {
+    let what = "a whole number of lines";
+    let n = whole(s, what, u64::MAX)?;
+    usize::try_from(n).map_err(|_| format!("expected {what}"))
+}
+
+/// `-i`/`--instances`: as the ecosystem file's `instances` (`0` and `max`: one per CPU).
+fn instances(s: &str) -> Result<pmx_config::Instances, String> {
+    pmx_config::parse_instances(s).map_err(|_| {
+        format!(
+            "expected a number up to {}, \"max\" or -k (every CPU but k)",
+            u32::MAX
+        )
+    })
+}
+
+/// `s` as a whole number up to `max`, or `expected <what>` (with the largest value when
+/// `s` is a number beyond it). Digits only: no sign, no spaces, no unit (`5s`).
+fn whole(s: &str, what: &str, max: u64) -> Result<u64, String> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("expected {what}"));
+    }
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| *n <= max)
+        .ok_or_else(|| format!("expected {what} up to {max}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_whole_and_say_what_they_expected() {
+        assert_eq!(millis("1600"), Ok(1600));
+        assert_eq!(millis("0"), Ok(0));
+        for bad in ["5s", "", "-1", "+5", " 5", "1.5", "0x10"] {
+            assert_eq!(
+                millis(bad),
+                Err("expected a whole number of milliseconds".into()),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            millis("18446744073709551616"),
+            Err("expected a whole number of milliseconds up to 18446744073709551615".into())
+        );
+        assert_eq!(whole_u32("16"), Ok(16));
+        assert_eq!(
+            whole_u32("4294967296"),
+            Err("expected a whole number up to 4294967295".into())
+        );
+        assert_eq!(
+            line_count("x"),
+            Err("expected a whole number of lines".into())
+        );
+        assert_eq!(instances("3"), Ok(pmx_config::Instances::Count(3)));
+        assert_eq!(instances("max"), Ok(pmx_config::Instances::Max));
+        assert_eq!(instances("-1"), Ok(pmx_config::Instances::MaxMinus(1)));
+        for bad in ["x", "2.5", "99999999999"] {
+            let e = instances(bad).expect_err(bad);
+            assert!(e.starts_with("expected a number"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn aliases_become_the_verbs_and_options_argh_knows() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["ls"], &["list"]),
+            (&["status"], &["list"]),
+            (&["jlist"], &["list", "--json"]),
+            (&["show", "a"], &["describe", "a"]),
+            (&["del", "a"], &["delete", "a"]),
+            (&["sendSignal", "USR2", "a"], &["signal", "USR2", "a"]),
+            (
+                &["start", "a.js", "--node-args", "--harmony"],
+                &["start", "a.js", "--interpreter-args", "--harmony"],
+            ),
+            // Only start has --node-args; elsewhere it stays an unknown option.
+            (&["stop", "--node-args"], &["stop", "--node-args"]),
+            (&["list"], &["list"]),
+        ];
+        for (given, want) in cases {
+            let mut args: Vec<String> = given.iter().map(|s| s.to_string()).collect();
+            rewrite_aliases(&mut args);
+            assert_eq!(args, *want, "{given:?}");
+        }
     }
 }

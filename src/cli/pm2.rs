@@ -1,5 +1,5 @@
-//! Coming from PM2: `pmx ecosystem` (a commented sample ecosystem.ron), `pmx import`
-//! (a PM2 ecosystem file to ecosystem.ron), and PM2 files read by `start` and `up`.
+//! Coming from PM2: PM2 ecosystem files read by `pmx import` (verbs/import.rs), `start`
+//! and `up`.
 //!
 //! A PM2 file is read as PM2 reads it (`Common.parseConfig`): `.js`/`.cjs` are
 //! `require`d and `.mjs` imported by the machine's node, `.json` is JSON (evaluated by
@@ -209,7 +209,7 @@ fn node_load(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
 
 /// Read and convert the PM2 file at `abs` (canonical; `shown` as typed) to ecosystem.ron
 /// text whose paths are relative to `out_dir`; warnings are printed on stderr.
-fn convert_file(abs: &Path, shown: &str, out_dir: &Path) -> Result<Converted, Failure> {
+pub(super) fn convert_file(abs: &Path, shown: &str, out_dir: &Path) -> Result<Converted, Failure> {
     let file = read(abs, shown)?;
     let caller_cwd = super::caller_cwd()?;
     let ctx = Context {
@@ -246,7 +246,11 @@ pub fn load(path: &Path, shown: &str) -> Result<pmx_config::Ecosystem, Failure> 
 
 /// Read the conversion of `shown` back through pmx-config as if it were the file at
 /// `path`; an error there is a bug of the conversion, said so.
-fn parse_converted(ron: &str, path: &Path, shown: &str) -> Result<pmx_config::Ecosystem, Failure> {
+pub(super) fn parse_converted(
+    ron: &str,
+    path: &Path,
+    shown: &str,
+) -> Result<pmx_config::Ecosystem, Failure> {
     pmx_config::parse(ron, path).map_err(|errs| {
         Failure::request(format!(
             "the conversion of {shown} gave an invalid ecosystem (a pmx bug): {}",
@@ -257,131 +261,4 @@ fn parse_converted(ron: &str, path: &Path, shown: &str) -> Result<pmx_config::Ec
                 .join("; ")
         ))
     })
-}
-
-/// The first line of every file `pmx import` writes: a file starting with it may be
-/// overwritten by the next import.
-const IMPORT_HEADER: &str = "// Converted by `pmx import`";
-
-/// `pmx import <file> [-o PATH|-] [-f]`: write the conversion beside the PM2 file (as
-/// `ecosystem.ron`), to PATH, or to stdout (`-`; paths then relative to the PM2 file's
-/// directory). A file that an earlier import did not write is kept unless `force`.
-pub fn import(file: &str, output: Option<&str>, force: bool) -> Result<(), Failure> {
-    let path = Path::new(file);
-    let real = std::fs::canonicalize(path)
-        .map_err(|e| Failure::request(format!("cannot read {file}: {e}")))?;
-    // Beside the file as the user named it (a symlink's own directory, not its target's).
-    let named = std::path::absolute(path).unwrap_or_else(|_| real.clone());
-    let file_dir = named.parent().map(Path::to_path_buf).unwrap_or_default();
-    let target: Option<PathBuf> = match output {
-        Some("-") => None,
-        Some(o) => {
-            let t = std::path::absolute(o).map_err(|e| Failure::request(format!("{o}: {e}")))?;
-            // A directory gets its ecosystem.ron.
-            Some(if t.is_dir() {
-                t.join("ecosystem.ron")
-            } else {
-                t
-            })
-        }
-        None => Some(file_dir.join("ecosystem.ron")),
-    };
-    if let Some(t) = &target {
-        if std::fs::canonicalize(t).is_ok_and(|t| t == real) {
-            return Err(Failure::request(format!(
-                "{} is the PM2 file being imported; -o names where ecosystem.ron goes",
-                t.display()
-            )));
-        }
-    }
-    let out_dir = target
-        .as_ref()
-        .and_then(|t| t.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| file_dir.clone());
-    let converted = convert_file(&real, file, &out_dir)?;
-    let check_path = target
-        .clone()
-        .unwrap_or_else(|| file_dir.join("ecosystem.ron"));
-    let eco = parse_converted(&converted.ron, &check_path, file)?;
-    let Some(target) = target else {
-        super::out(&converted.ron);
-        return Ok(());
-    };
-    if let Ok(existing) = std::fs::read_to_string(&target) {
-        if !force && !existing.starts_with(IMPORT_HEADER) {
-            return Err(Failure::request(format!(
-                "{} exists and was not written by pmx import; -f overwrites it, -o writes elsewhere",
-                target.display()
-            )));
-        }
-    }
-    let mut tmp = target.clone().into_os_string();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, &converted.ron)
-        .and_then(|()| std::fs::rename(&tmp, &target))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Failure::request(format!("cannot write {}: {e}", target.display()))
-        })?;
-    super::out(&format!(
-        "wrote {} ({} app{}{}); `pmx up {}` starts it\n",
-        target.display(),
-        eco.apps.len(),
-        if eco.apps.len() == 1 { "" } else { "s" },
-        match eco.deploy.len() {
-            0 => String::new(),
-            n => format!(", {n} deploy target{}", if n == 1 { "" } else { "s" }),
-        },
-        target.display()
-    ));
-    Ok(())
-}
-
-/// The sample `pmx ecosystem` writes: one app that runs anywhere (bash), the common
-/// fields with their defaults in comments. A unit test reads it through pmx-config.
-pub const SAMPLE: &str = include_str!("sample.ron");
-
-/// `pmx ecosystem [-f]`: write [`SAMPLE`] to `<dir>/ecosystem.ron`; an existing file is
-/// kept (exit 1) unless `force`.
-pub fn write_sample(dir: &Path, force: bool) -> Result<(), Failure> {
-    let path = dir.join("ecosystem.ron");
-    let mut open = std::fs::OpenOptions::new();
-    open.write(true);
-    if force {
-        open.create(true).truncate(true);
-    } else {
-        open.create_new(true);
-    }
-    let mut file = open.open(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            Failure::request(format!(
-                "{} exists; `pmx ecosystem -f` overwrites it",
-                path.display()
-            ))
-        } else {
-            Failure::request(format!("cannot write {}: {e}", path.display()))
-        }
-    })?;
-    file.write_all(SAMPLE.as_bytes())
-        .map_err(|e| Failure::request(format!("cannot write {}: {e}", path.display())))?;
-    super::out(&format!(
-        "wrote {}; `pmx up` starts it, `pmx up --dry-run` shows what it would do\n",
-        path.display()
-    ));
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::SAMPLE;
-
-    #[test]
-    fn the_sample_is_a_valid_ecosystem() {
-        let eco = pmx_config::parse(SAMPLE, std::path::Path::new("/tmp/x/ecosystem.ron"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(eco.apps.len(), 1);
-        assert_eq!(eco.apps[0].name, "hello");
-        assert_eq!(eco.apps[0].envs["production"]["GREETING"], "good day");
-    }
 }

@@ -2,7 +2,7 @@
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
-use pmx_actors::protocol::{Description, PlanAction, PlanLine, ProcessInfo};
+use pmx_protocol::{Description, PlanAction, PlanLine, ProcessInfo};
 
 /// A duration in ms, as PM2 shows uptimes: `45s`, `12m`, `3h`, `2D`.
 pub fn human_ms(ms: u64) -> String {

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pmx_actors::os::is_executable;
-use pmx_actors::protocol::{AppSpec, EnvLayers};
 use pmx_config::App;
+use pmx_protocol::{AppSpec, EnvLayers};
 
+use super::os::is_executable;
 use super::{Failure, StartArgs};
 
 /// What a start target is.
@@ -83,6 +83,17 @@ pub fn interpreter_for(script: &Path) -> Option<&'static str> {
         "pl" => Some("perl"),
         "php" => Some("php"),
         _ => None,
+    }
+}
+
+/// The interpreter [`exec_line`] runs `target` with when the app names none: the one its
+/// extension implies, else `"none"` (the file or the command is exec'd).
+pub fn chosen_interpreter(target: &Target) -> &'static str {
+    match target {
+        Target::Script(script) | Target::Ecosystem(script) => {
+            interpreter_for(script).unwrap_or("none")
+        }
+        Target::Command(..) => "none",
     }
 }
 
@@ -198,6 +209,13 @@ pub fn resolve(
         )));
     }
     let (program, args) = exec_line(&app, &target, &app.dir, path_var)?;
+    let mut app = app;
+    if app.interpreter.is_none() {
+        // The choice made by extension, in the spec: `describe` shows what runs the
+        // script, and `up` compares it like any field (the same script gives the same
+        // choice, so an unchanged file stays unchanged).
+        app.interpreter = Some(chosen_interpreter(&target).to_string());
+    }
     let cwd = app.cwd.clone().unwrap_or_else(|| {
         if source.is_some() {
             app.dir.clone()
@@ -219,7 +237,7 @@ pub fn resolve(
         envs,
     };
     Ok(AppSpec {
-        app,
+        app: app.into(),
         program,
         args,
         cwd,
@@ -293,9 +311,8 @@ pub fn app_from_flags(
                 ))
             })?;
     }
-    if let Some(i) = &a.instances {
-        app.instances = pmx_config::parse_instances(i)
-            .map_err(|e| Failure::usage(format!("--instances: {e}")))?;
+    if let Some(i) = a.instances {
+        app.instances = i;
     }
     app.logs.merge = a.merge_logs;
     app.logs.time = a.time;
@@ -355,6 +372,26 @@ mod tests {
         ];
         for (file, want) in cases {
             assert_eq!(interpreter_for(Path::new(file)), want, "{file}");
+        }
+    }
+
+    #[test]
+    fn the_interpreter_chosen_without_one_given() {
+        let cases = [
+            (Target::Script("/a/app.js".into()), "node"),
+            (Target::Script("/a/run.sh".into()), "bash"),
+            (Target::Script("/a/tool".into()), "none"),
+            (
+                Target::Command("/bin/sleep".into(), vec!["1".into()]),
+                "none",
+            ),
+            (
+                Target::Command("/usr/bin/python3".into(), vec!["x.py".into()]),
+                "none",
+            ),
+        ];
+        for (target, want) in cases {
+            assert_eq!(chosen_interpreter(&target), want, "{target:?}");
         }
     }
 

@@ -157,3 +157,36 @@ fn the_cli_reports_a_bad_request_in_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("pmx: "), "{err}");
 }
+
+/// The daemon's own log once it has written its last line.
+fn daemon_log_after_exit(t: &TestHome, daemon: i32) -> String {
+    assert!(wait_for(DEADLINE, || !alive(daemon)), "the daemon exits");
+    std::fs::read_to_string(t.home.join("pmx.log")).expect("pmx.log")
+}
+
+/// The end of the daemon drops every actor: none of them may be reported as a panic
+/// (the Process actor kills its tree on a panic), whether the apps ran or were stopped.
+#[test]
+fn a_daemon_ended_by_kill_or_sigterm_reports_no_actor_panic() {
+    for how in ["kill", "SIGTERM"] {
+        let t = TestHome::new();
+        t.ok(&["start", &app("sleeper.sh"), "--name", "a", "-i", "2"]);
+        t.ok(&["start", &app("sleeper.sh"), "--name", "b"]);
+        t.wait_status("a", "online");
+        t.ok(&["stop", "b"]);
+        t.wait_status("b", "stopped");
+        let d = t.daemon_pid().expect("pid");
+        if how == "kill" {
+            t.ok(&["kill"]);
+        } else {
+            // SAFETY: kill(2) on the daemon this test started.
+            unsafe {
+                libc::kill(d, libc::SIGTERM);
+            }
+        }
+        let log = daemon_log_after_exit(&t, d);
+        assert!(log.contains("daemon stopped"), "{how}: {log}");
+        assert!(!log.contains("panic"), "{how}: a false panic report: {log}");
+        assert!(t.processes().is_empty(), "{how}: {:?}", t.processes());
+    }
+}

@@ -584,6 +584,37 @@ fn flush_of_one_instance_by_id_empties_only_that_instance_s_files() {
     }
 }
 
+/// `pmx flush` with no target also empties the daemon's own `pmx.log` (PM2 empties
+/// `pm2.log`); a flush of one app leaves it alone. pmx.log is written in append mode, so
+/// the daemon's next line lands at offset 0: no hole of NUL bytes, no old line.
+#[test]
+fn flush_without_a_target_also_empties_pmx_log() {
+    let t = TestHome::new();
+    let daemon_log = t.home.join("pmx.log");
+    let read = || std::fs::read(&daemon_log).unwrap_or_default();
+    let has = |needle: &str| String::from_utf8_lossy(&read()).contains(needle);
+    t.ok(&["start", &app("sleeper.sh"), "--name", "first"]);
+    // pmx.log is written by the daemon's logging thread: wait for the line to be there.
+    assert!(wait_for(DEADLINE, || has("app first added")));
+
+    t.ok(&["flush", "first"]);
+    assert!(has("app first added"), "a flush of one app keeps pmx.log");
+
+    t.ok(&["flush"]);
+    assert_eq!(read(), b"", "pmx.log is empty once flush returns");
+
+    t.ok(&["start", &app("sleeper.sh"), "--name", "second"]);
+    assert!(wait_for(DEADLINE, || has("app second added")));
+    let bytes = read();
+    assert!(!bytes.contains(&0), "no NUL bytes: {bytes:?}");
+    let text = String::from_utf8(bytes).expect("utf8");
+    assert!(!text.contains("app first added"), "old lines gone: {text}");
+    assert!(
+        text.starts_with(|c: char| c.is_ascii_digit()),
+        "a whole line (its timestamp) at offset 0: {text:?}"
+    );
+}
+
 #[test]
 fn logs_of_an_unknown_app_fails_naming_it() {
     let t = TestHome::new();

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `pmx` binary, a private `PMX_HOME` per test, real processes
 //! from `fixtures/`. One test binary (STYLE.md); one file per area.
 
+mod cli;
 mod config;
 mod daemon;
 mod env;

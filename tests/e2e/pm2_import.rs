@@ -854,3 +854,120 @@ fn import_writes_where_the_user_said_and_never_over_its_input() {
         "beside the symlink"
     );
 }
+
+/// A scratch directory holding `app.js` and the PM2 files `files` (name, JSON text).
+fn pm2_json_dir(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::Builder::new()
+        .prefix("pmx-import-")
+        .tempdir_in("/tmp")
+        .expect("temp dir");
+    let dir = tmp.path().join("proj");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("app.js"), "setInterval(() => {}, 1000);\n").expect("write");
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).expect("write");
+    }
+    (tmp, dir)
+}
+
+/// A one-app PM2 file whose app is `name`.
+fn one_app(name: &str) -> String {
+    format!("{{\"apps\": [{{\"name\": \"{name}\", \"script\": \"app.js\"}}]}}\n")
+}
+
+/// Import `args` from `dir`, expect exit 1 and a one-line refusal naming the output and
+/// `-f`; answer the line.
+fn import_refused(t: &TestHome, dir: &Path, args: &[&str]) -> String {
+    let out = pmx_in(t, dir, args);
+    expect_code(&out, 1, &format!("pmx {args:?}"));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.starts_with("pmx: ") && err.contains("ecosystem.ron") && err.contains("-f"),
+        "{err}"
+    );
+    err
+}
+
+/// The file `pmx import` writes records the PM2 file and a hash of itself: after the PM2
+/// file changes, a re-import overwrites its own unchanged output with the new conversion.
+#[test]
+fn reimport_overwrites_its_own_unchanged_output() {
+    let t = TestHome::new();
+    let (_tmp, dir) = pm2_json_dir(&[("apps.json", &one_app("first"))]);
+    let target = dir.join("ecosystem.ron");
+    expect_code(&pmx_in(&t, &dir, &["import", "apps.json"]), 0, "import");
+    let first = std::fs::read_to_string(&target).expect("written");
+    assert!(
+        first.contains("// pmx import: from \"apps.json\", fnv1a64 "),
+        "records its source: {first}"
+    );
+    std::fs::write(dir.join("apps.json"), one_app("second")).expect("edit the PM2 file");
+    expect_code(&pmx_in(&t, &dir, &["import", "apps.json"]), 0, "re-import");
+    let second = std::fs::read_to_string(&target).expect("written");
+    assert!(second.contains("name: \"second\""), "{second}");
+    assert!(!second.contains("name: \"first\""), "{second}");
+}
+
+/// An imported file edited by hand is kept by the next import (exit 1, saying it was
+/// edited), and `-f` overwrites it.
+#[test]
+fn import_refuses_to_overwrite_an_edited_file_without_force() {
+    let t = TestHome::new();
+    let (_tmp, dir) = pm2_json_dir(&[("apps.json", &one_app("web"))]);
+    let target = dir.join("ecosystem.ron");
+    expect_code(&pmx_in(&t, &dir, &["import", "apps.json"]), 0, "import");
+    let written = std::fs::read_to_string(&target).expect("written");
+    // A one-character edit, as a user tuning the file would make.
+    let edited = written.replace("name: \"web\"", "name: \"webs\"");
+    assert_ne!(edited, written);
+    std::fs::write(&target, &edited).expect("edit");
+    let err = import_refused(&t, &dir, &["import", "apps.json"]);
+    assert!(err.contains("edited"), "says why: {err}");
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), edited);
+    expect_code(&pmx_in(&t, &dir, &["import", "apps.json", "-f"]), 0, "-f");
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), written);
+}
+
+/// The output of one PM2 file is not overwritten by the import of another (exit 1, naming
+/// the one it came from), unless `-f`; then it belongs to the other.
+#[test]
+fn import_refuses_the_output_of_another_pm2_file_without_force() {
+    let t = TestHome::new();
+    let (_tmp, dir) = pm2_json_dir(&[
+        ("a.json", &one_app("from-a")),
+        ("b.json", &one_app("from-b")),
+    ]);
+    let target = dir.join("ecosystem.ron");
+    expect_code(&pmx_in(&t, &dir, &["import", "a.json"]), 0, "import a");
+    let from_a = std::fs::read_to_string(&target).expect("written");
+    let err = import_refused(&t, &dir, &["import", "b.json"]);
+    assert!(err.contains("another PM2 file (a.json)"), "{err}");
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), from_a);
+    expect_code(
+        &pmx_in(&t, &dir, &["import", "b.json", "-f"]),
+        0,
+        "import b -f",
+    );
+    assert!(std::fs::read_to_string(&target)
+        .expect("read")
+        .contains("name: \"from-b\""));
+    let err = import_refused(&t, &dir, &["import", "a.json"]);
+    assert!(err.contains("another PM2 file (b.json)"), "{err}");
+    // The record is relative to the written file: -o elsewhere names the PM2 file from there.
+    let out_dir = dir.join("out");
+    std::fs::create_dir(&out_dir).expect("mkdir");
+    expect_code(
+        &pmx_in(&t, &dir, &["import", "a.json", "-o", "out"]),
+        0,
+        "-o out",
+    );
+    let text = std::fs::read_to_string(out_dir.join("ecosystem.ron")).expect("written");
+    assert!(text.contains("from \"../a.json\""), "{text}");
+    expect_code(
+        &pmx_in(&t, &dir, &["import", "a.json", "-o", "out"]),
+        0,
+        "again",
+    );
+    import_refused(&t, &dir, &["import", "b.json", "-o", "out"]);
+}

@@ -356,8 +356,10 @@ fn up_without_a_file_fails_naming_it() {
     assert!(t.list().is_empty());
 }
 
-/// `startOrReload` / `startOrRestart`: start new apps, reload (restart) changed ones,
-/// leave unchanged ones alone, and never prune.
+/// `startOrReload` / `startOrRestart` (PM2's deploy verbs, run after `git pull`, when the
+/// code changed and the file did not): start the file's missing apps, reload (restart)
+/// every other app of the file, changed or not, apply the new spec as `up` would, and
+/// never prune.
 fn start_or_x(verb: &str, word: &str) {
     let t = TestHome::new();
     let eco = t.path("eco.ron");
@@ -389,27 +391,40 @@ fn start_or_x(verb: &str, word: &str) {
         plan(&out),
         [
             format!("~ web  {word} (env.PORT)"),
-            "= job  unchanged".to_string(),
+            format!("~ job  {word}"),
             "+ new  start".to_string(),
         ],
         "{out}"
     );
-    t.wait_row("web", "a new pid", |r| {
-        r["status"] == "online" && r["pid"].as_i64().is_some_and(|p| p != before["web"])
-    });
-    let after = online(&t, &["job", "old", "new"]);
-    assert_eq!(after["job"], before["job"], "unchanged app untouched");
-    assert_eq!(after["old"], before["old"], "no prune: old survives");
+    for name in ["web", "job"] {
+        let row = t.wait_row(name, "a new pid", |r| {
+            r["status"] == "online" && r["pid"].as_i64().is_some_and(|p| p != before[name])
+        });
+        assert_eq!(row["restarts"], 1, "{name}'s {word} is counted: {row}");
+    }
+    let after = online(&t, &["old", "new"]);
+    assert_eq!(
+        after["old"], before["old"],
+        "no prune: old survives, untouched"
+    );
+    assert_eq!(t.row("old")["restarts"], 0);
     assert_eq!(pmx_env_port(&t, "web"), Some("PORT=2".into()));
+    // `up` after it reloads only what changed: nothing.
+    let out = t.ok(&["up", "eco.ron"]);
+    assert_eq!(
+        plan(&out),
+        ["= web  unchanged", "= job  unchanged", "= new  unchanged"],
+        "{out}"
+    );
 }
 
 #[test]
-fn start_or_reload_is_up_without_prune() {
+fn start_or_reload_reloads_an_unchanged_app_and_starts_a_missing_one() {
     start_or_x("startOrReload", "reload");
 }
 
 #[test]
-fn start_or_restart_is_up_without_prune() {
+fn start_or_restart_restarts_an_unchanged_app_and_starts_a_missing_one() {
     start_or_x("startOrRestart", "restart");
 }
 

@@ -183,7 +183,7 @@ pub struct AppSup {
     dirty: bool,
 }
 
-fn rules_of(app: &pmx_config::App) -> RestartRules {
+fn rules_of(app: &crate::protocol::App) -> RestartRules {
     RestartRules {
         policy: match app.restart.policy {
             pmx_config::Policy::Always => Policy::Always,

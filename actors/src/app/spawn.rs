@@ -11,6 +11,7 @@ use actix::prelude::*;
 use nix::sys::signal::Signal;
 
 use super::AppSup;
+use crate::home::HomeTag;
 use crate::os::{SpawnSpec, MARKER_VAR};
 use crate::process::{Process, ProcessParts, SendSignal, Spawn, Terminate};
 

@@ -100,10 +100,10 @@ impl Drop for TempHome {
     }
 }
 
-fn fixture(name: &str, instances: u32, set: impl FnOnce(&mut pmx_config::App)) -> Fixture {
+fn fixture(name: &str, instances: u32, set: impl FnOnce(&mut crate::protocol::App)) -> Fixture {
     tokio::time::pause();
     let dir = std::env::temp_dir().join(format!("pmx-app-unit-{}-{name}", std::process::id()));
-    let mut app = pmx_config::App::new(name.into(), "/bin/true".into(), dir.clone());
+    let mut app = crate::protocol::App::new(name.into(), "/bin/true".into(), dir.clone());
     app.instances = pmx_config::Instances::Count(instances);
     set(&mut app);
     let spec = Arc::new(AppSpec {
@@ -338,7 +338,7 @@ async fn a_new_count_grows_with_the_next_numbers_and_shrinks_from_the_highest() 
     let f = fixture("scale", 1, |_| {});
     f.start(1).await;
     let grown = {
-        let mut app = pmx_config::App::new("scale".into(), "/bin/true".into(), "/".into());
+        let mut app = crate::protocol::App::new("scale".into(), "/bin/true".into(), "/".into());
         app.instances = pmx_config::Instances::Count(3);
         Arc::new(AppSpec {
             app,

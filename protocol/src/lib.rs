@@ -7,6 +7,18 @@
 //! A request is `{"id":N,"type":"<verb>",…}`; its reply is `{"id":N,"result":…}` or
 //! `{"id":N,"error":{"code":"…","message":"…"}}`. The daemon answers every JSON object
 //! that carries an `id`, whatever else is wrong with it (see [`parse_request`]).
+//!
+//! This crate is what a client links (`pmx::Client`, the CLI): serde only, no actix, no
+//! tokio, no pmx-actors; from pmx-config only the plain value types of an app spec,
+//! re-exported on purpose in [`spec`] (tests/arch.rs holds it to that).
+#![warn(missing_docs)]
+#![deny(clippy::unwrap_used)]
+
+pub mod home;
+pub mod spec;
+
+pub use home::Home;
+pub use spec::{App, Group};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -164,7 +176,7 @@ pub struct StartRequest {
     pub restart_existing: bool,
     /// The file's supervision groups over these apps (SPEC §4, §5).
     #[serde(default)]
-    pub groups: Vec<pmx_config::Group>,
+    pub groups: Vec<Group>,
 }
 
 /// `up`: the declared set of one ecosystem file.
@@ -184,9 +196,16 @@ pub struct UpRequest {
     /// Changed apps are restarted (`startOrRestart`) instead of reloaded.
     #[serde(default)]
     pub restart: bool,
+    /// Reload (with `restart`: restart) every app of the file that is already there,
+    /// changed or not, as PM2's `startOrReload` / `startOrRestart` do: deploy scripts run
+    /// them after `git pull`, when the code changed and the file did not. `up` (false)
+    /// reloads only what changed. An app declared `autostart: false` that is down stays
+    /// down either way.
+    #[serde(default)]
+    pub reload_all: bool,
     /// The file's supervision groups (SPEC §4, §5).
     #[serde(default)]
-    pub groups: Vec<pmx_config::Group>,
+    pub groups: Vec<Group>,
 }
 
 /// `restart` / `reload`.
@@ -208,7 +227,7 @@ pub struct RestartRequest {
 #[serde(deny_unknown_fields)]
 pub struct AppSpec {
     /// The app as declared (file or CLI flags), every field at its value or default.
-    pub app: pmx_config::App,
+    pub app: App,
     /// The program exec'd: the interpreter's absolute path, or the script/command itself.
     pub program: PathBuf,
     /// The arguments after the program: interpreter args, the script, then the app's args.

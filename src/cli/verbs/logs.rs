@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use chrono::TimeZone;
 
 use pmx::{Client, Home};
-use pmx_actors::protocol::{Description, Event, Request};
+use pmx_protocol::{Description, Event, Request};
 
-use super::{Failure, LogsArgs};
+use crate::cli::{Failure, LogsArgs};
 
 /// One log file to show: whose it is and which stream.
 struct Source {
@@ -163,7 +163,7 @@ impl Printer {
             }
         };
         // One line at a time, flushed: also into a pipe (SPEC §3); a closed pipe ends us.
-        super::out(&text);
+        crate::cli::out(&text);
     }
 }
 
@@ -180,7 +180,7 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
         Ok(d) => d,
         // No app at all: only the daemon's own log.
         Err(pmx::ClientError::Api(e))
-            if a.target.is_none() && e.code == pmx_actors::protocol::ErrorCode::NotFound =>
+            if a.target.is_none() && e.code == pmx_protocol::ErrorCode::NotFound =>
         {
             Vec::new()
         }

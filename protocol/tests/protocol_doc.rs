@@ -1,5 +1,5 @@
 //! Every example in `docs/protocol.md` round-trips through the protocol types, so the
-//! document cannot drift from `pmx_actors::protocol`.
+//! document cannot drift from `pmx_protocol`.
 //!
 //! The fenced blocks are told apart by their info string:
 //! - `json request`: an [`Envelope`]; must pass [`parse_request`], and every field it
@@ -18,7 +18,7 @@
 
 use std::collections::BTreeSet;
 
-use pmx_actors::protocol::{
+use pmx_protocol::{
     parse_request, Description, EnvReply, ErrorCode, Event, HelloReply, PingReply, ProcessInfo,
     Reply, Status, UpReply, MAX_LINE, VERBS,
 };
@@ -415,7 +415,7 @@ fn every_example_round_trips_through_the_protocol_types() {
     }
     assert!(
         failures.is_empty(),
-        "docs/protocol.md drifted from pmx_actors::protocol:\n{}",
+        "docs/protocol.md drifted from pmx_protocol:\n{}",
         failures.join("\n")
     );
 }

@@ -1,0 +1,252 @@
+//! Root supervisor actor: owns the registry of apps and groups (their supervisors, ids,
+//! specs and the `list` rows their App supervisors [`Report`]) and answers every admin
+//! request that touches apps, each verb in a file of its own under `verbs/` (pueue's
+//! handlers). It never takes the daemon down: only `kill` (or SIGTERM/SIGINT to the
+//! daemon) ends it, after every app has stopped.
+//!
+//! - `registry.rs`: the apps, groups and rows; id allocation; target resolution; the one
+//!   mutation API and its change hook.
+//! - `plan.rs`: `up`'s plan, a pure function of (registry, request); `changes.rs`: what
+//!   differs between a running app and its declaration, in the file's words.
+//! - `validate.rs`: what a client's specs must satisfy.
+//! - `verbs/`: start, up (carrying out the plan), lifecycle (stop, restart, reload,
+//!   delete, reset), signal, describe, env, logs (flush, reloadLogs).
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use serde_json::Value;
+
+use crate::app::{AppParts, AppSup, Command, JoinGroup, Op, Report};
+use crate::events::{BusFlags, EventBus};
+use crate::group::{Escalate, GroupCommand, GroupSup};
+use crate::home::Home;
+use crate::protocol::{ApiError, AppSpec, ErrorCode, PingReply, Request, VERSION};
+use crate::reaper::SharedPids;
+
+mod changes;
+#[cfg(test)]
+mod fixtures;
+pub mod plan;
+pub mod registry;
+mod validate;
+mod verbs;
+
+pub use changes::declared_changes;
+pub use validate::validate_specs;
+
+use registry::{Change, GroupDecl, GroupEntry, Registry};
+
+/// What the Root is built from.
+pub struct RootParts {
+    /// `$PMX_HOME`.
+    pub home: Home,
+    /// The event bus.
+    pub bus: Addr<EventBus>,
+    /// The bus's "someone wants log lines" flag.
+    pub bus_flags: BusFlags,
+    /// The Reaper's table.
+    pub pids: SharedPids,
+    /// Where log actors run.
+    pub log_arbiter: ArbiterHandle,
+    /// The daemon's original open-file limit (soft, hard).
+    pub nofile: Option<(u64, u64)>,
+    /// The user name shown in `list`.
+    pub user: String,
+}
+
+/// The Root supervisor actor.
+pub struct Root {
+    parts: RootParts,
+    reg: Registry<Addr<AppSup>, Addr<GroupSup>>,
+}
+
+/// A request from an admin session; answered with the reply's `result` or error.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ApiError>")]
+pub struct Api(pub Request);
+
+/// Stop every app (concurrently) and answer once all have stopped: `kill`, SIGTERM.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopAll;
+
+/// What a verb answers: the reply's `result`, once its effect is visible.
+type Answer = ResponseActFuture<Root, Result<Value, ApiError>>;
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+}
+
+/// A request that failed before anything was done.
+fn fail(e: ApiError) -> Answer {
+    Box::pin(fut::ready(Err(e)))
+}
+
+/// An actor that did not answer (it stopped meanwhile).
+fn internal(e: MailboxError) -> ApiError {
+    ApiError::new(ErrorCode::Internal, e.to_string())
+}
+
+/// A command on every instance of an app, with no new spec.
+fn whole_app(op: Op) -> Command {
+    Command {
+        op,
+        instances: None,
+        replace: None,
+        ids: None,
+    }
+}
+
+/// The change hook of the daemon's registry: every change reaches `pmx.log` (`pmx logs`
+/// with no target shows `app <name> added`).
+fn log_change(change: &Change) {
+    match change {
+        Change::AppAdded { name, ids } => tracing::info!("app {name} added with ids {ids:?}"),
+        Change::SpecReplaced {
+            name,
+            ids: Some(ids),
+        } => {
+            tracing::info!("app {name} runs a new spec; its ids are now {ids:?}")
+        }
+        Change::SpecReplaced { name, ids: None } => tracing::info!("app {name} runs a new spec"),
+        Change::AppRemoved { name } => tracing::info!("app {name} deleted"),
+        Change::GroupAdded { name } => tracing::info!("group {name} built"),
+        Change::GroupRemoved { name } => tracing::info!("group {name} taken apart"),
+    }
+}
+
+impl Root {
+    /// A Root with no apps.
+    pub fn new(parts: RootParts) -> Root {
+        let mut reg = Registry::new();
+        reg.set_hook(Box::new(log_change));
+        Root { parts, reg }
+    }
+
+    /// Register and start the supervisor of a new app; its instances are not started.
+    fn create(&mut self, spec: AppSpec, ctx: &mut Context<Self>) -> Addr<AppSup> {
+        let parts = &self.parts;
+        let root = ctx.address().recipient();
+        self.reg.insert_app(spec, |spec: Arc<AppSpec>, ids| {
+            AppSup::new(AppParts {
+                spec,
+                ids,
+                home: parts.home.clone(),
+                root,
+                bus: parts.bus.clone(),
+                pids: parts.pids.clone(),
+                log_arbiter: parts.log_arbiter.clone(),
+                nofile: parts.nofile,
+                user: parts.user.clone(),
+                bus_flags: parts.bus_flags.clone(),
+            })
+            .start()
+        })
+    }
+
+    /// Build the Group supervisor of `g` (declared in `source`) if every member exists,
+    /// register it, and send it `first` (start or restart its members in declared order,
+    /// each spawned before the next); answers that request. None when a member is missing
+    /// (the group is not built; a warning says so).
+    fn attach_group(
+        &mut self,
+        g: &GroupDecl,
+        source: Option<&std::path::Path>,
+        first: Op,
+        ctx: &mut Context<Self>,
+    ) -> Option<actix::dev::Request<GroupSup, GroupCommand>> {
+        let members: Option<Vec<(String, Addr<AppSup>)>> = g
+            .apps
+            .iter()
+            .map(|m| self.reg.app(m).map(|a| (m.clone(), a.handle.clone())))
+            .collect();
+        let Some(members) = members else {
+            tracing::warn!("group {}: a member app is missing; group not built", g.name);
+            return None;
+        };
+        let addr = GroupSup::new(g, members.clone(), ctx.address().recipient()).start();
+        for (_, app) in &members {
+            app.do_send(JoinGroup {
+                name: g.name.clone(),
+                parent: addr.clone().recipient(),
+            });
+        }
+        self.reg.insert_group(GroupEntry {
+            name: g.name.clone(),
+            handle: addr.clone(),
+            members: g.apps.clone(),
+            spec: g.clone(),
+            source: source.map(std::path::Path::to_path_buf),
+        });
+        Some(addr.send(GroupCommand(first)))
+    }
+}
+
+impl Actor for Root {
+    type Context = Context<Self>;
+}
+
+impl Handler<Report> for Root {
+    type Result = ();
+    fn handle(&mut self, msg: Report, _: &mut Context<Self>) {
+        self.reg.set_rows(msg.app, msg.rows);
+    }
+}
+
+impl Handler<Escalate> for Root {
+    type Result = ();
+    fn handle(&mut self, msg: Escalate, _: &mut Context<Self>) {
+        // The root never takes the daemon down: the group's members (already stopped by
+        // their group) are marked errored with the reason; apps outside it are untouched.
+        tracing::error!("escalation reached the root: {}", msg.reason);
+        let Some(g) = self.reg.group(&msg.group) else {
+            return;
+        };
+        for m in &g.members {
+            if let Some(app) = self.reg.app(m) {
+                app.handle
+                    .do_send(whole_app(Op::MarkErrored(msg.reason.clone())));
+            }
+        }
+    }
+}
+
+impl Handler<StopAll> for Root {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _: StopAll, _: &mut Context<Self>) -> Self::Result {
+        let sel = (0..self.reg.apps().len()).map(|i| (i, None)).collect();
+        Box::pin(
+            self.command(sel, Op::Stop, &Default::default())
+                .map(|_, _, _| ()),
+        )
+    }
+}
+
+impl Handler<Api> for Root {
+    type Result = Answer;
+    fn handle(&mut self, Api(req): Api, ctx: &mut Context<Self>) -> Self::Result {
+        match req {
+            Request::Ping => Box::pin(fut::ready(to_value(&PingReply {
+                pong: true,
+                pid: std::process::id(),
+                version: VERSION.into(),
+            }))),
+            Request::List => Box::pin(fut::ready(to_value(&self.reg.list()))),
+            Request::Start(req) => self.start(req, ctx),
+            Request::Up(req) => self.up(req, ctx),
+            Request::Stop { target } => self.lifecycle(&target, Op::Stop),
+            Request::Delete { target } => self.lifecycle(&target, Op::Delete),
+            Request::Reset { target } => self.lifecycle(&target, Op::Reset),
+            Request::Restart(r) | Request::Reload(r) => self.restart(r),
+            Request::Signal { signal, target } => self.signal(&signal, &target),
+            Request::Describe { target } => self.describe(&target),
+            Request::Env { target } => self.env(&target),
+            Request::Flush { target } => self.flush(target.as_deref()),
+            Request::ReloadLogs => self.reload_logs(),
+            Request::Hello { .. } | Request::Kill | Request::Subscribe { .. } => fail(
+                ApiError::new(ErrorCode::Internal, "handled by the admin session"),
+            ),
+        }
+    }
+}

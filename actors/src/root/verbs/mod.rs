@@ -1,0 +1,10 @@
+//! The Root's verbs, one file each (pueue's handlers): each is an `impl Root` block with
+//! the method `Api`'s dispatch calls, answering once the verb's effect is visible.
+
+mod describe;
+mod env;
+mod lifecycle;
+mod logs;
+mod signal;
+mod start;
+mod up;

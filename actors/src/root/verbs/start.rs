@@ -1,0 +1,106 @@
+//! `start`: register and start new apps (a script, a command, or every app of a file with
+//! its groups); `pmx start file.ron` restarts the file's apps that already exist (PM2),
+//! and `-f` starts a copy under the first free `name-N`.
+
+use std::collections::BTreeSet;
+
+use actix::prelude::*;
+
+use crate::app::{Op, SpawnErrors};
+use crate::protocol::{ApiError, ErrorCode, StartRequest};
+use crate::root::{fail, internal, to_value, validate_specs, whole_app, Answer, Root};
+
+impl Root {
+    /// Start `req`'s apps; answers their rows once each is spawned. A new app that could
+    /// not even be spawned is not added (SPEC §3: a start that fails starts nothing).
+    ///
+    /// Errors: `invalid_config` (see `validate_specs`); `conflict` when an app of that
+    /// name exists (without `force` or `restart_existing`); `not_found` naming each new
+    /// app that could not be spawned and why.
+    pub(in crate::root) fn start(&mut self, req: StartRequest, ctx: &mut Context<Self>) -> Answer {
+        // Validate every app first: one bad app starts nothing.
+        if let Err(e) = validate_specs(&req.apps) {
+            return fail(e);
+        }
+        for spec in &req.apps {
+            if self.reg.app(&spec.app.name).is_some() && !req.force && !req.restart_existing {
+                return fail(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "an app named \"{}\" already exists (pmx start -f starts another copy)",
+                        spec.app.name
+                    ),
+                ));
+            }
+        }
+        let mut requests = Vec::new();
+        let mut created = Vec::new();
+        // Members of the file's groups are started by their group, in declared order.
+        let grouped: BTreeSet<String> = req
+            .groups
+            .iter()
+            .flat_map(|g| g.apps.iter().cloned())
+            .collect();
+        let source = req.apps.first().and_then(|a| a.source.clone());
+        for mut spec in req.apps {
+            if let Some(app) = self.reg.app(&spec.app.name) {
+                if req.restart_existing && !req.force {
+                    requests.push(app.handle.send(whole_app(Op::Restart)));
+                    continue;
+                }
+                spec.app.name = self.reg.unique_name(&spec.app.name);
+            }
+            let autostart = spec.app.autostart;
+            let name = spec.app.name.clone();
+            let addr = self.create(spec, ctx);
+            if !grouped.contains(&name) {
+                requests.push(addr.send(whole_app(if autostart { Op::Start } else { Op::Reset })));
+            }
+            created.push((name, addr));
+        }
+        let mut group_starts = Vec::new();
+        for g in &req.groups {
+            if self.reg.group(&g.name).is_none() {
+                group_starts.extend(self.attach_group(g, source.as_deref(), Op::Start, ctx));
+            }
+        }
+        Box::pin(
+            async move {
+                let mut rows = Vec::new();
+                for r in requests {
+                    rows.append(&mut r.await.map_err(internal)?);
+                }
+                for r in group_starts {
+                    rows.append(&mut r.await.map_err(internal)?);
+                }
+                rows.sort_by_key(|r| r.id);
+                let mut failed = Vec::new();
+                for (name, addr) in created {
+                    let errors = addr.send(SpawnErrors).await.unwrap_or_default();
+                    if let Some(first) = errors.into_iter().next() {
+                        let _ = addr.send(whole_app(Op::Delete)).await;
+                        failed.push((name, first));
+                    }
+                }
+                Ok((rows, failed))
+            }
+            .into_actor(self)
+            .map(|res, act, _| {
+                let (rows, failed) = res?;
+                if failed.is_empty() {
+                    return to_value(&rows);
+                }
+                act.reg
+                    .remove_apps(&failed.iter().map(|(name, _)| name.clone()).collect());
+                Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    failed
+                        .iter()
+                        .map(|(name, e)| format!("app \"{name}\": {e}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ))
+            }),
+        )
+    }
+}

@@ -1,0 +1,119 @@
+//! `up` (and `startOrReload`, `startOrRestart`): compute the plan (`plan.rs`, pure), then
+//! carry its actions out in order and answer once every app it touched has done its part.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use crate::app::{Command, LeaveGroup, Op};
+use crate::protocol::{UpReply, UpRequest};
+use crate::root::plan::{plan, Action};
+use crate::root::{fail, internal, to_value, validate_specs, whole_app, Answer, Root};
+
+impl Root {
+    /// Make the running set match `req`'s file; answers the plan and the rows of the
+    /// planned apps still present (only the plan with `dry_run`).
+    ///
+    /// Errors: `invalid_config` (see `validate_specs`): nothing changes then.
+    pub(in crate::root) fn up(&mut self, req: UpRequest, ctx: &mut Context<Self>) -> Answer {
+        if let Err(e) = validate_specs(&req.apps) {
+            return fail(e);
+        }
+        let plan = plan(&self.reg, &req);
+        if req.dry_run {
+            return Box::pin(fut::ready(to_value(&UpReply {
+                plan: plan.lines,
+                processes: vec![],
+            })));
+        }
+        let mut app_requests = Vec::new();
+        let mut group_requests = Vec::new();
+        let mut deleted = BTreeSet::new();
+        for action in plan.actions {
+            match action {
+                Action::DropGroup(name) => {
+                    let Some(old) = self.reg.remove_group(&name) else {
+                        continue;
+                    };
+                    for m in &old.members {
+                        if let Some(app) = self.reg.app(m) {
+                            app.handle.do_send(LeaveGroup);
+                        }
+                    }
+                }
+                Action::Replace { spec, restart } => {
+                    let name = spec.app.name.clone();
+                    let spec = Arc::new(spec);
+                    let ids = self.reg.replace_spec(&name, spec.clone());
+                    if let Some(app) = self.reg.app(&name) {
+                        // A member of a rebuilt group takes its new spec now and restarts
+                        // with the group.
+                        app_requests.push(app.handle.send(Command {
+                            op: if restart { Op::Restart } else { Op::Reset },
+                            instances: None,
+                            replace: Some(spec),
+                            ids,
+                        }));
+                    }
+                }
+                Action::Restart(name) => {
+                    if let Some(app) = self.reg.app(&name) {
+                        app_requests.push(app.handle.send(whole_app(Op::Restart)));
+                    }
+                }
+                Action::Delete(name) => {
+                    if let Some(app) = self.reg.app(&name) {
+                        app_requests.push(app.handle.send(whole_app(Op::Delete)));
+                    }
+                    deleted.insert(name);
+                }
+                Action::Create { spec, by_group } => {
+                    let autostart = spec.app.autostart;
+                    let addr = self.create(spec, ctx);
+                    if !by_group {
+                        let op = if autostart { Op::Start } else { Op::Reset };
+                        app_requests.push(addr.send(whole_app(op)));
+                    }
+                }
+                Action::BuildGroup { group, rebuilt } => {
+                    let first = if rebuilt { Op::Restart } else { Op::Start };
+                    group_requests.extend(self.attach_group(
+                        &group,
+                        Some(req.file.as_path()),
+                        first,
+                        ctx,
+                    ));
+                }
+            }
+        }
+        let lines = plan.lines;
+        Box::pin(
+            async move {
+                for r in app_requests {
+                    r.await.map_err(internal)?;
+                }
+                for r in group_requests {
+                    r.await.map_err(internal)?;
+                }
+                Ok(())
+            }
+            .into_actor(self)
+            .map(move |res, act, _| {
+                res?;
+                act.reg.remove_apps(&deleted);
+                let names: BTreeSet<&str> = lines.iter().map(|p| p.name.as_str()).collect();
+                let processes = act
+                    .reg
+                    .list()
+                    .into_iter()
+                    .filter(|p| names.contains(p.name.as_str()))
+                    .collect();
+                to_value(&UpReply {
+                    plan: lines,
+                    processes,
+                })
+            }),
+        )
+    }
+}

@@ -1,0 +1,67 @@
+//! `$PMX_HOME` and the files in it (SPEC §2): where a client finds the daemon's socket,
+//! pid and logs. Paths only; the daemon creates and locks them (pmx-actors' `daemon`).
+
+use std::path::{Path, PathBuf};
+
+/// The longest unix socket path, in bytes (`sun_path` is 108 bytes with its NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
+/// `$PMX_HOME` (default `~/.pmx`) and the paths of the files the daemon keeps there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    /// The directory itself, absolute.
+    pub dir: PathBuf,
+}
+
+impl Home {
+    /// `$PMX_HOME`, else `$HOME/.pmx`, made absolute against the current directory.
+    ///
+    /// Errors: neither variable is set, or the socket path would exceed 107 bytes.
+    pub fn from_env() -> Result<Home, String> {
+        let dir = match std::env::var_os("PMX_HOME").filter(|v| !v.is_empty()) {
+            Some(d) => PathBuf::from(d),
+            None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+                Some(h) => Path::new(&h).join(".pmx"),
+                None => return Err("neither PMX_HOME nor HOME is set".into()),
+            },
+        };
+        let dir = std::path::absolute(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let home = Home { dir };
+        let sock = home.socket();
+        if sock.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(format!(
+                "PMX_HOME {} is too long: the socket path {} is {} bytes, over the {} a unix socket allows",
+                home.dir.display(),
+                sock.display(),
+                sock.as_os_str().len(),
+                MAX_SOCKET_PATH
+            ));
+        }
+        Ok(home)
+    }
+
+    /// `pmx.sock`, the admin socket (mode 0600).
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("pmx.sock")
+    }
+    /// `pmx.lock`, held with `flock` for the live daemon's life.
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join("pmx.lock")
+    }
+    /// `pmx.pid`, the daemon's pid.
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.join("pmx.pid")
+    }
+    /// `pmx.log`, the daemon's own log.
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join("pmx.log")
+    }
+    /// `logs/`, the apps' log files.
+    pub fn logs(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+    /// `pids/`, one `<name>-<id>.pid` per running instance.
+    pub fn pids(&self) -> PathBuf {
+        self.dir.join("pids")
+    }
+}

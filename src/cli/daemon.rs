@@ -1,0 +1,28 @@
+//! The entry points that start the runtime: `pmx daemon` runs the daemon in this process,
+//! and a CLI that finds none prepares `$PMX_HOME` before spawning one. The only file of
+//! the CLI that links the daemon crate (tests/arch.rs holds every other one to
+//! pmx-protocol).
+
+use pmx::Home;
+use pmx_actors::daemon::{self, StartError};
+
+use super::Failure;
+
+/// `pmx daemon`: run the daemon until it is killed. A daemon already running is not an
+/// error (several CLIs may race to start one; the losers exit quietly).
+///
+/// Errors: a start-up failure (PMX_HOME permissions, the socket) as a request failure.
+pub fn run(home: Home) -> Result<(), Failure> {
+    match daemon::run(home) {
+        Ok(()) | Err(StartError::AlreadyRunning) => Ok(()),
+        Err(StartError::Failed(e)) => Err(Failure::request(e)),
+    }
+}
+
+/// Create `$PMX_HOME` and its directories with the daemon's permissions, before a daemon
+/// is spawned, so the caller sees the warnings (a group- or world-writable home).
+///
+/// Errors: the directories cannot be created, as a request failure.
+pub fn prepare_home(home: &Home) -> Result<Vec<String>, Failure> {
+    daemon::prepare_home(home).map_err(Failure::request)
+}

@@ -1,0 +1,119 @@
+//! An ecosystem file's apps as the specs `start` and `up` send: loading the file (or a
+//! PM2 file converted on the fly), `--env` and `--only`, the groups that remain.
+
+use std::path::Path;
+
+use crate::cli::{caller_cwd, pm2, start, Failure};
+
+/// An ecosystem file: ecosystem.ron, or a PM2 file converted on the fly.
+pub fn load(path: &Path) -> Result<pmx_config::Ecosystem, Failure> {
+    if path.extension().is_none_or(|e| e != "ron") && pm2::is_pm2_file(path) {
+        return pm2::load(path, &path.display().to_string());
+    }
+    pmx_config::load(path).map_err(|errs| {
+        Failure::usage(
+            errs.0
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\npmx: "),
+        )
+    })
+}
+
+/// The file's apps as specs, after `--env` and `--only` checks.
+pub fn specs_of(
+    eco: &pmx_config::Ecosystem,
+    env: Option<&str>,
+    only: Option<&str>,
+) -> Result<Vec<pmx_protocol::AppSpec>, Failure> {
+    if let Some(name) = env {
+        let names = eco.env_names();
+        if !names.contains(name) {
+            let have: Vec<_> = names.into_iter().collect();
+            return Err(Failure::usage(format!(
+                "--env {name}: {} defines no such environment{}",
+                eco.file.display(),
+                if have.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (it has: {})", have.join(", "))
+                }
+            )));
+        }
+    }
+    let only: Option<Vec<&str>> = only.map(|o| o.split(',').map(str::trim).collect());
+    if let Some(list) = &only {
+        for n in list {
+            if eco.app(n).is_none() {
+                return Err(Failure::usage(format!(
+                    "--only {n}: {} has no app named \"{n}\"",
+                    eco.file.display()
+                )));
+            }
+        }
+    }
+    let cwd = caller_cwd()?;
+    let inherited = start::caller_env();
+    let mut specs = Vec::new();
+    for app in &eco.apps {
+        if only
+            .as_ref()
+            .is_some_and(|l| !l.contains(&app.name.as_str()))
+        {
+            continue;
+        }
+        warn_unbuilt(app);
+        specs.push(start::resolve(
+            app.clone(),
+            &cwd,
+            env,
+            Some(&eco.file),
+            &inherited,
+        )?);
+    }
+    Ok(specs)
+}
+
+/// The file's groups whose members are all among `apps` (`--only` may leave some out).
+pub fn groups_of(
+    eco: &pmx_config::Ecosystem,
+    apps: &[pmx_protocol::AppSpec],
+) -> Vec<pmx_protocol::Group> {
+    let names: std::collections::BTreeSet<&str> =
+        apps.iter().map(|a| a.app.name.as_str()).collect();
+    eco.groups
+        .iter()
+        .filter(|g| g.apps.iter().all(|m| names.contains(m.as_str())))
+        .map(pmx_protocol::Group::from)
+        .collect()
+}
+
+/// Say which declared behaviours this build does not act on yet, rather than pretend.
+pub fn warn_unbuilt(app: &pmx_config::App) {
+    let mut unbuilt = Vec::new();
+    if app.is_cluster() {
+        unbuilt.push(
+            "instances/listen (cluster mode: each instance runs in fork mode, no shared socket)",
+        );
+    }
+    if !matches!(app.watch, pmx_config::Watch::Off) {
+        unbuilt.push("watch");
+    }
+    if app.cron_restart.is_some() {
+        unbuilt.push("cron_restart");
+    }
+    if app.max_memory_restart.is_some() {
+        unbuilt.push("max_memory_restart");
+    }
+    if app.wait_ready {
+        unbuilt.push("wait_ready");
+    }
+    if !unbuilt.is_empty() {
+        eprintln!(
+            "pmx: warning: app \"{}\": this pmx does not act on {} yet",
+            app.name,
+            unbuilt.join(", ")
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! `pmx import <pm2 file> [-o PATH|-] [-f]`: a PM2 ecosystem file converted to
+//! ecosystem.ron, never written over a file this import may not replace ([`stamp`]).
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::pm2::{convert_file, parse_converted};
+use crate::cli::{out, stamp, Failure};
+
+/// `pmx import <file> [-o PATH|-] [-f]`: write the conversion beside the PM2 file (as
+/// `ecosystem.ron`), to PATH, or to stdout (`-`; paths then relative to the PM2 file's
+/// directory). The written text carries a [`stamp`] record (the PM2 file, a hash); an
+/// existing file is overwritten only when its record is intact and names the same PM2
+/// file, or with `force` (errors, exit 1: a file written by hand or edited since, or
+/// converted from another PM2 file).
+pub fn run(file: &str, output: Option<&str>, force: bool) -> Result<(), Failure> {
+    let path = Path::new(file);
+    let real = std::fs::canonicalize(path)
+        .map_err(|e| Failure::request(format!("cannot read {file}: {e}")))?;
+    // Beside the file as the user named it (a symlink's own directory, not its target's).
+    let named = std::path::absolute(path).unwrap_or_else(|_| real.clone());
+    let file_dir = named.parent().map(Path::to_path_buf).unwrap_or_default();
+    let target: Option<PathBuf> = match output {
+        Some("-") => None,
+        Some(o) => {
+            let t = std::path::absolute(o).map_err(|e| Failure::request(format!("{o}: {e}")))?;
+            // A directory gets its ecosystem.ron.
+            Some(if t.is_dir() {
+                t.join("ecosystem.ron")
+            } else {
+                t
+            })
+        }
+        None => Some(file_dir.join("ecosystem.ron")),
+    };
+    if let Some(t) = &target {
+        if std::fs::canonicalize(t).is_ok_and(|t| t == real) {
+            return Err(Failure::request(format!(
+                "{} is the PM2 file being imported; -o names where ecosystem.ron goes",
+                t.display()
+            )));
+        }
+    }
+    let out_dir = target
+        .as_ref()
+        .and_then(|t| t.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| file_dir.clone());
+    let converted = convert_file(&real, file, &out_dir)?;
+    let check_path = target
+        .clone()
+        .unwrap_or_else(|| file_dir.join("ecosystem.ron"));
+    let eco = parse_converted(&converted.ron, &check_path, file)?;
+    // The PM2 file as seen from the output's directory, both with their directories'
+    // symlinks resolved, so that the next import's check (which resolves them) agrees.
+    let physical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let source = stamp::relative(
+        &named
+            .file_name()
+            .map(|n| physical(&file_dir).join(n))
+            .unwrap_or_else(|| real.clone()),
+        &physical(&out_dir),
+    );
+    let text = stamp::stamp(&converted.ron, &source.to_string_lossy());
+    let Some(target) = target else {
+        out(&text);
+        return Ok(());
+    };
+    if !force {
+        may_overwrite(&target, &real)?;
+    }
+    let mut tmp = target.clone().into_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, &text)
+        .and_then(|()| std::fs::rename(&tmp, &target))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Failure::request(format!("cannot write {}: {e}", target.display()))
+        })?;
+    out(&format!(
+        "wrote {} ({} app{}{}); `pmx up {}` starts it\n",
+        target.display(),
+        eco.apps.len(),
+        if eco.apps.len() == 1 { "" } else { "s" },
+        match eco.deploy.len() {
+            0 => String::new(),
+            n => format!(", {n} deploy target{}", if n == 1 { "" } else { "s" }),
+        },
+        target.display()
+    ));
+    Ok(())
+}
+
+/// Whether `pmx import` of the PM2 file `real` (canonical) may replace `target` without
+/// `-f`: when there is none, or its [`stamp`] record is intact and names `real`.
+///
+/// Errors (exit 1, naming the file and `-f`): the file cannot be read, has no record
+/// (written by hand), was edited since it was written, or was converted from another
+/// PM2 file.
+fn may_overwrite(target: &Path, real: &Path) -> Result<(), Failure> {
+    let shown = target.display();
+    let refuse = |why: String| {
+        Failure::request(format!(
+            "{shown} {why}; -f overwrites it, -o writes elsewhere"
+        ))
+    };
+    let existing = match std::fs::read(target) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(refuse(format!("exists and cannot be read ({e})"))),
+    };
+    match stamp::read(&existing) {
+        stamp::Record::None => Err(refuse("exists and was not written by pmx import".into())),
+        stamp::Record::Edited => Err(refuse(
+            "was edited since pmx import wrote it (its recorded hash no longer matches)".into(),
+        )),
+        stamp::Record::Intact { source } => {
+            let dir = target.parent().unwrap_or(Path::new("/"));
+            let recorded = dir.join(&source);
+            if std::fs::canonicalize(&recorded).is_ok_and(|r| r == real) {
+                Ok(())
+            } else {
+                Err(refuse(format!(
+                    "was converted from another PM2 file ({source})"
+                )))
+            }
+        }
+    }
+}

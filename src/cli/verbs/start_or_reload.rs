@@ -1,0 +1,21 @@
+//! `pmx startOrReload <file>`: PM2's deploy verb: start the file's missing apps and reload
+//! every other one, changed or not (after `git pull` the code changed, the file did not);
+//! never prunes.
+
+use pmx::Home;
+
+use crate::cli::{Failure, StartOrReloadArgs};
+
+/// `pmx startOrReload`.
+pub fn run(home: &Home, a: StartOrReloadArgs) -> Result<(), Failure> {
+    super::up::apply(
+        home,
+        &a.file,
+        a.env.as_deref(),
+        a.only.as_deref(),
+        false,
+        false,
+        super::up::Mode::ReloadAll,
+        a.silent,
+    )
+}
