@@ -1,6 +1,10 @@
-//! Process actor: owns one instance's main process and, through it, its whole process
-//! tree (SPEC §5: an instance is its tree, as a systemd unit is its cgroup). It spawns
-//! the main process when its App supervisor asks, pumps its output to the log actors,
+//! Process actor: owns one process of an instance — one generation — and, through it, its
+//! whole process tree (SPEC §5: an instance is its tree, as a systemd unit is its cgroup).
+//! The App supervisor starts one per spawn, so a replacement can run beside the process it
+//! replaces: each tree has its own marker (`<home tag>:<id>:<generation>`) and each
+//! actor's scans match exactly its own. It stops itself once its tree is gone and
+//! reported. It spawns the main process when its App supervisor asks, pumps its output to
+//! the log actors,
 //! hears its exit from the Reaper, and stops the tree: `kill_signal` to the group, then
 //! SIGKILL after `kill_timeout` to every remaining descendant, setsid'd ones included.
 //!
@@ -8,6 +12,7 @@
 //! beside a leftover worker that holds the port. It never restarts anything itself: the
 //! decision is the App supervisor's.
 
+use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,14 +47,14 @@ pub struct Process {
     id: u64,
     instance: u32,
     marker: String,
+    /// `PMX_TREE=<marker>`, swapped into the prepared environment at the spawn.
+    marker_env: Option<CString>,
     pid_file: PathBuf,
     parent_exit: Recipient<ChildExited>,
     parent_spawned: Recipient<Spawned>,
     parent_main_exited: Recipient<MainExited>,
     pids: SharedPids,
     log_arbiter: ArbiterHandle,
-    out: PumpTarget,
-    err: PumpTarget,
     generation: u64,
     /// The main process's pid while it has not been reaped.
     pid: Option<i32>,
@@ -71,9 +76,12 @@ pub struct ProcessParts {
     pub id: u64,
     /// The instance number within its app.
     pub instance: u32,
-    /// The tree marker (`<home tag>:<id>`), also set in the spawned environment.
+    /// The generation this actor runs (one actor per spawn).
+    pub generation: u64,
+    /// The tree marker (`<home tag>:<id>:<generation>`), set in the spawned environment.
     pub marker: String,
-    /// `pids/<name>-<id>.pid`.
+    /// `pids/<name>-<id>.pid` (PM2's name): written at the spawn, removed at the exit only
+    /// while it still names this process (a newer one of the instance may own it).
     pub pid_file: PathBuf,
     /// Where to report the tree's exit.
     pub parent_exit: Recipient<ChildExited>,
@@ -85,6 +93,12 @@ pub struct ProcessParts {
     pub pids: SharedPids,
     /// The log arbiter, where the pumps run.
     pub log_arbiter: ArbiterHandle,
+}
+
+/// Where an instance's output goes: its stdout and stderr log routes. Given with each
+/// [`Spawn`], so a changed spec's routes (files, `time`, merge) apply from the next spawn.
+#[derive(Clone)]
+pub struct Routes {
     /// Where stdout goes.
     pub out: PumpTarget,
     /// Where stderr goes.
@@ -94,9 +108,11 @@ pub struct ProcessParts {
 impl Process {
     /// A Process actor for one instance.
     pub fn new(p: ProcessParts) -> Process {
+        let marker_env = CString::new(format!("{}={}", os::MARKER_VAR, p.marker)).ok();
         Process {
             id: p.id,
             instance: p.instance,
+            marker_env,
             marker: p.marker,
             pid_file: p.pid_file,
             parent_exit: p.parent_exit,
@@ -104,9 +120,7 @@ impl Process {
             parent_main_exited: p.parent_main_exited,
             pids: p.pids,
             log_arbiter: p.log_arbiter,
-            out: p.out,
-            err: p.err,
-            generation: 0,
+            generation: p.generation,
             pid: None,
             pgid: None,
             started: None,
@@ -169,6 +183,8 @@ pub struct Spawn {
     pub kill_signal: Signal,
     /// `kill_timeout`, likewise.
     pub kill_timeout: Duration,
+    /// Where its output goes.
+    pub routes: Arc<Routes>,
 }
 
 impl Handler<Spawn> for Process {
@@ -179,7 +195,7 @@ impl Handler<Spawn> for Process {
         self.kill_timeout = msg.kill_timeout;
         self.main_exit = None;
         self.stopping = None;
-        let result = match os::spawn(&msg.spec) {
+        let result = match os::spawn_marked(&msg.spec, self.marker_env.as_deref()) {
             Ok(sp) => {
                 self.pids
                     .borrow_mut()
@@ -187,22 +203,27 @@ impl Handler<Spawn> for Process {
                 self.pid = Some(sp.pid);
                 self.pgid = Some(sp.pid);
                 self.started = Some(Instant::now());
-                let (out, err) = (self.out.clone(), self.err.clone());
+                let (out, err) = (msg.routes.out.clone(), msg.routes.err.clone());
                 let (out_fd, err_fd) = (sp.stdout, sp.stderr);
-                self.log_arbiter.spawn(async move {
-                    actix_rt::spawn(pump(out_fd, out));
-                    pump(err_fd, err).await;
-                });
+                // One task per pipe: a wrapper future holding one pump and spawning the
+                // other cost a third allocation of a pump's size per process.
+                self.log_arbiter.spawn(pump(out_fd, out));
+                self.log_arbiter.spawn(pump(err_fd, err));
                 let _ = std::fs::write(&self.pid_file, format!("{}\n", sp.pid));
                 Ok(sp.pid as u32)
             }
             Err(e) => Err(e.to_string()),
         };
+        let failed = result.is_err();
         self.parent_spawned.do_send(Spawned {
             instance: self.instance,
             generation: self.generation,
             result,
         });
+        if failed {
+            // Nothing to watch: this actor served one spawn.
+            ctx.stop();
+        }
     }
 }
 
@@ -308,16 +329,16 @@ impl Handler<Reaped> for Process {
             .unwrap_or(0);
         if self.stopping.is_none() {
             if !self.tree_alive() {
-                self.report_exit(false);
+                self.report_exit(false, ctx);
                 // After the report: the respawn does not wait for the file system.
-                let _ = std::fs::remove_file(&self.pid_file);
+                self.remove_pid_file(msg.pid);
                 return;
             }
             // The main process died and left workers behind: stop them the same way
             // before anything replaces it.
             self.begin_stop(false, self.kill_signal, self.kill_timeout, ctx);
         }
-        let _ = std::fs::remove_file(&self.pid_file);
+        self.remove_pid_file(msg.pid);
         self.finish_if_gone(ctx);
         if let (Some(_), Some(exit)) = (self.pgid, self.main_exit) {
             self.parent_main_exited.do_send(MainExited {
@@ -354,7 +375,7 @@ impl Process {
         });
         self.pids
             .borrow_mut()
-            .watch_orphans(self.id, ctx.address().recipient());
+            .watch_orphans(self.watch_key(), ctx.address().recipient());
         if let Some(pgid) = self.pgid {
             os::signal_group(pgid, signal);
         }
@@ -410,13 +431,12 @@ impl Process {
             return;
         }
         let requested = self.stopping.take().map(|s| s.requested).unwrap_or(false);
-        self.pids.borrow_mut().unwatch_orphans(self.id);
-        let _ = ctx;
-        self.report_exit(requested);
+        self.pids.borrow_mut().unwatch_orphans(self.watch_key());
+        self.report_exit(requested, ctx);
     }
 
-    /// The tree is gone: tell the supervisor.
-    fn report_exit(&mut self, requested: bool) {
+    /// The tree is gone: tell the supervisor, and stop (this actor served one process).
+    fn report_exit(&mut self, requested: bool, ctx: &mut Context<Self>) {
         self.pgid = None;
         self.parent_exit.do_send(ChildExited {
             instance: self.instance,
@@ -425,6 +445,23 @@ impl Process {
             uptime_ms: self.uptime_ms,
             requested,
         });
+        ctx.stop();
+    }
+
+    /// The key of this process among the Reaper's orphan watchers: one per (instance id,
+    /// generation), so two processes of one instance both hear orphan exits.
+    fn watch_key(&self) -> u64 {
+        (self.id << 32) | (self.generation & u64::from(u32::MAX))
+    }
+
+    /// Remove the pid file if it still names `pid`: a newer process of the instance may
+    /// already own it (a replacement started beside this one).
+    fn remove_pid_file(&self, pid: i32) {
+        let ours = std::fs::read_to_string(&self.pid_file)
+            .is_ok_and(|s| s.trim().parse::<i32>().ok() == Some(pid));
+        if ours {
+            let _ = std::fs::remove_file(&self.pid_file);
+        }
     }
 }
 
@@ -514,6 +551,7 @@ mod tests {
         let process = Process::new(ProcessParts {
             id: 0,
             instance: 0,
+            generation: 1,
             marker: marker.clone(),
             pid_file: std::env::temp_dir().join(format!("pmx-unit-{}.pid", std::process::id())),
             parent_exit: parent.clone().recipient(),
@@ -521,8 +559,6 @@ mod tests {
             parent_main_exited: parent.clone().recipient(),
             pids,
             log_arbiter: log_arbiter.handle(),
-            out: target("out"),
-            err: target("err"),
         })
         .start();
         let mut env: BTreeMap<String, String> = std::env::vars().collect();
@@ -543,6 +579,10 @@ mod tests {
             ),
             kill_signal: Signal::SIGINT,
             kill_timeout: Duration::from_millis(1600),
+            routes: Arc::new(Routes {
+                out: target("out"),
+                err: target("err"),
+            }),
         });
         assert!(until(|| !spawns.lock().expect("lock").is_empty()).await);
         let pid = spawns.lock().expect("lock")[0]

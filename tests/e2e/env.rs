@@ -185,6 +185,11 @@ fn injected_variables_and_a_custom_instance_var() {
     let got = dump(&out);
     let get = |k: &str| got.get(k).map(String::as_str);
     assert_eq!(get("PMX_ID"), Some(id.as_str()));
+    assert_eq!(
+        get("pm_id"),
+        Some(id.as_str()),
+        "PM2's variable, read by apps written for PM2"
+    );
     assert_eq!(get("PMX_APP_NAME"), Some("inst"));
     assert_eq!(get("PMX_INSTANCE"), Some("0"));
     assert_eq!(

@@ -612,3 +612,49 @@ fn a_deleted_member_comes_back_into_its_group_with_up() {
     let row = t.wait_status("b", "online");
     assert_eq!(row["group"], "g");
 }
+
+#[test]
+fn two_members_of_a_one_for_all_group_failing_at_the_same_instant_count_once() {
+    let t = TestHome::new();
+    custom(
+        &t,
+        &[
+            ("a", ""),
+            ("b", ""),
+            ("c", ", kill_signal: \"SIGCONT\", kill_timeout: \"2s\""),
+        ],
+        // The default intensity: 1 restart within 5 s. A second failure counted would
+        // stop the whole group (over its intensity).
+        "strategy: OneForAll,",
+    );
+    t.ok(&["up"]);
+    let before: BTreeMap<String, i64> = ["a", "b", "c"]
+        .iter()
+        .map(|n| (n.to_string(), pid_of(&t, n)))
+        .collect();
+    // Both crash within one poll of member.sh (50 ms); c takes 2 s to stop, so both
+    // failures reach the group before its restart sequence touches a or b.
+    crash(&t, "a");
+    crash(&t, "b");
+    for n in ["a", "b", "c"] {
+        t.wait_row(n, "restarted by the group", |r| {
+            r["status"] == "online" && r["pid"].as_i64() != before.get(n).copied()
+        });
+    }
+    let stops = events(&t.path("rec"), "stop");
+    assert!(
+        !stops.contains(&"a".to_string()) && !stops.contains(&"b".to_string()),
+        "a and b crashed on their own (not stopped by the group): {stops:?}"
+    );
+    // Asked after the second failure was handled (it reached the group first): one
+    // restart in the window, the group up.
+    let d = t.ok(&["describe", "a", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&d).expect("describe json");
+    let d = v.as_array().and_then(|a| a.first()).cloned().unwrap_or(v);
+    assert_eq!(d["group_restarts"], 1, "{d}");
+    assert!(
+        t.list().iter().all(|r| r["status"] == "online"),
+        "{:?}",
+        t.list()
+    );
+}

@@ -266,8 +266,11 @@ const PM2_OWN: &[&str] = &[
 ];
 
 /// Variables pmx injects (SPEC §4) plus `PMX_HOME` (the caller's, pmx's own) and `PWD`.
+/// `pm_id` is PM2's own too, but PM2 passes it from `pm2_env`, not `pm2_env.env`, so
+/// jlist's `env` never shows it.
 const PMX_OWN: &[&str] = &[
     "PMX_ID",
+    "pm_id",
     "PMX_APP_NAME",
     "PMX_INSTANCE",
     "PMX_TREE",

@@ -25,7 +25,8 @@ mod spawn;
 pub use spawn::{env_entry, spawn, spawn_marked, spawn_with, SpawnExtras, SpawnSpec, Spawned};
 
 /// The environment variable that marks every process of one instance's tree:
-/// `<daemon home hash>:<instance id>`.
+/// `<daemon home hash>:<instance id>:<generation>` (one per process of the instance, so an
+/// old tree's stop never reaches its replacement's).
 pub const MARKER_VAR: &str = "PMX_TREE";
 
 /// Whether any process of group `pgid` still exists (zombies included): a signal-0 probe.

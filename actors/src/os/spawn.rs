@@ -59,10 +59,13 @@ impl SpawnSpec {
         for a in args {
             argv.push(cstr(a.as_bytes())?);
         }
-        let env = env
-            .iter()
-            .map(|(k, v)| cstr(format!("{k}={v}").as_bytes()))
-            .collect::<io::Result<_>>()?;
+        // Sized once: collecting through a Result grows by doubling and kept up to twice
+        // the room, per instance, for as long as the instance is registered.
+        let mut prepared = Vec::with_capacity(env.len());
+        for (k, v) in env {
+            prepared.push(cstr(format!("{k}={v}").as_bytes())?);
+        }
+        let env = prepared;
         Ok(SpawnSpec {
             program,
             argv,

@@ -5,6 +5,8 @@
 //! feeds them exits and turns their verdicts into messages.
 
 pub mod backoff;
+pub mod decide;
+pub mod instance;
 pub mod intensity;
 pub mod policy;
 pub mod strategy;

@@ -1,0 +1,545 @@
+//! App supervisor actor: owns one app — its spec, its instance table (one state machine,
+//! process side and log routes per instance number), and the app's own restart window.
+//!
+//! A thin shell around the pure instance state machine (`supervision::instance`): each
+//! message becomes an [`Event`] for one instance, and the [`Effect`]s that come back are
+//! carried out here (a `Spawn` or `Terminate` to the process side, a [`StartChild`]
+//! timer, a bus event, a row report, a failure to the group). The one decision on an
+//! unrequested exit is `supervision::decide`. Manual commands (start, stop, restart,
+//! reset, delete) arrive as [`Command`] from the Root supervisor and are answered once
+//! their effect is visible; a changed spec rebuilds what it changes (rules, the prepared
+//! spawns, the log routes, the instance table).
+//!
+//! Files: `instances.rs` (the table, growing and shrinking), `spawn.rs` (the spawner seam,
+//! the environment, the prepared spawns), `routes.rs` (log routes, flush and reopen),
+//! `rows.rs` (list rows and `describe`).
+
+mod effects;
+mod instances;
+mod queries;
+mod routes;
+mod rows;
+mod spawn;
+#[cfg(test)]
+mod tests;
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+use nix::sys::signal::Signal;
+use tokio::sync::oneshot;
+
+use self::instances::Slot;
+pub use self::queries::{EnvOf, SignalInstances, SpawnErrors};
+pub use self::routes::Logs;
+pub use self::rows::{instance_count, log_paths, with_uptime, Describe, Report, Row};
+pub use self::spawn::{Actors, ProcessPort, Spawner};
+use crate::events::{BusFlags, EventBus};
+use crate::group::MemberFailed;
+use crate::home::Home;
+use crate::messages::{ChildExited, MainExited, Spawned, StartChild};
+use crate::os;
+use crate::protocol::{AppSpec, ProcessInfo};
+use crate::reaper::SharedPids;
+use crate::supervision::decide::Supervisor;
+use crate::supervision::instance::{Event, Reason, Token};
+use crate::supervision::intensity::RestartWindow;
+use crate::supervision::policy::{Policy, RestartRules};
+use crate::supervision::strategy::Strategy;
+
+/// What a command does to each instance it selects.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Start instances that are down (stopped or errored).
+    Start,
+    /// Stop: `stopped` once each tree has exited.
+    Stop,
+    /// Restart (a stopped or errored instance starts); zeroes the unstable count.
+    Restart,
+    /// Zero the restart counters.
+    Reset,
+    /// Stop, then forget: the actor stops once every instance has stopped.
+    Delete,
+    /// Start instances that are down after a delay (ms; None: the app's own
+    /// `restart.delay`), counted as a restart: a group restarting its members.
+    StartAfter(Option<u64>),
+    /// Mark instances that are down `errored` with this reason (a group's escalation).
+    MarkErrored(String),
+    /// Stop as a supervisor's step (a group restarting or escalating): unlike a manual
+    /// `Stop`, it does not hold the instance down.
+    Pause,
+}
+
+/// A manual command on some instances of this app; answers their rows once done.
+#[derive(Message)]
+#[rtype(result = "Vec<ProcessInfo>")]
+pub struct Command {
+    /// What to do.
+    pub op: Op,
+    /// Which instance numbers (None: all).
+    pub instances: Option<Vec<u32>>,
+    /// A new spec to run from now on (`--update-env`, `up` reload); applied before `op`:
+    /// the restart rules, the prepared spawns and the log routes are rebuilt from it.
+    pub replace: Option<Arc<AppSpec>>,
+    /// The app's ids after the change, one per instance number 0..N-1; Some only when the
+    /// count changes (granted by the Root). The table grows with the next numbers or
+    /// shrinks from the highest (stopped, then dropped).
+    pub ids: Option<Vec<u64>>,
+}
+
+impl Command {
+    /// `op` on every instance, nothing replaced.
+    pub fn all(op: Op) -> Command {
+        Command {
+            op,
+            instances: None,
+            replace: None,
+            ids: None,
+        }
+    }
+}
+
+/// A supervisor's step on every instance (a group's restart sequence): answered, once
+/// done, with the rows and each instance's generation, by which the group recognises a
+/// failure its sequence has absorbed (OTP matches a child's EXIT to the child it holds).
+#[derive(Message)]
+#[rtype(result = "Supervised")]
+pub struct Supervise(pub Op);
+
+/// The answer to [`Supervise`].
+#[derive(Debug, Default)]
+pub struct Supervised {
+    /// The rows after the step.
+    pub rows: Vec<ProcessInfo>,
+    /// (instance number, generation) of every instance after the step.
+    pub generations: Vec<(u32, u64)>,
+}
+
+/// This app is a member of a group: its failures go to the Group supervisor, which
+/// decides what restarts (and its intensity replaces `max_restarts`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JoinGroup {
+    /// The group's name (shown in `list`).
+    pub name: String,
+    /// Where failures go.
+    pub parent: Recipient<MemberFailed>,
+}
+
+/// This app leaves its group (the group was rebuilt or dissolved by `up`): its failures
+/// are its own again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LeaveGroup;
+
+/// Everything an App supervisor is built from.
+pub struct AppParts {
+    /// The app (shared with the Root's registry).
+    pub spec: Arc<AppSpec>,
+    /// One id per instance, allocated by the Root.
+    pub ids: Vec<u64>,
+    /// `$PMX_HOME`.
+    pub home: Home,
+    /// Where rows go.
+    pub root: Recipient<Report>,
+    /// The event bus.
+    pub bus: Addr<EventBus>,
+    /// The Reaper's table.
+    pub pids: SharedPids,
+    /// Where log actors and pumps run.
+    pub log_arbiter: ArbiterHandle,
+    /// The daemon's original open-file limit, restored in children.
+    pub nofile: Option<(u64, u64)>,
+    /// The user name shown in `list`.
+    pub user: String,
+    /// The event bus's "someone wants log lines" flag.
+    pub bus_flags: BusFlags,
+}
+
+/// The App supervisor actor.
+pub struct AppSup {
+    parts: AppParts,
+    slots: Vec<Slot>,
+    /// After a shrink: the instance count; the slots past it are dropped once down.
+    retire_from: Option<usize>,
+    spawner: Rc<dyn Spawner>,
+    /// The group this app belongs to, if any.
+    group: Option<(String, Recipient<MemberFailed>)>,
+    rules: RestartRules,
+    /// The app's own restart intensity over its instances (None: PM2's max_restarts).
+    window: RestartWindow,
+    /// The shell's clock: the state machine's `now_ms` counts from here.
+    epoch: Instant,
+    kill_signal: Signal,
+    kill_timeout: Duration,
+    created_at: u64,
+    deleted: bool,
+    /// Who waits for which token of the state machine.
+    waiters: Vec<(Token, oneshot::Sender<()>)>,
+    next_token: Token,
+    /// A row changed since the last report.
+    dirty: bool,
+}
+
+fn rules_of(app: &crate::protocol::App) -> RestartRules {
+    RestartRules {
+        policy: match app.restart.policy {
+            pmx_config::Policy::Always => Policy::Always,
+            pmx_config::Policy::OnFailure => Policy::OnFailure,
+            pmx_config::Policy::Never => Policy::Never,
+        },
+        delay_ms: app.restart.delay_ms,
+        backoff_ms: app.restart.backoff_ms,
+        min_uptime_ms: app.restart.min_uptime_ms,
+        max_restarts: app.restart.max_restarts,
+        stop_exit_codes: app.stop_exit_codes.clone(),
+    }
+}
+
+fn strategy_of(s: pmx_config::Strategy) -> Strategy {
+    match s {
+        pmx_config::Strategy::OneForOne => Strategy::OneForOne,
+        pmx_config::Strategy::OneForAll => Strategy::OneForAll,
+        pmx_config::Strategy::RestForOne => Strategy::RestForOne,
+    }
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl AppSup {
+    /// An App supervisor for `parts.spec`, with a Process actor per instance; its
+    /// instances start on the Root's `Command { op: Start }` (unless `autostart` is off).
+    pub fn new(parts: AppParts) -> AppSup {
+        AppSup::with_spawner(parts, Rc::new(Actors))
+    }
+
+    /// An App supervisor whose process sides come from `spawner` (tests record them).
+    pub fn with_spawner(parts: AppParts, spawner: Rc<dyn Spawner>) -> AppSup {
+        let rules = rules_of(&parts.spec.app);
+        let kill_signal =
+            os::signal_from_name(&parts.spec.app.kill_signal).unwrap_or(Signal::SIGINT);
+        let kill_timeout = Duration::from_millis(parts.spec.app.kill_timeout_ms);
+        AppSup {
+            parts,
+            slots: Vec::new(),
+            retire_from: None,
+            spawner,
+            group: None,
+            rules,
+            window: RestartWindow::new(),
+            epoch: Instant::now(),
+            kill_signal,
+            kill_timeout,
+            created_at: wall_ms(),
+            deleted: false,
+            waiters: Vec::new(),
+            next_token: 0,
+            dirty: false,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.parts.spec.app.name
+    }
+
+    /// The shell's clock, ms since the actor was built.
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The instant `ms` on the shell's clock.
+    fn instant_of(&self, ms: u64) -> Instant {
+        self.epoch + Duration::from_millis(ms)
+    }
+
+    /// The number of instances in force (slots being retired after a shrink excluded).
+    fn live(&self) -> usize {
+        self.retire_from
+            .unwrap_or(self.slots.len())
+            .min(self.slots.len())
+    }
+
+    /// Whether the app supervises its instances OTP-style: its own `intensity` is set, or
+    /// a `strategy` other than OneForOne over several instances (SPEC §5: an app
+    /// supervisor has no intensity by default; PM2's max_restarts rule governs).
+    fn supervisor(&self) -> Supervisor {
+        let app = &self.parts.spec.app;
+        if app.intensity.is_some()
+            || (self.live() > 1 && app.strategy != pmx_config::Strategy::OneForOne)
+        {
+            Supervisor::Instances
+        } else if self.group.is_some() {
+            Supervisor::Group
+        } else {
+            Supervisor::Pm2
+        }
+    }
+
+    /// A new waiter token and the receiver settled with it.
+    fn waiter(&mut self) -> (Token, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        self.next_token += 1;
+        self.waiters.push((self.next_token, tx));
+        (self.next_token, rx)
+    }
+
+    /// Report if a row changed, and drop the slots a shrink retired.
+    fn flush(&mut self) {
+        self.retire();
+        if self.dirty {
+            self.report();
+        }
+    }
+
+    /// Take `spec` from now on: the restart rules, the signals, the prepared spawns, the
+    /// log routes (when the logs or the instance count change) and, with `ids`, the
+    /// instance table. Answers the receivers of the stops a shrink asked for.
+    fn replace(
+        &mut self,
+        spec: Arc<AppSpec>,
+        ids: Option<Vec<u64>>,
+        ctx: &mut Context<Self>,
+    ) -> Vec<oneshot::Receiver<()>> {
+        let logs_changed = !routes::same_logs(&self.parts.spec, &spec);
+        self.parts.spec = spec;
+        for s in &mut self.slots {
+            s.spawn = None;
+        }
+        self.rules = rules_of(&self.parts.spec.app);
+        self.kill_signal =
+            os::signal_from_name(&self.parts.spec.app.kill_signal).unwrap_or(Signal::SIGINT);
+        self.kill_timeout = Duration::from_millis(self.parts.spec.app.kill_timeout_ms);
+        let mut waits = Vec::new();
+        let before = self.live();
+        let resized = ids.as_ref().is_some_and(|ids| ids.len() != before);
+        if let Some(ids) = ids {
+            waits = self.resize(&ids, ctx);
+            self.parts.ids = ids;
+        }
+        if logs_changed {
+            self.build_routes(None);
+        } else if resized {
+            // Same files where the count leaves the names alone (merged, or still several).
+            self.build_routes(Some(before));
+        }
+        self.dirty = true;
+        waits
+    }
+
+    /// Apply `op` to the slots numbered in `instances` (None: all in force); answers the
+    /// receivers of the effects not yet visible.
+    fn apply(
+        &mut self,
+        op: &Op,
+        instances: &Option<Vec<u32>>,
+        ctx: &mut Context<Self>,
+    ) -> Vec<oneshot::Receiver<()>> {
+        let selected: Vec<usize> = match instances {
+            None => (0..self.live()).collect(),
+            Some(list) => list.iter().filter_map(|n| self.index_of(*n)).collect(),
+        };
+        if matches!(op, Op::Delete) {
+            self.deleted = true;
+        }
+        if matches!(op, Op::Restart) && instances.is_none() {
+            // A manual restart of the whole app starts it with a fresh intensity window.
+            self.window.clear();
+        }
+        let mut waits = Vec::new();
+        for i in selected {
+            // Every op but Reset and MarkErrored is answered once its effect is visible.
+            let mut waiter = None;
+            if !matches!(op, Op::Reset | Op::MarkErrored(_)) {
+                let (token, rx) = self.waiter();
+                waiter = Some(token);
+                waits.push(rx);
+            }
+            let ev = match op {
+                Op::Start => Event::Start { waiter },
+                Op::Stop | Op::Delete => Event::Stop { hold: true, waiter },
+                Op::Pause => Event::Stop {
+                    hold: false,
+                    waiter,
+                },
+                Op::Restart => Event::Restart {
+                    reason: Reason::Manual,
+                    waiter,
+                },
+                Op::StartAfter(delay) => Event::StartAfter {
+                    delay_ms: delay.unwrap_or(self.parts.spec.app.restart.delay_ms),
+                    waiter,
+                },
+                Op::Reset => Event::Reset,
+                Op::MarkErrored(r) => Event::MarkErrored(r.clone()),
+            };
+            self.feed(i, ev, ctx);
+        }
+        waits
+    }
+}
+
+impl Actor for AppSup {
+    type Context = Context<Self>;
+    fn started(&mut self, _: &mut Context<Self>) {
+        // Instances start on the Root's `Command { op: Start }`, so that it can wait for
+        // them; `autostart: false` apps are registered and left stopped.
+        // Exactly one slot per instance: a Vec grown by pushes would keep room for four.
+        self.slots = Vec::with_capacity(self.parts.ids.len());
+        for id in self.parts.ids.clone() {
+            self.push_slot(id);
+        }
+        self.build_routes(None);
+        self.report();
+    }
+}
+
+impl Handler<Command> for AppSup {
+    type Result = ResponseActFuture<Self, Vec<ProcessInfo>>;
+    fn handle(&mut self, msg: Command, ctx: &mut Context<Self>) -> Self::Result {
+        let mut waits = match msg.replace {
+            Some(spec) => self.replace(spec, msg.ids, ctx),
+            None => Vec::new(),
+        };
+        waits.extend(self.apply(&msg.op, &msg.instances, ctx));
+        self.flush();
+        let delete = matches!(msg.op, Op::Delete);
+        Box::pin(
+            async move {
+                for w in waits {
+                    let _ = w.await;
+                }
+            }
+            .into_actor(self)
+            .map(move |(), act, ctx| {
+                act.flush();
+                let infos = act.infos();
+                if delete {
+                    ctx.stop();
+                }
+                infos
+            }),
+        )
+    }
+}
+
+impl Handler<Supervise> for AppSup {
+    type Result = ResponseActFuture<Self, Supervised>;
+    fn handle(&mut self, Supervise(op): Supervise, ctx: &mut Context<Self>) -> Self::Result {
+        let waits = self.apply(&op, &None, ctx);
+        self.flush();
+        Box::pin(
+            async move {
+                for w in waits {
+                    let _ = w.await;
+                }
+            }
+            .into_actor(self)
+            .map(|(), act, _| {
+                act.flush();
+                Supervised {
+                    rows: act.infos(),
+                    generations: act
+                        .slots
+                        .iter()
+                        .map(|s| (s.idx, s.fsm.generation))
+                        .collect(),
+                }
+            }),
+        )
+    }
+}
+
+impl Handler<JoinGroup> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: JoinGroup, _: &mut Context<Self>) {
+        self.group = Some((msg.name, msg.parent));
+        self.report();
+    }
+}
+
+impl Handler<LeaveGroup> for AppSup {
+    type Result = ();
+    fn handle(&mut self, _: LeaveGroup, _: &mut Context<Self>) {
+        self.group = None;
+        self.report();
+    }
+}
+
+impl Handler<Spawned> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: Spawned, ctx: &mut Context<Self>) {
+        let Some(i) = self.index_of(msg.instance) else {
+            return;
+        };
+        let generation = msg.generation;
+        let ev = match msg.result {
+            Ok(pid) => Event::Spawned { generation, pid },
+            Err(reason) => {
+                if generation == self.slots[i].fsm.generation {
+                    tracing::error!("app {}: {reason}", self.name());
+                }
+                Event::SpawnFailed { generation, reason }
+            }
+        };
+        self.feed(i, ev, ctx);
+        self.flush();
+    }
+}
+
+impl Handler<ChildExited> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
+        let Some(i) = self.index_of(msg.instance) else {
+            return;
+        };
+        // A Process actor that panicked reports here too (its Drop killed the tree): the
+        // next spawn gets a new actor, as every spawn does.
+        let ev = Event::Exited {
+            generation: msg.generation,
+            exit: msg.exit,
+            uptime_ms: msg.uptime_ms,
+            requested: msg.requested,
+        };
+        self.feed(i, ev, ctx);
+        self.flush();
+    }
+}
+
+impl Handler<MainExited> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: MainExited, ctx: &mut Context<Self>) {
+        let Some(i) = self.index_of(msg.instance) else {
+            return;
+        };
+        let ev = Event::MainExited {
+            generation: msg.generation,
+            exit: msg.exit,
+        };
+        self.feed(i, ev, ctx);
+        self.flush();
+    }
+}
+
+impl Handler<StartChild> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: StartChild, ctx: &mut Context<Self>) {
+        let Some(i) = self.index_of(msg.instance) else {
+            return;
+        };
+        self.feed(
+            i,
+            Event::TimerFired {
+                generation: msg.generation,
+            },
+            ctx,
+        );
+        self.flush();
+    }
+}

@@ -1,0 +1,256 @@
+//! What an App supervisor shows of its instances: the rows of `list` (reported to the
+//! Root), `describe`, and the log file names PM2 gives them.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use actix::prelude::*;
+
+use super::AppSup;
+use crate::home::Home;
+use crate::os;
+use crate::protocol::{AppSpec, Description, ProcessInfo, Status};
+use crate::supervision::instance::Phase;
+
+/// What the Root keeps of an instance for `list`: its row and when its process started.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The row, `uptime` left to be computed from `started`.
+    pub info: ProcessInfo,
+    /// When the current process started (None when down).
+    pub started: Option<Instant>,
+}
+
+/// An App supervisor's rows changed: sent to the Root, which serves `list` from them.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Report {
+    /// The app's name.
+    pub app: String,
+    /// Every instance's row.
+    pub rows: Vec<Row>,
+}
+
+/// `info` with `uptime` computed from `started`.
+pub fn with_uptime(mut info: ProcessInfo, started: Option<Instant>) -> ProcessInfo {
+    info.uptime = started.map(|s| s.elapsed().as_millis() as u64);
+    info
+}
+
+/// The status word of a phase of the instance state machine.
+pub fn status_of(p: Phase) -> Status {
+    match p {
+        Phase::Launching => Status::Launching,
+        Phase::Online => Status::Online,
+        Phase::Stopping => Status::Stopping,
+        Phase::Stopped => Status::Stopped,
+        Phase::WaitingRestart => Status::WaitingRestart,
+        Phase::Errored => Status::Errored,
+    }
+}
+
+/// The number of instances `instances` means on this machine: `Max` = the CPUs available,
+/// `MaxMinus(k)` = CPUs − k, at least 1.
+pub fn instance_count(i: &pmx_config::Instances) -> u32 {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    match i {
+        pmx_config::Instances::Count(n) => (*n).max(1),
+        pmx_config::Instances::Max => cpus,
+        pmx_config::Instances::MaxMinus(k) => cpus.saturating_sub(*k).max(1),
+    }
+}
+
+/// The log files of an app: (stdout file, stderr file, combined file), absolute. PM2's
+/// names under `$PMX_HOME/logs` unless the spec sets them.
+///
+/// With several instances (`count` > 1) and no `merge`, each instance `instance` has its
+/// own files: `-<instance>` goes before the extension (`<name>-out-1.log`,
+/// `/var/log/api-1.log`), as PM2 does without `merge_logs`; `/dev/null` stays itself.
+pub fn log_paths(
+    home: &Home,
+    spec: &AppSpec,
+    instance: u32,
+    count: usize,
+) -> (PathBuf, PathBuf, Option<PathBuf>) {
+    let logs = &spec.app.logs;
+    let name = &spec.app.name;
+    let out = logs
+        .out_file
+        .clone()
+        .unwrap_or_else(|| home.logs().join(format!("{name}-out.log")));
+    let err = logs
+        .error_file
+        .clone()
+        .unwrap_or_else(|| home.logs().join(format!("{name}-error.log")));
+    let combined = logs.log_file.clone();
+    if count <= 1 || logs.merge {
+        return (out, err, combined);
+    }
+    let own = |p: PathBuf| instance_path(p, instance);
+    (own(out), own(err), combined.map(own))
+}
+
+/// `path` with `-<instance>` before its extension (`a/api.log` → `a/api-1.log`, `a/api` →
+/// `a/api-1`); `/dev/null` unchanged.
+fn instance_path(path: PathBuf, instance: u32) -> PathBuf {
+    if path == Path::new("/dev/null") {
+        return path;
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_os_string())
+        .unwrap_or_default();
+    let mut name = stem;
+    name.push(format!("-{instance}"));
+    if let Some(ext) = path.extension() {
+        name.push(".");
+        name.push(ext);
+    }
+    path.with_file_name(name)
+}
+
+impl AppSup {
+    fn mode(&self) -> &'static str {
+        if self.live() > 1 || !self.parts.spec.app.listen.is_empty() {
+            "cluster"
+        } else {
+            "fork"
+        }
+    }
+
+    /// Every instance's row.
+    pub fn rows(&self) -> Vec<Row> {
+        let mode = self.mode();
+        let app = &self.parts.spec.app;
+        self.slots
+            .iter()
+            .map(|s| Row {
+                info: ProcessInfo {
+                    id: s.id,
+                    name: app.name.clone(),
+                    instance: s.idx,
+                    pid: s.fsm.pid,
+                    status: status_of(s.fsm.phase),
+                    restarts: s.fsm.restarts,
+                    mode: mode.into(),
+                    cpu: None,
+                    memory: None,
+                    uptime: None,
+                    user: self.parts.user.clone(),
+                    watching: !matches!(app.watch, pmx_config::Watch::Off),
+                    namespace: app.namespace.clone(),
+                    group: self.group.as_ref().map(|(g, _)| g.clone()),
+                },
+                started: s.fsm.started_ms.map(|ms| self.instant_of(ms)),
+            })
+            .collect()
+    }
+
+    /// Every instance's row, uptime computed.
+    pub(super) fn infos(&self) -> Vec<ProcessInfo> {
+        self.rows()
+            .into_iter()
+            .map(|r| with_uptime(r.info, r.started))
+            .collect()
+    }
+
+    /// The rows of the instance numbers in `only` (None: all).
+    pub(super) fn infos_of(&self, only: &Option<Vec<u32>>) -> Vec<ProcessInfo> {
+        self.infos()
+            .into_iter()
+            .filter(|r| only.as_ref().is_none_or(|l| l.contains(&r.instance)))
+            .collect()
+    }
+
+    /// Send the rows to the Root (not once deleted: the Root has forgotten the app).
+    pub(super) fn report(&mut self) {
+        self.dirty = false;
+        if !self.deleted {
+            self.parts.root.do_send(Report {
+                app: self.parts.spec.app.name.clone(),
+                rows: self.rows(),
+            });
+        }
+    }
+}
+
+/// Everything about some instances (`describe`).
+#[derive(Message)]
+#[rtype(result = "Vec<Description>")]
+pub struct Describe {
+    /// Which instance numbers (None: all).
+    pub instances: Option<Vec<u32>>,
+}
+
+impl Handler<Describe> for AppSup {
+    type Result = MessageResult<Describe>;
+    fn handle(&mut self, msg: Describe, _: &mut Context<Self>) -> Self::Result {
+        // Described from the spec in force: the routes and rules are rebuilt whenever it
+        // changes, so what is shown is what the next line and the next exit get.
+        let spec = &self.parts.spec;
+        let count = self.live();
+        let rows = self.rows();
+        let out = rows
+            .into_iter()
+            .zip(self.slots.iter())
+            .filter(|(_, s)| msg.instances.as_ref().is_none_or(|l| l.contains(&s.idx)))
+            .map(|(row, s)| {
+                let (out, err, combined) = log_paths(&self.parts.home, spec, s.idx, count);
+                let files = self.log_files(&Some(vec![s.idx]));
+                Description {
+                    info: with_uptime(row.info, row.started),
+                    script: spec.app.script.clone(),
+                    program: spec.program.clone(),
+                    args: spec.args.clone(),
+                    interpreter: spec.app.interpreter.clone(),
+                    cwd: spec.cwd.clone(),
+                    out_log: out,
+                    error_log: err,
+                    log_file: combined,
+                    log_utc_offset: chrono::Local::now().offset().local_minus_utc(),
+                    log_date_format: spec
+                        .app
+                        .logs
+                        .time
+                        .then(|| spec.app.logs.date_format.clone()),
+                    log_lost_lines: files.iter().map(|f| f.stats.lost()).sum(),
+                    log_fault: files.iter().find_map(|f| f.stats.fault()),
+                    policy: format!("{:?}", spec.app.restart.policy),
+                    unstable_restarts: s.fsm.chain.unstable,
+                    last_exit_code: s.fsm.last_exit.and_then(|e| e.code),
+                    last_exit_signal: s.fsm.last_exit.and_then(|e| e.signal).map(os::signal_name),
+                    source: spec.source.clone(),
+                    created_at: self.created_at,
+                    kill_signal: spec.app.kill_signal.clone(),
+                    kill_timeout: spec.app.kill_timeout_ms,
+                    last_error: s.fsm.last_error.clone(),
+                    group_strategy: None,
+                    group_intensity: None,
+                    group_restarts: None,
+                }
+            })
+            .collect();
+        MessageResult(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::instance_path;
+    use std::path::PathBuf;
+
+    #[test]
+    fn instance_files_get_the_instance_before_the_extension() {
+        let cases = [
+            ("/h/logs/api-out.log", "/h/logs/api-out-1.log"),
+            ("/var/log/api", "/var/log/api-1"),
+            ("/var/log/api.out.txt", "/var/log/api.out-1.txt"),
+            ("/dev/null", "/dev/null"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(instance_path(PathBuf::from(path), 1), PathBuf::from(want));
+        }
+    }
+}

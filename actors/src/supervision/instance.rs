@@ -1,0 +1,996 @@
+//! The instance state machine: one instance's life as one type and one transition
+//! function, pure (no actix, no OS, no clock: `now_ms` is an argument).
+//!
+//! ```text
+//!  stopped / errored / waiting restart ──Start·Restart·StartAfter(0)·TimerFired──▶ launching
+//!  launching ──Spawned──▶ online            launching ──SpawnFailed──▶ errored
+//!  launching / online ──Stop·Restart──▶ stopping ──Exited──▶ stopped | launching (a restart)
+//!  online ──MainExited (its leftovers)──▶ stopping
+//!  launching / online / stopping after MainExited ──Exited, unrequested──▶ decide():
+//!      Restart{0} ▶ launching · Restart{d} ▶ waiting restart (timer) · Stop ▶ stopped
+//!      Errored ▶ errored · Escalate (group / app decides) ▶ waiting restart
+//!  waiting restart / errored ──Stop──▶ stopped (generation bumped: the timer is stale)
+//!  down, not held ──StartAfter(d>0)──▶ waiting restart      down ──MarkErrored──▶ errored
+//! ```
+//!
+//! The App supervisor (`app/mod.rs`) is the shell: it turns messages into [`Event`]s,
+//! calls [`Instance::on`], and carries out the [`Effect`]s (a `Spawn` to the Process
+//! actor, a `StartChild` timer, a bus event, a row report, a failure to the group). As
+//! zincati's update agent splits its logic from its actor, and OTP's `supervisor.erl`
+//! keeps its decisions in plain functions of the state and `Now`.
+//!
+//! Every event naming a process carries its `generation`; one for a generation other
+//! than the current one is a late message of a replaced process and changes nothing.
+//!
+//! Room left for what comes next (not built): readiness adds `Event::Ready{generation}`
+//! (`Launching → Online` only then; `Spawned` would stop at `Launching` when the app
+//! waits for readiness); a rolling replacement keeps a second, `next` generation beside
+//! `generation` (both running, the old one terminated once the new is ready); restarts
+//! for watch, cron, memory or health are `Event::Restart{reason}` with their [`Reason`].
+
+use super::decide::{decide, Decision, Supervisor};
+use super::policy::{Exit, Policy, RestartRules, RestartState};
+
+/// An opaque token for whoever waits for a command's effect; the shell maps it to its
+/// reply channel. Settled once the effect is visible (spawned, stopped, or errored).
+pub type Token = u64;
+
+/// Where an instance is in its life (the status words of `list`, SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Spawn asked, not yet confirmed (later: waiting for readiness).
+    Launching,
+    /// Running.
+    Online,
+    /// A stop asked (or the main process gone and its leftovers being stopped), until the
+    /// whole tree has exited.
+    Stopping,
+    /// Down: stopped by hand, or an exit the policy does not restart.
+    Stopped,
+    /// Down, a restart scheduled (a delay) or a supervisor's decision awaited.
+    WaitingRestart,
+    /// Down: too many unstable exits, a failed spawn, or an escalation.
+    Errored,
+}
+
+/// Why an instance is restarted (the `reason` of the `restart` event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// A user's `restart`/`reload` (published as `restart`).
+    Manual,
+    /// Its process exited and the policy restarts it.
+    Exited,
+    /// A supervisor (its group or its app's strategy) restarts it.
+    Group,
+}
+
+impl Reason {
+    /// The word published in the `restart` event's `reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Manual => "restart",
+            Reason::Exited => "exited",
+            Reason::Group => "group",
+        }
+    }
+}
+
+/// Something that happens to an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Start it if it is down (a user's `start`): a fresh chain of exits, the hold lifted.
+    Start {
+        /// Settled once spawned (or at once when nothing is to be done).
+        waiter: Option<Token>,
+    },
+    /// Stop it. `hold`: a stop asked by hand, which a group's restart sequence respects
+    /// (OTP serialises `terminate_child`); a supervisor's own step does not hold.
+    Stop {
+        /// Hold the instance down.
+        hold: bool,
+        /// Settled once the tree has exited.
+        waiter: Option<Token>,
+    },
+    /// Stop it if running, then start it (a down one starts at once); a fresh chain.
+    Restart {
+        /// Why.
+        reason: Reason,
+        /// Settled once the new process is spawned.
+        waiter: Option<Token>,
+    },
+    /// A supervisor restarts it after `delay_ms` (0: at once) if it is down and neither
+    /// held nor temporary (OTP: a temporary child is never restarted).
+    StartAfter {
+        /// The wait, in ms.
+        delay_ms: u64,
+        /// Settled once spawned when the start is immediate, at once otherwise.
+        waiter: Option<Token>,
+    },
+    /// Zero its restart counters.
+    Reset,
+    /// A supervisor gave up on it: if down, `errored` with this reason.
+    MarkErrored(String),
+    /// Its process `generation` was spawned with this pid.
+    Spawned {
+        /// The generation.
+        generation: u64,
+        /// The main process's pid.
+        pid: u32,
+    },
+    /// Its process `generation` could not be spawned.
+    SpawnFailed {
+        /// The generation.
+        generation: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The main process of `generation` exited, leftovers of its tree are being stopped.
+    MainExited {
+        /// The generation.
+        generation: u64,
+        /// How it ended.
+        exit: Exit,
+    },
+    /// The whole tree of `generation` is gone.
+    Exited {
+        /// The generation.
+        generation: u64,
+        /// How the main process ended (None: its Process actor panicked).
+        exit: Option<Exit>,
+        /// How long it ran, in ms.
+        uptime_ms: u64,
+        /// pmx asked for the stop.
+        requested: bool,
+    },
+    /// The restart timer armed for `generation` fired.
+    TimerFired {
+        /// The generation it was armed for.
+        generation: u64,
+    },
+}
+
+/// What an event announces on the event bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// `online`.
+    Online,
+    /// `exit`, with how the main process ended.
+    Exit(Option<Exit>),
+    /// `restart`, with why.
+    Restart(Reason),
+    /// `stop`.
+    Stop,
+    /// `errored`, with why.
+    Errored(String),
+}
+
+/// What the shell carries out after a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Spawn a process for `generation` (a failure comes back as `SpawnFailed`).
+    Spawn {
+        /// Its generation.
+        generation: u64,
+    },
+    /// Stop the tree of `generation` (`kill_signal`, then SIGKILL after `kill_timeout`).
+    Terminate {
+        /// Its generation.
+        generation: u64,
+    },
+    /// Feed `TimerFired{generation}` back after `delay_ms` ms.
+    Arm {
+        /// The generation the timer is for.
+        generation: u64,
+        /// The delay, ms.
+        delay_ms: u64,
+    },
+    /// Publish an event on the bus.
+    Publish(Notice),
+    /// Answer these waiters.
+    Settle(Vec<Token>),
+    /// The row changed: report it to the Root.
+    Report,
+    /// A failure for `to` (the app's strategy, or its group) to decide on; the instance
+    /// waits in `WaitingRestart` until a `StartAfter`, `Stop` or `MarkErrored` comes.
+    Escalate {
+        /// The supervisor that decides.
+        to: Supervisor,
+        /// The generation that failed (a group recognises a failure it absorbed by it).
+        generation: u64,
+        /// The instance's own delay for its own restart, ms.
+        delay_ms: u64,
+    },
+}
+
+/// What a transition needs to know of the app: its rules and who supervises it.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting<'a> {
+    /// PM2's restart rules.
+    pub rules: &'a RestartRules,
+    /// Who decides on an unrequested exit.
+    pub supervisor: Supervisor,
+}
+
+/// What is asked of a running instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intent {
+    None,
+    Stop,
+    Restart(Reason),
+}
+
+/// One instance's life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Where it is.
+    pub phase: Phase,
+    /// The current generation: bumped by every spawn, and by every change that makes a
+    /// pending timer stale.
+    pub generation: u64,
+    /// A tree exists for `generation` (spawned, its exit not yet heard).
+    running: bool,
+    intent: Intent,
+    /// Stopped by hand: a supervisor's restart leaves it down.
+    pub held: bool,
+    /// Restarts since the app started (or the last `reset`).
+    pub restarts: u64,
+    /// The chain of recent exits (PM2's unstable count, the backoff).
+    pub chain: RestartState,
+    /// The main process's pid while it runs.
+    pub pid: Option<u32>,
+    /// When the main process was spawned, on the shell's clock (ms).
+    pub started_ms: Option<u64>,
+    /// How the last process ended.
+    pub last_exit: Option<Exit>,
+    /// Why the last spawn failed, or why a supervisor gave up on it; cleared by a spawn.
+    pub last_error: Option<String>,
+    /// The generation whose `exit` was already published (at `MainExited`).
+    exit_published: u64,
+    waiters: Vec<Token>,
+}
+
+impl Default for Instance {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Instance {
+    /// A new instance: stopped, generation 0.
+    pub fn new() -> Instance {
+        Instance {
+            phase: Phase::Stopped,
+            generation: 0,
+            running: false,
+            intent: Intent::None,
+            held: false,
+            restarts: 0,
+            chain: RestartState::default(),
+            pid: None,
+            started_ms: None,
+            last_exit: None,
+            last_error: None,
+            exit_published: 0,
+            waiters: Vec::new(),
+        }
+    }
+
+    /// Whether a tree of the current generation exists.
+    pub fn running(&self) -> bool {
+        self.running
+    }
+
+    /// The one transition function: `ev` at `now_ms` (the shell's monotonic clock, ms),
+    /// under the app's `set`ting; returns what the shell must do, in order.
+    pub fn on(&mut self, ev: Event, set: Setting<'_>, now_ms: u64) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match ev {
+            Event::Start { waiter } => {
+                if self.running || self.phase == Phase::WaitingRestart {
+                    settle_now(&mut fx, waiter);
+                } else {
+                    self.held = false;
+                    self.chain.reset();
+                    self.waiters.extend(waiter);
+                    self.start(&mut fx);
+                }
+            }
+            Event::StartAfter { delay_ms, waiter } => {
+                // OTP: a temporary child is never restarted, even when a sibling's failure
+                // made the strategy stop it; a held one stays down.
+                if self.running || set.rules.policy == Policy::Never || self.held {
+                    settle_now(&mut fx, waiter);
+                } else if delay_ms == 0 {
+                    self.waiters.extend(waiter);
+                    self.restart_now(Reason::Group, &mut fx);
+                } else {
+                    // Answered at once: a supervisor never waits out a delay (a stop
+                    // meanwhile makes the timer stale with a new generation).
+                    self.generation += 1;
+                    self.phase = Phase::WaitingRestart;
+                    fx.push(Effect::Arm {
+                        generation: self.generation,
+                        delay_ms,
+                    });
+                    settle_now(&mut fx, waiter);
+                    fx.push(Effect::Report);
+                }
+            }
+            Event::Stop { hold, waiter } => {
+                if hold {
+                    self.held = true;
+                }
+                if self.running {
+                    self.intent = Intent::Stop;
+                    self.waiters.extend(waiter);
+                    self.terminate(&mut fx);
+                } else {
+                    if self.phase != Phase::Stopped {
+                        // A pending restart timer becomes stale with the new generation,
+                        // and whoever waited for that start is answered now.
+                        self.generation += 1;
+                        self.phase = Phase::Stopped;
+                        self.settle(&mut fx);
+                        fx.push(Effect::Publish(Notice::Stop));
+                        fx.push(Effect::Report);
+                    }
+                    settle_now(&mut fx, waiter);
+                }
+            }
+            Event::Restart { reason, waiter } => {
+                self.held = false;
+                self.chain.reset();
+                self.waiters.extend(waiter);
+                if self.running {
+                    self.intent = Intent::Restart(reason);
+                    self.terminate(&mut fx);
+                } else {
+                    self.restart_now(reason, &mut fx);
+                }
+            }
+            Event::Reset => {
+                self.restarts = 0;
+                self.chain.reset();
+                fx.push(Effect::Report);
+            }
+            Event::MarkErrored(reason) => {
+                if !self.running {
+                    self.errored(reason, &mut fx);
+                }
+            }
+            Event::Spawned { generation, pid } => {
+                if generation != self.generation || !self.running {
+                    return fx;
+                }
+                self.last_error = None;
+                self.pid = Some(pid);
+                self.started_ms = Some(now_ms);
+                if self.phase == Phase::Launching {
+                    self.phase = Phase::Online;
+                }
+                if self.intent == Intent::None {
+                    self.settle(&mut fx);
+                }
+                fx.push(Effect::Publish(Notice::Online));
+                fx.push(Effect::Report);
+            }
+            Event::SpawnFailed { generation, reason } => {
+                if generation != self.generation || !self.running {
+                    return fx;
+                }
+                self.running = false;
+                self.pid = None;
+                self.started_ms = None;
+                self.intent = Intent::None;
+                self.errored(reason, &mut fx);
+            }
+            Event::MainExited { generation, exit } => {
+                if generation != self.generation || !self.running {
+                    return fx;
+                }
+                self.pid = None;
+                self.started_ms = None;
+                self.last_exit = Some(exit);
+                self.exit_published = generation;
+                // Its leftovers are being stopped before anything replaces it.
+                self.phase = Phase::Stopping;
+                fx.push(Effect::Publish(Notice::Exit(Some(exit))));
+                fx.push(Effect::Report);
+            }
+            Event::Exited {
+                generation,
+                exit,
+                uptime_ms,
+                requested,
+            } => {
+                if generation != self.generation || !self.running {
+                    return fx;
+                }
+                self.running = false;
+                self.pid = None;
+                self.started_ms = None;
+                self.last_exit = exit;
+                if self.exit_published != generation {
+                    fx.push(Effect::Publish(Notice::Exit(exit)));
+                }
+                match self.intent {
+                    Intent::Restart(reason) => {
+                        self.intent = Intent::None;
+                        self.restart_now(reason, &mut fx);
+                    }
+                    Intent::Stop => self.stopped(&mut fx),
+                    // Asked by someone else (a Process actor's own stop): still requested.
+                    Intent::None if requested => self.stopped(&mut fx),
+                    Intent::None => {
+                        let d = decide(set.rules, &mut self.chain, set.supervisor, exit, uptime_ms);
+                        self.follow(d, &mut fx);
+                    }
+                }
+            }
+            Event::TimerFired { generation } => {
+                if generation == self.generation && self.phase == Phase::WaitingRestart {
+                    self.restart_now(Reason::Exited, &mut fx);
+                }
+            }
+        }
+        fx
+    }
+
+    /// Carry out the decision on an unrequested exit.
+    fn follow(&mut self, d: Decision, fx: &mut Vec<Effect>) {
+        match d {
+            Decision::Restart { delay_ms: 0 } => self.restart_now(Reason::Exited, fx),
+            Decision::Restart { delay_ms } => {
+                self.phase = Phase::WaitingRestart;
+                fx.push(Effect::Arm {
+                    generation: self.generation,
+                    delay_ms,
+                });
+                fx.push(Effect::Report);
+            }
+            Decision::Stop => {
+                self.phase = Phase::Stopped;
+                fx.push(Effect::Publish(Notice::Stop));
+                fx.push(Effect::Report);
+            }
+            Decision::Errored(reason) => {
+                // PM2's max_restarts: the reason is published, not kept as `last_error`.
+                self.phase = Phase::Errored;
+                fx.push(Effect::Publish(Notice::Errored(reason)));
+                fx.push(Effect::Report);
+            }
+            Decision::Escalate { to, delay_ms } => {
+                self.phase = Phase::WaitingRestart;
+                fx.push(Effect::Escalate {
+                    to,
+                    generation: self.generation,
+                    delay_ms,
+                });
+                fx.push(Effect::Report);
+            }
+        }
+    }
+
+    /// Count a restart, announce it and spawn.
+    fn restart_now(&mut self, reason: Reason, fx: &mut Vec<Effect>) {
+        self.restarts += 1;
+        fx.push(Effect::Publish(Notice::Restart(reason)));
+        self.start(fx);
+    }
+
+    /// Spawn a new generation.
+    fn start(&mut self, fx: &mut Vec<Effect>) {
+        self.generation += 1;
+        self.phase = Phase::Launching;
+        self.running = true;
+        self.intent = Intent::None;
+        fx.push(Effect::Spawn {
+            generation: self.generation,
+        });
+        fx.push(Effect::Report);
+    }
+
+    /// Ask the running tree to stop (once).
+    fn terminate(&mut self, fx: &mut Vec<Effect>) {
+        if self.phase != Phase::Stopping {
+            self.phase = Phase::Stopping;
+            fx.push(Effect::Terminate {
+                generation: self.generation,
+            });
+            fx.push(Effect::Report);
+        }
+    }
+
+    fn stopped(&mut self, fx: &mut Vec<Effect>) {
+        self.phase = Phase::Stopped;
+        self.intent = Intent::None;
+        fx.push(Effect::Publish(Notice::Stop));
+        self.settle(fx);
+        fx.push(Effect::Report);
+    }
+
+    fn errored(&mut self, reason: String, fx: &mut Vec<Effect>) {
+        self.phase = Phase::Errored;
+        self.last_error = Some(reason.clone());
+        self.settle(fx);
+        fx.push(Effect::Publish(Notice::Errored(reason)));
+        fx.push(Effect::Report);
+    }
+
+    fn settle(&mut self, fx: &mut Vec<Effect>) {
+        if !self.waiters.is_empty() {
+            fx.push(Effect::Settle(std::mem::take(&mut self.waiters)));
+        }
+    }
+}
+
+fn settle_now(fx: &mut Vec<Effect>, waiter: Option<Token>) {
+    if let Some(w) = waiter {
+        fx.push(Effect::Settle(vec![w]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Effect::*;
+
+    const NOW: u64 = 1_000;
+
+    fn rules() -> RestartRules {
+        RestartRules::default()
+    }
+
+    fn set(rules: &RestartRules) -> Setting<'_> {
+        Setting {
+            rules,
+            supervisor: Supervisor::Pm2,
+        }
+    }
+
+    /// Drive `inst` through `evs` under PM2's default rules; the effects of the last.
+    fn drive(inst: &mut Instance, evs: Vec<Event>) -> Vec<Effect> {
+        let r = rules();
+        let mut last = Vec::new();
+        for e in evs {
+            last = inst.on(e, set(&r), NOW);
+        }
+        last
+    }
+
+    fn start() -> Event {
+        Event::Start { waiter: Some(1) }
+    }
+    fn spawned(generation: u64) -> Event {
+        Event::Spawned {
+            generation,
+            pid: 100 + generation as u32,
+        }
+    }
+    fn exited(generation: u64, code: i32, requested: bool) -> Event {
+        Event::Exited {
+            generation,
+            exit: Some(Exit::code(code)),
+            uptime_ms: 5_000,
+            requested,
+        }
+    }
+    fn stop() -> Event {
+        Event::Stop {
+            hold: true,
+            waiter: Some(2),
+        }
+    }
+
+    /// An instance in each phase, by a path from a new one.
+    fn in_phase(p: Phase) -> Instance {
+        let mut i = Instance::new();
+        let never = RestartRules {
+            max_restarts: 1,
+            delay_ms: 500,
+            ..rules()
+        };
+        let evs = match p {
+            Phase::Stopped => vec![],
+            Phase::Launching => vec![start()],
+            Phase::Online => vec![start(), spawned(1)],
+            Phase::Stopping => vec![start(), spawned(1), stop()],
+            Phase::WaitingRestart => {
+                let _ = i.on(start(), set(&never), NOW);
+                let _ = i.on(spawned(1), set(&never), NOW);
+                let _ = i.on(exited(1, 1, false), set(&never), NOW);
+                return i;
+            }
+            Phase::Errored => vec![
+                start(),
+                Event::SpawnFailed {
+                    generation: 1,
+                    reason: "nope".into(),
+                },
+            ],
+        };
+        drive(&mut i, evs);
+        assert_eq!(i.phase, p, "the path reaches {p:?}");
+        i
+    }
+
+    const PHASES: [Phase; 6] = [
+        Phase::Launching,
+        Phase::Online,
+        Phase::Stopping,
+        Phase::Stopped,
+        Phase::WaitingRestart,
+        Phase::Errored,
+    ];
+
+    fn every_event(generation: u64) -> Vec<Event> {
+        vec![
+            Event::Start { waiter: Some(9) },
+            Event::Stop {
+                hold: true,
+                waiter: Some(9),
+            },
+            Event::Stop {
+                hold: false,
+                waiter: None,
+            },
+            Event::Restart {
+                reason: Reason::Manual,
+                waiter: Some(9),
+            },
+            Event::StartAfter {
+                delay_ms: 0,
+                waiter: Some(9),
+            },
+            Event::StartAfter {
+                delay_ms: 300,
+                waiter: None,
+            },
+            Event::Reset,
+            Event::MarkErrored("group gave up".into()),
+            spawned(generation),
+            Event::SpawnFailed {
+                generation,
+                reason: "x".into(),
+            },
+            Event::MainExited {
+                generation,
+                exit: Exit::code(3),
+            },
+            exited(generation, 1, false),
+            exited(generation, 0, true),
+            Event::TimerFired { generation },
+        ]
+    }
+
+    #[test]
+    fn every_status_word_is_reached() {
+        for p in PHASES {
+            assert_eq!(in_phase(p).phase, p);
+        }
+    }
+
+    /// Every event in every phase: the expected phase after it, and a waiter is never
+    /// lost (settled now, or kept until the instance settles it).
+    #[test]
+    fn every_event_in_every_phase() {
+        use Phase::*;
+        // Rows: phase; columns in `every_event` order.
+        let table: [(Phase, [Phase; 14]); 6] = [
+            (
+                Launching,
+                [
+                    Launching, Stopping, Stopping, Stopping, Launching, Launching, Launching,
+                    Launching, Online, Errored, Stopping, Launching, Stopped, Launching,
+                ],
+            ),
+            (
+                Online,
+                [
+                    Online, Stopping, Stopping, Stopping, Online, Online, Online, Online, Online,
+                    Errored, Stopping, Launching, Stopped, Online,
+                ],
+            ),
+            (
+                Stopping,
+                [
+                    Stopping, Stopping, Stopping, Stopping, Stopping, Stopping, Stopping, Stopping,
+                    Stopping, Errored, Stopping, Stopped, Stopped, Stopping,
+                ],
+            ),
+            (
+                Stopped,
+                [
+                    Launching,
+                    Stopped,
+                    Stopped,
+                    Launching,
+                    Launching,
+                    WaitingRestart,
+                    Stopped,
+                    Errored,
+                    Stopped,
+                    Stopped,
+                    Stopped,
+                    Stopped,
+                    Stopped,
+                    Stopped,
+                ],
+            ),
+            (
+                WaitingRestart,
+                [
+                    WaitingRestart,
+                    Stopped,
+                    Stopped,
+                    Launching,
+                    Launching,
+                    WaitingRestart,
+                    WaitingRestart,
+                    Errored,
+                    WaitingRestart,
+                    WaitingRestart,
+                    WaitingRestart,
+                    WaitingRestart,
+                    WaitingRestart,
+                    Launching,
+                ],
+            ),
+            (
+                Errored,
+                [
+                    Launching,
+                    Stopped,
+                    Stopped,
+                    Launching,
+                    Launching,
+                    WaitingRestart,
+                    Errored,
+                    Errored,
+                    Errored,
+                    Errored,
+                    Errored,
+                    Errored,
+                    Errored,
+                    Errored,
+                ],
+            ),
+        ];
+        for (from, after) in table {
+            let generation = in_phase(from).generation;
+            for (ev, want) in every_event(generation).into_iter().zip(after) {
+                let mut i = in_phase(from);
+                let fx = drive(&mut i, vec![ev.clone()]);
+                assert_eq!(i.phase, want, "{from:?} + {ev:?}: {fx:?}");
+                if let Event::Start { waiter: Some(w) }
+                | Event::Restart {
+                    waiter: Some(w), ..
+                }
+                | Event::Stop {
+                    waiter: Some(w), ..
+                }
+                | Event::StartAfter {
+                    waiter: Some(w), ..
+                } = ev
+                {
+                    let settled = fx
+                        .iter()
+                        .any(|e| matches!(e, Settle(ws) if ws.contains(&w)));
+                    assert!(
+                        settled || i.waiters.contains(&w),
+                        "{from:?} + {ev:?}: the waiter is lost"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_late_event_of_an_old_generation_changes_nothing() {
+        for p in PHASES {
+            let before = in_phase(p);
+            let old = before.generation.saturating_sub(1);
+            for ev in every_event(old + 100)
+                .into_iter()
+                .chain(
+                    every_event(old)
+                        .into_iter()
+                        .filter(|_| old != before.generation),
+                )
+                .filter(|e| {
+                    matches!(
+                        e,
+                        Event::Spawned { .. }
+                            | Event::SpawnFailed { .. }
+                            | Event::MainExited { .. }
+                            | Event::Exited { .. }
+                            | Event::TimerFired { .. }
+                    )
+                })
+            {
+                let mut i = before.clone();
+                let fx = drive(&mut i, vec![ev.clone()]);
+                assert!(fx.is_empty(), "{p:?} + {ev:?}: {fx:?}");
+                assert_eq!(i, before, "{p:?} + {ev:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_requested_exit_stops_an_unrequested_one_restarts() {
+        let mut i = in_phase(Phase::Online);
+        let fx = drive(&mut i, vec![exited(1, 1, false)]);
+        assert_eq!(
+            fx,
+            vec![
+                Publish(Notice::Exit(Some(Exit::code(1)))),
+                Publish(Notice::Restart(Reason::Exited)),
+                Spawn { generation: 2 },
+                Report
+            ]
+        );
+        assert_eq!((i.phase, i.restarts), (Phase::Launching, 1));
+
+        let mut i = in_phase(Phase::Online);
+        drive(&mut i, vec![exited(1, 1, true)]);
+        assert_eq!((i.phase, i.restarts), (Phase::Stopped, 0));
+    }
+
+    #[test]
+    fn a_stop_waits_for_the_exit_then_answers() {
+        let mut i = in_phase(Phase::Online);
+        let fx = drive(&mut i, vec![stop()]);
+        assert_eq!(fx, vec![Terminate { generation: 1 }, Report]);
+        // The process may report its exit as unrequested (it crashed meanwhile): still a stop.
+        let fx = drive(&mut i, vec![exited(1, 1, false)]);
+        assert!(fx.contains(&Settle(vec![2])), "{fx:?}");
+        assert!(!fx.iter().any(|e| matches!(e, Spawn { .. })));
+        assert_eq!(i.phase, Phase::Stopped);
+    }
+
+    #[test]
+    fn a_delay_arms_a_timer_and_a_stop_meanwhile_makes_it_stale() {
+        let r = RestartRules {
+            delay_ms: 700,
+            ..rules()
+        };
+        let mut i = Instance::new();
+        let _ = i.on(start(), set(&r), NOW);
+        let _ = i.on(spawned(1), set(&r), NOW);
+        let fx = i.on(exited(1, 1, false), set(&r), NOW);
+        assert!(fx.contains(&Arm {
+            generation: 1,
+            delay_ms: 700
+        }));
+        assert_eq!(i.phase, Phase::WaitingRestart);
+        let fx = i.on(stop(), set(&r), NOW);
+        assert!(fx.contains(&Publish(Notice::Stop)) && fx.contains(&Settle(vec![2])));
+        assert_eq!(i.phase, Phase::Stopped);
+        assert!(i
+            .on(Event::TimerFired { generation: 1 }, set(&r), NOW)
+            .is_empty());
+        assert_eq!(i.phase, Phase::Stopped);
+        // Without the stop the timer restarts it.
+        let mut j = Instance::new();
+        let _ = j.on(start(), set(&r), NOW);
+        let _ = j.on(spawned(1), set(&r), NOW);
+        let _ = j.on(exited(1, 1, false), set(&r), NOW);
+        let fx = j.on(Event::TimerFired { generation: 1 }, set(&r), NOW);
+        assert!(fx.contains(&Spawn { generation: 2 }));
+        assert_eq!((j.phase, j.restarts), (Phase::Launching, 1));
+    }
+
+    #[test]
+    fn a_restart_during_stopping_starts_it_once_stopped() {
+        let mut i = in_phase(Phase::Stopping);
+        let fx = drive(
+            &mut i,
+            vec![Event::Restart {
+                reason: Reason::Manual,
+                waiter: Some(3),
+            }],
+        );
+        assert!(
+            !fx.iter().any(|e| matches!(e, Terminate { .. })),
+            "one terminate"
+        );
+        let fx = drive(&mut i, vec![exited(1, 0, true)]);
+        assert!(fx.contains(&Publish(Notice::Restart(Reason::Manual))));
+        assert!(fx.contains(&Spawn { generation: 2 }));
+        assert!(!fx.contains(&Publish(Notice::Stop)));
+        assert_eq!(i.phase, Phase::Launching);
+        let fx = drive(&mut i, vec![spawned(2)]);
+        assert!(fx.contains(&Settle(vec![2, 3])), "{fx:?}");
+        assert_eq!(i.phase, Phase::Online);
+    }
+
+    #[test]
+    fn max_restarts_errors_and_publishes_why() {
+        let r = RestartRules {
+            max_restarts: 1,
+            ..rules()
+        };
+        let mut i = Instance::new();
+        let _ = i.on(start(), set(&r), NOW);
+        let _ = i.on(spawned(1), set(&r), NOW);
+        let quick = Event::Exited {
+            generation: 1,
+            exit: Some(Exit::code(1)),
+            uptime_ms: 10,
+            requested: false,
+        };
+        let fx = i.on(quick, set(&r), NOW);
+        assert_eq!(i.phase, Phase::Errored);
+        assert!(fx
+            .iter()
+            .any(|e| matches!(e, Publish(Notice::Errored(r)) if r.contains("max_restarts"))));
+    }
+
+    #[test]
+    fn a_group_member_waits_for_its_group_and_a_held_one_stays_down() {
+        let r = rules();
+        let g = Setting {
+            rules: &r,
+            supervisor: Supervisor::Group,
+        };
+        let mut i = Instance::new();
+        let _ = i.on(start(), g, NOW);
+        let _ = i.on(spawned(1), g, NOW);
+        let fx = i.on(exited(1, 1, false), g, NOW);
+        assert!(fx.contains(&Escalate {
+            to: Supervisor::Group,
+            generation: 1,
+            delay_ms: 0
+        }));
+        assert_eq!(i.phase, Phase::WaitingRestart);
+        // The user stops it while the group decides: the group's restart leaves it down.
+        let _ = i.on(stop(), g, NOW);
+        let fx = i.on(
+            Event::StartAfter {
+                delay_ms: 0,
+                waiter: Some(5),
+            },
+            g,
+            NOW,
+        );
+        assert_eq!(fx, vec![Settle(vec![5])]);
+        assert_eq!(i.phase, Phase::Stopped);
+        // A temporary member is never restarted by its group.
+        let never = RestartRules {
+            policy: Policy::Never,
+            ..rules()
+        };
+        let mut t = Instance::new();
+        let _ = t.on(
+            Event::StartAfter {
+                delay_ms: 0,
+                waiter: None,
+            },
+            set(&never),
+            NOW,
+        );
+        assert_eq!(t.phase, Phase::Stopped);
+    }
+
+    #[test]
+    fn main_exit_publishes_once_and_records_uptime_clock() {
+        let mut i = Instance::new();
+        let r = rules();
+        let _ = i.on(start(), set(&r), 10);
+        let _ = i.on(spawned(1), set(&r), 42);
+        assert_eq!(i.started_ms, Some(42));
+        let fx = i.on(
+            Event::MainExited {
+                generation: 1,
+                exit: Exit::code(2),
+            },
+            set(&r),
+            50,
+        );
+        assert!(fx.contains(&Publish(Notice::Exit(Some(Exit::code(2))))));
+        assert_eq!((i.phase, i.pid), (Phase::Stopping, None));
+        let fx = i.on(exited(1, 2, false), set(&r), 60);
+        assert!(!fx.iter().any(|e| matches!(e, Publish(Notice::Exit(_)))));
+        assert_eq!(i.phase, Phase::Launching);
+    }
+}
