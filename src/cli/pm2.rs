@@ -62,7 +62,8 @@ pub struct Pm2File {
 }
 
 /// Whether `path` names a PM2 ecosystem file (SPEC §3): `*.config.js|cjs|mjs`, or a
-/// `.json`/`.yaml`/`.yml` file with an `apps` key.
+/// `.json`/`.yaml`/`.yml` file holding an object with `apps` (or `pm2`), a list of apps, or
+/// one app with a `script` (every form PM2 accepts).
 pub fn is_pm2_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if [".config.js", ".config.cjs", ".config.mjs"]
@@ -84,9 +85,18 @@ pub fn is_pm2_file(path: &Path) -> bool {
         serde_yaml_ng::from_str(&text).ok()
     };
     match value {
-        Some(v) => v.get("apps").is_some() || v.get("pm2").is_some(),
-        // Not strict JSON (PM2 allows comments): look for the key.
-        None => text.contains("apps"),
+        // Every form PM2's `_startJson` takes: `{apps}` (or `{pm2}`), a bare list of
+        // apps, or one app object with a `script`.
+        Some(v) => {
+            let is_app = |a: &Value| a.get("script").is_some();
+            v.get("apps").is_some()
+                || v.get("pm2").is_some()
+                || is_app(&v)
+                || v.as_array()
+                    .is_some_and(|list| !list.is_empty() && list.iter().all(is_app))
+        }
+        // Not strict JSON (PM2 allows comments): look for a key.
+        None => text.contains("apps") || text.contains("script"),
     }
 }
 

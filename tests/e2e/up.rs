@@ -527,3 +527,45 @@ fn up_starts_a_declared_app_that_is_down() {
     let out = t.ok(&["up", "ecosystem.ron"]);
     assert!(out.contains("= u1") && out.contains("unchanged"), "{out}");
 }
+
+/// PM2's deploy verbs on a PM2 file in the bare-list form (`[{…}, {…}]`, which PM2's
+/// `_startJson` takes as it takes `{apps: […]}`): the first `startOrRestart` starts every
+/// process, each later `startOrRestart`/`startOrReload` restarts every one of them,
+/// instances included, so each counts one more restart (PM2's own e2e `startOrX.sh`
+/// checks the same counts).
+#[test]
+fn start_or_x_takes_a_pm2_file_in_the_list_form_and_restarts_every_process() {
+    let t = TestHome::new();
+    let file = t.path("all.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[{{"name": "one", "script": "{s}"}},
+  {{"name": "many", "script": "{s}", "instances": "3"}}]
+"#,
+            s = app("sleeper.sh")
+        ),
+    )
+    .expect("write all.json");
+    let all_online_with = |restarts: u64| {
+        let mut rows = Vec::new();
+        let ok = wait_for(DEADLINE, || {
+            rows = t.list();
+            rows.len() == 4
+                && rows
+                    .iter()
+                    .all(|r| r["status"] == "online" && r["restarts"] == restarts)
+        });
+        assert!(ok, "4 processes online with {restarts} restarts: {rows:?}");
+        rows.iter().map(|r| int(r, "pid")).collect::<Vec<_>>()
+    };
+    t.ok(&["startOrRestart", "all.json"]);
+    let first = all_online_with(0);
+    t.ok(&["startOrRestart", "all.json"]);
+    let second = all_online_with(1);
+    t.ok(&["startOrReload", "all.json"]);
+    let third = all_online_with(2);
+    for (a, b) in first.iter().zip(&second).chain(second.iter().zip(&third)) {
+        assert_ne!(a, b, "every process got a new pid");
+    }
+}
