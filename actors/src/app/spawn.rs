@@ -247,7 +247,9 @@ mod tests {
     fn users_and_groups_resolve_as_su_does_or_are_refused() {
         let (primary, groups) = nobody();
         let run_as = |uid, gid, groups| RunAs { uid, gid, groups };
-        let cases: Vec<(Option<&str>, Option<&str>, Result<RunAs, &str>)> = vec![
+        /// (uid, gid, what they resolve to or the start of the refusal).
+        type Case<'a> = (Option<&'a str>, Option<&'a str>, Result<RunAs, &'a str>);
+        let cases: Vec<Case> = vec![
             (None, None, Ok(RunAs::default())),
             (
                 Some("nobody"),
