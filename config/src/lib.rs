@@ -36,8 +36,9 @@ pub(crate) mod walk;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use values::{
-    moment_to_strftime, parse_dotenv, parse_duration, parse_instances, parse_signal, parse_size,
-    suggest, validate_cron, validate_date_format, validate_listen, validate_name, SIGNALS,
+    check_duration, moment_to_strftime, parse_dotenv, parse_duration, parse_instances,
+    parse_signal, parse_size, suggest, validate_cron, validate_date_format, validate_listen,
+    validate_name, MAX_DURATION_MS, SIGNALS,
 };
 
 use std::path::{Path, PathBuf};

@@ -26,6 +26,25 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
     scale(num, mult).ok_or_else(bad)
 }
 
+/// The longest an app's timer may be set to, in ms: one day. `kill_timeout`,
+/// `listen_timeout`, `watch_delay`, `restart.delay`, `restart.backoff`,
+/// `restart.min_uptime` and `intensity.within` each arm a timer or bound a wait of the
+/// daemon; past a day a wait is indistinguishable from a hang (`pmx stop` on an app that
+/// ignores its signal would block for as long), and near `u64::MAX` ms `now + delay`
+/// overflows an `Instant`. Log rotation's `interval` is not such a wait and is not bound.
+pub const MAX_DURATION_MS: u64 = 86_400_000;
+
+/// `ms` if it is at most [`MAX_DURATION_MS`]; otherwise an error naming `field`
+/// (`kill_timeout: 18446744073709551615ms is more than the maximum of 1 day (86400000ms)`).
+pub fn check_duration(field: &str, ms: u64) -> Result<u64, String> {
+    if ms > MAX_DURATION_MS {
+        return Err(format!(
+            "{field}: {ms}ms is more than the maximum of 1 day ({MAX_DURATION_MS}ms)"
+        ));
+    }
+    Ok(ms)
+}
+
 /// Parses a size to bytes: `"300M"`, `"1G"`, `"512K"`, `"1.5G"`, `"10MB"`, `"2KiB"` —
 /// binary units (K = 1024), `B` optional, any case — or plain digits (bytes).
 pub fn parse_size(s: &str) -> Result<u64, String> {

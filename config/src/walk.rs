@@ -985,7 +985,23 @@ impl<'s> Walk<'s> {
         }
     }
 
+    /// A duration in ms, bounded by [`values::MAX_DURATION_MS`] but for log rotation's
+    /// `interval` (a weekly rotation is fine; it is not a wait of the daemon).
     fn duration(&mut self, v: &Node, field: &str) -> Option<u64> {
+        let ms = self.any_duration(v, field)?;
+        if field == "interval" {
+            return Some(ms);
+        }
+        match values::check_duration(field, ms) {
+            Ok(ms) => Some(ms),
+            Err(e) => {
+                self.err(v.pos, e);
+                None
+            }
+        }
+    }
+
+    fn any_duration(&mut self, v: &Node, field: &str) -> Option<u64> {
         match &v.value {
             Value::Int(n) if *n >= 0 => self.int_in(v, *n, field),
             Value::Str(s) => match values::parse_duration(s) {

@@ -435,3 +435,48 @@ fn model_round_trips_through_serde() {
     let back: Ecosystem = ron::from_str(&text).unwrap_or_else(|err| panic!("{err}"));
     assert_eq!(back, e);
 }
+
+/// Each timer of an app is bounded by a day (a wait past it is a hang, and near
+/// `u64::MAX` ms it overflows an `Instant`); log rotation's interval is not a wait.
+#[test]
+fn durations_past_a_day_are_refused_but_rotation_intervals() {
+    let cases = [
+        ("kill_timeout: 86400001", "kill_timeout"),
+        ("kill_timeout: 18446744073709551615", "kill_timeout"),
+        ("listen_timeout: \"2d\"", "listen_timeout"),
+        ("watch_delay: \"25h\"", "watch_delay"),
+        ("restart: (delay: \"2d\")", "delay"),
+        ("restart: (backoff: Exp(\"2d\"))", "backoff"),
+        ("restart: (min_uptime: \"2d\")", "min_uptime"),
+        ("intensity: Some((max: 3, within: \"2d\"))", "within"),
+    ];
+    for (fields, field) in cases {
+        let e = app_err(fields);
+        assert!(
+            e.starts_with(&format!("{field}: ")) && e.contains("maximum of 1 day"),
+            "{fields}: {e}"
+        );
+    }
+    assert_eq!(app("kill_timeout: \"1d\"").kill_timeout_ms, MAX_DURATION_MS);
+    let a = app("logs: (rotate: Some((interval: \"7d\")))");
+    assert_eq!(
+        a.logs.rotate.and_then(|r| r.interval_ms),
+        Some(7 * MAX_DURATION_MS)
+    );
+}
+
+/// What the daemon checks on a client's durations (CLI flags are plain ms).
+#[test]
+fn check_duration_names_the_field() {
+    assert_eq!(
+        check_duration("kill_timeout", MAX_DURATION_MS),
+        Ok(MAX_DURATION_MS)
+    );
+    assert_eq!(
+        check_duration("restart.backoff", u64::MAX),
+        Err(format!(
+            "restart.backoff: {}ms is more than the maximum of 1 day (86400000ms)",
+            u64::MAX
+        ))
+    );
+}

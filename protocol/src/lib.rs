@@ -674,6 +674,9 @@ pub enum PlanAction {
     Reload,
     /// Changed, `startOrRestart`: restarted.
     Restart,
+    /// Changed while down and declared `autostart: false`: takes its new spec and stays
+    /// stopped (a reload would start an app the file says not to start).
+    Update,
     /// Same as running: left alone.
     Unchanged,
     /// Not in the file any more, `--prune`: deleted (a group: dissolved, its apps stay).

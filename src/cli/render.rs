@@ -141,6 +141,7 @@ pub fn plan(lines: &[PlanLine]) -> String {
             PlanAction::Reload => ('~', "reload"),
             PlanAction::Restart => ('~', "restart"),
             PlanAction::Rebuild => ('~', "rebuild"),
+            PlanAction::Update => ('~', "update"),
             PlanAction::Unchanged => ('=', "unchanged"),
             PlanAction::Delete if l.group => ('-', "dissolve"),
             PlanAction::Delete => ('-', "delete"),
@@ -150,6 +151,9 @@ pub fn plan(lines: &[PlanLine]) -> String {
         out.push_str(&format!("{sign} {name}{}  {word}", " ".repeat(pad)));
         if !l.changes.is_empty() {
             out.push_str(&format!(" ({})", l.changes.join(", ")));
+        }
+        if l.action == PlanAction::Update {
+            out.push_str(", stays stopped");
         }
         out.push('\n');
     }

@@ -35,7 +35,7 @@ use self::instances::Slot;
 pub use self::queries::{EnvOf, SignalInstances, SpawnErrors};
 pub use self::routes::Logs;
 pub use self::rows::{instance_count, log_paths, with_uptime, Describe, Report, Row};
-pub use self::spawn::{Actors, ProcessPort, Spawner};
+pub use self::spawn::{resolve_user, Actors, ProcessPort, RunAs, Spawner};
 use crate::events::{BusFlags, EventBus};
 use crate::group::MemberFailed;
 use crate::home::Home;

@@ -138,7 +138,11 @@ impl AppSup {
                     cpu: None,
                     memory: None,
                     uptime: None,
-                    user: self.parts.user.clone(),
+                    // Whom the app runs as, not the daemon's user.
+                    user: app
+                        .uid
+                        .as_deref()
+                        .map_or_else(|| self.parts.user.clone(), super::spawn::shown_user),
                     watching: !matches!(app.watch, pmx_config::Watch::Off),
                     namespace: app.namespace.clone(),
                     group: self.group.as_ref().map(|(g, _)| g.clone()),

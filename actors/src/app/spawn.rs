@@ -55,26 +55,94 @@ impl ProcessPort for Addr<Process> {
     }
 }
 
-/// uid/gid for `uid`/`gid` names or numbers; None when unset or unknown (refused earlier
-/// by validation when not root).
-fn resolve_user(uid: Option<&str>, gid: Option<&str>) -> (Option<u32>, Option<u32>) {
-    let user = uid.and_then(|u| {
-        u.parse::<u32>().ok().or_else(|| {
-            nix::unistd::User::from_name(u)
-                .ok()
-                .flatten()
-                .map(|u| u.uid.as_raw())
-        })
-    });
-    let group = gid.and_then(|g| {
-        g.parse::<u32>().ok().or_else(|| {
-            nix::unistd::Group::from_name(g)
-                .ok()
-                .flatten()
-                .map(|g| g.gid.as_raw())
-        })
-    });
-    (user, group)
+/// Whom an app runs as: what [`resolve_user`] makes of its `uid`/`gid`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunAs {
+    /// setuid to this (None: the daemon's own).
+    pub uid: Option<u32>,
+    /// setgid to this (None: the daemon's own).
+    pub gid: Option<u32>,
+    /// The supplementary groups (setgroups): the user's own (initgroups, as `su` and
+    /// `runuser` give them) when a user with a passwd entry is named, else none at all
+    /// (the daemon's, root's, are never kept). None when neither field is set.
+    pub groups: Option<Vec<u32>>,
+}
+
+/// Whom the app with `uid`/`gid` (names or numbers, as written) runs as. A named user
+/// brings its primary group (unless `gid` names another) and its supplementary groups,
+/// as `su`/`runuser` do: `uid: "nobody"` runs with gid 65534, not the daemon's gid 0.
+/// A number with no passwd entry is taken as is, but then needs `gid` (there is no
+/// primary group to take, and the daemon's is root's).
+///
+/// Errors (PM2 refuses too, "User nosuchuser cannot be found"): a user or group that does
+/// not exist; a numeric uid with no passwd entry and no `gid`; the group list unreadable.
+/// Each message names the field.
+pub fn resolve_user(uid: Option<&str>, gid: Option<&str>) -> Result<RunAs, String> {
+    let group = match gid {
+        None => None,
+        Some(g) => Some(match nix::unistd::Group::from_name(g) {
+            Ok(Some(e)) => e.gid.as_raw(),
+            Ok(None) => g
+                .parse::<u32>()
+                .map_err(|_| format!("gid: group {g:?} cannot be found"))?,
+            Err(e) => return Err(format!("gid: cannot look group {g:?} up: {e}")),
+        }),
+    };
+    let Some(u) = uid else {
+        return Ok(RunAs {
+            uid: None,
+            gid: group,
+            groups: group.map(|_| Vec::new()),
+        });
+    };
+    let entry = match nix::unistd::User::from_name(u) {
+        Ok(Some(e)) => Some(e),
+        Ok(None) => match u.parse::<u32>() {
+            Ok(n) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(n))
+                .map_err(|e| format!("uid: cannot look uid {n} up: {e}"))?,
+            Err(_) => return Err(format!("uid: user {u:?} cannot be found")),
+        },
+        Err(e) => return Err(format!("uid: cannot look user {u:?} up: {e}")),
+    };
+    match entry {
+        Some(e) => {
+            let primary = group.unwrap_or(e.gid.as_raw());
+            let name = std::ffi::CString::new(e.name.as_bytes())
+                .map_err(|_| format!("uid: user {u:?} has a NUL in its name"))?;
+            let groups = nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(primary))
+                .map_err(|err| format!("uid: cannot read the groups of {u:?}: {err}"))?;
+            Ok(RunAs {
+                uid: Some(e.uid.as_raw()),
+                gid: Some(primary),
+                groups: Some(groups.into_iter().map(|g| g.as_raw()).collect()),
+            })
+        }
+        None => {
+            let n = u.parse::<u32>().unwrap_or_default();
+            let Some(g) = group else {
+                return Err(format!(
+                    "uid: uid {n} has no passwd entry, so no group to run with: set gid too"
+                ));
+            };
+            Ok(RunAs {
+                uid: Some(n),
+                gid: Some(g),
+                groups: Some(Vec::new()),
+            })
+        }
+    }
+}
+
+/// The user an app with `uid` (as written) runs as, for `list`: the passwd name of a
+/// number when it has one, the name as written otherwise.
+pub(super) fn shown_user(uid: &str) -> String {
+    match uid.parse::<u32>() {
+        Ok(n) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(n))
+            .ok()
+            .flatten()
+            .map_or_else(|| uid.to_string(), |e| e.name),
+        Err(_) => uid.to_string(),
+    }
 }
 
 impl AppSup {
@@ -109,16 +177,22 @@ impl AppSup {
         }
         let env = self.env_for(i);
         let spec = &self.parts.spec;
-        let (uid, gid) = resolve_user(spec.app.uid.as_deref(), spec.app.gid.as_deref());
-        let s = Arc::new(SpawnSpec::new(
-            &spec.program,
-            &spec.args,
-            &spec.cwd,
-            &env,
-            self.parts.nofile,
-            uid,
-            gid,
-        )?);
+        // Checked by the Root's validation; a user deleted since fails the spawn here
+        // rather than running the app as root.
+        let who = resolve_user(spec.app.uid.as_deref(), spec.app.gid.as_deref())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e))?;
+        let s = Arc::new(
+            SpawnSpec::new(
+                &spec.program,
+                &spec.args,
+                &spec.cwd,
+                &env,
+                self.parts.nofile,
+                who.uid,
+                who.gid,
+            )?
+            .with_groups(who.groups),
+        );
         self.slots[i].spawn = Some(s.clone());
         Ok(s)
     }
@@ -148,5 +222,80 @@ impl AppSup {
             pids: self.parts.pids.clone(),
             log_arbiter: self.parts.log_arbiter.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `nobody` (uid 65534) exists on every Linux; its groups as the system lists them.
+    fn nobody() -> (u32, Vec<u32>) {
+        let e = nix::unistd::User::from_name("nobody")
+            .ok()
+            .flatten()
+            .expect("a nobody user");
+        let name = std::ffi::CString::new(e.name).expect("a name");
+        let groups = nix::unistd::getgrouplist(&name, e.gid).expect("its groups");
+        (
+            e.gid.as_raw(),
+            groups.into_iter().map(|g| g.as_raw()).collect(),
+        )
+    }
+
+    #[test]
+    fn users_and_groups_resolve_as_su_does_or_are_refused() {
+        let (primary, groups) = nobody();
+        let run_as = |uid, gid, groups| RunAs { uid, gid, groups };
+        /// (uid, gid, what they resolve to or the start of the refusal).
+        type Case<'a> = (Option<&'a str>, Option<&'a str>, Result<RunAs, &'a str>);
+        let cases: Vec<Case> = vec![
+            (None, None, Ok(RunAs::default())),
+            (
+                Some("nobody"),
+                None,
+                Ok(run_as(Some(65534), Some(primary), Some(groups.clone()))),
+            ),
+            (
+                Some("65534"),
+                None,
+                Ok(run_as(Some(65534), Some(primary), Some(groups.clone()))),
+            ),
+            (Some("nosuchuser"), None, Err("uid: user \"nosuchuser\"")),
+            (None, Some("nosuchgroup"), Err("gid: group \"nosuchgroup\"")),
+            (
+                Some("nobody"),
+                Some("nosuchgroup"),
+                Err("gid: group \"nosuchgroup\""),
+            ),
+            // A gid alone: root's supplementary groups are dropped all the same.
+            (None, Some("0"), Ok(run_as(None, Some(0), Some(vec![])))),
+            // A uid with no passwd entry has no primary group: the daemon's is root's.
+            (
+                Some("3999999"),
+                None,
+                Err("uid: uid 3999999 has no passwd entry"),
+            ),
+            (
+                Some("3999999"),
+                Some("65534"),
+                Ok(run_as(Some(3999999), Some(65534), Some(vec![]))),
+            ),
+        ];
+        for (uid, gid, want) in cases {
+            let got = resolve_user(uid, gid);
+            match want {
+                Ok(w) => assert_eq!(got, Ok(w), "{uid:?} {gid:?}"),
+                Err(prefix) => {
+                    let e = got.expect_err("refused");
+                    assert!(e.starts_with(prefix), "{uid:?} {gid:?}: {e}");
+                }
+            }
+        }
+        // An explicit gid wins over the user's primary group and joins the
+        // supplementary list, as initgroups(user, gid) does.
+        let r = resolve_user(Some("nobody"), Some("0")).expect("nobody:root");
+        assert_eq!((r.uid, r.gid), (Some(65534), Some(0)));
+        assert!(r.groups.is_some_and(|g| g.contains(&0)));
     }
 }

@@ -38,9 +38,20 @@ pub struct SpawnSpec {
     uid: Option<u32>,
     /// Run as this gid.
     gid: Option<u32>,
+    /// The supplementary groups to set (setgroups) before `gid`, prepared here since the
+    /// child may not allocate (initgroups would); None: `setgroups(0)` when `gid` is set.
+    groups: Option<Box<[libc::gid_t]>>,
 }
 
 impl SpawnSpec {
+    /// The same spec with `groups` as the supplementary groups set in the child before
+    /// its gid and uid (what `initgroups` would set, read in the parent with
+    /// `getgrouplist`); None keeps `setgroups(0)`.
+    pub fn with_groups(mut self, groups: Option<Vec<u32>>) -> SpawnSpec {
+        self.groups = groups.map(Vec::into_boxed_slice);
+        self
+    }
+
     /// Prepare a spawn of `program args…` in `cwd` with exactly `env`; `nofile` is the
     /// (soft, hard) open-file limit to restore, `uid`/`gid` whom to run as.
     ///
@@ -77,6 +88,7 @@ impl SpawnSpec {
             }),
             uid,
             gid,
+            groups: None,
         })
     }
 
@@ -298,6 +310,7 @@ pub fn spawn_with(spec: &SpawnSpec, extras: &SpawnExtras<'_>) -> io::Result<Spaw
         nofile: spec.nofile,
         uid: spec.uid,
         gid: spec.gid,
+        groups: spec.groups.as_deref().map(|g| (g.as_ptr(), g.len())),
     };
     let mut stack = vec![0u8; CHILD_STACK];
     // SAFETY: the child runs `child_main` on `stack` while this thread is suspended
@@ -394,6 +407,8 @@ struct ChildArgs {
     nofile: Option<libc::rlimit>,
     uid: Option<u32>,
     gid: Option<u32>,
+    /// The supplementary groups (pointer, length) to set, or None for none.
+    groups: Option<(*const libc::gid_t, usize)>,
 }
 
 /// Report `step` and errno on `fail`, then exit 127: a failed step of [`child_main`].
@@ -501,8 +516,15 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         if let Some(lim) = &a.nofile {
             libc::setrlimit(libc::RLIMIT_NOFILE, lim);
         }
+        if let Some((ptr, len)) = a.groups {
+            if libc::setgroups(len, ptr) < 0 {
+                die(fail, STEP_GID);
+            }
+        }
         if let Some(gid) = a.gid {
-            if libc::setgroups(0, std::ptr::null()) < 0 || libc::setgid(gid) < 0 {
+            if (a.groups.is_none() && libc::setgroups(0, std::ptr::null()) < 0)
+                || libc::setgid(gid) < 0
+            {
                 die(fail, STEP_GID);
             }
         }

@@ -1,6 +1,6 @@
 //! What differs between a running app's spec and its declaration, named as a user
 //! writes the field in `ecosystem.ron` (SPEC §4): `instances`, `restart.delay`,
-//! `kill_timeout`, `logs.out_file`, `env.PORT`, `env_file.KEY`, `envs.KEY`. `up`'s plan
+//! `kill_timeout`, `logs.out_file`, `env.PORT`, `env_file.KEY`, `envs.production.KEY`. `up`'s plan
 //! shows these names, so the comparison is written field by field rather than read off
 //! the wire type's serde shape (which says `instances.Count` and `restart.delay_ms`).
 
@@ -34,7 +34,7 @@ impl Diff {
 /// What differs between the running spec and the declared one, as `up`'s plan names it
 /// (`env.PORT`, `args`, `restart.delay`). Only what the file declares is compared: the
 /// app's fields, the contents of `env_file` (`env_file.KEY`) and the environment chosen
-/// with `--env` (`envs.KEY`), not the inherited environment, not the environments the
+/// with `--env NAME` (`envs.NAME.KEY`, as the file spells it), not the inherited environment, not the environments the
 /// file names but nobody chose (SPEC §4: "the chosen envs"), and not the interpreter's
 /// path as found on the caller's PATH, so running `pmx up` from another shell changes
 /// nothing. Empty when nothing differs.
@@ -55,7 +55,12 @@ pub fn declared_changes(old: &AppSpec, new: &AppSpec) -> Vec<String> {
     d.map("env", &a.env, &b.env);
     d.field("env_file", &a.env_file, &b.env_file);
     d.map("env_file", &old.env.env_file, &new.env.env_file);
-    d.map("envs", &old.env.envs, &new.env.envs);
+    // Named as the user wrote it: `envs.production.PORT` under `--env production`.
+    let envs = match new.env_name.as_deref().or(old.env_name.as_deref()) {
+        Some(chosen) => format!("envs.{chosen}"),
+        None => "envs".to_string(),
+    };
+    d.map(&envs, &old.env.envs, &new.env.envs);
     d.field("autostart", &a.autostart, &b.autostart);
     d.field("namespace", &a.namespace, &b.namespace);
     d.field("uid", &a.uid, &b.uid);
@@ -199,6 +204,13 @@ mod tests {
                 vec!["env_file.KEY"],
             ),
             (|s| s.env.envs = map(&[("KEY", "prod")]), vec!["envs.KEY"]),
+            (
+                |s| {
+                    s.env_name = Some("production".into());
+                    s.env.envs = map(&[("PORT", "80")]);
+                },
+                vec!["envs.production.PORT"],
+            ),
             (|s| s.app.autostart = false, vec!["autostart"]),
             (|s| s.app.namespace = "ns".into(), vec!["namespace"]),
             (|s| s.app.uid = Some("www".into()), vec!["uid"]),

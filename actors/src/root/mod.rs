@@ -59,6 +59,15 @@ pub struct RootParts {
 pub struct Root {
     parts: RootParts,
     reg: Registry<Addr<AppSup>, Addr<GroupSup>>,
+    /// `StopAll` came (the daemon is shutting down): a start or `up` under way or new
+    /// fails rather than answer rows its apps never reached (see [`shutting_down`]).
+    stopping: bool,
+}
+
+/// The error of a start or `up` that a shutdown overtook: its apps were stopped (or will
+/// be) before they came online, so the request did not do what it asked.
+fn shutting_down() -> ApiError {
+    ApiError::new(ErrorCode::Conflict, "the daemon is shutting down")
 }
 
 /// A request from an admin session; answered with the reply's `result` or error.
@@ -121,7 +130,11 @@ impl Root {
     pub fn new(parts: RootParts) -> Root {
         let mut reg = Registry::new();
         reg.set_hook(Box::new(log_change));
-        Root { parts, reg }
+        Root {
+            parts,
+            reg,
+            stopping: false,
+        }
     }
 
     /// Register and start the supervisor of a new app; its instances are not started.
@@ -215,6 +228,7 @@ impl Handler<Escalate> for Root {
 impl Handler<StopAll> for Root {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: StopAll, _: &mut Context<Self>) -> Self::Result {
+        self.stopping = true;
         let sel = (0..self.reg.apps().len()).map(|i| (i, None)).collect();
         Box::pin(
             self.command(sel, Op::Stop, &Default::default())

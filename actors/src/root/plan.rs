@@ -17,7 +17,7 @@ pub enum Action {
     DropGroup(String),
     /// Give the running app (the spec's name) its declared spec, then restart it; a
     /// member of a rebuilt group only takes the spec (its counters zeroed): the group
-    /// restarts it.
+    /// restarts it; a down `autostart: false` app only takes the spec and stays down.
     Replace {
         /// The declared spec.
         spec: AppSpec,
@@ -101,7 +101,8 @@ fn line(name: &str, action: PlanAction, changes: Vec<String>, group: bool) -> Pl
 ///
 /// Apps: a new one is started; a running one whose declaration differs
 /// ([`declared_changes`]), or that is down while declared to start, is reloaded (or
-/// restarted, `req.restart`) under its new spec; with `req.reload_all` every other
+/// restarted, `req.restart`) under its new spec, but one declared `autostart: false`
+/// that is down only takes its new spec and stays down (`update`); with `req.reload_all` every other
 /// running app of the file is reloaded too, but one declared `autostart: false` that is
 /// down; the rest are unchanged. With `req.prune`, running apps that came from the same
 /// file and are no longer declared are deleted. Groups: a new one is built; one whose
@@ -155,8 +156,14 @@ pub fn plan<A: Clone, G>(reg: &Registry<A, G>, req: &UpRequest) -> Plan {
         // startOrReload / startOrRestart reload every running app of the file, changed or
         // not: after `git pull` the code changed while the file did not. One declared
         // `autostart: false` that is down stays down (a reload would start it).
-        let reload = !changes.is_empty() || (req.reload_all && (spec.app.autostart || !down));
+        // A down app the file declares `autostart: false` (never started, or stopped)
+        // takes a changed spec and stays down: reloading it would start it. A down app
+        // declared to start is started (above), as `pmx start file.ron` does in PM2.
+        let stays_down = down && !spec.app.autostart;
+        let reload = (!changes.is_empty() && !stays_down)
+            || (req.reload_all && (spec.app.autostart || !down));
         let action = match (reload, req.restart) {
+            (false, _) if !changes.is_empty() => PlanAction::Update,
             (false, _) => PlanAction::Unchanged,
             (true, false) => PlanAction::Reload,
             (true, true) => PlanAction::Restart,
@@ -165,7 +172,7 @@ pub fn plan<A: Clone, G>(reg: &Registry<A, G>, req: &UpRequest) -> Plan {
         if !changes.is_empty() {
             changes_acts.push(Action::Replace {
                 spec: spec.clone(),
-                restart: !by_group,
+                restart: !by_group && !stays_down,
             });
         } else if reload && !by_group {
             changes_acts.push(Action::Restart(name.to_string()));
@@ -302,6 +309,7 @@ mod tests {
                     PlanAction::Reload => "~ reload",
                     PlanAction::Restart => "~ restart",
                     PlanAction::Rebuild => "~ rebuild",
+                    PlanAction::Update => "~ update",
                     PlanAction::Unchanged => "= unchanged",
                     PlanAction::Delete => "- delete",
                 };
@@ -435,8 +443,56 @@ mod tests {
                     s.app.autostart = false;
                     s
                 }]),
-                // autostart itself changed (declared() has it true): that is a change.
-                lines: &["~ web reload (autostart)"],
+                // autostart itself changed (declared() has it true): that is a change,
+                // taken while the app stays down.
+                lines: &["~ web update (autostart)"],
+                acts: &["replace web"],
+            },
+            Case {
+                what: "a never-started autostart: false app takes a changed field, stays down",
+                reg: {
+                    let mut reg = running(&[("manual", Stopped)]);
+                    reg.replace_spec("manual", std::sync::Arc::new(manual()));
+                    reg
+                },
+                req: request(vec![{
+                    let mut s = manual();
+                    s.app.kill_timeout_ms = 5000;
+                    s
+                }]),
+                lines: &["~ manual update (kill_timeout)"],
+                acts: &["replace manual"],
+            },
+            Case {
+                what: "startOrReload gives a down autostart: false app its spec, no start",
+                reg: {
+                    let mut reg = running(&[("manual", Errored)]);
+                    reg.replace_spec("manual", std::sync::Arc::new(manual()));
+                    reg
+                },
+                req: UpRequest {
+                    reload_all: true,
+                    ..request(vec![port(manual(), "2")])
+                },
+                lines: &["~ manual update (env.PORT)"],
+                acts: &["replace manual"],
+            },
+            Case {
+                what: "a running autostart: false app that changed is reloaded",
+                reg: {
+                    let mut reg = running(&[("manual", Online)]);
+                    reg.replace_spec("manual", std::sync::Arc::new(manual()));
+                    reg
+                },
+                req: request(vec![port(manual(), "2")]),
+                lines: &["~ manual reload (env.PORT)"],
+                acts: &["replace+restart manual"],
+            },
+            Case {
+                what: "a hand-stopped app declared to start that changed is started again",
+                reg: running(&[("web", Stopped)]),
+                req: request(vec![port(declared("web"), "2")]),
+                lines: &["~ web reload (env.PORT)"],
                 acts: &["replace+restart web"],
             },
             Case {

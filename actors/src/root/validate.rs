@@ -7,7 +7,9 @@ use crate::os;
 use crate::protocol::{ApiError, AppSpec, ErrorCode};
 
 /// Check what a client sent as specs: what pmx-config checks in a file (names, signals,
-/// cron patterns, date formats, listen URLs, instance counts), plus one name per app.
+/// cron patterns, date formats, listen URLs, instance counts, durations of at most a
+/// day), plus one name per app, and that its `uid`/`gid` exist on this machine (an
+/// unknown one would otherwise leave the app running as the daemon's user, root).
 /// The CLI's specs always pass; a raw socket client's may not.
 ///
 /// Errors: `invalid_config` naming the app and the field.
@@ -24,6 +26,28 @@ pub fn validate_specs(specs: &[AppSpec]) -> Result<(), ApiError> {
                 ErrorCode::InvalidConfig,
                 format!("two apps are named \"{}\"", app.name),
             ));
+        }
+        let r = &app.restart;
+        let durations = [
+            ("kill_timeout", Some(app.kill_timeout_ms)),
+            ("listen_timeout", Some(app.listen_timeout_ms)),
+            ("watch_delay", Some(app.watch_delay_ms)),
+            ("restart.delay", Some(r.delay_ms)),
+            ("restart.backoff", r.backoff_ms),
+            ("restart.min_uptime", Some(r.min_uptime_ms)),
+            (
+                "intensity.within",
+                app.intensity.as_ref().map(|i| i.within_ms),
+            ),
+        ];
+        for (field, ms) in durations {
+            if let Some(ms) = ms {
+                pmx_config::check_duration(field, ms).map_err(|e| bad(&app.name, e))?;
+            }
+        }
+        if app.uid.is_some() || app.gid.is_some() {
+            crate::app::resolve_user(app.uid.as_deref(), app.gid.as_deref())
+                .map_err(|e| bad(&app.name, e))?;
         }
         os::signal_from_name(&app.kill_signal)
             .map_err(|e| bad(&app.name, format!("kill_signal: {e}")))?;

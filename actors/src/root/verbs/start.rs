@@ -8,7 +8,9 @@ use actix::prelude::*;
 
 use crate::app::{Op, SpawnErrors};
 use crate::protocol::{ApiError, ErrorCode, StartRequest};
-use crate::root::{fail, internal, to_value, validate_specs, whole_app, Answer, Root};
+use crate::root::{
+    fail, internal, shutting_down, to_value, validate_specs, whole_app, Answer, Root,
+};
 
 impl Root {
     /// Start `req`'s apps; answers their rows once each is spawned. A new app that could
@@ -16,8 +18,12 @@ impl Root {
     ///
     /// Errors: `invalid_config` (see `validate_specs`); `conflict` when an app of that
     /// name exists (without `force` or `restart_existing`); `not_found` naming each new
-    /// app that could not be spawned and why.
+    /// app that could not be spawned and why; `conflict` "the daemon is shutting down"
+    /// when a shutdown began before or while it started them.
     pub(in crate::root) fn start(&mut self, req: StartRequest, ctx: &mut Context<Self>) -> Answer {
+        if self.stopping {
+            return fail(shutting_down());
+        }
         // Validate every app first: one bad app starts nothing.
         if let Err(e) = validate_specs(&req.apps) {
             return fail(e);
@@ -87,6 +93,11 @@ impl Root {
             .into_actor(self)
             .map(|res, act, _| {
                 let (rows, failed) = res?;
+                // A shutdown overtook the start: its apps were stopped before (or while)
+                // they came online, and rows saying `stopped` would read as a success.
+                if act.stopping {
+                    return Err(shutting_down());
+                }
                 if failed.is_empty() {
                     return to_value(&rows);
                 }

@@ -9,14 +9,20 @@ use actix::prelude::*;
 use crate::app::{Command, LeaveGroup, Op};
 use crate::protocol::{UpReply, UpRequest};
 use crate::root::plan::{plan, Action};
-use crate::root::{fail, internal, to_value, validate_specs, whole_app, Answer, Root};
+use crate::root::{
+    fail, internal, shutting_down, to_value, validate_specs, whole_app, Answer, Root,
+};
 
 impl Root {
     /// Make the running set match `req`'s file; answers the plan and the rows of the
     /// planned apps still present (only the plan with `dry_run`).
     ///
-    /// Errors: `invalid_config` (see `validate_specs`): nothing changes then.
+    /// Errors: `invalid_config` (see `validate_specs`): nothing changes then; `conflict`
+    /// "the daemon is shutting down" when a shutdown began before or while it ran.
     pub(in crate::root) fn up(&mut self, req: UpRequest, ctx: &mut Context<Self>) -> Answer {
+        if self.stopping {
+            return fail(shutting_down());
+        }
         if let Err(e) = validate_specs(&req.apps) {
             return fail(e);
         }
@@ -102,6 +108,10 @@ impl Root {
             .map(move |res, act, _| {
                 res?;
                 act.reg.remove_apps(&deleted);
+                // As for `start`: a shutdown overtook what the plan started.
+                if act.stopping {
+                    return Err(shutting_down());
+                }
                 let names: BTreeSet<&str> = lines.iter().map(|p| p.name.as_str()).collect();
                 let processes = act
                     .reg
