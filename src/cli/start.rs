@@ -426,7 +426,11 @@ mod tests {
             ),
         ];
         for (script, asked_none, want) in cases {
-            assert_eq!(not_executable(Path::new(script), asked_none), want, "{script}");
+            assert_eq!(
+                not_executable(Path::new(script), asked_none),
+                want,
+                "{script}"
+            );
         }
     }
 

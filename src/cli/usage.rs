@@ -20,7 +20,7 @@ const HELP: &[&str] = &["-h", "--help"];
 /// Errors (exit 2, one line): an unknown verb (`unknown command "strat", did you mean
 /// "start"?`), an unknown option (`unknown option "--nmae" for pmx start, did you mean
 /// "--name"?`), an option given without its value, a value given to a switch
-/// (`--silent=1`), a missing positional (``missing <target> for pmx restart (…); see `pmx
+/// (`--silent=1`), a missing positional (``missing <target> for pmx restart: …; see `pmx
 /// restart --help` ``) or an extra one. Anything else (help, bad values) is left to argh and
 /// [`reword`].
 pub fn check(words: &[String]) -> Result<Vec<String>, Failure> {
@@ -99,7 +99,10 @@ pub fn check(words: &[String]) -> Result<Vec<String>, Failure> {
             }
             (FlagInfoKind::Switch, None) => vec![spelled.into()],
         };
-        let once = matches!(flag.optionality, Optionality::Optional | Optionality::Required);
+        let once = matches!(
+            flag.optionality,
+            Optionality::Optional | Optionality::Required
+        );
         items.push((once.then_some(flag.long), item));
     }
     check_positionals(cmd, &shown, &positionals)?;
@@ -114,7 +117,7 @@ pub fn check(words: &[String]) -> Result<Vec<String>, Failure> {
 
 /// Whether `given` fits `cmd`'s positionals: none missing, none extra.
 ///
-/// Errors (exit 2): ``missing <target> for pmx signal (a name, …); see `pmx signal --help` ``,
+/// Errors (exit 2): ``missing <target> for pmx signal: a name, …; see `pmx signal --help` ``,
 /// `unexpected argument "extra" for pmx startOrReload (it takes <file>); see …`.
 fn check_positionals(
     cmd: &CommandInfoWithArgs,
@@ -129,7 +132,7 @@ fn check_positionals(
         .nth(given.len())
     {
         return Err(Failure::usage(format!(
-            "missing <{}> for {shown} ({}); {see}",
+            "missing <{}> for {shown}: {}; {see}",
             missing.name, missing.description
         )));
     }
@@ -314,24 +317,31 @@ mod tests {
             // The value may hold `=` and be empty; only the first `=` splits.
             (
                 &["start", "a.js", "--interpreter-args=--x=1", "--namespace="],
-                &["start", "a.js", "--interpreter-args", "--x=1", "--namespace", ""],
+                &[
+                    "start",
+                    "a.js",
+                    "--interpreter-args",
+                    "--x=1",
+                    "--namespace",
+                    "",
+                ],
             ),
             // PM2 keeps the last value, whatever the spelling of each.
             (
                 &["start", "a.js", "--name", "a", "-n", "b", "--name=c"],
                 &["start", "a.js", "--name", "c"],
             ),
-            (
-                &["list", "--json", "--json"],
-                &["list", "--json"],
-            ),
+            (&["list", "--json", "--json"], &["list", "--json"]),
             // A value that looks like `--x=y` stays the option's value.
             (
                 &["start", "a.js", "--interpreter-args", "--name=x"],
                 &["start", "a.js", "--interpreter-args", "--name=x"],
             ),
             // Help is left to argh as given.
-            (&["start", "--name=x", "--help"], &["start", "--name=x", "--help"]),
+            (
+                &["start", "--name=x", "--help"],
+                &["start", "--name=x", "--help"],
+            ),
         ];
         for (given, want) in cases {
             let got = check(&words(given)).unwrap_or_else(|f| panic!("{given:?}: {}", f.message));
@@ -344,15 +354,15 @@ mod tests {
         let cases: &[(&[&str], &str)] = &[
             (
                 &["restart"],
-                "missing <target> for pmx restart (a name, an id, a group, a namespace or all); see `pmx restart --help`",
+                "missing <target> for pmx restart: a name, an id, a group, a namespace or all; see `pmx restart --help`",
             ),
             (
                 &["signal", "SIGUSR2"],
-                "missing <target> for pmx signal (a name, an id, a group, a namespace or all); see `pmx signal --help`",
+                "missing <target> for pmx signal: a name, an id, a group, a namespace or all; see `pmx signal --help`",
             ),
             (
                 &["startOrReload", "-s"],
-                "missing <file> for pmx startOrReload (the ecosystem file); see `pmx startOrReload --help`",
+                "missing <file> for pmx startOrReload: the ecosystem file; see `pmx startOrReload --help`",
             ),
             (
                 &["startOrReload", "f.ron", "extra"],

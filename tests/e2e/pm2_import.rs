@@ -134,7 +134,7 @@ fn caller_env() -> Vec<(String, String)> {
 /// A private `PM2_HOME`. Its `Drop` runs `pm2 kill`, then kills the daemon by the pid in
 /// `pm2.pid` and any process still carrying this `PM2_HOME` in its environment (PM2 puts
 /// it in every app's), so a failed assert leaves nothing behind.
-struct Pm2 {
+pub(crate) struct Pm2 {
     _tmp: tempfile::TempDir,
     home: PathBuf,
 }
@@ -142,7 +142,7 @@ struct Pm2 {
 impl Pm2 {
     /// Whether an executable `pm2` is on PATH. (Looked up, not run: most `pm2` commands,
     /// `--version` included, start a daemon.)
-    fn installed() -> bool {
+    pub(crate) fn installed() -> bool {
         use std::os::unix::fs::PermissionsExt;
         std::env::var_os("PATH").is_some_and(|path| {
             std::env::split_paths(&path).any(|d| {
@@ -152,7 +152,7 @@ impl Pm2 {
         })
     }
 
-    fn new() -> Pm2 {
+    pub(crate) fn new() -> Pm2 {
         let tmp = tempfile::Builder::new()
             .prefix("pmx-e2e-pm2-")
             .tempdir_in("/tmp")
@@ -162,7 +162,7 @@ impl Pm2 {
     }
 
     /// `pm2 args…` in this home, from `dir`, with the fixed caller environment.
-    fn run(&self, dir: &Path, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, dir: &Path, args: &[&str]) -> Output {
         let mut c = Command::new("pm2");
         c.args(args)
             .current_dir(dir)
@@ -173,12 +173,12 @@ impl Pm2 {
         run_with_timeout(c, Duration::from_secs(120))
     }
 
-    fn ok(&self, dir: &Path, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, dir: &Path, args: &[&str]) -> String {
         expect_ok(&self.run(dir, args), &format!("pm2 {args:?}"))
     }
 
     /// `pm2 jlist`.
-    fn jlist(&self, dir: &Path) -> Vec<Value> {
+    pub(crate) fn jlist(&self, dir: &Path) -> Vec<Value> {
         let text = self.ok(dir, &["jlist"]);
         // Only the JSON array (PM2 may print a notice before it).
         let json = text.find('[').map(|i| &text[i..]).unwrap_or(&text);
