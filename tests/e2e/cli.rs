@@ -318,7 +318,7 @@ fn start_of_an_app_named_like_a_command_on_path_starts_the_app_as_pm2() {
     let pid = int(&row, "pid");
     t.ok(&["start", "sleep"]);
     t.wait_row("sleep", "a new pid", |r| {
-        r["status"] == "online" && r["pid"].as_i64().is_some_and(|p| p != i64::from(pid))
+        r["status"] == "online" && r["pid"].as_i64().is_some_and(|p| p != pid)
     });
     assert_eq!(t.list().len(), 1);
     // More than a name (an option for a new app) is a new start: refused, the name is taken.

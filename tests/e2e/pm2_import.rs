@@ -971,3 +971,108 @@ fn import_refuses_the_output_of_another_pm2_file_without_force() {
     );
     import_refused(&t, &dir, &["import", "b.json", "-o", "out"]);
 }
+
+/// The permission bits of `path` (following links).
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("stat").permissions().mode() & 0o7777
+}
+
+/// A re-import keeps the mode of the file it replaces (`chmod 600` guarding `env`
+/// secrets survives, with and without `-f`); a new file is 0644 less the umask, never more
+/// open.
+#[test]
+fn reimport_keeps_the_mode_of_the_file_it_replaces() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestHome::new();
+    let (_tmp, dir) = pm2_json_dir(&[("apps.json", &one_app("web"))]);
+    let target = dir.join("ecosystem.ron");
+    // A umask of 027 for the first import: the new file is 0640.
+    let mut c = t.cmd(&["import", "apps.json"]);
+    c.current_dir(&dir);
+    let out = run_with_timeout(
+        {
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg("umask 027 && exec \"$0\" \"$@\"")
+                .arg(c.get_program())
+                .args(c.get_args())
+                .current_dir(&dir)
+                .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+            sh
+        },
+        Duration::from_secs(120),
+    );
+    expect_code(&out, 0, "import under umask 027");
+    assert_eq!(mode(&target), 0o640, "0644 less the umask");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::write(dir.join("apps.json"), one_app("web2")).expect("edit the PM2 file");
+    expect_code(&pmx_in(&t, &dir, &["import", "apps.json"]), 0, "re-import");
+    assert!(std::fs::read_to_string(&target)
+        .expect("read")
+        .contains("name: \"web2\""));
+    assert_eq!(mode(&target), 0o600, "kept by a re-import");
+    std::fs::write(&target, "Ecosystem(apps: [])\n").expect("a hand-written file");
+    expect_code(&pmx_in(&t, &dir, &["import", "apps.json", "-f"]), 0, "-f");
+    assert_eq!(mode(&target), 0o600, "kept by -f");
+    assert!(
+        !dir.join("ecosystem.ron.tmp").exists(),
+        "no temporary file left"
+    );
+}
+
+/// `-o link.ron` where the link leads to a file import wrote writes through the link, as
+/// editors do: the link stays a link and its target gets the new text. A dangling link is
+/// refused in one line, and nothing is created at its target.
+#[test]
+fn import_writes_through_a_symlink_and_refuses_a_dangling_one() {
+    let t = TestHome::new();
+    let (_tmp, dir) = pm2_json_dir(&[("apps.json", &one_app("web"))]);
+    let real_dir = dir.join("conf");
+    std::fs::create_dir(&real_dir).expect("mkdir");
+    let real = real_dir.join("real.ron");
+    let link = dir.join("link.ron");
+    std::os::unix::fs::symlink("conf/real.ron", &link).expect("symlink");
+    // A link to a file not there yet is dangling: refused.
+    let out = pmx_in(&t, &dir, &["import", "apps.json", "-o", "link.ron"]);
+    expect_code(&out, 1, "import through a dangling link");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("link.ron is a symlink to conf/real.ron") && err.contains("remove the link"),
+        "{err}"
+    );
+    assert!(!real.exists(), "nothing created at the target");
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("the link")
+        .file_type()
+        .is_symlink());
+    // Written at the target, then re-imported through the link after the PM2 file changed.
+    expect_code(
+        &pmx_in(&t, &dir, &["import", "apps.json", "-o", "conf/real.ron"]),
+        0,
+        "import to the target",
+    );
+    std::fs::write(dir.join("apps.json"), one_app("web2")).expect("edit the PM2 file");
+    expect_code(
+        &pmx_in(&t, &dir, &["import", "apps.json", "-o", "link.ron"]),
+        0,
+        "re-import through the link",
+    );
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("the link")
+            .file_type()
+            .is_symlink(),
+        "still a link"
+    );
+    let text = std::fs::read_to_string(&real).expect("the target");
+    assert!(
+        text.contains("name: \"web2\""),
+        "the target is fresh: {text}"
+    );
+    // Its record is from the target's directory, where `pmx up link.ron` resolves paths.
+    assert!(text.contains("from \"../apps.json\""), "{text}");
+    let plan = pmx_in(&t, &dir, &["up", "link.ron", "--dry-run"]);
+    expect_code(&plan, 0, "up --dry-run through the link");
+}
