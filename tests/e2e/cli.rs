@@ -400,6 +400,10 @@ fn missing_and_extra_arguments_name_the_verb_and_its_help() {
             format!("pmx: missing <target> for pmx restart: {target}; see `pmx restart --help`"),
         ),
         (
+            &["start"],
+            "pmx: missing <target> for pmx start: a script, \"a command line\" or an ecosystem file; see `pmx start --help`".into(),
+        ),
+        (
             &["signal", "SIGUSR2"],
             format!("pmx: missing <target> for pmx signal: {target}; see `pmx signal --help`"),
         ),

@@ -14,7 +14,7 @@ use crate::cli::{caller_cwd, out, render, rows_cmd, start, Failure, StartArgs};
 pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failure> {
     let Some(raw) = a.target.clone() else {
         return Err(Failure::usage(
-            "pmx start needs a target: a script, \"a command line\" or an ecosystem file",
+            "missing <target> for pmx start: a script, \"a command line\" or an ecosystem file; see `pmx start --help`",
         ));
     };
     let cwd = caller_cwd()?;
