@@ -109,8 +109,8 @@ pub struct StartArgs {
     #[argh(option)]
     pub kill_signal: Option<String>,
     /// exit codes never restarted, comma-separated (0,3)
-    #[argh(option)]
-    pub stop_exit_codes: Option<String>,
+    #[argh(option, from_str_fn(exit_codes))]
+    pub stop_exit_codes: Option<Vec<i32>>,
     /// instances to run: N, max (one per CPU) or -k (every CPU but k)
     #[argh(option, short = 'i', from_str_fn(instances))]
     pub instances: Option<pmx_config::Instances>,
@@ -481,6 +481,17 @@ fn line_count(s: &str) -> Result<usize, String> {
     usize::try_from(n).map_err(|_| format!("expected {what}"))
 }
 
+/// `--stop-exit-codes`: exit codes 0 to 255 (what a process can exit with), comma-separated.
+fn exit_codes(s: &str) -> Result<Vec<i32>, String> {
+    let what = "exit codes from 0 to 255, comma-separated (0,3)";
+    s.split(',')
+        .map(|c| {
+            let n = whole(c.trim(), what, 255).map_err(|_| format!("expected {what}"))?;
+            i32::try_from(n).map_err(|_| format!("expected {what}"))
+        })
+        .collect()
+}
+
 /// `-i`/`--instances`: as the ecosystem file's `instances` (`0` and `max`: one per CPU).
 fn instances(s: &str) -> Result<pmx_config::Instances, String> {
     pmx_config::parse_instances(s).map_err(|_| {
@@ -531,6 +542,15 @@ mod tests {
             line_count("x"),
             Err("expected a whole number of lines".into())
         );
+        assert_eq!(exit_codes("0"), Ok(vec![0]));
+        assert_eq!(exit_codes("0, 3,255"), Ok(vec![0, 3, 255]));
+        for bad in ["256", "-1", "", "0,", "1,x", "3.0", "99999999999999999999"] {
+            assert_eq!(
+                exit_codes(bad),
+                Err("expected exit codes from 0 to 255, comma-separated (0,3)".into()),
+                "{bad:?}"
+            );
+        }
         assert_eq!(instances("3"), Ok(pmx_config::Instances::Count(3)));
         assert_eq!(instances("max"), Ok(pmx_config::Instances::Max));
         assert_eq!(instances("-1"), Ok(pmx_config::Instances::MaxMinus(1)));

@@ -90,11 +90,16 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         Some(i) => (argv[..i].to_vec(), argv[i + 1..].to_vec()),
         None => (argv, Vec::new()),
     };
+    // `pmx help [verb]` is `pmx [verb] --help` (PM2 users type it; argh has no help verb).
+    if words.first().is_some_and(|w| w == "help") {
+        words.remove(0);
+        words.push("--help".into());
+    }
     rewrite_aliases(&mut words);
     if words.is_empty() {
         return Err(Failure::usage("no command given; `pmx --help` lists them"));
     }
-    usage::check(&words)?;
+    let words = usage::check(&words)?;
     let refs: Vec<&str> = words.iter().map(String::as_str).collect();
     let parsed = match Pmx::from_args(&["pmx"], &refs) {
         Ok(p) => p,

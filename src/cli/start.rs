@@ -144,15 +144,34 @@ pub fn exec_line(
                 }
                 None => {
                     if !is_executable(script) {
-                        return Err(Failure::request(format!(
-                            "{} is not executable and its extension names no interpreter: make it executable or give --interpreter",
-                            script.display()
+                        return Err(Failure::request(not_executable(
+                            script,
+                            app.interpreter.as_deref() == Some("none"),
                         )));
                     }
                     Ok((script.clone(), app.args.clone()))
                 }
             }
         }
+    }
+}
+
+/// Why `script` cannot be exec'd, and how to fix it: `asked_none` when the app asked for
+/// it to be exec'd (`interpreter: "none"`, `--interpreter none`), where its extension's
+/// interpreter, if any, is the other way out; else the extension names none.
+fn not_executable(script: &Path, asked_none: bool) -> String {
+    let shown = script.display();
+    let fix = format!("chmod +x {shown} (with a #! line)");
+    match (asked_none, interpreter_for(script)) {
+        (true, Some(by_ext)) => format!(
+            "interpreter \"none\" execs {shown}, which is not executable: {fix}, or run it with an interpreter (--interpreter {by_ext}, or no --interpreter: {by_ext} by its extension)"
+        ),
+        (true, None) => format!(
+            "interpreter \"none\" execs {shown}, which is not executable: {fix}, or name an interpreter (--interpreter)"
+        ),
+        (false, _) => format!(
+            "{shown} is not executable and its extension names no interpreter: {fix}, or name an interpreter (--interpreter)"
+        ),
     }
 }
 
@@ -301,15 +320,7 @@ pub fn app_from_flags(
             .map_err(|e| Failure::usage(format!("--kill-signal: {e}")))?;
     }
     if let Some(codes) = &a.stop_exit_codes {
-        app.stop_exit_codes = codes
-            .split(',')
-            .map(|c| c.trim().parse::<i32>())
-            .collect::<Result<_, _>>()
-            .map_err(|_| {
-                Failure::usage(format!(
-                    "--stop-exit-codes {codes:?}: expected numbers like 0,3"
-                ))
-            })?;
+        app.stop_exit_codes = codes.clone();
     }
     if let Some(i) = a.instances {
         app.instances = i;
@@ -392,6 +403,34 @@ mod tests {
         ];
         for (target, want) in cases {
             assert_eq!(chosen_interpreter(&target), want, "{target:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_execd_says_why_for_the_case() {
+        let cases = [
+            (
+                "/a/app.py",
+                true,
+                "interpreter \"none\" execs /a/app.py, which is not executable: chmod +x /a/app.py (with a #! line), or run it with an interpreter (--interpreter python3, or no --interpreter: python3 by its extension)",
+            ),
+            (
+                "/a/tool",
+                true,
+                "interpreter \"none\" execs /a/tool, which is not executable: chmod +x /a/tool (with a #! line), or name an interpreter (--interpreter)",
+            ),
+            (
+                "/a/tool",
+                false,
+                "/a/tool is not executable and its extension names no interpreter: chmod +x /a/tool (with a #! line), or name an interpreter (--interpreter)",
+            ),
+        ];
+        for (script, asked_none, want) in cases {
+            assert_eq!(
+                not_executable(Path::new(script), asked_none),
+                want,
+                "{script}"
+            );
         }
     }
 

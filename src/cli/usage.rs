@@ -3,7 +3,7 @@
 //! bad number names its option and what it expected. The verbs and their options are read
 //! from the argh types themselves (`ArgsInfo`), so this never drifts from what parses.
 
-use argh::{ArgsInfo, CommandInfoWithArgs, FlagInfoKind};
+use argh::{ArgsInfo, CommandInfoWithArgs, FlagInfo, FlagInfoKind, Optionality};
 
 use super::args::{Pmx, VERB_ALIASES};
 use super::Failure;
@@ -12,21 +12,28 @@ use super::Failure;
 const HELP: &[&str] = &["-h", "--help"];
 
 /// Check `words` (after alias rewriting, without the app's arguments after `--`) against
-/// the verbs and each verb's options, before argh parses them.
+/// the verbs and each verb's options and positionals, before argh parses them, and answer
+/// them in the form argh parses: `--opt=value` split into two words (commander's form,
+/// which PM2 accepts for every option taking a value), and an option or switch given
+/// twice kept once, with its last value (as PM2 does; argh would refuse it).
 ///
 /// Errors (exit 2, one line): an unknown verb (`unknown command "strat", did you mean
 /// "start"?`), an unknown option (`unknown option "--nmae" for pmx start, did you mean
-/// "--name"?`), an option given without its value. Anything else (help, missing
-/// positionals, bad values) is left to argh and [`reword`].
-pub fn check(words: &[String]) -> Result<(), Failure> {
+/// "--name"?`), an option given without its value, a value given to a switch
+/// (`--silent=1`), a missing positional (``missing <target> for pmx restart: …; see `pmx
+/// restart --help` ``) or an extra one. Anything else (help, bad values) is left to argh and
+/// [`reword`].
+pub fn check(words: &[String]) -> Result<Vec<String>, Failure> {
     let top = Pmx::get_args_info();
     let mut rest = words.iter();
+    let mut head: Vec<String> = Vec::new();
     let verb = loop {
         let Some(w) = rest.next() else {
-            return Ok(());
+            return Ok(head);
         };
+        head.push(w.clone());
         if HELP.contains(&w.as_str()) {
-            return Ok(());
+            return Ok(words.to_vec());
         }
         if w.starts_with('-') {
             // The top level has switches only (`-v`).
@@ -40,6 +47,7 @@ pub fn check(words: &[String]) -> Result<(), Failure> {
     let Some(sub) = top.commands.iter().find(|c| c.name == verb) else {
         let mut names: Vec<&str> = top.commands.iter().map(|c| c.name).collect();
         names.extend(VERB_ALIASES.iter().map(|(alias, _)| *alias));
+        names.push("help");
         return Err(Failure::usage(match pmx_config::suggest(verb, &names) {
             Some(s) => format!("unknown command \"{verb}\", did you mean \"{s}\"?"),
             None => format!("unknown command \"{verb}\"; `pmx --help` lists the commands"),
@@ -47,31 +55,119 @@ pub fn check(words: &[String]) -> Result<(), Failure> {
     };
     let cmd = &sub.command;
     let shown = format!("pmx {}", sub.name);
+    // The verb's words in order; a flag is keyed by its long name so that a repeated one
+    // can be dropped (PM2, through commander, keeps the last value).
+    let mut items: Vec<(Option<&str>, Vec<String>)> = Vec::new();
+    let mut positionals: Vec<&String> = Vec::new();
     while let Some(w) = rest.next() {
         if HELP.contains(&w.as_str()) {
             // argh prints the verb's help (or says what may not follow it).
-            return Ok(());
+            return Ok(words.to_vec());
         }
         if !w.starts_with('-') {
+            positionals.push(w);
+            items.push((None, vec![w.clone()]));
             continue;
         }
-        match find_flag(cmd, w) {
-            None => return Err(unknown_option(cmd, w, &shown)),
-            Some(FlagInfoKind::Option { .. }) => {
+        // `--name=eq`: split at the first `=` when what precedes it is a long option.
+        let (spelled, inline) = match w.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") && find_flag(cmd, flag).is_some() => {
+                (flag, Some(value))
+            }
+            _ => (w.as_str(), None),
+        };
+        let Some(flag) = find(cmd, spelled) else {
+            // `--nmae=x` is the option `--nmae` mistyped.
+            let named = w.split_once('=').map_or(w.as_str(), |(f, _)| f);
+            let named = if named.starts_with("--") { named } else { w };
+            return Err(unknown_option(cmd, named, &shown));
+        };
+        let item = match (&flag.kind, inline) {
+            (FlagInfoKind::Option { .. }, Some(value)) => vec![spelled.into(), value.into()],
+            (FlagInfoKind::Option { .. }, None) => {
                 // The next word is the value, whatever it looks like (`--name -x` is a
                 // name, refused as a name; `-i -1` is an instance count).
-                if rest.next().is_none() {
+                let Some(value) = rest.next() else {
                     return Err(Failure::usage(format!("{w} of {shown} needs a value")));
-                }
+                };
+                vec![spelled.into(), value.clone()]
             }
-            Some(FlagInfoKind::Switch) => {}
+            (FlagInfoKind::Switch, Some(_)) => {
+                return Err(Failure::usage(format!(
+                    "{spelled} of {shown} is a switch and takes no value (got {w:?})"
+                )));
+            }
+            (FlagInfoKind::Switch, None) => vec![spelled.into()],
+        };
+        let once = matches!(
+            flag.optionality,
+            Optionality::Optional | Optionality::Required
+        );
+        items.push((once.then_some(flag.long), item));
+    }
+    check_positionals(cmd, &shown, &positionals)?;
+    for (i, (key, item)) in items.iter().enumerate() {
+        let repeated_later = key.is_some() && items[i + 1..].iter().any(|(k, _)| k == key);
+        if !repeated_later {
+            head.extend(item.iter().cloned());
         }
+    }
+    Ok(head)
+}
+
+/// Whether `given` fits `cmd`'s positionals: none missing, none extra.
+///
+/// Errors (exit 2): ``missing <target> for pmx signal: a name, …; see `pmx signal --help` ``,
+/// `unexpected argument "extra" for pmx startOrReload (it takes <file>); see …`.
+fn check_positionals(
+    cmd: &CommandInfoWithArgs,
+    shown: &str,
+    given: &[&String],
+) -> Result<(), Failure> {
+    let see = format!("see `{shown} --help`");
+    if let Some(missing) = cmd
+        .positionals
+        .iter()
+        .filter(|p| p.optionality == Optionality::Required)
+        .nth(given.len())
+    {
+        return Err(Failure::usage(format!(
+            "missing <{}> for {shown}: {}; {see}",
+            missing.name, missing.description
+        )));
+    }
+    let unbounded = cmd
+        .positionals
+        .iter()
+        .any(|p| matches!(p.optionality, Optionality::Repeating | Optionality::Greedy));
+    if let Some(extra) = given.get(cmd.positionals.len()).filter(|_| !unbounded) {
+        let takes = cmd
+            .positionals
+            .iter()
+            .map(|p| match p.optionality {
+                Optionality::Required => format!("<{}>", p.name),
+                _ => format!("[{}]", p.name),
+            })
+            .collect::<Vec<_>>();
+        let takes = if takes.is_empty() {
+            "it takes no arguments".to_string()
+        } else {
+            format!("it takes {}", takes.join(" "))
+        };
+        return Err(Failure::usage(format!(
+            "unexpected argument {extra:?} for {shown} ({takes}); {see}"
+        )));
     }
     Ok(())
 }
 
 /// The kind of `cmd`'s option spelled `word` (`--name` or `-n`), if it has one.
 fn find_flag<'a>(cmd: &'a CommandInfoWithArgs, word: &str) -> Option<&'a FlagInfoKind<'static>> {
+    find(cmd, word).map(|f| &f.kind)
+}
+
+/// `cmd`'s option spelled `word` (`--name` or `-n`), if it has one.
+fn find<'a>(cmd: &'a CommandInfoWithArgs, word: &str) -> Option<&'a FlagInfo<'static>> {
     let short = word
         .strip_prefix('-')
         .filter(|s| !s.starts_with('-'))
@@ -82,7 +178,6 @@ fn find_flag<'a>(cmd: &'a CommandInfoWithArgs, word: &str) -> Option<&'a FlagInf
     cmd.flags
         .iter()
         .find(|f| f.long == word || (short.is_some() && f.short == short))
-        .map(|f| &f.kind)
 }
 
 /// `unknown option "--nmae" for pmx start, did you mean "--name"?`
@@ -204,6 +299,90 @@ mod tests {
             (
                 &["start", "a.js", "--kill-timeout"],
                 "--kill-timeout of pmx start needs a value",
+            ),
+        ];
+        for (w, want) in cases {
+            let f = check(&words(w)).expect_err("a usage error");
+            assert_eq!((f.code, f.message.as_str()), (2, *want), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn equals_forms_are_split_and_a_repeated_option_keeps_its_last_value() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (
+                &["start", "a.js", "--name=eq"],
+                &["start", "a.js", "--name", "eq"],
+            ),
+            // The value may hold `=` and be empty; only the first `=` splits.
+            (
+                &["start", "a.js", "--interpreter-args=--x=1", "--namespace="],
+                &[
+                    "start",
+                    "a.js",
+                    "--interpreter-args",
+                    "--x=1",
+                    "--namespace",
+                    "",
+                ],
+            ),
+            // PM2 keeps the last value, whatever the spelling of each.
+            (
+                &["start", "a.js", "--name", "a", "-n", "b", "--name=c"],
+                &["start", "a.js", "--name", "c"],
+            ),
+            (&["list", "--json", "--json"], &["list", "--json"]),
+            // A value that looks like `--x=y` stays the option's value.
+            (
+                &["start", "a.js", "--interpreter-args", "--name=x"],
+                &["start", "a.js", "--interpreter-args", "--name=x"],
+            ),
+            // Help is left to argh as given.
+            (
+                &["start", "--name=x", "--help"],
+                &["start", "--name=x", "--help"],
+            ),
+        ];
+        for (given, want) in cases {
+            let got = check(&words(given)).unwrap_or_else(|f| panic!("{given:?}: {}", f.message));
+            assert_eq!(got, words(want), "{given:?}");
+        }
+    }
+
+    #[test]
+    fn missing_and_extra_positionals_name_the_verb_and_its_help() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["restart"],
+                "missing <target> for pmx restart: a name, an id, a group, a namespace or all; see `pmx restart --help`",
+            ),
+            (
+                &["signal", "SIGUSR2"],
+                "missing <target> for pmx signal: a name, an id, a group, a namespace or all; see `pmx signal --help`",
+            ),
+            (
+                &["startOrReload", "-s"],
+                "missing <file> for pmx startOrReload: the ecosystem file; see `pmx startOrReload --help`",
+            ),
+            (
+                &["startOrReload", "f.ron", "extra"],
+                "unexpected argument \"extra\" for pmx startOrReload (it takes <file>); see `pmx startOrReload --help`",
+            ),
+            (
+                &["start", "a.js", "b.js"],
+                "unexpected argument \"b.js\" for pmx start (it takes [target]); see `pmx start --help`",
+            ),
+            (
+                &["ping", "x"],
+                "unexpected argument \"x\" for pmx ping (it takes no arguments); see `pmx ping --help`",
+            ),
+            (
+                &["stop", "a", "--silent=yes"],
+                "--silent of pmx stop is a switch and takes no value (got \"--silent=yes\")",
+            ),
+            (
+                &["start", "a.js", "--nmae=x"],
+                "unknown option \"--nmae\" for pmx start, did you mean \"--name\"?",
             ),
         ];
         for (w, want) in cases {

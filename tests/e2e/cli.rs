@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use serde_json::Value;
 
 use crate::harness::*;
+use crate::pm2_import::Pm2;
 
 /// Run `args`, expect exit 2 and one line on stderr; answer that line.
 fn usage_error(t: &TestHome, args: &[&str]) -> String {
@@ -240,4 +241,250 @@ fn pm2_spellings_of_verbs_and_options_still_work() {
     }
     t.ok(&["del", "web"]);
     assert!(t.list().is_empty());
+}
+
+/// The processes of `jlist` (PM2) or `list --json` (pmx) as (name, status, script file
+/// name), sorted: what both managers must agree on after the same commands.
+fn named_rows(
+    rows: &[Value],
+    script_key: &dyn Fn(&Value) -> Value,
+) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            let script = script_key(r);
+            let file = script
+                .as_str()
+                .and_then(|s| s.rsplit('/').next())
+                .unwrap_or("")
+                .to_string();
+            let status = r["pm2_env"]["status"]
+                .as_str()
+                .or(r["status"].as_str())
+                .unwrap_or("")
+                .to_string();
+            (r["name"].as_str().unwrap_or("").to_string(), status, file)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `pm2 <args>` lines run in a private PM2 home from `dir`, answering `jlist` after them;
+/// None when PM2 is not installed (the caller then checks pmx alone and says so).
+fn pm2_after(dir: &std::path::Path, lines: &[&[&str]]) -> Option<Vec<Value>> {
+    if !Pm2::installed() {
+        eprintln!("PM2 comparison SKIPPED: `pm2` is not installed (`.ci/run` installs PM2 7)");
+        return None;
+    }
+    let pm2 = Pm2::new();
+    for args in lines {
+        pm2.ok(dir, args);
+    }
+    Some(pm2.jlist(dir))
+}
+
+/// `pmx start <name>` of a stopped app whose name is also a command on PATH (`sleep`)
+/// starts that app, as PM2 7 does, instead of refusing the name as taken; of an online
+/// one, restarts it (a new pid). A path to an existing file stays a script.
+#[test]
+fn start_of_an_app_named_like_a_command_on_path_starts_the_app_as_pm2() {
+    let t = TestHome::new();
+    std::fs::copy(app("sleeper.sh"), t.path("sleeper.sh")).expect("copy");
+    let lines: &[&[&str]] = &[
+        &["start", "sleeper.sh", "--name", "sleep"],
+        &["stop", "all"],
+        &["start", "sleep"],
+    ];
+    for args in lines {
+        t.ok(args);
+    }
+    let row = t.wait_status("sleep", "online");
+    let described_all: Vec<Value> =
+        serde_json::from_str(&t.ok(&["describe", "all", "--json"])).expect("json");
+    assert_eq!(described_all.len(), 1, "no new app: {described_all:?}");
+    assert!(
+        described_all[0]["script"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("/sleeper.sh")),
+        "the app, not the command: {described_all:?}"
+    );
+    let pmx_rows = named_rows(&described_all, &|r| r["script"].clone());
+    if let Some(jlist) = pm2_after(&t.work, lines) {
+        let pm2_rows = named_rows(&jlist, &|r| r["pm2_env"]["pm_exec_path"].clone());
+        assert_eq!(pmx_rows, pm2_rows, "pmx and PM2 after {lines:?}");
+    }
+    // Online: a restart (PM2 too), still one app.
+    let pid = int(&row, "pid");
+    t.ok(&["start", "sleep"]);
+    t.wait_row("sleep", "a new pid", |r| {
+        r["status"] == "online" && r["pid"].as_i64().is_some_and(|p| p != pid)
+    });
+    assert_eq!(t.list().len(), 1);
+    // More than a name (an option for a new app) is a new start: refused, the name is taken.
+    let err = t.fails(&["start", "sleep", "--kill-timeout", "100"], 1);
+    assert!(err.contains("already exists"), "{err}");
+    // An existing file named like the app is a script (SPEC §3): a new start, refused too.
+    std::fs::copy(app("sleeper.sh"), t.path("sleep")).expect("copy");
+    let err = t.fails(&["start", "sleep"], 1);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(t.list().len(), 1);
+}
+
+/// `--opt=value` works for every option taking a value, and an option given twice keeps
+/// its last value, as in PM2 (commander); a switch given a value is a usage error.
+#[test]
+fn options_take_the_equals_form_and_the_last_of_a_repeat_as_pm2() {
+    let t = TestHome::new();
+    std::fs::copy(app("sleeper.sh"), t.path("sleeper.sh")).expect("copy");
+    let line: &[&str] = &[
+        "start",
+        "sleeper.sh",
+        "--name=first",
+        "--kill-timeout=700",
+        "--name",
+        "second",
+        "--name=eq",
+    ];
+    t.ok(line);
+    let row = t.wait_status("eq", "online");
+    assert_eq!(t.list().len(), 1);
+    let d = described(&t, "eq");
+    assert_eq!(d["kill_timeout"], 700, "{d}");
+    if let Some(jlist) = pm2_after(&t.work, &[line]) {
+        assert_eq!(jlist.len(), 1, "{jlist:?}");
+        assert_eq!(jlist[0]["name"], row["name"], "the name PM2 kept");
+        assert_eq!(jlist[0]["pm2_env"]["kill_timeout"], 700);
+    }
+    // Every value-taking option of start, in the = form: each reaches the spec.
+    let logs = t.path("eq2.log");
+    t.ok(&[
+        "start",
+        "sleeper.sh",
+        "--name=eq2",
+        "--interpreter=bash",
+        "--interpreter-args=--norc",
+        &format!("--cwd={}", t.work.display()),
+        "--restart-delay=10",
+        "--max-restarts=3",
+        "--min-uptime=500",
+        "--kill-signal=SIGTERM",
+        "--stop-exit-codes=0,3",
+        "--instances=1",
+        &format!("--log={}", logs.display()),
+        "--log-date-format=%H",
+        "--namespace=ns",
+    ]);
+    t.wait_status("eq2", "online");
+    let d = described(&t, "eq2");
+    assert_eq!(d["kill_signal"], "SIGTERM", "{d}");
+    assert_eq!(d["namespace"], "ns", "{d}");
+    assert_eq!(d["args"][0], "--norc", "{d}");
+    assert_eq!(d["log_file"], logs.display().to_string(), "{d}");
+    assert_eq!(d["log_date_format"], "%H", "{d}");
+    assert_eq!(
+        usage_error(&t, &["stop", "all", "--silent=yes"]),
+        "pmx: --silent of pmx stop is a switch and takes no value (got \"--silent=yes\")"
+    );
+}
+
+/// A missing or extra positional argument is one pmx line naming the verb, what is
+/// missing or extra, and `pmx <verb> --help`; never argh's text. Nothing starts.
+#[test]
+fn missing_and_extra_arguments_name_the_verb_and_its_help() {
+    let t = TestHome::new();
+    let target = "a name, an id, a group, a namespace or all";
+    let cases: &[(&[&str], String)] = &[
+        (
+            &["restart"],
+            format!("pmx: missing <target> for pmx restart: {target}; see `pmx restart --help`"),
+        ),
+        (
+            &["start"],
+            "pmx: missing <target> for pmx start: a script, \"a command line\" or an ecosystem file; see `pmx start --help`".into(),
+        ),
+        (
+            &["signal", "SIGUSR2"],
+            format!("pmx: missing <target> for pmx signal: {target}; see `pmx signal --help`"),
+        ),
+        (
+            &["sendSignal"],
+            "pmx: missing <signal> for pmx signal: the signal (SIGUSR2 or USR2); see `pmx signal --help`".into(),
+        ),
+        (
+            &["startOrReload"],
+            "pmx: missing <file> for pmx startOrReload: the ecosystem file; see `pmx startOrReload --help`".into(),
+        ),
+        (
+            &["startOrReload", "f.ron", "extra"],
+            "pmx: unexpected argument \"extra\" for pmx startOrReload (it takes <file>); see `pmx startOrReload --help`".into(),
+        ),
+        (
+            &["list", "web"],
+            "pmx: unexpected argument \"web\" for pmx list (it takes no arguments); see `pmx list --help`".into(),
+        ),
+    ];
+    for (args, want) in cases {
+        assert_eq!(usage_error(&t, args), *want, "pmx {args:?}");
+    }
+    assert_eq!(
+        t.daemon_pid(),
+        None,
+        "a usage error never starts the daemon"
+    );
+}
+
+/// `pmx help` and `pmx help <verb>` print what `--help` prints, exit 0.
+#[test]
+fn help_verb_prints_the_help() {
+    let t = TestHome::new();
+    for (help, flag) in [
+        (&["help"][..], &["--help"][..]),
+        (&["help", "start"], &["start", "--help"]),
+        (&["help", "ls"], &["list", "--help"]),
+    ] {
+        let printed = t.ok(help);
+        assert!(printed.starts_with("Usage: pmx"), "pmx {help:?}: {printed}");
+        assert_eq!(printed, t.ok(flag), "pmx {help:?}");
+    }
+    assert_eq!(
+        usage_error(&t, &["help", "strat"]),
+        "pmx: unknown command \"strat\", did you mean \"start\"?"
+    );
+    assert_eq!(t.daemon_pid(), None);
+}
+
+/// `--stop-exit-codes` takes exit codes (0..=255): 256 and -1 are refused in the numeric
+/// options' words, and start nothing.
+#[test]
+fn stop_exit_codes_outside_0_to_255_are_refused() {
+    let t = TestHome::new();
+    let sleeper = app("sleeper.sh");
+    for bad in ["256", "-1", "0,x"] {
+        assert_eq!(
+            usage_error(&t, &["start", &sleeper, "--stop-exit-codes", bad]),
+            format!("pmx: --stop-exit-codes: expected exit codes from 0 to 255, comma-separated (0,3), got {bad:?}")
+        );
+    }
+    assert_eq!(t.daemon_pid(), None);
+    t.ok(&["start", &sleeper, "--stop-exit-codes", "0,255"]);
+    t.wait_status("sleeper", "online");
+}
+
+/// `--interpreter none` on a script that is not executable says the user asked to exec
+/// it and how to fix that (chmod +x, or an interpreter), not that its extension names
+/// none (`.py` names python3).
+#[test]
+fn interpreter_none_on_a_file_that_is_not_executable_says_so() {
+    let t = TestHome::new();
+    let script = t.path("job.py");
+    std::fs::write(&script, "import time\ntime.sleep(1000)\n").expect("write");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let err = t.fails(&["start", "job.py", "--interpreter", "none"], 1);
+    let shown = script.display();
+    assert_eq!(
+        err.trim_end(),
+        format!("pmx: interpreter \"none\" execs {shown}, which is not executable: chmod +x {shown} (with a #! line), or run it with an interpreter (--interpreter python3, or no --interpreter: python3 by its extension)")
+    );
+    assert!(t.list().is_empty(), "nothing added");
 }

@@ -134,7 +134,7 @@ fn caller_env() -> Vec<(String, String)> {
 /// A private `PM2_HOME`. Its `Drop` runs `pm2 kill`, then kills the daemon by the pid in
 /// `pm2.pid` and any process still carrying this `PM2_HOME` in its environment (PM2 puts
 /// it in every app's), so a failed assert leaves nothing behind.
-struct Pm2 {
+pub(crate) struct Pm2 {
     _tmp: tempfile::TempDir,
     home: PathBuf,
 }
@@ -142,7 +142,7 @@ struct Pm2 {
 impl Pm2 {
     /// Whether an executable `pm2` is on PATH. (Looked up, not run: most `pm2` commands,
     /// `--version` included, start a daemon.)
-    fn installed() -> bool {
+    pub(crate) fn installed() -> bool {
         use std::os::unix::fs::PermissionsExt;
         std::env::var_os("PATH").is_some_and(|path| {
             std::env::split_paths(&path).any(|d| {
@@ -152,7 +152,7 @@ impl Pm2 {
         })
     }
 
-    fn new() -> Pm2 {
+    pub(crate) fn new() -> Pm2 {
         let tmp = tempfile::Builder::new()
             .prefix("pmx-e2e-pm2-")
             .tempdir_in("/tmp")
@@ -162,7 +162,7 @@ impl Pm2 {
     }
 
     /// `pm2 args…` in this home, from `dir`, with the fixed caller environment.
-    fn run(&self, dir: &Path, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, dir: &Path, args: &[&str]) -> Output {
         let mut c = Command::new("pm2");
         c.args(args)
             .current_dir(dir)
@@ -173,12 +173,12 @@ impl Pm2 {
         run_with_timeout(c, Duration::from_secs(120))
     }
 
-    fn ok(&self, dir: &Path, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, dir: &Path, args: &[&str]) -> String {
         expect_ok(&self.run(dir, args), &format!("pm2 {args:?}"))
     }
 
     /// `pm2 jlist`.
-    fn jlist(&self, dir: &Path) -> Vec<Value> {
+    pub(crate) fn jlist(&self, dir: &Path) -> Vec<Value> {
         let text = self.ok(dir, &["jlist"]);
         // Only the JSON array (PM2 may print a notice before it).
         let json = text.find('[').map(|i| &text[i..]).unwrap_or(&text);
@@ -970,4 +970,109 @@ fn import_refuses_the_output_of_another_pm2_file_without_force() {
         "again",
     );
     import_refused(&t, &dir, &["import", "b.json", "-o", "out"]);
+}
+
+/// The permission bits of `path` (following links).
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("stat").permissions().mode() & 0o7777
+}
+
+/// A re-import keeps the mode of the file it replaces (`chmod 600` guarding `env`
+/// secrets survives, with and without `-f`); a new file is 0644 less the umask, never more
+/// open.
+#[test]
+fn reimport_keeps_the_mode_of_the_file_it_replaces() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestHome::new();
+    let (_tmp, dir) = pm2_json_dir(&[("apps.json", &one_app("web"))]);
+    let target = dir.join("ecosystem.ron");
+    // A umask of 027 for the first import: the new file is 0640.
+    let mut c = t.cmd(&["import", "apps.json"]);
+    c.current_dir(&dir);
+    let out = run_with_timeout(
+        {
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg("umask 027 && exec \"$0\" \"$@\"")
+                .arg(c.get_program())
+                .args(c.get_args())
+                .current_dir(&dir)
+                .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+            sh
+        },
+        Duration::from_secs(120),
+    );
+    expect_code(&out, 0, "import under umask 027");
+    assert_eq!(mode(&target), 0o640, "0644 less the umask");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::write(dir.join("apps.json"), one_app("web2")).expect("edit the PM2 file");
+    expect_code(&pmx_in(&t, &dir, &["import", "apps.json"]), 0, "re-import");
+    assert!(std::fs::read_to_string(&target)
+        .expect("read")
+        .contains("name: \"web2\""));
+    assert_eq!(mode(&target), 0o600, "kept by a re-import");
+    std::fs::write(&target, "Ecosystem(apps: [])\n").expect("a hand-written file");
+    expect_code(&pmx_in(&t, &dir, &["import", "apps.json", "-f"]), 0, "-f");
+    assert_eq!(mode(&target), 0o600, "kept by -f");
+    assert!(
+        !dir.join("ecosystem.ron.tmp").exists(),
+        "no temporary file left"
+    );
+}
+
+/// `-o link.ron` where the link leads to a file import wrote writes through the link, as
+/// editors do: the link stays a link and its target gets the new text. A dangling link is
+/// refused in one line, and nothing is created at its target.
+#[test]
+fn import_writes_through_a_symlink_and_refuses_a_dangling_one() {
+    let t = TestHome::new();
+    let (_tmp, dir) = pm2_json_dir(&[("apps.json", &one_app("web"))]);
+    let real_dir = dir.join("conf");
+    std::fs::create_dir(&real_dir).expect("mkdir");
+    let real = real_dir.join("real.ron");
+    let link = dir.join("link.ron");
+    std::os::unix::fs::symlink("conf/real.ron", &link).expect("symlink");
+    // A link to a file not there yet is dangling: refused.
+    let out = pmx_in(&t, &dir, &["import", "apps.json", "-o", "link.ron"]);
+    expect_code(&out, 1, "import through a dangling link");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("link.ron is a symlink to conf/real.ron") && err.contains("remove the link"),
+        "{err}"
+    );
+    assert!(!real.exists(), "nothing created at the target");
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("the link")
+        .file_type()
+        .is_symlink());
+    // Written at the target, then re-imported through the link after the PM2 file changed.
+    expect_code(
+        &pmx_in(&t, &dir, &["import", "apps.json", "-o", "conf/real.ron"]),
+        0,
+        "import to the target",
+    );
+    std::fs::write(dir.join("apps.json"), one_app("web2")).expect("edit the PM2 file");
+    expect_code(
+        &pmx_in(&t, &dir, &["import", "apps.json", "-o", "link.ron"]),
+        0,
+        "re-import through the link",
+    );
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("the link")
+            .file_type()
+            .is_symlink(),
+        "still a link"
+    );
+    let text = std::fs::read_to_string(&real).expect("the target");
+    assert!(
+        text.contains("name: \"web2\""),
+        "the target is fresh: {text}"
+    );
+    // Its record is from the target's directory, where `pmx up link.ron` resolves paths.
+    assert!(text.contains("from \"../apps.json\""), "{text}");
+    let plan = pmx_in(&t, &dir, &["up", "link.ron", "--dry-run"]);
+    expect_code(&plan, 0, "up --dry-run through the link");
 }

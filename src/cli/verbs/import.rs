@@ -24,13 +24,13 @@ pub fn run(file: &str, output: Option<&str>, force: bool) -> Result<(), Failure>
         Some(o) => {
             let t = std::path::absolute(o).map_err(|e| Failure::request(format!("{o}: {e}")))?;
             // A directory gets its ecosystem.ron.
-            Some(if t.is_dir() {
+            Some(through_link(if t.is_dir() {
                 t.join("ecosystem.ron")
             } else {
                 t
-            })
+            })?)
         }
-        None => Some(file_dir.join("ecosystem.ron")),
+        None => Some(through_link(file_dir.join("ecosystem.ron"))?),
     };
     if let Some(t) = &target {
         if std::fs::canonicalize(t).is_ok_and(|t| t == real) {
@@ -67,15 +67,8 @@ pub fn run(file: &str, output: Option<&str>, force: bool) -> Result<(), Failure>
     if !force {
         may_overwrite(&target, &real)?;
     }
-    let mut tmp = target.clone().into_os_string();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, &text)
-        .and_then(|()| std::fs::rename(&tmp, &target))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Failure::request(format!("cannot write {}: {e}", target.display()))
-        })?;
+    write_keeping_mode(&target, &text)
+        .map_err(|e| Failure::request(format!("cannot write {}: {e}", target.display())))?;
     out(&format!(
         "wrote {} ({} app{}{}); `pmx up {}` starts it\n",
         target.display(),
@@ -88,6 +81,73 @@ pub fn run(file: &str, output: Option<&str>, force: bool) -> Result<(), Failure>
         target.display()
     ));
     Ok(())
+}
+
+/// The file to write for the output path `path`: `path` itself, or, when it is a symlink,
+/// the file it leads to (as editors write through a link: the link stays, its target gets
+/// the new text, and the stamp's relative paths are from the target's directory, where
+/// pmx-config resolves them since it canonicalizes the file it loads).
+///
+/// Errors (exit 1): a dangling link (its target missing, or a loop). Refused rather than
+/// created: the link may be a leftover pointing into a directory that is gone or was never
+/// meant for this file (a release that was deleted), and a file created there silently
+/// would not be the one the user reads; `rm` of the link, or -o elsewhere, is one step.
+fn through_link(path: PathBuf) -> Result<PathBuf, Failure> {
+    let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return Ok(path);
+    }
+    std::fs::canonicalize(&path).map_err(|e| {
+        let to = std::fs::read_link(&path)
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|_| "?".into());
+        Failure::request(format!(
+            "{} is a symlink to {to}, which cannot be reached ({e}); pmx import writes through a link only to an existing file: remove the link or use -o",
+            path.display()
+        ))
+    })
+}
+
+/// Write `text` to `target` through a temporary file beside it renamed over it, so that a
+/// reader never sees half a file. The new file keeps an existing file's permission bits
+/// (`chmod 600` to guard `env` secrets survives a re-import); a new one is created 0644
+/// less the umask, never more open. The owner is the caller's (a re-import by another
+/// user, root included, makes the file theirs, as any rename-over does).
+///
+/// Errors: the directory is not writable, or the rename fails (the temporary file is
+/// removed).
+fn write_keeping_mode(target: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut tmp = target.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let kept = std::fs::metadata(target)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777);
+    let written = (|| {
+        // A leftover of an interrupted import (create_new refuses to reuse a file whose
+        // mode may be wider).
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            // A new file: 0644 less the umask (open applies it). Replacing one: owner-only
+            // until its mode is copied below, so the text is never readable by more.
+            .mode(if kept.is_some() { 0o600 } else { 0o644 })
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        if let Some(mode) = kept {
+            // Exactly the old bits: a chmod, unlike open, does not apply the umask.
+            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
+        f.sync_all()?;
+        std::fs::rename(&tmp, target)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Whether `pmx import` of the PM2 file `real` (canonical) may replace `target` without

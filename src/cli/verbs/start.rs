@@ -14,7 +14,7 @@ use crate::cli::{caller_cwd, out, render, rows_cmd, start, Failure, StartArgs};
 pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failure> {
     let Some(raw) = a.target.clone() else {
         return Err(Failure::usage(
-            "pmx start needs a target: a script, \"a command line\" or an ecosystem file",
+            "missing <target> for pmx start: a script, \"a command line\" or an ecosystem file; see `pmx start --help`",
         ));
     };
     let cwd = caller_cwd()?;
@@ -23,22 +23,25 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
         Ok(t) => t,
         Err(e) => {
             // PM2: `pm2 start <name|id>` starts an app the daemon knows.
-            if let Ok(mut c) = Client::connect(home) {
-                if let Ok(v) = c.call(Request::Restart(RestartRequest {
-                    target: raw.clone(),
-                    update_env: false,
-                    env: None,
-                })) {
-                    let rows: Vec<ProcessInfo> = serde_json::from_value(v).unwrap_or_default();
-                    if !a.silent {
-                        out(&render::table(&rows));
-                    }
-                    return Ok(());
-                }
-            }
-            return Err(e);
+            return match restart_known(home, &raw, a.silent, false) {
+                Some(done) => done,
+                None => Err(e),
+            };
         }
     };
+    // A bare word found on PATH that is also an app's name: the app wins (PM2 7 restarts
+    // `ex` when an app is named `ex` and `ex` is a command), unless the line says more
+    // than the name (options for a new app, `-f`, arguments): then it is a new start. A
+    // path to an existing file is still a script (SPEC §3: classify took it as one).
+    if matches!(target, start::Target::Command(_, ref words) if words.is_empty())
+        && !raw.contains('/')
+        && app_args.is_empty()
+        && format!("{a:?}") == format!("{:?}", bare(&a))
+    {
+        if let Some(done) = restart_known(home, &raw, a.silent, true) {
+            return done;
+        }
+    }
     let request = match &target {
         start::Target::Ecosystem(_) => {
             if !app_args.is_empty() {
@@ -89,4 +92,48 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
         }
     };
     rows_cmd(home, Request::Start(request), a.silent)
+}
+
+/// `a` with only what `pmx start <name>` may carry: the target and `-s`.
+fn bare(a: &StartArgs) -> StartArgs {
+    StartArgs {
+        target: a.target.clone(),
+        silent: a.silent,
+        ..StartArgs::default()
+    }
+}
+
+/// PM2's `pmx start <name|id>` of an app the daemon knows: a restart, which starts it when
+/// it is stopped or errored. `exact_name`: only when an app is named `target` exactly (not
+/// an id, a namespace or a group), and then a failed restart is the answer. None when no
+/// daemon answers (nothing is started for this), no app matches, or (not `exact_name`)
+/// the restart fails: the caller's own reading of the target then applies.
+fn restart_known(
+    home: &Home,
+    target: &str,
+    silent: bool,
+    exact_name: bool,
+) -> Option<Result<(), Failure>> {
+    let mut c = Client::connect(home).ok()?;
+    if exact_name {
+        let rows: Vec<ProcessInfo> = c.call_as(Request::List).ok()?;
+        if !rows.iter().any(|r| r.name == target) {
+            return None;
+        }
+    }
+    let v = match c.call(Request::Restart(RestartRequest {
+        target: target.to_string(),
+        update_env: false,
+        env: None,
+    })) {
+        Ok(v) => v,
+        // The app exists: its restart's failure is the answer.
+        Err(e) if exact_name => return Some(Err(e.into())),
+        Err(_) => return None,
+    };
+    let rows: Vec<ProcessInfo> = serde_json::from_value(v).unwrap_or_default();
+    if !silent {
+        out(&render::table(&rows));
+    }
+    Some(Ok(()))
 }
