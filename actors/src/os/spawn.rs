@@ -586,6 +586,9 @@ mod tests {
 
     /// The descriptors `pid` has open, and where each points.
     fn fds_of(pid: i32) -> BTreeMap<i32, String> {
+        // Close-on-exec descriptors are closed after the vfork parent resumes, and
+        // before the environment is published: once that reads, the table is final.
+        environ_of(pid);
         std::fs::read_dir(format!("/proc/{pid}/fd"))
             .expect("fd dir")
             .flatten()
@@ -605,8 +608,19 @@ mod tests {
     }
 
     fn environ_of(pid: i32) -> Vec<String> {
-        std::fs::read(format!("/proc/{pid}/environ"))
-            .expect("environ")
+        // A vfork parent resumes when the child's exec switches its memory, before the
+        // kernel has set the new image's environment bounds: until then the file reads
+        // empty. Every child here has an environment, so wait (bounded) for it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut bytes = Vec::new();
+        while std::time::Instant::now() < deadline {
+            bytes = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+            if !bytes.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        bytes
             .split(|b| *b == 0)
             .filter(|kv| !kv.is_empty())
             .map(|kv| String::from_utf8_lossy(kv).into_owned())
