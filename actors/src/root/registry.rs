@@ -371,10 +371,18 @@ impl<A: Clone, G> Registry<A, G> {
             let n = row.info.instance;
             match kept.iter_mut().find(|r| r.info.instance == n) {
                 Some(r) => *r = row,
-                None => kept.push(row),
+                None => {
+                    // Exactly one row per instance: a Vec grown by pushes keeps room
+                    // for four rows (~0.7 KiB) per single-instance app.
+                    kept.reserve_exact(count.saturating_sub(kept.len()).max(1));
+                    kept.push(row);
+                }
             }
         }
         kept.retain(|r| (r.info.instance as usize) < count);
+        if kept.capacity() > kept.len() * 2 {
+            kept.shrink_to_fit();
+        }
     }
 }
 
