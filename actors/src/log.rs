@@ -507,7 +507,9 @@ thread_local! {
 
 /// What one pump keeps between reads.
 struct PumpState {
-    target: PumpTarget,
+    /// Shared with the instance's routes: a pump copies nothing of it (a copy per
+    /// process was a Vec, a String and an address clone per file, per pipe).
+    target: Arc<PumpTarget>,
     /// Bytes read but not yet written: a partial line (empty most of the time).
     pending: Vec<u8>,
     /// Whether the next byte written starts a line (for the time prefix).
@@ -680,7 +682,7 @@ fn shows_subseconds(fmt: &str) -> bool {
 }
 
 /// Read `fd` until EOF, writing whole lines to `target`'s files. Runs on the log arbiter.
-pub async fn pump(fd: OwnedFd, target: PumpTarget) {
+pub async fn pump(fd: OwnedFd, target: Arc<PumpTarget>) {
     let pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
         Ok(p) => p,
         Err(e) => {

@@ -84,8 +84,8 @@ impl AppSup {
                 events: Some((self.parts.bus.clone(), self.parts.bus_flags.clone())),
             };
             s.routes = Some(Arc::new(Routes {
-                out: target(&out_file, "out"),
-                err: target(&err_file, "err"),
+                out: Arc::new(target(&out_file, "out")),
+                err: Arc::new(target(&err_file, "err")),
             }));
         }
     }
