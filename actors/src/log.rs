@@ -1,7 +1,8 @@
-//! Log actors: one [`LogFile`] per file an app writes (`<name>-out.log`,
-//! `<name>-error.log`, a combined `log_file`), and the pipe pumps that feed them.
+//! Log files: one [`LogHandle`] (a [`Sink`] and its control) per file an app writes
+//! (`<name>-out.log`, `<name>-error.log`, a combined `log_file`), a [`LogFile`] actor
+//! only for a file rotated on an interval (its timer), and the pipe pumps that feed them.
 //!
-//! Both live on the log arbiter, a thread of their own, so a chatty app never delays a
+//! All live on the log arbiter, a thread of their own, so a chatty app never delays a
 //! restart decision on the supervision arbiter (SPEC §7). A pump reads one pipe
 //! asynchronously in large chunks, cuts them at the last newline, and hands whole lines
 //! to every file of its stream; each file writes a batch with one `write` in append mode,
@@ -331,13 +332,17 @@ fn count_lines(data: &[u8]) -> usize {
     data.iter().filter(|b| **b == b'\n').count()
 }
 
-/// A log file as the rest of the daemon sees it: its actor (control) and its sink (the
-/// pumps' write path, on the same log thread). Cheap to clone.
+/// A log file as the rest of the daemon sees it: its sink (the pumps' write path) and the
+/// log thread its control runs on (open, reopen, truncate, in order with the writes).
+/// Only a file rotated on an interval has a [`LogFile`] actor (its timer): an actor per
+/// file was ~1 KiB per file of every app (its task, mailbox and addresses). Cheap to clone.
 #[derive(Clone)]
 pub struct LogHandle {
-    /// The actor: reopen, truncate, the rotation timer.
-    pub addr: Addr<LogFile>,
+    /// The log thread.
+    arbiter: ArbiterHandle,
     sink: Arc<Mutex<Sink>>,
+    /// The rotation timer's actor (`rotate.interval` only); it lives as long as a handle.
+    _timer: Option<Addr<LogFile>>,
     /// Lost lines and the fault in effect, for `describe`.
     pub stats: Arc<LogStats>,
 }
@@ -357,16 +362,71 @@ impl LogHandle {
         rotate: Option<pmx_config::Rotate>,
         owner: Owner,
     ) -> LogHandle {
+        let timed = rotate.and_then(|r| r.interval_ms).is_some();
         let sink = Sink::new(path, rotate, owner);
         let stats = sink.stats.clone();
         let sink = Arc::new(Mutex::new(sink));
-        let for_actor = sink.clone();
-        let addr = LogFile::start_in_arbiter(arbiter, move |_| LogFile { sink: for_actor });
-        LogHandle { addr, sink, stats }
+        let handle = LogHandle {
+            arbiter: arbiter.clone(),
+            sink: sink.clone(),
+            _timer: None,
+            stats,
+        };
+        if timed {
+            // The actor opens the file when it starts, then arms its timer.
+            let timer = LogFile::start_in_arbiter(arbiter, move |_| LogFile { sink });
+            return LogHandle {
+                _timer: Some(timer),
+                ..handle
+            };
+        }
+        // Opened on the log thread before any pump (spawned there later) writes to it;
+        // not waited for (the work is queued when the future is made).
+        drop(handle.on_log_thread(open_if_closed));
+        handle
     }
 
     fn append(&self, data: &[u8], id: u64) {
         lock(&self.sink).append(data, id);
+    }
+
+    /// Close and reopen the file (after an external rotation, or SIGUSR2); resolves once
+    /// done (at once if the log thread is gone).
+    pub fn reopen(&self) -> impl std::future::Future<Output = ()> {
+        self.on_log_thread(|sink| {
+            let id = sink.owner.first_id;
+            sink.open(id);
+        })
+    }
+
+    /// Empty the file (`pmx flush`); resolves once it is empty.
+    pub fn truncate(&self) -> impl std::future::Future<Output = ()> {
+        self.on_log_thread(Sink::truncate)
+    }
+
+    /// Run `f` on the sink on the log thread, after the writes queued before it (queued
+    /// now; the future resolves once it ran).
+    fn on_log_thread(
+        &self,
+        f: impl FnOnce(&mut Sink) + Send + 'static,
+    ) -> impl std::future::Future<Output = ()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sink = self.sink.clone();
+        self.arbiter.spawn_fn(move || {
+            f(&mut lock(&sink));
+            let _ = tx.send(());
+        });
+        async move {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Open the sink's file unless it is open (or `/dev/null`).
+fn open_if_closed(sink: &mut Sink) {
+    if sink.file.is_none() {
+        let id = sink.owner.first_id;
+        sink.open(id);
     }
 }
 
@@ -376,8 +436,8 @@ fn lock(sink: &Mutex<Sink>) -> MutexGuard<'_, Sink> {
     sink.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// One log file's actor: the rotation timer and the control messages (reopen, truncate);
-/// the lines themselves go through its [`Sink`], written by the pumps on the same thread.
+/// The rotation timer of a log file rotated on an interval (`rotate.interval`); the lines
+/// themselves go through its [`Sink`], written by the pumps on the same thread.
 pub struct LogFile {
     sink: Arc<Mutex<Sink>>,
 }
@@ -401,12 +461,7 @@ impl LogFile {
 impl Actor for LogFile {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let mut sink = lock(&self.sink);
-        if sink.file.is_none() {
-            let id = sink.owner.first_id;
-            sink.open(id);
-        }
-        drop(sink);
+        open_if_closed(&mut lock(&self.sink));
         self.schedule_interval(ctx);
     }
 }
@@ -434,32 +489,6 @@ impl Handler<RotateTick> for LogFile {
             }
         }
         self.schedule_interval(ctx);
-    }
-}
-
-/// Close and reopen the file (after an external rotation, or SIGUSR2).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Reopen;
-
-impl Handler<Reopen> for LogFile {
-    type Result = ();
-    fn handle(&mut self, _: Reopen, _: &mut Context<Self>) {
-        let mut sink = lock(&self.sink);
-        let id = sink.owner.first_id;
-        sink.open(id);
-    }
-}
-
-/// Empty the file (`pmx flush`); answers once it is empty.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Truncate;
-
-impl Handler<Truncate> for LogFile {
-    type Result = ();
-    fn handle(&mut self, _: Truncate, _: &mut Context<Self>) {
-        lock(&self.sink).truncate();
     }
 }
 
@@ -507,7 +536,9 @@ thread_local! {
 
 /// What one pump keeps between reads.
 struct PumpState {
-    target: PumpTarget,
+    /// Shared with the instance's routes: a pump copies nothing of it (a copy per
+    /// process was a Vec, a String and an address clone per file, per pipe).
+    target: Arc<PumpTarget>,
     /// Bytes read but not yet written: a partial line (empty most of the time).
     pending: Vec<u8>,
     /// Whether the next byte written starts a line (for the time prefix).
@@ -680,7 +711,7 @@ fn shows_subseconds(fmt: &str) -> bool {
 }
 
 /// Read `fd` until EOF, writing whole lines to `target`'s files. Runs on the log arbiter.
-pub async fn pump(fd: OwnedFd, target: PumpTarget) {
+pub async fn pump(fd: OwnedFd, target: Arc<PumpTarget>) {
     let pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
         Ok(p) => p,
         Err(e) => {

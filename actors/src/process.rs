@@ -99,10 +99,10 @@ pub struct ProcessParts {
 /// [`Spawn`], so a changed spec's routes (files, `time`, merge) apply from the next spawn.
 #[derive(Clone)]
 pub struct Routes {
-    /// Where stdout goes.
-    pub out: PumpTarget,
+    /// Where stdout goes (shared by the pumps of every process of the instance).
+    pub out: Arc<PumpTarget>,
     /// Where stderr goes.
-    pub err: PumpTarget,
+    pub err: Arc<PumpTarget>,
 }
 
 impl Process {
@@ -580,8 +580,8 @@ mod tests {
             kill_signal: Signal::SIGINT,
             kill_timeout: Duration::from_millis(1600),
             routes: Arc::new(Routes {
-                out: target("out"),
-                err: target("err"),
+                out: Arc::new(target("out")),
+                err: Arc::new(target("err")),
             }),
         });
         assert!(until(|| !spawns.lock().expect("lock").is_empty()).await);

@@ -70,7 +70,7 @@ impl AppSup {
                     self.waiters = Vec::new();
                 }
             }
-            Effect::Report => self.dirty = true,
+            Effect::Report => self.slots[i].changed = true,
             Effect::Escalate {
                 to: Supervisor::Instances,
                 generation,

@@ -28,6 +28,8 @@ pub(super) struct Slot {
     pub spawn: Option<Arc<SpawnSpec>>,
     /// Where its output goes (built once the table is complete).
     pub routes: Option<Arc<Routes>>,
+    /// Its row changed since the last report to the Root.
+    pub changed: bool,
 }
 
 impl AppSup {
@@ -46,6 +48,7 @@ impl AppSup {
             process: None,
             spawn: None,
             routes: None,
+            changed: true,
         });
     }
 
@@ -80,6 +83,7 @@ impl AppSup {
         for (s, &id) in self.slots.iter_mut().zip(ids) {
             if s.id != id {
                 s.id = id;
+                s.changed = true;
                 s.spawn = None;
                 s.routes = None;
             }

@@ -179,7 +179,9 @@ pub struct AppSup {
     /// Who waits for which token of the state machine.
     waiters: Vec<(Token, oneshot::Sender<()>)>,
     next_token: Token,
-    /// A row changed since the last report.
+    /// Something every row shows changed since the last report (the instance count, the
+    /// spec, the group): the next report carries every row. A single instance's change
+    /// marks its slot instead (`Slot::changed`).
     dirty: bool,
 }
 
@@ -290,12 +292,10 @@ impl AppSup {
         (self.next_token, rx)
     }
 
-    /// Report if a row changed, and drop the slots a shrink retired.
+    /// Drop the slots a shrink retired, and report the rows that changed.
     fn flush(&mut self) {
         self.retire();
-        if self.dirty {
-            self.report();
-        }
+        self.report();
     }
 
     /// Take `spec` from now on: the restart rules, the signals, the prepared spawns, the
@@ -396,6 +396,7 @@ impl Actor for AppSup {
             self.push_slot(id);
         }
         self.build_routes(None);
+        self.dirty = true;
         self.report();
     }
 }
@@ -460,6 +461,7 @@ impl Handler<JoinGroup> for AppSup {
     type Result = ();
     fn handle(&mut self, msg: JoinGroup, _: &mut Context<Self>) {
         self.group = Some((msg.name, msg.parent));
+        self.dirty = true;
         self.report();
     }
 }
@@ -468,6 +470,7 @@ impl Handler<LeaveGroup> for AppSup {
     type Result = ();
     fn handle(&mut self, _: LeaveGroup, _: &mut Context<Self>) {
         self.group = None;
+        self.dirty = true;
         self.report();
     }
 }

@@ -11,7 +11,7 @@ use actix::prelude::*;
 
 use super::rows::log_paths;
 use super::AppSup;
-use crate::log::{LogHandle, Owner, PumpTarget, Reopen, Truncate};
+use crate::log::{LogHandle, Owner, PumpTarget};
 use crate::process::Routes;
 use crate::protocol::{AppSpec, ProcessInfo};
 
@@ -84,8 +84,8 @@ impl AppSup {
                 events: Some((self.parts.bus.clone(), self.parts.bus_flags.clone())),
             };
             s.routes = Some(Arc::new(Routes {
-                out: target(&out_file, "out"),
-                err: target(&err_file, "err"),
+                out: Arc::new(target(&out_file, "out")),
+                err: Arc::new(target(&err_file, "err")),
             }));
         }
     }
@@ -132,10 +132,10 @@ impl Handler<Logs> for AppSup {
         Box::pin(
             async move {
                 for f in files {
-                    let _ = match msg {
-                        Logs::Flush(_) => f.addr.send(Truncate).await,
-                        Logs::Reopen => f.addr.send(Reopen).await,
-                    };
+                    match msg {
+                        Logs::Flush(_) => f.truncate().await,
+                        Logs::Reopen => f.reopen().await,
+                    }
                 }
             }
             .into_actor(self)

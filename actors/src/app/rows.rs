@@ -21,13 +21,17 @@ pub struct Row {
     pub started: Option<Instant>,
 }
 
-/// An App supervisor's rows changed: sent to the Root, which serves `list` from them.
+/// Some of an App supervisor's rows changed: sent to the Root, which serves `list` from
+/// them. Only the changed rows travel (the Root merges them by instance number), so an
+/// app of N instances that all change state costs the Root N rows, not N × N.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct Report {
     /// The app's name.
     pub app: String,
-    /// Every instance's row.
+    /// How many instances the app has now (numbers 0..count): rows past it are gone.
+    pub count: usize,
+    /// The rows that changed since the last report (every row in the first report).
     pub rows: Vec<Row>,
 }
 
@@ -122,10 +126,16 @@ impl AppSup {
 
     /// Every instance's row.
     pub fn rows(&self) -> Vec<Row> {
+        self.rows_where(|_| true)
+    }
+
+    /// The rows of the slots `pick` selects.
+    fn rows_where(&self, pick: impl Fn(&super::instances::Slot) -> bool) -> Vec<Row> {
         let mode = self.mode();
         let app = &self.parts.spec.app;
         self.slots
             .iter()
+            .filter(|s| pick(s))
             .map(|s| Row {
                 info: ProcessInfo {
                     id: s.id,
@@ -168,14 +178,23 @@ impl AppSup {
             .collect()
     }
 
-    /// Send the rows to the Root (not once deleted: the Root has forgotten the app).
+    /// Send the changed rows to the Root (every row when `dirty`: something all rows
+    /// show changed), not once deleted (the Root has forgotten the app). Called at the
+    /// end of each handler, and before a command's reply, so that the reply never
+    /// overtakes the report of its effect in the Root's mailbox.
     pub(super) fn report(&mut self) {
-        self.dirty = false;
-        if !self.deleted {
+        let all = std::mem::take(&mut self.dirty);
+        let any = all || self.slots.iter().any(|s| s.changed);
+        if any && !self.deleted {
+            let rows = self.rows_where(|s| all || s.changed);
             self.parts.root.do_send(Report {
                 app: self.parts.spec.app.name.clone(),
-                rows: self.rows(),
+                count: self.slots.len(),
+                rows,
             });
+        }
+        for s in &mut self.slots {
+            s.changed = false;
         }
     }
 }

@@ -65,6 +65,7 @@ impl Spawner for Recording {
 #[derive(Default)]
 struct Parent {
     failures: Arc<Mutex<Vec<MemberFailed>>>,
+    reports: Arc<Mutex<Vec<Report>>>,
 }
 
 impl Actor for Parent {
@@ -73,7 +74,9 @@ impl Actor for Parent {
 
 impl Handler<Report> for Parent {
     type Result = ();
-    fn handle(&mut self, _: Report, _: &mut Context<Self>) {}
+    fn handle(&mut self, r: Report, _: &mut Context<Self>) {
+        self.reports.lock().expect("lock").push(r);
+    }
 }
 
 impl Handler<MemberFailed> for Parent {
@@ -87,6 +90,7 @@ struct Fixture {
     app: Addr<AppSup>,
     calls: Calls,
     failures: Arc<Mutex<Vec<MemberFailed>>>,
+    reports: Arc<Mutex<Vec<Report>>>,
     parent: Addr<Parent>,
     _home: TempHome,
 }
@@ -116,8 +120,10 @@ fn fixture(name: &str, instances: u32, set: impl FnOnce(&mut crate::protocol::Ap
         env_name: None,
     });
     let failures = Arc::new(Mutex::new(Vec::new()));
+    let reports = Arc::new(Mutex::new(Vec::new()));
     let parent = Parent {
         failures: failures.clone(),
+        reports: reports.clone(),
     }
     .start();
     let calls: Calls = Rc::new(RefCell::new(Vec::new()));
@@ -138,6 +144,7 @@ fn fixture(name: &str, instances: u32, set: impl FnOnce(&mut crate::protocol::Ap
         app,
         calls,
         failures,
+        reports,
         parent,
         _home: TempHome(dir),
     }
@@ -395,4 +402,95 @@ async fn a_new_count_grows_with_the_next_numbers_and_shrinks_from_the_highest() 
     let rows = reply.await.expect("shrink");
     let got: Vec<_> = rows.iter().map(|r| (r.instance, r.id)).collect();
     assert_eq!(got, vec![(0, 0), (1, 7)]);
+}
+
+/// The reports so far, merged as the Root merges them: (instance, id, status), by number.
+fn merged(reports: &[Report]) -> Vec<(u32, u64, Status)> {
+    let mut rows: Vec<(u32, u64, Status)> = Vec::new();
+    for r in reports {
+        for row in &r.rows {
+            let i = &row.info;
+            rows.retain(|(n, _, _)| *n != i.instance);
+            rows.push((i.instance, i.id, i.status));
+        }
+        rows.retain(|(n, _, _)| (*n as usize) < r.count);
+    }
+    rows.sort_by_key(|(n, _, _)| *n);
+    rows
+}
+
+#[actix::test]
+async fn starting_n_instances_reports_each_row_change_once() {
+    // Before, every change sent all N rows: N instances coming online cost N × N rows
+    // (40 000 here), queued in the Root's mailbox faster than it handled them.
+    const N: u32 = 200;
+    let f = fixture("many", N, |_| {});
+    f.start(N).await;
+    let rows = f.app.send(Command::all(Op::Stop));
+    settle(1).await;
+    for i in 0..N {
+        f.app.do_send(ChildExited {
+            instance: i,
+            generation: 1,
+            exit: Some(Exit::signal(2)),
+            uptime_ms: 5,
+            requested: true,
+        });
+    }
+    rows.await.expect("stop");
+    settle(1).await;
+    let reports = f.reports.lock().expect("lock");
+    let sent: usize = reports.iter().map(|r| r.rows.len()).sum();
+    // Each instance: stopped (first report), launching, online, stopping, stopped.
+    assert!(
+        sent <= 5 * N as usize,
+        "{sent} rows sent in {} reports for {N} instances",
+        reports.len()
+    );
+    // The merged rows are exactly the app's rows: `list` stays exact.
+    let want: Vec<(u32, u64, Status)> =
+        (0..N).map(|i| (i, u64::from(i), Status::Stopped)).collect();
+    assert_eq!(merged(&reports), want);
+}
+
+#[actix::test]
+async fn a_shrink_reports_the_smaller_count() {
+    let f = fixture("shrink-report", 3, |_| {});
+    f.start(3).await;
+    let spec = {
+        let d = f.describe().await;
+        assert_eq!(d.len(), 3);
+        let mut app =
+            crate::protocol::App::new("shrink-report".into(), "/bin/true".into(), d[0].cwd.clone());
+        app.instances = pmx_config::Instances::Count(1);
+        Arc::new(AppSpec {
+            app,
+            program: "/bin/true".into(),
+            args: vec![],
+            cwd: d[0].cwd.clone(),
+            env: EnvLayers::default(),
+            source: None,
+            env_name: None,
+        })
+    };
+    let reply = f.app.send(Command {
+        op: Op::Start,
+        instances: None,
+        replace: Some(spec),
+        ids: Some(vec![0]),
+    });
+    settle(1).await;
+    for i in 1..3 {
+        f.app.do_send(ChildExited {
+            instance: i,
+            generation: 1,
+            exit: Some(Exit::signal(2)),
+            uptime_ms: 5,
+            requested: true,
+        });
+    }
+    reply.await.expect("shrink");
+    settle(1).await;
+    let reports = f.reports.lock().expect("lock");
+    assert_eq!(merged(&reports), vec![(0, 0, Status::Online)]);
 }

@@ -8,7 +8,7 @@
 //! it needs is prepared here, in the parent, before the clone; the one value only the child
 //! knows, its own pid, is written into a slot the parent reserved in the environment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io;
@@ -16,6 +16,7 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use nix::fcntl::OFlag;
 
@@ -28,8 +29,10 @@ pub struct SpawnSpec {
     /// argv: the program, then its arguments.
     argv: Vec<CString>,
     /// `KEY=value` for the whole environment, injected variables included (those of one
-    /// spawn only, like a per-generation marker, come with [`SpawnExtras::env`]).
-    env: Vec<CString>,
+    /// spawn only, like a per-generation marker, come with [`SpawnExtras::env`]). Shared:
+    /// every instance of every app started from one shell inherits the same variables,
+    /// so each distinct entry is held once for the whole daemon ([`shared_entry`]).
+    env: Vec<Arc<CStr>>,
     /// The working directory.
     cwd: CString,
     /// The open-file limit the daemon was started with, restored in the child.
@@ -74,7 +77,7 @@ impl SpawnSpec {
         // the room, per instance, for as long as the instance is registered.
         let mut prepared = Vec::with_capacity(env.len());
         for (k, v) in env {
-            prepared.push(cstr(format!("{k}={v}").as_bytes())?);
+            prepared.push(shared_entry(format!("{k}={v}"))?);
         }
         let env = prepared;
         Ok(SpawnSpec {
@@ -96,6 +99,39 @@ impl SpawnSpec {
     pub fn program(&self) -> String {
         self.program.to_string_lossy().into_owned()
     }
+}
+
+/// The environment entries some [`SpawnSpec`] holds, each once. About 45 variables per
+/// instance come from the shell that started the apps: held per instance they were
+/// ~2 KiB of the daemon's memory per app (the strings and their allocator headers).
+/// The second field: at this many entries, the next insertion first drops those no spec
+/// holds any more.
+static ENTRIES: Mutex<Option<(HashSet<Arc<CStr>>, usize)>> = Mutex::new(None);
+
+/// The least size at which [`ENTRIES`] is pruned.
+const ENTRIES_PRUNE_AT: usize = 256;
+
+/// `entry` as a C string shared with every other spec holding the same entry.
+///
+/// Errors: a NUL byte in it.
+fn shared_entry(entry: String) -> io::Result<Arc<CStr>> {
+    let entry = cstr(entry.as_bytes())?;
+    // Poisoning cannot leave the set inconsistent (one insert or retain at a time).
+    let mut guard = ENTRIES.lock().unwrap_or_else(|e| e.into_inner());
+    let (set, prune_at) = guard.get_or_insert_with(|| (HashSet::new(), ENTRIES_PRUNE_AT));
+    if let Some(shared) = set.get(entry.as_c_str()) {
+        return Ok(shared.clone());
+    }
+    if set.len() >= *prune_at {
+        // Entries only the set holds belong to specs dropped since (a changed spec, a
+        // deleted app): pruned in bulk, the next time at twice what is left, so an
+        // insertion costs O(1) amortized.
+        set.retain(|e| Arc::strong_count(e) > 1);
+        *prune_at = (set.len() * 2).max(ENTRIES_PRUNE_AT);
+    }
+    let shared: Arc<CStr> = Arc::from(entry);
+    set.insert(shared.clone());
+    Ok(shared)
 }
 
 /// A C string of `s`, or the error of a NUL byte in it.
@@ -275,7 +311,7 @@ pub fn spawn_with(spec: &SpawnSpec, extras: &SpawnExtras<'_>) -> io::Result<Spaw
         spec.env
             .iter()
             .filter(|e| {
-                keys.is_empty() || entry_key(e.as_bytes()).is_none_or(|k| !keys.contains(&k))
+                keys.is_empty() || entry_key(e.to_bytes()).is_none_or(|k| !keys.contains(&k))
             })
             .map(|e| e.as_ptr()),
     );
@@ -571,6 +607,49 @@ mod tests {
             None,
         )
         .expect("spec")
+    }
+
+    #[test]
+    fn specs_share_their_equal_environment_entries() {
+        let a = spec(
+            "/bin/true",
+            &[],
+            &[("PMX_SHARED_T", "1"), ("ONLY_A_T", "a")],
+        );
+        let b = spec(
+            "/bin/true",
+            &[],
+            &[("PMX_SHARED_T", "1"), ("ONLY_B_T", "b")],
+        );
+        let entry = |s: &SpawnSpec, key: &str| {
+            s.env
+                .iter()
+                .find(|e| entry_key(e.to_bytes()) == Some(key.as_bytes()))
+                .cloned()
+                .expect("the entry")
+        };
+        let (sa, sb) = (entry(&a, "PMX_SHARED_T"), entry(&b, "PMX_SHARED_T"));
+        assert!(Arc::ptr_eq(&sa, &sb), "one entry for both specs");
+        assert_eq!(sa.to_bytes(), b"PMX_SHARED_T=1");
+        assert_eq!(entry(&a, "ONLY_A_T").to_bytes(), b"ONLY_A_T=a");
+        assert_eq!(entry(&b, "ONLY_B_T").to_bytes(), b"ONLY_B_T=b");
+        // A NUL byte is still refused.
+        assert!(shared_entry("K=a\0b".into()).is_err());
+    }
+
+    #[test]
+    fn entries_no_spec_holds_are_pruned() {
+        let gone = {
+            let s = spec("/bin/true", &[], &[("PMX_PRUNED_T", "x")]);
+            Arc::downgrade(&s.env[0])
+        };
+        assert!(gone.upgrade().is_some(), "the set still holds it");
+        // Enough new entries to pass any pruning threshold: the dropped one goes.
+        let keep: Vec<_> = (0..4 * ENTRIES_PRUNE_AT)
+            .map(|i| shared_entry(format!("PMX_FILL_T{i}=1")).expect("entry"))
+            .collect();
+        assert!(gone.upgrade().is_none(), "pruned once no spec holds it");
+        assert_eq!(keep[0].to_bytes(), b"PMX_FILL_T0=1", "held entries stay");
     }
 
     /// Everything the child wrote to stdout, once it exits (the pipe closes).

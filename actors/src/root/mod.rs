@@ -203,7 +203,7 @@ impl Actor for Root {
 impl Handler<Report> for Root {
     type Result = ();
     fn handle(&mut self, msg: Report, _: &mut Context<Self>) {
-        self.reg.set_rows(msg.app, msg.rows);
+        self.reg.merge_rows(msg.app, msg.count, msg.rows);
     }
 }
 

@@ -357,6 +357,33 @@ impl<A: Clone, G> Registry<A, G> {
             self.rows.insert(app, rows);
         }
     }
+
+    /// Merge the rows the App supervisor of `app` reported as changed: each replaces the
+    /// row of its instance number (or joins), and the rows numbered `count` or more
+    /// (instances a shrink dropped) leave `list`. Ignored for an app no longer
+    /// registered. Costs the reported rows plus the app's rows, whatever changed.
+    pub fn merge_rows(&mut self, app: String, count: usize, rows: Vec<Row>) {
+        if self.position(&app).is_none() {
+            return;
+        }
+        let kept = self.rows.entry(app).or_default();
+        for row in rows {
+            let n = row.info.instance;
+            match kept.iter_mut().find(|r| r.info.instance == n) {
+                Some(r) => *r = row,
+                None => {
+                    // Exactly one row per instance: a Vec grown by pushes keeps room
+                    // for four rows (~0.7 KiB) per single-instance app.
+                    kept.reserve_exact(count.saturating_sub(kept.len()).max(1));
+                    kept.push(row);
+                }
+            }
+        }
+        kept.retain(|r| (r.info.instance as usize) < count);
+        if kept.capacity() > kept.len() * 2 {
+            kept.shrink_to_fit();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -611,6 +638,55 @@ mod tests {
         // A late report of an app that is gone is ignored.
         reg.remove_apps(&names(&["web"]));
         reg.set_rows("web".into(), vec![row(0, "web", Status::Online)]);
+        assert!(reg.list().is_empty());
+    }
+
+    /// `row` of instance number `instance`.
+    fn row_of(id: u64, instance: u32, status: Status) -> Row {
+        let mut r = row(id, "web", status);
+        r.info.instance = instance;
+        r
+    }
+
+    fn listed(reg: &Registry<(), ()>) -> Vec<(u64, Status)> {
+        reg.list().iter().map(|r| (r.id, r.status)).collect()
+    }
+
+    #[test]
+    fn reported_rows_are_merged_by_instance_number() {
+        let (mut reg, seen) = recorded();
+        reg.insert_app(spec("web", 3), |_, _| ());
+        let before = seen.borrow().len();
+        let all = (0..3).map(|n| row_of(u64::from(n), n, Status::Stopped));
+        reg.merge_rows("web".into(), 3, all.collect());
+        assert_eq!(seen.borrow().len(), before, "rows are not declared state");
+        // One instance changed: only its row travels; the others stay as they were.
+        reg.merge_rows("web".into(), 3, vec![row_of(1, 1, Status::Online)]);
+        assert_eq!(
+            listed(&reg),
+            [
+                (0, Status::Stopped),
+                (1, Status::Online),
+                (2, Status::Stopped)
+            ]
+        );
+        // An instance that came back under a new id replaces its number's row.
+        reg.merge_rows("web".into(), 3, vec![row_of(7, 2, Status::Online)]);
+        assert_eq!(
+            listed(&reg),
+            [
+                (0, Status::Stopped),
+                (1, Status::Online),
+                (7, Status::Online)
+            ]
+        );
+        // A shrink to one instance: the rows numbered 1 and up leave `list`.
+        reg.merge_rows("web".into(), 1, vec![]);
+        assert_eq!(listed(&reg), [(0, Status::Stopped)]);
+        assert!(reg.is_down("web"));
+        // A late report of an app that is gone is ignored.
+        reg.remove_apps(&names(&["web"]));
+        reg.merge_rows("web".into(), 1, vec![row_of(0, 0, Status::Online)]);
         assert!(reg.list().is_empty());
     }
 }
