@@ -116,12 +116,11 @@ fn instance_path(path: PathBuf, instance: u32) -> PathBuf {
 }
 
 impl AppSup {
+    /// The mode in force: `fork` until cluster mode (shared listen sockets, the Node
+    /// preload) is built: several instances run as independent forks today, and `list`
+    /// never shows a mode that is not so (the CLI warns about `listen`/`instances`).
     fn mode(&self) -> &'static str {
-        if self.live() > 1 || !self.parts.spec.app.listen.is_empty() {
-            "cluster"
-        } else {
-            "fork"
-        }
+        "fork"
     }
 
     /// Every instance's row.
