@@ -674,6 +674,9 @@ pub enum PlanAction {
     Reload,
     /// Changed, `startOrRestart`: restarted.
     Restart,
+    /// Only `instances` changed: grown (the next instance numbers start) or shrunk (the
+    /// highest stop), the other instances left running, as `pmx scale` does.
+    Scale,
     /// Changed while down and declared `autostart: false`: takes its new spec and stays
     /// stopped (a reload would start an app the file says not to start).
     Update,

@@ -142,6 +142,7 @@ pub fn plan(lines: &[PlanLine]) -> String {
             PlanAction::Restart => ('~', "restart"),
             PlanAction::Rebuild => ('~', "rebuild"),
             PlanAction::Update => ('~', "update"),
+            PlanAction::Scale => ('~', "scale"),
             PlanAction::Unchanged => ('=', "unchanged"),
             PlanAction::Delete if l.group => ('-', "dissolve"),
             PlanAction::Delete => ('-', "delete"),

@@ -64,6 +64,16 @@ fn up_changes_the_instance_count_both_ways() {
     assert_eq!(pids.len(), 3, "three processes: {three:?}");
     assert!(pids.iter().all(|p| alive(*p as i32)));
     assert_eq!(describe(&t).len(), 3);
+    for row in t
+        .list()
+        .iter()
+        .filter(|r| r["name"] == "w" && r["instance"] != 0)
+    {
+        assert_eq!(
+            row["restarts"], 0,
+            "an added instance's first start is no restart"
+        );
+    }
     for n in 0..3 {
         // PM2's names for several instances without `merge`: one file each.
         let file = t.home.join(format!("logs/w-out-{n}.log"));
@@ -84,6 +94,11 @@ fn up_changes_the_instance_count_both_ways() {
     );
     assert_eq!(two[&0].0, three[&0].0);
     assert_eq!(two[&1].0, three[&1].0, "the kept instances keep their ids");
+    assert_eq!(
+        (two[&0].1, two[&1].1),
+        (three[&0].1, three[&1].1),
+        "a shrink that renames no file leaves the kept instances running (a scale)"
+    );
     let gone = three[&2].1 as i32;
     assert!(
         wait_for(DEADLINE, || !alive(gone)),

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::app::instance_count;
 use crate::protocol::{AppSpec, PlanAction, PlanLine, UpRequest};
 use crate::root::changes::declared_changes;
 use crate::root::registry::{GroupDecl, GroupEntry, Registry};
@@ -24,6 +25,9 @@ pub enum Action {
         /// Restart it now (false: its rebuilt group does).
         restart: bool,
     },
+    /// Give the running app (the spec's name) its declared spec whose only change is the
+    /// instance count: the new instance numbers start, the highest stop, the others run on.
+    Scale(AppSpec),
     /// Restart the running app of this name as it is (`reload_all`: unchanged, but the
     /// code may have changed).
     Restart(String),
@@ -162,14 +166,33 @@ pub fn plan<A: Clone, G>(reg: &Registry<A, G>, req: &UpRequest) -> Plan {
         let stays_down = down && !spec.app.autostart;
         let reload = (!changes.is_empty() && !stays_down)
             || (req.reload_all && (spec.app.autostart || !down));
+        // Only the count changed, on a running app outside a rebuilt group, and no reload
+        // of everything asked: scale it, leaving its running instances alone.
+        // Unless the instances' log files are renamed by it: from one instance to several
+        // (or back) without `merge`, instance 0's files gain (or lose) their `-0`, and only
+        // a reload puts its process on the files `describe` shows.
+        let (was, will) = (
+            instance_count(&running.spec.app.instances),
+            instance_count(&spec.app.instances),
+        );
+        let files_kept = spec.app.logs.merge || (was > 1 && will > 1) || was == will;
+        let scale = reload
+            && !down
+            && !req.reload_all
+            && !in_rebuilt.contains(name)
+            && files_kept
+            && changes.iter().all(|c| c == "instances");
         let action = match (reload, req.restart) {
+            _ if scale => PlanAction::Scale,
             (false, _) if !changes.is_empty() => PlanAction::Update,
             (false, _) => PlanAction::Unchanged,
             (true, false) => PlanAction::Reload,
             (true, true) => PlanAction::Restart,
         };
         let by_group = in_rebuilt.contains(name);
-        if !changes.is_empty() {
+        if scale {
+            changes_acts.push(Action::Scale(spec.clone()));
+        } else if !changes.is_empty() {
             changes_acts.push(Action::Replace {
                 spec: spec.clone(),
                 restart: !by_group && !stays_down,
@@ -310,6 +333,7 @@ mod tests {
                     PlanAction::Restart => "~ restart",
                     PlanAction::Rebuild => "~ rebuild",
                     PlanAction::Update => "~ update",
+                    PlanAction::Scale => "~ scale",
                     PlanAction::Unchanged => "= unchanged",
                     PlanAction::Delete => "- delete",
                 };
@@ -343,6 +367,7 @@ mod tests {
                     },
                     spec.app.name
                 ),
+                Action::Scale(spec) => format!("scale {}", spec.app.name),
                 Action::Restart(n) => format!("restart {n}"),
                 Action::Delete(n) => format!("delete {n}"),
                 Action::Create { spec, by_group } => format!(
@@ -377,6 +402,45 @@ mod tests {
         req: UpRequest,
         lines: &'static [&'static str],
         acts: &'static [&'static str],
+    }
+
+    /// Only the count changed and no instance's log files are renamed by it (several
+    /// instances before and after, or `merge`): a scale, which leaves the running
+    /// instances alone; from one instance to several without `merge` it is a reload.
+    #[test]
+    fn a_count_change_that_keeps_every_file_is_a_scale() {
+        let with = |n: u32, merge: bool| {
+            let mut s = declared("web");
+            s.app.instances = pmx_config::Instances::Count(n);
+            s.app.logs.merge = merge;
+            s
+        };
+        let cases = [
+            (2, 3, false, "~ web scale (instances)", "scale web"),
+            (3, 2, false, "~ web scale (instances)", "scale web"),
+            (1, 3, true, "~ web scale (instances)", "scale web"),
+            (
+                1,
+                3,
+                false,
+                "~ web reload (instances)",
+                "replace+restart web",
+            ),
+            (
+                3,
+                1,
+                false,
+                "~ web reload (instances)",
+                "replace+restart web",
+            ),
+        ];
+        for (was, will, merge, want_line, want_act) in cases {
+            let mut reg: Registry<(), ()> = Registry::new();
+            reg.insert_app(with(was, merge), |_, _| ());
+            let p = plan(&reg, &request(vec![with(will, merge)]));
+            assert_eq!(shown(&p), [want_line], "{was} -> {will}, merge {merge}");
+            assert_eq!(acts(&p), [want_act], "{was} -> {will}, merge {merge}");
+        }
     }
 
     #[test]
@@ -416,6 +480,42 @@ mod tests {
                     s
                 }]),
                 lines: &["~ web reload (instances, restart.delay, kill_timeout, logs.out_file)"],
+                acts: &["replace+restart web"],
+            },
+            Case {
+                what: "one instance to several without merge renames instance 0's files: reload",
+                reg: running(&[("web", Online)]),
+                req: request(vec![{
+                    let mut s = declared("web");
+                    s.app.instances = pmx_config::Instances::Count(3);
+                    s
+                }]),
+                lines: &["~ web reload (instances)"],
+                acts: &["replace+restart web"],
+            },
+            Case {
+                what: "startOrReload reloads an app whose count changed, as every other",
+                reg: running(&[("web", Online)]),
+                req: UpRequest {
+                    reload_all: true,
+                    ..request(vec![{
+                        let mut s = declared("web");
+                        s.app.instances = pmx_config::Instances::Count(3);
+                        s
+                    }])
+                },
+                lines: &["~ web reload (instances)"],
+                acts: &["replace+restart web"],
+            },
+            Case {
+                what: "a down app whose count changed is started under its new spec",
+                reg: running(&[("web", Stopped)]),
+                req: request(vec![{
+                    let mut s = declared("web");
+                    s.app.instances = pmx_config::Instances::Count(3);
+                    s
+                }]),
+                lines: &["~ web reload (instances)"],
                 acts: &["replace+restart web"],
             },
             Case {

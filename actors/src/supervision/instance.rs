@@ -344,6 +344,10 @@ impl Instance {
                 if self.running {
                     self.intent = Intent::Restart(reason);
                     self.terminate(&mut fx);
+                } else if self.generation == 0 {
+                    // Never spawned (an instance just added by a grown count, an app
+                    // registered stopped): its first start is not a restart.
+                    self.start(&mut fx);
                 } else {
                     self.restart_now(reason, &mut fx);
                 }
@@ -834,6 +838,28 @@ mod tests {
         let mut i = in_phase(Phase::Online);
         drive(&mut i, vec![exited(1, 1, true)]);
         assert_eq!((i.phase, i.restarts), (Phase::Stopped, 0));
+    }
+
+    #[test]
+    fn a_restart_of_a_never_spawned_instance_is_its_first_start() {
+        let restart = || Event::Restart {
+            reason: Reason::Manual,
+            waiter: None,
+        };
+        let mut i = Instance::new();
+        let fx = drive(&mut i, vec![restart()]);
+        assert_eq!(fx, vec![Spawn { generation: 1 }, Report]);
+        assert_eq!((i.phase, i.restarts), (Phase::Launching, 0));
+        // Once it has run, a restart of it stopped is counted and announced.
+        let mut i = in_phase(Phase::Stopping);
+        drive(&mut i, vec![exited(1, 1, true)]);
+        assert_eq!(i.phase, Phase::Stopped);
+        let fx = drive(&mut i, vec![restart()]);
+        assert!(
+            fx.contains(&Publish(Notice::Restart(Reason::Manual))),
+            "{fx:?}"
+        );
+        assert_eq!(i.restarts, 1);
     }
 
     #[test]

@@ -63,6 +63,21 @@ impl Root {
                         }));
                     }
                 }
+                Action::Scale(spec) => {
+                    let name = spec.app.name.clone();
+                    let spec = Arc::new(spec);
+                    let ids = self.reg.replace_spec(&name, spec.clone());
+                    if let Some(app) = self.reg.app(&name) {
+                        // Start only what is down: the new instance numbers (a shrink has
+                        // already stopped the highest); the running ones are not touched.
+                        app_requests.push(app.handle.send(Command {
+                            op: Op::Start,
+                            instances: None,
+                            replace: Some(spec),
+                            ids,
+                        }));
+                    }
+                }
                 Action::Restart(name) => {
                     if let Some(app) = self.reg.app(&name) {
                         app_requests.push(app.handle.send(whole_app(Op::Restart)));
