@@ -740,7 +740,10 @@ pub async fn pump(fd: OwnedFd, target: Arc<PumpTarget>) {
             Some(since) if since.elapsed() >= PARTIAL_FLUSH => Ok(false),
             Some(since) => {
                 let deadline = tokio::time::Instant::from_std(since + PARTIAL_FLUSH);
-                match tokio::time::timeout_at(deadline, pipe.readable()).await {
+                // Boxed: a timer entry held inline would size every pump's future (two
+                // per process, kept for its whole life) for this rare wait on a partial
+                // line; the box lives only while such a line waits.
+                match Box::pin(tokio::time::timeout_at(deadline, pipe.readable())).await {
                     Ok(r) => r.map(|()| true),
                     Err(_) => Ok(false),
                 }
