@@ -194,7 +194,7 @@ const LEAF_ACTORS: SourceRule = SourceRule {
     scope: &[
         "actors/src/process.rs",
         "actors/src/process/",
-        "actors/src/log.rs",
+        "actors/src/log/",
         "actors/src/output/",
         "actors/src/watch.rs",
         "actors/src/cron.rs",

@@ -1,0 +1,320 @@
+//! The pipe pumps: read a pipe in large chunks, cut at the last newline, write whole
+//! lines to every file of the stream, hand them to the bus while someone subscribes.
+
+use std::cell::RefCell;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use crate::events::{BusFlags, EventBus, PublishLogs, LOG_BATCH};
+use crate::protocol::Event;
+
+use super::*;
+
+/// Where one pipe's lines go.
+#[derive(Clone)]
+pub struct PumpTarget {
+    /// Every file of this stream (its own, and the combined `log_file` if any).
+    pub files: Vec<LogHandle>,
+    /// Whether a file is shared with another stream or instance: a partial last line then
+    /// gets a newline so the next writer starts on a line of its own.
+    pub shared: bool,
+    /// With `logs.time`: the strftime format of the `<timestamp>: ` prefix.
+    pub time_format: Option<String>,
+    /// The app's name, for log events.
+    pub app: String,
+    /// The instance's id, for log events.
+    pub id: u64,
+    /// `"out"` or `"err"`.
+    pub stream: &'static str,
+    /// The event bus and its flags: whether anyone subscribes to log lines (events are
+    /// only built then) and the count of lines it could not take.
+    pub events: Option<(Addr<EventBus>, BusFlags)>,
+}
+
+thread_local! {
+    /// The one read buffer of the log thread: a partial line carried over (up to
+    /// [`CARRY`] bytes), then what one read takes. Every pump uses it between two awaits
+    /// and writes straight from it, so an idle app costs no buffer and a busy one no copy.
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; CARRY + READ_CHUNK]);
+    /// Where lines get their `time` prefix, reused by every pump.
+    static STAMPED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What one pump keeps between reads.
+struct PumpState {
+    /// Shared with the instance's routes: a pump copies nothing of it (a copy per
+    /// process was a Vec, a String and an address clone per file, per pipe).
+    target: Arc<PumpTarget>,
+    /// Bytes read but not yet written: a partial line (empty most of the time).
+    pending: Vec<u8>,
+    /// Whether the next byte written starts a line (for the time prefix).
+    at_line_start: bool,
+    /// The cached `time` prefix and the second it was made for.
+    stamp: (i64, String),
+    /// Whether the format shows fractions of a second (`%f`, `%.3f`…): then no caching.
+    subsecond: bool,
+    /// When the oldest byte of `pending` arrived (None when nothing waits): bytes that
+    /// waited [`PARTIAL_FLUSH`] are written, however often more bytes without a newline
+    /// arrive (a progress bar redrawn every 100 ms).
+    waiting_since: Option<std::time::Instant>,
+    /// Batches written so far (tells `read` whether what waits is new).
+    emits: u64,
+}
+
+impl PumpState {
+    /// Read once from `pipe`; write the whole lines read. Ok(0) at EOF.
+    fn read(&mut self, pipe: &tokio::net::unix::pipe::Receiver) -> std::io::Result<usize> {
+        let (was_empty, emits) = (self.pending.is_empty(), self.emits);
+        let n = self.read_lines(pipe)?;
+        self.waiting_since = if self.pending.is_empty() {
+            None
+        } else if was_empty || self.emits != emits {
+            // What waits now arrived with this read.
+            Some(std::time::Instant::now())
+        } else {
+            self.waiting_since
+        };
+        Ok(n)
+    }
+
+    fn read_lines(&mut self, pipe: &tokio::net::unix::pipe::Receiver) -> std::io::Result<usize> {
+        let n = if self.pending.len() <= CARRY {
+            READ_BUF.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                let carry = self.pending.len();
+                buf[..carry].copy_from_slice(&self.pending);
+                let n = pipe.try_read(&mut buf[carry..])?;
+                let data = &buf[..carry + n];
+                match data[carry..].iter().rposition(|b| *b == b'\n') {
+                    Some(p) => {
+                        let end = carry + p + 1;
+                        self.emit(&data[..end]);
+                        self.pending.clear();
+                        self.pending.extend_from_slice(&data[end..]);
+                    }
+                    None => {
+                        self.pending.clear();
+                        self.pending.extend_from_slice(data);
+                    }
+                }
+                Ok::<_, std::io::Error>(n)
+            })?
+        } else {
+            // A long line: read into this pump's own buffer, no copy to and fro.
+            let start = self.pending.len();
+            self.pending.reserve(READ_CHUNK);
+            let n = pipe.try_read_buf(&mut self.pending)?;
+            if let Some(p) = self.pending[start..].iter().rposition(|b| *b == b'\n') {
+                let end = start + p + 1;
+                let lines = std::mem::take(&mut self.pending);
+                self.emit(&lines[..end]);
+                self.pending = lines;
+                self.pending.drain(..end);
+            }
+            n
+        };
+        while self.pending.len() >= MAX_LINE {
+            let rest = self.pending.split_off(MAX_LINE);
+            let piece = std::mem::replace(&mut self.pending, rest);
+            self.emit(&piece);
+        }
+        if self.pending.capacity() > 2 * CARRY && self.pending.len() <= CARRY {
+            self.pending.shrink_to(CARRY);
+        }
+        Ok(n)
+    }
+
+    /// Write `bytes` (whole lines, or a piece of one) to every file of the target,
+    /// prefixing each line with the time when asked, and publish its lines to subscribers.
+    fn emit(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.emits += 1;
+        let subscribed = self
+            .target
+            .events
+            .as_ref()
+            .is_some_and(|(_, flags)| flags.logs());
+        // One clock read for the prefix and the events: a followed line shows the time
+        // its file line has.
+        let now = (subscribed || self.target.time_format.is_some()).then(chrono::Local::now);
+        match self.target.time_format.as_deref() {
+            None => {
+                for file in &self.target.files {
+                    file.append(bytes, self.target.id);
+                }
+            }
+            Some(fmt) => {
+                let now = now.unwrap_or_else(chrono::Local::now);
+                let key = match self.subsecond {
+                    true => now.timestamp_nanos_opt().unwrap_or(0),
+                    false => now.timestamp(),
+                };
+                if self.stamp.0 != key || self.stamp.1.is_empty() {
+                    self.stamp = (key, format!("{}: ", now.format(fmt)));
+                }
+                let stamp = self.stamp.1.as_bytes();
+                STAMPED.with(|out| {
+                    let mut out = out.borrow_mut();
+                    out.clear();
+                    let mut start = self.at_line_start;
+                    for piece in bytes.split_inclusive(|b| *b == b'\n') {
+                        if start {
+                            out.extend_from_slice(stamp);
+                        }
+                        out.extend_from_slice(piece);
+                        start = piece.last() == Some(&b'\n');
+                    }
+                    for file in &self.target.files {
+                        file.append(&out, self.target.id);
+                    }
+                    if out.capacity() > 4 * READ_CHUNK {
+                        *out = Vec::new();
+                    }
+                });
+            }
+        }
+        self.at_line_start = bytes.last() == Some(&b'\n');
+        if let (Some((bus, flags)), true) = (&self.target.events, subscribed) {
+            // One bounded batch per write, sent only if the bus has room: a subscriber
+            // that cannot keep up loses lines (and hears `lagged`), the daemon never
+            // queues them without limit.
+            let time = now.unwrap_or_else(chrono::Local::now).to_rfc3339();
+            let mut lines = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+            let events: Vec<Event> = lines
+                .by_ref()
+                .take(LOG_BATCH)
+                .map(|line| Event {
+                    event: "log".into(),
+                    app: Some(self.target.app.clone()),
+                    id: Some(self.target.id),
+                    time: Some(time.clone()),
+                    stream: Some(self.target.stream.into()),
+                    message: Some(String::from_utf8_lossy(line).into_owned()),
+                    ..Event::default()
+                })
+                .collect();
+            let mut lost = lines.count() as u64;
+            if let Err(e) = bus.try_send(PublishLogs(events)) {
+                let PublishLogs(events) = match e {
+                    SendError::Full(m) | SendError::Closed(m) => m,
+                };
+                lost += events.len() as u64;
+            }
+            flags.lost_logs(lost, bus);
+        }
+    }
+}
+
+/// Whether a strftime format shows fractions of a second (`%f`, `%.f`, `%3f`, `%.6f`).
+fn shows_subseconds(fmt: &str) -> bool {
+    fmt.split('%').skip(1).any(|spec| {
+        let spec = spec.strip_prefix('.').unwrap_or(spec);
+        let spec = spec.trim_start_matches(|c: char| c.is_ascii_digit());
+        spec.starts_with('f')
+    })
+}
+
+/// Read `fd` until EOF, writing whole lines to `target`'s files. Runs on the log arbiter.
+pub async fn pump(fd: OwnedFd, target: Arc<PumpTarget>) {
+    let pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(
+                "cannot read the {} pipe of {}: {e}",
+                target.stream,
+                target.app
+            );
+            return;
+        }
+    };
+    let subsecond = target.time_format.as_deref().is_some_and(shows_subseconds);
+    let mut state = PumpState {
+        target,
+        pending: Vec::new(),
+        at_line_start: true,
+        stamp: (0, String::new()),
+        subsecond,
+        waiting_since: None,
+        emits: 0,
+    };
+    let mut grown = false;
+    loop {
+        let ready = match state.waiting_since {
+            None => pipe.readable().await.map(|()| true),
+            Some(since) if since.elapsed() >= PARTIAL_FLUSH => Ok(false),
+            Some(since) => {
+                let deadline = tokio::time::Instant::from_std(since + PARTIAL_FLUSH);
+                // Boxed: a timer entry held inline would size every pump's future (two
+                // per process, kept for its whole life) for this rare wait on a partial
+                // line; the box lives only while such a line waits.
+                match Box::pin(tokio::time::timeout_at(deadline, pipe.readable())).await {
+                    Ok(r) => r.map(|()| true),
+                    Err(_) => Ok(false),
+                }
+            }
+        };
+        match ready {
+            Err(_) => break,
+            Ok(false) => {
+                // A prompt or a progress bar: write what waited, the line goes on.
+                let piece = std::mem::take(&mut state.pending);
+                state.emit(&piece);
+                state.waiting_since = None;
+                continue;
+            }
+            Ok(true) => {}
+        }
+        let result = state.read(&pipe);
+        // A pipe that is always readable never makes `readable()` wait, and the writes are
+        // synchronous: a flat-out writer would keep the log thread from every other app.
+        // After a big read the pump goes to the back of the queue; small reads count
+        // against tokio's budget (a yield every 128).
+        match result {
+            Ok(n) if n >= DEFAULT_PIPE => tokio::task::yield_now().await,
+            _ => tokio::task::consume_budget().await,
+        }
+        match result {
+            Ok(0) => break,
+            Ok(n) if n >= DEFAULT_PIPE && !grown => {
+                // The pipe was full: a chatty app. A bigger pipe (1 MiB, Linux's default
+                // limit for unprivileged users) halves the wakeups and the lock handovers
+                // per byte; quiet apps keep the default so the user's pipe budget is spared.
+                grown = true;
+                let _ = nix::fcntl::fcntl(
+                    pipe.as_raw_fd(),
+                    nix::fcntl::FcntlArg::F_SETPIPE_SZ(READ_CHUNK as i32),
+                );
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => break,
+        }
+    }
+    // A partial last line is written at exit; in a shared file it gets its newline (also
+    // when its start was already written after waiting 1 s), so the next writer starts on
+    // a line of its own.
+    let mut last = std::mem::take(&mut state.pending);
+    let open_line = !last.is_empty() || !state.at_line_start;
+    if state.target.shared && open_line {
+        last.push(b'\n');
+    }
+    state.emit(&last);
+}
+
+#[cfg(test)]
+mod tests {
+
+    #[test]
+    fn subsecond_formats_are_recognised() {
+        for f in ["%H:%M:%S%.3f", "%f", "%.f", "%6f x"] {
+            assert!(super::shows_subseconds(f), "{f}");
+        }
+        for f in ["%Y-%m-%dT%H:%M:%S", "%d/%m %H:%M", "f %F"] {
+            assert!(!super::shows_subseconds(f), "{f}");
+        }
+    }
+}
