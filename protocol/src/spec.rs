@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -260,6 +261,86 @@ impl From<&pmx_config::Group> for Group {
             intensity,
             apps,
         }
+    }
+}
+
+/// One app as the daemon runs it: what was declared plus how it was resolved.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    /// The app as declared (file or CLI flags), every field at its value or default.
+    pub app: App,
+    /// The program exec'd: the interpreter's absolute path, or the script/command itself.
+    pub program: PathBuf,
+    /// The arguments after the program: interpreter args, the script, then the app's args.
+    pub args: Vec<String>,
+    /// The working directory, absolute.
+    pub cwd: PathBuf,
+    /// The environment layers, kept apart (SPEC §4).
+    pub env: EnvLayers,
+    /// The ecosystem file it came from (absolute), if any: the scope of `up --prune`.
+    #[serde(default)]
+    pub source: Option<PathBuf>,
+    /// The `--env NAME` chosen, if any.
+    #[serde(default)]
+    pub env_name: Option<String>,
+}
+
+impl fmt::Debug for AppSpec {
+    // The environment holds secrets: only the keys reach a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppSpec")
+            .field("app", &self.app)
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("cwd", &self.cwd)
+            .field("env", &self.env)
+            .field("source", &self.source)
+            .field("env_name", &self.env_name)
+            .finish()
+    }
+}
+
+/// An app's environment, lowest to highest precedence (SPEC §4); what pmx injects
+/// (`PMX_ID`, `PMX_APP_NAME`, `PMX_INSTANCE`, the instance var) is laid on top at spawn.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvLayers {
+    /// The environment of the `pmx` command that started the app (as PM2 does). Shared:
+    /// every app started by one command holds the same map once.
+    #[serde(default)]
+    pub inherited: Arc<BTreeMap<String, String>>,
+    /// The contents of `env_file`, as read when the app was started (or `--update-env`).
+    #[serde(default)]
+    pub env_file: BTreeMap<String, String>,
+    /// The app's `env`.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// `envs.<NAME>` chosen by `--env NAME`.
+    #[serde(default)]
+    pub envs: BTreeMap<String, String>,
+}
+
+impl EnvLayers {
+    /// The layers merged, lowest precedence first.
+    pub fn merged(&self) -> BTreeMap<String, String> {
+        let mut out = (*self.inherited).clone();
+        for layer in [&self.env_file, &self.env, &self.envs] {
+            out.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out
+    }
+}
+
+impl fmt::Debug for EnvLayers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = |m: &BTreeMap<String, String>| m.keys().cloned().collect::<Vec<_>>();
+        f.debug_struct("EnvLayers")
+            .field("inherited", &format_args!("{} vars", self.inherited.len()))
+            .field("env_file", &keys(&self.env_file))
+            .field("env", &keys(&self.env))
+            .field("envs", &keys(&self.envs))
+            .finish()
     }
 }
 

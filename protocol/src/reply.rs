@@ -1,0 +1,218 @@
+//! The replies' result types (`list`, `describe`, `env`, `up`, `ping`, `hello`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// `ping`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PingReply {
+    /// Always true.
+    pub pong: bool,
+    /// The daemon's pid.
+    pub pid: u32,
+    /// The daemon's pmx semver.
+    pub version: String,
+}
+
+/// The hello's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HelloReply {
+    /// The daemon's protocol version.
+    pub protocol_version: u32,
+    /// The daemon's pmx semver.
+    pub version: String,
+}
+
+/// One process (one instance) as `list` and `pmx list --json` show it (SPEC §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// Unique per instance, never reused while the daemon lives (PM2's `pm_id`).
+    pub id: u64,
+    /// The app's name.
+    pub name: String,
+    /// 0..N-1.
+    pub instance: u32,
+    /// The main process's pid; null when not running.
+    pub pid: Option<u32>,
+    /// PM2's status words: `launching`, `online`, `stopping`, `stopped`,
+    /// `waiting restart`, `errored`.
+    pub status: Status,
+    /// Every restart of the process: crash, watch, cron, memory limit, restart, reload.
+    pub restarts: u64,
+    /// `"fork"` or `"cluster"`.
+    pub mode: String,
+    /// Percent of one core (100 = one core busy); null before the first sample.
+    pub cpu: Option<f64>,
+    /// Resident bytes of the process and its descendants; null before the first sample.
+    pub memory: Option<u64>,
+    /// Ms since the current process started; null when down.
+    pub uptime: Option<u64>,
+    /// The user the process runs as.
+    pub user: String,
+    /// Whether a watcher restarts it on file changes.
+    pub watching: bool,
+    /// The app's namespace.
+    pub namespace: String,
+    /// The supervision group it belongs to; null outside a group.
+    pub group: Option<String>,
+}
+
+/// PM2's status words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Spawned, waiting for readiness.
+    #[serde(rename = "launching")]
+    Launching,
+    /// Running.
+    #[serde(rename = "online")]
+    Online,
+    /// Stop asked; until the whole tree has exited.
+    #[serde(rename = "stopping")]
+    Stopping,
+    /// Stopped by `stop`, or after an exit the policy does not restart.
+    #[serde(rename = "stopped")]
+    Stopped,
+    /// During a restart delay.
+    #[serde(rename = "waiting restart")]
+    WaitingRestart,
+    /// More than `max_restarts` unstable restarts, or reached by an escalation.
+    #[serde(rename = "errored")]
+    Errored,
+}
+
+impl Status {
+    /// The word as PM2 spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Launching => "launching",
+            Status::Online => "online",
+            Status::Stopping => "stopping",
+            Status::Stopped => "stopped",
+            Status::WaitingRestart => "waiting restart",
+            Status::Errored => "errored",
+        }
+    }
+}
+
+/// `describe`'s answer for one instance: its [`ProcessInfo`] and the rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Description {
+    /// The list row.
+    #[serde(flatten)]
+    pub info: ProcessInfo,
+    /// The script as declared.
+    pub script: String,
+    /// The program exec'd.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// The interpreter as declared (`null`: by extension).
+    pub interpreter: Option<String>,
+    /// The working directory.
+    pub cwd: PathBuf,
+    /// The stdout log file.
+    pub out_log: PathBuf,
+    /// The stderr log file.
+    pub error_log: PathBuf,
+    /// The combined log file, if any.
+    pub log_file: Option<PathBuf>,
+    /// Lines of this instance's log files that could not be written (disk full, a
+    /// directory that cannot be created…) since the daemon opened them; 0 when none.
+    pub log_lost_lines: u64,
+    /// With `time`: the strftime format of the `<timestamp>: ` prefix of each line in its
+    /// log files (the app's `date_format`); null when lines are written verbatim.
+    pub log_date_format: Option<String>,
+    /// The daemon's UTC offset now, in seconds east of UTC: the zone of `time` prefixes
+    /// whose format has no offset of its own (SPEC §7: the daemon's local time).
+    pub log_utc_offset: i32,
+    /// The write fault in effect on one of its log files (`cannot write <path>: <error>`);
+    /// null when every file is writable.
+    pub log_fault: Option<String>,
+    /// The restart policy: `Always`, `OnFailure` or `Never`.
+    pub policy: String,
+    /// Unstable exits in a row so far.
+    pub unstable_restarts: u32,
+    /// The last exit's code, if it exited by code.
+    pub last_exit_code: Option<i32>,
+    /// The last exit's signal name, if a signal killed it.
+    pub last_exit_signal: Option<String>,
+    /// The ecosystem file it came from.
+    pub source: Option<PathBuf>,
+    /// Ms since the epoch when the app was created.
+    pub created_at: u64,
+    /// The stop signal (`SIGINT`).
+    pub kill_signal: String,
+    /// Ms between the stop signal and SIGKILL.
+    pub kill_timeout: u64,
+    /// Why the last spawn failed (`cannot exec …: Permission denied`), until one succeeds.
+    pub last_error: Option<String>,
+    /// The group's strategy (`OneForOne`, …); null outside a group.
+    #[serde(default)]
+    pub group_strategy: Option<String>,
+    /// The group's intensity (`max 1 within 5000 ms`); null outside a group.
+    #[serde(default)]
+    pub group_intensity: Option<String>,
+    /// The group's restarts within its intensity window now; null outside a group.
+    #[serde(default)]
+    pub group_restarts: Option<u64>,
+}
+
+/// `env`'s answer: the environment one instance got, every value in full.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvReply {
+    /// The instance's id.
+    pub id: u64,
+    /// `KEY` → value, sorted by key.
+    pub env: BTreeMap<String, String>,
+}
+
+/// One line of `up`'s plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanLine {
+    /// The app's name.
+    pub name: String,
+    /// What happens to it.
+    pub action: PlanAction,
+    /// For `reload`: what changed (`env.PORT`, `args`).
+    #[serde(default)]
+    pub changes: Vec<String>,
+    /// The line is about a supervision group, not an app (absent when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub group: bool,
+}
+
+/// What `up` does to one app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanAction {
+    /// New: started.
+    Start,
+    /// Changed: reloaded (or restarted).
+    Reload,
+    /// Changed, `startOrRestart`: restarted.
+    Restart,
+    /// Only `instances` changed: grown (the next instance numbers start) or shrunk (the
+    /// highest stop), the other instances left running, as `pmx scale` does.
+    Scale,
+    /// Changed while down and declared `autostart: false`: takes its new spec and stays
+    /// stopped (a reload would start an app the file says not to start).
+    Update,
+    /// Same as running: left alone.
+    Unchanged,
+    /// Not in the file any more, `--prune`: deleted (a group: dissolved, its apps stay).
+    Delete,
+    /// A group whose membership, order, strategy or intensity changed: its members
+    /// stopped in reverse order and started again under the new group.
+    Rebuild,
+}
+
+/// `up`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpReply {
+    /// One line per app.
+    pub plan: Vec<PlanLine>,
+    /// The rows touched (empty with `dry_run`).
+    pub processes: Vec<ProcessInfo>,
+}
