@@ -19,14 +19,7 @@ pub trait HomeTag {
 impl HomeTag for Home {
     fn tag(&self) -> String {
         use std::os::unix::ffi::OsStrExt;
-        const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-        const PRIME: u64 = 0x0000_0100_0000_01b3;
-        let hash = self
-            .dir
-            .as_os_str()
-            .as_bytes()
-            .iter()
-            .fold(OFFSET_BASIS, |h, b| (h ^ u64::from(*b)).wrapping_mul(PRIME));
+        let hash = pmx_protocol::home::fnv1a64(self.dir.as_os_str().as_bytes());
         format!("{hash:016x}")
     }
 }

@@ -65,3 +65,31 @@ impl Home {
         self.dir.join("pids")
     }
 }
+
+/// FNV-1a 64 of `bytes` (the 64-bit parameters of the FNV reference,
+/// `http://www.isthe.com/chongo/tech/comp/fnv/`): the hash pmx uses wherever a value
+/// must read the same in every build (std's `DefaultHasher` may change with any Rust
+/// release): the process-tree marker's tag of a home, and `pmx import`'s record.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fnv1a64;
+
+    #[test]
+    fn fnv1a64_gives_the_reference_values() {
+        // From the FNV reference's test vectors.
+        let cases: [(&[u8], u64); 3] = [
+            (b"", 0xcbf2_9ce4_8422_2325),
+            (b"a", 0xaf63_dc4c_8601_ec8c),
+            (b"foobar", 0x8594_4171_f739_67e8),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(fnv1a64(bytes), want, "{bytes:?}");
+        }
+    }
+}

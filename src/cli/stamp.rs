@@ -26,15 +26,7 @@ const PREFIX: &str = "// pmx import: from ";
 /// What sits between the source path and the hash.
 const HASH_LABEL: &str = ", fnv1a64 ";
 
-/// FNV-1a 64 of `bytes` (the 64-bit parameters of the FNV reference).
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
+use pmx_protocol::home::fnv1a64;
 
 /// `text` (an ecosystem file whose header is its leading `//` lines) with the record
 /// lines added at the end of that header, naming `source` (the PM2 file's path relative
@@ -142,19 +134,6 @@ pub fn relative(path: &std::path::Path, from: &std::path::Path) -> std::path::Pa
 mod tests {
     use super::*;
     use std::path::Path;
-
-    #[test]
-    fn fnv1a64_gives_the_reference_values() {
-        // From the FNV reference's test vectors.
-        let cases: [(&[u8], u64); 3] = [
-            (b"", 0xcbf2_9ce4_8422_2325),
-            (b"a", 0xaf63_dc4c_8601_ec8c),
-            (b"foobar", 0x8594_4171_f739_67e8),
-        ];
-        for (bytes, want) in cases {
-            assert_eq!(fnv1a64(bytes), want, "{bytes:?}");
-        }
-    }
 
     const BODY: &str = "// Converted by `pmx import` from a.config.js.\n// Paths are relative.\nEcosystem(\n    apps: [],\n)\n";
 

@@ -97,16 +97,6 @@ fn internal(e: MailboxError) -> ApiError {
     ApiError::new(ErrorCode::Internal, e.to_string())
 }
 
-/// A command on every instance of an app, with no new spec.
-fn whole_app(op: Op) -> Command {
-    Command {
-        op,
-        instances: None,
-        replace: None,
-        ids: None,
-    }
-}
-
 /// The change hook of the daemon's registry: every change reaches `pmx.log` (`pmx logs`
 /// with no target shows `app <name> added`).
 fn log_change(change: &Change) {
@@ -219,7 +209,7 @@ impl Handler<Escalate> for Root {
         for m in &g.members {
             if let Some(app) = self.reg.app(m) {
                 app.handle
-                    .do_send(whole_app(Op::MarkErrored(msg.reason.clone())));
+                    .do_send(Command::all(Op::MarkErrored(msg.reason.clone())));
             }
         }
     }

@@ -6,11 +6,9 @@ use std::collections::BTreeSet;
 
 use actix::prelude::*;
 
-use crate::app::{Op, SpawnErrors};
+use crate::app::{Command, Op, SpawnErrors};
 use crate::protocol::{ApiError, ErrorCode, StartRequest};
-use crate::root::{
-    fail, internal, shutting_down, to_value, validate_specs, whole_app, Answer, Root,
-};
+use crate::root::{fail, internal, shutting_down, to_value, validate_specs, Answer, Root};
 
 impl Root {
     /// Start `req`'s apps; answers their rows once each is spawned. A new app that could
@@ -51,7 +49,7 @@ impl Root {
         for mut spec in req.apps {
             if let Some(app) = self.reg.app(&spec.app.name) {
                 if req.restart_existing && !req.force {
-                    requests.push(app.handle.send(whole_app(Op::Restart)));
+                    requests.push(app.handle.send(Command::all(Op::Restart)));
                     continue;
                 }
                 spec.app.name = self.reg.unique_name(&spec.app.name);
@@ -60,7 +58,11 @@ impl Root {
             let name = spec.app.name.clone();
             let addr = self.create(spec, ctx);
             if !grouped.contains(&name) {
-                requests.push(addr.send(whole_app(if autostart { Op::Start } else { Op::Reset })));
+                requests.push(addr.send(Command::all(if autostart {
+                    Op::Start
+                } else {
+                    Op::Reset
+                })));
             }
             created.push((name, addr));
         }
@@ -84,7 +86,7 @@ impl Root {
                 for (name, addr) in created {
                     let errors = addr.send(SpawnErrors).await.unwrap_or_default();
                     if let Some(first) = errors.into_iter().next() {
-                        let _ = addr.send(whole_app(Op::Delete)).await;
+                        let _ = addr.send(Command::all(Op::Delete)).await;
                         failed.push((name, first));
                     }
                 }

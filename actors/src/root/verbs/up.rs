@@ -9,9 +9,7 @@ use actix::prelude::*;
 use crate::app::{Command, LeaveGroup, Op};
 use crate::protocol::{UpReply, UpRequest};
 use crate::root::plan::{plan, Action};
-use crate::root::{
-    fail, internal, shutting_down, to_value, validate_specs, whole_app, Answer, Root,
-};
+use crate::root::{fail, internal, shutting_down, to_value, validate_specs, Answer, Root};
 
 impl Root {
     /// Make the running set match `req`'s file; answers the plan and the rows of the
@@ -80,12 +78,12 @@ impl Root {
                 }
                 Action::Restart(name) => {
                     if let Some(app) = self.reg.app(&name) {
-                        app_requests.push(app.handle.send(whole_app(Op::Restart)));
+                        app_requests.push(app.handle.send(Command::all(Op::Restart)));
                     }
                 }
                 Action::Delete(name) => {
                     if let Some(app) = self.reg.app(&name) {
-                        app_requests.push(app.handle.send(whole_app(Op::Delete)));
+                        app_requests.push(app.handle.send(Command::all(Op::Delete)));
                     }
                     deleted.insert(name);
                 }
@@ -94,7 +92,7 @@ impl Root {
                     let addr = self.create(spec, ctx);
                     if !by_group {
                         let op = if autostart { Op::Start } else { Op::Reset };
-                        app_requests.push(addr.send(whole_app(op)));
+                        app_requests.push(addr.send(Command::all(op)));
                     }
                 }
                 Action::BuildGroup { group, rebuilt } => {
