@@ -351,7 +351,9 @@ impl<A: Clone, G> Registry<A, G> {
     /// Keep the rows the App supervisor of `app` reported (all its rows: an instance
     /// left out is gone from `list`); ignored for an app no longer registered (a late
     /// report of a deleted app). Rows are what the apps observe, not declared state:
-    /// the hook is not called.
+    /// the hook is not called. The daemon merges reports instead ([`Registry::merge_rows`]);
+    /// tests set whole tables.
+    #[cfg(test)]
     pub fn set_rows(&mut self, app: String, rows: Vec<Row>) {
         if self.position(&app).is_some() {
             self.rows.insert(app, rows);
