@@ -6,7 +6,6 @@
 //! subscribed. A half-sent line only ever waits in its own reader.
 
 use actix::prelude::*;
-use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
@@ -130,8 +129,6 @@ impl Handler<Incoming> for Session {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return Box::pin(fut::ready(()));
         }
-        // A large request (many app specs) leaves freed heap behind: trimmed after it.
-        let large = line.len() > 64 * 1024;
         let env = match parse_request(&line) {
             Ok(env) => env,
             Err(reply) => {
@@ -139,6 +136,14 @@ impl Handler<Incoming> for Session {
                 return Box::pin(fut::ready(()));
             }
         };
+        // A large request, or one that builds or drops apps (their actors, log files and
+        // spawns allocate and free in turn), leaves freed heap behind: trimmed after it,
+        // so the daemon's resident memory returns to what the apps themselves hold.
+        let large = line.len() > 64 * 1024
+            || matches!(
+                env.request,
+                Request::Start(_) | Request::Up(_) | Request::Delete { .. }
+            );
         let id = env.id;
         match env.request {
             Request::Hello {
@@ -146,13 +151,12 @@ impl Handler<Incoming> for Session {
             } => {
                 let reply = if protocol_version == PROTOCOL_VERSION {
                     self.hello = true;
-                    Reply::ok(
+                    Reply::ok_of(
                         id,
-                        serde_json::to_value(HelloReply {
+                        &HelloReply {
                             protocol_version: PROTOCOL_VERSION,
                             version: VERSION.into(),
-                        })
-                        .unwrap_or(Value::Null),
+                        },
                     )
                 } else {
                     self.hello = false;
@@ -186,7 +190,7 @@ impl Handler<Incoming> for Session {
                     .map(move |rx, act, ctx| match rx {
                         Ok(rx) => {
                             act.subscribed = true;
-                            act.reply(&Reply::ok(id, serde_json::json!({"subscribed": true})));
+                            act.reply(&Reply::ok_of(id, &serde_json::json!({"subscribed": true})));
                             let _ = act.out.send(Out::Events(rx));
                         }
                         Err(_) => ctx.stop(),
@@ -200,7 +204,7 @@ impl Handler<Incoming> for Session {
                     until: Some(until),
                 });
                 Box::pin(stop.into_actor(self).map(move |_, act, _| {
-                    act.reply(&Reply::ok(id, serde_json::json!({"killed": true})));
+                    act.reply(&Reply::ok_of(id, &serde_json::json!({"killed": true})));
                     let _ = act.out.send(Out::Shutdown(answered));
                 }))
             }

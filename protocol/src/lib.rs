@@ -30,6 +30,7 @@ pub use spec::{App, AppSpec, EnvLayers, Group};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -123,6 +124,21 @@ pub enum Request {
 }
 
 impl Request {
+    /// This request with its `inherited` environment (sent once, for every app) shared
+    /// into each app's [`EnvLayers::inherited`]: one map for the whole request, however
+    /// many apps it starts. Other requests are returned as they are.
+    pub fn with_inherited_shared(mut self) -> Self {
+        let (inherited, apps) = match &mut self {
+            Request::Start(r) => (&r.inherited, &mut r.apps),
+            Request::Up(r) => (&r.inherited, &mut r.apps),
+            _ => return self,
+        };
+        for app in apps {
+            app.env.inherited = Arc::clone(inherited);
+        }
+        self
+    }
+
     /// The verb, as spelled in `type`.
     pub fn verb(&self) -> &'static str {
         match self {
@@ -172,6 +188,11 @@ pub const VERBS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
+    /// The environment of the command that sent the request (the inherited layer of every
+    /// app in `apps`), sent once: parsing shares it into each app's
+    /// [`EnvLayers::inherited`], which is not on the wire.
+    #[serde(default)]
+    pub inherited: Arc<BTreeMap<String, String>>,
     /// The apps to start, in order.
     pub apps: Vec<AppSpec>,
     /// `-f`: an app whose name exists starts as a second copy named `name-1`, `name-2`, …
@@ -191,6 +212,10 @@ pub struct StartRequest {
 pub struct UpRequest {
     /// The ecosystem file's absolute path (the scope of `prune`).
     pub file: PathBuf,
+    /// The environment of the command that sent the request, once for every app (as
+    /// [`StartRequest::inherited`]).
+    #[serde(default)]
+    pub inherited: Arc<BTreeMap<String, String>>,
     /// Every app the file declares (after `--only`), resolved by the client.
     pub apps: Vec<AppSpec>,
     /// Delete running apps that came from `file` and are no longer in it.
@@ -240,25 +265,35 @@ pub struct Envelope {
 
 /// A reply: `{"id":N,"result":…}` or `{"id":N,"error":{…}}`; `id` is null only when the
 /// request had no usable id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reply {
     /// The request's id, or null (`malformed`, `too_large`, an id that is not a u64).
     pub id: Option<u64>,
-    /// The answer on success.
+    /// The answer on success, as JSON text (written once, straight from the typed
+    /// answer; read with `serde_json::from_str`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
+    pub result: Option<Box<serde_json::value::RawValue>>,
     /// The error on failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ApiError>,
 }
 
 impl Reply {
-    /// A success reply.
-    pub fn ok(id: u64, result: Value) -> Reply {
+    /// A success reply of `result` (JSON text).
+    pub fn ok(id: u64, result: Box<serde_json::value::RawValue>) -> Reply {
         Reply {
             id: Some(id),
             result: Some(result),
             error: None,
+        }
+    }
+
+    /// A success reply of `result`, serialized; an `internal` error reply if it cannot
+    /// be (a map with non-string keys, say).
+    pub fn ok_of<T: Serialize>(id: u64, result: &T) -> Reply {
+        match serde_json::value::to_raw_value(result) {
+            Ok(raw) => Reply::ok(id, raw),
+            Err(e) => Reply::err(Some(id), ApiError::new(ErrorCode::Internal, e.to_string())),
         }
     }
 
@@ -400,7 +435,10 @@ pub fn parse_request(line: &[u8]) -> Result<Envelope, Reply> {
                     ),
                 ));
             }
-            Ok(Envelope { id, request })
+            Ok(Envelope {
+                id,
+                request: request.with_inherited_shared(),
+            })
         }
         Err(e) => Err(Reply::err(
             Some(id),
@@ -488,6 +526,64 @@ mod tests {
             err_code(r#"{"id":6,"type":"ping","extra":1}"#),
             (Some(6), ErrorCode::BadRequest)
         );
+    }
+
+    fn spec(name: &str) -> AppSpec {
+        AppSpec {
+            app: App::new(name.into(), "/bin/sleep".into(), "/tmp".into()),
+            program: "/bin/sleep".into(),
+            args: vec!["60".into()],
+            cwd: "/tmp".into(),
+            env: EnvLayers::default(),
+            source: None,
+            env_name: None,
+        }
+    }
+
+    #[test]
+    fn the_inherited_environment_travels_once_and_is_shared_by_every_app() {
+        let inherited = Arc::new(BTreeMap::from([("PATH".to_string(), "/bin".to_string())]));
+        let mut apps = vec![spec("a"), spec("b")];
+        for app in &mut apps {
+            app.env.inherited = Arc::clone(&inherited);
+        }
+        let sent = Request::Start(StartRequest {
+            inherited: Arc::clone(&inherited),
+            apps,
+            force: false,
+            restart_existing: false,
+            groups: Vec::new(),
+        });
+        let mut line = serde_json::to_value(&sent).unwrap_or_default();
+        line["id"] = 7.into();
+        let text = line.to_string();
+        assert_eq!(
+            text.matches("/bin\"").count(),
+            1,
+            "one copy on the wire: {text}"
+        );
+        let got = parse_request(text.as_bytes()).map_err(|r| format!("{r:?}"));
+        let Ok(Envelope {
+            id: 7,
+            request: Request::Start(got),
+        }) = got
+        else {
+            panic!("not parsed back: {got:?}");
+        };
+        assert_eq!(*got.apps[0].env.inherited, *inherited);
+        assert!(Arc::ptr_eq(
+            &got.apps[0].env.inherited,
+            &got.apps[1].env.inherited
+        ));
+        assert!(Arc::ptr_eq(&got.apps[0].env.inherited, &got.inherited));
+    }
+
+    #[test]
+    fn an_inherited_layer_inside_an_app_is_refused() {
+        let mut app = serde_json::to_value(spec("a")).unwrap_or_default();
+        app["env"]["inherited"] = serde_json::json!({"PATH": "/bin"});
+        let line = serde_json::json!({"id": 3, "type": "start", "apps": [app]}).to_string();
+        assert_eq!(err_code(&line), (Some(3), ErrorCode::BadRequest));
     }
 
     #[test]

@@ -307,8 +307,10 @@ impl fmt::Debug for AppSpec {
 #[serde(deny_unknown_fields)]
 pub struct EnvLayers {
     /// The environment of the `pmx` command that started the app (as PM2 does). Shared:
-    /// every app started by one command holds the same map once.
-    #[serde(default)]
+    /// every app started by one command holds the same map once. Not on the wire: a
+    /// request carries it once (`StartRequest::inherited`, `UpRequest::inherited`) and
+    /// parsing shares it into every app.
+    #[serde(skip)]
     pub inherited: Arc<BTreeMap<String, String>>,
     /// The contents of `env_file`, as read when the app was started (or `--update-env`).
     #[serde(default)]
@@ -325,6 +327,14 @@ impl EnvLayers {
     /// The layers merged, lowest precedence first.
     pub fn merged(&self) -> BTreeMap<String, String> {
         let mut out = (*self.inherited).clone();
+        out.extend(self.overlay());
+        out
+    }
+
+    /// The layers over the inherited one (`env_file`, `env`, `envs`) merged, lowest
+    /// precedence first: what an app sets itself.
+    pub fn overlay(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
         for layer in [&self.env_file, &self.env, &self.envs] {
             out.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
         }

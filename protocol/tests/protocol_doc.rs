@@ -74,7 +74,8 @@ fn value(block: &Block) -> Result<Value, String> {
 
 /// `v` deserialized as `T` and serialized again must be `v`, exactly.
 fn round_trip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<T, String> {
-    let typed: T = serde_json::from_value(v.clone()).map_err(|e| {
+    // From text, as a client reads it (a reply's result is raw JSON text).
+    let typed: T = serde_json::from_str(&v.to_string()).map_err(|e| {
         format!(
             "does not deserialize as {}: {e}",
             std::any::type_name::<T>()
@@ -260,6 +261,9 @@ fn check_block(
             let reply: Reply = round_trip(&v)?;
             match (&reply.result, &reply.error) {
                 (Some(result), None) => {
+                    let result: Value = serde_json::from_str(result.get())
+                        .map_err(|e| format!("a result that is not JSON: {e}"))?;
+                    let result = &result;
                     let id = reply.id.ok_or("a success reply with \"id\":null")?;
                     let verb = requests
                         .iter()

@@ -26,6 +26,7 @@ pub fn specs_of(
     eco: &pmx_config::Ecosystem,
     env: Option<&str>,
     only: Option<&str>,
+    inherited: &std::sync::Arc<std::collections::BTreeMap<String, String>>,
 ) -> Result<Vec<pmx_protocol::AppSpec>, Failure> {
     if let Some(name) = env {
         let names = eco.env_names();
@@ -54,7 +55,6 @@ pub fn specs_of(
         }
     }
     let cwd = caller_cwd()?;
-    let inherited = start::caller_env();
     let mut specs = Vec::new();
     for app in &eco.apps {
         if only
@@ -69,7 +69,7 @@ pub fn specs_of(
             &cwd,
             env,
             Some(&eco.file),
-            &inherited,
+            inherited,
         )?);
     }
     Ok(specs)

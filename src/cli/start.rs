@@ -175,9 +175,10 @@ fn not_executable(script: &Path, asked_none: bool) -> String {
     }
 }
 
-/// The calling shell's environment; a variable that is not UTF-8 is skipped with a
-/// warning (SPEC §3).
-pub fn caller_env() -> BTreeMap<String, String> {
+/// The calling shell's environment, shared by every app of one request (it travels once,
+/// as the request's `inherited`); a variable that is not UTF-8 is skipped with a warning
+/// (SPEC §3).
+pub fn caller_env() -> std::sync::Arc<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for (k, v) in std::env::vars_os() {
         match (k.into_string(), v.into_string()) {
@@ -193,7 +194,7 @@ pub fn caller_env() -> BTreeMap<String, String> {
             ),
         }
     }
-    out
+    std::sync::Arc::new(out)
 }
 
 /// Read a dotenv file.
@@ -216,7 +217,7 @@ pub fn resolve(
     caller_cwd: &Path,
     env_name: Option<&str>,
     source: Option<&Path>,
-    inherited: &BTreeMap<String, String>,
+    inherited: &std::sync::Arc<BTreeMap<String, String>>,
 ) -> Result<AppSpec, Failure> {
     let path_var = inherited.get("PATH").map(String::as_str);
     let target = classify(&app.script, &app.dir, path_var)?;
@@ -250,7 +251,7 @@ pub fn resolve(
         .and_then(|n| app.envs.get(n).cloned())
         .unwrap_or_default();
     let env = EnvLayers {
-        inherited: std::sync::Arc::new(inherited.clone()),
+        inherited: std::sync::Arc::clone(inherited),
         env_file,
         env: app.env.clone(),
         envs,

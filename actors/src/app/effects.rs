@@ -233,7 +233,7 @@ impl AppSup {
 
     /// Announce `n` of slot `i` on the bus (only built when someone listens).
     fn publish(&self, i: usize, n: Notice) {
-        if !self.parts.bus_flags.any() {
+        if !self.parts.shared.bus_flags.any() {
             return;
         }
         let mut e = BusEvent {
@@ -259,6 +259,6 @@ impl AppSup {
                 e.signal = Some(exit.and_then(|e| e.signal).map(os::signal_name));
             }
         }
-        self.parts.bus.do_send(Publish(e));
+        self.parts.shared.bus.do_send(Publish(e));
     }
 }

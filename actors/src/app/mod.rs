@@ -140,6 +140,13 @@ pub struct AppParts {
     pub spec: Arc<AppSpec>,
     /// One id per instance, allocated by the Root.
     pub ids: Vec<u64>,
+    /// What every App supervisor of the daemon shares, held once.
+    pub shared: Rc<Shared>,
+}
+
+/// What every App supervisor of the daemon needs of it: one copy for all apps (a copy
+/// per app was ~350 bytes: a path, a name, two addresses and their allocations).
+pub struct Shared {
     /// `$PMX_HOME`.
     pub home: Home,
     /// Where rows go.

@@ -30,14 +30,15 @@ impl AppSup {
         let logs = &spec.app.logs;
         let owner = Owner {
             app: spec.app.name.clone(),
-            bus: Some(self.parts.bus.clone()),
+            bus: Some(self.parts.shared.bus.clone()),
             first_id: self.slots.first().map(|s| s.id).unwrap_or(0),
         };
         let mut opened: Vec<(PathBuf, LogHandle)> = Vec::new();
         if let Some(old_count) = reuse {
             for s in &self.slots {
                 let Some(r) = &s.routes else { continue };
-                let (out, err, combined) = log_paths(&self.parts.home, &spec, s.idx, old_count);
+                let (out, err, combined) =
+                    log_paths(&self.parts.shared.home, &spec, s.idx, old_count);
                 let (Some(o), Some(e)) = (r.out.files.first(), r.err.files.first()) else {
                     continue;
                 };
@@ -53,7 +54,7 @@ impl AppSup {
                 }
             }
         }
-        let arbiter = self.parts.log_arbiter.clone();
+        let arbiter = self.parts.shared.log_arbiter.clone();
         let mut open = |path: PathBuf| -> LogHandle {
             if let Some((_, h)) = opened.iter().find(|(p, _)| *p == path) {
                 return h.clone();
@@ -65,7 +66,8 @@ impl AppSup {
         let count = self.live();
         let time_format = logs.time.then(|| logs.date_format.clone());
         for s in &mut self.slots {
-            let (out_path, err_path, combined) = log_paths(&self.parts.home, &spec, s.idx, count);
+            let (out_path, err_path, combined) =
+                log_paths(&self.parts.shared.home, &spec, s.idx, count);
             let shared_err_out = out_path == err_path;
             let out_file = open(out_path);
             let err_file = open(err_path);
@@ -81,7 +83,10 @@ impl AppSup {
                 app: spec.app.name.clone(),
                 id: s.id,
                 stream,
-                events: Some((self.parts.bus.clone(), self.parts.bus_flags.clone())),
+                events: Some((
+                    self.parts.shared.bus.clone(),
+                    self.parts.shared.bus_flags.clone(),
+                )),
             };
             s.routes = Some(Arc::new(Routes {
                 out: Arc::new(target(&out_file, "out")),

@@ -151,7 +151,7 @@ impl AppSup {
                     user: app
                         .uid
                         .as_deref()
-                        .map_or_else(|| self.parts.user.clone(), super::spawn::shown_user),
+                        .map_or_else(|| self.parts.shared.user.clone(), super::spawn::shown_user),
                     watching: !matches!(app.watch, pmx_config::Watch::Off),
                     namespace: app.namespace.clone(),
                     group: self.group.as_ref().map(|(g, _)| g.clone()),
@@ -186,7 +186,7 @@ impl AppSup {
         let any = all || self.slots.iter().any(|s| s.changed);
         if any && !self.deleted {
             let rows = self.rows_where(|s| all || s.changed);
-            self.parts.root.do_send(Report {
+            self.parts.shared.root.do_send(Report {
                 app: self.parts.spec.app.name.clone(),
                 count: self.slots.len(),
                 rows,
@@ -219,7 +219,7 @@ impl Handler<Describe> for AppSup {
             .zip(self.slots.iter())
             .filter(|(_, s)| msg.instances.as_ref().is_none_or(|l| l.contains(&s.idx)))
             .map(|(row, s)| {
-                let (out, err, combined) = log_paths(&self.parts.home, spec, s.idx, count);
+                let (out, err, combined) = log_paths(&self.parts.shared.home, spec, s.idx, count);
                 let files = self.log_files(&Some(vec![s.idx]));
                 Description {
                     info: with_uptime(row.info, row.started),

@@ -149,24 +149,40 @@ impl AppSup {
     /// The tree marker of the process `generation` of instance id `id`
     /// (`<home tag>:<id>:<generation>`), in its environment.
     pub(super) fn marker(&self, id: u64, generation: u64) -> String {
-        format!("{}:{id}:{generation}", self.parts.home.tag())
+        format!("{}:{id}:{generation}", self.parts.shared.home.tag())
     }
 
     /// The environment the instance at slot `i` gets: the layers merged, then what pmx
     /// injects (`PMX_ID` and PM2's `pm_id`, the name, the instance number, the marker of
     /// its current generation; the prepared spawn's marker is swapped per process).
     pub(super) fn env_for(&self, i: usize) -> BTreeMap<String, String> {
+        let mut env = self.parts.spec.env.merged();
+        env.extend(self.injected_env(i));
+        env
+    }
+
+    /// What slot `i`'s environment has over the inherited layer: the app's own layers
+    /// (`env_file`, `env`, `envs`) and what pmx injects. The spawn lays it over the
+    /// inherited layer, prepared once for every app of the same shell.
+    fn own_env(&self, i: usize) -> BTreeMap<String, String> {
+        let mut env = self.parts.spec.env.overlay();
+        env.extend(self.injected_env(i));
+        env
+    }
+
+    /// The variables pmx sets in slot `i`'s processes (SPEC §4).
+    fn injected_env(&self, i: usize) -> [(String, String); 6] {
         let s = &self.slots[i];
         let app = &self.parts.spec.app;
-        let mut env = self.parts.spec.env.merged();
-        env.insert("PMX_ID".into(), s.id.to_string());
-        // Apps written for PM2 read their id from `pm_id`.
-        env.insert("pm_id".into(), s.id.to_string());
-        env.insert("PMX_APP_NAME".into(), app.name.clone());
-        env.insert("PMX_INSTANCE".into(), s.idx.to_string());
-        env.insert(app.instance_var.clone(), s.idx.to_string());
-        env.insert(MARKER_VAR.into(), self.marker(s.id, s.fsm.generation));
-        env
+        [
+            ("PMX_ID".into(), s.id.to_string()),
+            // Apps written for PM2 read their id from `pm_id`.
+            ("pm_id".into(), s.id.to_string()),
+            ("PMX_APP_NAME".into(), app.name.clone()),
+            ("PMX_INSTANCE".into(), s.idx.to_string()),
+            (app.instance_var.clone(), s.idx.to_string()),
+            (MARKER_VAR.into(), self.marker(s.id, s.fsm.generation)),
+        ]
     }
 
     /// Slot `i`'s prepared spawn: built on its first start and after a spec change,
@@ -175,7 +191,7 @@ impl AppSup {
         if let Some(s) = &self.slots[i].spawn {
             return Ok(s.clone());
         }
-        let env = self.env_for(i);
+        let env = self.own_env(i);
         let spec = &self.parts.spec;
         // Checked by the Root's validation; a user deleted since fails the spawn here
         // rather than running the app as root.
@@ -187,10 +203,11 @@ impl AppSup {
                 &spec.args,
                 &spec.cwd,
                 &env,
-                self.parts.nofile,
+                self.parts.shared.nofile,
                 who.uid,
                 who.gid,
             )?
+            .with_inherited(&spec.env.inherited)?
             .with_groups(who.groups),
         );
         self.slots[i].spawn = Some(s.clone());
@@ -213,14 +230,15 @@ impl AppSup {
             marker: self.marker(id, generation),
             pid_file: self
                 .parts
+                .shared
                 .home
                 .pids()
                 .join(format!("{}-{id}.pid", self.parts.spec.app.name)),
             parent_exit: ctx.address().recipient(),
             parent_spawned: ctx.address().recipient(),
             parent_main_exited: ctx.address().recipient(),
-            pids: self.parts.pids.clone(),
-            log_arbiter: self.parts.log_arbiter.clone(),
+            pids: self.parts.shared.pids.clone(),
+            log_arbiter: self.parts.shared.log_arbiter.clone(),
         })
     }
 }

@@ -130,14 +130,16 @@ fn fixture(name: &str, instances: u32, set: impl FnOnce(&mut crate::protocol::Ap
     let parts = AppParts {
         spec,
         ids: (0..u64::from(instances)).collect(),
-        home: Home { dir: dir.clone() },
-        root: parent.clone().recipient(),
-        bus: EventBus::new().start(),
-        pids: Rc::new(RefCell::new(PidTable::default())),
-        log_arbiter: Arbiter::current(),
-        nofile: None,
-        user: "test".into(),
-        bus_flags: BusFlags::default(),
+        shared: Rc::new(Shared {
+            home: Home { dir: dir.clone() },
+            root: parent.clone().recipient(),
+            bus: EventBus::new().start(),
+            pids: Rc::new(RefCell::new(PidTable::default())),
+            log_arbiter: Arbiter::current(),
+            nofile: None,
+            user: "test".into(),
+            bus_flags: BusFlags::default(),
+        }),
     };
     let app = AppSup::with_spawner(parts, Rc::new(Recording(calls.clone()))).start();
     Fixture {

@@ -28,10 +28,13 @@ pub struct SpawnSpec {
     program: CString,
     /// argv: the program, then its arguments.
     argv: Vec<CString>,
-    /// `KEY=value` for the whole environment, injected variables included (those of one
-    /// spawn only, like a per-generation marker, come with [`SpawnExtras::env`]). Shared:
-    /// every instance of every app started from one shell inherits the same variables,
-    /// so each distinct entry is held once for the whole daemon ([`shared_entry`]).
+    /// `KEY=value` for the inherited layer: the environment of the shell that started
+    /// the app, the same list for every instance of every app started from that shell
+    /// ([`shared_base`]); an entry whose KEY `env` or the spawn's extras set is left out.
+    base: Arc<[Arc<CStr>]>,
+    /// `KEY=value` over `base`: the app's own layers and the injected variables (those of
+    /// one spawn only, like a per-generation marker, come with [`SpawnExtras::env`]).
+    /// Each distinct entry is held once for the whole daemon ([`shared_entry`]).
     env: Vec<Arc<CStr>>,
     /// The working directory.
     cwd: CString,
@@ -83,6 +86,7 @@ impl SpawnSpec {
         Ok(SpawnSpec {
             program,
             argv,
+            base: Arc::new([]),
             env,
             cwd: cstr(cwd.as_os_str().as_bytes())?,
             nofile: nofile.map(|(soft, hard)| libc::rlimit {
@@ -93,6 +97,21 @@ impl SpawnSpec {
             gid,
             groups: None,
         })
+    }
+
+    /// The same spec with `inherited` under its environment: the variables `env` (given
+    /// to [`SpawnSpec::new`]) does not set come from it. The prepared list is shared with
+    /// every spec of the same map (one per shell that started apps, not one per instance:
+    /// 43 entries were ~700 bytes per instance, and merging the map per instance churned
+    /// the allocator at every start).
+    ///
+    /// Errors: a NUL byte in a variable.
+    pub fn with_inherited(
+        mut self,
+        inherited: &Arc<BTreeMap<String, String>>,
+    ) -> io::Result<SpawnSpec> {
+        self.base = shared_base(inherited)?;
+        Ok(self)
     }
 
     /// The program, for messages.
@@ -107,6 +126,40 @@ impl SpawnSpec {
 /// The second field: at this many entries, the next insertion first drops those no spec
 /// holds any more.
 static ENTRIES: Mutex<Option<(HashSet<Arc<CStr>>, usize)>> = Mutex::new(None);
+
+/// The prepared inherited layers some [`SpawnSpec`] holds, by the map they came from:
+/// apps started by one command share one map (the request carries it once), so they
+/// share one list. Entries whose map or list is gone are dropped at the next insertion.
+#[allow(clippy::type_complexity)]
+static BASES: Mutex<
+    Vec<(
+        std::sync::Weak<BTreeMap<String, String>>,
+        std::sync::Weak<[Arc<CStr>]>,
+    )>,
+> = Mutex::new(Vec::new());
+
+/// `inherited` as `KEY=value` entries, shared with every spec made from the same map.
+///
+/// Errors: a NUL byte in a variable.
+fn shared_base(inherited: &Arc<BTreeMap<String, String>>) -> io::Result<Arc<[Arc<CStr>]>> {
+    // Poisoning cannot leave the list inconsistent (one push or retain at a time).
+    let mut bases = BASES.lock().unwrap_or_else(|e| e.into_inner());
+    let found = bases.iter().find_map(|(map, list)| {
+        let same = map.upgrade().is_some_and(|m| Arc::ptr_eq(&m, inherited));
+        same.then(|| list.upgrade()).flatten()
+    });
+    if let Some(list) = found {
+        return Ok(list);
+    }
+    let mut list = Vec::with_capacity(inherited.len());
+    for (k, v) in inherited.iter() {
+        list.push(shared_entry(format!("{k}={v}"))?);
+    }
+    let list: Arc<[Arc<CStr>]> = list.into();
+    bases.retain(|(map, list)| map.strong_count() > 0 && list.strong_count() > 0);
+    bases.push((Arc::downgrade(inherited), Arc::downgrade(&list)));
+    Ok(list)
+}
 
 /// The least size at which [`ENTRIES`] is pruned.
 const ENTRIES_PRUNE_AT: usize = 256;
@@ -306,13 +359,24 @@ pub fn spawn_with(spec: &SpawnSpec, extras: &SpawnExtras<'_>) -> io::Result<Spaw
     let mut argv: Vec<*const libc::c_char> = spec.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> =
-        Vec::with_capacity(spec.env.len() + extras.env.len() + 3);
+        Vec::with_capacity(spec.base.len() + spec.env.len() + extras.env.len() + 3);
+    let unset = |keys: &[&[u8]], e: &&Arc<CStr>| {
+        keys.is_empty() || entry_key(e.to_bytes()).is_none_or(|k| !keys.contains(&k))
+    };
+    let extras_keys = keys.len();
+    if !spec.base.is_empty() {
+        keys.extend(spec.env.iter().filter_map(|e| entry_key(e.to_bytes())));
+    }
+    envp.extend(
+        spec.base
+            .iter()
+            .filter(|e| unset(&keys, e))
+            .map(|e| e.as_ptr()),
+    );
     envp.extend(
         spec.env
             .iter()
-            .filter(|e| {
-                keys.is_empty() || entry_key(e.to_bytes()).is_none_or(|k| !keys.contains(&k))
-            })
+            .filter(|e| unset(&keys[..extras_keys], e))
             .map(|e| e.as_ptr()),
     );
     envp.extend(extras.env.iter().map(|e| e.as_ptr()));
@@ -834,6 +898,32 @@ echo; echo "$$ $LISTEN_PID $LISTEN_FDS""#;
         let env = environ_of(pid);
         kill_and_reap(pid);
         assert_eq!(env, ["A=1", &format!("{}=tag:7:3", crate::os::MARKER_VAR)]);
+    }
+
+    #[test]
+    fn the_inherited_layer_is_shared_and_the_app_s_own_variables_and_extras_override_it() {
+        let inherited: Arc<BTreeMap<String, String>> = Arc::new(
+            [("A", "inherited"), ("B", "inherited"), ("C", "inherited")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        let with = |own: &[(&str, &str)]| {
+            spec("/bin/sleep", &["1000"], own)
+                .with_inherited(&inherited)
+                .expect("prepared")
+        };
+        let (one, two) = (with(&[("B", "own")]), with(&[("D", "own")]));
+        assert!(
+            Arc::ptr_eq(&one.base, &two.base),
+            "one list per inherited map"
+        );
+        let marker = env_entry("C", "extra").expect("entry");
+        let sp = spawn_marked(&one, Some(&marker)).expect("spawned");
+        let pid = sp.pid;
+        let env = environ_of(pid);
+        kill_and_reap(pid);
+        assert_eq!(env, ["A=inherited", "B=own", "C=extra"]);
     }
 
     #[test]

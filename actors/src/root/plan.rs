@@ -282,6 +282,7 @@ mod tests {
 
     fn request(apps: Vec<AppSpec>) -> UpRequest {
         UpRequest {
+            inherited: Default::default(),
             file: PathBuf::from(FILE),
             apps,
             prune: false,

@@ -19,6 +19,6 @@ pub fn restart_req(target: String, update_env: bool) -> RestartRequest {
     RestartRequest {
         target,
         update_env,
-        env: update_env.then(start::caller_env),
+        env: update_env.then(|| std::sync::Arc::unwrap_or_clone(start::caller_env())),
     }
 }

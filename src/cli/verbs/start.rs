@@ -64,8 +64,9 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
             }
             // Loaded as typed, so errors name the file the way the user wrote it.
             let eco = load(Path::new(&raw))?;
-            let apps = specs_of(&eco, a.env.as_deref(), a.only.as_deref())?;
+            let apps = specs_of(&eco, a.env.as_deref(), a.only.as_deref(), &inherited)?;
             StartRequest {
+                inherited,
                 groups: groups_of(&eco, &apps),
                 apps,
                 force: a.force,
@@ -85,6 +86,7 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
             warn_unbuilt(&app);
             StartRequest {
                 apps: vec![start::resolve(app, &cwd, None, None, &inherited)?],
+                inherited,
                 force: a.force,
                 restart_existing: false,
                 groups: Vec::new(),

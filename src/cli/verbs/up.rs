@@ -67,9 +67,11 @@ pub fn apply(
         return Err(Failure::request(format!("ecosystem file {file} not found")));
     }
     let eco = load(Path::new(file))?;
-    let apps = specs_of(&eco, env, only)?;
+    let inherited = crate::cli::start::caller_env();
+    let apps = specs_of(&eco, env, only, &inherited)?;
     let reply: UpReply = connect(home)?.call_as(Request::Up(UpRequest {
         file: eco.file.clone(),
+        inherited,
         groups: groups_of(&eco, &apps),
         apps,
         prune,

@@ -5,7 +5,7 @@ use actix::prelude::*;
 
 use crate::app::Describe;
 use crate::group::{GroupInfo, GroupSup};
-use crate::root::{fail, internal, to_value, Answer, Root};
+use crate::root::{fail, internal, to_json, Answer, Root};
 
 impl Root {
     /// The target's descriptions, one per instance.
@@ -44,7 +44,7 @@ impl Root {
                         d.group_restarts = Some(state.recent_restarts as u64);
                     }
                 }
-                to_value(&out)
+                to_json(&out)
             }
             .into_actor(self),
         )

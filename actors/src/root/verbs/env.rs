@@ -5,7 +5,7 @@ use actix::prelude::*;
 use crate::app::EnvOf;
 use crate::protocol::{ApiError, EnvReply, ErrorCode};
 use crate::root::registry::not_found;
-use crate::root::{fail, internal, to_value, Answer, Root};
+use crate::root::{fail, internal, to_json, Answer, Root};
 
 impl Root {
     /// The environment of the one instance `target` selects (an id, or an app's first
@@ -34,7 +34,7 @@ impl Root {
         Box::pin(
             async move {
                 let env = req.await.map_err(internal)?;
-                to_value(&EnvReply { id, env })
+                to_json(&EnvReply { id, env })
             }
             .into_actor(self),
         )

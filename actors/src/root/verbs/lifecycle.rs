@@ -11,7 +11,7 @@ use crate::app::{Command, Op};
 use crate::group::GroupCommand;
 use crate::protocol::{AppSpec, RestartRequest};
 use crate::root::registry::Selection;
-use crate::root::{fail, internal, to_value, Answer, Root};
+use crate::root::{fail, internal, to_json, Answer, Root};
 
 /// A new spec for an app (`--update-env`, `up`), and its ids when the spec changed its
 /// instance count (see `Registry::replace_spec`).
@@ -129,7 +129,7 @@ impl Root {
                     let gone: BTreeSet<String> = rows.iter().map(|r| r.name.clone()).collect();
                     act.reg.remove_apps(&gone);
                 }
-                to_value(&rows)
+                to_json(&rows)
             }),
         )
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use actix::prelude::*;
 
 use crate::app::Logs;
-use crate::root::{fail, to_value, Answer, Root};
+use crate::root::{fail, to_json, Answer, Root};
 
 impl Root {
     /// Empty the log files of the target's apps (every app's and `pmx.log` with no
@@ -52,7 +52,7 @@ impl Root {
                 if let Some(path) = daemon_log {
                     empty_daemon_log(&arbiter, path).await;
                 }
-                to_value(&rows)
+                to_json(&rows)
             }
             .into_actor(self),
         )

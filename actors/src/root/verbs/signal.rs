@@ -6,7 +6,7 @@ use actix::prelude::*;
 use crate::app::SignalInstances;
 use crate::os;
 use crate::protocol::{ApiError, ErrorCode};
-use crate::root::{fail, internal, to_value, Answer, Root};
+use crate::root::{fail, internal, to_json, Answer, Root};
 
 impl Root {
     /// Send `signal` (a name, `SIGUSR1` or `USR1`) to the target's running instances;
@@ -39,7 +39,7 @@ impl Root {
                         Err(e) => return Err(ApiError::new(ErrorCode::Conflict, e)),
                     }
                 }
-                to_value(&rows)
+                to_json(&rows)
             }
             .into_actor(self),
         )

@@ -8,7 +8,7 @@ use actix::prelude::*;
 
 use crate::app::{Command, Op, SpawnErrors};
 use crate::protocol::{ApiError, ErrorCode, StartRequest};
-use crate::root::{fail, internal, shutting_down, to_value, validate_specs, Answer, Root};
+use crate::root::{fail, internal, shutting_down, to_json, validate_specs, Answer, Root};
 
 impl Root {
     /// Start `req`'s apps; answers their rows once each is spawned. A new app that could
@@ -101,7 +101,7 @@ impl Root {
                     return Err(shutting_down());
                 }
                 if failed.is_empty() {
-                    return to_value(&rows);
+                    return to_json(&rows);
                 }
                 act.reg
                     .remove_apps(&failed.iter().map(|(name, _)| name.clone()).collect());

@@ -9,7 +9,7 @@ use actix::prelude::*;
 use crate::app::{Command, LeaveGroup, Op};
 use crate::protocol::{UpReply, UpRequest};
 use crate::root::plan::{plan, Action};
-use crate::root::{fail, internal, shutting_down, to_value, validate_specs, Answer, Root};
+use crate::root::{fail, internal, shutting_down, to_json, validate_specs, Answer, Root};
 
 impl Root {
     /// Make the running set match `req`'s file; answers the plan and the rows of the
@@ -26,7 +26,7 @@ impl Root {
         }
         let plan = plan(&self.reg, &req);
         if req.dry_run {
-            return Box::pin(fut::ready(to_value(&UpReply {
+            return Box::pin(fut::ready(to_json(&UpReply {
                 plan: plan.lines,
                 processes: vec![],
             })));
@@ -132,7 +132,7 @@ impl Root {
                     .into_iter()
                     .filter(|p| names.contains(p.name.as_str()))
                     .collect();
-                to_value(&UpReply {
+                to_json(&UpReply {
                     plan: lines,
                     processes,
                 })
