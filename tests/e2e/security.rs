@@ -328,3 +328,85 @@ fn files_under_pmx_home_are_private_whatever_the_umask() {
     let m = std::fs::metadata(parent).expect("dir").mode() & 0o7777;
     assert_eq!(m, 0o700, "{} is {m:o}", parent.display());
 }
+
+/// A script writing 50-byte lines every 10 ms (5 KB/s) to stdout, in the work directory.
+fn chatty(t: &TestHome) -> PathBuf {
+    let p = t.path("chatty.sh");
+    std::fs::write(
+        &p,
+        "#!/bin/sh\nwhile :; do echo 'a line of fifty bytes, give or take a few ones'; sleep 0.01; done\n",
+    )
+    .expect("script");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p
+}
+
+/// Start `chatty` with its stdout in `out`, rotated at 1 KiB, two files kept.
+fn start_rotated(t: &TestHome, out: &Path, compress: bool) {
+    let eco = t.path("eco.ron");
+    let text = format!(
+        "Ecosystem(apps: [App(name: \"chat\", script: {:?}, logs: (out_file: {:?}, \
+         rotate: Some((max_size: \"1K\", interval: None, keep: 2, compress: {compress}))))])",
+        s(&chatty(t)),
+        s(out)
+    );
+    std::fs::write(&eco, text).expect("eco");
+    t.ok(&["start", s(&eco)]);
+    t.wait_status("chat", "online");
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).map(|m| m.mode() & 0o7777).unwrap_or(0)
+}
+
+#[test]
+fn rotation_never_writes_through_a_link_planted_under_a_compressed_files_name() {
+    if !root("a link planted under a rotated name") {
+        return;
+    }
+    let t = TestHome::new();
+    let victim = victim(&t);
+    let shared = shared_dir(0o1777, 0);
+    let out = shared.path().join("out.log");
+    // Before the first rotation: the temporary name of the compressed copy.
+    as_nobody(&[
+        "ln",
+        "-s",
+        s(&victim),
+        s(&shared.path().join("out.log.1.gz.tmp")),
+    ]);
+    start_rotated(&t, &out, true);
+    let gz = shared.path().join("out.log.2.gz");
+    assert!(
+        wait_for(DEADLINE, || gz.exists()),
+        "two rotations, compressed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "root's own line\n",
+        "the victim was not overwritten with gzip data"
+    );
+    assert_eq!(mode(&shared.path().join("out.log.1.gz")), 0o600);
+    assert_eq!(mode(&out), 0o600);
+}
+
+#[test]
+fn a_rotated_log_file_is_created_again_with_the_mode_its_user_gave_it() {
+    let t = TestHome::new();
+    let out = t.path("out.log");
+    start_rotated(&t, &out, false);
+    assert!(wait_for(DEADLINE, || out.exists()), "the log file");
+    assert_eq!(mode(&out), 0o600, "a new log file is 0600");
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let first = t.path("out.log.1");
+    assert!(
+        wait_for(DEADLINE, || mode(&first) == 0o640),
+        "the chmodded file rotated: {:o}",
+        mode(&first)
+    );
+    assert_eq!(
+        mode(&out),
+        0o640,
+        "its successor has its mode (logrotate's create)"
+    );
+}

@@ -64,8 +64,8 @@ pub struct Sink {
     /// the rule for links allowed (`os::safe_path`).
     link: Option<(u64, u64)>,
     /// The mode a new file is created with: 0600 at first, then the mode of the file last
-    /// opened, so a file recreated after a rotation keeps the mode its user gave the old
-    /// one (logrotate's `create` without a mode does the same).
+    /// opened or rotated, so a file recreated after a rotation keeps the mode its user gave
+    /// the old one (logrotate's `create` without a mode does the same).
     mode: u32,
     /// Bytes in the file (for `rotate.max_size`).
     pub(super) size: u64,
@@ -265,6 +265,11 @@ impl Sink {
         let Some(rule) = self.rotate else {
             return;
         };
+        // The new file and the compressed copy get the mode the file has now (a user's
+        // chmod since the open included), as logrotate's `create` without a mode.
+        if let Some(m) = self.file.as_ref().and_then(|f| f.metadata().ok()) {
+            self.mode = m.mode() & 0o7777;
+        }
         self.file = None;
         let gz = rule.compress;
         let keep = rule.keep.max(1);

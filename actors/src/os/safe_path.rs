@@ -134,8 +134,10 @@ fn is_dir(st: &FileStat) -> bool {
     SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
 }
 
+/// An `O_PATH` descriptor of the directory `name` in `at` (the current directory when
+/// None); a link there is not followed (`ENOTDIR`).
 fn open_dir(at: Option<&OwnedFd>, name: &OsStr) -> nix::Result<OwnedFd> {
-    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     openat(at.map(AsRawFd::as_raw_fd), name, flags, Mode::empty()).map(wrap)
 }
 
@@ -419,6 +421,7 @@ pub fn create_dir(path: &Path, mode: u32) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_link_is_followed_only_when_its_owner_and_directory_are_trusted() {
@@ -445,5 +448,107 @@ mod tests {
                 "link {link} dir {dir}:{gid} {mode:o} me {me}"
             );
         }
+    }
+
+    /// A fresh directory for one test, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("pmx-safe-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir(&dir).expect("scratch dir");
+            Scratch(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).expect("stat").mode() & 0o7777
+    }
+
+    #[test]
+    fn a_new_file_and_its_missing_directories_get_exact_private_modes() {
+        let d = Scratch::new("modes");
+        let path = d.0.join("a/b/out.log");
+        let o = open_append(&path, PRIVATE_FILE).expect("opens");
+        assert!(o.created && o.link.is_none());
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&d.0.join("a")), 0o700);
+        assert_eq!(mode(&d.0.join("a/b")), 0o700);
+        // A file kept at another mode keeps it; a second open creates nothing.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let o = open_append(&path, PRIVATE_FILE).expect("opens again");
+        assert!(!o.created);
+        assert_eq!(mode(&path), 0o640);
+        // The mode asked for is given exactly (a rotated file's successor).
+        let other = d.0.join("a/other.log");
+        open_append(&other, 0o640).expect("opens");
+        assert_eq!(mode(&other), 0o640);
+    }
+
+    #[test]
+    fn links_of_pmx_own_user_are_followed_anywhere_in_the_path() {
+        use std::io::Write;
+        use std::os::unix::fs::{symlink, MetadataExt};
+        let d = Scratch::new("follow");
+        std::fs::create_dir(d.0.join("real")).expect("dir");
+        // A relative link to a directory (through ".."), then an absolute link as the
+        // last component.
+        std::fs::create_dir(d.0.join("sub")).expect("dir");
+        symlink("../real", d.0.join("sub/dirlink")).expect("link");
+        symlink(d.0.join("real/target.log"), d.0.join("real/last")).expect("link");
+        let o = open_append(&d.0.join("sub/dirlink/last"), PRIVATE_FILE).expect("opens");
+        let link = std::fs::symlink_metadata(d.0.join("real/last")).expect("lstat");
+        assert_eq!(o.link, Some((link.dev(), link.ino())));
+        let mut f = o.file;
+        f.write_all(b"line\n").expect("write");
+        assert_eq!(
+            std::fs::read_to_string(d.0.join("real/target.log")).expect("target"),
+            "line\n"
+        );
+        // A loop ends with ELOOP, not a hang.
+        symlink("loop2", d.0.join("loop1")).expect("link");
+        symlink("loop1", d.0.join("loop2")).expect("link");
+        let e = open_append(&d.0.join("loop1"), PRIVATE_FILE).expect_err("a loop");
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+    }
+
+    #[test]
+    fn a_link_of_another_user_is_refused_as_last_or_middle_component() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("not root: links of another user cannot be made");
+            return;
+        }
+        use std::os::unix::fs::symlink;
+        let d = Scratch::new("refuse");
+        let victim = d.0.join("victim");
+        std::fs::write(&victim, "kept\n").expect("victim");
+        std::fs::create_dir(d.0.join("real")).expect("dir");
+        let last = d.0.join("last");
+        symlink(&victim, &last).expect("link");
+        std::os::unix::fs::lchown(&last, Some(65534), Some(65534)).expect("lchown");
+        let middle = d.0.join("middle");
+        symlink(d.0.join("real"), &middle).expect("link");
+        std::os::unix::fs::lchown(&middle, Some(65534), Some(65534)).expect("lchown");
+        for (path, link) in [(last.clone(), &last), (middle.join("x.log"), &middle)] {
+            let e = open_append(&path, PRIVATE_FILE).expect_err("refused");
+            assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "{} is a link owned by uid 65534, neither pmx's user (uid 0) nor root: not followed",
+                    link.display()
+                )
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "kept\n");
+        assert!(!d.0.join("real/x.log").exists());
     }
 }
