@@ -32,11 +32,12 @@ pub fn check_home(home: &Home) -> Result<(), String> {
         }
         let d = std::fs::metadata(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         if let Some(r) = link_refusal(l.uid(), d.uid(), d.gid(), d.mode(), me) {
-            return Err(format!(
-                "PMX_HOME {}: {}",
-                home.dir.display(),
-                refusal_message(&at, r, me)
-            ));
+            let why = refusal_message(&at, r, me);
+            return Err(if at == home.dir {
+                format!("PMX_HOME {why}")
+            } else {
+                format!("PMX_HOME {}: {why}", home.dir.display())
+            });
         }
     }
     Ok(())
