@@ -454,7 +454,8 @@ fn gzip(from: &Path, to: &Path, mode: u32) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::cut;
+    use super::{cut, Owner, Sink};
+    use std::path::PathBuf;
 
     #[test]
     fn rotation_cuts_batches_at_line_boundaries() {
@@ -470,5 +471,37 @@ mod tests {
         for (data, room, size, want) in cases {
             assert_eq!(cut(data, room, size), want, "{:?} room {room}", data);
         }
+    }
+
+    #[test]
+    fn the_reopen_check_accepts_an_allowed_link_and_notices_one_swapped_in() {
+        let dir = std::env::temp_dir().join(format!("pmx-sink-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).expect("dir");
+        let owner = || Owner {
+            app: "a".into(),
+            bus: None,
+            first_id: 0,
+        };
+        // A plain file: still there until it is swapped for a link.
+        let plain = dir.join("plain.log");
+        let mut sink = Sink::new(plain.clone(), None, owner());
+        assert!(sink.open(0));
+        assert!(sink.still_there());
+        std::fs::remove_file(&plain).expect("rm");
+        std::os::unix::fs::symlink(dir.join("elsewhere"), &plain).expect("link");
+        assert!(!sink.still_there(), "a link swapped in is noticed");
+        // A link of pmx's own user: opened through it, and not reopened at every batch.
+        let linked: PathBuf = dir.join("linked.log");
+        std::os::unix::fs::symlink(dir.join("target.log"), &linked).expect("link");
+        let mut sink = Sink::new(linked.clone(), None, owner());
+        assert!(sink.open(0));
+        assert!(
+            sink.still_there(),
+            "the allowed link is the file it was opened as"
+        );
+        std::fs::remove_file(dir.join("target.log")).expect("rm");
+        assert!(!sink.still_there(), "its target removed");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
