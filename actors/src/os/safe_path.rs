@@ -4,7 +4,8 @@
 //! The rule for links ([`link_refusal`]) joins three published ones:
 //! - the issue's own: a link is followed only when its owner is pmx's user or root (the
 //!   kernel's `fs.protected_symlinks` lets a process follow, in a sticky world-writable
-//!   directory, only its own links or the directory owner's; Linux `Documentation/admin-guide/sysctl/fs.rst`);
+//!   directory, only its own links or the directory owner's: Linux's
+//!   `Documentation/admin-guide/sysctl/fs.rst`);
 //! - systemd's "unsafe path transition" (`src/basic/chase.c`, `unsafe_transition()`, used
 //!   with `CHASE_SAFE` by tmpfiles): stepping from a directory owned by a non-root user to
 //!   an entry owned by another user is refused, since the directory's owner may swap it;
