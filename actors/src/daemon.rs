@@ -1,5 +1,6 @@
 //! The daemon's own steps (SPEC §3 "The daemon"): one per `$PMX_HOME` (`flock` on
-//! `pmx.lock` for its whole life), the home made 0700, the socket bound 0600, the pid file,
+//! `pmx.lock` for its whole life), the home made 0700 (refused when it is another user's
+//! link), the socket bound 0600, the pid file, every file created 0600 whatever the umask,
 //! `pmx.log` through a non-blocking tracing writer, the Admin server on the socket. The
 //! boot it shares with `pmx run` (signal mask, subreaper, open-file limit, the actor tree)
 //! is [`runtime`](crate::runtime); its end is the [`Lifecycle`](crate::lifecycle)'s:
@@ -10,15 +11,15 @@
 //!        … Lifecycle stops the system …  remove socket and pid file, unlock
 //! ```
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, OpenOptions};
 use std::os::unix::fs::PermissionsExt;
 
 use actix::prelude::*;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::admin::AdminServer;
-use crate::home::Home;
+use crate::home::{check_home, Home};
+use crate::os::safe_path::{self, PRIVATE_DIR};
 use crate::runtime::Boot;
 
 /// How a daemon start ended before serving.
@@ -30,11 +31,15 @@ pub enum StartError {
     Failed(String),
 }
 
-/// Create `$PMX_HOME` (0700) or tighten its mode; refuse a home another user owns.
+/// Create `$PMX_HOME` (0700; missing parents 0755) or tighten its mode, and its `logs/`
+/// and `pids/` (0700), whatever the umask; refuse a home another user owns or reached
+/// through a link another user planted ([`check_home`]): nothing is created or chmodded
+/// then.
 ///
-/// Errors: it cannot be created, or another user owns it.
+/// Errors: it cannot be created, another user owns it, or a link in its path is refused.
 pub fn prepare_home(home: &Home) -> Result<Vec<String>, String> {
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    check_home(home)?;
     let mut warnings = Vec::new();
     let dir = &home.dir;
     match fs::metadata(dir) {
@@ -47,26 +52,47 @@ pub fn prepare_home(home: &Home) -> Result<Vec<String>, String> {
                     meta.uid()
                 ));
             }
-            if meta.mode() & 0o077 != 0 {
-                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                    .map_err(|e| format!("{}: {e}", dir.display()))?;
-                warnings.push(format!(
-                    "{} had mode {:o}; tightened to 700",
-                    dir.display(),
-                    meta.mode() & 0o777
-                ));
-            }
+            tighten(dir, meta.mode(), &mut warnings)?;
         }
         Err(_) => {
-            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            if let Some(parent) = dir.parent() {
+                // Parents as `mkdir -p` makes them, but never group- or world-writable.
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(parent)
+                    .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            }
+            safe_path::create_dir(dir, PRIVATE_DIR)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
     }
     for sub in [home.logs(), home.pids()] {
-        fs::create_dir_all(&sub).map_err(|e| format!("cannot create {}: {e}", sub.display()))?;
+        let created = safe_path::create_dir(&sub, PRIVATE_DIR)
+            .map_err(|e| format!("cannot create {}: {e}", sub.display()))?;
+        if !created {
+            let meta = fs::symlink_metadata(&sub).map_err(|e| format!("{}: {e}", sub.display()))?;
+            if meta.is_dir() {
+                tighten(&sub, meta.mode(), &mut warnings)?;
+            }
+        }
     }
     Ok(warnings)
+}
+
+/// Make a directory of pmx's 0700 when its group or others have any right (an older pmx
+/// created them with the caller's umask), with a warning saying so.
+fn tighten(dir: &std::path::Path, mode: u32, warnings: &mut Vec<String>) -> Result<(), String> {
+    if mode & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        warnings.push(format!(
+            "{} had mode {:o}; tightened to 700",
+            dir.display(),
+            mode & 0o777
+        ));
+    }
+    Ok(())
 }
 
 /// Run the daemon in the foreground of this process until the Lifecycle ends it
@@ -76,10 +102,7 @@ pub fn prepare_home(home: &Home) -> Result<Vec<String>, String> {
 /// a start-up failure (permissions, bind).
 pub fn run(home: Home) -> Result<(), StartError> {
     let warnings = prepare_home(&home).map_err(StartError::Failed)?;
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let lock = private(OpenOptions::new().truncate(false).write(true))
         .open(home.lock())
         .map_err(|e| StartError::Failed(format!("{}: {e}", home.lock().display())))?;
     let lock = match Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
@@ -90,9 +113,7 @@ pub fn run(home: Home) -> Result<(), StartError> {
     let sock = home.socket();
     let _ = fs::remove_file(&sock);
 
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
+    let log = private(OpenOptions::new().append(true))
         .open(home.log_file())
         .map_err(|e| StartError::Failed(format!("{}: {e}", home.log_file().display())))?;
     // Before the pmx.log writer's thread: it inherits the signal mask.
@@ -115,8 +136,13 @@ pub fn run(home: Home) -> Result<(), StartError> {
 
     let system = System::new();
     let started: Result<(), String> = system.block_on(async {
-        let listener = tokio::net::UnixListener::bind(&sock)
-            .map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
+        // bind(2) creates the socket with 0777 less the umask: under a 0177 umask it is
+        // never more than 0600, even for the moment before the chmod below. Only the
+        // pmx.log writer's thread runs beside this one, and it creates no file.
+        let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+        let listener = tokio::net::UnixListener::bind(&sock);
+        nix::sys::stat::umask(umask);
+        let listener = listener.map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
         fs::set_permissions(&sock, fs::Permissions::from_mode(0o600))
             .map_err(|e| format!("{}: {e}", sock.display()))?;
         write_pid(&home).map_err(|e| format!("{}: {e}", home.pid_file().display()))?;
@@ -149,7 +175,18 @@ pub fn run(home: Home) -> Result<(), StartError> {
     Ok(())
 }
 
+/// `pmx.pid`, created anew 0600.
 fn write_pid(home: &Home) -> std::io::Result<()> {
-    let mut f = File::create(home.pid_file())?;
-    writeln!(f, "{}", std::process::id())
+    let pid = format!("{}\n", std::process::id());
+    safe_path::write_new(&home.pid_file(), pid.as_bytes(), safe_path::PRIVATE_FILE)
+}
+
+/// `options` creating a file 0600 (whatever the umask: it only removes bits) and never
+/// opening one through a link.
+fn private(options: &mut OpenOptions) -> &mut OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    options
+        .create(true)
+        .mode(safe_path::PRIVATE_FILE)
+        .custom_flags(libc::O_NOFOLLOW)
 }

@@ -209,7 +209,12 @@ impl Handler<Spawn> for Process {
                 // other cost a third allocation of a pump's size per process.
                 self.log_arbiter.spawn(pump(out_fd, out));
                 self.log_arbiter.spawn(pump(err_fd, err));
-                let _ = std::fs::write(&self.pid_file, format!("{}\n", sp.pid));
+                // Created anew 0600, whatever the umask, never through a link.
+                let _ = crate::os::safe_path::write_new(
+                    &self.pid_file,
+                    format!("{}\n", sp.pid).as_bytes(),
+                    crate::os::safe_path::PRIVATE_FILE,
+                );
                 Ok(sp.pid as u32)
             }
             Err(e) => Err(e.to_string()),

@@ -8,6 +8,18 @@ use pmx_actors::daemon::{self, StartError};
 
 use super::Failure;
 
+/// `$PMX_HOME` (or `~/.pmx`) as every verb uses it, refused when it is reached through a
+/// link another user planted (`pmx_actors::home::check_home`): before any connection, so
+/// pmx never talks to a socket, nor creates or chmods anything, in a directory another
+/// user pointed it to.
+///
+/// Errors: no home can be named, or a link in its path is refused, as a request failure.
+pub fn home() -> Result<Home, Failure> {
+    let home = Home::from_env().map_err(Failure::request)?;
+    pmx_actors::home::check_home(&home).map_err(Failure::request)?;
+    Ok(home)
+}
+
 /// `pmx daemon`: run the daemon until it is killed. A daemon already running is not an
 /// error (several CLIs may race to start one; the losers exit quietly).
 ///

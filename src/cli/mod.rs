@@ -90,7 +90,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
     // argh's tables of every verb would page in code and text the daemon never needs again
     // (about 0.5 MiB of its resident memory, for its whole life).
     if argv.len() == 1 && argv[0] == "daemon" {
-        return daemon::run(Home::from_env().map_err(Failure::request)?);
+        return daemon::run(daemon::home()?);
     }
     let (mut words, app_args) = match argv.iter().position(|a| a == "--") {
         Some(i) => (argv[..i].to_vec(), argv[i + 1..].to_vec()),
@@ -131,7 +131,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
             "arguments after `--` are only for `pmx start`",
         ));
     }
-    let home = Home::from_env().map_err(Failure::request)?;
+    let home = daemon::home()?;
     match cmd {
         Cmd::Ecosystem(a) => verbs::ecosystem::run(&caller_cwd()?, a.force),
         Cmd::Import(a) => verbs::import::run(&a.file, a.output.as_deref(), a.force),

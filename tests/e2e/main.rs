@@ -17,6 +17,7 @@ mod protocol;
 mod refusals;
 mod restart;
 mod run_as;
+mod security;
 mod up;
 mod up_changes;
 mod up_stopped;

@@ -1,7 +1,7 @@
 //! A log file's writer (`Sink`: one open file in append mode, size rotation, faults) and
 //! its handle, whose control runs as closures on the log thread in order with the writes.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use actix::prelude::*;
 
 use crate::events::{EventBus, Publish};
+use crate::os::safe_path;
 use crate::protocol::Event;
 
 use super::*;
@@ -59,6 +60,13 @@ pub struct Sink {
     file: Option<File>,
     /// (device, inode) of the open file, to notice the path now names another file.
     ident: Option<(u64, u64)>,
+    /// (device, inode) of the link the path is, when the file was opened through one that
+    /// the rule for links allowed (`os::safe_path`).
+    link: Option<(u64, u64)>,
+    /// The mode a new file is created with: 0600 at first, then the mode of the file last
+    /// opened or rotated, so a file recreated after a rotation keeps the mode its user gave
+    /// the old one (logrotate's `create` without a mode does the same).
+    mode: u32,
     /// Bytes in the file (for `rotate.max_size`).
     pub(super) size: u64,
     pub(super) rotate: Option<pmx_config::Rotate>,
@@ -78,6 +86,8 @@ impl Sink {
             null,
             file: None,
             ident: None,
+            link: None,
+            mode: safe_path::PRIVATE_FILE,
             size: 0,
             lost_now: 0,
             faulty: false,
@@ -86,28 +96,30 @@ impl Sink {
         }
     }
 
-    /// Open the file in append mode (its directory created if missing). Ok(false): it could
-    /// not be opened, and the fault is reported.
+    /// Open the file in append mode (its missing directories created 0700, the file 0600
+    /// if new), never through a link another user could have planted: the last component
+    /// is opened with `O_NOFOLLOW`, and a link anywhere in the path is followed only when
+    /// its owner is pmx's user or root and its directory is one only they control
+    /// (`os::safe_path`: the kernel's protected_symlinks, systemd's unsafe transition,
+    /// logrotate's insecure parent). Ok(false): it could not be opened, and the fault is
+    /// reported (`log_fault`, `describe`'s log fault).
     /// `id`: the instance on whose behalf it is opened (named if it fails).
     fn open(&mut self, id: u64) -> bool {
         self.file = None;
         self.ident = None;
+        self.link = None;
         if self.null {
             return true;
         }
-        if let Some(dir) = self.path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let opened = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .and_then(|f| f.metadata().map(|m| (f, m)));
+        let opened = safe_path::open_append(&self.path, self.mode)
+            .and_then(|o| o.file.metadata().map(|m| (o, m)));
         match opened {
-            Ok((f, m)) => {
+            Ok((o, m)) => {
                 self.size = m.len();
                 self.ident = Some((m.dev(), m.ino()));
-                self.file = Some(f);
+                self.link = o.link;
+                self.mode = m.mode() & 0o7777;
+                self.file = Some(o.file);
                 true
             }
             Err(e) => {
@@ -119,12 +131,18 @@ impl Sink {
 
     /// Whether the path still names the open file: a deleted or moved file (a removed
     /// directory, an external logrotate, a file swapped for a link) is reopened at the next
-    /// write, so no line goes into a file nobody can see.
+    /// write, so no line goes into a file nobody can see, and a link swapped in after the
+    /// open goes through the rule for links again. One `lstat` (two when the path is a
+    /// link that was allowed).
     fn still_there(&self) -> bool {
-        match std::fs::metadata(&self.path) {
-            Ok(m) => self.ident == Some((m.dev(), m.ino())),
-            Err(_) => false,
+        let Ok(l) = std::fs::symlink_metadata(&self.path) else {
+            return false;
+        };
+        if !l.file_type().is_symlink() {
+            return self.link.is_none() && self.ident == Some((l.dev(), l.ino()));
         }
+        self.link == Some((l.dev(), l.ino()))
+            && std::fs::metadata(&self.path).is_ok_and(|m| self.ident == Some((m.dev(), m.ino())))
     }
 
     /// Append whole lines (or a piece of a long one): one `write` per batch, cut at line
@@ -247,6 +265,11 @@ impl Sink {
         let Some(rule) = self.rotate else {
             return;
         };
+        // The new file and the compressed copy get the mode the file has now (a user's
+        // chmod since the open included), as logrotate's `create` without a mode.
+        if let Some(m) = self.file.as_ref().and_then(|f| f.metadata().ok()) {
+            self.mode = m.mode() & 0o7777;
+        }
         self.file = None;
         let gz = rule.compress;
         let keep = rule.keep.max(1);
@@ -258,7 +281,7 @@ impl Sink {
         if let Err(e) = std::fs::rename(&self.path, &first) {
             tracing::warn!("cannot rotate {}: {e}", self.path.display());
         } else if gz {
-            if let Err(e) = gzip(&first, &self.rotated(1, true)) {
+            if let Err(e) = gzip(&first, &self.rotated(1, true), self.mode) {
                 tracing::warn!("cannot compress {}: {e}", first.display());
             }
         }
@@ -408,12 +431,21 @@ pub(super) fn lock(sink: &Mutex<Sink>) -> MutexGuard<'_, Sink> {
     sink.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// gzip `from` into `to` (written beside it, then `from` removed).
-fn gzip(from: &Path, to: &Path) -> std::io::Result<()> {
-    let mut input = File::open(from)?;
+/// gzip `from` into `to` (written beside it with `mode`, then `from` removed). Neither
+/// is opened through a link: the rotated file is read with `O_NOFOLLOW`, and the
+/// temporary file is created anew (`O_EXCL`, `O_NOFOLLOW`), so a link planted under either
+/// name in a shared directory makes the compression fail instead of reading or
+/// overwriting its target.
+fn gzip(from: &Path, to: &Path, mode: u32) -> std::io::Result<()> {
+    let mut input = safe_path::open_read_nofollow(from)?;
+    if !input.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
     let tmp = to.with_extension("gz.tmp");
-    let mut enc =
-        flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::default());
+    let mut enc = flate2::write::GzEncoder::new(
+        safe_path::create_new(&tmp, mode)?,
+        flate2::Compression::default(),
+    );
     std::io::copy(&mut input, &mut enc)?;
     enc.finish()?.sync_all()?;
     std::fs::rename(&tmp, to)?;
@@ -422,7 +454,8 @@ fn gzip(from: &Path, to: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::cut;
+    use super::{cut, Owner, Sink};
+    use std::path::PathBuf;
 
     #[test]
     fn rotation_cuts_batches_at_line_boundaries() {
@@ -438,5 +471,37 @@ mod tests {
         for (data, room, size, want) in cases {
             assert_eq!(cut(data, room, size), want, "{:?} room {room}", data);
         }
+    }
+
+    #[test]
+    fn the_reopen_check_accepts_an_allowed_link_and_notices_one_swapped_in() {
+        let dir = std::env::temp_dir().join(format!("pmx-sink-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).expect("dir");
+        let owner = || Owner {
+            app: "a".into(),
+            bus: None,
+            first_id: 0,
+        };
+        // A plain file: still there until it is swapped for a link.
+        let plain = dir.join("plain.log");
+        let mut sink = Sink::new(plain.clone(), None, owner());
+        assert!(sink.open(0));
+        assert!(sink.still_there());
+        std::fs::remove_file(&plain).expect("rm");
+        std::os::unix::fs::symlink(dir.join("elsewhere"), &plain).expect("link");
+        assert!(!sink.still_there(), "a link swapped in is noticed");
+        // A link of pmx's own user: opened through it, and not reopened at every batch.
+        let linked: PathBuf = dir.join("linked.log");
+        std::os::unix::fs::symlink(dir.join("target.log"), &linked).expect("link");
+        let mut sink = Sink::new(linked.clone(), None, owner());
+        assert!(sink.open(0));
+        assert!(
+            sink.still_there(),
+            "the allowed link is the file it was opened as"
+        );
+        std::fs::remove_file(dir.join("target.log")).expect("rm");
+        assert!(!sink.still_there(), "its target removed");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -10,6 +10,9 @@
 //!   even after they left the group or the session;
 //! - (later) a cgroup v2 per instance where the daemon may create one.
 //!
+//! `safe_path.rs` opens and creates the files pmx keeps (logs, pid files) without following
+//! a link another user planted, with modes that ignore the umask.
+//!
 //! What escapes: a descendant that clears its environment *and* leaves the group escapes
 //! the first two (only a cgroup would hold it).
 
@@ -20,6 +23,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
+pub mod safe_path;
 mod spawn;
 
 pub use spawn::{env_entry, spawn, spawn_marked, spawn_with, SpawnExtras, SpawnSpec, Spawned};
