@@ -10,7 +10,8 @@ use crate::supervision::policy::Exit;
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct ChildExited {
-    /// The instance number within the app (0..N-1).
+    /// The instance's key within the app (its number when its slot was made; unchanged
+    /// when a lower instance's delete renumbers the others).
     pub instance: u32,
     /// The generation of the spawn that exited; a stale one is ignored.
     pub generation: u64,
@@ -26,7 +27,7 @@ pub struct ChildExited {
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct Spawned {
-    /// The instance number within the app.
+    /// The instance's key within the app (see [`ChildExited::instance`]).
     pub instance: u32,
     /// The generation of this spawn.
     pub generation: u64,
@@ -39,7 +40,7 @@ pub struct Spawned {
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct MainExited {
-    /// The instance number within the app.
+    /// The instance's key within the app (see [`ChildExited::instance`]).
     pub instance: u32,
     /// The generation of the run.
     pub generation: u64,
@@ -52,7 +53,7 @@ pub struct MainExited {
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct StartChild {
-    /// The instance number.
+    /// The instance's key within the app (see [`ChildExited::instance`]).
     pub instance: u32,
     /// The generation the timer was set for.
     pub generation: u64,

@@ -74,7 +74,9 @@ pub struct Process {
 pub struct ProcessParts {
     /// The instance's id (as listed).
     pub id: u64,
-    /// The instance number within its app.
+    /// What its reports are addressed by within its app (the `instance` of `Spawned`,
+    /// `MainExited`, `ChildExited`): the slot's key, which a renumbering of the app's
+    /// instances leaves alone.
     pub instance: u32,
     /// The generation this actor runs (one actor per spawn).
     pub generation: u64,

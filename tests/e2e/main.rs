@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod daemon;
+mod delete_instances;
 mod env;
 mod generations;
 mod groups;

@@ -72,9 +72,14 @@ pub enum Op {
     Pause,
 }
 
-/// A manual command on some instances of this app; answers their rows once done.
+/// A manual command on some instances of this app; answers their rows once done, or
+/// [`Deleted`] when the app is being deleted (a command racing a `delete` of the app).
+///
+/// `Delete` of some instances (`instances` not None, with `ids`) deletes those instances
+/// only: the app keeps its others (see `remove` in `instances.rs`); of all of them, the
+/// app: every slot stops and the actor stops once they have.
 #[derive(Message)]
-#[rtype(result = "Vec<ProcessInfo>")]
+#[rtype(result = "Result<Vec<ProcessInfo>, Deleted>")]
 pub struct Command {
     /// What to do.
     pub op: Op,
@@ -100,6 +105,12 @@ impl Command {
         }
     }
 }
+
+/// The answer to a [`Command`] sent to an app being deleted: nothing was done (a stop
+/// or restart racing the delete could otherwise spawn a process the delete never stops);
+/// the Root answers `not_found`, as it does when the actor is already gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deleted;
 
 /// A supervisor's step on every instance (a group's restart sequence): answered, once
 /// done, with the rows and each instance's generation, by which the group recognises a
@@ -162,6 +173,8 @@ pub struct AppParts {
 pub struct AppSup {
     parts: AppParts,
     slots: Vec<Slot>,
+    /// The key the next slot gets (see `Slot::key`).
+    next_key: u32,
     /// After a shrink: the instance count; the slots past it are dropped once down.
     retire_from: Option<usize>,
     spawner: Rc<dyn Spawner>,
@@ -231,6 +244,7 @@ impl AppSup {
         AppSup {
             parts,
             slots: Vec::new(),
+            next_key: 0,
             retire_from: None,
             spawner,
             group: None,
@@ -341,7 +355,20 @@ impl AppSup {
         instances: &Option<Vec<u32>>,
         ctx: &mut Context<Self>,
     ) -> Vec<oneshot::Receiver<()>> {
+        // A delete that reaches here is the whole app's (the actor stops once it is
+        // done): it never leaves an instance running unsupervised, whatever it names.
+        let instances = if matches!(op, Op::Delete) {
+            &None
+        } else {
+            instances
+        };
         let selected: Vec<usize> = match instances {
+            // A stop of the whole app also waits for the slots a shrink or an instance's
+            // delete is still retiring, so that nothing runs on once it answers (`kill`,
+            // `delete`: the actor stops then).
+            None if matches!(op, Op::Stop | Op::Delete | Op::Pause) => {
+                (0..self.slots.len()).collect()
+            }
             None => (0..self.live()).collect(),
             Some(list) => list.iter().filter_map(|n| self.index_of(*n)).collect(),
         };
@@ -402,15 +429,43 @@ impl Actor for AppSup {
 }
 
 impl Handler<Command> for AppSup {
-    type Result = ResponseActFuture<Self, Vec<ProcessInfo>>;
+    type Result = ResponseActFuture<Self, Result<Vec<ProcessInfo>, Deleted>>;
     fn handle(&mut self, msg: Command, ctx: &mut Context<Self>) -> Self::Result {
-        let mut waits = match msg.replace {
-            Some(spec) => self.replace(spec, msg.ids, ctx),
-            None => Vec::new(),
-        };
-        waits.extend(self.apply(&msg.op, &msg.instances, ctx));
-        self.flush();
+        if self.deleted {
+            return Box::pin(fut::ready(Err(Deleted)));
+        }
         let delete = matches!(msg.op, Op::Delete);
+        // Some instances deleted (never all: the Root sends that as the app's delete).
+        let some = match (&msg.op, &msg.instances, &msg.ids) {
+            (Op::Delete, Some(numbers), Some(_)) => Some(numbers.clone()),
+            _ => None,
+        };
+        let (waits, removed) = match (some, msg.ids) {
+            (Some(numbers), Some(ids)) => {
+                // Their rows as they will be once stopped: they leave the table the moment
+                // their trees are gone, before this command's answer is built.
+                let removed: Vec<ProcessInfo> = self
+                    .infos_of(&Some(numbers.clone()))
+                    .into_iter()
+                    .map(|mut r| {
+                        r.status = crate::protocol::Status::Stopped;
+                        r.pid = None;
+                        r.uptime = None;
+                        r
+                    })
+                    .collect();
+                (self.remove(&numbers, msg.replace, ids, ctx), Some(removed))
+            }
+            (_, ids) => {
+                let mut waits = match msg.replace {
+                    Some(spec) => self.replace(spec, ids, ctx),
+                    None => Vec::new(),
+                };
+                waits.extend(self.apply(&msg.op, &msg.instances, ctx));
+                (waits, None)
+            }
+        };
+        self.flush();
         Box::pin(
             async move {
                 for w in waits {
@@ -420,11 +475,14 @@ impl Handler<Command> for AppSup {
             .into_actor(self)
             .map(move |(), act, ctx| {
                 act.flush();
+                if let Some(rows) = removed {
+                    return Ok(rows);
+                }
                 let infos = act.infos();
                 if delete {
                     ctx.stop();
                 }
-                infos
+                Ok(infos)
             }),
         )
     }
@@ -478,7 +536,7 @@ impl Handler<LeaveGroup> for AppSup {
 impl Handler<Spawned> for AppSup {
     type Result = ();
     fn handle(&mut self, msg: Spawned, ctx: &mut Context<Self>) {
-        let Some(i) = self.index_of(msg.instance) else {
+        let Some(i) = self.index_of_key(msg.instance) else {
             return;
         };
         let generation = msg.generation;
@@ -499,7 +557,7 @@ impl Handler<Spawned> for AppSup {
 impl Handler<ChildExited> for AppSup {
     type Result = ();
     fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
-        let Some(i) = self.index_of(msg.instance) else {
+        let Some(i) = self.index_of_key(msg.instance) else {
             return;
         };
         // A Process actor that panicked reports here too (its Drop killed the tree): the
@@ -518,7 +576,7 @@ impl Handler<ChildExited> for AppSup {
 impl Handler<MainExited> for AppSup {
     type Result = ();
     fn handle(&mut self, msg: MainExited, ctx: &mut Context<Self>) {
-        let Some(i) = self.index_of(msg.instance) else {
+        let Some(i) = self.index_of_key(msg.instance) else {
             return;
         };
         let ev = Event::MainExited {
@@ -533,7 +591,7 @@ impl Handler<MainExited> for AppSup {
 impl Handler<StartChild> for AppSup {
     type Result = ();
     fn handle(&mut self, msg: StartChild, ctx: &mut Context<Self>) {
-        let Some(i) = self.index_of(msg.instance) else {
+        let Some(i) = self.index_of_key(msg.instance) else {
             return;
         };
         self.feed(

@@ -197,18 +197,18 @@ impl AppSup {
         Ok(s)
     }
 
-    /// A process side for the process `generation` of slot `idx` (instance id `id`),
-    /// reporting to this actor: one per spawn.
+    /// A process side for the process `generation` of the slot keyed `key` (instance id
+    /// `id`), reporting to this actor under that key: one per spawn.
     pub(super) fn new_process(
         &self,
-        idx: u32,
+        key: u32,
         id: u64,
         generation: u64,
         ctx: &mut Context<Self>,
     ) -> Box<dyn ProcessPort> {
         self.spawner.process(ProcessParts {
             id,
-            instance: idx,
+            instance: key,
             generation,
             marker: self.marker(id, generation),
             pid_file: self
