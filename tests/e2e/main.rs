@@ -15,6 +15,7 @@ mod logs_capture;
 mod logs_cli;
 mod pm2_import;
 mod protocol;
+mod races;
 mod refusals;
 mod restart;
 mod run_as;

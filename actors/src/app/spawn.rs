@@ -51,7 +51,13 @@ impl ProcessPort for Addr<Process> {
     }
     fn signal(&self, sig: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
         let reply = self.send(SendSignal(sig));
-        Box::pin(async move { reply.await.map_err(|e| e.to_string())? })
+        // A Process actor stops once its tree is gone: its closed mailbox means the
+        // process exited before the signal reached it, never an error to show as such.
+        Box::pin(async move {
+            reply
+                .await
+                .map_err(|_| "its process exited before the signal was sent".to_string())?
+        })
     }
 }
 
