@@ -32,7 +32,17 @@ pub struct Spawned {
     /// The generation of this spawn.
     pub generation: u64,
     /// The main process's pid, or why it could not start.
-    pub result: Result<u32, String>,
+    pub result: Result<u32, SpawnFailure>,
+}
+
+/// Why a spawn failed: the message shown, and the system call's errno when one failed,
+/// from which the App supervisor tells a lack of resources (retried) from a fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnFailure {
+    /// What failed and why, one line (`cannot exec /x: No such file or directory`).
+    pub reason: String,
+    /// The errno of the failed step (None when no system call failed).
+    pub errno: Option<i32>,
 }
 
 /// The main process of a tree being stopped has exited, the rest of the tree not yet:

@@ -21,7 +21,7 @@ use actix::prelude::*;
 use nix::sys::signal::Signal;
 
 use crate::log::{pump, PumpTarget};
-use crate::messages::{ChildExited, MainExited, OrphanReaped, Reaped, Spawned};
+use crate::messages::{ChildExited, MainExited, OrphanReaped, Reaped, SpawnFailure, Spawned};
 use crate::os::{self, SpawnSpec};
 use crate::reaper::SharedPids;
 use crate::supervision::policy::Exit;
@@ -173,6 +173,17 @@ impl Drop for Process {
     }
 }
 
+/// The errno behind a failed spawn: the error's own, or that of its source (a step of
+/// the spawned child that failed is reported with what it was doing, its errno beneath).
+fn os_errno(e: &std::io::Error) -> Option<i32> {
+    e.raw_os_error().or_else(|| {
+        e.get_ref()?
+            .source()?
+            .downcast_ref::<std::io::Error>()?
+            .raw_os_error()
+    })
+}
+
 /// Spawn the main process for `generation`; answered by [`Spawned`] to the parent.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -214,7 +225,10 @@ impl Handler<Spawn> for Process {
                 let _ = std::fs::write(&self.pid_file, format!("{}\n", sp.pid));
                 Ok(sp.pid as u32)
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(SpawnFailure {
+                reason: e.to_string(),
+                errno: os_errno(&e),
+            }),
         };
         let failed = result.is_err();
         self.parent_spawned.do_send(Spawned {

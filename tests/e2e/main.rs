@@ -19,6 +19,7 @@ mod races;
 mod refusals;
 mod restart;
 mod run_as;
+mod spawn_failures;
 mod up;
 mod up_changes;
 mod up_stopped;

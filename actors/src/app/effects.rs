@@ -122,7 +122,12 @@ impl AppSup {
                     .unwrap_or_else(|| "no log routes".into());
                 let reason = format!("cannot start {}: {why}", self.parts.spec.program.display());
                 tracing::error!("app {}: {reason}", self.name());
-                self.feed(i, Event::SpawnFailed { generation, reason }, ctx);
+                let ev = Event::SpawnFailed {
+                    generation,
+                    reason,
+                    transient: false,
+                };
+                self.feed(i, ev, ctx);
             }
         }
     }

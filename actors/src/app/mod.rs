@@ -221,6 +221,18 @@ fn strategy_of(s: pmx_config::Strategy) -> Strategy {
     }
 }
 
+/// Whether a spawn that failed with `errno` failed for want of resources that may come
+/// back: descriptors (EMFILE, ENFILE) or processes and memory for a clone (EAGAIN). Such
+/// a spawn is tried again with a backoff (`supervision::instance::SPAWN_RETRY_INITIAL_MS`)
+/// instead of leaving the instance `errored` for good.
+pub fn short_of_resources(errno: Option<i32>) -> bool {
+    use nix::errno::Errno;
+    matches!(
+        errno.map(Errno::from_raw),
+        Some(Errno::EMFILE | Errno::ENFILE | Errno::EAGAIN)
+    )
+}
+
 fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -542,11 +554,21 @@ impl Handler<Spawned> for AppSup {
         let generation = msg.generation;
         let ev = match msg.result {
             Ok(pid) => Event::Spawned { generation, pid },
-            Err(reason) => {
+            Err(failure) => {
+                let transient = short_of_resources(failure.errno);
                 if generation == self.slots[i].fsm.generation {
-                    tracing::error!("app {}: {reason}", self.name());
+                    let then = if transient {
+                        "; tried again shortly"
+                    } else {
+                        ""
+                    };
+                    tracing::error!("app {}: {}{then}", self.name(), failure.reason);
                 }
-                Event::SpawnFailed { generation, reason }
+                Event::SpawnFailed {
+                    generation,
+                    reason: failure.reason,
+                    transient,
+                }
             }
         };
         self.feed(i, ev, ctx);

@@ -563,3 +563,19 @@ async fn deleting_one_instance_keeps_the_others_renumbered_and_their_reports_rou
     let late = f.app.send(Command::all(Op::Restart));
     assert!(matches!(late.await, Ok(Err(Deleted))));
 }
+
+#[test]
+fn only_a_lack_of_descriptors_or_processes_is_retried() {
+    let cases = [
+        (Some(libc::EMFILE), true),
+        (Some(libc::ENFILE), true),
+        (Some(libc::EAGAIN), true),
+        (Some(libc::ENOENT), false),
+        (Some(libc::EACCES), false),
+        (Some(libc::ENOEXEC), false),
+        (None, false),
+    ];
+    for (errno, retried) in cases {
+        assert_eq!(super::short_of_resources(errno), retried, "{errno:?}");
+    }
+}
