@@ -155,3 +155,35 @@ fn verbs_racing_a_delete_answer_success_or_not_found_and_leave_nothing_running()
     assert!(!alive(daemon));
     assert!(t.processes().is_empty(), "{:?}", t.processes());
 }
+
+#[test]
+fn kill_racing_a_slow_delete_answers_once_nothing_of_the_app_runs() {
+    let t = TestHome::new();
+    let pid_file = t.path("pid");
+    t.ok(&[
+        "start",
+        &app("ignore_sigint.py"),
+        "--name",
+        "slow",
+        "--kill-timeout",
+        "1500",
+        "--",
+        pid_file.to_str().expect("utf8"),
+    ]);
+    assert!(wait_for(DEADLINE, || pid_file.exists()));
+    let pid = read_pid(&pid_file);
+    let daemon = t.daemon_pid().expect("pid file");
+    // The delete waits out the kill timeout; `kill` comes while it does.
+    let mut conn = Conn::hello(&t.home.join("pmx.sock"));
+    conn.writer
+        .write_all(b"{\"id\":1,\"type\":\"delete\",\"target\":\"slow\"}\n")
+        .expect("write");
+    assert!(wait_for(DEADLINE, || t
+        .list()
+        .iter()
+        .any(|r| r["status"] == "stopping")));
+    t.ok(&["kill"]);
+    assert!(!alive(pid), "the app's process is gone once kill returns");
+    assert!(!alive(daemon));
+    assert!(t.processes().is_empty(), "{:?}", t.processes());
+}

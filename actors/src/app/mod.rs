@@ -106,9 +106,11 @@ impl Command {
     }
 }
 
-/// The answer to a [`Command`] sent to an app being deleted: nothing was done (a stop
-/// or restart racing the delete could otherwise spawn a process the delete never stops);
-/// the Root answers `not_found`, as it does when the actor is already gone.
+/// The answer to a [`Command`] that would start something (start, restart, a delayed
+/// start) or delete again, sent to an app being deleted: nothing was done (a restart
+/// racing the delete could otherwise spawn a process the delete never stops); the Root
+/// answers `not_found`, as it does when the actor is already gone. A stop is carried out
+/// (it waits for the trees the delete is stopping).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deleted;
 
@@ -188,6 +190,9 @@ pub struct AppSup {
     kill_signal: Signal,
     kill_timeout: Duration,
     created_at: u64,
+    /// Its delete has begun: nothing starts again (see [`Deleted`]).
+    deleting: bool,
+    /// Its delete is done (the Root forgets it with the answer): no more reports.
     deleted: bool,
     /// Who waits for which token of the state machine.
     waiters: Vec<(Token, oneshot::Sender<()>)>,
@@ -266,6 +271,7 @@ impl AppSup {
             kill_signal,
             kill_timeout,
             created_at: wall_ms(),
+            deleting: false,
             deleted: false,
             waiters: Vec::new(),
             next_token: 0,
@@ -385,7 +391,7 @@ impl AppSup {
             Some(list) => list.iter().filter_map(|n| self.index_of(*n)).collect(),
         };
         if matches!(op, Op::Delete) {
-            self.deleted = true;
+            self.deleting = true;
         }
         if matches!(op, Op::Restart) && instances.is_none() {
             // A manual restart of the whole app starts it with a fresh intensity window.
@@ -443,7 +449,15 @@ impl Actor for AppSup {
 impl Handler<Command> for AppSup {
     type Result = ResponseActFuture<Self, Result<Vec<ProcessInfo>, Deleted>>;
     fn handle(&mut self, msg: Command, ctx: &mut Context<Self>) -> Self::Result {
-        if self.deleted {
+        // Once the app's delete has begun, nothing may start again (the delete would stop
+        // the actor with it running); a stop still waits for every tree to be gone, so
+        // `kill` racing a delete never answers while a process of the app runs.
+        if self.deleting
+            && matches!(
+                msg.op,
+                Op::Start | Op::Restart | Op::StartAfter(_) | Op::Delete
+            )
+        {
             return Box::pin(fut::ready(Err(Deleted)));
         }
         let delete = matches!(msg.op, Op::Delete);
@@ -492,6 +506,7 @@ impl Handler<Command> for AppSup {
                 }
                 let infos = act.infos();
                 if delete {
+                    act.deleted = true;
                     ctx.stop();
                 }
                 Ok(infos)
@@ -503,6 +518,7 @@ impl Handler<Command> for AppSup {
 impl Handler<Supervise> for AppSup {
     type Result = ResponseActFuture<Self, Supervised>;
     fn handle(&mut self, Supervise(op): Supervise, ctx: &mut Context<Self>) -> Self::Result {
+        let delete = matches!(op, Op::Delete);
         let waits = self.apply(&op, &None, ctx);
         self.flush();
         Box::pin(
@@ -512,8 +528,10 @@ impl Handler<Supervise> for AppSup {
                 }
             }
             .into_actor(self)
-            .map(|(), act, _| {
+            .map(move |(), act, _| {
                 act.flush();
+                // Its group forgets it with this answer: no report after it.
+                act.deleted |= delete;
                 Supervised {
                     rows: act.infos(),
                     generations: act

@@ -24,7 +24,7 @@ pub struct SignalInstances {
 impl Handler<SignalInstances> for AppSup {
     type Result = ResponseActFuture<Self, Result<Vec<ProcessInfo>, Option<String>>>;
     fn handle(&mut self, msg: SignalInstances, _: &mut Context<Self>) -> Self::Result {
-        if self.deleted {
+        if self.deleting {
             return Box::pin(fut::ready(Err(None)));
         }
         // Only running instances are signalled; none running is the error.

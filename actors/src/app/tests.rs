@@ -558,10 +558,30 @@ async fn deleting_one_instance_keeps_the_others_renumbered_and_their_reports_rou
     settle(1).await;
     assert!(f.calls().contains(&Call::Spawn(2, 2)), "{:?}", f.calls());
     // The app's delete, then a command racing it: answered `Deleted`, nothing done.
-    let _delete = f.app.send(Command::all(Op::Delete));
+    let delete = f.app.send(Command::all(Op::Delete));
     settle(1).await;
     let late = f.app.send(Command::all(Op::Restart));
     assert!(matches!(late.await, Ok(Err(Deleted))));
+    // A stop (`kill`) racing the delete is carried out: it answers once the trees are gone.
+    let stop = f.app.send(Command::all(Op::Stop));
+    settle(1).await;
+    for (key, generation) in [(1, 1), (2, 2)] {
+        f.app.do_send(ChildExited {
+            instance: key,
+            generation,
+            exit: Some(Exit::signal(2)),
+            uptime_ms: 5,
+            requested: true,
+        });
+    }
+    assert!(delete.await.expect("delete").is_ok());
+    // Answered with the rows or, once the delete stopped the actor, a closed mailbox (the
+    // Root leaves the app out then): never refused while the trees still ran.
+    match stop.await {
+        Ok(Ok(rows)) => assert!(rows.iter().all(|r| r.status == Status::Stopped)),
+        Ok(Err(Deleted)) => panic!("a stop racing a delete was refused"),
+        Err(_) => {}
+    }
 }
 
 #[test]
