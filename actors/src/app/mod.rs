@@ -35,7 +35,7 @@ use self::instances::Slot;
 pub use self::queries::{EnvOf, SignalInstances, SpawnErrors};
 pub use self::routes::Logs;
 pub use self::rows::{instance_count, log_paths, with_uptime, Describe, Report, Row};
-pub use self::spawn::{resolve_user, Actors, ProcessPort, RunAs, Spawner};
+pub use self::spawn::{resolve_user, short_of_resources, Actors, ProcessPort, RunAs, Spawner};
 use crate::events::{BusFlags, EventBus};
 use crate::group::MemberFailed;
 use crate::home::Home;
@@ -224,18 +224,6 @@ fn strategy_of(s: pmx_config::Strategy) -> Strategy {
         pmx_config::Strategy::OneForAll => Strategy::OneForAll,
         pmx_config::Strategy::RestForOne => Strategy::RestForOne,
     }
-}
-
-/// Whether a spawn that failed with `errno` failed for want of resources that may come
-/// back: descriptors (EMFILE, ENFILE) or processes and memory for a clone (EAGAIN). Such
-/// a spawn is tried again with a backoff (`supervision::instance::SPAWN_RETRY_INITIAL_MS`)
-/// instead of leaving the instance `errored` for good.
-pub fn short_of_resources(errno: Option<i32>) -> bool {
-    use nix::errno::Errno;
-    matches!(
-        errno.map(Errno::from_raw),
-        Some(Errno::EMFILE | Errno::ENFILE | Errno::EAGAIN)
-    )
 }
 
 fn wall_ms() -> u64 {

@@ -61,6 +61,18 @@ impl ProcessPort for Addr<Process> {
     }
 }
 
+/// Whether a spawn that failed with `errno` failed for want of resources that may come
+/// back: descriptors (EMFILE, ENFILE) or processes and memory for a clone (EAGAIN). Such
+/// a spawn is tried again with a backoff (`supervision::instance::SPAWN_RETRY_INITIAL_MS`)
+/// instead of leaving the instance `errored` for good.
+pub fn short_of_resources(errno: Option<i32>) -> bool {
+    use nix::errno::Errno;
+    matches!(
+        errno.map(Errno::from_raw),
+        Some(Errno::EMFILE | Errno::ENFILE | Errno::EAGAIN)
+    )
+}
+
 /// Whom an app runs as: what [`resolve_user`] makes of its `uid`/`gid`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RunAs {
