@@ -10,7 +10,8 @@ use crate::supervision::policy::Exit;
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct ChildExited {
-    /// The instance number within the app (0..N-1).
+    /// The instance's key within the app (its number when its slot was made; unchanged
+    /// when a lower instance's delete renumbers the others).
     pub instance: u32,
     /// The generation of the spawn that exited; a stale one is ignored.
     pub generation: u64,
@@ -26,12 +27,22 @@ pub struct ChildExited {
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct Spawned {
-    /// The instance number within the app.
+    /// The instance's key within the app (see [`ChildExited::instance`]).
     pub instance: u32,
     /// The generation of this spawn.
     pub generation: u64,
     /// The main process's pid, or why it could not start.
-    pub result: Result<u32, String>,
+    pub result: Result<u32, SpawnFailure>,
+}
+
+/// Why a spawn failed: the message shown, and the system call's errno when one failed,
+/// from which the App supervisor tells a lack of resources (retried) from a fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnFailure {
+    /// What failed and why, one line (`cannot exec /x: No such file or directory`).
+    pub reason: String,
+    /// The errno of the failed step (None when no system call failed).
+    pub errno: Option<i32>,
 }
 
 /// The main process of a tree being stopped has exited, the rest of the tree not yet:
@@ -39,7 +50,7 @@ pub struct Spawned {
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct MainExited {
-    /// The instance number within the app.
+    /// The instance's key within the app (see [`ChildExited::instance`]).
     pub instance: u32,
     /// The generation of the run.
     pub generation: u64,
@@ -52,7 +63,7 @@ pub struct MainExited {
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct StartChild {
-    /// The instance number.
+    /// The instance's key within the app (see [`ChildExited::instance`]).
     pub instance: u32,
     /// The generation the timer was set for.
     pub generation: u64,

@@ -21,7 +21,7 @@ use actix::prelude::*;
 use nix::sys::signal::Signal;
 
 use crate::log::{pump, PumpTarget};
-use crate::messages::{ChildExited, MainExited, OrphanReaped, Reaped, Spawned};
+use crate::messages::{ChildExited, MainExited, OrphanReaped, Reaped, SpawnFailure, Spawned};
 use crate::os::{self, SpawnSpec};
 use crate::reaper::SharedPids;
 use crate::supervision::policy::Exit;
@@ -74,7 +74,9 @@ pub struct Process {
 pub struct ProcessParts {
     /// The instance's id (as listed).
     pub id: u64,
-    /// The instance number within its app.
+    /// What its reports are addressed by within its app (the `instance` of `Spawned`,
+    /// `MainExited`, `ChildExited`): the slot's key, which a renumbering of the app's
+    /// instances leaves alone.
     pub instance: u32,
     /// The generation this actor runs (one actor per spawn).
     pub generation: u64,
@@ -171,6 +173,17 @@ impl Drop for Process {
     }
 }
 
+/// The errno behind a failed spawn: the error's own, or that of its source (a step of
+/// the spawned child that failed is reported with what it was doing, its errno beneath).
+fn os_errno(e: &std::io::Error) -> Option<i32> {
+    e.raw_os_error().or_else(|| {
+        e.get_ref()?
+            .source()?
+            .downcast_ref::<std::io::Error>()?
+            .raw_os_error()
+    })
+}
+
 /// Spawn the main process for `generation`; answered by [`Spawned`] to the parent.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -217,7 +230,10 @@ impl Handler<Spawn> for Process {
                 );
                 Ok(sp.pid as u32)
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(SpawnFailure {
+                reason: e.to_string(),
+                errno: os_errno(&e),
+            }),
         };
         let failed = result.is_err();
         self.parent_spawned.do_send(Spawned {

@@ -51,7 +51,7 @@ impl AppSup {
             } => {
                 ctx.notify_later(
                     StartChild {
-                        instance: self.slots[i].idx,
+                        instance: self.slots[i].key,
                         generation,
                     },
                     Duration::from_millis(delay_ms),
@@ -104,8 +104,8 @@ impl AppSup {
         let routes = self.slots[i].routes.clone();
         match (prepared, routes) {
             (Ok(spec), Some(routes)) => {
-                let (idx, id) = (self.slots[i].idx, self.slots[i].id);
-                let process = self.new_process(idx, id, generation, ctx);
+                let (key, id) = (self.slots[i].key, self.slots[i].id);
+                let process = self.new_process(key, id, generation, ctx);
                 process.spawn(Spawn {
                     generation,
                     spec,
@@ -122,7 +122,12 @@ impl AppSup {
                     .unwrap_or_else(|| "no log routes".into());
                 let reason = format!("cannot start {}: {why}", self.parts.spec.program.display());
                 tracing::error!("app {}: {reason}", self.name());
-                self.feed(i, Event::SpawnFailed { generation, reason }, ctx);
+                let ev = Event::SpawnFailed {
+                    generation,
+                    reason,
+                    transient: false,
+                };
+                self.feed(i, ev, ctx);
             }
         }
     }

@@ -1,7 +1,8 @@
 //! An App supervisor's instance table: one slot per instance number 0..N-1, each with its
 //! id (granted by the Root), its state machine, its process side, its prepared spawn and
 //! its log routes. A changed instance count grows the table with the next numbers or
-//! shrinks it from the highest, as `scale` will.
+//! shrinks it from the highest, as `scale` will; deleting chosen instances (`pmx delete
+//! <id>`) stops them and renumbers the others 0..M-1, keeping their ids.
 
 use std::sync::Arc;
 
@@ -17,8 +18,14 @@ use crate::supervision::instance::{Event, Instance};
 pub(super) struct Slot {
     /// Its id (as listed), granted by the Root.
     pub id: u64,
-    /// Its number within the app (0..N-1).
+    /// Its number within the app (0..N-1): what rows show, commands select and
+    /// `PMX_INSTANCE` says; renumbered when a lower instance is deleted.
     pub idx: u32,
+    /// Its own key, never reused within the app and never changed: what its processes
+    /// and timers report under (the `instance` of `Spawned`, `ChildExited`, `MainExited`,
+    /// `StartChild`), so a renumbering never misroutes a late report. A new app's slots
+    /// get keys 0..N-1, equal to their numbers.
+    pub key: u32,
     /// Its life.
     pub fsm: Instance,
     /// The process side of its current generation (None before the first spawn). An
@@ -38,12 +45,20 @@ impl AppSup {
         self.slots.iter().position(|s| s.idx == instance)
     }
 
+    /// The slot whose key is `key` (what a process or a timer reports under).
+    pub(super) fn index_of_key(&self, key: u32) -> Option<usize> {
+        self.slots.iter().position(|s| s.key == key)
+    }
+
     /// Add a slot with the next instance number and id `id`, stopped.
     pub(super) fn push_slot(&mut self, id: u64) {
         let idx = self.slots.len() as u32;
+        let key = self.next_key;
+        self.next_key += 1;
         self.slots.push(Slot {
             id,
             idx,
+            key,
             fsm: Instance::new(),
             process: None,
             spawn: None,
@@ -91,6 +106,81 @@ impl AppSup {
         for &id in ids.iter().skip(self.slots.len()) {
             self.push_slot(id);
         }
+        waits
+    }
+
+    /// Delete the instances numbered in `numbers` (not all of them: deleting every
+    /// instance deletes the app), as PM2 7's `pm2 delete <id>` does: each is stopped and
+    /// held down, then leaves the table once its tree has exited, listed as `stopping`
+    /// under its own id until then; the others keep running and keep their ids, renumbered
+    /// 0..M-1 in their order (the next spawn of each gets its new `PMX_INSTANCE` and log
+    /// files). `spec` (the count M) and `ids` (the survivors' ids, by their new numbers)
+    /// come from the Root, which changed its registry the same way before sending the
+    /// command, so a later command's numbers mean the same slots here. Answers the
+    /// receivers of those stops.
+    pub(super) fn remove(
+        &mut self,
+        numbers: &[u32],
+        spec: Option<Arc<crate::protocol::AppSpec>>,
+        ids: Vec<u64>,
+        ctx: &mut Context<Self>,
+    ) -> Vec<tokio::sync::oneshot::Receiver<()>> {
+        let live = self.live();
+        let gone: Vec<usize> = numbers
+            .iter()
+            .filter_map(|n| self.index_of(*n))
+            .filter(|i| *i < live)
+            .collect();
+        let mut waits = Vec::new();
+        for &i in &gone {
+            let (token, rx) = self.waiter();
+            self.feed(
+                i,
+                Event::Stop {
+                    hold: true,
+                    waiter: Some(token),
+                },
+                ctx,
+            );
+            waits.push(rx);
+        }
+        // The files open now, by the paths they were opened for, so that a survivor whose
+        // new number names a file already open shares that file's Sink.
+        let opened = self.open_files(Some(live));
+        // Survivors first (in their order), then the deleted slots, then any slot an
+        // earlier shrink is still retiring: everything past the survivors leaves once down.
+        let slots = std::mem::take(&mut self.slots);
+        let mut keep = Vec::new();
+        let mut leave = Vec::new();
+        for (i, slot) in slots.into_iter().enumerate() {
+            if i < live && !gone.contains(&i) {
+                keep.push(slot);
+            } else {
+                leave.push((i >= live, i, slot));
+            }
+        }
+        leave.sort_by_key(|(retiring, i, _)| (*retiring, *i));
+        let survivors = keep.len();
+        keep.extend(leave.into_iter().map(|(_, _, s)| s));
+        self.slots = keep;
+        for (n, s) in self.slots.iter_mut().enumerate() {
+            if s.idx != n as u32 {
+                s.idx = n as u32;
+                // Its environment names its number: prepared again at its next spawn.
+                s.spawn = None;
+            }
+            s.changed = true;
+        }
+        for (s, &id) in self.slots.iter_mut().zip(&ids) {
+            s.id = id;
+        }
+        self.retire_from = Some(survivors);
+        if let Some(spec) = spec {
+            self.parts.spec = spec;
+        }
+        self.parts.ids = ids;
+        self.build_routes_from(opened);
+        self.dirty = true;
         waits
     }
 

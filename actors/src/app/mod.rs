@@ -35,7 +35,7 @@ use self::instances::Slot;
 pub use self::queries::{EnvOf, SignalInstances, SpawnErrors};
 pub use self::routes::Logs;
 pub use self::rows::{instance_count, log_paths, with_uptime, Describe, Report, Row};
-pub use self::spawn::{resolve_user, Actors, ProcessPort, RunAs, Spawner};
+pub use self::spawn::{resolve_user, short_of_resources, Actors, ProcessPort, RunAs, Spawner};
 use crate::events::{BusFlags, EventBus};
 use crate::group::MemberFailed;
 use crate::home::Home;
@@ -72,9 +72,14 @@ pub enum Op {
     Pause,
 }
 
-/// A manual command on some instances of this app; answers their rows once done.
+/// A manual command on some instances of this app; answers their rows once done, or
+/// [`Deleted`] when the app is being deleted (a command racing a `delete` of the app).
+///
+/// `Delete` of some instances (`instances` not None, with `ids`) deletes those instances
+/// only: the app keeps its others (see `remove` in `instances.rs`); of all of them, the
+/// app: every slot stops and the actor stops once they have.
 #[derive(Message)]
-#[rtype(result = "Vec<ProcessInfo>")]
+#[rtype(result = "Result<Vec<ProcessInfo>, Deleted>")]
 pub struct Command {
     /// What to do.
     pub op: Op,
@@ -100,6 +105,14 @@ impl Command {
         }
     }
 }
+
+/// The answer to a [`Command`] that would start something (start, restart, a delayed
+/// start) or delete again, sent to an app being deleted: nothing was done (a restart
+/// racing the delete could otherwise spawn a process the delete never stops); the Root
+/// answers `not_found`, as it does when the actor is already gone. A stop is carried out
+/// (it waits for the trees the delete is stopping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deleted;
 
 /// A supervisor's step on every instance (a group's restart sequence): answered, once
 /// done, with the rows and each instance's generation, by which the group recognises a
@@ -169,6 +182,8 @@ pub struct Shared {
 pub struct AppSup {
     parts: AppParts,
     slots: Vec<Slot>,
+    /// The key the next slot gets (see `Slot::key`).
+    next_key: u32,
     /// After a shrink: the instance count; the slots past it are dropped once down.
     retire_from: Option<usize>,
     spawner: Rc<dyn Spawner>,
@@ -182,6 +197,9 @@ pub struct AppSup {
     kill_signal: Signal,
     kill_timeout: Duration,
     created_at: u64,
+    /// Its delete has begun: nothing starts again (see [`Deleted`]).
+    deleting: bool,
+    /// Its delete is done (the Root forgets it with the answer): no more reports.
     deleted: bool,
     /// Who waits for which token of the state machine.
     waiters: Vec<(Token, oneshot::Sender<()>)>,
@@ -238,6 +256,7 @@ impl AppSup {
         AppSup {
             parts,
             slots: Vec::new(),
+            next_key: 0,
             retire_from: None,
             spawner,
             group: None,
@@ -247,6 +266,7 @@ impl AppSup {
             kill_signal,
             kill_timeout,
             created_at: wall_ms(),
+            deleting: false,
             deleted: false,
             waiters: Vec::new(),
             next_token: 0,
@@ -348,12 +368,25 @@ impl AppSup {
         instances: &Option<Vec<u32>>,
         ctx: &mut Context<Self>,
     ) -> Vec<oneshot::Receiver<()>> {
+        // A delete that reaches here is the whole app's (the actor stops once it is
+        // done): it never leaves an instance running unsupervised, whatever it names.
+        let instances = if matches!(op, Op::Delete) {
+            &None
+        } else {
+            instances
+        };
         let selected: Vec<usize> = match instances {
+            // A stop of the whole app also waits for the slots a shrink or an instance's
+            // delete is still retiring, so that nothing runs on once it answers (`kill`,
+            // `delete`: the actor stops then).
+            None if matches!(op, Op::Stop | Op::Delete | Op::Pause) => {
+                (0..self.slots.len()).collect()
+            }
             None => (0..self.live()).collect(),
             Some(list) => list.iter().filter_map(|n| self.index_of(*n)).collect(),
         };
         if matches!(op, Op::Delete) {
-            self.deleted = true;
+            self.deleting = true;
         }
         if matches!(op, Op::Restart) && instances.is_none() {
             // A manual restart of the whole app starts it with a fresh intensity window.
@@ -409,15 +442,51 @@ impl Actor for AppSup {
 }
 
 impl Handler<Command> for AppSup {
-    type Result = ResponseActFuture<Self, Vec<ProcessInfo>>;
+    type Result = ResponseActFuture<Self, Result<Vec<ProcessInfo>, Deleted>>;
     fn handle(&mut self, msg: Command, ctx: &mut Context<Self>) -> Self::Result {
-        let mut waits = match msg.replace {
-            Some(spec) => self.replace(spec, msg.ids, ctx),
-            None => Vec::new(),
-        };
-        waits.extend(self.apply(&msg.op, &msg.instances, ctx));
-        self.flush();
+        // Once the app's delete has begun, nothing may start again (the delete would stop
+        // the actor with it running); a stop still waits for every tree to be gone, so
+        // `kill` racing a delete never answers while a process of the app runs.
+        if self.deleting
+            && matches!(
+                msg.op,
+                Op::Start | Op::Restart | Op::StartAfter(_) | Op::Delete
+            )
+        {
+            return Box::pin(fut::ready(Err(Deleted)));
+        }
         let delete = matches!(msg.op, Op::Delete);
+        // Some instances deleted (never all: the Root sends that as the app's delete).
+        let some = match (&msg.op, &msg.instances, &msg.ids) {
+            (Op::Delete, Some(numbers), Some(_)) => Some(numbers.clone()),
+            _ => None,
+        };
+        let (waits, removed) = match (some, msg.ids) {
+            (Some(numbers), Some(ids)) => {
+                // Their rows as they will be once stopped: they leave the table the moment
+                // their trees are gone, before this command's answer is built.
+                let removed: Vec<ProcessInfo> = self
+                    .infos_of(&Some(numbers.clone()))
+                    .into_iter()
+                    .map(|mut r| {
+                        r.status = crate::protocol::Status::Stopped;
+                        r.pid = None;
+                        r.uptime = None;
+                        r
+                    })
+                    .collect();
+                (self.remove(&numbers, msg.replace, ids, ctx), Some(removed))
+            }
+            (_, ids) => {
+                let mut waits = match msg.replace {
+                    Some(spec) => self.replace(spec, ids, ctx),
+                    None => Vec::new(),
+                };
+                waits.extend(self.apply(&msg.op, &msg.instances, ctx));
+                (waits, None)
+            }
+        };
+        self.flush();
         Box::pin(
             async move {
                 for w in waits {
@@ -427,11 +496,15 @@ impl Handler<Command> for AppSup {
             .into_actor(self)
             .map(move |(), act, ctx| {
                 act.flush();
+                if let Some(rows) = removed {
+                    return Ok(rows);
+                }
                 let infos = act.infos();
                 if delete {
+                    act.deleted = true;
                     ctx.stop();
                 }
-                infos
+                Ok(infos)
             }),
         )
     }
@@ -440,6 +513,7 @@ impl Handler<Command> for AppSup {
 impl Handler<Supervise> for AppSup {
     type Result = ResponseActFuture<Self, Supervised>;
     fn handle(&mut self, Supervise(op): Supervise, ctx: &mut Context<Self>) -> Self::Result {
+        let delete = matches!(op, Op::Delete);
         let waits = self.apply(&op, &None, ctx);
         self.flush();
         Box::pin(
@@ -449,8 +523,10 @@ impl Handler<Supervise> for AppSup {
                 }
             }
             .into_actor(self)
-            .map(|(), act, _| {
+            .map(move |(), act, _| {
                 act.flush();
+                // Its group forgets it with this answer: no report after it.
+                act.deleted |= delete;
                 Supervised {
                     rows: act.infos(),
                     generations: act
@@ -485,17 +561,27 @@ impl Handler<LeaveGroup> for AppSup {
 impl Handler<Spawned> for AppSup {
     type Result = ();
     fn handle(&mut self, msg: Spawned, ctx: &mut Context<Self>) {
-        let Some(i) = self.index_of(msg.instance) else {
+        let Some(i) = self.index_of_key(msg.instance) else {
             return;
         };
         let generation = msg.generation;
         let ev = match msg.result {
             Ok(pid) => Event::Spawned { generation, pid },
-            Err(reason) => {
+            Err(failure) => {
+                let transient = short_of_resources(failure.errno);
                 if generation == self.slots[i].fsm.generation {
-                    tracing::error!("app {}: {reason}", self.name());
+                    let then = if transient {
+                        "; tried again shortly"
+                    } else {
+                        ""
+                    };
+                    tracing::error!("app {}: {}{then}", self.name(), failure.reason);
                 }
-                Event::SpawnFailed { generation, reason }
+                Event::SpawnFailed {
+                    generation,
+                    reason: failure.reason,
+                    transient,
+                }
             }
         };
         self.feed(i, ev, ctx);
@@ -506,7 +592,7 @@ impl Handler<Spawned> for AppSup {
 impl Handler<ChildExited> for AppSup {
     type Result = ();
     fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
-        let Some(i) = self.index_of(msg.instance) else {
+        let Some(i) = self.index_of_key(msg.instance) else {
             return;
         };
         // A Process actor that panicked reports here too (its Drop killed the tree): the
@@ -525,7 +611,7 @@ impl Handler<ChildExited> for AppSup {
 impl Handler<MainExited> for AppSup {
     type Result = ();
     fn handle(&mut self, msg: MainExited, ctx: &mut Context<Self>) {
-        let Some(i) = self.index_of(msg.instance) else {
+        let Some(i) = self.index_of_key(msg.instance) else {
             return;
         };
         let ev = Event::MainExited {
@@ -540,7 +626,7 @@ impl Handler<MainExited> for AppSup {
 impl Handler<StartChild> for AppSup {
     type Result = ();
     fn handle(&mut self, msg: StartChild, ctx: &mut Context<Self>) {
-        let Some(i) = self.index_of(msg.instance) else {
+        let Some(i) = self.index_of_key(msg.instance) else {
             return;
         };
         self.feed(

@@ -9,9 +9,11 @@ use nix::sys::signal::Signal;
 use super::{rows, AppSup};
 use crate::protocol::{ProcessInfo, Status};
 
-/// Send a signal to the main process of some instances.
+/// Send a signal to the main process of some instances. Errors: `Err(Some(why))` when
+/// no selected instance runs or a signal could not be sent; `Err(None)` when the app is
+/// being deleted (the Root answers `not_found`, as once it is gone).
 #[derive(Message)]
-#[rtype(result = "Result<Vec<ProcessInfo>, String>")]
+#[rtype(result = "Result<Vec<ProcessInfo>, Option<String>>")]
 pub struct SignalInstances {
     /// The signal.
     pub signal: Signal,
@@ -20,8 +22,11 @@ pub struct SignalInstances {
 }
 
 impl Handler<SignalInstances> for AppSup {
-    type Result = ResponseActFuture<Self, Result<Vec<ProcessInfo>, String>>;
+    type Result = ResponseActFuture<Self, Result<Vec<ProcessInfo>, Option<String>>>;
     fn handle(&mut self, msg: SignalInstances, _: &mut Context<Self>) -> Self::Result {
+        if self.deleting {
+            return Box::pin(fut::ready(Err(None)));
+        }
         // Only running instances are signalled; none running is the error.
         let sends: Vec<_> = self
             .slots
@@ -32,9 +37,9 @@ impl Handler<SignalInstances> for AppSup {
             .collect();
         if sends.is_empty() {
             let name = self.name().to_string();
-            return Box::pin(fut::ready(Err(format!(
+            return Box::pin(fut::ready(Err(Some(format!(
                 "{name} has no running process to signal"
-            ))));
+            )))));
         }
         Box::pin(
             async move {
@@ -51,7 +56,7 @@ impl Handler<SignalInstances> for AppSup {
                 if errors.is_empty() {
                     Ok(act.infos())
                 } else {
-                    Err(errors.join("; "))
+                    Err(Some(errors.join("; ")))
                 }
             }),
         )

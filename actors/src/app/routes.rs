@@ -26,13 +26,14 @@ impl AppSup {
     /// current routes were built with, for this instance count; a file already open at a
     /// path still wanted is kept (a second Sink on one file would count its size apart).
     pub(super) fn build_routes(&mut self, reuse: Option<usize>) {
+        let opened = self.open_files(reuse);
+        self.build_routes_from(opened);
+    }
+
+    /// The files the current routes hold, by the path each was opened for, when the logs
+    /// settings are those they were built with for `reuse` instances (None: none kept).
+    pub(super) fn open_files(&self, reuse: Option<usize>) -> Vec<(PathBuf, LogHandle)> {
         let spec = self.parts.spec.clone();
-        let logs = &spec.app.logs;
-        let owner = Owner {
-            app: spec.app.name.clone(),
-            bus: Some(self.parts.shared.bus.clone()),
-            first_id: self.slots.first().map(|s| s.id).unwrap_or(0),
-        };
         let mut opened: Vec<(PathBuf, LogHandle)> = Vec::new();
         if let Some(old_count) = reuse {
             for s in &self.slots {
@@ -54,6 +55,19 @@ impl AppSup {
                 }
             }
         }
+        opened
+    }
+
+    /// Build the routes of every slot from the spec in force, keeping the files of
+    /// `opened` (path, file) where a path is still wanted.
+    pub(super) fn build_routes_from(&mut self, mut opened: Vec<(PathBuf, LogHandle)>) {
+        let spec = self.parts.spec.clone();
+        let logs = &spec.app.logs;
+        let owner = Owner {
+            app: spec.app.name.clone(),
+            bus: Some(self.parts.shared.bus.clone()),
+            first_id: self.slots.first().map(|s| s.id).unwrap_or(0),
+        };
         let arbiter = self.parts.shared.log_arbiter.clone();
         let mut open = |path: PathBuf| -> LogHandle {
             if let Some((_, h)) = opened.iter().find(|(p, _)| *p == path) {

@@ -178,7 +178,8 @@ impl AppSup {
     }
 
     /// Send the changed rows to the Root (every row when `dirty`: something all rows
-    /// show changed), not once deleted (the Root has forgotten the app). Called at the
+    /// show changed), not once its delete is done (the Root forgets the app then; while
+    /// it runs, its instances show `stopping`). Called at the
     /// end of each handler, and before a command's reply, so that the reply never
     /// overtakes the report of its effect in the Root's mailbox.
     pub(super) fn report(&mut self) {

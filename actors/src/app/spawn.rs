@@ -51,8 +51,26 @@ impl ProcessPort for Addr<Process> {
     }
     fn signal(&self, sig: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
         let reply = self.send(SendSignal(sig));
-        Box::pin(async move { reply.await.map_err(|e| e.to_string())? })
+        // A Process actor stops once its tree is gone: its closed mailbox means the
+        // process exited before the signal reached it, never an error to show as such.
+        Box::pin(async move {
+            reply
+                .await
+                .map_err(|_| "its process exited before the signal was sent".to_string())?
+        })
     }
+}
+
+/// Whether a spawn that failed with `errno` failed for want of resources that may come
+/// back: descriptors (EMFILE, ENFILE) or processes and memory for a clone (EAGAIN). Such
+/// a spawn is tried again with a backoff (`supervision::instance::SPAWN_RETRY_INITIAL_MS`)
+/// instead of leaving the instance `errored` for good.
+pub fn short_of_resources(errno: Option<i32>) -> bool {
+    use nix::errno::Errno;
+    matches!(
+        errno.map(Errno::from_raw),
+        Some(Errno::EMFILE | Errno::ENFILE | Errno::EAGAIN)
+    )
 }
 
 /// Whom an app runs as: what [`resolve_user`] makes of its `uid`/`gid`.
@@ -214,18 +232,18 @@ impl AppSup {
         Ok(s)
     }
 
-    /// A process side for the process `generation` of slot `idx` (instance id `id`),
-    /// reporting to this actor: one per spawn.
+    /// A process side for the process `generation` of the slot keyed `key` (instance id
+    /// `id`), reporting to this actor under that key: one per spawn.
     pub(super) fn new_process(
         &self,
-        idx: u32,
+        key: u32,
         id: u64,
         generation: u64,
         ctx: &mut Context<Self>,
     ) -> Box<dyn ProcessPort> {
         self.spawner.process(ProcessParts {
             id,
-            instance: idx,
+            instance: key,
             generation,
             marker: self.marker(id, generation),
             pid_file: self

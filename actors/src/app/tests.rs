@@ -179,7 +179,7 @@ impl Fixture {
                 result: Ok(1000 + i),
             });
         }
-        reply.await.expect("start");
+        reply.await.expect("start").expect("not deleted");
     }
 
     fn crash(&self, instance: u32, generation: u64) {
@@ -240,7 +240,8 @@ async fn a_stop_during_the_delay_cancels_the_restart() {
         .app
         .send(Command::all(Op::Stop))
         .await
-        .expect("stop answered at once");
+        .expect("stop answered at once")
+        .expect("not deleted");
     assert_eq!(rows[0].status, Status::Stopped);
     settle(1_000).await;
     assert_eq!(f.calls(), vec![Call::Spawn(0, 1)], "the timer is stale");
@@ -262,7 +263,7 @@ async fn a_stop_terminates_and_answers_once_the_tree_is_gone() {
         uptime_ms: 5,
         requested: true,
     });
-    let rows = reply.await.expect("stop");
+    let rows = reply.await.expect("stop").expect("not deleted");
     assert_eq!(rows[0].status, Status::Stopped);
     assert_eq!(f.calls().len(), 2, "no restart after a requested stop");
 }
@@ -373,7 +374,7 @@ async fn a_new_count_grows_with_the_next_numbers_and_shrinks_from_the_highest() 
             result: Ok(1000 + i),
         });
     }
-    let rows = reply.await.expect("grow");
+    let rows = reply.await.expect("grow").expect("not deleted");
     let got: Vec<_> = rows.iter().map(|r| (r.instance, r.id, r.status)).collect();
     assert_eq!(
         got,
@@ -401,7 +402,7 @@ async fn a_new_count_grows_with_the_next_numbers_and_shrinks_from_the_highest() 
         uptime_ms: 5,
         requested: true,
     });
-    let rows = reply.await.expect("shrink");
+    let rows = reply.await.expect("shrink").expect("not deleted");
     let got: Vec<_> = rows.iter().map(|r| (r.instance, r.id)).collect();
     assert_eq!(got, vec![(0, 0), (1, 7)]);
 }
@@ -439,7 +440,7 @@ async fn starting_n_instances_reports_each_row_change_once() {
             requested: true,
         });
     }
-    rows.await.expect("stop");
+    rows.await.expect("stop").expect("not deleted");
     settle(1).await;
     let reports = f.reports.lock().expect("lock");
     let sent: usize = reports.iter().map(|r| r.rows.len()).sum();
@@ -491,8 +492,112 @@ async fn a_shrink_reports_the_smaller_count() {
             requested: true,
         });
     }
-    reply.await.expect("shrink");
+    reply.await.expect("shrink").expect("not deleted");
     settle(1).await;
     let reports = f.reports.lock().expect("lock");
     assert_eq!(merged(&reports), vec![(0, 0, Status::Online)]);
+}
+
+#[actix::test]
+async fn deleting_one_instance_keeps_the_others_renumbered_and_their_reports_routed() {
+    let f = fixture("two", 3, |_| {});
+    f.start(3).await;
+    let one = {
+        let d = f.describe().await;
+        let mut app = crate::protocol::App::new("two".into(), "/bin/true".into(), d[0].cwd.clone());
+        app.instances = pmx_config::Instances::Count(2);
+        AppSpec {
+            app,
+            program: "/bin/true".into(),
+            args: vec![],
+            cwd: d[0].cwd.clone(),
+            env: EnvLayers::default(),
+            source: None,
+            env_name: None,
+        }
+    };
+    // Delete instance 0 (id 0): ids 1 and 2 become instances 0 and 1.
+    let reply = f.app.send(Command {
+        op: Op::Delete,
+        instances: Some(vec![0]),
+        replace: Some(Arc::new(one.clone())),
+        ids: Some(vec![1, 2]),
+    });
+    settle(1).await;
+    assert!(f.calls().contains(&Call::Terminate(0, 1)));
+    assert!(!f.calls().contains(&Call::Terminate(1, 1)));
+    f.app.do_send(ChildExited {
+        instance: 0,
+        generation: 1,
+        exit: Some(Exit::signal(2)),
+        uptime_ms: 5,
+        requested: true,
+    });
+    let rows = reply.await.expect("delete").expect("not deleted");
+    let got: Vec<_> = rows.iter().map(|r| (r.id, r.status)).collect();
+    assert_eq!(
+        got,
+        vec![(0, Status::Stopped)],
+        "the deleted instance's row"
+    );
+    settle(1).await;
+    let rows: Vec<_> = f
+        .describe()
+        .await
+        .iter()
+        .map(|d| (d.info.instance, d.info.id, d.info.status))
+        .collect();
+    assert_eq!(rows, vec![(0, 1, Status::Online), (1, 2, Status::Online)]);
+    {
+        let reports = f.reports.lock().expect("lock");
+        assert_eq!(
+            merged(&reports),
+            vec![(0, 1, Status::Online), (1, 2, Status::Online)]
+        );
+    }
+    // A crash of id 2's process (key 2, now instance 1) lands on it, not on another slot.
+    f.crash(2, 1);
+    settle(1).await;
+    assert!(f.calls().contains(&Call::Spawn(2, 2)), "{:?}", f.calls());
+    // The app's delete, then a command racing it: answered `Deleted`, nothing done.
+    let delete = f.app.send(Command::all(Op::Delete));
+    settle(1).await;
+    let late = f.app.send(Command::all(Op::Restart));
+    assert!(matches!(late.await, Ok(Err(Deleted))));
+    // A stop (`kill`) racing the delete is carried out: it answers once the trees are gone.
+    let stop = f.app.send(Command::all(Op::Stop));
+    settle(1).await;
+    for (key, generation) in [(1, 1), (2, 2)] {
+        f.app.do_send(ChildExited {
+            instance: key,
+            generation,
+            exit: Some(Exit::signal(2)),
+            uptime_ms: 5,
+            requested: true,
+        });
+    }
+    assert!(delete.await.expect("delete").is_ok());
+    // Answered with the rows or, once the delete stopped the actor, a closed mailbox (the
+    // Root leaves the app out then): never refused while the trees still ran.
+    match stop.await {
+        Ok(Ok(rows)) => assert!(rows.iter().all(|r| r.status == Status::Stopped)),
+        Ok(Err(Deleted)) => panic!("a stop racing a delete was refused"),
+        Err(_) => {}
+    }
+}
+
+#[test]
+fn only_a_lack_of_descriptors_or_processes_is_retried() {
+    let cases = [
+        (Some(libc::EMFILE), true),
+        (Some(libc::ENFILE), true),
+        (Some(libc::EAGAIN), true),
+        (Some(libc::ENOENT), false),
+        (Some(libc::EACCES), false),
+        (Some(libc::ENOEXEC), false),
+        (None, false),
+    ];
+    for (errno, retried) in cases {
+        assert_eq!(super::short_of_resources(errno), retried, "{errno:?}");
+    }
 }

@@ -465,13 +465,42 @@ pub fn spawn_with(spec: &SpawnSpec, extras: &SpawnExtras<'_>) -> io::Result<Spaw
             } else {
                 ""
             };
-            Err(io::Error::new(e.kind(), format!("{what}: {e}{hint}")))
+            Err(io::Error::new(
+                e.kind(),
+                StepError {
+                    message: format!("{what}: {e}{hint}"),
+                    errno: e,
+                },
+            ))
         }
         Err(_) => Ok(Spawned {
             pid,
             stdout: out_r,
             stderr: err_r,
         }),
+    }
+}
+
+/// A step of the spawned child failed: what it was doing, with the step's errno as the
+/// error's `source()` (so a caller can tell EMFILE, ENFILE or EAGAIN, a lack of
+/// resources, from a fault of the app; the message alone is what users see).
+#[derive(Debug)]
+struct StepError {
+    /// `cannot exec /x: No such file or directory (os error 2)`, and a hint.
+    message: String,
+    /// The errno, as an `io::Error` from it.
+    errno: io::Error,
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StepError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.errno)
     }
 }
 
@@ -714,6 +743,22 @@ mod tests {
             .collect();
         assert!(gone.upgrade().is_none(), "pruned once no spec holds it");
         assert_eq!(keep[0].to_bytes(), b"PMX_FILL_T0=1", "held entries stay");
+    }
+
+    #[test]
+    fn a_failed_step_of_the_child_says_what_and_keeps_its_errno_beneath() {
+        let missing = spec("/nonexistent/pmx-test-program", &[], &[]);
+        let Err(e) = spawn(&missing) else {
+            panic!("a missing program was spawned");
+        };
+        assert!(e.to_string().starts_with("cannot exec "), "{e}");
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let errno = e
+            .get_ref()
+            .and_then(|inner| inner.source())
+            .and_then(|s| s.downcast_ref::<io::Error>())
+            .and_then(io::Error::raw_os_error);
+        assert_eq!(errno, Some(libc::ENOENT));
     }
 
     /// Everything the child wrote to stdout, once it exits (the pipe closes).

@@ -100,9 +100,29 @@ fn fail(e: ApiError) -> Answer {
     Box::pin(fut::ready(Err(e)))
 }
 
-/// An actor that did not answer (it stopped meanwhile).
-fn internal(e: MailboxError) -> ApiError {
-    ApiError::new(ErrorCode::Internal, e.to_string())
+/// An App or Group supervisor's answer, or None when it is gone: its actor stopped
+/// (deleted meanwhile: the message was never handled, or dropped with its mailbox). A
+/// mailbox error never reaches a user: a request whose apps were all deleted under it
+/// answers [`gone`]; one that reached others answers what they did.
+fn answered<T>(reply: Result<T, MailboxError>) -> Option<T> {
+    reply.ok()
+}
+
+/// An App supervisor's answer to a [`Command`], or None when the app is gone or being
+/// deleted (see [`answered`], [`crate::app::Deleted`]).
+fn commanded(
+    reply: Result<Result<Vec<crate::protocol::ProcessInfo>, crate::app::Deleted>, MailboxError>,
+) -> Option<Vec<crate::protocol::ProcessInfo>> {
+    answered(reply).and_then(Result::ok)
+}
+
+/// The error of a request every app of whose target was deleted while it was under way:
+/// `not_found`, as the same request sent a moment later gets.
+fn gone(target: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("no process named \"{target}\": deleted while the request was under way"),
+    )
 }
 
 /// The change hook of the daemon's registry: every change reaches `pmx.log` (`pmx logs`
@@ -232,7 +252,7 @@ impl Handler<StopAll> for Root {
         self.stopping = true;
         let sel = (0..self.reg.apps().len()).map(|i| (i, None)).collect();
         Box::pin(
-            self.command(sel, Op::Stop, &Default::default())
+            self.command("all", sel, Op::Stop, &Default::default())
                 .map(|_, _, _| ()),
         )
     }
@@ -251,7 +271,7 @@ impl Handler<Api> for Root {
             Request::Start(req) => self.start(req, ctx),
             Request::Up(req) => self.up(req, ctx),
             Request::Stop { target } => self.lifecycle(&target, Op::Stop),
-            Request::Delete { target } => self.lifecycle(&target, Op::Delete),
+            Request::Delete { target } => self.delete(&target),
             Request::Reset { target } => self.lifecycle(&target, Op::Reset),
             Request::Restart(r) | Request::Reload(r) => self.restart(r),
             Request::Signal { signal, target } => self.signal(&signal, &target),

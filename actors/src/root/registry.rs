@@ -306,6 +306,42 @@ impl<A: Clone, G> Registry<A, G> {
         ids
     }
 
+    /// The app named `name` loses its instances numbered in `numbers` (`pmx delete <id>`
+    /// of some of its instances, as PM2 7 deletes one process of an app): their ids are
+    /// dropped for good, the others keep theirs, renumbered 0..M-1 in their order, and
+    /// its spec's count becomes M. Answers (the new spec, the ids by new number), what
+    /// `app::Command` carries for the App supervisor to renumber its table the same way;
+    /// None (nothing changes) when no app has that name, or when `numbers` selects none
+    /// of its instances or every one of them (that is the app's own delete).
+    pub fn remove_instances(
+        &mut self,
+        name: &str,
+        numbers: &[u32],
+    ) -> Option<(Arc<AppSpec>, Vec<u64>)> {
+        let i = self.position(name)?;
+        let app = &self.apps[i];
+        let ids: Vec<u64> = app
+            .ids
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| !numbers.contains(&(*n as u32)))
+            .map(|(_, id)| *id)
+            .collect();
+        if ids.is_empty() || ids.len() == app.ids.len() {
+            return None;
+        }
+        let mut spec = (*app.spec).clone();
+        spec.app.instances = pmx_config::Instances::Count(ids.len() as u32);
+        let spec = Arc::new(spec);
+        self.apps[i].ids = ids.clone();
+        self.apps[i].spec = spec.clone();
+        self.changed(Change::SpecReplaced {
+            name: name.to_string(),
+            ids: Some(ids.clone()),
+        });
+        Some((spec, ids))
+    }
+
     /// Forget the apps named in `names` (deleted) and their rows, then every group none
     /// of whose members is left.
     pub fn remove_apps(&mut self, names: &BTreeSet<String>) {
@@ -428,6 +464,48 @@ mod tests {
         reg.insert_app(spec("b", 1), |_, ids| granted.push(ids));
         assert_eq!(granted, [vec![0, 1], vec![2], vec![3]]);
         assert_eq!(reg.app("a").map(|a| a.ids.clone()), Some(vec![0, 1]));
+    }
+
+    #[test]
+    fn removing_some_instances_keeps_the_others_ids_renumbered() {
+        let (mut reg, seen) = recorded();
+        reg.insert_app(spec("a", 3), |_, _| ());
+        reg.insert_app(spec("b", 1), |_, _| ());
+        // (numbers removed, the answer's ids, the ids kept): none, all or a missing app
+        // change nothing.
+        type Case<'a> = (&'a str, &'a [u32], Option<Vec<u64>>, Vec<u64>);
+        let cases: [Case; 5] = [
+            ("a", &[], None, vec![0, 1, 2]),
+            ("a", &[0, 1, 2], None, vec![0, 1, 2]),
+            ("nope", &[0], None, vec![0, 1, 2]),
+            ("a", &[1], Some(vec![0, 2]), vec![0, 2]),
+            ("a", &[0], Some(vec![2]), vec![2]),
+        ];
+        for (name, numbers, want, kept) in cases {
+            let got = reg.remove_instances(name, numbers);
+            assert_eq!(
+                got.as_ref().map(|(_, ids)| ids.clone()),
+                want,
+                "{numbers:?}"
+            );
+            if let Some((spec, ids)) = got {
+                assert_eq!(
+                    spec.app.instances,
+                    pmx_config::Instances::Count(ids.len() as u32)
+                );
+            }
+            assert_eq!(reg.app("a").map(|a| a.ids.clone()), Some(kept));
+        }
+        // The numbers now mean the kept instances: id 2 is instance 0; id 0 is gone.
+        assert_eq!(reg.resolve("2").ok(), Some(vec![(0, Some(vec![0]))]));
+        assert!(reg.resolve("0").is_err());
+        assert_eq!(reg.app("b").map(|b| b.ids.clone()), Some(vec![3]));
+        let replaced = seen
+            .borrow()
+            .iter()
+            .filter(|c| matches!(c, Change::SpecReplaced { .. }))
+            .count();
+        assert_eq!(replaced, 2, "one change per removal that removed something");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! ```text
 //!  stopped / errored / waiting restart ──Start·Restart·StartAfter(0)·TimerFired──▶ launching
 //!  launching ──Spawned──▶ online            launching ──SpawnFailed──▶ errored
+//!  launching ──SpawnFailed, transient (EMFILE, ENFILE, EAGAIN)──▶ waiting restart (retry timer)
 //!  launching / online ──Stop·Restart──▶ stopping ──Exited──▶ stopped | launching (a restart)
 //!  online ──MainExited (its leftovers)──▶ stopping
 //!  launching / online / stopping after MainExited ──Exited, unrequested──▶ decide():
@@ -28,8 +29,17 @@
 //! `generation` (both running, the old one terminated once the new is ready); restarts
 //! for watch, cron, memory or health are `Event::Restart{reason}` with their [`Reason`].
 
+use super::backoff::next_backoff;
 use super::decide::{decide, Decision, Supervisor};
 use super::policy::{Exit, Policy, RestartRules, RestartState};
+
+/// The first wait, in ms, before a spawn that failed for want of resources is tried again;
+/// each following wait grows by half up to [`super::backoff::BACKOFF_CAP_MS`] (PM2's
+/// `exp_backoff_restart_delay` numbers: 100, 150, 225, … 15 000 ms). There is no limit on
+/// the attempts, as PM2's exponential backoff never gives up: a full descriptor table or
+/// process table is the machine's state, not the app's fault, and the instance comes
+/// online by itself once the resources are back (at most one attempt per 15 s then).
+pub const SPAWN_RETRY_INITIAL_MS: u64 = 100;
 
 /// An opaque token for whoever waits for a command's effect; the shell maps it to its
 /// reply channel. Settled once the effect is visible (spawned, stopped, or errored).
@@ -123,6 +133,10 @@ pub enum Event {
         generation: u64,
         /// Why.
         reason: String,
+        /// For want of resources that may come back (EMFILE, ENFILE, EAGAIN): the spawn
+        /// is tried again after a backoff ([`SPAWN_RETRY_INITIAL_MS`]) and the instance
+        /// waits in `waiting restart`; otherwise it is `errored` for good.
+        transient: bool,
     },
     /// The main process of `generation` exited, leftovers of its tree are being stopped.
     MainExited {
@@ -246,6 +260,9 @@ pub struct Instance {
     pub last_error: Option<String>,
     /// The generation whose `exit` was already published (at `MainExited`).
     exit_published: u64,
+    /// The wait before the pending retry of a spawn that failed for want of resources
+    /// (None: no such retry pending); the next wait grows from it.
+    pub spawn_retry_ms: Option<u64>,
     waiters: Vec<Token>,
 }
 
@@ -271,6 +288,7 @@ impl Instance {
             last_exit: None,
             last_error: None,
             exit_published: 0,
+            spawn_retry_ms: None,
             waiters: Vec::new(),
         }
     }
@@ -291,6 +309,7 @@ impl Instance {
                 } else {
                     self.held = false;
                     self.chain.reset();
+                    self.spawn_retry_ms = None;
                     self.waiters.extend(waiter);
                     self.start(&mut fx);
                 }
@@ -301,11 +320,13 @@ impl Instance {
                 if self.running || set.rules.policy == Policy::Never || self.held {
                     settle_now(&mut fx, waiter);
                 } else if delay_ms == 0 {
+                    self.spawn_retry_ms = None;
                     self.waiters.extend(waiter);
                     self.restart_now(Reason::Group, &mut fx);
                 } else {
                     // Answered at once: a supervisor never waits out a delay (a stop
                     // meanwhile makes the timer stale with a new generation).
+                    self.spawn_retry_ms = None;
                     self.generation += 1;
                     self.phase = Phase::WaitingRestart;
                     fx.push(Effect::Arm {
@@ -317,6 +338,8 @@ impl Instance {
                 }
             }
             Event::Stop { hold, waiter } => {
+                // A pending retry's timer becomes stale (see below).
+                self.spawn_retry_ms = None;
                 if hold {
                     self.held = true;
                 }
@@ -340,6 +363,7 @@ impl Instance {
             Event::Restart { reason, waiter } => {
                 self.held = false;
                 self.chain.reset();
+                self.spawn_retry_ms = None;
                 self.waiters.extend(waiter);
                 if self.running {
                     self.intent = Intent::Restart(reason);
@@ -359,6 +383,7 @@ impl Instance {
             }
             Event::MarkErrored(reason) => {
                 if !self.running {
+                    self.spawn_retry_ms = None;
                     self.errored(reason, &mut fx);
                 }
             }
@@ -367,6 +392,7 @@ impl Instance {
                     return fx;
                 }
                 self.last_error = None;
+                self.spawn_retry_ms = None;
                 self.pid = Some(pid);
                 self.started_ms = Some(now_ms);
                 if self.phase == Phase::Launching {
@@ -378,15 +404,38 @@ impl Instance {
                 fx.push(Effect::Publish(Notice::Online));
                 fx.push(Effect::Report);
             }
-            Event::SpawnFailed { generation, reason } => {
+            Event::SpawnFailed {
+                generation,
+                reason,
+                transient,
+            } => {
                 if generation != self.generation || !self.running {
                     return fx;
                 }
                 self.running = false;
                 self.pid = None;
                 self.started_ms = None;
-                self.intent = Intent::None;
-                self.errored(reason, &mut fx);
+                let intent = std::mem::replace(&mut self.intent, Intent::None);
+                if !transient {
+                    self.errored(reason, &mut fx);
+                } else if intent == Intent::Stop {
+                    // A stop came while it launched: nothing runs, which is what it asked.
+                    self.last_error = Some(reason);
+                    self.stopped(&mut fx);
+                } else {
+                    // Tried again after a backoff; whoever waits for the start is answered
+                    // now (the row says `waiting restart`, `describe` says why).
+                    let delay_ms = next_backoff(self.spawn_retry_ms, SPAWN_RETRY_INITIAL_MS);
+                    self.spawn_retry_ms = Some(delay_ms);
+                    self.last_error = Some(reason);
+                    self.phase = Phase::WaitingRestart;
+                    self.settle(&mut fx);
+                    fx.push(Effect::Arm {
+                        generation: self.generation,
+                        delay_ms,
+                    });
+                    fx.push(Effect::Report);
+                }
             }
             Event::MainExited { generation, exit } => {
                 if generation != self.generation || !self.running {
@@ -433,7 +482,12 @@ impl Instance {
             }
             Event::TimerFired { generation } => {
                 if generation == self.generation && self.phase == Phase::WaitingRestart {
-                    self.restart_now(Reason::Exited, &mut fx);
+                    if self.spawn_retry_ms.is_some() {
+                        // The same launch tried again: not one more restart.
+                        self.start(&mut fx);
+                    } else {
+                        self.restart_now(Reason::Exited, &mut fx);
+                    }
                 }
             }
         }
@@ -610,6 +664,7 @@ mod tests {
                 Event::SpawnFailed {
                     generation: 1,
                     reason: "nope".into(),
+                    transient: false,
                 },
             ],
         };
@@ -656,6 +711,12 @@ mod tests {
             Event::SpawnFailed {
                 generation,
                 reason: "x".into(),
+                transient: false,
+            },
+            Event::SpawnFailed {
+                generation,
+                reason: "too many open files".into(),
+                transient: true,
             },
             Event::MainExited {
                 generation,
@@ -680,26 +741,52 @@ mod tests {
     fn every_event_in_every_phase() {
         use Phase::*;
         // Rows: phase; columns in `every_event` order.
-        let table: [(Phase, [Phase; 14]); 6] = [
+        let table: [(Phase, [Phase; 15]); 6] = [
             (
                 Launching,
                 [
-                    Launching, Stopping, Stopping, Stopping, Launching, Launching, Launching,
-                    Launching, Online, Errored, Stopping, Launching, Stopped, Launching,
+                    Launching,
+                    Stopping,
+                    Stopping,
+                    Stopping,
+                    Launching,
+                    Launching,
+                    Launching,
+                    Launching,
+                    Online,
+                    Errored,
+                    WaitingRestart,
+                    Stopping,
+                    Launching,
+                    Stopped,
+                    Launching,
                 ],
             ),
             (
                 Online,
                 [
-                    Online, Stopping, Stopping, Stopping, Online, Online, Online, Online, Online,
-                    Errored, Stopping, Launching, Stopped, Online,
+                    Online,
+                    Stopping,
+                    Stopping,
+                    Stopping,
+                    Online,
+                    Online,
+                    Online,
+                    Online,
+                    Online,
+                    Errored,
+                    WaitingRestart,
+                    Stopping,
+                    Launching,
+                    Stopped,
+                    Online,
                 ],
             ),
             (
                 Stopping,
                 [
                     Stopping, Stopping, Stopping, Stopping, Stopping, Stopping, Stopping, Stopping,
-                    Stopping, Errored, Stopping, Stopped, Stopped, Stopping,
+                    Stopping, Errored, Stopped, Stopping, Stopped, Stopped, Stopping,
                 ],
             ),
             (
@@ -713,6 +800,7 @@ mod tests {
                     WaitingRestart,
                     Stopped,
                     Errored,
+                    Stopped,
                     Stopped,
                     Stopped,
                     Stopped,
@@ -737,6 +825,7 @@ mod tests {
                     WaitingRestart,
                     WaitingRestart,
                     WaitingRestart,
+                    WaitingRestart,
                     Launching,
                 ],
             ),
@@ -749,6 +838,7 @@ mod tests {
                     Launching,
                     Launching,
                     WaitingRestart,
+                    Errored,
                     Errored,
                     Errored,
                     Errored,
@@ -1018,5 +1108,142 @@ mod tests {
         let fx = i.on(exited(1, 2, false), set(&r), 60);
         assert!(!fx.iter().any(|e| matches!(e, Publish(Notice::Exit(_)))));
         assert_eq!(i.phase, Phase::Launching);
+    }
+
+    #[test]
+    fn a_spawn_short_of_resources_is_retried_with_backoff_until_it_succeeds() {
+        let r = rules();
+        let short = |generation| Event::SpawnFailed {
+            generation,
+            reason: "cannot start: Too many open files (os error 24)".into(),
+            transient: true,
+        };
+        let mut i = in_phase(Phase::Online);
+        // A manual restart whose spawn fails for want of descriptors, again and again.
+        let fx = i.on(
+            Event::Restart {
+                reason: Reason::Manual,
+                waiter: Some(7),
+            },
+            set(&r),
+            NOW,
+        );
+        assert!(fx.contains(&Terminate { generation: 1 }));
+        let _ = i.on(exited(1, 0, true), set(&r), NOW);
+        assert_eq!(
+            (i.phase, i.generation, i.restarts),
+            (Phase::Launching, 2, 1)
+        );
+        // (generation failing, the wait armed): PM2's exp backoff numbers, capped at 15 s.
+        let waits: Vec<(u64, u64)> = (0..12u64)
+            .map(|k| {
+                let generation = 2 + k;
+                let fx = i.on(short(generation), set(&r), NOW);
+                assert_eq!(i.phase, Phase::WaitingRestart, "after failure {k}");
+                assert!(i.last_error.is_some());
+                if k == 0 {
+                    assert!(
+                        fx.contains(&Settle(vec![7])),
+                        "the restart is answered: {fx:?}"
+                    );
+                }
+                assert!(
+                    !fx.iter().any(|e| matches!(e, Publish(Notice::Errored(_)))),
+                    "never errored: {fx:?}"
+                );
+                let delay = fx
+                    .iter()
+                    .find_map(|e| match e {
+                        Arm {
+                            generation: g,
+                            delay_ms,
+                        } if *g == generation => Some(*delay_ms),
+                        _ => None,
+                    })
+                    .expect("a retry armed");
+                // The timer tries the same launch again: a spawn, not one more restart.
+                let fx = i.on(Event::TimerFired { generation }, set(&r), NOW);
+                assert_eq!(
+                    fx,
+                    vec![
+                        Spawn {
+                            generation: generation + 1
+                        },
+                        Report
+                    ]
+                );
+                (generation, delay)
+            })
+            .collect();
+        let delays: Vec<u64> = waits.iter().map(|(_, d)| *d).collect();
+        assert_eq!(
+            delays,
+            [100, 150, 225, 337, 505, 757, 1135, 1702, 2553, 3829, 5743, 8614]
+        );
+        assert_eq!(i.restarts, 1, "retries are not restarts");
+        // Resources back: it comes online and the next shortage starts from 100 ms again.
+        let _ = i.on(spawned(14), set(&r), NOW);
+        assert_eq!(
+            (i.phase, i.spawn_retry_ms, i.last_error.clone()),
+            (Phase::Online, None, None)
+        );
+        // Long shortages are retried every 15 s at most, for ever.
+        let mut j = Instance::new();
+        let _ = j.on(start(), set(&r), NOW);
+        let mut last = 0;
+        for _ in 0..40 {
+            let g = j.generation;
+            let fx = j.on(short(g), set(&r), NOW);
+            last = fx
+                .iter()
+                .find_map(|e| match e {
+                    Arm { delay_ms, .. } => Some(*delay_ms),
+                    _ => None,
+                })
+                .expect("armed");
+            let _ = j.on(Event::TimerFired { generation: g }, set(&r), NOW);
+        }
+        assert_eq!((last, j.phase), (15_000, Phase::Launching));
+    }
+
+    #[test]
+    fn a_stop_during_a_spawn_retry_stops_it_and_makes_the_timer_stale() {
+        let r = rules();
+        let mut i = Instance::new();
+        let _ = i.on(start(), set(&r), NOW);
+        let short = Event::SpawnFailed {
+            generation: 1,
+            reason: "Resource temporarily unavailable (os error 11)".into(),
+            transient: true,
+        };
+        let _ = i.on(short.clone(), set(&r), NOW);
+        assert_eq!(i.phase, Phase::WaitingRestart);
+        let fx = i.on(stop(), set(&r), NOW);
+        assert!(fx.contains(&Settle(vec![2])));
+        assert_eq!((i.phase, i.spawn_retry_ms), (Phase::Stopped, None));
+        assert!(i
+            .on(Event::TimerFired { generation: 1 }, set(&r), NOW)
+            .is_empty());
+        // A stop asked while it launched ends stopped, not waiting for a retry.
+        let mut j = Instance::new();
+        let _ = j.on(start(), set(&r), NOW);
+        let _ = j.on(stop(), set(&r), NOW);
+        let fx = j.on(short, set(&r), NOW);
+        assert!(fx.contains(&Settle(vec![1, 2])), "{fx:?}");
+        assert_eq!(j.phase, Phase::Stopped);
+        // The same failure, not transient (a missing program): errored for good.
+        let mut k = Instance::new();
+        let _ = k.on(start(), set(&r), NOW);
+        let fx = k.on(
+            Event::SpawnFailed {
+                generation: 1,
+                reason: "cannot exec: No such file or directory (os error 2)".into(),
+                transient: false,
+            },
+            set(&r),
+            NOW,
+        );
+        assert!(!fx.iter().any(|e| matches!(e, Arm { .. })));
+        assert_eq!(k.phase, Phase::Errored);
     }
 }

@@ -5,7 +5,7 @@ use actix::prelude::*;
 
 use crate::app::Describe;
 use crate::group::{GroupInfo, GroupSup};
-use crate::root::{fail, internal, to_json, Answer, Root};
+use crate::root::{answered, fail, gone, to_json, Answer, Root};
 
 impl Root {
     /// The target's descriptions, one per instance.
@@ -24,11 +24,21 @@ impl Root {
             .iter()
             .map(|g| (g.name.clone(), g.handle.clone()))
             .collect();
+        let asked = requests.len();
+        let target = target.to_string();
         Box::pin(
             async move {
+                // An app deleted meanwhile is left out; all of them: `not_found`.
                 let mut out = Vec::new();
+                let mut reached = 0;
                 for r in requests {
-                    out.append(&mut r.await.map_err(internal)?);
+                    if let Some(mut v) = answered(r.await) {
+                        reached += 1;
+                        out.append(&mut v);
+                    }
+                }
+                if reached == 0 && asked > 0 {
+                    return Err(gone(&target));
                 }
                 // A member's group: its strategy, intensity and recent restarts.
                 for d in &mut out {

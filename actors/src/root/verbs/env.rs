@@ -5,7 +5,7 @@ use actix::prelude::*;
 use crate::app::EnvOf;
 use crate::protocol::{ApiError, EnvReply, ErrorCode};
 use crate::root::registry::not_found;
-use crate::root::{fail, internal, to_json, Answer, Root};
+use crate::root::{answered, fail, gone, to_json, Answer, Root};
 
 impl Root {
     /// The environment of the one instance `target` selects (an id, or an app's first
@@ -31,9 +31,10 @@ impl Root {
         let app = &self.reg.apps()[i];
         let id = app.ids.get(instance as usize).copied().unwrap_or(0);
         let req = app.handle.send(EnvOf { instance });
+        let target = target.to_string();
         Box::pin(
             async move {
-                let env = req.await.map_err(internal)?;
+                let env = answered(req.await).ok_or_else(|| gone(&target))?;
                 to_json(&EnvReply { id, env })
             }
             .into_actor(self),

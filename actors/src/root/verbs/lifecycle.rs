@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use crate::app::{Command, Op};
+use crate::app::{Command, Deleted, Op};
 use crate::group::GroupCommand;
 use crate::protocol::{AppSpec, RestartRequest};
 use crate::root::registry::Selection;
-use crate::root::{fail, internal, to_json, Answer, Root};
+use crate::root::{answered, fail, gone, to_json, Answer, Root};
 
 /// A new spec for an app (`--update-env`, `up`), and its ids when the spec changed its
 /// instance count (see `Registry::replace_spec`).
@@ -21,12 +21,49 @@ pub(in crate::root) struct Replacement {
 }
 
 impl Root {
-    /// `stop`, `delete`, `reset` of a target.
+    /// `stop`, `reset` of a target.
     pub(in crate::root) fn lifecycle(&mut self, target: &str, op: Op) -> Answer {
         match self.reg.resolve(target) {
-            Ok(sel) => self.command(sel, op, &BTreeMap::new()),
+            Ok(sel) => self.command(target, sel, op, &BTreeMap::new()),
             Err(e) => fail(e),
         }
+    }
+
+    /// `delete` of a target. An id deletes that instance only, as PM2 7's `pm2 delete
+    /// <id>` does: the app keeps its other instances, with their ids, renumbered 0..M-1
+    /// (`Registry::remove_instances` now, the App supervisor's table when it gets the
+    /// command, so the numbers of any later command mean the same instances on both
+    /// sides); the id of an app's only instance deletes the app.
+    pub(in crate::root) fn delete(&mut self, target: &str) -> Answer {
+        let sel = match self.reg.resolve(target) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        let mut replacements = BTreeMap::new();
+        let sel = sel
+            .into_iter()
+            .map(|(i, instances)| {
+                let Some(numbers) = instances else {
+                    return (i, None);
+                };
+                let name = self.reg.apps()[i].name.clone();
+                match self.reg.remove_instances(&name, &numbers) {
+                    Some((spec, ids)) => {
+                        replacements.insert(
+                            i,
+                            Replacement {
+                                spec,
+                                ids: Some(ids),
+                            },
+                        );
+                        (i, Some(numbers))
+                    }
+                    // Every instance (or none left to spare): the app's own delete.
+                    None => (i, None),
+                }
+            })
+            .collect();
+        self.command(target, sel, Op::Delete, &replacements)
     }
 
     /// `restart` / `reload` (a restart in fork mode); with `--update-env` each app first
@@ -59,14 +96,17 @@ impl Root {
                 replacements.insert(*i, Replacement { spec, ids });
             }
         }
-        self.command(sel, Op::Restart, &replacements)
+        self.command(&req.target, sel, Op::Restart, &replacements)
     }
 
     /// Send `op` to every selected app at once (app `i` first taking `replace[i]`, if
     /// any); the future answers every row touched, by id. A deleted app leaves the
-    /// registry once it has stopped.
+    /// registry once it has stopped (a delete of some of an app's instances leaves the
+    /// app). An app deleted while the command was under way is left out; when every
+    /// selected app was, the command fails with `not_found` (see [`gone`]).
     pub(in crate::root) fn command(
         &mut self,
+        target: &str,
         sel: Selection,
         op: Op,
         replace: &BTreeMap<usize, Replacement>,
@@ -96,38 +136,70 @@ impl Root {
                 via_group.push(g.handle.send(GroupCommand(op.clone())));
             }
         }
+        // The apps this command deletes whole (not those that lose some instances).
+        let delete = matches!(op, Op::Delete);
+        let whole_names: BTreeSet<String> = sel
+            .iter()
+            .filter(|(i, inst)| delete && inst.is_none() && !replace.contains_key(i))
+            .map(|(i, _)| self.reg.apps()[*i].name.clone())
+            .collect();
         let requests: Vec<_> = sel
             .into_iter()
             .filter(|(i, _)| !covered.contains(i))
             .map(|(i, instances)| {
                 let r = replace.get(&i);
-                self.reg.apps()[i].handle.send(Command {
+                let app = &self.reg.apps()[i];
+                let reply = app.handle.send(Command {
                     op: op.clone(),
                     instances,
                     replace: r.map(|r| r.spec.clone()),
                     ids: r.and_then(|r| r.ids.clone()),
-                })
+                });
+                (app.name.clone(), reply)
             })
             .collect();
-        let delete = matches!(op, Op::Delete);
+        let asked = requests.len() + via_group.len();
+        let target = target.to_string();
         Box::pin(
             async move {
                 let mut rows = Vec::new();
-                for r in requests {
-                    rows.append(&mut r.await.map_err(internal)?);
+                let mut reached = 0;
+                let mut deleting_elsewhere = BTreeSet::new();
+                for (name, r) in requests {
+                    match r.await {
+                        Ok(Ok(mut v)) => {
+                            reached += 1;
+                            rows.append(&mut v);
+                        }
+                        // Another delete is stopping it: that one forgets it once done.
+                        Ok(Err(Deleted)) => {
+                            deleting_elsewhere.insert(name);
+                        }
+                        // Gone already (its delete has forgotten it, or will).
+                        Err(_) => {}
+                    }
                 }
                 for r in via_group {
-                    rows.append(&mut r.await.map_err(internal)?);
+                    if let Some(mut v) = answered(r.await) {
+                        reached += 1;
+                        rows.append(&mut v);
+                    }
                 }
                 rows.sort_by_key(|r| r.id);
-                Ok(rows)
+                (rows, reached, deleting_elsewhere)
             }
             .into_actor(self)
-            .map(move |rows, act, _| {
-                let rows = rows?;
+            .map(move |(rows, reached, elsewhere), act, _| {
                 if delete {
-                    let gone: BTreeSet<String> = rows.iter().map(|r| r.name.clone()).collect();
-                    act.reg.remove_apps(&gone);
+                    // An app leaves the registry once its supervisor has stopped it all,
+                    // never while a racing delete still stops it (it stays listed, and
+                    // `kill` still waits for it, until then).
+                    let done: BTreeSet<String> =
+                        whole_names.difference(&elsewhere).cloned().collect();
+                    act.reg.remove_apps(&done);
+                }
+                if reached == 0 && asked > 0 {
+                    return Err(gone(&target));
                 }
                 to_json(&rows)
             }),

@@ -6,7 +6,7 @@ use actix::prelude::*;
 use crate::app::SignalInstances;
 use crate::os;
 use crate::protocol::{ApiError, ErrorCode};
-use crate::root::{fail, internal, to_json, Answer, Root};
+use crate::root::{answered, fail, gone, to_json, Answer, Root};
 
 impl Root {
     /// Send `signal` (a name, `SIGUSR1` or `USR1`) to the target's running instances;
@@ -30,14 +30,24 @@ impl Root {
                 })
             })
             .collect();
+        let asked = requests.len();
+        let target = target.to_string();
         Box::pin(
             async move {
+                // An app deleted meanwhile is left out; all of them: `not_found`.
                 let mut rows = Vec::new();
+                let mut reached = 0;
                 for r in requests {
-                    match r.await.map_err(internal)? {
-                        Ok(mut v) => rows.append(&mut v),
-                        Err(e) => return Err(ApiError::new(ErrorCode::Conflict, e)),
+                    match answered(r.await) {
+                        Some(Ok(mut v)) => rows.append(&mut v),
+                        Some(Err(Some(e))) => return Err(ApiError::new(ErrorCode::Conflict, e)),
+                        // Being deleted, or gone.
+                        Some(Err(None)) | None => continue,
                     }
+                    reached += 1;
+                }
+                if reached == 0 && asked > 0 {
+                    return Err(gone(&target));
                 }
                 to_json(&rows)
             }

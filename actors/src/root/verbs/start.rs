@@ -8,7 +8,9 @@ use actix::prelude::*;
 
 use crate::app::{Command, Op, SpawnErrors};
 use crate::protocol::{ApiError, ErrorCode, StartRequest};
-use crate::root::{fail, internal, shutting_down, to_json, validate_specs, Answer, Root};
+use crate::root::{
+    answered, commanded, fail, gone, shutting_down, to_json, validate_specs, Answer, Root,
+};
 
 impl Root {
     /// Start `req`'s apps; answers their rows once each is spawned. A new app that could
@@ -72,14 +74,31 @@ impl Root {
                 group_starts.extend(self.attach_group(g, source.as_deref(), Op::Start, ctx));
             }
         }
+        let asked = requests.len() + group_starts.len();
+        let first = created
+            .first()
+            .map(|(name, _)| name.clone())
+            .unwrap_or_default();
         Box::pin(
             async move {
+                // An app deleted by another request while it started is left out; when
+                // every one was, the start answers `not_found` (as `delete` first would).
                 let mut rows = Vec::new();
+                let mut reached = 0;
                 for r in requests {
-                    rows.append(&mut r.await.map_err(internal)?);
+                    if let Some(mut v) = commanded(r.await) {
+                        reached += 1;
+                        rows.append(&mut v);
+                    }
                 }
                 for r in group_starts {
-                    rows.append(&mut r.await.map_err(internal)?);
+                    if let Some(mut v) = answered(r.await) {
+                        reached += 1;
+                        rows.append(&mut v);
+                    }
+                }
+                if reached == 0 && asked > 0 {
+                    return Err(gone(&first));
                 }
                 rows.sort_by_key(|r| r.id);
                 let mut failed = Vec::new();

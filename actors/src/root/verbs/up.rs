@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use crate::app::{Command, LeaveGroup, Op};
+use crate::app::{Command, Deleted, LeaveGroup, Op};
 use crate::protocol::{UpReply, UpRequest};
 use crate::root::plan::{plan, Action};
-use crate::root::{fail, internal, shutting_down, to_json, validate_specs, Answer, Root};
+use crate::root::{
+    answered, commanded, fail, shutting_down, to_json, validate_specs, Answer, Root,
+};
 
 impl Root {
     /// Make the running set match `req`'s file; answers the plan and the rows of the
@@ -33,7 +35,7 @@ impl Root {
         }
         let mut app_requests = Vec::new();
         let mut group_requests = Vec::new();
-        let mut deleted = BTreeSet::new();
+        let mut deletes = Vec::new();
         for action in plan.actions {
             match action {
                 Action::DropGroup(name) => {
@@ -83,9 +85,8 @@ impl Root {
                 }
                 Action::Delete(name) => {
                     if let Some(app) = self.reg.app(&name) {
-                        app_requests.push(app.handle.send(Command::all(Op::Delete)));
+                        deletes.push((name, app.handle.send(Command::all(Op::Delete))));
                     }
-                    deleted.insert(name);
                 }
                 Action::Create { spec, by_group } => {
                     let autostart = spec.app.autostart;
@@ -109,17 +110,25 @@ impl Root {
         let lines = plan.lines;
         Box::pin(
             async move {
+                // An app deleted by another request meanwhile is simply gone: what the plan
+                // did to the others is the answer (a mailbox error never reaches a user).
                 for r in app_requests {
-                    r.await.map_err(internal)?;
+                    let _ = commanded(r.await);
                 }
                 for r in group_requests {
-                    r.await.map_err(internal)?;
+                    let _ = answered(r.await);
                 }
-                Ok(())
+                let mut deleted = BTreeSet::new();
+                for (name, r) in deletes {
+                    // Not while a racing delete still stops it: that one forgets it.
+                    if !matches!(r.await, Ok(Err(Deleted))) {
+                        deleted.insert(name);
+                    }
+                }
+                deleted
             }
             .into_actor(self)
-            .map(move |res, act, _| {
-                res?;
+            .map(move |deleted, act, _| {
                 act.reg.remove_apps(&deleted);
                 // As for `start`: a shutdown overtook what the plan started.
                 if act.stopping {
