@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod daemon;
+mod deadlines;
 mod env;
 mod generations;
 mod groups;
@@ -14,6 +15,7 @@ mod logs_capture;
 mod logs_cli;
 mod pm2_import;
 mod protocol;
+mod protocol_limits;
 mod refusals;
 mod restart;
 mod run_as;
