@@ -23,14 +23,49 @@ use crate::protocol::{
 use crate::root::{Api, Root};
 
 /// The bytes of unfinished request lines held by every session of one daemon, against
-/// [`MAX_PENDING`]. Shared by the Admin server's sessions (one thread: a `Cell`).
+/// [`MAX_PENDING`], and how many connections are open. Shared by the Admin server's
+/// sessions (one thread: `Cell`s).
 #[derive(Clone, Default)]
-pub struct LineBudget(std::rc::Rc<std::cell::Cell<usize>>);
+pub struct LineBudget(std::rc::Rc<BudgetCells>);
+
+/// The counters of a [`LineBudget`].
+#[derive(Default)]
+pub struct BudgetCells {
+    /// Bytes held now, over all readers.
+    held: std::cell::Cell<usize>,
+    /// Connections open now.
+    live: std::cell::Cell<usize>,
+    /// The most connections open at once since the heap was last trimmed for them.
+    wave: std::cell::Cell<usize>,
+}
+
+/// A wave of at least this many connections gives its memory back as it leaves.
+const WAVE: usize = 64;
 
 impl LineBudget {
     /// Bytes held now, over all sessions.
     pub fn held(&self) -> usize {
-        self.0.get()
+        self.0.held.get()
+    }
+
+    /// A connection starts.
+    fn open(&self) {
+        let live = self.0.live.get() + 1;
+        self.0.live.set(live);
+        self.0.wave.set(self.0.wave.get().max(live));
+    }
+
+    /// A connection ends. When a wave of connections has mostly left (half of its peak
+    /// gone), the heap is trimmed: each connection's actor, tasks and buffers are small
+    /// allocations glibc keeps resident in its arena until `malloc_trim`.
+    fn close(&self) {
+        let live = self.0.live.get().saturating_sub(1);
+        self.0.live.set(live);
+        let wave = self.0.wave.get();
+        if wave >= WAVE && live <= wave / 2 {
+            self.0.wave.set(live);
+            crate::os::trim_heap();
+        }
     }
 }
 
@@ -91,21 +126,25 @@ impl LineReader {
         if want > self.charged && others + want > MAX_PENDING {
             return false;
         }
-        self.budget.0.set(others + want);
+        self.budget.0.held.set(others + want);
         self.charged = want;
         self.peak = self.peak.max(want);
         true
     }
 
-    /// Give back a large buffer once its line is done (and the heap behind it: glibc keeps
-    /// freed memory of the main arena resident until trimmed, see `os::trim_heap`).
-    fn shrink(&mut self) {
+    /// Give back a large buffer once its line is done, and with `trim` the heap behind a
+    /// large line this reader dropped (glibc keeps freed memory of the main arena resident
+    /// until trimmed, see `os::trim_heap`). A line handed on is trimmed after by the
+    /// Session, once it is answered.
+    fn shrink(&mut self, trim: bool) {
         if self.buf.capacity() > KEEP_CAPACITY {
             self.buf.shrink_to(self.buf.len().max(READ_CHUNK));
         }
         if self.peak > KEEP_CAPACITY {
             self.peak = 0;
-            crate::os::trim_heap();
+            if trim {
+                crate::os::trim_heap();
+            }
         }
     }
 
@@ -116,7 +155,7 @@ impl LineReader {
         self.buf = Vec::new();
         self.scanned = 0;
         self.charge();
-        self.shrink();
+        self.shrink(true);
     }
 
     /// The next frame, or None at EOF with nothing pending. A last line without newline
@@ -145,7 +184,7 @@ impl LineReader {
                     },
                     None => Frame::Line(line),
                 };
-                self.shrink();
+                self.shrink(false);
                 return Ok(Some(frame));
             }
             self.scanned = self.buf.len();
@@ -176,8 +215,9 @@ impl LineReader {
                     None => None,
                 };
                 self.buf = Vec::new();
+                self.scanned = 0;
                 self.charge();
-                self.shrink();
+                self.shrink(true);
                 return Ok(frame);
             }
         }
@@ -188,7 +228,24 @@ impl Drop for LineReader {
     fn drop(&mut self) {
         self.buf = Vec::new();
         self.charge();
-        self.shrink();
+        self.shrink(true);
+    }
+}
+
+/// One open connection, counted in its [`LineBudget`] from its start until its writer
+/// task, the last of its parts to end, drops it.
+struct Live(LineBudget);
+
+impl Live {
+    fn new(budget: LineBudget) -> Live {
+        budget.open();
+        Live(budget)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -270,6 +327,10 @@ impl Handler<Incoming> for Session {
             Ok(env) => env,
             Err(reply) => {
                 self.reply(&reply);
+                drop(line);
+                if large {
+                    crate::os::trim_heap();
+                }
                 return Box::pin(fut::ready(()));
             }
         };
@@ -387,8 +448,9 @@ pub fn start_session(
         subscribed: false,
     }
     .start();
+    let live = Live::new(budget.clone());
     actix_rt::spawn(read_requests(rd, session, budget));
-    actix_rt::spawn(write_replies(wr, rx, bus));
+    actix_rt::spawn(write_replies(wr, rx, bus, live));
 }
 
 /// The reader task: lines to the Session, one at a time (each answered before the next
@@ -428,7 +490,10 @@ async fn write_replies(
     mut wr: tokio::net::unix::OwnedWriteHalf,
     rx: flume::Receiver<Out>,
     bus: Addr<EventBus>,
+    live: Live,
 ) {
+    // Counted until this task ends, after the reader and the Session.
+    let _live = live;
     while let Ok(out) = rx.recv_async().await {
         match out {
             Out::Line(mut text) => {
@@ -469,5 +534,106 @@ async fn write_replies(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader over one end of a socket pair; the other end to write to.
+    fn pair(budget: &LineBudget) -> (LineReader, tokio::net::unix::OwnedReadHalf, UnixStream) {
+        let (a, b) = UnixStream::pair().expect("socket pair");
+        let (rd, _wr) = a.into_split();
+        (LineReader::new(budget.clone()), rd, b)
+    }
+
+    fn line(f: Option<Frame>) -> Vec<u8> {
+        match f {
+            Some(Frame::Line(l)) => l,
+            Some(Frame::TooLong { size, .. }) => panic!("too long ({size} bytes)"),
+            None => panic!("EOF"),
+        }
+    }
+
+    #[actix::test]
+    async fn lines_come_one_at_a_time_and_a_last_one_needs_no_newline() {
+        let budget = LineBudget::default();
+        let (mut r, mut rd, mut w) = pair(&budget);
+        w.write_all(b"one\ntwo\n\nthree").await.expect("write");
+        w.shutdown().await.expect("shutdown");
+        drop(w);
+        for want in [&b"one"[..], b"two", b"", b"three"] {
+            assert_eq!(line(r.next(&mut rd).await.expect("read")), want);
+        }
+        assert!(r.next(&mut rd).await.expect("read").is_none());
+        assert_eq!(budget.held(), 0, "nothing held once the lines are out");
+    }
+
+    #[actix::test]
+    async fn a_line_over_the_limit_is_dropped_with_its_size_and_id_and_the_next_is_read() {
+        let budget = LineBudget::default();
+        let (mut r, mut rd, w) = pair(&budget);
+        let writer = tokio::spawn(async move {
+            let mut w = w;
+            let mut big = br#"{"id":7,"type":"ping","x":""#.to_vec();
+            big.resize(MAX_LINE + 100, b'x');
+            w.write_all(&big).await.expect("write");
+            w.write_all(b"\nnext\n").await.expect("write");
+            w
+        });
+        match r.next(&mut rd).await.expect("read") {
+            Some(Frame::TooLong {
+                size,
+                head,
+                over_budget,
+            }) => {
+                assert_eq!(size, MAX_LINE + 100);
+                assert!(!over_budget);
+                assert_eq!(too_large(size, &head, over_budget).id, Some(7));
+            }
+            _ => panic!("expected too long"),
+        }
+        assert_eq!(line(r.next(&mut rd).await.expect("read")), b"next");
+        assert!(
+            r.buf.capacity() <= KEEP_CAPACITY,
+            "the big buffer was given back"
+        );
+        drop(writer.await);
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[actix::test]
+    async fn a_line_past_the_shared_budget_is_dropped_and_charges_nothing() {
+        let budget = LineBudget::default();
+        // Other connections hold all but 10 bytes.
+        budget.0.held.set(MAX_PENDING - 10);
+        let (mut r, mut rd, mut w) = pair(&budget);
+        w.write_all(b"{\"id\":3,\"type\":\"ping\"")
+            .await
+            .expect("write");
+        w.flush().await.expect("flush");
+        // Let the reader see the partial line, then end it.
+        let (frame, ()) = tokio::join!(r.next(&mut rd), async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            assert_eq!(
+                budget.held(),
+                MAX_PENDING - 10,
+                "the dropped bytes are not held"
+            );
+            w.write_all(b"}\nafter\n").await.expect("write");
+        });
+        match frame.expect("read") {
+            Some(Frame::TooLong {
+                head, over_budget, ..
+            }) => {
+                assert!(over_budget);
+                assert_eq!(too_large(0, &head, true).id, Some(3));
+            }
+            _ => panic!("expected too long"),
+        }
+        // A line that arrives whole needs no budget.
+        assert_eq!(line(r.next(&mut rd).await.expect("read")), b"after");
+        assert_eq!(budget.held(), MAX_PENDING - 10);
     }
 }
