@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use crate::harness::{run_with_timeout, wait_for, TestHome, DEADLINE};
+use crate::harness::{app, run_with_timeout, wait_for, TestHome, DEADLINE};
 
 /// Sends SIGCONT to the daemon when dropped, even after a failed assert (so it can be
 /// killed).
@@ -59,6 +59,55 @@ fn a_stopped_daemon_makes_list_and_stop_fail_within_the_timeout() {
     }
     drop(stopped);
     t.ok(&["ping"]);
+}
+
+#[test]
+fn a_stop_longer_than_the_timeout_waits_while_the_daemon_answers() {
+    let t = TestHome::new();
+    let pidfile = t.path("pid");
+    t.ok(&[
+        "start",
+        &app("ignore_sigint.py"),
+        "--name",
+        "stubborn",
+        "--kill-timeout",
+        "3000",
+        "--",
+        pidfile.to_str().expect("utf8"),
+    ]);
+    assert!(wait_for(DEADLINE, || pidfile.exists()), "the app is up");
+    // The stop lasts the app's kill_timeout (3 s), three times PMX_TIMEOUT.
+    let started = Instant::now();
+    let mut c = t.cmd(&["stop", "stubborn"]);
+    c.env("PMX_TIMEOUT", "1");
+    let out = run_with_timeout(c, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "pmx stop: {stderr}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(2900),
+        "it waited out the kill_timeout"
+    );
+    assert_eq!(t.row("stubborn")["status"], "stopped");
+    // So does `kill`, which stops every app before the daemon ends.
+    std::fs::remove_file(&pidfile).expect("remove the pid file");
+    t.ok(&["restart", "stubborn"]);
+    assert!(
+        wait_for(DEADLINE, || pidfile.exists()),
+        "the app ignores SIGINT again"
+    );
+    let started = Instant::now();
+    let mut c = t.cmd(&["kill"]);
+    c.env("PMX_TIMEOUT", "1");
+    let out = run_with_timeout(c, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "pmx kill: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(2900),
+        "kill waited out the kill_timeout"
+    );
 }
 
 #[test]
