@@ -30,7 +30,7 @@ pub struct LineBudget(std::rc::Rc<BudgetCells>);
 
 /// The counters of a [`LineBudget`].
 #[derive(Default)]
-pub struct BudgetCells {
+struct BudgetCells {
     /// Bytes held now, over all readers.
     held: std::cell::Cell<usize>,
     /// Connections open now.
