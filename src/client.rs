@@ -1,6 +1,17 @@
 //! `pmx::Client`: the programmatic client of the admin socket (SPEC §8). The CLI uses
 //! nothing else. Blocking std I/O on purpose: a CLI call is one connect, one hello and
 //! one request, and a runtime would cost more than the work.
+//!
+//! No call waits for ever. The connect has a deadline ([`Client::timeout`]: 5 s, or
+//! `PMX_TIMEOUT` seconds); a request that has no reason to take long (`ping`, `list`,
+//! `describe`, `env`, `signal`, `reset`, `reload_logs`, `subscribe`, `hello`) must be
+//! answered within it; a lifecycle request (`start`, `up`, `stop`, `restart`, `reload`,
+//! `delete`, `flush`, `kill`), which legitimately lasts as long as the apps'
+//! `kill_timeout`s, is waited for as long as the daemon answers a `ping` on a second
+//! connection once per timeout, up to a cap derived from those `kill_timeout`s (see
+//! [`Patience`]). An error reply without an id (`too_large`, `malformed`) ends the waiting
+//! request: the daemon could not read which request it answers, and no other reply will
+//! come for it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -8,7 +19,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pmx_protocol::home::Home;
-use pmx_protocol::{ApiError, Envelope, ErrorCode, Event, Request, PROTOCOL_VERSION, VERSION};
+use pmx_protocol::{
+    ApiError, Envelope, ErrorCode, Event, PingReply, Request, PROTOCOL_VERSION, VERSION,
+};
 use serde_json::Value;
 
 /// What can go wrong talking to the daemon.
@@ -20,6 +33,66 @@ pub enum ClientError {
     Api(ApiError),
     /// The daemon's answer could not be understood.
     Protocol(String),
+    /// The daemon did not answer in time (the message says what and how long).
+    Timeout(String),
+}
+
+/// The default of [`Client::timeout`]: how long a quick request may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a lifecycle request may take beyond the `kill_timeout`s it may wait for: the
+/// spawns, the re-checks after SIGKILL, the replies.
+const LIFECYCLE_SLACK: Duration = Duration::from_secs(60);
+
+/// The longest `kill_timeout` an app may have (a day, as config and socket cap it): what
+/// a request on a target waits for at most, as the client does not know the target's apps.
+const MAX_KILL_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long one request may take before the client gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patience {
+    /// The whole request, written and answered, within this time.
+    Quick(Duration),
+    /// As long as the daemon answers a `ping` on a second connection within `check`
+    /// (asked every `check` without a reply), up to `cap` in all.
+    WhileAlive {
+        /// The quick timeout: between two liveness pings, and for each.
+        check: Duration,
+        /// The most the request may take.
+        cap: Duration,
+    },
+}
+
+impl Patience {
+    /// The patience `request` gets, with `quick` as the timeout of quick requests:
+    /// `WhileAlive` for the verbs that wait for apps to stop (`start` and `up` restart
+    /// existing apps), capped at the sum of the `kill_timeout`s of the apps it carries
+    /// (`start`, `up`) or at the largest `kill_timeout` allowed (a day, for a target), plus
+    /// a minute; `Quick(quick)` for everything else.
+    pub fn for_request(request: &Request, quick: Duration) -> Patience {
+        let kill_sum = |apps: &[pmx_protocol::AppSpec]| {
+            let ms: u64 = apps
+                .iter()
+                .map(|a| a.app.kill_timeout_ms)
+                .fold(0u64, u64::saturating_add);
+            Duration::from_millis(ms)
+        };
+        let waits = match request {
+            Request::Start(r) => kill_sum(&r.apps),
+            Request::Up(r) => kill_sum(&r.apps),
+            Request::Stop { .. }
+            | Request::Restart(_)
+            | Request::Reload(_)
+            | Request::Delete { .. }
+            | Request::Flush { .. }
+            | Request::Kill => MAX_KILL_TIMEOUT,
+            _ => return Patience::Quick(quick),
+        };
+        Patience::WhileAlive {
+            check: quick,
+            cap: waits.saturating_add(LIFECYCLE_SLACK),
+        }
+    }
 }
 
 impl std::fmt::Display for ClientError {
@@ -28,6 +101,7 @@ impl std::fmt::Display for ClientError {
             ClientError::Io(e) => write!(f, "{e}"),
             ClientError::Api(e) => write!(f, "{}", e.message),
             ClientError::Protocol(e) => write!(f, "{e}"),
+            ClientError::Timeout(e) => write!(f, "{e}"),
         }
     }
 }
@@ -50,6 +124,10 @@ pub struct Client {
     hello_pending: Option<u64>,
     /// The daemon's version, from its hello (empty until the first reply is read).
     pub daemon_version: String,
+    /// The socket (for the liveness pings of a long request).
+    path: std::path::PathBuf,
+    /// The timeout of the connect and of quick requests.
+    timeout: Duration,
 }
 
 /// A reply whose result is kept as raw JSON text.
@@ -63,10 +141,12 @@ struct RawReply {
 }
 
 impl Client {
-    /// Connect to the daemon of `home` and say hello.
+    /// Connect to the daemon of `home` and say hello, with [`Client::timeout`] as the
+    /// deadline of the connect and of quick requests.
     ///
-    /// Errors: `Io` when nothing listens; `Api` with `version_mismatch` when the daemon
-    /// speaks another protocol.
+    /// Errors: `Io` when nothing listens; `Timeout` when the daemon's backlog stays full
+    /// past the timeout; `Api` with `version_mismatch` when the daemon speaks another
+    /// protocol; `Protocol` for a `PMX_TIMEOUT` that is not a number of seconds.
     pub fn connect(home: &Home) -> Result<Client, ClientError> {
         Self::connect_path(&home.socket())
     }
@@ -75,7 +155,36 @@ impl Client {
     ///
     /// Errors: as [`Client::connect`].
     pub fn connect_path(path: &Path) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(path)?;
+        let timeout = Self::timeout().map_err(ClientError::Protocol)?;
+        Self::connect_with(path, timeout)
+    }
+
+    /// The timeout of quick requests and of the connect: `PMX_TIMEOUT` (seconds, a
+    /// positive number, fractions allowed) or [`DEFAULT_TIMEOUT`] (5 s).
+    ///
+    /// Errors: `PMX_TIMEOUT` is set but not a positive number of seconds.
+    pub fn timeout() -> Result<Duration, String> {
+        match std::env::var("PMX_TIMEOUT") {
+            Err(_) => Ok(DEFAULT_TIMEOUT),
+            Ok(v) => v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    format!("PMX_TIMEOUT={v:?} is not a positive number of seconds (e.g. 5 or 0.5)")
+                }),
+        }
+    }
+
+    /// Connect to the socket at `path` within `timeout` and say hello; quick requests then
+    /// get `timeout` too.
+    ///
+    /// Errors: as [`Client::connect`].
+    pub fn connect_with(path: &Path, timeout: Duration) -> Result<Client, ClientError> {
+        let stream = connect_within(path, timeout)?;
+        stream.set_write_timeout(Some(timeout))?;
         let writer = stream.try_clone()?;
         let mut client = Client {
             reader: BufReader::new(stream),
@@ -83,6 +192,8 @@ impl Client {
             next_id: 0,
             hello_pending: None,
             daemon_version: String::new(),
+            path: path.to_path_buf(),
+            timeout,
         };
         let id = client.send(Request::Hello {
             protocol_version: PROTOCOL_VERSION,
@@ -103,7 +214,7 @@ impl Client {
     ) -> Result<Client, ClientError> {
         match Self::connect(home) {
             Ok(c) => return Ok(c),
-            Err(ClientError::Io(_)) => {}
+            Err(ClientError::Io(e)) if e.kind() != std::io::ErrorKind::TimedOut => {}
             Err(e) => return Err(e),
         }
         crate::spawn_daemon(home, exe)?;
@@ -138,24 +249,33 @@ impl Client {
         let mut line = serde_json::to_vec(&Envelope { id, request })
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push(b'\n');
-        self.writer.write_all(&line)?;
-        Ok(id)
+        match self.writer.write_all(&line) {
+            Err(e) if is_timeout(&e) => Err(ClientError::Timeout(format!(
+                "the daemon did not read the request within {} (it may be stopped or overloaded; \
+                 PMX_TIMEOUT sets the limit in seconds)",
+                secs(self.timeout)
+            ))),
+            r => Ok(r.map(|()| id)?),
+        }
     }
 
-    /// Read replies until the one for `id`; answers its result as raw JSON text. The
-    /// pending hello's reply is checked on the way.
-    fn receive(&mut self, id: u64) -> Result<String, ClientError> {
+    /// Read replies until the one for `id` (a `verb` request), waiting with `patience`;
+    /// answers its result as raw JSON text. The pending hello's reply is checked on the
+    /// way; an error reply without an id ends the wait with that error.
+    fn receive(&mut self, id: u64, verb: &str, patience: Patience) -> Result<String, ClientError> {
+        let started = Instant::now();
         loop {
-            let mut text = String::new();
-            if self.reader.read_line(&mut text)? == 0 {
-                return Err(ClientError::Io(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the daemon closed the connection",
-                )));
-            }
-            let reply: RawReply = serde_json::from_str(&text)
+            let text = self.read_reply(verb, patience, started)?;
+            let reply: RawReply = serde_json::from_slice(&text)
                 .map_err(|e| ClientError::Protocol(format!("bad reply from the daemon: {e}")))?;
-            if reply.id.is_some() && reply.id == self.hello_pending {
+            if reply.id.is_none() {
+                // The daemon could not tell which request this answers (a line it could
+                // not read): the request in flight is the one it refused.
+                return Err(ClientError::Api(reply.error.unwrap_or_else(|| {
+                    ApiError::new(ErrorCode::Internal, "a reply without an id or an error")
+                })));
+            }
+            if reply.id == self.hello_pending {
                 self.hello_pending = None;
                 if let Some(e) = reply.error {
                     return Err(ClientError::Api(e));
@@ -183,13 +303,93 @@ impl Client {
         }
     }
 
+    /// One reply line, within `patience` counted from `started`.
+    fn read_reply(
+        &mut self,
+        verb: &str,
+        patience: Patience,
+        started: Instant,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut text = Vec::new();
+        loop {
+            let wait = match patience {
+                Patience::Quick(limit) => limit.saturating_sub(started.elapsed()),
+                Patience::WhileAlive { check, cap } => {
+                    check.min(cap.saturating_sub(started.elapsed()))
+                }
+            };
+            if wait.is_zero() {
+                let limit = match patience {
+                    Patience::Quick(l) => l,
+                    Patience::WhileAlive { cap, .. } => cap,
+                };
+                return Err(self.timed_out(verb, limit));
+            }
+            self.reader.get_ref().set_read_timeout(Some(wait))?;
+            // `read_until` keeps what it read before a timeout: the line goes on.
+            match self.reader.read_until(b'\n', &mut text) {
+                Ok(0) => {
+                    return Err(ClientError::Io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the daemon closed the connection",
+                    )))
+                }
+                Ok(_) => return Ok(text),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => match patience {
+                    Patience::Quick(limit) => return Err(self.timed_out(verb, limit)),
+                    Patience::WhileAlive { check, .. } => {
+                        if !self.daemon_answers(check) {
+                            return Err(ClientError::Timeout(format!(
+                                "the daemon stopped answering while `{verb}` waited \
+                                 ({} without a reply, and no answer to a ping within {}); \
+                                 it may be stopped or overloaded: see {}",
+                                secs(started.elapsed()),
+                                secs(check),
+                                self.log_hint()
+                            )));
+                        }
+                    }
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Whether the daemon answers a `ping` on a second connection within `limit`.
+    fn daemon_answers(&self, limit: Duration) -> bool {
+        Client::connect_with(&self.path, limit)
+            .and_then(|mut c| c.call_as::<PingReply>(Request::Ping))
+            .is_ok()
+    }
+
+    /// The error of a `verb` request not answered within `limit`.
+    fn timed_out(&self, verb: &str, limit: Duration) -> ClientError {
+        ClientError::Timeout(format!(
+            "the daemon did not answer `{verb}` within {} (it may be stopped or overloaded: \
+             see {}; PMX_TIMEOUT sets the limit in seconds)",
+            secs(limit),
+            self.log_hint()
+        ))
+    }
+
+    /// Where the daemon's log is (beside its socket).
+    fn log_hint(&self) -> String {
+        self.path
+            .parent()
+            .map(|d| d.join("pmx.log").display().to_string())
+            .unwrap_or_else(|| "pmx.log".into())
+    }
+
     /// Send one request and wait for its reply; answers the reply's `result` as the JSON
     /// text the daemon sent (`pmx list --json` prints it as it is).
     ///
     /// Errors: `Api` for an error reply, `Io` for a broken connection.
     pub fn call_raw(&mut self, request: Request) -> Result<String, ClientError> {
+        let patience = Patience::for_request(&request, self.timeout);
+        let verb = request.verb();
         let id = self.send(request)?;
-        self.receive(id)
+        self.receive(id, verb, patience)
     }
 
     /// Send one request and wait for its reply; answers the reply's `result`.
@@ -222,6 +422,8 @@ impl Client {
         mut each: impl FnMut(Event) -> bool,
     ) -> Result<(), ClientError> {
         self.call(Request::Subscribe { apps, events })?;
+        // Events come when they come.
+        self.reader.get_ref().set_read_timeout(None)?;
         loop {
             let mut text = String::new();
             if self.reader.read_line(&mut text)? == 0 {
@@ -238,5 +440,78 @@ impl Client {
     /// Whether `e` is the daemon saying the protocol versions differ.
     pub fn is_version_mismatch(e: &ClientError) -> bool {
         matches!(e, ClientError::Api(a) if a.code == ErrorCode::VersionMismatch)
+    }
+}
+
+/// Whether `e` is a socket timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO` give `EAGAIN`).
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+/// `d` for a message: `5 s`, `0.5 s`.
+fn secs(d: Duration) -> String {
+    format!("{} s", (d.as_secs_f64() * 10.0).round() / 10.0)
+}
+
+/// Connect to the unix socket `path`, waiting at most `timeout` while its backlog is full
+/// (a daemon that stopped accepting: fd exhaustion, SIGSTOP). A blocking connect would
+/// wait for ever then; a non-blocking one answers `EAGAIN` and is retried.
+fn connect_within(path: &Path, timeout: Duration) -> Result<UnixStream, ClientError> {
+    use nix::errno::Errno;
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(std::io::Error::from)?;
+    let addr = UnixAddr::new(path).map_err(std::io::Error::from)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr) {
+            Ok(()) => break,
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(Errno::EAGAIN) => {
+                return Err(ClientError::Timeout(format!(
+                    "the daemon did not accept a connection on {} within {} (it may be out of \
+                     file descriptors, stopped or overloaded; PMX_TIMEOUT sets the limit in seconds)",
+                    path.display(),
+                    secs(timeout)
+                )))
+            }
+            Err(e) => return Err(ClientError::Io(e.into())),
+        }
+    }
+    let stream = UnixStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_verbs_get_the_timeout_and_lifecycle_verbs_wait_while_the_daemon_answers() {
+        let q = Duration::from_secs(5);
+        assert_eq!(Patience::for_request(&Request::List, q), Patience::Quick(q));
+        assert_eq!(
+            Patience::for_request(&Request::Describe { target: "a".into() }, q),
+            Patience::Quick(q)
+        );
+        assert_eq!(
+            Patience::for_request(&Request::Stop { target: "a".into() }, q),
+            Patience::WhileAlive {
+                check: q,
+                cap: MAX_KILL_TIMEOUT + LIFECYCLE_SLACK
+            }
+        );
     }
 }

@@ -3,7 +3,11 @@
 //! (SPEC §8). A reader task feeds it [`Incoming`] lines (at most 1 MiB each: a longer
 //! line gets `too_large` and the rest of it is discarded) and waits for each to be
 //! answered; a writer task writes what it sends in order, then events once the connection
-//! subscribed. A half-sent line only ever waits in its own reader.
+//! subscribed. A half-sent line only ever waits in its own reader, and what all readers
+//! hold of unfinished lines is charged to one [`LineBudget`] of at most
+//! [`MAX_PENDING`] bytes: a line that would take it past gets `too_large` and is dropped
+//! as it comes (the connection is served on). A buffer that held a long line is given
+//! back, and the heap trimmed, once the line is done or the connection closes.
 
 use actix::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,54 +16,235 @@ use tokio::net::UnixStream;
 use crate::events::{EventBus, Subscribe};
 use crate::lifecycle::{Reason, Shutdown};
 use crate::protocol::{
-    parse_request, ApiError, ErrorCode, HelloReply, Reply, Request, MAX_LINE, PROTOCOL_VERSION,
-    VERSION,
+    parse_request, too_large, ApiError, ErrorCode, HelloReply, Reply, Request, MAX_LINE,
+    MAX_PENDING, PROTOCOL_VERSION, VERSION,
 };
 use crate::root::{Api, Root};
 
-/// Read the next line into `line`, at most [`MAX_LINE`] bytes kept. Returns Ok(false) at
-/// EOF with nothing read, Ok(true) for a line; `too_long` tells whether it was cut.
-async fn read_line(
-    stream: &mut tokio::net::unix::OwnedReadHalf,
-    buf: &mut Vec<u8>,
-    line: &mut Vec<u8>,
-    too_long: &mut bool,
-) -> std::io::Result<bool> {
-    line.clear();
-    *too_long = false;
-    loop {
-        if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-            let rest = buf.split_off(pos + 1);
-            let mut head = std::mem::replace(buf, rest);
-            head.pop();
-            if line.len() + head.len() > MAX_LINE {
-                *too_long = true;
-            } else {
-                line.extend_from_slice(&head);
+/// The bytes of unfinished request lines held by every session of one daemon, against
+/// [`MAX_PENDING`], and how many connections are open. Shared by the Admin server's
+/// sessions (one thread: `Cell`s).
+#[derive(Clone, Default)]
+pub struct LineBudget(std::rc::Rc<BudgetCells>);
+
+/// The counters of a [`LineBudget`].
+#[derive(Default)]
+struct BudgetCells {
+    /// Bytes held now, over all readers.
+    held: std::cell::Cell<usize>,
+    /// Connections open now.
+    live: std::cell::Cell<usize>,
+    /// The most connections open at once since the heap was last trimmed for them.
+    wave: std::cell::Cell<usize>,
+}
+
+/// A wave of at least this many connections gives its memory back as it leaves.
+const WAVE: usize = 64;
+
+impl LineBudget {
+    /// Bytes held now, over all sessions.
+    pub fn held(&self) -> usize {
+        self.0.held.get()
+    }
+
+    /// A connection starts.
+    fn open(&self) {
+        let live = self.0.live.get() + 1;
+        self.0.live.set(live);
+        self.0.wave.set(self.0.wave.get().max(live));
+    }
+
+    /// A connection ends. When a wave of connections has mostly left (half of its peak
+    /// gone), the heap is trimmed: each connection's actor, tasks and buffers are small
+    /// allocations glibc keeps resident in its arena until `malloc_trim`.
+    fn close(&self) {
+        let live = self.0.live.get().saturating_sub(1);
+        self.0.live.set(live);
+        let wave = self.0.wave.get();
+        if wave >= WAVE && live <= wave / 2 {
+            self.0.wave.set(live);
+            crate::os::trim_heap();
+        }
+    }
+}
+
+/// What the reader makes of the bytes of one connection.
+enum Frame {
+    /// A whole line, without its newline.
+    Line(Vec<u8>),
+    /// A line that was not read whole: its size as seen, its first bytes (for its id),
+    /// and whether the shared budget (not [`MAX_LINE`]) cut it.
+    TooLong {
+        size: usize,
+        head: Vec<u8>,
+        over_budget: bool,
+    },
+}
+
+/// A buffer bigger than this is given back once its line is done.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Bytes read per `read` call at least.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// How much of an overlong line is kept to find its id.
+const HEAD: usize = 4 * 1024;
+
+/// One connection's line reader: the bytes read but not yet handed on (`buf`), charged to
+/// the shared [`LineBudget`] as long as they are held.
+struct LineReader {
+    buf: Vec<u8>,
+    /// `buf[..scanned]` holds no newline.
+    scanned: usize,
+    /// What this reader has charged to the budget.
+    charged: usize,
+    budget: LineBudget,
+    /// Dropping the rest of an overlong line: its size so far, its head, why.
+    dropping: Option<(usize, Vec<u8>, bool)>,
+    /// The largest amount this reader held since the heap was last trimmed.
+    peak: usize,
+}
+
+impl LineReader {
+    fn new(budget: LineBudget) -> LineReader {
+        LineReader {
+            buf: Vec::new(),
+            scanned: 0,
+            charged: 0,
+            budget,
+            dropping: None,
+            peak: 0,
+        }
+    }
+
+    /// Charge the budget for what `buf` holds now. False when that takes the total past
+    /// [`MAX_PENDING`] (nothing is charged then).
+    fn charge(&mut self) -> bool {
+        let others = self.budget.held() - self.charged;
+        let want = self.buf.len();
+        if want > self.charged && others + want > MAX_PENDING {
+            return false;
+        }
+        self.budget.0.held.set(others + want);
+        self.charged = want;
+        self.peak = self.peak.max(want);
+        true
+    }
+
+    /// Give back a large buffer once its line is done, and with `trim` the heap behind a
+    /// large line this reader dropped (glibc keeps freed memory of the main arena resident
+    /// until trimmed, see `os::trim_heap`). A line handed on is trimmed after by the
+    /// Session, once it is answered.
+    fn shrink(&mut self, trim: bool) {
+        if self.buf.capacity() > KEEP_CAPACITY {
+            self.buf.shrink_to(self.buf.len().max(READ_CHUNK));
+        }
+        if self.peak > KEEP_CAPACITY {
+            self.peak = 0;
+            if trim {
+                crate::os::trim_heap();
             }
-            return Ok(true);
         }
-        // No newline yet: keep what fits, discard the rest of an overlong line.
-        if line.len() + buf.len() > MAX_LINE {
-            *too_long = true;
-            line.clear();
-            buf.clear();
-        } else if !*too_long {
-            line.append(buf);
-        } else {
-            buf.clear();
-        }
-        let mut chunk = [0u8; 16 * 1024];
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            // EOF: a last line without newline still counts (an overlong one gets its
-            // `too_large`).
-            if *too_long || !line.is_empty() {
-                return Ok(true);
+    }
+
+    /// Start dropping the line held in `buf` (`size` bytes so far).
+    fn drop_line(&mut self, over_budget: bool) {
+        let head = self.buf[..self.buf.len().min(HEAD)].to_vec();
+        self.dropping = Some((self.buf.len(), head, over_budget));
+        self.buf = Vec::new();
+        self.scanned = 0;
+        self.charge();
+        self.shrink(true);
+    }
+
+    /// The next frame, or None at EOF with nothing pending. A last line without newline
+    /// counts (an overlong one gets its `too_large`).
+    async fn next(
+        &mut self,
+        stream: &mut tokio::net::unix::OwnedReadHalf,
+    ) -> std::io::Result<Option<Frame>> {
+        loop {
+            if let Some(pos) = self.buf[self.scanned..].iter().position(|b| *b == b'\n') {
+                let end = self.scanned + pos;
+                if end > MAX_LINE && self.dropping.is_none() {
+                    // The newline came in the read that took the line past the limit.
+                    self.dropping = Some((0, self.buf[..HEAD].to_vec(), false));
+                }
+                let rest = self.buf.split_off(end + 1);
+                let mut line = std::mem::replace(&mut self.buf, rest);
+                line.truncate(end);
+                self.scanned = 0;
+                self.charge();
+                let frame = match self.dropping.take() {
+                    Some((size, head, over_budget)) => Frame::TooLong {
+                        size: size + line.len(),
+                        head,
+                        over_budget,
+                    },
+                    None => Frame::Line(line),
+                };
+                self.shrink(false);
+                return Ok(Some(frame));
             }
-            return Ok(false);
+            self.scanned = self.buf.len();
+            if let Some((size, _, _)) = &mut self.dropping {
+                *size += self.buf.len();
+                self.buf.clear();
+                self.scanned = 0;
+                self.charge();
+            } else if self.buf.len() > MAX_LINE {
+                self.drop_line(false);
+            } else if !self.charge() {
+                self.drop_line(true);
+            }
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK {
+                self.buf.reserve(READ_CHUNK);
+            }
+            let n = stream.read_buf(&mut self.buf).await?;
+            if n == 0 {
+                let frame = match self.dropping.take() {
+                    Some((size, head, over_budget)) => Some(Frame::TooLong {
+                        size,
+                        head,
+                        over_budget,
+                    }),
+                    None if !self.buf.is_empty() => {
+                        Some(Frame::Line(std::mem::take(&mut self.buf)))
+                    }
+                    None => None,
+                };
+                self.buf = Vec::new();
+                self.scanned = 0;
+                self.charge();
+                self.shrink(true);
+                return Ok(frame);
+            }
         }
-        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+impl Drop for LineReader {
+    fn drop(&mut self) {
+        self.buf = Vec::new();
+        self.charge();
+        self.shrink(true);
+    }
+}
+
+/// One open connection, counted in its [`LineBudget`] from its start until its writer
+/// task, the last of its parts to end, drops it.
+struct Live(LineBudget);
+
+impl Live {
+    fn new(budget: LineBudget) -> Live {
+        budget.open();
+        Live(budget)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -98,8 +283,16 @@ impl Actor for Session {
 pub enum Incoming {
     /// A whole line, without its newline.
     Line(Vec<u8>),
-    /// A line over [`MAX_LINE`] bytes (discarded).
-    TooLong,
+    /// A line not read whole (over [`MAX_LINE`] bytes, or past the shared budget of
+    /// unfinished lines): its size as seen, its first bytes, whether the budget cut it.
+    TooLong {
+        /// Bytes of the line, as far as they were counted.
+        size: usize,
+        /// Its first bytes (to find its id).
+        head: Vec<u8>,
+        /// Cut by [`MAX_PENDING`], not [`MAX_LINE`].
+        over_budget: bool,
+    },
     /// The client closed the connection.
     Closed,
 }
@@ -114,14 +307,12 @@ impl Handler<Incoming> for Session {
             }
             // A subscribed connection takes no more requests.
             _ if self.subscribed => return Box::pin(fut::ready(())),
-            Incoming::TooLong => {
-                self.reply(&Reply::err(
-                    None,
-                    ApiError::new(
-                        ErrorCode::TooLarge,
-                        format!("request line is over {MAX_LINE} bytes"),
-                    ),
-                ));
+            Incoming::TooLong {
+                size,
+                head,
+                over_budget,
+            } => {
+                self.reply(&too_large(size, &head, over_budget));
                 return Box::pin(fut::ready(()));
             }
             Incoming::Line(line) => line,
@@ -129,17 +320,22 @@ impl Handler<Incoming> for Session {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return Box::pin(fut::ready(()));
         }
+        let long = line.len() > 64 * 1024;
         let env = match parse_request(&line) {
             Ok(env) => env,
             Err(reply) => {
                 self.reply(&reply);
+                drop(line);
+                if long {
+                    crate::os::trim_heap();
+                }
                 return Box::pin(fut::ready(()));
             }
         };
         // A large request, or one that builds or drops apps (their actors, log files and
         // spawns allocate and free in turn), leaves freed heap behind: trimmed after it,
         // so the daemon's resident memory returns to what the apps themselves hold.
-        let large = line.len() > 64 * 1024
+        let large = long
             || matches!(
                 env.request,
                 Request::Start(_) | Request::Up(_) | Request::Delete { .. }
@@ -237,12 +433,14 @@ impl Session {
 }
 
 /// Start a Session for `stream`: the actor, its reader task and its writer task. Requests
-/// go to `root`, a subscription to `bus`, `kill` to `lifecycle`.
+/// go to `root`, a subscription to `bus`, `kill` to `lifecycle`; its unfinished lines are
+/// charged to `budget`, shared by every session of the daemon.
 pub fn start_session(
     stream: UnixStream,
     root: Addr<Root>,
     bus: Addr<EventBus>,
     lifecycle: Recipient<Shutdown>,
+    budget: LineBudget,
 ) {
     let (rd, wr) = stream.into_split();
     let (tx, rx) = flume::unbounded();
@@ -255,21 +453,32 @@ pub fn start_session(
         subscribed: false,
     }
     .start();
-    actix_rt::spawn(read_requests(rd, session));
-    actix_rt::spawn(write_replies(wr, rx, bus));
+    let live = Live::new(budget.clone());
+    actix_rt::spawn(read_requests(rd, session, budget));
+    actix_rt::spawn(write_replies(wr, rx, bus, live));
 }
 
 /// The reader task: lines to the Session, one at a time (each answered before the next
 /// is read, so replies keep the order of the requests).
-async fn read_requests(mut rd: tokio::net::unix::OwnedReadHalf, session: Addr<Session>) {
-    let mut buf = Vec::new();
-    let mut line = Vec::new();
-    let mut too_long = false;
+async fn read_requests(
+    mut rd: tokio::net::unix::OwnedReadHalf,
+    session: Addr<Session>,
+    budget: LineBudget,
+) {
+    let mut reader = LineReader::new(budget);
     loop {
-        let msg = match read_line(&mut rd, &mut buf, &mut line, &mut too_long).await {
-            Ok(true) if too_long => Incoming::TooLong,
-            Ok(true) => Incoming::Line(std::mem::take(&mut line)),
-            Ok(false) | Err(_) => {
+        let msg = match reader.next(&mut rd).await {
+            Ok(Some(Frame::Line(line))) => Incoming::Line(line),
+            Ok(Some(Frame::TooLong {
+                size,
+                head,
+                over_budget,
+            })) => Incoming::TooLong {
+                size,
+                head,
+                over_budget,
+            },
+            Ok(None) | Err(_) => {
                 session.do_send(Incoming::Closed);
                 return;
             }
@@ -286,7 +495,10 @@ async fn write_replies(
     mut wr: tokio::net::unix::OwnedWriteHalf,
     rx: flume::Receiver<Out>,
     bus: Addr<EventBus>,
+    live: Live,
 ) {
+    // Counted until this task ends, after the reader and the Session.
+    let _live = live;
     while let Ok(out) = rx.recv_async().await {
         match out {
             Out::Line(mut text) => {
@@ -327,5 +539,106 @@ async fn write_replies(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader over one end of a socket pair; the other end to write to.
+    fn pair(budget: &LineBudget) -> (LineReader, tokio::net::unix::OwnedReadHalf, UnixStream) {
+        let (a, b) = UnixStream::pair().expect("socket pair");
+        let (rd, _wr) = a.into_split();
+        (LineReader::new(budget.clone()), rd, b)
+    }
+
+    fn line(f: Option<Frame>) -> Vec<u8> {
+        match f {
+            Some(Frame::Line(l)) => l,
+            Some(Frame::TooLong { size, .. }) => panic!("too long ({size} bytes)"),
+            None => panic!("EOF"),
+        }
+    }
+
+    #[actix::test]
+    async fn lines_come_one_at_a_time_and_a_last_one_needs_no_newline() {
+        let budget = LineBudget::default();
+        let (mut r, mut rd, mut w) = pair(&budget);
+        w.write_all(b"one\ntwo\n\nthree").await.expect("write");
+        w.shutdown().await.expect("shutdown");
+        drop(w);
+        for want in [&b"one"[..], b"two", b"", b"three"] {
+            assert_eq!(line(r.next(&mut rd).await.expect("read")), want);
+        }
+        assert!(r.next(&mut rd).await.expect("read").is_none());
+        assert_eq!(budget.held(), 0, "nothing held once the lines are out");
+    }
+
+    #[actix::test]
+    async fn a_line_over_the_limit_is_dropped_with_its_size_and_id_and_the_next_is_read() {
+        let budget = LineBudget::default();
+        let (mut r, mut rd, w) = pair(&budget);
+        let writer = tokio::spawn(async move {
+            let mut w = w;
+            let mut big = br#"{"id":7,"type":"ping","x":""#.to_vec();
+            big.resize(MAX_LINE + 100, b'x');
+            w.write_all(&big).await.expect("write");
+            w.write_all(b"\nnext\n").await.expect("write");
+            w
+        });
+        match r.next(&mut rd).await.expect("read") {
+            Some(Frame::TooLong {
+                size,
+                head,
+                over_budget,
+            }) => {
+                assert_eq!(size, MAX_LINE + 100);
+                assert!(!over_budget);
+                assert_eq!(too_large(size, &head, over_budget).id, Some(7));
+            }
+            _ => panic!("expected too long"),
+        }
+        assert_eq!(line(r.next(&mut rd).await.expect("read")), b"next");
+        assert!(
+            r.buf.capacity() <= KEEP_CAPACITY,
+            "the big buffer was given back"
+        );
+        drop(writer.await);
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[actix::test]
+    async fn a_line_past_the_shared_budget_is_dropped_and_charges_nothing() {
+        let budget = LineBudget::default();
+        // Other connections hold all but 10 bytes.
+        budget.0.held.set(MAX_PENDING - 10);
+        let (mut r, mut rd, mut w) = pair(&budget);
+        w.write_all(b"{\"id\":3,\"type\":\"ping\"")
+            .await
+            .expect("write");
+        w.flush().await.expect("flush");
+        // Let the reader see the partial line, then end it.
+        let (frame, ()) = tokio::join!(r.next(&mut rd), async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            assert_eq!(
+                budget.held(),
+                MAX_PENDING - 10,
+                "the dropped bytes are not held"
+            );
+            w.write_all(b"}\nafter\n").await.expect("write");
+        });
+        match frame.expect("read") {
+            Some(Frame::TooLong {
+                head, over_budget, ..
+            }) => {
+                assert!(over_budget);
+                assert_eq!(too_large(0, &head, true).id, Some(3));
+            }
+            _ => panic!("expected too long"),
+        }
+        // A line that arrives whole needs no budget.
+        assert_eq!(line(r.next(&mut rd).await.expect("read")), b"after");
+        assert_eq!(budget.held(), MAX_PENDING - 10);
     }
 }

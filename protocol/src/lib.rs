@@ -15,12 +15,15 @@
 #![deny(clippy::unwrap_used)]
 
 mod event;
+pub mod fuzz;
 pub mod home;
+mod parse;
 mod reply;
 pub mod spec;
 
 pub use event::Event;
 pub use home::Home;
+pub use parse::{parse_request, too_large};
 pub use reply::{
     Description, EnvReply, HelloReply, PingReply, PlanAction, PlanLine, ProcessInfo, Status,
     UpReply,
@@ -33,7 +36,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// The protocol version this build speaks; a hello with another one gets `version_mismatch`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -41,6 +43,13 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// The longest request line the daemon reads, in bytes (1 MiB); longer lines get
 /// `too_large` and the rest of the line is discarded.
 pub const MAX_LINE: usize = 1 << 20;
+
+/// The most the daemon holds, in bytes, of request lines not yet ended by their newline,
+/// summed over all its connections (32 MiB). A connection whose unfinished line would take
+/// the sum past it gets `too_large` for that line (its bytes are dropped as they come, up
+/// to the newline) and is served on; memory for half-sent lines stays bounded however
+/// many clients hold one open.
+pub const MAX_PENDING: usize = 32 << 20;
 
 /// The pmx version of this build (the workspace's semver).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -317,7 +326,8 @@ pub enum ErrorCode {
     VersionMismatch,
     /// The line is not JSON (or not a JSON object).
     Malformed,
-    /// The line is over [`MAX_LINE`] bytes.
+    /// The line is over [`MAX_LINE`] bytes, or the daemon already holds [`MAX_PENDING`]
+    /// bytes of unfinished lines.
     TooLarge,
     /// A known verb with wrong fields, or an id that is not a u64.
     BadRequest,
@@ -359,96 +369,6 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
-
-/// Parse one request line. `Err` carries the reply to send: it has the request's `id`
-/// whenever the line is a JSON object with a u64 `id` (SPEC §8: such an object always
-/// gets a reply with that id).
-pub fn parse_request(line: &[u8]) -> Result<Envelope, Reply> {
-    let text = std::str::from_utf8(line).map_err(|e| {
-        Reply::err(
-            None,
-            ApiError::new(ErrorCode::Malformed, format!("request is not UTF-8: {e}")),
-        )
-    })?;
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        Reply::err(
-            None,
-            ApiError::new(ErrorCode::Malformed, format!("request is not JSON: {e}")),
-        )
-    })?;
-    let Value::Object(mut map) = value else {
-        return Err(Reply::err(
-            None,
-            ApiError::new(ErrorCode::Malformed, "request is not a JSON object"),
-        ));
-    };
-    let id = match map.get("id") {
-        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
-        _ => {
-            return Err(Reply::err(
-                None,
-                ApiError::new(
-                    ErrorCode::BadRequest,
-                    "request has no \"id\" that is an unsigned 64-bit integer",
-                ),
-            ))
-        }
-    };
-    let id = id.unwrap_or_default();
-    let verb = match map.get("type") {
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => {
-            return Err(Reply::err(
-                Some(id),
-                ApiError::new(ErrorCode::UnknownRequest, "\"type\" is not a string"),
-            ))
-        }
-        None => {
-            return Err(Reply::err(
-                Some(id),
-                ApiError::new(ErrorCode::UnknownRequest, "request has no \"type\""),
-            ))
-        }
-    };
-    if !VERBS.contains(&verb.as_str()) {
-        return Err(Reply::err(
-            Some(id),
-            ApiError::new(
-                ErrorCode::UnknownRequest,
-                format!("unknown request type \"{verb}\""),
-            ),
-        ));
-    }
-    map.remove("id");
-    let given: Vec<String> = map.keys().cloned().collect();
-    match serde_json::from_value::<Request>(Value::Object(map)) {
-        Ok(request) => {
-            // serde ignores extra fields of the unit verbs (`ping`, `list`, `kill`); every
-            // field a request may carry appears when it is serialized back.
-            let known = serde_json::to_value(&request).unwrap_or(Value::Null);
-            if let Some(extra) = given.iter().find(|k| known.get(k.as_str()).is_none()) {
-                return Err(Reply::err(
-                    Some(id),
-                    ApiError::new(
-                        ErrorCode::BadRequest,
-                        format!("bad \"{verb}\" request: unknown field `{extra}`"),
-                    ),
-                ));
-            }
-            Ok(Envelope {
-                id,
-                request: request.with_inherited_shared(),
-            })
-        }
-        Err(e) => Err(Reply::err(
-            Some(id),
-            ApiError::new(
-                ErrorCode::BadRequest,
-                format!("bad \"{verb}\" request: {e}"),
-            ),
-        )),
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -576,6 +496,21 @@ mod tests {
             &got.apps[1].env.inherited
         ));
         assert!(Arc::ptr_eq(&got.apps[0].env.inherited, &got.inherited));
+    }
+
+    #[test]
+    fn an_unknown_field_of_start_or_up_is_refused() {
+        let app = serde_json::to_value(spec("a")).unwrap_or_default();
+        for line in [
+            serde_json::json!({"id": 4, "type": "start", "apps": [app], "colour": 1}),
+            serde_json::json!({"id": 4, "type": "up", "file": "/e.ron", "apps": [], "colour": 1}),
+        ] {
+            assert_eq!(
+                err_code(&line.to_string()),
+                (Some(4), ErrorCode::BadRequest),
+                "{line}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,15 @@ use argh::{ArgsInfo, FromArgs};
 
 /// pmx: a production process manager (PM2's verbs, OTP supervision).
 #[derive(FromArgs, ArgsInfo, Debug)]
-#[argh(help_triggers("-h", "--help"))]
+#[argh(
+    help_triggers("-h", "--help"),
+    note = "Environment:
+  PMX_HOME     the daemon's directory (default ~/.pmx)
+  PMX_TIMEOUT  seconds (default 5) the connect and a quick request (ping, list,
+               describe, env, logs) may take; start, up, stop, restart, reload,
+               delete, flush and kill wait as long as the daemon answers a ping
+               within that time"
+)]
 pub struct Pmx {
     /// print the version
     #[argh(switch, short = 'v')]

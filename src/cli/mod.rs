@@ -159,8 +159,12 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
 
 /// Connect, starting the daemon when none answers.
 fn connect(home: &Home) -> Result<Client, Failure> {
-    if let Ok(c) = Client::connect(home) {
-        return Ok(c);
+    match Client::connect(home) {
+        Ok(c) => return Ok(c),
+        // A daemon that does not accept in time, or a bad PMX_TIMEOUT: starting another
+        // would not help.
+        Err(e @ (ClientError::Timeout(_) | ClientError::Protocol(_))) => return Err(e.into()),
+        Err(_) => {}
     }
     for w in daemon::prepare_home(home)? {
         eprintln!("pmx: warning: {w}");

@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod daemon;
+mod deadlines;
 mod delete_instances;
 mod env;
 mod generations;
@@ -15,6 +16,7 @@ mod logs_capture;
 mod logs_cli;
 mod pm2_import;
 mod protocol;
+mod protocol_limits;
 mod races;
 mod refusals;
 mod restart;
