@@ -76,7 +76,12 @@ pub fn is_pm2_file(path: &Path) -> bool {
     if !matches!(ext, "json" | "yaml" | "yml") {
         return false;
     }
-    let Ok(text) = std::fs::read_to_string(path) else {
+    // Only a regular file, at most pmx_config::MAX_FILE_BYTES: a FIFO named `x.json`
+    // must not block this guess.
+    let Some(text) = pmx_config::read_regular(path)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+    else {
         return false;
     };
     let value: Option<Value> = if ext == "json" {
@@ -103,9 +108,14 @@ pub fn is_pm2_file(path: &Path) -> bool {
 /// Read a PM2 file (`shown`: its name as the user typed it, for messages).
 pub fn read(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    // A regular file of at most pmx_config::MAX_FILE_BYTES (a FIFO or /dev/zero is
+    // refused, saying what it is); text with the position of a byte that is not UTF-8.
+    let bytes = pmx_config::read_regular(path)
+        .map_err(|why| Failure::request(format!("{shown}: {why}")))?;
     let text = || {
-        std::fs::read_to_string(path)
-            .map_err(|e| Failure::request(format!("cannot read {shown}: {e}")))
+        pmx_config::utf8_text(&bytes, shown)
+            .map(str::to_string)
+            .map_err(|e| Failure::usage(e.to_string()))
     };
     match ext {
         "yaml" | "yml" => {
