@@ -131,6 +131,15 @@ pub fn read(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
                 config,
                 dropped: Vec::new(),
             }),
+            // Nesting past serde_json's limit (128) is no matter of JavaScript syntax:
+            // node would only overflow its own stack, without a position.
+            Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+                Err(Failure::usage(format!(
+                    "{shown}:{}:{}: nested too deeply: more than 128 arrays or objects inside one another",
+                    e.line(),
+                    e.column()
+                )))
+            }
             // PM2 evaluates .json as JavaScript: comments and trailing commas pass.
             Err(e) => node_load(path, shown).map_err(|f| match f.code {
                 127 => Failure::usage(format!(
@@ -214,8 +223,15 @@ fn node_load(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
             "{shown}: node ended without giving its apps (does the file call process.exit?)"
         )));
     }
-    let loaded: Loaded = serde_json::from_slice(&output.stdout)
-        .map_err(|e| Failure::request(format!("{shown}: unexpected output from node: {e}")))?;
+    let loaded: Loaded = serde_json::from_slice(&output.stdout).map_err(|e| {
+        if e.to_string().starts_with("recursion limit exceeded") {
+            Failure::usage(format!(
+                "{shown}: its data is nested too deeply: more than 128 arrays or objects inside one another"
+            ))
+        } else {
+            Failure::request(format!("{shown}: unexpected output from node: {e}"))
+        }
+    })?;
     if loaded.config.is_null() {
         return Err(Failure::usage(format!(
             "{shown} exports no data (PM2 expects module.exports = {{ apps: [...] }})"
