@@ -3,11 +3,15 @@
 //!
 //! # How a file is read
 //!
+//! 0. [`load`] reads a regular file only (a FIFO or a device is named, never opened
+//!    blocking or read forever), at most [`MAX_FILE_BYTES`], and [`parse_bytes`] refuses
+//!    bytes that are not UTF-8 at the line and column of the first bad one.
 //! 1. [`reader`] — a small RON reader of our own turns the text into a tree in which
 //!    every value and every field name carries its line and column. RON's grammar as an
 //!    ecosystem file uses it is small (structs, tuples, enum variants, lists, maps,
 //!    strings with escapes and raw strings, numbers, booleans, identifiers, comments).
-//!    A syntax error ends the reading with one error.
+//!    A syntax error ends the reading with one error; so does nesting deeper than
+//!    [`MAX_DEPTH`] (128, `ron`'s own default recursion limit).
 //! 2. [`walk`] — a validating walk over that tree checks every field (unknown names with
 //!    a "did you mean" suggestion, types, durations, sizes, signals, cron patterns,
 //!    strftime formats, names, listen addresses), then the rules across apps and groups,
