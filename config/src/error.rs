@@ -53,10 +53,11 @@ impl fmt::Display for ConfigError {
             )?;
         }
         if let (Some(src), true) = (&self.source_line, self.line > 0) {
+            let (src, col) = window(src, self.col);
             // Tabs are kept under tabs so the caret lines up whatever the tab width.
             let pad: String = src
                 .chars()
-                .take(self.col.saturating_sub(1))
+                .take(col.saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             write!(f, "\n{:>5} | {}\n{:>5} | {}^", self.line, src, "", pad)?;
@@ -66,6 +67,35 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// The longest source line shown whole, in characters.
+const SHOWN_WHOLE: usize = 200;
+/// How many characters of a longer line are shown before the caret, and after it.
+const SHOWN_BEFORE: usize = 80;
+const SHOWN_AFTER: usize = 60;
+
+/// The part of `line` shown under a message, and the caret's column in it: the whole
+/// line up to [`SHOWN_WHOLE`] characters, else [`SHOWN_BEFORE`] characters before `col` and
+/// [`SHOWN_AFTER`] after it, each cut side marked `…` (a minified or machine-written
+/// line can be megabytes long).
+fn window(line: &str, col: usize) -> (String, usize) {
+    let len = line.chars().count();
+    if len <= SHOWN_WHOLE {
+        return (line.to_string(), col);
+    }
+    let start = col.saturating_sub(1).saturating_sub(SHOWN_BEFORE);
+    let end = (col + SHOWN_AFTER).min(len).max(start);
+    let mut shown: String = line.chars().skip(start).take(end - start).collect();
+    let mut col = col - start;
+    if start > 0 {
+        shown.insert(0, '…');
+        col += 1;
+    }
+    if end < len {
+        shown.push('…');
+    }
+    (shown, col)
+}
 
 /// Every error found in one reading of a file, in file order (never empty when returned
 /// by [`crate::load`] or [`crate::parse`]).
@@ -141,6 +171,29 @@ mod tests {
             source_line: Some("\tx: 1".into()),
         };
         assert_eq!(e.to_string(), "e.ron:1:3: m\n    1 | \tx: 1\n      | \t ^");
+    }
+
+    #[test]
+    fn display_cuts_a_long_line_around_the_caret() {
+        let e = ConfigError {
+            path: "e.ron".into(),
+            line: 1,
+            col: 129,
+            message: "m".into(),
+            source_line: Some("[".repeat(20_000)),
+        };
+        let shown = format!("…{}…", "[".repeat(SHOWN_BEFORE + 1 + SHOWN_AFTER));
+        let caret = format!("{}^", " ".repeat(SHOWN_BEFORE + 1));
+        assert_eq!(
+            e.to_string(),
+            format!("e.ron:1:129: m\n    1 | {shown}\n      | {caret}")
+        );
+        let near_start = ConfigError { col: 3, ..e };
+        let shown = format!("{}…", "[".repeat(3 + SHOWN_AFTER));
+        assert_eq!(
+            near_start.to_string(),
+            format!("e.ron:1:3: m\n    1 | {shown}\n      |   ^")
+        );
     }
 
     #[test]

@@ -7,6 +7,15 @@
 //! identifiers (`Max`, `None`, `r#ident`), `//` and nested `/* */` comments, trailing
 //! commas, and leading `#![enable(…)]` attributes (skipped: `implicit_some` is always on).
 //! A syntax error ends the reading: the first one is returned.
+//!
+//! Nesting is bounded by [`MAX_DEPTH`] (the `ron` crate's own default recursion limit):
+//! the reader and the walk after it recurse once per level, so a file of 20,000 `[`
+//! would otherwise overflow the stack and abort the program.
+
+/// How many lists, maps, structs and tuples may stand inside one another: 128, as the
+/// `ron` crate's `Options::recursion_limit` default. A deeper value is a syntax error at
+/// the opener that goes past it. An ecosystem file needs 5 levels.
+pub const MAX_DEPTH: usize = 128;
 
 /// A position in the source: 1-based line and 1-based column in characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -73,6 +82,7 @@ pub(crate) fn read(src: &str) -> Result<Node, SyntaxError> {
         i: 0,
         line: 1,
         col: 1,
+        depth: 0,
     };
     r.skip_ws()?;
     r.skip_attributes()?;
@@ -92,6 +102,8 @@ struct Reader {
     i: usize,
     line: usize,
     col: usize,
+    /// How many lists, maps and `( … )` enclose the cursor.
+    depth: usize,
 }
 
 fn is_ident_start(c: char) -> bool {
@@ -322,6 +334,26 @@ impl Reader {
             '}' => '{',
             _ => '(',
         };
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err_at(
+                open_pos,
+                format!("nested too deeply: more than {MAX_DEPTH} lists, maps or structs inside one another"),
+            ));
+        }
+        self.depth += 1;
+        let read = self.seq_items(close, open, open_pos, &mut item);
+        self.depth -= 1;
+        read
+    }
+
+    /// [`Self::seq`]'s loop, one level deeper.
+    fn seq_items(
+        &mut self,
+        close: char,
+        open: char,
+        open_pos: Pos,
+        item: &mut impl FnMut(&mut Self) -> Result<(), SyntaxError>,
+    ) -> Result<(), SyntaxError> {
         loop {
             self.skip_ws()?;
             if self.peek() == Some(close) {
@@ -688,5 +720,23 @@ mod tests {
         assert_eq!(err("/* x"), (1, 1, "unterminated block comment".into()));
         assert_eq!(err("(a: \"\\q\")"), (1, 6, "invalid escape \"\\q\"".into()));
         assert_eq!(err("(a: 1.2.3)"), (1, 5, "invalid number \"1.2.3\"".into()));
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error_at_the_opener_that_goes_past_it() {
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(read(&deep).is_ok(), "{MAX_DEPTH} levels read");
+        let msg = format!(
+            "nested too deeply: more than {MAX_DEPTH} lists, maps or structs inside one another"
+        );
+        let cases = [
+            ("[".repeat(20_000), 1, MAX_DEPTH + 1),
+            (format!("\n  {}", "(a: ".repeat(200)), 2, 3 + 4 * MAX_DEPTH),
+            ("{1: ".repeat(200), 1, 4 * MAX_DEPTH + 1),
+            ("A(".repeat(200), 1, 2 * MAX_DEPTH + 2),
+        ];
+        for (src, line, col) in cases {
+            assert_eq!(err(&src), (line, col, msg.clone()), "{}", &src[..20]);
+        }
     }
 }

@@ -2,10 +2,11 @@
 //! collecting every error with the position of the field or value it is about.
 
 use crate::error::ConfigError;
+use crate::groups::{check_groups, At};
 use crate::model::*;
 use crate::reader::{Body, Field, Node, Pos, Value};
 use crate::values::{self, suggest};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 const ECOSYSTEM_FIELDS: &[&str] = &["apps", "groups", "deploy"];
@@ -181,69 +182,31 @@ impl<'s> Walk<'s> {
         eco
     }
 
-    /// Checks across apps and groups: unique app names, groups naming known apps, group
-    /// names unlike app names, every app in at most one group.
+    /// Checks across apps and groups ([`crate::check_groups`], shared with the daemon),
+    /// each error at the name it is about; a repeated name also says where it was first
+    /// used.
     fn cross_checks(&mut self, apps: &[Named], groups: &[(Named, Vec<Named>)]) {
-        let mut first: HashMap<&str, Pos> = HashMap::new();
-        for a in apps {
-            if let Some(p) = first.get(a.name.as_str()) {
-                let line = p.line;
-                self.err(
-                    a.pos,
-                    format!(
-                        "duplicate app name \"{}\" (first used on line {line})",
-                        a.name
-                    ),
-                );
-            } else {
-                first.insert(&a.name, a.pos);
-            }
-        }
-        let app_list: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
-        let mut group_first: HashMap<&str, Pos> = HashMap::new();
-        let mut member_of: HashMap<&str, &str> = HashMap::new();
-        for (g, members) in groups {
-            if first.contains_key(g.name.as_str()) {
-                self.err(
-                    g.pos,
-                    format!("group \"{}\" has the same name as an app", g.name),
-                );
-            }
-            if let Some(p) = group_first.get(g.name.as_str()) {
-                let line = p.line;
-                self.err(
-                    g.pos,
-                    format!(
-                        "duplicate group name \"{}\" (first used on line {line})",
-                        g.name
-                    ),
-                );
-            } else {
-                group_first.insert(&g.name, g.pos);
-            }
-            let mut here: Vec<&str> = Vec::new();
-            for m in members {
-                if !first.contains_key(m.name.as_str()) {
-                    let msg = match suggest(&m.name, &app_list) {
-                        Some(s) => format!(
-                            "group \"{}\" names unknown app \"{}\", did you mean \"{s}\"?",
-                            g.name, m.name
-                        ),
-                        None => format!("group \"{}\" names unknown app \"{}\"", g.name, m.name),
-                    };
-                    self.err(m.pos, msg);
-                } else if here.contains(&m.name.as_str()) {
-                    self.err(
-                        m.pos,
-                        format!("app \"{}\" is listed twice in group \"{}\"", m.name, g.name),
-                    );
-                } else if let Some(other) = member_of.get(m.name.as_str()) {
-                    self.err(m.pos, format!("app \"{}\" is already in group \"{other}\" (an app is in at most one group)", m.name));
-                } else {
-                    member_of.insert(&m.name, &g.name);
-                }
-                here.push(&m.name);
-            }
+        let app_names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+        let members: Vec<Vec<String>> = groups
+            .iter()
+            .map(|(_, m)| m.iter().map(|n| n.name.clone()).collect())
+            .collect();
+        let group_list: Vec<(&str, &[String])> = groups
+            .iter()
+            .zip(&members)
+            .map(|((g, _), m)| (g.name.as_str(), m.as_slice()))
+            .collect();
+        let pos = |at: At| match at {
+            At::App(i) => apps[i].pos,
+            At::Group(g) => groups[g].0.pos,
+            At::Member(g, m) => groups[g].1[m].pos,
+        };
+        for e in check_groups(&app_names, &group_list) {
+            let message = match e.first {
+                Some(first) => format!("{} (first used on line {})", e.message, pos(first).line),
+                None => e.message,
+            };
+            self.err(pos(e.at), message);
         }
     }
 

@@ -413,7 +413,7 @@ fn load_reports_a_missing_file() {
     assert_eq!((e.0[0].line, e.0[0].col), (0, 0));
     assert!(
         e.to_string()
-            .starts_with("/nonexistent/eco.ron: cannot read it: "),
+            .starts_with("/nonexistent/eco.ron: no such file"),
         "{e}"
     );
 }
@@ -478,5 +478,97 @@ fn check_duration_names_the_field() {
             "restart.backoff: {}ms is more than the maximum of 1 day (86400000ms)",
             u64::MAX
         ))
+    );
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_an_error_at_the_first_invalid_byte() {
+    let cases: [(&[u8], usize, usize, u8); 4] = [
+        (b"\xff", 1, 1, 0xff),
+        (b"Ecosystem(apps: [App(name: \"a\xff\")])", 1, 30, 0xff),
+        (b"// \xc3\xa9t\xc3\xa9\n  (\xc3(", 2, 4, 0xc3),
+        (b"\r\n\xe9\xe9", 2, 1, 0xe9),
+    ];
+    for (bytes, line, col, byte) in cases {
+        let e = match parse_bytes(bytes, Path::new("e.ron")) {
+            Ok(_) => panic!("{bytes:?} parsed"),
+            Err(e) => e,
+        };
+        assert_eq!(e.len(), 1);
+        let e = &e.0[0];
+        assert_eq!(
+            (e.line, e.col, e.message.clone()),
+            (
+                line,
+                col,
+                format!("byte 0x{byte:02x} is not UTF-8 (an ecosystem file is UTF-8 text)")
+            ),
+            "{bytes:?}"
+        );
+    }
+}
+
+#[test]
+fn load_says_what_a_file_that_is_not_regular_is() {
+    let dir = std::env::temp_dir().join(format!("pmx-config-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo.ron");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    let big = dir.join("big.ron");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(MAX_FILE_BYTES + 1).unwrap();
+    let mut cases = vec![
+        (
+            dir.clone(),
+            "a directory is not an ecosystem file".to_string(),
+        ),
+        (
+            PathBuf::from("/dev/zero"),
+            "a character device is not an ecosystem file".to_string(),
+        ),
+        (
+            big.clone(),
+            format!(
+                "{} bytes is more than the 16 MiB an ecosystem file may hold",
+                MAX_FILE_BYTES + 1
+            ),
+        ),
+    ];
+    if made {
+        // Opened non-blocking: no writer, and still no hang.
+        cases.push((
+            fifo,
+            "a named pipe (FIFO) is not an ecosystem file".to_string(),
+        ));
+    }
+    for (path, why) in cases {
+        let e = match load(&path) {
+            Ok(_) => panic!("{} loaded", path.display()),
+            Err(e) => e,
+        };
+        assert_eq!(e.to_string(), format!("{}: {why}", path.display()));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn special_file_kind_names_pipes_and_devices_only() {
+    assert_eq!(
+        special_file_kind(Path::new("/dev/null")),
+        Some("a character device")
+    );
+    assert_eq!(special_file_kind(Path::new("/")), None);
+    assert_eq!(special_file_kind(Path::new("/nonexistent/x")), None);
+    assert_eq!(
+        special_file_kind(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("Cargo.toml")
+                .as_path()
+        ),
+        None
     );
 }

@@ -76,7 +76,12 @@ pub fn is_pm2_file(path: &Path) -> bool {
     if !matches!(ext, "json" | "yaml" | "yml") {
         return false;
     }
-    let Ok(text) = std::fs::read_to_string(path) else {
+    // Only a regular file, at most pmx_config::MAX_FILE_BYTES: a FIFO named `x.json`
+    // must not block this guess.
+    let Some(text) = pmx_config::read_regular(path)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+    else {
         return false;
     };
     let value: Option<Value> = if ext == "json" {
@@ -103,9 +108,14 @@ pub fn is_pm2_file(path: &Path) -> bool {
 /// Read a PM2 file (`shown`: its name as the user typed it, for messages).
 pub fn read(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    // A regular file of at most pmx_config::MAX_FILE_BYTES (a FIFO or /dev/zero is
+    // refused, saying what it is); text with the position of a byte that is not UTF-8.
+    let bytes = pmx_config::read_regular(path)
+        .map_err(|why| Failure::request(format!("{shown}: {why}")))?;
     let text = || {
-        std::fs::read_to_string(path)
-            .map_err(|e| Failure::request(format!("cannot read {shown}: {e}")))
+        pmx_config::utf8_text(&bytes, shown)
+            .map(str::to_string)
+            .map_err(|e| Failure::usage(e.to_string()))
     };
     match ext {
         "yaml" | "yml" => {
@@ -121,6 +131,15 @@ pub fn read(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
                 config,
                 dropped: Vec::new(),
             }),
+            // Nesting past serde_json's limit (128) is no matter of JavaScript syntax:
+            // node would only overflow its own stack, without a position.
+            Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+                Err(Failure::usage(format!(
+                    "{shown}:{}:{}: nested too deeply: more than 128 arrays or objects inside one another",
+                    e.line(),
+                    e.column()
+                )))
+            }
             // PM2 evaluates .json as JavaScript: comments and trailing commas pass.
             Err(e) => node_load(path, shown).map_err(|f| match f.code {
                 127 => Failure::usage(format!(
@@ -204,8 +223,15 @@ fn node_load(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
             "{shown}: node ended without giving its apps (does the file call process.exit?)"
         )));
     }
-    let loaded: Loaded = serde_json::from_slice(&output.stdout)
-        .map_err(|e| Failure::request(format!("{shown}: unexpected output from node: {e}")))?;
+    let loaded: Loaded = serde_json::from_slice(&output.stdout).map_err(|e| {
+        if e.to_string().starts_with("recursion limit exceeded") {
+            Failure::usage(format!(
+                "{shown}: its data is nested too deeply: more than 128 arrays or objects inside one another"
+            ))
+        } else {
+            Failure::request(format!("{shown}: unexpected output from node: {e}"))
+        }
+    })?;
     if loaded.config.is_null() {
         return Err(Failure::usage(format!(
             "{shown} exports no data (PM2 expects module.exports = {{ apps: [...] }})"

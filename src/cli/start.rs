@@ -57,6 +57,11 @@ pub fn classify(target: &str, base: &Path, path_var: Option<&str>) -> Result<Tar
             "{target} is a directory, not a script"
         )));
     }
+    if let Some(kind) = pmx_config::special_file_kind(&as_path) {
+        return Err(Failure::request(format!(
+            "{target} is {kind}, not a script or an ecosystem file"
+        )));
+    }
     Err(Failure::request(format!(
         "script or command not found: {target} (no such file in {}, nor a command on PATH)",
         base.display()

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod config_limits;
 mod daemon;
 mod deadlines;
 mod delete_instances;

@@ -1,19 +1,68 @@
-//! What a client's specs must satisfy before the Root acts on them: what pmx-config
-//! checks in a file, plus one name per app (a raw socket client may send anything).
+//! What a client's specs and groups must satisfy before the Root acts on them: what
+//! pmx-config checks in a file, plus one name per app (a raw socket client may send
+//! anything).
 
 use std::collections::BTreeSet;
 
 use crate::os;
-use crate::protocol::{ApiError, AppSpec, ErrorCode};
+use crate::protocol::{ApiError, AppSpec, ErrorCode, Group};
 
-/// Check what a client sent as specs: what pmx-config checks in a file (names, signals,
-/// cron patterns, date formats, listen URLs, instance counts, durations of at most a
-/// day), plus one name per app, and that its `uid`/`gid` exist on this machine (an
-/// unknown one would otherwise leave the app running as the daemon's user, root).
-/// The CLI's specs always pass; a raw socket client's may not.
+/// Check what a client sent as specs and groups (`start`, `up`): what pmx-config checks
+/// in a file (names, signals, cron patterns, date formats, listen URLs, instance counts,
+/// durations of at most [`pmx_config::MAX_DURATION_MS`], a day), plus one name per app,
+/// and that its `uid`/`gid` exist on this machine (an unknown one would otherwise leave
+/// the app running as the daemon's user, root); then the groups as a file's are checked
+/// (see [`validate_groups`]). The CLI's requests always pass; a raw socket client's may
+/// not.
 ///
-/// Errors: `invalid_config` naming the app and the field.
-pub fn validate_specs(specs: &[AppSpec]) -> Result<(), ApiError> {
+/// Errors: `invalid_config` naming the app (or group) and the field.
+pub fn validate_specs(specs: &[AppSpec], groups: &[Group]) -> Result<(), ApiError> {
+    validate_apps(specs)?;
+    validate_groups(specs, groups)
+}
+
+/// The groups sent with `specs`, checked as pmx-config checks a file's: each name valid
+/// (not `all`, not an app's), no two groups of one name, at least one member, every
+/// member one of `specs`' apps, listed once, in at most one group
+/// ([`pmx_config::check_groups`], the very function the file's walk calls); an
+/// intensity window of more than 0 ms and at most a day.
+///
+/// Errors: `invalid_config`, the first broken rule (`group "g" names unknown app "x"`).
+pub fn validate_groups(specs: &[AppSpec], groups: &[Group]) -> Result<(), ApiError> {
+    let bad = |e: String| ApiError::new(ErrorCode::InvalidConfig, e);
+    for g in groups {
+        pmx_config::validate_name(&g.name)
+            .map_err(|e| bad(format!("group \"{}\": {e}", g.name)))?;
+        if g.apps.is_empty() {
+            return Err(bad(format!(
+                "group \"{}\": a group needs at least one app",
+                g.name
+            )));
+        }
+        check_intensity(&g.intensity).map_err(|e| bad(format!("group \"{}\": {e}", g.name)))?;
+    }
+    let apps: Vec<&str> = specs.iter().map(|s| s.app.name.as_str()).collect();
+    let list: Vec<(&str, &[String])> = groups
+        .iter()
+        .map(|g| (g.name.as_str(), g.apps.as_slice()))
+        .collect();
+    match pmx_config::check_groups(&apps, &list).into_iter().next() {
+        Some(e) => Err(bad(e.message)),
+        None => Ok(()),
+    }
+}
+
+/// An intensity's window: more than 0 ms (a restart could never be counted) and at most
+/// a day, as in a file.
+fn check_intensity(i: &pmx_config::Intensity) -> Result<(), String> {
+    if i.within_ms == 0 {
+        return Err("intensity.within must be more than 0".into());
+    }
+    pmx_config::check_duration("intensity.within", i.within_ms).map(|_| ())
+}
+
+/// Each app of `specs` on its own, and one name per app.
+fn validate_apps(specs: &[AppSpec]) -> Result<(), ApiError> {
     let bad = |name: &str, e: String| {
         ApiError::new(ErrorCode::InvalidConfig, format!("app \"{name}\": {e}"))
     };
@@ -35,15 +84,14 @@ pub fn validate_specs(specs: &[AppSpec]) -> Result<(), ApiError> {
             ("restart.delay", Some(r.delay_ms)),
             ("restart.backoff", r.backoff_ms),
             ("restart.min_uptime", Some(r.min_uptime_ms)),
-            (
-                "intensity.within",
-                app.intensity.as_ref().map(|i| i.within_ms),
-            ),
         ];
         for (field, ms) in durations {
             if let Some(ms) = ms {
                 pmx_config::check_duration(field, ms).map_err(|e| bad(&app.name, e))?;
             }
+        }
+        if let Some(i) = &app.intensity {
+            check_intensity(i).map_err(|e| bad(&app.name, e))?;
         }
         if app.uid.is_some() || app.gid.is_some() {
             crate::app::resolve_user(app.uid.as_deref(), app.gid.as_deref())
@@ -87,4 +135,106 @@ pub fn validate_specs(specs: &[AppSpec]) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::root::fixtures::{group, spec};
+
+    fn code_and_message(r: Result<(), ApiError>) -> Option<(ErrorCode, String)> {
+        r.err().map(|e| (e.code, e.message))
+    }
+
+    #[test]
+    fn groups_a_file_refuses_are_refused_on_the_socket() {
+        let apps = [spec("a", 1), spec("b", 1)];
+        let bad = |m: &str| Some((ErrorCode::InvalidConfig, m.to_string()));
+        let cases = [
+            (vec![group("g", &["a", "b"])], None),
+            (vec![group("g", &["a"]), group("h", &["b"])], None),
+            (
+                vec![group("g", &["a", "x"])],
+                bad("group \"g\" names unknown app \"x\""),
+            ),
+            (
+                vec![group("g", &["a"]), group("h", &["a"])],
+                bad("app \"a\" is already in group \"g\" (an app is in at most one group)"),
+            ),
+            (
+                vec![group("all", &["a"])],
+                bad("group \"all\": invalid name \"all\": \"all\" means every app"),
+            ),
+            (
+                vec![group("a", &["b"])],
+                bad("group \"a\" has the same name as an app"),
+            ),
+            (
+                vec![group("g", &["a"]), group("g", &["b"])],
+                bad("duplicate group name \"g\""),
+            ),
+            (
+                vec![group("g", &[])],
+                bad("group \"g\": a group needs at least one app"),
+            ),
+            (
+                vec![group("g", &["a", "a"])],
+                bad("app \"a\" is listed twice in group \"g\""),
+            ),
+        ];
+        for (groups, want) in cases {
+            assert_eq!(
+                code_and_message(validate_specs(&apps, &groups)),
+                want,
+                "{groups:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_past_a_day_are_refused_naming_the_field() {
+        let day = pmx_config::MAX_DURATION_MS;
+        let with = |f: &dyn Fn(&mut AppSpec)| {
+            let mut s = spec("a", 1);
+            f(&mut s);
+            code_and_message(validate_specs(&[s], &[]))
+        };
+        let over = |field: &str, ms: u64| {
+            Some((
+                ErrorCode::InvalidConfig,
+                format!("app \"a\": {field}: {ms}ms is more than the maximum of 1 day ({day}ms)"),
+            ))
+        };
+        assert_eq!(with(&|s| s.app.kill_timeout_ms = day), None);
+        assert_eq!(
+            with(&|s| s.app.kill_timeout_ms = u64::MAX),
+            over("kill_timeout", u64::MAX)
+        );
+        assert_eq!(
+            with(&|s| s.app.listen_timeout_ms = day + 1),
+            over("listen_timeout", day + 1)
+        );
+        assert_eq!(
+            with(&|s| s.app.restart.backoff_ms = Some(day + 1)),
+            over("restart.backoff", day + 1)
+        );
+        assert_eq!(
+            with(&|s| {
+                s.app.intensity = Some(pmx_config::Intensity {
+                    max: 1,
+                    within_ms: day + 1,
+                })
+            }),
+            over("intensity.within", day + 1)
+        );
+        let mut g = group("g", &["a"]);
+        g.intensity.within_ms = u64::MAX;
+        assert_eq!(
+            code_and_message(validate_specs(&[spec("a", 1)], &[g])),
+            Some((
+                ErrorCode::InvalidConfig,
+                format!("group \"g\": intensity.within: {}ms is more than the maximum of 1 day ({day}ms)", u64::MAX)
+            ))
+        );
+    }
 }

@@ -63,8 +63,15 @@ pub fn apply(
             "{file} is a directory, not an ecosystem file"
         )));
     }
-    if !path.is_file() {
+    if !path.exists() {
         return Err(Failure::request(format!("ecosystem file {file} not found")));
+    }
+    // A FIFO, a device or a socket: say what it is (pmx_config::read_regular), never
+    // block on it or read it forever.
+    if !path.is_file() {
+        if let Err(why) = pmx_config::read_regular(&path) {
+            return Err(Failure::request(format!("{file}: {why}")));
+        }
     }
     let eco = load(Path::new(file))?;
     let inherited = crate::cli::start::caller_env();

@@ -25,7 +25,7 @@ impl Root {
             return fail(shutting_down());
         }
         // Validate every app first: one bad app starts nothing.
-        if let Err(e) = validate_specs(&req.apps) {
+        if let Err(e) = validate_specs(&req.apps, &req.groups) {
             return fail(e);
         }
         for spec in &req.apps {

@@ -23,7 +23,7 @@ impl Root {
         if self.stopping {
             return fail(shutting_down());
         }
-        if let Err(e) = validate_specs(&req.apps) {
+        if let Err(e) = validate_specs(&req.apps, &req.groups) {
             return fail(e);
         }
         let plan = plan(&self.reg, &req);
