@@ -178,3 +178,40 @@ fn many_clients_holding_half_sent_lines_cost_a_bounded_amount_of_memory() {
     t.ok(&["ping"]);
     assert!(alive(daemon));
 }
+
+/// The caller's environment travels once per request: 600 apps of one file, started by a
+/// shell with 4 KB of environment (2.4 MB had it gone once per app, over the 1 MiB
+/// limit), start from that one file, each with the whole environment. `autostart: false`
+/// keeps the test to registering them; one is started to check what it inherited.
+#[test]
+fn hundreds_of_apps_of_one_file_start_whatever_the_size_of_the_callers_environment() {
+    let t = TestHome::new();
+    let apps: String = (0..600)
+        .map(|i| {
+            format!(
+                "App(name: \"a{i:03}\", script: \"/bin/sleep\", args: [\"3600\"], autostart: false),\n"
+            )
+        })
+        .collect();
+    let file = t.work.join("eco.ron");
+    std::fs::write(&file, format!("Ecosystem(apps: [\n{apps}])\n")).expect("write");
+    let big = "v".repeat(4000);
+    let mut c = t.cmd(&["start", "eco.ron"]);
+    c.env("PMX_BIG_VAR", &big);
+    let out = run_with_timeout(c, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = t.list();
+    assert_eq!(rows.len(), 600, "every app registered");
+    assert!(rows.iter().all(|r| r["status"] == "stopped"));
+    t.ok(&["start", "a599"]);
+    t.wait_status("a599", "online");
+    let env = t.ok(&["env", &rows[599]["id"].to_string()]);
+    assert!(
+        env.lines().any(|l| l == format!("PMX_BIG_VAR={big}")),
+        "the last app got the caller's environment"
+    );
+}
