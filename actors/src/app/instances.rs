@@ -12,7 +12,7 @@ use super::spawn::ProcessPort;
 use super::AppSup;
 use crate::os::SpawnSpec;
 use crate::process::Routes;
-use crate::supervision::instance::{Event, Instance};
+use crate::supervision::instance::Instance;
 
 /// One instance.
 pub(super) struct Slot {
@@ -81,16 +81,7 @@ impl AppSup {
         // Shrink: stop the highest first; their slots are removed once stopped (their
         // exits still need a slot to land in).
         for i in (keep..self.slots.len()).rev() {
-            let (token, rx) = self.waiter();
-            self.feed(
-                i,
-                Event::Stop {
-                    hold: true,
-                    waiter: Some(token),
-                },
-                ctx,
-            );
-            waits.push(rx);
+            waits.push(self.stop_for_good(i, ctx));
         }
         self.retire_from = Some(keep);
         // A slot still being retired by an earlier shrink comes back under the id granted
@@ -133,16 +124,7 @@ impl AppSup {
             .collect();
         let mut waits = Vec::new();
         for &i in &gone {
-            let (token, rx) = self.waiter();
-            self.feed(
-                i,
-                Event::Stop {
-                    hold: true,
-                    waiter: Some(token),
-                },
-                ctx,
-            );
-            waits.push(rx);
+            waits.push(self.stop_for_good(i, ctx));
         }
         // The files open now, by the paths they were opened for, so that a survivor whose
         // new number names a file already open shares that file's Sink.

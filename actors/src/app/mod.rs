@@ -319,6 +319,21 @@ impl AppSup {
         (self.next_token, rx)
     }
 
+    /// Stop slot `i` and hold it down (a shrink or a delete by id takes it away once
+    /// stopped); answers the receiver that resolves once it is down.
+    fn stop_for_good(&mut self, i: usize, ctx: &mut Context<Self>) -> oneshot::Receiver<()> {
+        let (token, rx) = self.waiter();
+        self.feed(
+            i,
+            Event::Stop {
+                hold: true,
+                waiter: Some(token),
+            },
+            ctx,
+        );
+        rx
+    }
+
     /// Drop the slots a shrink retired, and report the rows that changed.
     fn flush(&mut self) {
         self.retire();
