@@ -128,6 +128,34 @@ const NO_USE: &[&str] = &[
     "execute_command",
 ];
 
+/// What `config` is when it is none of the forms PM2 takes (`{apps}` or `{pm2}`, a list of
+/// objects, one app object: one with a `script` or one of its aliases, or a `name`, whose
+/// missing script is then the error), for the message; None when it is one of them.
+fn not_apps(config: &Value) -> Option<String> {
+    match config {
+        Value::Object(top) => {
+            let app_keys = ["apps", "pm2", "script", "exec", "cmd", "command", "name"];
+            if app_keys.iter().any(|k| top.contains_key(*k)) {
+                return None;
+            }
+            let keys: Vec<&str> = top.keys().map(String::as_str).take(5).collect();
+            Some(match keys.len() {
+                0 => "an empty object".to_string(),
+                _ if top.len() > keys.len() => {
+                    format!("an object with keys {}, …", keys.join(", "))
+                }
+                _ => format!("an object with keys {}", keys.join(", ")),
+            })
+        }
+        Value::Array(list) => list
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_object())
+            .map(|(i, v)| format!("a list holding {} at [{i}]", kind(v))),
+        other => Some(kind(other).to_string()),
+    }
+}
+
 /// Convert a PM2 ecosystem: `config` is what the file exports (`{apps, deploy}`, a bare
 /// array of apps or one app, as PM2 accepts), `dropped` the non-data values the loader
 /// left out (`apps[0].env.f (a function)`). Errors: one line per problem, every app's.
@@ -141,6 +169,12 @@ pub fn convert(
         .map(|d| format!("{}: {d} is not data; left out", ctx.source_name))
         .collect();
     let mut errors = Vec::new();
+    if let Some(found) = not_apps(config) {
+        return Err(vec![format!(
+            "{}: not a PM2 app description: expected an object with \"apps\", a list of apps or one app with a \"script\", found {found}",
+            ctx.source_name
+        )]);
+    }
     // API._startJson: `apps`, else `pm2`, else the value itself; one app becomes a list.
     let (apps_value, deploy) = match config {
         Value::Object(top) => {
@@ -578,6 +612,38 @@ fn deploy_envs(deploy: Option<&Value>) -> BTreeMap<String, Map<String, Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_that_is_no_form_pm2_takes_is_named_for_what_it_is() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (r#"{"apps": []}"#, None),
+            (r#"{"pm2": [{"script": "a"}]}"#, None),
+            (r#"[{"script": "a"}, {"name": "b"}]"#, None),
+            (r#"{"script": "a"}"#, None),
+            (r#"{"exec": "a"}"#, None),
+            // A name without a script: the missing script is the error, as in PM2.
+            (r#"{"name": "a"}"#, None),
+            ("[]", None),
+            ("[1, 2]", Some("a list holding a number at [0]")),
+            (
+                r#"[{"script": "a"}, "b"]"#,
+                Some("a list holding a string at [1]"),
+            ),
+            (r#"{"foo": 1}"#, Some("an object with keys foo")),
+            (
+                r#"{"a":1,"b":1,"c":1,"d":1,"e":1,"f":1}"#,
+                Some("an object with keys a, b, c, d, e, …"),
+            ),
+            ("{}", Some("an empty object")),
+            ("\"x\"", Some("a string")),
+            ("null", Some("null")),
+            ("3", Some("a number")),
+        ];
+        for (json, want) in cases {
+            let v: Value = serde_json::from_str(json).expect(json);
+            assert_eq!(not_apps(&v).as_deref(), *want, "{json}");
+        }
+    }
 
     #[test]
     fn args_are_split_as_pm2_splits_them() {
