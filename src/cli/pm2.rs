@@ -4,7 +4,10 @@
 //! A PM2 file is read as PM2 reads it (`Common.parseConfig`): `.js`/`.cjs` are
 //! `require`d and `.mjs` imported by the machine's node, `.json` is JSON (evaluated by
 //! node as a JavaScript expression when it is not strict JSON: PM2 allows comments
-//! there), `.yaml`/`.yml` is YAML 1.2. The value is then converted by [`pm2_convert`].
+//! there), `.yaml`/`.yml` is YAML 1.2; `pmx start -` reads such JSON from standard input
+//! ([`load_stdin`]). The value (`{apps}`, a list of apps or one app, every form PM2's
+//! `_startJson` takes) is then converted by [`pm2_convert`]. What cannot be read is an
+//! error at its line and column (a syntax error of a `.js` file: node's report of it).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
