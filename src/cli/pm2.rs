@@ -128,7 +128,11 @@ pub fn read(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
     };
     match ext {
         "yaml" | "yml" => {
-            let config: Value = serde_yaml_ng::from_str(&text()?)
+            let text = text()?;
+            if text.trim().is_empty() {
+                return Err(empty(shown));
+            }
+            let config: Value = serde_yaml_ng::from_str(&text)
                 .map_err(|e| Failure::usage(yaml_error(shown, &e)))?;
             Ok(Pm2File {
                 config,
@@ -143,6 +147,13 @@ pub fn read(path: &Path, shown: &str) -> Result<Pm2File, Failure> {
             _ => f,
         }),
     }
+}
+
+/// A PM2 file (or standard input) with nothing but blanks in it (exit 2).
+fn empty(shown: &str) -> Failure {
+    Failure::usage(format!(
+        "{shown} is empty: expected a PM2 app description (an object with \"apps\", a list of apps or one app)"
+    ))
 }
 
 /// A YAML error as `{shown}:LINE:COL: what`, the position taken out of the words
@@ -361,11 +372,6 @@ pub fn load_stdin() -> Result<pmx_config::Ecosystem, Failure> {
         )));
     }
     let text = pmx_config::utf8_text(&bytes, shown).map_err(|e| Failure::usage(e.to_string()))?;
-    if text.trim().is_empty() {
-        return Err(Failure::usage(format!(
-            "{shown} is empty: expected a PM2 JSON app description (an object with \"apps\", a list of apps or one app)"
-        )));
-    }
     let file = json_or_node(text, shown, || {
         node_run(std::ffi::OsStr::new("-"), Some(text), shown)
     })?;
@@ -382,6 +388,9 @@ fn json_or_node(
     shown: &str,
     node: impl FnOnce() -> Result<Pm2File, Failure>,
 ) -> Result<Pm2File, Failure> {
+    if text.trim().is_empty() {
+        return Err(empty(shown));
+    }
     match serde_json::from_str::<Value>(text) {
         Ok(config) => Ok(Pm2File {
             config,

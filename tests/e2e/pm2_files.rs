@@ -197,6 +197,21 @@ fn start_dash_starts_the_apps_of_json_on_stdin_with_paths_from_the_callers_direc
 }
 
 #[test]
+fn start_dash_reads_javascript_flavoured_json_as_pm2_evaluates_it() {
+    if !node_or_skip("start_dash_reads_javascript_flavoured_json_as_pm2_evaluates_it") {
+        return;
+    }
+    let t = TestHome::new();
+    // Comments, unquoted keys and a trailing comma: PM2 evaluates piped JSON as JavaScript.
+    let input = format!(
+        "// the apps\n[{{ name: 'loose', script: {:?}, }}] // done",
+        app("sleeper.sh")
+    );
+    expect_ok(&run_with_stdin(&t, &["start", "-"], &input), "pmx start -");
+    t.wait_status("loose", "online");
+}
+
+#[test]
 fn start_dash_with_bad_json_or_nothing_on_stdin_is_refused_at_its_position() {
     let t = TestHome::new();
     let out = run_with_stdin(&t, &["start", "-"], "{\"name\": \"x\",\n \"script\": }\n");
@@ -257,7 +272,7 @@ fn a_malformed_json_or_yaml_file_is_refused_at_its_line_and_column_and_changes_n
 }
 
 #[test]
-fn a_json_file_that_is_not_an_app_description_says_so() {
+fn a_json_or_yaml_file_that_is_not_an_app_description_says_so() {
     let t = TestHome::new();
     write(&t, "numbers.json", "[1, 2]\n");
     write(&t, "other.json", "{\"foo\": 1}\n");
@@ -278,6 +293,15 @@ fn a_json_file_that_is_not_an_app_description_says_so() {
                 "pmx {verb} {file}"
             );
         }
+    }
+    write(&t, "blank.json", "\n");
+    write(&t, "blank.yml", "");
+    for file in ["blank.json", "blank.yml"] {
+        let err = t.fails(&["start", file], 2);
+        assert_eq!(
+            err,
+            format!("pmx: {file} is empty: expected a PM2 app description (an object with \"apps\", a list of apps or one app)\n")
+        );
     }
     assert!(t.daemon_pid().is_none(), "no daemon was started");
 }

@@ -138,6 +138,12 @@ fn not_apps(config: &Value) -> Option<String> {
             if app_keys.iter().any(|k| top.contains_key(*k)) {
                 return None;
             }
+            if top.contains_key("static") {
+                return Some(
+                    "only \"static\" (the file servers of `pm2 serve`, which pmx does not have)"
+                        .to_string(),
+                );
+            }
             let keys: Vec<&str> = top.keys().map(String::as_str).take(5).collect();
             Some(match keys.len() {
                 0 => "an empty object".to_string(),
@@ -635,6 +641,10 @@ mod tests {
                 Some("an object with keys a, b, c, d, e, …"),
             ),
             ("{}", Some("an empty object")),
+            (
+                r#"{"static": [{"path": ".", "port": 8081}]}"#,
+                Some("only \"static\" (the file servers of `pm2 serve`, which pmx does not have)"),
+            ),
             ("\"x\"", Some("a string")),
             ("null", Some("null")),
             ("3", Some("a number")),
