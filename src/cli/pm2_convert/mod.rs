@@ -128,40 +128,6 @@ const NO_USE: &[&str] = &[
     "execute_command",
 ];
 
-/// What `config` is when it is none of the forms PM2 takes (`{apps}` or `{pm2}`, a list of
-/// objects, one app object: one with a `script` or one of its aliases, or a `name`, whose
-/// missing script is then the error), for the message; None when it is one of them.
-fn not_apps(config: &Value) -> Option<String> {
-    match config {
-        Value::Object(top) => {
-            let app_keys = ["apps", "pm2", "script", "exec", "cmd", "command", "name"];
-            if app_keys.iter().any(|k| top.contains_key(*k)) {
-                return None;
-            }
-            if top.contains_key("static") {
-                return Some(
-                    "only \"static\" (the file servers of `pm2 serve`, which pmx does not have)"
-                        .to_string(),
-                );
-            }
-            let keys: Vec<&str> = top.keys().map(String::as_str).take(5).collect();
-            Some(match keys.len() {
-                0 => "an empty object".to_string(),
-                _ if top.len() > keys.len() => {
-                    format!("an object with keys {}, …", keys.join(", "))
-                }
-                _ => format!("an object with keys {}", keys.join(", ")),
-            })
-        }
-        Value::Array(list) => list
-            .iter()
-            .enumerate()
-            .find(|(_, v)| !v.is_object())
-            .map(|(i, v)| format!("a list holding {} at [{i}]", kind(v))),
-        other => Some(kind(other).to_string()),
-    }
-}
-
 /// Convert a PM2 ecosystem: `config` is what the file exports (`{apps, deploy}`, a bare
 /// array of apps or one app, as PM2 accepts), `dropped` the non-data values the loader
 /// left out (`apps[0].env.f (a function)`). Errors: one line per problem, every app's.
