@@ -21,6 +21,15 @@ pub fn load(path: &Path) -> Result<pmx_config::Ecosystem, Failure> {
     })
 }
 
+/// The ecosystem's file for messages: its path, or `standard input` (`pmx start -`).
+fn shown(eco: &pmx_config::Ecosystem) -> String {
+    if eco.file.file_name().and_then(|n| n.to_str()) == Some(&format!("<{}>", pm2::STDIN_SHOWN)) {
+        pm2::STDIN_SHOWN.to_string()
+    } else {
+        eco.file.display().to_string()
+    }
+}
+
 /// The file's apps as specs, after `--env` and `--only` checks.
 pub fn specs_of(
     eco: &pmx_config::Ecosystem,
@@ -34,7 +43,7 @@ pub fn specs_of(
             let have: Vec<_> = names.into_iter().collect();
             return Err(Failure::usage(format!(
                 "--env {name}: {} defines no such environment{}",
-                eco.file.display(),
+                shown(eco),
                 if have.is_empty() {
                     String::new()
                 } else {
@@ -49,7 +58,7 @@ pub fn specs_of(
             if eco.app(n).is_none() {
                 return Err(Failure::usage(format!(
                     "--only {n}: {} has no app named \"{n}\"",
-                    eco.file.display()
+                    shown(eco)
                 )));
             }
         }

@@ -64,7 +64,8 @@ pub fn check(words: &[String]) -> Result<Vec<String>, Failure> {
             // argh prints the verb's help (or says what may not follow it).
             return Ok(words.to_vec());
         }
-        if !w.starts_with('-') {
+        // `-` alone is a positional (`pmx start -`: standard input), as in PM2.
+        if !w.starts_with('-') || w == "-" {
             positionals.push(w);
             items.push((None, vec![w.clone()]));
             continue;
@@ -106,11 +107,21 @@ pub fn check(words: &[String]) -> Result<Vec<String>, Failure> {
         items.push((once.then_some(flag.long), item));
     }
     check_positionals(cmd, &shown, &positionals)?;
+    // argh takes `-` for an option unless options have ended: when it is the last
+    // positional, it goes last, after `--`.
+    let last_positional = items.iter().rposition(|(key, item)| {
+        key.is_none() && item.len() == 1 && (item[0] == "-" || !item[0].starts_with('-'))
+    });
+    let dash = last_positional.filter(|&i| items[i].1 == ["-"]);
     for (i, (key, item)) in items.iter().enumerate() {
         let repeated_later = key.is_some() && items[i + 1..].iter().any(|(k, _)| k == key);
-        if !repeated_later {
+        if Some(i) == dash {
+        } else if !repeated_later {
             head.extend(item.iter().cloned());
         }
+    }
+    if dash.is_some() {
+        head.extend(["--".to_string(), "-".to_string()]);
     }
     Ok(head)
 }
@@ -341,6 +352,15 @@ mod tests {
             (
                 &["start", "--name=x", "--help"],
                 &["start", "--name=x", "--help"],
+            ),
+            // `-` (standard input) is a positional: last, after `--`, so argh takes it so.
+            (&["start", "-"], &["start", "--", "-"]),
+            (&["start", "-", "-s"], &["start", "-s", "--", "-"]),
+            (&["start", "-s", "-"], &["start", "-s", "--", "-"]),
+            // The value of an option stays its value.
+            (
+                &["start", "a.js", "--name", "-"],
+                &["start", "a.js", "--name", "-"],
             ),
         ];
         for (given, want) in cases {

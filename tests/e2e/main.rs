@@ -15,6 +15,7 @@ mod lifecycle;
 mod logs;
 mod logs_capture;
 mod logs_cli;
+mod pm2_files;
 mod pm2_import;
 mod protocol;
 mod protocol_limits;

@@ -141,6 +141,12 @@ pub fn convert(
         .map(|d| format!("{}: {d} is not data; left out", ctx.source_name))
         .collect();
     let mut errors = Vec::new();
+    if let Some(found) = not_apps(config) {
+        return Err(vec![format!(
+            "{}: not a PM2 app description: expected an object with \"apps\", a list of apps or one app with a \"script\", found {found}",
+            ctx.source_name
+        )]);
+    }
     // API._startJson: `apps`, else `pm2`, else the value itself; one app becomes a list.
     let (apps_value, deploy) = match config {
         Value::Object(top) => {
@@ -578,6 +584,42 @@ fn deploy_envs(deploy: Option<&Value>) -> BTreeMap<String, Map<String, Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_that_is_no_form_pm2_takes_is_named_for_what_it_is() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (r#"{"apps": []}"#, None),
+            (r#"{"pm2": [{"script": "a"}]}"#, None),
+            (r#"[{"script": "a"}, {"name": "b"}]"#, None),
+            (r#"{"script": "a"}"#, None),
+            (r#"{"exec": "a"}"#, None),
+            // A name without a script: the missing script is the error, as in PM2.
+            (r#"{"name": "a"}"#, None),
+            ("[]", None),
+            ("[1, 2]", Some("a list holding a number at [0]")),
+            (
+                r#"[{"script": "a"}, "b"]"#,
+                Some("a list holding a string at [1]"),
+            ),
+            (r#"{"foo": 1}"#, Some("an object with keys foo")),
+            (
+                r#"{"a":1,"b":1,"c":1,"d":1,"e":1,"f":1}"#,
+                Some("an object with keys a, b, c, d, e, …"),
+            ),
+            ("{}", Some("an empty object")),
+            (
+                r#"{"static": [{"path": ".", "port": 8081}]}"#,
+                Some("only \"static\" (the file servers of `pm2 serve`, which pmx does not have)"),
+            ),
+            ("\"x\"", Some("a string")),
+            ("null", Some("null")),
+            ("3", Some("a number")),
+        ];
+        for (json, want) in cases {
+            let v: Value = serde_json::from_str(json).expect(json);
+            assert_eq!(not_apps(&v).as_deref(), *want, "{json}");
+        }
+    }
 
     #[test]
     fn args_are_split_as_pm2_splits_them() {

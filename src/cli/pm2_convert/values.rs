@@ -270,6 +270,40 @@ pub(super) fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// What `config` is when it is none of the forms PM2 takes (`{apps}` or `{pm2}`, a list of
+/// objects, one app object: one with a `script` or one of its aliases, or a `name`, whose
+/// missing script is then the error), for the message; None when it is one of them.
+pub(super) fn not_apps(config: &Value) -> Option<String> {
+    match config {
+        Value::Object(top) => {
+            let app_keys = ["apps", "pm2", "script", "exec", "cmd", "command", "name"];
+            if app_keys.iter().any(|k| top.contains_key(*k)) {
+                return None;
+            }
+            if top.contains_key("static") {
+                return Some(
+                    "only \"static\" (the file servers of `pm2 serve`, which pmx does not have)"
+                        .to_string(),
+                );
+            }
+            let keys: Vec<&str> = top.keys().map(String::as_str).take(5).collect();
+            Some(match keys.len() {
+                0 => "an empty object".to_string(),
+                _ if top.len() > keys.len() => {
+                    format!("an object with keys {}, …", keys.join(", "))
+                }
+                _ => format!("an object with keys {}", keys.join(", ")),
+            })
+        }
+        Value::Array(list) => list
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_object())
+            .map(|(i, v)| format!("a list holding {} at [{i}]", kind(v))),
+        other => Some(kind(other).to_string()),
+    }
+}
+
 /// A RON string literal.
 pub fn ron_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

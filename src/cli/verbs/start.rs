@@ -8,7 +8,7 @@ use pmx::{Client, Home};
 use pmx_protocol::{ProcessInfo, Request, RestartRequest, StartRequest};
 
 use crate::cli::specs::{groups_of, load, specs_of, warn_unbuilt};
-use crate::cli::{caller_cwd, out, render, rows_cmd, start, Failure, StartArgs};
+use crate::cli::{caller_cwd, out, pm2, render, rows_cmd, start, Failure, StartArgs};
 
 /// `pmx start`: `a` the options, `app_args` what followed `--`.
 pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failure> {
@@ -17,8 +17,26 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
             "missing <target> for pmx start: a script, \"a command line\" or an ecosystem file; see `pmx start --help`",
         ));
     };
-    let cwd = caller_cwd()?;
     let inherited = start::caller_env();
+    if raw == "-" {
+        // PM2's `start -`: a JSON app description on standard input.
+        check_file_options(&a, &app_args)?;
+        let eco = pm2::load_stdin()?;
+        let mut apps = specs_of(&eco, a.env.as_deref(), a.only.as_deref(), &inherited)?;
+        // No file to name as their source (`up` of a real file leaves them alone).
+        for app in &mut apps {
+            app.source = None;
+        }
+        let request = StartRequest {
+            inherited,
+            groups: groups_of(&eco, &apps),
+            apps,
+            force: a.force,
+            restart_existing: true,
+        };
+        return rows_cmd(home, Request::Start(request), a.silent);
+    }
+    let cwd = caller_cwd()?;
     let target = match start::classify(&raw, &cwd, inherited.get("PATH").map(String::as_str)) {
         Ok(t) => t,
         Err(e) => {
@@ -44,24 +62,7 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
     }
     let request = match &target {
         start::Target::Ecosystem(_) => {
-            if !app_args.is_empty() {
-                return Err(Failure::usage(
-                    "arguments after `--` are not for an ecosystem file",
-                ));
-            }
-            let per_app = StartArgs {
-                target: a.target.clone(),
-                env: a.env.clone(),
-                only: a.only.clone(),
-                force: a.force,
-                silent: a.silent,
-                ..StartArgs::default()
-            };
-            if format!("{per_app:?}") != format!("{a:?}") {
-                return Err(Failure::usage(
-                    "options for one app (--name, --cwd, --kill-timeout, …) are not for an ecosystem file: set them in the file",
-                ));
-            }
+            check_file_options(&a, &app_args)?;
             // Loaded as typed, so errors name the file the way the user wrote it.
             let eco = load(Path::new(&raw))?;
             let apps = specs_of(&eco, a.env.as_deref(), a.only.as_deref(), &inherited)?;
@@ -94,6 +95,31 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
         }
     };
     rows_cmd(home, Request::Start(request), a.silent)
+}
+
+/// An ecosystem file (or `-`) takes `--env`, `--only`, `-f` and `-s`, and no arguments.
+///
+/// Errors (exit 2): options for one app, or arguments after `--`.
+fn check_file_options(a: &StartArgs, app_args: &[String]) -> Result<(), Failure> {
+    if !app_args.is_empty() {
+        return Err(Failure::usage(
+            "arguments after `--` are not for an ecosystem file",
+        ));
+    }
+    let per_app = StartArgs {
+        target: a.target.clone(),
+        env: a.env.clone(),
+        only: a.only.clone(),
+        force: a.force,
+        silent: a.silent,
+        ..StartArgs::default()
+    };
+    if format!("{per_app:?}") != format!("{a:?}") {
+        return Err(Failure::usage(
+            "options for one app (--name, --cwd, --kill-timeout, …) are not for an ecosystem file: set them in the file",
+        ));
+    }
+    Ok(())
 }
 
 /// `a` with only what `pmx start <name>` may carry: the target and `-s`.
