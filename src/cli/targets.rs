@@ -173,6 +173,13 @@ fn one(
                         }
                         other => other.into(),
                     })?,
+                // PM2 reads `*.json`, `*.yml`, `*.config.js`… as a file: say it is missing.
+                None if looks_like_app_file(target) => {
+                    return Err(Failure::request(format!(
+                        "{}, and there is no app file {target} here",
+                        e.message
+                    )))
+                }
                 None => return Err(ClientError::Api(e).into()),
             }
         }
@@ -237,6 +244,22 @@ fn app_file(cwd: &Path, target: &str) -> Option<PathBuf> {
     let p = cwd.join(target);
     let ron = p.extension().is_some_and(|e| e == "ron");
     (p.is_file() && (ron || pm2::is_pm2_file(&p))).then_some(p)
+}
+
+/// Whether `target`'s name reads as an app file (PM2's `isConfigFile` endings, and
+/// `.ron`).
+fn looks_like_app_file(target: &str) -> bool {
+    [
+        ".json",
+        ".yml",
+        ".yaml",
+        ".config.js",
+        ".config.cjs",
+        ".config.mjs",
+        ".ron",
+    ]
+    .iter()
+    .any(|end| target.ends_with(end))
 }
 
 /// Whether `target` is PM2's `/regex/` form (resolved by the daemon).

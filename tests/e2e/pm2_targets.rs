@@ -188,6 +188,9 @@ fn an_app_file_as_target_restarts_its_apps_and_only_those_of_only() {
     assert!(err.contains("zz") && err.contains("apps.json"), "{err}");
     let err = t.fails(&["restart", "outside", "--env", "prod"], 2);
     assert!(err.contains("--env"), "{err}");
+    // A missing app file: exit 1, saying so (PM2: "File nofile.json not found").
+    let err = t.fails(&["stop", "nofile.json"], 1);
+    assert!(err.contains("no app file nofile.json"), "{err}");
 }
 
 #[test]
