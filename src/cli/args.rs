@@ -238,6 +238,15 @@ pub struct StopArgs {
     /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
+    /// more targets, acted on in order; each may also be a /regex/, a script or an app file
+    #[argh(positional, arg_name = "target")]
+    pub more: Vec<String>,
+    /// for an app file target: the environment to lay over env (envs.NAME)
+    #[argh(option)]
+    pub env: Option<String>,
+    /// for an app file target: only these apps (comma-separated)
+    #[argh(option)]
+    pub only: Option<String>,
     /// print nothing
     #[argh(switch, short = 's')]
     pub silent: bool,
@@ -250,6 +259,15 @@ pub struct RestartArgs {
     /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
+    /// more targets, acted on in order; each may also be a /regex/, a script or an app file
+    #[argh(positional, arg_name = "target")]
+    pub more: Vec<String>,
+    /// for an app file target: the environment to lay over env (envs.NAME)
+    #[argh(option)]
+    pub env: Option<String>,
+    /// for an app file target: only these apps (comma-separated)
+    #[argh(option)]
+    pub only: Option<String>,
     /// refresh the environment from this shell and the env_file
     #[argh(switch)]
     pub update_env: bool,
@@ -265,6 +283,15 @@ pub struct ReloadArgs {
     /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
+    /// more targets, acted on in order; each may also be a /regex/, a script or an app file
+    #[argh(positional, arg_name = "target")]
+    pub more: Vec<String>,
+    /// for an app file target: the environment to lay over env (envs.NAME)
+    #[argh(option)]
+    pub env: Option<String>,
+    /// for an app file target: only these apps (comma-separated)
+    #[argh(option)]
+    pub only: Option<String>,
     /// refresh the environment from this shell and the env_file
     #[argh(switch)]
     pub update_env: bool,
@@ -280,6 +307,15 @@ pub struct DeleteArgs {
     /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
+    /// more targets, acted on in order; each may also be a /regex/, a script or an app file
+    #[argh(positional, arg_name = "target")]
+    pub more: Vec<String>,
+    /// for an app file target: the environment to lay over env (envs.NAME)
+    #[argh(option)]
+    pub env: Option<String>,
+    /// for an app file target: only these apps (comma-separated)
+    #[argh(option)]
+    pub only: Option<String>,
     /// print nothing
     #[argh(switch, short = 's')]
     pub silent: bool,
@@ -292,6 +328,15 @@ pub struct ResetArgs {
     /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
+    /// more targets, acted on in order; each may also be a /regex/, a script or an app file
+    #[argh(positional, arg_name = "target")]
+    pub more: Vec<String>,
+    /// for an app file target: the environment to lay over env (envs.NAME)
+    #[argh(option)]
+    pub env: Option<String>,
+    /// for an app file target: only these apps (comma-separated)
+    #[argh(option)]
+    pub only: Option<String>,
     /// print nothing
     #[argh(switch, short = 's')]
     pub silent: bool,

@@ -15,6 +15,7 @@ pub mod render;
 mod specs;
 mod stamp;
 pub mod start;
+mod targets;
 mod usage;
 mod verbs;
 

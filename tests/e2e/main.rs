@@ -17,6 +17,7 @@ mod logs_capture;
 mod logs_cli;
 mod pm2_files;
 mod pm2_import;
+mod pm2_targets;
 mod protocol;
 mod protocol_limits;
 mod races;

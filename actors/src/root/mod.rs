@@ -30,6 +30,7 @@ mod changes;
 mod fixtures;
 pub mod plan;
 pub mod registry;
+pub mod targets;
 mod validate;
 mod verbs;
 

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::targets;
 use crate::app::{instance_count, with_uptime, Row};
 use crate::protocol::{ApiError, AppSpec, ErrorCode, ProcessInfo, Status};
 
@@ -200,12 +201,26 @@ impl<A: Clone, G> Registry<A, G> {
     }
 
     /// The apps (and instances) a target selects: `all` (every app, possibly none), an
-    /// id (that instance), a name, a group (its members), a namespace.
+    /// id (that instance), a `/regex/` (the apps whose name it matches, PM2's form), a
+    /// name, a group (its members), a namespace, or an absolute script path (the apps
+    /// started from that script, PM2's `pm_exec_path` match; see [`super::targets`]).
     ///
-    /// Errors: `not_found` when it selects nothing (but `all`).
+    /// Errors: `not_found` when it selects nothing (but `all`); `bad_request` for a
+    /// `/regex/` that does not compile.
     pub fn resolve(&self, target: &str) -> Result<Selection, ApiError> {
         if target == "all" {
             return Ok((0..self.apps.len()).map(|i| (i, None)).collect());
+        }
+        if let Some(pattern) = targets::regex_of(target) {
+            let re = targets::name_matcher(target, pattern)?;
+            let sel = self.select(|a| re.is_match(&a.name));
+            if sel.is_empty() {
+                return Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("no process found: no name matches {target}"),
+                ));
+            }
+            return Ok(sel);
         }
         if !target.is_empty() && target.bytes().all(|b| b.is_ascii_digit()) {
             let id: u64 = target.parse().map_err(|_| not_found(target))?;
@@ -227,18 +242,31 @@ impl<A: Clone, G> Registry<A, G> {
                 .map(|i| (i, None))
                 .collect());
         }
-        let in_ns: Selection = self
-            .apps
+        let in_ns = self.select(|a| a.spec.app.namespace == target);
+        if !in_ns.is_empty() {
+            return Ok(in_ns);
+        }
+        if targets::is_script_path(target) {
+            let running = self.select(|a| targets::runs_script(&a.spec, target));
+            if !running.is_empty() {
+                return Ok(running);
+            }
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("no process runs the script {target}"),
+            ));
+        }
+        Err(not_found(target))
+    }
+
+    /// Every app (whole) for which `pick` holds, in the order they were added.
+    fn select(&self, pick: impl Fn(&AppEntry<A>) -> bool) -> Selection {
+        self.apps
             .iter()
             .enumerate()
-            .filter(|(_, a)| a.spec.app.namespace == target)
+            .filter(|(_, a)| pick(a))
             .map(|(i, _)| (i, None))
-            .collect();
-        if in_ns.is_empty() {
-            Err(not_found(target))
-        } else {
-            Ok(in_ns)
-        }
+            .collect()
     }
 
     // ---- mutations (each calls the hook) ---------------------------------------------
@@ -632,8 +660,16 @@ mod tests {
         reg.insert_app(spec("job", 1), |_, _| ());
         reg.insert_app(spec("db", 1), |_, _| ());
         reg.insert_group(group("back", &["db", "job"]));
-        let cases: [(&str, Option<Selection>); 9] = [
+        let cases: [(&str, Option<Selection>); 15] = [
             ("all", Some(vec![(0, None), (1, None), (2, None)])),
+            // PM2's `/regex/`: searched anywhere in the name.
+            ("/^j|db/", Some(vec![(1, None), (2, None)])),
+            ("/o/", Some(vec![(1, None)])),
+            ("/^zz/", None),
+            // A script's absolute path: every app started from it (all run /srv/run.sh).
+            ("/srv/run.sh", Some(vec![(0, None), (1, None), (2, None)])),
+            ("/srv/./run.sh", Some(vec![(0, None), (1, None), (2, None)])),
+            ("/srv/other.sh", None),
             ("web", Some(vec![(0, None)])),
             ("1", Some(vec![(0, Some(vec![1]))])),
             ("2", Some(vec![(1, Some(vec![0]))])),

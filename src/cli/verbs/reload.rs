@@ -1,15 +1,20 @@
-//! `pmx reload <target> [--update-env]`: reload apps (in fork mode, a restart).
+//! `pmx reload <target>... [--update-env]`: reload apps (in fork mode, a restart).
+//! Targets in every form PM2 accepts, several in order (an app file: `startOrReload` of
+//! it): see `cli::targets`.
 
 use pmx::Home;
-use pmx_protocol::Request;
 
-use crate::cli::{rows_cmd, Failure, ReloadArgs};
+use crate::cli::targets::{self, Action, Options};
+use crate::cli::{Failure, ReloadArgs};
 
 /// `pmx reload`.
 pub fn run(home: &Home, a: ReloadArgs) -> Result<(), Failure> {
-    rows_cmd(
-        home,
-        Request::Reload(super::restart::restart_req(a.target, a.update_env)),
-        a.silent,
-    )
+    let mut all = vec![a.target];
+    all.extend(a.more);
+    let opts = Options {
+        env: a.env,
+        only: a.only,
+        silent: a.silent,
+    };
+    targets::run(home, Action::Reload(a.update_env), &all, &opts)
 }

@@ -1,17 +1,23 @@
-//! `pmx restart <target> [--update-env]`: restart apps; a stopped or errored app starts.
+//! `pmx restart <target>... [--update-env]`: restart apps; a stopped or errored app starts.
+//! Targets in every form PM2 accepts, several in order (an app file: `startOrRestart` of
+//! it): see `cli::targets`.
 
 use pmx::Home;
-use pmx_protocol::{Request, RestartRequest};
+use pmx_protocol::RestartRequest;
 
-use crate::cli::{rows_cmd, start, Failure, RestartArgs};
+use crate::cli::targets::{self, Action, Options};
+use crate::cli::{start, Failure, RestartArgs};
 
 /// `pmx restart`.
 pub fn run(home: &Home, a: RestartArgs) -> Result<(), Failure> {
-    rows_cmd(
-        home,
-        Request::Restart(restart_req(a.target, a.update_env)),
-        a.silent,
-    )
+    let mut all = vec![a.target];
+    all.extend(a.more);
+    let opts = Options {
+        env: a.env,
+        only: a.only,
+        silent: a.silent,
+    };
+    targets::run(home, Action::Restart(a.update_env), &all, &opts)
 }
 
 /// The request of `restart` and `reload`: with `update_env`, this shell's environment.

@@ -1,18 +1,16 @@
-//! `pmx signal <signal> <target>`: send a signal to apps' main processes.
+//! `pmx signal <signal> <target>`: send a signal to apps' main processes. The target in
+//! any form PM2 accepts (a `/regex/`, a script path, an app file): see `cli::targets`.
 
 use pmx::Home;
-use pmx_protocol::Request;
 
-use crate::cli::{rows_cmd, Failure, SignalArgs};
+use crate::cli::targets::{self, Action, Options};
+use crate::cli::{Failure, SignalArgs};
 
 /// `pmx signal`.
 pub fn run(home: &Home, a: SignalArgs) -> Result<(), Failure> {
-    rows_cmd(
-        home,
-        Request::Signal {
-            signal: a.signal,
-            target: a.target,
-        },
-        a.silent,
-    )
+    let opts = Options {
+        silent: a.silent,
+        ..Options::default()
+    };
+    targets::run(home, Action::Signal(a.signal), &[a.target], &opts)
 }

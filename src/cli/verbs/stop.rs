@@ -1,11 +1,19 @@
-//! `pmx stop <target>`: stop apps; prints the rows.
+//! `pmx stop <target>...`: stop apps; prints the rows.
+//! Targets in every form PM2 accepts, several in order: see `cli::targets`.
 
 use pmx::Home;
-use pmx_protocol::Request;
 
-use crate::cli::{rows_cmd, Failure, StopArgs};
+use crate::cli::targets::{self, Action, Options};
+use crate::cli::{Failure, StopArgs};
 
 /// `pmx stop`.
 pub fn run(home: &Home, a: StopArgs) -> Result<(), Failure> {
-    rows_cmd(home, Request::Stop { target: a.target }, a.silent)
+    let mut all = vec![a.target];
+    all.extend(a.more);
+    let opts = Options {
+        env: a.env,
+        only: a.only,
+        silent: a.silent,
+    };
+    targets::run(home, Action::Stop, &all, &opts)
 }
