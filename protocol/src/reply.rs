@@ -148,6 +148,11 @@ pub struct Description {
     pub source: Option<PathBuf>,
     /// Ms since the epoch when the app was created.
     pub created_at: u64,
+    /// Ms since the epoch when the current process started (PM2's `pm_uptime`): the
+    /// app's `created_at` plus the monotonic time since, so it does not move between
+    /// requests; null when it is not running.
+    #[serde(default)]
+    pub started_at: Option<u64>,
     /// The stop signal (`SIGINT`).
     pub kill_signal: String,
     /// Ms between the stop signal and SIGKILL.

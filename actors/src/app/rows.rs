@@ -250,6 +250,7 @@ impl Handler<Describe> for AppSup {
                     last_exit_signal: s.fsm.last_exit.and_then(|e| e.signal).map(os::signal_name),
                     source: spec.source.clone(),
                     created_at: self.created_at,
+                    started_at: s.fsm.started_ms.map(|ms| self.created_at + ms),
                     kill_signal: spec.app.kill_signal.clone(),
                     kill_timeout: spec.app.kill_timeout_ms,
                     last_error: s.fsm.last_error.clone(),
