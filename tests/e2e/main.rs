@@ -16,6 +16,7 @@ mod logs;
 mod logs_capture;
 mod logs_cli;
 mod pm2_import;
+mod pm2_surface;
 mod protocol;
 mod protocol_limits;
 mod races;
