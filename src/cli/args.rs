@@ -511,7 +511,7 @@ const START_FLAG_ALIASES: &[(&str, &str)] = &[("--node-args", "--interpreter-arg
 
 /// Rewrite PM2's alias verbs (and `start`'s alias options) to the ones argh knows, before
 /// parsing.
-pub fn rewrite_aliases(args: &mut Vec<String>) {
+pub fn rewrite_aliases(args: &mut [String]) {
     let Some(verb) = args.first().cloned() else {
         return;
     };

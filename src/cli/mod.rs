@@ -8,6 +8,7 @@
 
 mod args;
 mod daemon;
+mod moment;
 mod os;
 mod pm2;
 mod pm2_convert;

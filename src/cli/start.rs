@@ -334,12 +334,7 @@ pub fn app_from_flags(
     app.logs.merge = a.merge_logs;
     app.logs.time = a.time;
     if let Some(f) = &a.log_date_format {
-        if let Some(s) = pmx_config::moment_to_strftime(f) {
-            return Err(Failure::usage(format!(
-                "--log-date-format {f:?} is a moment.js format; pmx uses strftime: {s:?}"
-            )));
-        }
-        app.logs.date_format = f.clone();
+        app.logs.date_format = super::moment::date_format_flag("--log-date-format", f)?;
         // PM2: a date format alone turns the prefix on.
         app.logs.time = true;
     }

@@ -344,3 +344,65 @@ fn list_sort_orders_by_the_field_given() {
         "{err}"
     );
 }
+
+/// PM2's (moment.js tokens) `--log-date-format` is converted to strftime with a note, and
+/// each log line gets the prefix PM2 would write: `2026-03-05 07:08:09 +00:00: tick 1`.
+#[test]
+fn a_pm2_log_date_format_prefixes_each_line_as_pm2_does() {
+    let t = TestHome::new();
+    let out = t.cmd(&[
+        "start",
+        &app("ticker.sh"),
+        "--name",
+        "tick",
+        "--log-date-format",
+        "YYYY-MM-DD HH:mm:ss Z",
+    ]);
+    let out = crate::harness::run_with_timeout(out, std::time::Duration::from_secs(120));
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("pmx: note: --log-date-format").count(),
+        1,
+        "one note: {err}"
+    );
+    assert!(err.contains("\"%Y-%m-%d %H:%M:%S %:z\""), "{err}");
+    t.wait_status("tick", "online");
+    let p = &jlist(&t)[0];
+    let log = p["pm2_env"]["pm_out_log_path"]
+        .as_str()
+        .expect("out log")
+        .to_string();
+    let mut line = String::new();
+    let ok = wait_for(DEADLINE, || {
+        line = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        line.contains("tick")
+    });
+    assert!(ok, "a line in {log}: {line:?}");
+    // `YYYY-MM-DD HH:mm:ss +hh:mm: tick 1`, checked character class by character class.
+    let shape = "dddd-dd-dd dd:dd:dd sdd:dd: tick 1";
+    assert_eq!(line.chars().count(), shape.chars().count(), "{line:?}");
+    for (c, s) in line.chars().zip(shape.chars()) {
+        let fits = match s {
+            'd' => c.is_ascii_digit(),
+            's' => c == '+' || c == '-',
+            _ => c == s,
+        };
+        assert!(fits, "{line:?} has the shape {shape:?}");
+    }
+    assert_eq!(p["pm2_env"]["log_date_format"], "%Y-%m-%d %H:%M:%S %:z");
+    // A token strftime cannot write is refused, naming it.
+    let err = t.fails(
+        &["start", &app("sleeper.sh"), "--log-date-format", "dd HH:mm"],
+        2,
+    );
+    assert!(
+        err.starts_with("pmx: --log-date-format: date token \"dd\""),
+        "{err}"
+    );
+}
