@@ -14,6 +14,7 @@ mod pm2;
 mod pm2_convert;
 pub mod render;
 mod render_js;
+mod shell;
 mod specs;
 mod stamp;
 pub mod start;

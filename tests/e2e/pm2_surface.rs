@@ -406,3 +406,37 @@ fn a_pm2_log_date_format_prefixes_each_line_as_pm2_does() {
         "{err}"
     );
 }
+
+/// A command line with shell operators runs through `bash -c` (as PM2 runs it), so both
+/// parts of `&&` run and `$VAR` expands; a plain command line is still exec'd directly
+/// (the listed pid is the program's own).
+#[test]
+fn a_command_line_with_shell_operators_runs_both_parts_through_bash() {
+    let t = TestHome::new();
+    t.ok(&[
+        "start",
+        "echo first >> out.txt && echo \"second $PMX_APP_NAME\" >> out.txt; exec sleep 1000",
+    ]);
+    let row = t.wait_status("echo", "online");
+    let ok = wait_for(DEADLINE, || {
+        std::fs::read_to_string(t.path("out.txt")).is_ok_and(|s| s == "first\nsecond echo\n")
+    });
+    assert!(
+        ok,
+        "both parts ran: {:?}",
+        std::fs::read_to_string(t.path("out.txt"))
+    );
+    let p = &jlist(&t)[0];
+    assert!(
+        p["pm2_env"]["pm_exec_path"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("/bash")),
+        "{p:#}"
+    );
+    assert_eq!(p["pid"], row["pid"]);
+    // A plain line: the program itself, no shell between.
+    t.ok(&["start", "sleep 1001", "--name", "plain"]);
+    let pid = int(&t.wait_status("plain", "online"), "pid");
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe");
+    assert!(exe.ends_with("sleep"), "{exe:?}");
+}
