@@ -143,7 +143,8 @@ pub struct StartArgs {
     /// the stderr log file
     #[argh(option, short = 'e')]
     pub error: Option<String>,
-    /// strftime format of the time prefix (default %Y-%m-%dT%H:%M:%S); implies --time, as in PM2
+    /// strftime format of the time prefix (default %Y-%m-%dT%H:%M:%S), or PM2's
+    /// (YYYY-MM-DD HH:mm:ss Z), converted with a note; implies --time, as in PM2
     #[argh(option)]
     pub log_date_format: Option<String>,
     /// the environment of an ecosystem file to lay over env (envs.NAME)
