@@ -503,7 +503,13 @@ mod tests {
         let q = Duration::from_secs(5);
         assert_eq!(Patience::for_request(&Request::List, q), Patience::Quick(q));
         assert_eq!(
-            Patience::for_request(&Request::Describe { target: "a".into() }, q),
+            Patience::for_request(
+                &Request::Describe {
+                    target: "a".into(),
+                    env: false,
+                },
+                q
+            ),
             Patience::Quick(q)
         );
         assert_eq!(

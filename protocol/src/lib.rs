@@ -74,6 +74,10 @@ pub enum Request {
     Describe {
         /// A name, an id, a namespace or `all`.
         target: String,
+        /// Also answer each instance's whole environment (`Description::env`), as
+        /// `pmx jlist` shows it; absent: false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        env: bool,
     },
     /// The whole environment one instance got: [`EnvReply`].
     Env {

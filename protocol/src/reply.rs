@@ -108,6 +108,12 @@ pub struct Description {
     pub program: PathBuf,
     /// Its arguments.
     pub args: Vec<String>,
+    /// The interpreter's own arguments (`interpreter_args`, PM2's `node_args`), apart.
+    #[serde(default)]
+    pub interpreter_args: Vec<String>,
+    /// The app's own arguments (`args` as declared, what followed `--`), apart.
+    #[serde(default)]
+    pub app_args: Vec<String>,
     /// The interpreter as declared (`null`: by extension).
     pub interpreter: Option<String>,
     /// The working directory.
@@ -142,6 +148,11 @@ pub struct Description {
     pub source: Option<PathBuf>,
     /// Ms since the epoch when the app was created.
     pub created_at: u64,
+    /// Ms since the epoch when the current process started (PM2's `pm_uptime`): the
+    /// app's `created_at` plus the monotonic time since, so it does not move between
+    /// requests; null when it is not running.
+    #[serde(default)]
+    pub started_at: Option<u64>,
     /// The stop signal (`SIGINT`).
     pub kill_signal: String,
     /// Ms between the stop signal and SIGKILL.
@@ -157,6 +168,10 @@ pub struct Description {
     /// The group's restarts within its intensity window now; null outside a group.
     #[serde(default)]
     pub group_restarts: Option<u64>,
+    /// The whole environment the instance was started with (as `env` answers it), only
+    /// when the request asked for it (`"env":true`, what `pmx jlist` sends); absent else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
 }
 
 /// `env`'s answer: the environment one instance got, every value in full.

@@ -49,6 +49,12 @@ pub enum Cmd {
     Signal(SignalArgs),
     /// `pmx list`
     List(ListArgs),
+    /// `pmx jlist`
+    Jlist(JlistArgs),
+    /// `pmx prettylist`
+    Prettylist(PrettylistArgs),
+    /// `pmx pid`
+    Pid(PidArgs),
     /// `pmx describe`
     Describe(DescribeArgs),
     /// `pmx env`
@@ -137,7 +143,8 @@ pub struct StartArgs {
     /// the stderr log file
     #[argh(option, short = 'e')]
     pub error: Option<String>,
-    /// strftime format of the time prefix (default %Y-%m-%dT%H:%M:%S); implies --time, as in PM2
+    /// strftime format of the time prefix (default %Y-%m-%dT%H:%M:%S), or PM2's
+    /// (YYYY-MM-DD HH:mm:ss Z), converted with a note; implies --time, as in PM2
     #[argh(option)]
     pub log_date_format: Option<String>,
     /// the environment of an ecosystem file to lay over env (envs.NAME)
@@ -364,6 +371,62 @@ pub struct ListArgs {
     /// print a JSON array, one object per process
     #[argh(switch)]
     pub json: bool,
+    /// order by name, id, pid, cpu, memory, uptime, restarts, status or namespace,
+    /// optionally :asc (the default) or :desc (PM2's `--sort`; default: by id)
+    #[argh(option, from_str_fn(sort_key))]
+    pub sort: Option<SortKey>,
+}
+
+/// Every process in PM2's own JSON shape (`pm2 jlist`), for tools written against PM2.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "jlist", help_triggers("-h", "--help"))]
+pub struct JlistArgs {}
+
+/// Every process in PM2's shape, printed as Node's util.inspect prints it (`pm2 prettylist`).
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "prettylist", help_triggers("-h", "--help"))]
+pub struct PrettylistArgs {}
+
+/// The pids of an app's processes, one per line (every process without a name; 0 for
+/// one not running), as `pm2 pid` prints them.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "pid", help_triggers("-h", "--help"))]
+pub struct PidArgs {
+    /// the app's name (default: every process)
+    #[argh(positional)]
+    pub name: Option<String>,
+}
+
+/// What `pmx list --sort` orders by (PM2's fields, and `restarts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortField {
+    /// The app's name.
+    Name,
+    /// The process id (pm_id).
+    Id,
+    /// The main process's pid (0 when down).
+    Pid,
+    /// CPU percent (none sampled yet: lowest).
+    Cpu,
+    /// Resident bytes (none sampled yet: lowest).
+    Memory,
+    /// Time since the current start (0 when down).
+    Uptime,
+    /// Restarts.
+    Restarts,
+    /// The status word.
+    Status,
+    /// The namespace.
+    Namespace,
+}
+
+/// `--sort field[:asc|:desc]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortKey {
+    /// The field.
+    pub field: SortField,
+    /// `:desc`.
+    pub desc: bool,
 }
 
 /// Everything about an app.
@@ -477,13 +540,12 @@ pub struct ImportArgs {
 #[argh(subcommand, name = "daemon", help_triggers("-h", "--help"))]
 pub struct DaemonArgs {}
 
-/// PM2's alias verbs and the verb each stands for (`jlist` also adds `--json`).
+/// PM2's alias verbs and the verb each stands for.
 pub const VERB_ALIASES: &[(&str, &str)] = &[
     ("ls", "list"),
     ("status", "list"),
     ("l", "list"),
     ("ps", "list"),
-    ("jlist", "list"),
     ("show", "describe"),
     ("info", "describe"),
     ("del", "delete"),
@@ -495,23 +557,49 @@ const START_FLAG_ALIASES: &[(&str, &str)] = &[("--node-args", "--interpreter-arg
 
 /// Rewrite PM2's alias verbs (and `start`'s alias options) to the ones argh knows, before
 /// parsing.
-pub fn rewrite_aliases(args: &mut Vec<String>) {
+pub fn rewrite_aliases(args: &mut [String]) {
     let Some(verb) = args.first().cloned() else {
         return;
     };
     if let Some((_, to)) = VERB_ALIASES.iter().find(|(from, _)| *from == verb) {
         args[0] = (*to).into();
-        if verb == "jlist" {
-            args.insert(1, "--json".into());
-        }
     }
     if args[0] == "start" {
         for a in args.iter_mut().skip(1) {
-            if let Some((_, to)) = START_FLAG_ALIASES.iter().find(|(from, _)| a == from) {
-                *a = (*to).into();
+            for (from, to) in START_FLAG_ALIASES {
+                if a == from {
+                    *a = (*to).into();
+                } else if let Some(value) = a.strip_prefix(from).and_then(|r| r.strip_prefix('=')) {
+                    // `--node-args="--harmony"` as a shell hands it over.
+                    *a = format!("{to}={value}");
+                }
             }
         }
     }
+}
+
+/// `list --sort`: `field[:asc|:desc]`, the field case-insensitive as in PM2.
+fn sort_key(s: &str) -> Result<SortKey, String> {
+    let what = "expected name, id, pid, cpu, memory, uptime, restarts, status or namespace, with :asc or :desc after it if you like (memory:desc)";
+    let (field, order) = s.split_once(':').unwrap_or((s, "asc"));
+    let field = match field.to_ascii_lowercase().as_str() {
+        "name" => SortField::Name,
+        "id" => SortField::Id,
+        "pid" => SortField::Pid,
+        "cpu" => SortField::Cpu,
+        "memory" | "mem" => SortField::Memory,
+        "uptime" => SortField::Uptime,
+        "restarts" | "restart" => SortField::Restarts,
+        "status" => SortField::Status,
+        "namespace" => SortField::Namespace,
+        _ => return Err(what.into()),
+    };
+    let desc = match order.to_ascii_lowercase().as_str() {
+        "asc" => false,
+        "desc" => true,
+        _ => return Err(what.into()),
+    };
+    Ok(SortKey { field, desc })
 }
 
 /// `--kill-timeout` and the other millisecond options: a whole number of ms. The message
@@ -614,17 +702,51 @@ mod tests {
     }
 
     #[test]
+    fn sort_keys_are_pm2_fields_with_an_order() {
+        let ok = [
+            ("name", SortField::Name, false),
+            ("id:desc", SortField::Id, true),
+            ("PID:asc", SortField::Pid, false),
+            ("memory:DESC", SortField::Memory, true),
+            ("cpu", SortField::Cpu, false),
+            ("uptime:desc", SortField::Uptime, true),
+            ("restarts", SortField::Restarts, false),
+            ("status", SortField::Status, false),
+            ("namespace", SortField::Namespace, false),
+        ];
+        for (given, field, desc) in ok {
+            assert_eq!(sort_key(given), Ok(SortKey { field, desc }), "{given}");
+        }
+        for bad in ["", "nmae", "name:up", "name:asc:desc", ":desc"] {
+            let e = sort_key(bad).expect_err(bad);
+            assert!(e.starts_with("expected name, id, pid"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn aliases_become_the_verbs_and_options_argh_knows() {
         let cases: &[(&[&str], &[&str])] = &[
             (&["ls"], &["list"]),
             (&["status"], &["list"]),
-            (&["jlist"], &["list", "--json"]),
+            (&["jlist"], &["jlist"]),
             (&["show", "a"], &["describe", "a"]),
             (&["del", "a"], &["delete", "a"]),
             (&["sendSignal", "USR2", "a"], &["signal", "USR2", "a"]),
             (
                 &["start", "a.js", "--node-args", "--harmony"],
                 &["start", "a.js", "--interpreter-args", "--harmony"],
+            ),
+            (
+                &[
+                    "start",
+                    "a.js",
+                    "--node-args=--harmony --max-old-space-size=64",
+                ],
+                &[
+                    "start",
+                    "a.js",
+                    "--interpreter-args=--harmony --max-old-space-size=64",
+                ],
             ),
             // Only start has --node-args; elsewhere it stays an unknown option.
             (&["stop", "--node-args"], &["stop", "--node-args"]),

@@ -8,10 +8,13 @@
 
 mod args;
 mod daemon;
+mod moment;
 mod os;
 mod pm2;
 mod pm2_convert;
 pub mod render;
+mod render_js;
+mod shell;
 mod specs;
 mod stamp;
 pub mod start;
@@ -148,6 +151,9 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         Cmd::Restart(a) => verbs::restart::run(&home, a),
         Cmd::Reload(a) => verbs::reload::run(&home, a),
         Cmd::List(a) => verbs::list::run(&home, a),
+        Cmd::Jlist(_) => verbs::jlist::run(&home, false),
+        Cmd::Prettylist(_) => verbs::jlist::run(&home, true),
+        Cmd::Pid(a) => verbs::pid::run(&home, a),
         Cmd::Describe(a) => verbs::describe::run(&home, a),
         Cmd::Env(a) => verbs::env::run(&home, a),
         Cmd::Ping(_) => verbs::ping::run(&home),

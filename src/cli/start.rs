@@ -36,6 +36,9 @@ pub fn classify(target: &str, base: &Path, path_var: Option<&str>) -> Result<Tar
         return Ok(Target::Script(abs));
     }
     if target.chars().any(char::is_whitespace) {
+        if super::shell::needs_shell(target) {
+            return super::shell::shell_target(target, base, path_var);
+        }
         let words = shell_words::split(target).map_err(|e| {
             Failure::usage(format!("cannot split the command line {target:?}: {e}"))
         })?;
@@ -104,6 +107,9 @@ pub fn chosen_interpreter(target: &Target) -> &'static str {
 
 /// The default name: the script's file name without extension, or the command's first word.
 pub fn default_name(target: &Target) -> String {
+    if let Some(name) = super::shell::default_name(target) {
+        return name;
+    }
     match target {
         Target::Script(p) | Target::Command(p, _) | Target::Ecosystem(p) => p
             .file_stem()
@@ -334,12 +340,7 @@ pub fn app_from_flags(
     app.logs.merge = a.merge_logs;
     app.logs.time = a.time;
     if let Some(f) = &a.log_date_format {
-        if let Some(s) = pmx_config::moment_to_strftime(f) {
-            return Err(Failure::usage(format!(
-                "--log-date-format {f:?} is a moment.js format; pmx uses strftime: {s:?}"
-            )));
-        }
-        app.logs.date_format = f.clone();
+        app.logs.date_format = super::moment::date_format_flag("--log-date-format", f)?;
         // PM2: a date format alone turns the prefix on.
         app.logs.time = true;
     }

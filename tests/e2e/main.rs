@@ -18,6 +18,7 @@ mod logs_cli;
 mod pm2_files;
 mod pm2_import;
 mod pm2_targets;
+mod pm2_surface;
 mod protocol;
 mod protocol_limits;
 mod races;

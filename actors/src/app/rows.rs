@@ -205,6 +205,8 @@ impl AppSup {
 pub struct Describe {
     /// Which instance numbers (None: all).
     pub instances: Option<Vec<u32>>,
+    /// Also each instance's whole environment (`pmx jlist`).
+    pub env: bool,
 }
 
 impl Handler<Describe> for AppSup {
@@ -217,9 +219,9 @@ impl Handler<Describe> for AppSup {
         let rows = self.rows();
         let out = rows
             .into_iter()
-            .zip(self.slots.iter())
-            .filter(|(_, s)| msg.instances.as_ref().is_none_or(|l| l.contains(&s.idx)))
-            .map(|(row, s)| {
+            .zip(self.slots.iter().enumerate())
+            .filter(|(_, (_, s))| msg.instances.as_ref().is_none_or(|l| l.contains(&s.idx)))
+            .map(|(row, (slot, s))| {
                 let (out, err, combined) = log_paths(&self.parts.shared.home, spec, s.idx, count);
                 let files = self.log_files(&Some(vec![s.idx]));
                 Description {
@@ -227,6 +229,8 @@ impl Handler<Describe> for AppSup {
                     script: spec.app.script.clone(),
                     program: spec.program.clone(),
                     args: spec.args.clone(),
+                    interpreter_args: spec.app.interpreter_args.clone(),
+                    app_args: spec.app.args.clone(),
                     interpreter: spec.app.interpreter.clone(),
                     cwd: spec.cwd.clone(),
                     out_log: out,
@@ -246,12 +250,14 @@ impl Handler<Describe> for AppSup {
                     last_exit_signal: s.fsm.last_exit.and_then(|e| e.signal).map(os::signal_name),
                     source: spec.source.clone(),
                     created_at: self.created_at,
+                    started_at: s.fsm.started_ms.map(|ms| self.created_at + ms),
                     kill_signal: spec.app.kill_signal.clone(),
                     kill_timeout: spec.app.kill_timeout_ms,
                     last_error: s.fsm.last_error.clone(),
                     group_strategy: None,
                     group_intensity: None,
                     group_restarts: None,
+                    env: msg.env.then(|| self.env_for(slot)),
                 }
             })
             .collect();

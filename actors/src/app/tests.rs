@@ -159,7 +159,10 @@ impl Fixture {
 
     async fn describe(&self) -> Vec<Description> {
         self.app
-            .send(Describe { instances: None })
+            .send(Describe {
+                instances: None,
+                env: false,
+            })
             .await
             .expect("describe")
     }

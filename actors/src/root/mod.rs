@@ -276,7 +276,7 @@ impl Handler<Api> for Root {
             Request::Reset { target } => self.lifecycle(&target, Op::Reset),
             Request::Restart(r) | Request::Reload(r) => self.restart(r),
             Request::Signal { signal, target } => self.signal(&signal, &target),
-            Request::Describe { target } => self.describe(&target),
+            Request::Describe { target, env } => self.describe(&target, env),
             Request::Env { target } => self.env(&target),
             Request::Flush { target } => self.flush(target.as_deref()),
             Request::ReloadLogs => self.reload_logs(),

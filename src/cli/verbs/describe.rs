@@ -8,7 +8,10 @@ use crate::cli::{connect, out, render, DescribeArgs, Failure};
 
 /// `pmx describe`.
 pub fn run(home: &Home, a: DescribeArgs) -> Result<(), Failure> {
-    let v = connect(home)?.call(Request::Describe { target: a.target })?;
+    let v = connect(home)?.call(Request::Describe {
+        target: a.target,
+        env: false,
+    })?;
     if a.json {
         out(&format!(
             "{}\n",

@@ -176,6 +176,7 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
     let target = a.target.clone().unwrap_or_else(|| "all".into());
     let described: Vec<Description> = match client.call_as(Request::Describe {
         target: target.clone(),
+        env: false,
     }) {
         Ok(d) => d,
         // No app at all: only the daemon's own log.

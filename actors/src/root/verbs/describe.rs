@@ -9,14 +9,15 @@ use crate::root::{answered, fail, gone, to_json, Answer, Root};
 
 impl Root {
     /// The target's descriptions, one per instance.
-    pub(in crate::root) fn describe(&mut self, target: &str) -> Answer {
+    /// With `env`, each description carries the instance's whole environment.
+    pub(in crate::root) fn describe(&mut self, target: &str, env: bool) -> Answer {
         let sel = match self.reg.resolve(target) {
             Ok(s) => s,
             Err(e) => return fail(e),
         };
         let requests: Vec<_> = sel
             .into_iter()
-            .map(|(i, instances)| self.reg.apps()[i].handle.send(Describe { instances }))
+            .map(|(i, instances)| self.reg.apps()[i].handle.send(Describe { instances, env }))
             .collect();
         let groups: Vec<(String, Addr<GroupSup>)> = self
             .reg
