@@ -198,6 +198,9 @@ pub struct Spawn {
     pub kill_timeout: Duration,
     /// Where its output goes.
     pub routes: Arc<Routes>,
+    /// The app's listening sockets, lent as fds 3.. with `LISTEN_FDS`, `LISTEN_PID` and
+    /// `LISTEN_FDNAMES` (cluster mode); None: none.
+    pub listen: Option<Arc<os::listen::ListenSockets>>,
 }
 
 impl Handler<Spawn> for Process {
@@ -208,7 +211,19 @@ impl Handler<Spawn> for Process {
         self.kill_timeout = msg.kill_timeout;
         self.main_exit = None;
         self.stopping = None;
-        let result = match os::spawn_marked(&msg.spec, self.marker_env.as_deref()) {
+        let fds = msg.listen.as_ref().map(|l| l.raw_fds()).unwrap_or_default();
+        let env: Vec<&std::ffi::CStr> = self
+            .marker_env
+            .as_deref()
+            .into_iter()
+            .chain(msg.listen.as_ref().map(|l| l.names_entry()))
+            .collect();
+        let extras = os::SpawnExtras {
+            fds: &fds,
+            env: &env,
+            listen_fds: msg.listen.is_some(),
+        };
+        let result = match os::spawn_with(&msg.spec, &extras) {
             Ok(sp) => {
                 self.pids
                     .borrow_mut()
@@ -604,6 +619,7 @@ mod tests {
                 out: Arc::new(target("out")),
                 err: Arc::new(target("err")),
             }),
+            listen: None,
         });
         assert!(until(|| !spawns.lock().expect("lock").is_empty()).await);
         let pid = spawns.lock().expect("lock")[0]

@@ -128,6 +128,10 @@ pub struct StartArgs {
     /// instances to run: N, max (one per CPU) or -k (every CPU but k)
     #[argh(option, short = 'i', from_str_fn(instances))]
     pub instances: Option<pmx_config::Instances>,
+    /// a socket pmx binds and shares with every instance as fd 3.. (tcp://host:port or
+    /// unix:/path; repeat for several)
+    #[argh(option)]
+    pub listen: Vec<String>,
     /// one log file for every instance instead of -<instance> files
     #[argh(switch)]
     pub merge_logs: bool,

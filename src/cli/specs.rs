@@ -101,9 +101,9 @@ pub fn groups_of(
 /// Say which declared behaviours this build does not act on yet, rather than pretend.
 pub fn warn_unbuilt(app: &pmx_config::App) {
     let mut unbuilt = Vec::new();
-    if app.is_cluster() {
+    if app.is_cluster() && app.listen.is_empty() {
         unbuilt.push(
-            "instances/listen (cluster mode: each instance runs in fork mode, no shared socket)",
+            "instances without listen (the Node preload that shares a port is not built: each instance runs in fork mode and binds its own; give listen to share a socket)",
         );
     }
     if !matches!(app.watch, pmx_config::Watch::Off) {

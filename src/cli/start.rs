@@ -337,6 +337,10 @@ pub fn app_from_flags(
     if let Some(i) = a.instances {
         app.instances = i;
     }
+    for l in &a.listen {
+        pmx_config::validate_listen(l).map_err(|e| Failure::usage(format!("--listen: {e}")))?;
+        app.listen.push(l.clone());
+    }
     app.logs.merge = a.merge_logs;
     app.logs.time = a.time;
     if let Some(f) = &a.log_date_format {

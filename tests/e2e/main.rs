@@ -2,6 +2,7 @@
 //! from `fixtures/`. One test binary (STYLE.md); one file per area.
 
 mod cli;
+mod cluster;
 mod config;
 mod config_limits;
 mod daemon;

@@ -100,10 +100,12 @@ impl AppSup {
             let live = self.live();
             self.build_routes(Some(live));
         }
-        let prepared = self.spawn_spec(i);
+        let prepared = self
+            .spawn_spec(i)
+            .and_then(|spec| Ok((spec, self.listen_sockets()?)));
         let routes = self.slots[i].routes.clone();
         match (prepared, routes) {
-            (Ok(spec), Some(routes)) => {
+            (Ok((spec, listen)), Some(routes)) => {
                 let (key, id) = (self.slots[i].key, self.slots[i].id);
                 let process = self.new_process(key, id, generation, ctx);
                 process.spawn(Spawn {
@@ -112,6 +114,7 @@ impl AppSup {
                     kill_signal: self.kill_signal,
                     kill_timeout: self.kill_timeout,
                     routes,
+                    listen,
                 });
                 self.slots[i].process = Some(process);
             }

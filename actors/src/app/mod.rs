@@ -208,6 +208,10 @@ pub struct AppSup {
     /// spec, the group): the next report carries every row. A single instance's change
     /// marks its slot instead (`Slot::changed`).
     dirty: bool,
+    /// The app's `listen` sockets, bound at its first spawn and lent to every spawn of
+    /// every instance (SPEC §6); None before, or when it has none. Closed when the app
+    /// goes or its `listen` changes.
+    listen: Option<Arc<os::listen::ListenSockets>>,
 }
 
 fn rules_of(app: &crate::protocol::App) -> RestartRules {
@@ -271,6 +275,7 @@ impl AppSup {
             waiters: Vec::new(),
             next_token: 0,
             dirty: false,
+            listen: None,
         }
     }
 
@@ -350,6 +355,11 @@ impl AppSup {
         ctx: &mut Context<Self>,
     ) -> Vec<oneshot::Receiver<()>> {
         let logs_changed = !routes::same_logs(&self.parts.spec, &spec);
+        if self.parts.spec.app.listen != spec.app.listen {
+            // Bound again for the new list at the next spawn; running instances keep the
+            // sockets they were given until they are replaced.
+            self.listen = None;
+        }
         self.parts.spec = spec;
         for s in &mut self.slots {
             s.spawn = None;

@@ -116,11 +116,16 @@ fn instance_path(path: PathBuf, instance: u32) -> PathBuf {
 }
 
 impl AppSup {
-    /// The mode in force: `fork` until cluster mode (shared listen sockets, the Node
-    /// preload) is built: several instances run as independent forks today, and `list`
-    /// never shows a mode that is not so (the CLI warns about `listen`/`instances`).
+    /// The mode in force: `cluster` once the app's `listen` sockets are bound and lent
+    /// to its instances (SPEC §6), else `fork` — several instances without `listen` run
+    /// as independent forks (the Node preload that would share their port is not built),
+    /// and `list` never shows a mode that is not so.
     fn mode(&self) -> &'static str {
-        "fork"
+        if self.listen.is_some() {
+            "cluster"
+        } else {
+            "fork"
+        }
     }
 
     /// Every instance's row.

@@ -205,6 +205,25 @@ impl AppSup {
 
     /// Slot `i`'s prepared spawn: built on its first start and after a spec change,
     /// reused by every restart in between (no environment rebuilt on the respawn path).
+    /// The app's listening sockets, bound once (at the first spawn that needs them) and
+    /// shared by every instance; None when its `listen` is empty.
+    ///
+    /// Errors: an address that cannot be bound (the spawn fails with it).
+    pub(super) fn listen_sockets(
+        &mut self,
+    ) -> std::io::Result<Option<Arc<crate::os::listen::ListenSockets>>> {
+        let app = &self.parts.spec.app;
+        if app.listen.is_empty() {
+            return Ok(None);
+        }
+        if self.listen.is_none() {
+            let bound = crate::os::listen::ListenSockets::bind(&app.listen, &app.name)?;
+            tracing::info!("app {}: listening on {}", app.name, app.listen.join(", "));
+            self.listen = Some(Arc::new(bound));
+        }
+        Ok(self.listen.clone())
+    }
+
     pub(super) fn spawn_spec(&mut self, i: usize) -> std::io::Result<Arc<SpawnSpec>> {
         if let Some(s) = &self.slots[i].spawn {
             return Ok(s.clone());
