@@ -31,9 +31,11 @@ fn group_file(t: &TestHome, strategy: &str, intensity: &str) -> String {
     eco.to_string_lossy().into_owned()
 }
 
-/// The pids of a, b, c and outside once all are online.
+/// The pids of a, b, c and outside once all are online and each has said so itself (its
+/// "start NAME PID" line: its stop handler is set by then). "Online" only means spawned.
 fn pids(t: &TestHome) -> BTreeMap<String, i64> {
     let mut out = BTreeMap::new();
+    let rec = t.path("rec");
     assert!(
         wait_for(DEADLINE, || {
             out.clear();
@@ -45,7 +47,11 @@ fn pids(t: &TestHome) -> BTreeMap<String, i64> {
                     );
                 }
             }
+            let said = lines(&rec);
             out.len() == 4
+                && out
+                    .iter()
+                    .all(|(n, pid)| said.contains(&format!("start {n} {pid}")))
         }),
         "all four online: {:?}",
         t.list()
@@ -240,7 +246,12 @@ fn online_pids(t: &TestHome, names: &[&str]) -> BTreeMap<String, i64> {
                 );
             }
         }
-        names.iter().all(|n| out.contains_key(*n))
+        // Each has said it is ready itself ("online" only means spawned).
+        let said = lines(&t.path("rec"));
+        names.iter().all(|n| {
+            out.get(*n)
+                .is_some_and(|pid| said.contains(&format!("start {n} {pid}")))
+        })
     }));
     out
 }
