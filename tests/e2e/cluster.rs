@@ -100,6 +100,14 @@ fn four_instances_share_one_port_each_with_its_own_pid_and_number() {
         t.list().iter().all(|r| r["mode"] == "cluster"),
         "list says cluster once the instances share a socket"
     );
+    let pm2: serde_json::Value = serde_json::from_str(&t.ok(&["jlist"])).expect("jlist");
+    let modes: Vec<&str> = pm2
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|p| p["pm2_env"]["exec_mode"].as_str())
+        .collect();
+    assert_eq!(modes, ["cluster_mode"; 4], "jlist says so in PM2's words");
 }
 
 #[test]

@@ -454,18 +454,29 @@ impl AppConv<'_> {
             }
         } else if let Some(f) = format {
             parts.push("time: true".into());
-            let strftime = match pmx_config::moment_to_strftime(&f) {
-                Some(s) => {
-                    notes.push(format!("log_date_format {f:?} (moment.js)"));
-                    Some(s)
-                }
-                None => match pmx_config::validate_date_format(&f) {
+            // PM2 7 formats with dayjs: read as `--log-date-format` reads it, so a file and
+            // the flag give one prefix.
+            let strftime = if f.contains('%') {
+                match pmx_config::validate_date_format(&f) {
                     Ok(()) => Some(f.clone()),
                     Err(e) => {
                         self.err("log_date_format", format!("{f:?}: {e}"));
                         None
                     }
-                },
+                }
+            } else {
+                match crate::cli::moment::to_strftime(&f) {
+                    Ok(s) => {
+                        if s != f {
+                            notes.push(format!("log_date_format {f:?} (dayjs, as PM2 7)"));
+                        }
+                        Some(s)
+                    }
+                    Err(e) => {
+                        self.err("log_date_format", format!("{f:?}: {e}"));
+                        None
+                    }
+                }
             };
             if let Some(s) = strftime {
                 parts.push(format!("date_format: {}", ron_str(&s)));

@@ -5,8 +5,8 @@
 //! Built from one `describe all` request with the environments. Field names and value
 //! forms are PM2 7's (`pid` 0 and `monit` zeros when down, `args` and `exit_code` only when
 //! there are some, `pm_log_path` only with a combined log); what pmx does not know is left
-//! out rather than made up. `exec_mode` is `"fork_mode"`: pmx runs every instance as its
-//! own process (cluster mode is not built).
+//! out rather than made up. `exec_mode` is `"cluster_mode"` for an app whose instances
+//! share pmx's `listen` sockets (what `list` shows as `cluster`), `"fork_mode"` otherwise.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -100,7 +100,14 @@ fn process(d: &Description, instances: i64, now: u64, home: &Home) -> Js {
         ("pm_exec_path".into(), exec_path),
         ("pm_cwd".into(), path(&d.cwd)),
         ("exec_interpreter".into(), Js::s(interpreter)),
-        ("exec_mode".into(), Js::s("fork_mode")),
+        (
+            "exec_mode".into(),
+            Js::s(if i.mode == "cluster" {
+                "cluster_mode"
+            } else {
+                "fork_mode"
+            }),
+        ),
         ("instances".into(), Js::n(instances)),
     ]);
     if let Some(l) = &d.log_file {
