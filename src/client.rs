@@ -343,7 +343,9 @@ impl Client {
                             return Err(ClientError::Timeout(format!(
                                 "the daemon stopped answering while `{verb}` waited \
                                  ({} without a reply, and no answer to a ping within {}); \
-                                 it may be stopped or overloaded: see {}",
+                                 it may be stopped or overloaded: see {}. The request was \
+                                 sent: the daemon may still carry it out once it runs again \
+                                 (check with `pmx list`)",
                                 secs(started.elapsed()),
                                 secs(check),
                                 self.log_hint()
@@ -367,7 +369,8 @@ impl Client {
     fn timed_out(&self, verb: &str, limit: Duration) -> ClientError {
         ClientError::Timeout(format!(
             "the daemon did not answer `{verb}` within {} (it may be stopped or overloaded: \
-             see {}; PMX_TIMEOUT sets the limit in seconds)",
+             see {}; PMX_TIMEOUT sets the limit in seconds); the request was sent, so the \
+             daemon may still carry it out once it runs again",
             secs(limit),
             self.log_hint()
         ))

@@ -103,7 +103,7 @@ pub fn warn_unbuilt(app: &pmx_config::App) {
     let mut unbuilt = Vec::new();
     if app.is_cluster() && app.listen.is_empty() {
         unbuilt.push(
-            "instances without listen (the Node preload that shares a port is not built: each instance runs in fork mode and binds its own; give listen to share a socket)",
+            "several instances sharing a port without `listen` (each instance binds its own port: give `listen` so pmx binds it once and shares it)",
         );
     }
     if !matches!(app.watch, pmx_config::Watch::Off) {

@@ -120,6 +120,33 @@ fn a_log_link_another_user_planted_in_a_sticky_directory_is_refused_as_a_log_fau
 }
 
 #[test]
+fn a_regular_log_file_another_user_planted_in_a_sticky_directory_is_refused_as_a_log_fault() {
+    if !root("a planted log file") {
+        return;
+    }
+    let t = TestHome::new();
+    let shared = shared_dir(0o1777, 0);
+    let out = shared.path().join("out.log");
+    // Another user creates the file first, readable by all, hoping root appends to it.
+    as_nobody(&["sh", "-c", &format!("umask 0; : > {}", s(&out))]);
+    start_ticker(&t, &out);
+    let fault = wait_fault(
+        &t,
+        "tick",
+        "a file of uid 65534 in a directory others can write",
+    );
+    assert!(fault.contains(s(&out)), "{fault}");
+    let err = t.home.join("logs/tick-error.log");
+    assert!(wait_for(DEADLINE, || lines(&err).len() >= 2), "err lines");
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("planted"),
+        "",
+        "nothing of the app's reached the planted file"
+    );
+    assert_eq!(t.row("tick")["status"], "online", "the app runs on");
+}
+
+#[test]
 fn a_log_file_swapped_for_another_users_link_after_opening_is_not_reopened_through_it() {
     if !root("a log file swapped for a link") {
         return;

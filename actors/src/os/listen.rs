@@ -90,14 +90,18 @@ fn bind_one(addr: &str) -> io::Result<OwnedFd> {
 }
 
 /// A unix socket file left by a process that is gone (nothing accepts on it) is removed
-/// before binding, as systemd does for its socket units' `RemoveOnStop`-less leftovers; a
-/// path another process serves, or a file that is not a socket, is left alone (the bind
-/// then fails with "address in use").
+/// before binding, as systemd does for its socket units' `RemoveOnStop`-less leftovers —
+/// only one of pmx's own user or root: another user's socket (in `/tmp`, say) is theirs
+/// to remove. A path another process serves, or a file that is not a socket, is left
+/// alone (the bind then fails with "address in use").
 fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return Ok(());
     };
-    if !meta.file_type().is_socket() {
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if !meta.file_type().is_socket() || (meta.uid() != me && meta.uid() != 0) {
         return Ok(());
     }
     match UnixStream::connect(path) {

@@ -314,6 +314,16 @@ fn open_last(dir: &OwnedFd, name: &OsStr, mode: u32) -> io::Result<Last> {
         match openat(d, name, base, Mode::empty()) {
             Ok(fd) => {
                 let file = File::from(wrap(fd));
+                let (st, dir_st) = (
+                    fstat(file.as_raw_fd()).map_err(io_err)?,
+                    fstat(dir.as_raw_fd()).map_err(io_err)?,
+                );
+                if let Some(why) = planted_file(&st, &dir_st, my_uid()) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!("{}: {why}", name.to_string_lossy()),
+                    ));
+                }
                 blocking(&file)?;
                 return Ok(Last::File(file, false));
             }
@@ -332,6 +342,23 @@ fn open_last(dir: &OwnedFd, name: &OsStr, mode: u32) -> io::Result<Last> {
         }
     }
     Err(io_err(Errno::EAGAIN))
+}
+
+/// Why an existing file `st` in the directory `dir` may not be written as pmx's: a
+/// regular file owned by neither pmx's user `me` nor root nor the directory's owner, in a
+/// sticky directory others can write (`/tmp`): another user planted it there and could
+/// read what pmx appends. The kernel's `fs.protected_regular` (level 2) refuses the same
+/// open with `O_CREAT`; it is often off, so pmx applies the rule itself.
+fn planted_file(st: &libc::stat, dir: &libc::stat, me: u32) -> Option<String> {
+    let owner = st.st_uid;
+    let shared_sticky = dir.st_mode & 0o1000 != 0 && dir.st_mode & 0o022 != 0;
+    (shared_sticky && owner != me && owner != 0 && owner != dir.st_uid).then(|| {
+        format!(
+            "a file of uid {owner} in a directory others can write (mode {:o}): not written \
+             (another user may have planted it)",
+            dir.st_mode & 0o7777
+        )
+    })
 }
 
 /// Clear `O_NONBLOCK` (set only so that opening a FIFO cannot block the log thread).
