@@ -47,6 +47,9 @@ UNSAFE = {
 PASS_MARK = "------------> \u2714"
 FAIL_RE = re.compile(r"######## \u2718 (.*)")
 MARKER_VAR = "PM2E2E_RUN"
+# Error lines of pmx ("pmx: ...") and PM2 ("[PM2][ERROR] ..."), kept to help tell why.
+ERROR_RE = re.compile(r"^(pmx: |\[PM2\]\[ERROR\])")
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 PKILL_GUARD = r"""#!/usr/bin/env bash
 # Stand-in for pkill that signals only the processes of this test run: those whose
@@ -233,36 +236,56 @@ def run_one(src_test, script, target, pmx, timeout, scratch):
     if status == "fail" and first is None:
         tail = [l for l in text.splitlines() if l.strip()]
         first = f"exit {proc.returncode}" + (f": {tail[-1].strip()[:200]}" if tail else "")
+    errors = []
+    for line in text.splitlines():
+        line = ANSI_RE.sub("", line).strip()
+        if ERROR_RE.match(line) and line not in errors:
+            errors.append(line[:300])
+    errors = [e for e in errors if '"link"' not in e]
     return {
         "status": status, "exit": proc.returncode, "checks_passed": passed,
         "first_failure": first, "seconds": seconds, "log": str(log),
-        "cleanup": notes,
+        "errors": errors[:8], "cleanup": notes,
     }
 
 
 def cell(r):
     if r is None:
         return "-"
-    s = f"{r['status']} ({r['checks_passed']} ok)"
-    return s
+    s = f"{r['status']} ({r['checks_passed']} ok"
+    errs = [e for e in r.get("errors", []) if not e.startswith("pmx: warning")]
+    if r["status"] == "pass" and errs:
+        # A check can pass on nothing: `should ... 0` when the command it reads failed.
+        s += f", but {len(errs)} error line(s): check"
+    return s + ")"
+
+
+def telling_error(errors):
+    """The error line most likely to say why: not include.sh's `pm2 link delete`, and
+    `prettylist` (which every check calls) only when nothing else failed."""
+    rest = [e for e in errors if '"link"' not in e]
+    other = [e for e in rest if '"prettylist"' not in e]
+    hard = [e for e in other if not e.startswith("pmx: warning")]
+    return (hard or other or rest or [""])[0]
 
 
 def write_outputs(results, out_prefix, skipped):
     data = {"results": results, "skipped": skipped}
     Path(str(out_prefix) + ".json").write_text(json.dumps(data, indent=2) + "\n")
     lines = [
-        "| script | PM2 | pmx | pmx: first failing check |",
-        "|---|---|---|---|",
+        "| script | PM2 | pmx | pmx: first failing check | pmx: first error line |",
+        "|---|---|---|---|---|",
     ]
     for script in sorted(results):
         r = results[script]
         pmx = r.get("pmx")
-        why = ""
+        why = err = ""
         if pmx and pmx["status"] != "pass":
             why = (pmx["first_failure"] or pmx["status"]).replace("|", "\\|")
-        lines.append(f"| {script} | {cell(r.get('pm2'))} | {cell(pmx)} | {why} |")
+            err = telling_error(pmx.get("errors") or []).replace("|", "\\|")
+        lines.append(f"| {script} | {cell(r.get('pm2'))} | {cell(pmx)} | {why} | {err} |")
     for s, reason in sorted(skipped.items()):
-        lines.append(f"| {s} | skipped | skipped | unsafe here: {reason} |")
+        lines.append(f"| {s} | skipped | skipped | unsafe here: {reason} | |")
     counts = {}
     for t in ("pm2", "pmx"):
         rs = [r[t] for r in results.values() if r.get(t)]
@@ -293,6 +316,8 @@ def main():
                     help="write PREFIX.json and PREFIX.md (updated, not replaced, if they exist)")
     ap.add_argument("--scratch", help="scratch directory (default: a new temporary one)")
     ap.add_argument("--list", action="store_true", help="print what would run, run nothing")
+    ap.add_argument("--report", action="store_true",
+                    help="only rewrite PREFIX.md (and print the table) from PREFIX.json")
     ap.add_argument("--include-unsafe", action="store_true",
                     help="also run the scripts that act on the machine itself")
     a = ap.parse_args()
@@ -314,6 +339,22 @@ def main():
         print(f"{len(chosen)} script(s) on {', '.join(targets)}, {len(skipped)} skipped")
         return 0
 
+    out_json = Path(a.out + ".json")
+    results, skipped_before = {}, {}
+    if out_json.is_file():
+        try:
+            earlier = json.loads(out_json.read_text())
+        except (OSError, ValueError) as e:
+            sys.exit(f"run.py: {out_json}: cannot read earlier results: {e}")
+        results = earlier.get("results", {})
+        skipped_before = earlier.get("skipped", {})
+    if a.report:
+        print(write_outputs(results, a.out, skipped_before))
+        return 0
+    skipped = {**skipped_before, **skipped}
+    for s in chosen:
+        skipped.pop(s, None)
+
     pmx = Path(a.pmx).resolve()
     if "pmx" in targets and not os.access(pmx, os.X_OK):
         sys.exit(f"run.py: {pmx}: no pmx binary there (build it with cargo build --release, or pass --pmx)")
@@ -322,13 +363,6 @@ def main():
 
     scratch = Path(a.scratch).resolve() if a.scratch else Path(tempfile.mkdtemp(prefix="pm2-e2e."))
     scratch.mkdir(parents=True, exist_ok=True)
-    out_json = Path(a.out + ".json")
-    results = {}
-    if out_json.is_file():
-        try:
-            results = json.loads(out_json.read_text()).get("results", {})
-        except (OSError, ValueError) as e:
-            sys.exit(f"run.py: {out_json}: cannot read earlier results: {e}")
     print(f"scratch: {scratch}", flush=True)
     for i, script in enumerate(chosen, 1):
         for t in targets:
