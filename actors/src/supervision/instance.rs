@@ -368,12 +368,11 @@ impl Instance {
                 if self.running {
                     self.intent = Intent::Restart(reason);
                     self.terminate(&mut fx);
-                } else if self.generation == 0 {
-                    // Never spawned (an instance just added by a grown count, an app
-                    // registered stopped): its first start is not a restart.
-                    self.start(&mut fx);
                 } else {
-                    self.restart_now(reason, &mut fx);
+                    // Down (stopped, errored, waiting, or never spawned): a restart asked
+                    // now is a start, not counted, as PM2's restartProcessId starts a
+                    // process that is not online (`restart_time` unchanged).
+                    self.start(&mut fx);
                 }
             }
             Event::Reset => {
@@ -931,7 +930,7 @@ mod tests {
     }
 
     #[test]
-    fn a_restart_of_a_never_spawned_instance_is_its_first_start() {
+    fn a_restart_of_an_instance_that_is_down_is_a_start_not_counted() {
         let restart = || Event::Restart {
             reason: Reason::Manual,
             waiter: None,
@@ -940,15 +939,19 @@ mod tests {
         let fx = drive(&mut i, vec![restart()]);
         assert_eq!(fx, vec![Spawn { generation: 1 }, Report]);
         assert_eq!((i.phase, i.restarts), (Phase::Launching, 0));
-        // Once it has run, a restart of it stopped is counted and announced.
+        // Once it has run and stopped, a restart is a start too (PM2's restartProcessId
+        // starts a process that is not online; its restart_time stays).
         let mut i = in_phase(Phase::Stopping);
         drive(&mut i, vec![exited(1, 1, true)]);
         assert_eq!(i.phase, Phase::Stopped);
         let fx = drive(&mut i, vec![restart()]);
-        assert!(
-            fx.contains(&Publish(Notice::Restart(Reason::Manual))),
-            "{fx:?}"
-        );
+        assert_eq!(fx, vec![Spawn { generation: 2 }, Report]);
+        assert_eq!((i.phase, i.restarts), (Phase::Launching, 0));
+        // A restart of a running one is counted and announced.
+        drive(&mut i, vec![spawned(2)]);
+        let fx = drive(&mut i, vec![restart()]);
+        assert!(fx.iter().any(|e| matches!(e, Terminate { .. })), "{fx:?}");
+        drive(&mut i, vec![exited(2, 2, true)]);
         assert_eq!(i.restarts, 1);
     }
 
