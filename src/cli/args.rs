@@ -81,9 +81,10 @@ pub enum Cmd {
 #[derive(FromArgs, ArgsInfo, Debug, Default)]
 #[argh(subcommand, name = "start", help_triggers("-h", "--help"))]
 pub struct StartArgs {
-    /// a script, "a command line", or an ecosystem .ron file
-    #[argh(positional)]
-    pub target: Option<String>,
+    /// a script, "a command line", or an ecosystem .ron file; several scripts or command
+    /// lines start an app each (PM2's `pm2 start a.js b.js`)
+    #[argh(positional, arg_name = "target")]
+    pub target: Vec<String>,
     /// the app's name (default: the script's file name without extension)
     #[argh(option, short = 'n')]
     pub name: Option<String>,

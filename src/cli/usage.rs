@@ -389,8 +389,8 @@ mod tests {
                 "unexpected argument \"extra\" for pmx startOrReload (it takes <file>); see `pmx startOrReload --help`",
             ),
             (
-                &["start", "a.js", "b.js"],
-                "unexpected argument \"b.js\" for pmx start (it takes [target]); see `pmx start --help`",
+                &["describe", "a", "b"],
+                "unexpected argument \"b\" for pmx describe (it takes <target>); see `pmx describe --help`",
             ),
             (
                 &["ping", "x"],

@@ -258,3 +258,23 @@ fn start_of_an_online_app_by_name_restarts_it_with_a_new_pid() {
     t.ok(&["start", "idle"]);
     t.wait_status("idle", "online");
 }
+
+/// PM2's `pm2 start a.js b.js`: each script starts as its own app, named after it; a
+/// name for them all, or an ecosystem file among them, is refused before anything starts.
+#[test]
+fn start_of_several_scripts_starts_an_app_each() {
+    let t = TestHome::new();
+    for n in ["one.sh", "two.sh"] {
+        std::fs::copy(app("sleeper.sh"), t.work.join(n)).expect("copy");
+    }
+    t.ok(&["start", "one.sh", "two.sh"]);
+    t.wait_status("one", "online");
+    t.wait_status("two", "online");
+    assert_eq!(t.list().len(), 2);
+    let err = t.fails(&["start", "one.sh", "two.sh", "--name", "x"], 2);
+    assert!(err.contains("--name"), "{err}");
+    std::fs::write(t.work.join("eco.ron"), "Ecosystem(apps: [])\n").expect("eco");
+    let err = t.fails(&["start", "one.sh", "eco.ron", "-f"], 2);
+    assert!(err.contains("eco.ron"), "{err}");
+    assert_eq!(t.list().len(), 2, "nothing more started");
+}

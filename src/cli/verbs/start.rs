@@ -12,12 +12,15 @@ use crate::cli::{caller_cwd, out, pm2, render, rows_cmd, start, Failure, StartAr
 
 /// `pmx start`: `a` the options, `app_args` what followed `--`.
 pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failure> {
-    let Some(raw) = a.target.clone() else {
+    let Some(raw) = a.target.first().cloned() else {
         return Err(Failure::usage(
             "missing <target> for pmx start: a script, \"a command line\" or an ecosystem file; see `pmx start --help`",
         ));
     };
     let inherited = start::caller_env();
+    if a.target.len() > 1 {
+        return start_several(home, &a, app_args, inherited);
+    }
     if raw == "-" {
         // PM2's `start -`: a JSON app description on standard input.
         check_file_options(&a, &app_args)?;
@@ -93,6 +96,54 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
                 groups: Vec::new(),
             }
         }
+    };
+    rows_cmd(home, Request::Start(request), a.silent)
+}
+
+/// PM2's `pmx start a.js b.js …`: each script or command line started as its own app
+/// (named after it), with the same options, in one request (all checked before any
+/// starts).
+///
+/// Errors (exit 2): `--name` (the apps would share it), arguments after `--`, `-` or an
+/// ecosystem file among the targets (give one file at a time); otherwise as a start of
+/// each.
+fn start_several(
+    home: &Home,
+    a: &StartArgs,
+    app_args: Vec<String>,
+    inherited: std::sync::Arc<std::collections::BTreeMap<String, String>>,
+) -> Result<(), Failure> {
+    if a.name.is_some() {
+        return Err(Failure::usage(
+            "--name names one app: with several scripts each is named after its own",
+        ));
+    }
+    if !app_args.is_empty() {
+        return Err(Failure::usage(
+            "arguments after `--` are for one app: start the scripts one at a time",
+        ));
+    }
+    let cwd = caller_cwd()?;
+    let path_var = inherited.get("PATH").cloned();
+    let mut apps = Vec::new();
+    for raw in &a.target {
+        let raw = raw.as_str();
+        let target = start::classify(raw, &cwd, path_var.as_deref())?;
+        if raw == "-" || matches!(target, start::Target::Ecosystem(_)) {
+            return Err(Failure::usage(format!(
+                "{raw}: several targets are scripts or command lines; start an ecosystem file on its own"
+            )));
+        }
+        let app = start::app_from_flags(a, &target, raw, &cwd, Vec::new())?;
+        warn_unbuilt(&app);
+        apps.push(start::resolve(app, &cwd, None, None, &inherited)?);
+    }
+    let request = StartRequest {
+        apps,
+        inherited,
+        force: a.force,
+        restart_existing: false,
+        groups: Vec::new(),
     };
     rows_cmd(home, Request::Start(request), a.silent)
 }
