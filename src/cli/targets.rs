@@ -87,7 +87,7 @@ pub struct Options {
 pub fn run(home: &Home, action: Action, targets: &[String], opts: &Options) -> Result<(), Failure> {
     let cwd = caller_cwd()?;
     let files: Vec<Option<PathBuf>> = targets.iter().map(|t| app_file(&cwd, t)).collect();
-    if files.iter().all(Option::is_none) {
+    if files.iter().all(Option::is_none) && !targets.iter().any(|t| t == "-") {
         for (flag, given) in [("--env", &opts.env), ("--only", &opts.only)] {
             if given.is_some() {
                 return Err(Failure::usage(format!(
@@ -102,6 +102,14 @@ pub fn run(home: &Home, action: Action, targets: &[String], opts: &Options) -> R
     let mut done = Ok(());
     for (t, file) in targets.iter().zip(&files) {
         let step = match (file, &action) {
+            // PM2's `pm2 delete -` (and stop, restart…): the apps of the JSON on stdin.
+            (None, _) if t == "-" => {
+                table = true;
+                pm2::load_stdin().and_then(|eco| {
+                    let names = file_apps(&eco, opts.only.as_deref())?;
+                    by_names(home, &mut client, &action, names, &mut rows)
+                })
+            }
             (Some(_), Action::Restart(_) | Action::Reload(_)) => {
                 let mode = if matches!(action, Action::Restart(_)) {
                     Mode::RestartAll
@@ -204,6 +212,18 @@ fn by_file(
 ) -> Result<(), Failure> {
     let eco = specs::load(Path::new(file))?;
     let names = file_apps(&eco, only)?;
+    by_names(home, c, action, names, rows)
+}
+
+/// Do `action` to the apps named `names`, in order, skipping those the daemon does not
+/// know (PM2's `actionFromJson`).
+fn by_names(
+    home: &Home,
+    c: &mut Option<Client>,
+    action: &Action,
+    names: Vec<String>,
+    rows: &mut Vec<ProcessInfo>,
+) -> Result<(), Failure> {
     for name in names {
         match client(home, c)?.call_as::<Vec<ProcessInfo>>(action.request(name)) {
             Ok(got) => rows.extend(got),

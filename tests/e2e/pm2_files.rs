@@ -335,3 +335,29 @@ fn a_config_js_that_throws_is_refused_with_the_first_line_of_nodes_error() {
     assert!(t.daemon_pid().is_none(), "no daemon was started");
     assert!(!Path::new(&t.path("ecosystem.ron")).exists());
 }
+
+/// PM2's `cat all.json | pm2 delete -` (and stop, restart…): the verb acts on the apps of
+/// the JSON on standard input, by name, and leaves the others alone.
+#[test]
+fn stop_and_delete_dash_act_on_the_apps_of_json_on_stdin() {
+    let t = TestHome::new();
+    std::fs::create_dir(t.path("bin")).expect("mkdir bin");
+    std::fs::copy(app("sleeper.sh"), t.path("bin/sleeper.sh")).expect("copy sleeper");
+    let piped = r#"[{"name": "p1", "script": "bin/sleeper.sh"}, {"name": "p2", "script": "bin/sleeper.sh"}]"#;
+    expect_ok(&run_with_stdin(&t, &["start", "-"], piped), "start -");
+    t.ok(&["start", "bin/sleeper.sh", "--name", "other"]);
+    for name in ["p1", "p2", "other"] {
+        t.wait_status(name, "online");
+    }
+    expect_ok(&run_with_stdin(&t, &["stop", "-"], piped), "stop -");
+    for name in ["p1", "p2"] {
+        assert_eq!(t.row(name)["status"], "stopped", "{name}");
+    }
+    expect_ok(&run_with_stdin(&t, &["delete", "-"], piped), "delete -");
+    let names: Vec<String> = t
+        .list()
+        .iter()
+        .filter_map(|r| r["name"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(names, ["other"], "only the piped apps are gone");
+}
