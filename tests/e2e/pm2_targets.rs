@@ -277,4 +277,15 @@ fn start_of_several_scripts_starts_an_app_each() {
     let err = t.fails(&["start", "one.sh", "eco.ron", "-f"], 2);
     assert!(err.contains("eco.ron"), "{err}");
     assert_eq!(t.list().len(), 2, "nothing more started");
+    // The arguments after `--` go to each of them, as PM2 passes them.
+    for n in ["d1.py", "d2.py"] {
+        std::fs::copy(app("args_dump.py"), t.work.join(n)).expect("copy");
+    }
+    let out = t.path("args.json");
+    let out = out.to_str().expect("utf8");
+    t.ok(&["start", "d1.py", "d2.py", "-f", "--", out, "argv1", "x y"]);
+    t.wait_status("d1", "online");
+    t.wait_status("d2", "online");
+    assert!(wait_for(DEADLINE, || std::fs::read_to_string(out)
+        .is_ok_and(|s| s == r#"["argv1", "x y"]"#)));
 }

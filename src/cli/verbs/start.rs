@@ -104,9 +104,8 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
 /// (named after it), with the same options, in one request (all checked before any
 /// starts).
 ///
-/// Errors (exit 2): `--name` (the apps would share it), arguments after `--`, `-` or an
-/// ecosystem file among the targets (give one file at a time); otherwise as a start of
-/// each.
+/// Errors (exit 2): `--name` (the apps would share it), `-` or an ecosystem file among
+/// the targets (give one file at a time); otherwise as a start of each.
 fn start_several(
     home: &Home,
     a: &StartArgs,
@@ -116,11 +115,6 @@ fn start_several(
     if a.name.is_some() {
         return Err(Failure::usage(
             "--name names one app: with several scripts each is named after its own",
-        ));
-    }
-    if !app_args.is_empty() {
-        return Err(Failure::usage(
-            "arguments after `--` are for one app: start the scripts one at a time",
         ));
     }
     let cwd = caller_cwd()?;
@@ -134,7 +128,8 @@ fn start_several(
                 "{raw}: several targets are scripts or command lines; start an ecosystem file on its own"
             )));
         }
-        let app = start::app_from_flags(a, &target, raw, &cwd, Vec::new())?;
+        // As PM2: the options and the arguments after `--` go to every one of them.
+        let app = start::app_from_flags(a, &target, raw, &cwd, app_args.clone())?;
         warn_unbuilt(&app);
         apps.push(start::resolve(app, &cwd, None, None, &inherited)?);
     }
