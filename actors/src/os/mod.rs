@@ -23,6 +23,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
+mod env_entries;
 pub mod listen;
 pub mod safe_path;
 mod spawn;
