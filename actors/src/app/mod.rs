@@ -324,6 +324,15 @@ impl AppSup {
         (self.next_token, rx)
     }
 
+    /// Feed `ev` to the slot whose process key is `key` (a report of one of its Process
+    /// actors or timers), then flush; nothing when the slot is gone (deleted, retired).
+    fn feed_key(&mut self, key: u32, ev: Event, ctx: &mut Context<Self>) {
+        if let Some(i) = self.index_of_key(key) {
+            self.feed(i, ev, ctx);
+            self.flush();
+        }
+    }
+
     /// Stop slot `i` and hold it down (a shrink or a delete by id takes it away once
     /// stopped); answers the receiver that resolves once it is down.
     fn stop_for_good(&mut self, i: usize, ctx: &mut Context<Self>) -> oneshot::Receiver<()> {
@@ -617,9 +626,6 @@ impl Handler<Spawned> for AppSup {
 impl Handler<ChildExited> for AppSup {
     type Result = ();
     fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
-        let Some(i) = self.index_of_key(msg.instance) else {
-            return;
-        };
         // A Process actor that panicked reports here too (its Drop killed the tree): the
         // next spawn gets a new actor, as every spawn does.
         let ev = Event::Exited {
@@ -628,39 +634,27 @@ impl Handler<ChildExited> for AppSup {
             uptime_ms: msg.uptime_ms,
             requested: msg.requested,
         };
-        self.feed(i, ev, ctx);
-        self.flush();
+        self.feed_key(msg.instance, ev, ctx);
     }
 }
 
 impl Handler<MainExited> for AppSup {
     type Result = ();
     fn handle(&mut self, msg: MainExited, ctx: &mut Context<Self>) {
-        let Some(i) = self.index_of_key(msg.instance) else {
-            return;
-        };
         let ev = Event::MainExited {
             generation: msg.generation,
             exit: msg.exit,
         };
-        self.feed(i, ev, ctx);
-        self.flush();
+        self.feed_key(msg.instance, ev, ctx);
     }
 }
 
 impl Handler<StartChild> for AppSup {
     type Result = ();
     fn handle(&mut self, msg: StartChild, ctx: &mut Context<Self>) {
-        let Some(i) = self.index_of_key(msg.instance) else {
-            return;
+        let ev = Event::TimerFired {
+            generation: msg.generation,
         };
-        self.feed(
-            i,
-            Event::TimerFired {
-                generation: msg.generation,
-            },
-            ctx,
-        );
-        self.flush();
+        self.feed_key(msg.instance, ev, ctx);
     }
 }
