@@ -242,7 +242,11 @@ impl Handler<Spawn> for Process {
             .as_deref()
             .into_iter()
             .chain(msg.listen.as_ref().map(|l| l.names_entry()))
-            .chain(opened.iter().flat_map(|(_, env)| env.iter().map(|e| e.as_c_str())))
+            .chain(
+                opened
+                    .iter()
+                    .flat_map(|(_, env)| env.iter().map(|e| e.as_c_str())),
+            )
             .collect();
         let extras = os::SpawnExtras {
             fds: &fds,

@@ -44,8 +44,7 @@ impl AppSup {
         if !is_node(spec.app.interpreter.as_deref(), &spec.program) {
             return None;
         }
-        let cluster =
-            super::instance_count(&spec.app.instances) > 1 || !spec.app.listen.is_empty();
+        let cluster = super::instance_count(&spec.app.instances) > 1 || !spec.app.listen.is_empty();
         Some(Link {
             cluster,
             app: spec.app.name.clone(),
@@ -58,7 +57,9 @@ impl AppSup {
     fn inherited(&self, q: &Query) -> Option<RawFd> {
         let fds = self.listen.as_ref()?.raw_fds();
         if let Some(n) = q.fd {
-            return usize::try_from(n - 3).ok().and_then(|i| fds.get(i).copied());
+            return usize::try_from(n - 3)
+                .ok()
+                .and_then(|i| fds.get(i).copied());
         }
         fds.into_iter().find(|fd| {
             use std::mem::ManuallyDrop;
@@ -74,7 +75,10 @@ impl AppSup {
                     let l = ManuallyDrop::new(unsafe {
                         std::os::unix::net::UnixListener::from_raw_fd(*fd)
                     });
-                    let path = l.local_addr().ok().and_then(|a| a.as_pathname().map(PathBuf::from));
+                    let path = l
+                        .local_addr()
+                        .ok()
+                        .and_then(|a| a.as_pathname().map(PathBuf::from));
                     path.is_some() && path == q.address.as_ref().map(PathBuf::from)
                 }
                 _ => false,
@@ -162,9 +166,8 @@ fn shown(key: &HeldKey) -> String {
 /// address is `::` (dual stack) then `0.0.0.0`.
 fn bind(key: &HeldKey) -> std::io::Result<OwnedFd> {
     let one = |addr: String| {
-        crate::os::listen::bind_one(&addr).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-        })
+        crate::os::listen::bind_one(&addr)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
     };
     match key {
         HeldKey::Unix(p) => one(format!("unix:{p}")),

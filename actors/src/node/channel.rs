@@ -51,7 +51,7 @@ pub struct Opened {
     /// The child's end.
     pub child: OwnedFd,
     /// `NODE_CHANNEL_FD=<n>`, `NODE_CHANNEL_SERIALIZATION_MODE=json` and, in cluster
-    /// mode, `NODE_UNIQUE_ID=<id>`.
+    /// mode, `NODE_UNIQUE_ID=<id + 1>`.
     pub env: Vec<CString>,
     /// The daemon's end.
     pub channel: Channel,
@@ -77,7 +77,8 @@ pub fn open(link: &Link, id: u64, fd_number: usize) -> io::Result<Opened> {
         entry("NODE_CHANNEL_SERIALIZATION_MODE=json".into())?,
     ];
     if link.cluster {
-        env.push(entry(format!("NODE_UNIQUE_ID={id}"))?);
+        // Node's worker ids start at 1 (`cluster.worker.id`, as PM2's workers get).
+        env.push(entry(format!("NODE_UNIQUE_ID={}", id + 1))?);
     }
     Ok(Opened {
         child: theirs,
@@ -110,7 +111,10 @@ impl Channel {
         let fd = match UnixStream::from_std(std::os::unix::net::UnixStream::from(fd)) {
             Ok(fd) => fd,
             Err(e) => {
-                tracing::warn!("app {} id {id}: cannot watch its IPC channel: {e}", link.app);
+                tracing::warn!(
+                    "app {} id {id}: cannot watch its IPC channel: {e}",
+                    link.app
+                );
                 return;
             }
         };
@@ -138,8 +142,17 @@ impl Channel {
                 );
             }
             for m in got {
-                let r = handle(&fd, &link, id, &mut out, m, &mut said_ready, instance, generation)
-                    .await;
+                let r = handle(
+                    &fd,
+                    &link,
+                    id,
+                    &mut out,
+                    m,
+                    &mut said_ready,
+                    instance,
+                    generation,
+                )
+                .await;
                 if let Err(e) = r {
                     tracing::debug!("app {} id {id}: IPC channel write: {e}", link.app);
                     return;

@@ -83,7 +83,11 @@ mod tests {
             (Some("bash"), "/bin/bash", false),
         ];
         for (interp, program, want) in cases {
-            assert_eq!(is_node(interp, Path::new(program)), want, "{interp:?} {program}");
+            assert_eq!(
+                is_node(interp, Path::new(program)),
+                want,
+                "{interp:?} {program}"
+            );
         }
     }
 }

@@ -135,7 +135,8 @@ impl Query {
             "{}:{}:{kind}:{}:{}",
             self.address.as_deref().unwrap_or("null"),
             self.port,
-            self.fd.map_or_else(|| "undefined".into(), |f| f.to_string()),
+            self.fd
+                .map_or_else(|| "undefined".into(), |f| f.to_string()),
             self.index
         )
     }
@@ -249,7 +250,11 @@ mod tests {
             (vec![&long, b"\nok\n"], vec!["ok".into()], 1),
             // Over the limit across several reads: dropped, the next line kept.
             (
-                vec![&long[..MAX_LINE / 2], &long[..MAX_LINE / 2 + 2], b"tail\nok\n"],
+                vec![
+                    &long[..MAX_LINE / 2],
+                    &long[..MAX_LINE / 2 + 2],
+                    b"tail\nok\n",
+                ],
                 vec!["ok".into()],
                 1,
             ),
