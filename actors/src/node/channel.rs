@@ -374,3 +374,238 @@ async fn read_some(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix::prelude::*;
+    use std::sync::{Arc, Mutex};
+
+    /// The App supervisor's side: records `Ready`, answers a query for port 1 with an error
+    /// and any other with a copy of its listening socket.
+    struct Primary {
+        readies: Arc<Mutex<Vec<(u32, u64)>>>,
+        sock: std::net::TcpListener,
+    }
+    impl Actor for Primary {
+        type Context = Context<Self>;
+    }
+    impl Handler<Ready> for Primary {
+        type Result = ();
+        fn handle(&mut self, m: Ready, _: &mut Context<Self>) {
+            self.readies
+                .lock()
+                .expect("lock")
+                .push((m.instance, m.generation));
+        }
+    }
+    impl Handler<QueryServer> for Primary {
+        type Result = Result<super::super::Lent, i32>;
+        fn handle(&mut self, QueryServer(q): QueryServer, _: &mut Context<Self>) -> Self::Result {
+            if q.port == 1 {
+                return Err(-libc::EACCES);
+            }
+            let fd = self.sock.try_clone().map_err(|_| -libc::EMFILE)?;
+            Ok(super::super::Lent {
+                fd: fd.into(),
+                data: json!("tickets"),
+            })
+        }
+    }
+
+    /// One line from the app's end, and the descriptors that came with it.
+    async fn recv(child: &UnixStream, buf: &mut Vec<u8>) -> (Value, Vec<OwnedFd>) {
+        let mut fds = Vec::new();
+        loop {
+            if let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=nl).collect();
+                let v = serde_json::from_slice(&line[..nl]).expect("a JSON line");
+                return (v, fds);
+            }
+            let read = tokio::time::timeout(Duration::from_secs(5), child.readable()).await;
+            read.expect("an answer in time").expect("readable");
+            let r = child.try_io(Interest::READABLE, || {
+                let mut b = [0u8; 4096];
+                let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+                let mut iov = [IoSliceMut::new(&mut b)];
+                let msg = recvmsg::<UnixAddr>(
+                    child.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut cmsg),
+                    MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+                )
+                .map_err(std::io::Error::from)?;
+                let mut got = Vec::new();
+                for c in msg.cmsgs().expect("cmsgs") {
+                    if let ControlMessageOwned::ScmRights(f) = c {
+                        got.extend(f);
+                    }
+                }
+                let n = msg.bytes;
+                Ok((b[..n].to_vec(), got))
+            });
+            if let Ok((bytes, got)) = r {
+                assert!(!bytes.is_empty(), "the channel closed");
+                buf.extend(bytes);
+                // SAFETY: descriptors the kernel just gave this test.
+                fds.extend(got.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
+            }
+        }
+    }
+
+    async fn say(child: &UnixStream, line: &str) {
+        write_all(child, format!("{line}\n").as_bytes(), None)
+            .await
+            .expect("write");
+    }
+
+    /// Whether `buf` and the socket hold nothing more after a short while.
+    async fn quiet(child: &UnixStream, buf: &[u8]) -> bool {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut b = [0u8; 1];
+        let peek = nix::sys::socket::recv(
+            child.as_raw_fd(),
+            &mut b,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+        );
+        buf.is_empty() && peek == Err(nix::errno::Errno::EAGAIN)
+    }
+
+    use std::time::Duration;
+
+    fn query(seq: u64, port: i64) -> String {
+        format!(
+            "{{\"cmd\":\"NODE_CLUSTER\",\"act\":\"queryServer\",\"index\":0,\"data\":null,\
+             \"address\":null,\"port\":{port},\"addressType\":4,\"seq\":{seq}}}"
+        )
+    }
+
+    #[actix::test]
+    async fn a_worker_gets_its_socket_acked_in_order_and_ready_is_reported_once() {
+        let readies = Arc::new(Mutex::new(Vec::new()));
+        let sock = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = sock.local_addr().expect("addr").port();
+        let primary = Primary {
+            readies: readies.clone(),
+            sock,
+        }
+        .start();
+        let link = Link {
+            cluster: true,
+            app: "t".into(),
+            ready: primary.clone().recipient(),
+            query: primary.recipient(),
+        };
+        let opened = open(&link, 6, 4).expect("open");
+        let env: Vec<String> = opened
+            .env
+            .iter()
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            env,
+            [
+                "NODE_CHANNEL_FD=4",
+                "NODE_CHANNEL_SERIALIZATION_MODE=json",
+                "NODE_UNIQUE_ID=7"
+            ]
+        );
+        let child = std::os::unix::net::UnixStream::from(opened.child);
+        child.set_nonblocking(true).expect("nonblocking");
+        let child = UnixStream::from_std(child).expect("tokio");
+        actix::spawn(opened.channel.serve(3, 9));
+        let mut buf = Vec::new();
+
+        say(&child, "\"ready\"\n\"ready\"").await;
+        say(&child, &format!("{}\n{}", query(5, 3000), query(6, 3001))).await;
+        let (first, fds) = recv(&child, &mut buf).await;
+        assert_eq!(first["cmd"], "NODE_HANDLE");
+        assert_eq!(first["type"], "net.Native");
+        assert_eq!(first["msg"]["cmd"], "NODE_CLUSTER");
+        assert_eq!(first["msg"]["ack"], 5);
+        assert_eq!(first["msg"]["errno"], 0);
+        assert_eq!(first["msg"]["key"], "null:3000:4:undefined:0");
+        assert_eq!(first["msg"]["data"], "tickets");
+        assert_eq!(fds.len(), 1, "the socket came with it");
+        let got = std::net::TcpListener::from(fds.into_iter().next().expect("fd"));
+        assert_eq!(got.local_addr().expect("addr").port(), port, "pmx's socket");
+        // The second answer waits for the app's acknowledgement, as Node's sender does.
+        assert!(quiet(&child, &buf).await, "nothing before the ACK");
+        // A NACK: the same answer again, with the socket.
+        say(&child, "{\"cmd\":\"NODE_HANDLE_NACK\"}").await;
+        let (again, fds) = recv(&child, &mut buf).await;
+        assert_eq!(again, first);
+        assert_eq!(fds.len(), 1);
+        say(&child, "{\"cmd\":\"NODE_HANDLE_ACK\"}").await;
+        let (second, fds) = recv(&child, &mut buf).await;
+        assert_eq!(second["msg"]["ack"], 6);
+        assert_eq!(fds.len(), 1);
+        say(&child, "{\"cmd\":\"NODE_HANDLE_ACK\"}").await;
+
+        // A refused query: the errno, no handle.
+        say(&child, &query(7, 1)).await;
+        let (refused, fds) = recv(&child, &mut buf).await;
+        assert_eq!(refused["cmd"], "NODE_CLUSTER");
+        assert_eq!(refused["ack"], 7);
+        assert_eq!(refused["errno"], -libc::EACCES);
+        assert!(fds.is_empty());
+
+        // `worker.disconnect()` waits for the answer to exitedAfterDisconnect.
+        say(
+            &child,
+            "{\"cmd\":\"NODE_CLUSTER\",\"act\":\"exitedAfterDisconnect\",\"seq\":8}",
+        )
+        .await;
+        let (ack, _) = recv(&child, &mut buf).await;
+        assert_eq!(ack["ack"], 8);
+
+        // A handle the app sends is acknowledged (and closed).
+        let (a, _b) = std::os::unix::net::UnixStream::pair().expect("pair");
+        let line = b"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":\"x\"}\n";
+        write_all(&child, line, Some(a.as_raw_fd()))
+            .await
+            .expect("write");
+        let (hack, _) = recv(&child, &mut buf).await;
+        assert_eq!(hack, json!({"cmd": "NODE_HANDLE_ACK"}));
+
+        assert_eq!(*readies.lock().expect("lock"), [(3, 9)], "one Ready");
+    }
+
+    #[actix::test]
+    async fn a_too_long_line_is_dropped_and_the_channel_serves_on() {
+        let readies = Arc::new(Mutex::new(Vec::new()));
+        let primary = Primary {
+            readies: readies.clone(),
+            sock: std::net::TcpListener::bind("127.0.0.1:0").expect("bind"),
+        }
+        .start();
+        let link = Link {
+            cluster: false,
+            app: "t".into(),
+            ready: primary.clone().recipient(),
+            query: primary.recipient(),
+        };
+        let opened = open(&link, 0, 3).expect("open");
+        assert_eq!(opened.env.len(), 2, "no NODE_UNIQUE_ID in fork mode");
+        let child = std::os::unix::net::UnixStream::from(opened.child);
+        child.set_nonblocking(true).expect("nonblocking");
+        let child = UnixStream::from_std(child).expect("tokio");
+        actix::spawn(opened.channel.serve(0, 1));
+        let long = format!("\"{}\"", "x".repeat(wire::MAX_LINE * 3));
+        say(&child, &long).await;
+        say(&child, "\"ready\"").await;
+        for _ in 0..100 {
+            if !readies.lock().expect("lock").is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(*readies.lock().expect("lock"), [(0, 1)]);
+        // Not a cluster worker: a query is refused, not answered with a socket.
+        let mut buf = Vec::new();
+        say(&child, &query(1, 3000)).await;
+        let (refused, fds) = recv(&child, &mut buf).await;
+        assert_eq!(refused["errno"], -libc::ENOTSUP);
+        assert!(fds.is_empty());
+    }
+}

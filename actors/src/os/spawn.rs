@@ -783,6 +783,23 @@ echo; echo "$$ $LISTEN_PID $LISTEN_FDS""#;
     }
 
     #[test]
+    fn listen_fds_counts_the_listen_sockets_not_a_channel_after_them() {
+        let (_a, listen) = UnixStream::pair().expect("socketpair");
+        let (_b, channel) = UnixStream::pair().expect("socketpair");
+        let sp = spawn_with(
+            &spec("/bin/sh", &["-c", "echo \"$LISTEN_FDS\""], &[]),
+            &SpawnExtras {
+                fds: &[listen.as_raw_fd(), channel.as_raw_fd()],
+                listen_fds: true,
+                uncounted: 1,
+                ..SpawnExtras::NONE
+            },
+        )
+        .expect("spawned");
+        assert_eq!(stdout_of(sp), "1\n");
+    }
+
+    #[test]
     fn a_socket_passed_as_fd_3_is_read_by_the_child() {
         let (mine, theirs) = UnixStream::pair().expect("socketpair");
         (&mine).write_all(b"hello over fd 3\n").expect("write");
