@@ -294,3 +294,118 @@ fn the_channel_is_the_descriptor_after_the_listen_sockets_and_only_node_gets_one
         "no channel for a non-Node app"
     );
 }
+
+#[test]
+fn an_express_app_listen_port_shares_one_port_across_four_instances() {
+    if !have_node() {
+        return;
+    }
+    let t = TestHome::new();
+    // Express from the registry into the test's own directory (the repo has no npm
+    // dependency); skipped, saying why, when it cannot be had quickly.
+    let mut npm = std::process::Command::new("npm");
+    npm.args([
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--silent",
+        "--no-save",
+        "express@4",
+    ])
+    .current_dir(&t.work)
+    .stdin(std::process::Stdio::null());
+    let out = run_with_timeout(npm, Duration::from_secs(60));
+    if !out.status.success() || !t.work.join("node_modules/express").exists() {
+        eprintln!(
+            "skipped: `npm install express` failed (offline?): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let script = t.path("app.js");
+    std::fs::write(
+        &script,
+        "const express = require('express');\n\
+         const app = express();\n\
+         app.get('/', (req, res) => res.send(`${process.env.NODE_APP_INSTANCE} ${process.pid}`));\n\
+         app.listen(process.env.PORT, () => console.log(`listening ${process.pid} ready:sent`));\n",
+    )
+    .expect("app.js");
+    let port = free_port();
+    let script = script.to_string_lossy().into_owned();
+    let mut c = t.cmd(&["start", &script, "--name", "express", "-i", "4"]);
+    c.env("PORT", port.to_string());
+    expect_ok(
+        &run_with_timeout(c, Duration::from_secs(120)),
+        "pmx start app.js",
+    );
+    let pids = online(&t, "express", 4);
+    wait_listening(&t, "express", &pids);
+    let (seen, bodies) = answering_pids(port, 2);
+    assert!(seen.len() >= 2, "two instances answer: {bodies:?}");
+    let err = logs_of(&t, "express", "error");
+    assert!(!err.contains("EADDRINUSE"), "no EADDRINUSE: {err}");
+    assert_eq!(online(&t, "express", 4).len(), 4);
+}
+
+#[test]
+fn node_workers_share_a_unix_socket_and_a_port_0_server_too() {
+    if !have_node() {
+        return;
+    }
+    let t = TestHome::new();
+    let sock = t.path("s.sock");
+    let script = t.path("servers.js");
+    std::fs::write(
+        &script,
+        "const http = require('http');\n\
+         const u = http.createServer((q, r) => r.end(`${process.pid}`));\n\
+         u.listen(process.env.SOCK, () => {\n\
+           const z = http.createServer().listen(0, () =>\n\
+             console.log(`zero ${z.address().port} ${process.pid}`));\n\
+         });\n",
+    )
+    .expect("servers.js");
+    let script = script.to_string_lossy().into_owned();
+    let mut c = t.cmd(&["start", &script, "--name", "srv", "-i", "2"]);
+    c.env("SOCK", &sock);
+    expect_ok(&run_with_timeout(c, Duration::from_secs(120)), "pmx start");
+    let pids = online(&t, "srv", 2);
+    let mut out = String::new();
+    assert!(
+        wait_for(DEADLINE, || {
+            out = logs_of(&t, "srv", "out");
+            pids.iter().all(|p| out.contains(&format!(" {p}\n")))
+        }),
+        "both listen: {out}\nerr: {}",
+        logs_of(&t, "srv", "error")
+    );
+    let ports: BTreeSet<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("zero "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(ports.len(), 1, "one port-0 socket for both workers: {out}");
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + DEADLINE;
+    while seen.len() < 2 && Instant::now() < deadline {
+        let Ok(mut s) = std::os::unix::net::UnixStream::connect(&sock) else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        if let Some(body) = text.split("\r\n\r\n").nth(1) {
+            seen.insert(body.trim().to_string());
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "both workers answer on the one unix socket: {seen:?}"
+    );
+    let err = logs_of(&t, "srv", "error");
+    assert!(!err.contains("EADDRINUSE"), "{err}");
+}

@@ -133,7 +133,17 @@ impl AppSup {
             tracing::warn!("app {name}: {e}");
             -e.raw_os_error().unwrap_or(libc::EINVAL)
         })?;
-        tracing::info!("app {name}: listening on {} for its instances", shown(&key));
+        let mut at = shown(&key);
+        if matches!(key, HeldKey::Tcp { port: 0, .. }) {
+            // SAFETY: borrowed for getsockname(2) only, never closed (ManuallyDrop).
+            let l = std::mem::ManuallyDrop::new(unsafe {
+                <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd.as_raw_fd())
+            });
+            if let Ok(a) = l.local_addr() {
+                at = format!("{at} (port {})", a.port());
+            }
+        }
+        tracing::info!("app {name}: listening on {at} for its instances");
         let lent = Lent {
             fd: dup(fd.as_raw_fd())?,
             data: q.data.clone(),
