@@ -409,3 +409,37 @@ fn node_workers_share_a_unix_socket_and_a_port_0_server_too() {
     let err = logs_of(&t, "srv", "error");
     assert!(!err.contains("EADDRINUSE"), "{err}");
 }
+
+#[test]
+fn a_worker_running_as_another_user_gets_no_privileged_port_from_pmx() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: not root, --uid cannot be tested");
+        return;
+    }
+    if !have_node() {
+        return;
+    }
+    let t = TestHome::new();
+    // Port 80 as nobody: pmx (root) does not bind it on the app's behalf.
+    start_node(&t, "low", 80, &["-i", "2", "--uid", "nobody"]);
+    let mut err = String::new();
+    assert!(
+        wait_for(DEADLINE, || {
+            err = logs_of(&t, "low", "error");
+            err.contains("listen error: EACCES")
+        }),
+        "the worker's listen(80) is refused: {err}"
+    );
+    let log = daemon_log(&t);
+    assert!(
+        log.contains("app low: not binding tcp://*:80 for an app that runs as another user"),
+        "{log}"
+    );
+    t.ok(&["delete", "low"]);
+    // A port it could bind itself is shared as for anyone.
+    let port = free_port();
+    start_node(&t, "high", port, &["-i", "2", "--uid", "nobody"]);
+    let pids = online(&t, "high", 2);
+    wait_listening(&t, "high", &pids);
+    assert!(get(port).is_some(), "the unprivileged port answers");
+}

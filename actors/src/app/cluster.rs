@@ -86,6 +86,24 @@ impl AppSup {
         })
     }
 
+    /// Whether the app runs as a user or group other than the daemon's (`uid`/`gid`).
+    fn runs_as_another_user(&self) -> bool {
+        let app = &self.parts.spec.app;
+        if app.uid.is_none() && app.gid.is_none() {
+            return false;
+        }
+        match super::resolve_user(app.uid.as_deref(), app.gid.as_deref()) {
+            Ok(who) => {
+                who.uid
+                    .is_some_and(|u| u != nix::unistd::geteuid().as_raw())
+                    || who
+                        .gid
+                        .is_some_and(|g| g != nix::unistd::getegid().as_raw())
+            }
+            Err(_) => true,
+        }
+    }
+
     /// The socket for `q`: inherited, held, or bound now. Errors: a libuv errno.
     fn query_server(&mut self, q: Query) -> Result<Lent, i32> {
         let name = self.parts.spec.app.name.clone();
@@ -128,6 +146,22 @@ impl AppSup {
                 fd: dup(h.fd.as_fd().as_raw_fd())?,
                 data: h.data.clone(),
             });
+        }
+        if self.runs_as_another_user() {
+            // pmx binds as the daemon's user: an app that runs as someone else gets only
+            // what it could bind itself (a port ≥ 1024); a privileged port or a unix path
+            // (created with the daemon's rights) must be declared in `listen`.
+            let privileged = match &key {
+                HeldKey::Unix(_) => true,
+                HeldKey::Tcp { port, .. } => (1..1024).contains(port),
+            };
+            if privileged {
+                tracing::warn!(
+                    "app {name}: not binding {} for an app that runs as another user:                      declare it in `listen`",
+                    shown(&key)
+                );
+                return Err(-libc::EACCES);
+            }
         }
         let fd = bind(&key).map_err(|e| {
             tracing::warn!("app {name}: {e}");
