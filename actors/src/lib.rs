@@ -13,6 +13,7 @@ pub mod home;
 pub mod lifecycle;
 pub mod log;
 pub mod messages;
+pub mod node;
 pub mod os;
 pub mod process;
 /// The admin-socket protocol: the pmx-protocol crate, under the path the daemon has always

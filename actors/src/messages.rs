@@ -87,3 +87,14 @@ pub struct OrphanReaped {
     /// The pid that exited.
     pub pid: i32,
 }
+
+/// An instance's process said it is ready (READY=1 on $NOTIFY_SOCKET, or a Node app's
+/// `process.send('ready')`): sent to its App supervisor.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Ready {
+    /// The instance's key within the app (see [`ChildExited::instance`]).
+    pub instance: u32,
+    /// The generation of the process that said it.
+    pub generation: u64,
+}

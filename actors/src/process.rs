@@ -13,6 +13,7 @@
 //! decision is the App supervisor's.
 
 use std::ffi::CString;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,6 +69,8 @@ pub struct Process {
     kill_timeout: Duration,
     /// Set by `stopped()`: a Drop without it means the actor panicked.
     clean: bool,
+    /// A Node app's IPC channel: where it reports (None: not a Node app).
+    node: Option<crate::node::Link>,
 }
 
 /// What a Process actor is built from.
@@ -95,6 +98,8 @@ pub struct ProcessParts {
     pub pids: SharedPids,
     /// The log arbiter, where the pumps run.
     pub log_arbiter: ArbiterHandle,
+    /// A Node app: give it Node's IPC channel, reporting there (`crate::node`).
+    pub node: Option<crate::node::Link>,
 }
 
 /// Where an instance's output goes: its stdout and stderr log routes. Given with each
@@ -132,6 +137,7 @@ impl Process {
             kill_signal: Signal::SIGINT,
             kill_timeout: Duration::from_millis(1600),
             clean: false,
+            node: p.node,
         }
     }
 }
@@ -211,20 +217,55 @@ impl Handler<Spawn> for Process {
         self.kill_timeout = msg.kill_timeout;
         self.main_exit = None;
         self.stopping = None;
-        let fds = msg.listen.as_ref().map(|l| l.raw_fds()).unwrap_or_default();
+        let mut fds = msg.listen.as_ref().map(|l| l.raw_fds()).unwrap_or_default();
+        // A Node app's IPC channel: its end the fd after the listen sockets.
+        let channel = self
+            .node
+            .as_ref()
+            .map(|link| crate::node::channel::open(link, self.id, 3 + fds.len()))
+            .transpose();
+        let (channel, opened, broken) = match channel {
+            Ok(Some(o)) => (Some(o.channel), Some((o.child, o.env)), None),
+            Ok(None) => (None, None, None),
+            Err(e) => (
+                None,
+                None,
+                Some(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot make its IPC channel: {e}"),
+                )),
+            ),
+        };
+        fds.extend(opened.as_ref().map(|(child, _)| child.as_raw_fd()));
         let env: Vec<&std::ffi::CStr> = self
             .marker_env
             .as_deref()
             .into_iter()
             .chain(msg.listen.as_ref().map(|l| l.names_entry()))
+            .chain(
+                opened
+                    .iter()
+                    .flat_map(|(_, env)| env.iter().map(|e| e.as_c_str())),
+            )
             .collect();
         let extras = os::SpawnExtras {
             fds: &fds,
             env: &env,
             listen_fds: msg.listen.is_some(),
+            uncounted: usize::from(opened.is_some()),
         };
-        let result = match os::spawn_with(&msg.spec, &extras) {
+        let spawned = match broken {
+            Some(e) => Err(e),
+            None => os::spawn_with(&msg.spec, &extras),
+        };
+        // The child's end is the child's alone: closed here, so the channel ends with it.
+        drop(opened);
+        let result = match spawned {
             Ok(sp) => {
+                if let Some(channel) = channel {
+                    let (instance, generation) = (self.instance, self.generation);
+                    ctx.spawn(channel.serve(instance, generation).into_actor(self));
+                }
                 self.pids
                     .borrow_mut()
                     .register(sp.pid, ctx.address().recipient());
@@ -595,6 +636,7 @@ mod tests {
             parent_main_exited: parent.clone().recipient(),
             pids,
             log_arbiter: log_arbiter.handle(),
+            node: None,
         })
         .start();
         let mut env: BTreeMap<String, String> = std::env::vars().collect();

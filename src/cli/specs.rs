@@ -101,7 +101,20 @@ pub fn groups_of(
 /// Say which declared behaviours this build does not act on yet, rather than pretend.
 pub fn warn_unbuilt(app: &pmx_config::App) {
     let mut unbuilt = Vec::new();
-    if app.is_cluster() && app.listen.is_empty() {
+    // A Node app's instances share their port through Node's cluster protocol, pmx as the
+    // primary (as under PM2).
+    let interpreter = app
+        .interpreter
+        .as_deref()
+        .or_else(|| start::interpreter_for(Path::new(&app.script)));
+    let is_node = |p: &str| {
+        matches!(
+            Path::new(p).file_name().and_then(|n| n.to_str()),
+            Some("node" | "nodejs")
+        )
+    };
+    let node = interpreter.is_some_and(is_node) || is_node(&app.script);
+    if app.is_cluster() && app.listen.is_empty() && !node {
         unbuilt.push(
             "several instances sharing a port without `listen` (each instance binds its own port: give `listen` so pmx binds it once and shares it)",
         );

@@ -14,9 +14,11 @@
 //! the environment, the prepared spawns), `routes.rs` (log routes, flush and reopen),
 //! `rows.rs` (list rows and `describe`).
 
+mod cluster;
 mod effects;
 mod instances;
 mod queries;
+mod ready_interim;
 mod routes;
 mod rows;
 mod spawn;
@@ -212,6 +214,9 @@ pub struct AppSup {
     /// every instance (SPEC §6); None before, or when it has none. Closed when the app
     /// goes or its `listen` changes.
     listen: Option<Arc<os::listen::ListenSockets>>,
+    /// The sockets bound at a Node cluster worker's request (`cluster.rs`), held for the
+    /// app's life.
+    node_sockets: Vec<cluster::Held>,
 }
 
 fn rules_of(app: &crate::protocol::App) -> RestartRules {
@@ -276,6 +281,7 @@ impl AppSup {
             next_token: 0,
             dirty: false,
             listen: None,
+            node_sockets: Vec::new(),
         }
     }
 

@@ -117,11 +117,11 @@ fn instance_path(path: PathBuf, instance: u32) -> PathBuf {
 
 impl AppSup {
     /// The mode in force: `cluster` once the app's `listen` sockets are bound and lent
-    /// to its instances (SPEC §6), else `fork` — several instances without `listen` run
-    /// as independent forks (the Node preload that would share their port is not built),
+    /// to its instances, or a Node app's workers share a socket pmx bound for them (SPEC
+    /// §6), else `fork` — several instances that share nothing run as independent forks,
     /// and `list` never shows a mode that is not so.
     fn mode(&self) -> &'static str {
-        if self.listen.is_some() {
+        if self.listen.is_some() || !self.node_sockets.is_empty() {
             "cluster"
         } else {
             "fork"

@@ -276,6 +276,7 @@ impl AppSup {
             parent_main_exited: ctx.address().recipient(),
             pids: self.parts.shared.pids.clone(),
             log_arbiter: self.parts.shared.log_arbiter.clone(),
+            node: self.node_link(ctx),
         })
     }
 }

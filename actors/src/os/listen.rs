@@ -59,8 +59,10 @@ impl ListenSockets {
     }
 }
 
-/// One socket, listening, with pmx's backlog.
-fn bind_one(addr: &str) -> io::Result<OwnedFd> {
+/// One socket (`tcp://host:port` or `unix:/path`), listening, with pmx's backlog.
+///
+/// Errors: the address does not resolve or cannot be bound.
+pub(crate) fn bind_one(addr: &str) -> io::Result<OwnedFd> {
     let fd: OwnedFd = if let Some(path) = addr.strip_prefix("unix:") {
         let path = Path::new(path.strip_prefix("//").unwrap_or(path));
         remove_stale_socket(path)?;

@@ -144,6 +144,9 @@ pub struct SpawnExtras<'a> {
     /// (the one value not known before the clone). Stale `LISTEN_PID`, `LISTEN_FDS` and
     /// `LISTEN_FDNAMES` of the spec's environment are left out.
     pub listen_fds: bool,
+    /// How many of the last `fds` are not sockets to activate (Node's IPC channel, after
+    /// the listen sockets): `LISTEN_FDS` counts the others.
+    pub uncounted: usize,
 }
 
 impl SpawnExtras<'_> {
@@ -152,6 +155,7 @@ impl SpawnExtras<'_> {
         fds: &[],
         env: &[],
         listen_fds: false,
+        uncounted: 0,
     };
 }
 
@@ -169,6 +173,7 @@ impl fmt::Debug for SpawnExtras<'_> {
                     .collect::<Vec<_>>(),
             )
             .field("listen_fds", &self.listen_fds)
+            .field("uncounted", &self.uncounted)
             .finish()
     }
 }
@@ -258,7 +263,7 @@ pub fn spawn_with(spec: &SpawnSpec, extras: &SpawnExtras<'_>) -> io::Result<Spaw
     unsafe {
         write_decimal(
             listen_fds.as_mut_ptr().add(LISTEN_FDS_PREFIX.len()),
-            extras.fds.len() as u32,
+            extras.fds.len().saturating_sub(extras.uncounted) as u32,
         );
     }
     let mut listen_pid = [0u8; LISTEN_SLOT];
@@ -765,6 +770,7 @@ echo; echo "$$ $LISTEN_PID $LISTEN_FDS""#;
                 fds: &fds,
                 env: &[],
                 listen_fds: true,
+                uncounted: 0,
             },
         )
         .expect("spawned");
@@ -774,6 +780,23 @@ echo; echo "$$ $LISTEN_PID $LISTEN_FDS""#;
         let want: Vec<String> = readers.iter().map(|(k, _)| format!("pipe-{k}")).collect();
         assert_eq!(lines.next().map(str::trim), Some(want.join(" ").as_str()));
         assert_eq!(lines.next(), Some(format!("{pid} {pid} 7").as_str()));
+    }
+
+    #[test]
+    fn listen_fds_counts_the_listen_sockets_not_a_channel_after_them() {
+        let (_a, listen) = UnixStream::pair().expect("socketpair");
+        let (_b, channel) = UnixStream::pair().expect("socketpair");
+        let sp = spawn_with(
+            &spec("/bin/sh", &["-c", "echo \"$LISTEN_FDS\""], &[]),
+            &SpawnExtras {
+                fds: &[listen.as_raw_fd(), channel.as_raw_fd()],
+                listen_fds: true,
+                uncounted: 1,
+                ..SpawnExtras::NONE
+            },
+        )
+        .expect("spawned");
+        assert_eq!(stdout_of(sp), "1\n");
     }
 
     #[test]
@@ -812,6 +835,7 @@ echo; echo "$$ $LISTEN_PID $LISTEN_FDS""#;
                 fds: &[pipe_r.as_raw_fd(), sock.as_raw_fd()],
                 env: &[&marker],
                 listen_fds: true,
+                uncounted: 0,
             },
         )
         .expect("spawned");

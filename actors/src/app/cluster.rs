@@ -1,0 +1,232 @@
+//! An App supervisor as the Node cluster primary of its instances (SPEC §6, `crate::node`):
+//! the channel link each Node spawn gets, and the answer to a worker's `queryServer` — the
+//! socket pmx holds for that address: the inherited `listen` one when it names the port
+//! (or the path, or the worker's `{fd}`), otherwise one bound at the first request and
+//! kept for the app's life, so every instance and every replacement gets the same socket
+//! and the port stays bound while they restart.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use actix::prelude::*;
+
+use super::AppSup;
+use crate::node::wire::{AddressType, Query};
+use crate::node::{is_node, Lent, Link, QueryServer};
+
+/// A socket bound at a worker's request, held for the app's life.
+pub(super) struct Held {
+    key: HeldKey,
+    fd: OwnedFd,
+    /// The first worker's server data (Node's primary shares it with every worker).
+    data: serde_json::Value,
+}
+
+/// What a requested socket is found again by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HeldKey {
+    /// A host (None: any) and port; `index` only for port 0 (each port-0 server of a
+    /// worker is its own socket, shared with the same server of the other workers).
+    Tcp {
+        address: Option<String>,
+        port: i64,
+        index: Option<u64>,
+    },
+    /// A unix socket's path.
+    Unix(String),
+}
+
+impl AppSup {
+    /// The channel link of this app's spawns: Some for a Node app (cluster mode when it
+    /// has several instances or `listen`).
+    pub(super) fn node_link(&self, ctx: &mut Context<Self>) -> Option<Link> {
+        let spec = &self.parts.spec;
+        if !is_node(spec.app.interpreter.as_deref(), &spec.program) {
+            return None;
+        }
+        let cluster = super::instance_count(&spec.app.instances) > 1 || !spec.app.listen.is_empty();
+        Some(Link {
+            cluster,
+            app: spec.app.name.clone(),
+            ready: ctx.address().recipient(),
+            query: ctx.address().recipient(),
+        })
+    }
+
+    /// The inherited `listen` socket `q` names: by its fd (3..), its port or its path.
+    fn inherited(&self, q: &Query) -> Option<RawFd> {
+        let fds = self.listen.as_ref()?.raw_fds();
+        if let Some(n) = q.fd {
+            return usize::try_from(n - 3)
+                .ok()
+                .and_then(|i| fds.get(i).copied());
+        }
+        fds.into_iter().find(|fd| {
+            use std::mem::ManuallyDrop;
+            use std::os::fd::FromRawFd;
+            match q.address_type {
+                AddressType::Tcp if q.port > 0 => {
+                    // SAFETY: borrowed for getsockname(2) only, never closed (ManuallyDrop).
+                    let l = ManuallyDrop::new(unsafe { std::net::TcpListener::from_raw_fd(*fd) });
+                    l.local_addr().is_ok_and(|a| i64::from(a.port()) == q.port)
+                }
+                AddressType::Unix => {
+                    // SAFETY: as above.
+                    let l = ManuallyDrop::new(unsafe {
+                        std::os::unix::net::UnixListener::from_raw_fd(*fd)
+                    });
+                    let path = l
+                        .local_addr()
+                        .ok()
+                        .and_then(|a| a.as_pathname().map(PathBuf::from));
+                    path.is_some() && path == q.address.as_ref().map(PathBuf::from)
+                }
+                _ => false,
+            }
+        })
+    }
+
+    /// Whether the app runs as a user or group other than the daemon's (`uid`/`gid`).
+    fn runs_as_another_user(&self) -> bool {
+        let app = &self.parts.spec.app;
+        if app.uid.is_none() && app.gid.is_none() {
+            return false;
+        }
+        match super::resolve_user(app.uid.as_deref(), app.gid.as_deref()) {
+            Ok(who) => {
+                who.uid
+                    .is_some_and(|u| u != nix::unistd::geteuid().as_raw())
+                    || who
+                        .gid
+                        .is_some_and(|g| g != nix::unistd::getegid().as_raw())
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// The socket for `q`: inherited, held, or bound now. Errors: a libuv errno.
+    fn query_server(&mut self, q: Query) -> Result<Lent, i32> {
+        let name = self.parts.spec.app.name.clone();
+        let dup = |fd: RawFd| {
+            nix::unistd::dup(fd)
+                .map(|d| {
+                    // SAFETY: a descriptor dup(2) just made, owned by nobody else.
+                    unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(d) }
+                })
+                .map_err(|e| -(e as i32))
+        };
+        if q.address_type == AddressType::Udp {
+            tracing::warn!("app {name}: a cluster worker's UDP socket is not shared by pmx");
+            return Err(-libc::ENOTSUP);
+        }
+        // `{fd}` names the worker's own descriptors: only the listen sockets pmx passed.
+        if self.listen.is_none() && !self.parts.spec.app.listen.is_empty() {
+            // Bound at the first spawn; a query comes from a spawned process.
+            let _ = self.listen_sockets();
+        }
+        if let Some(fd) = self.inherited(&q) {
+            return Ok(Lent {
+                fd: dup(fd)?,
+                data: q.data,
+            });
+        }
+        if q.fd.is_some() {
+            return Err(-libc::EBADF);
+        }
+        let key = match q.address_type {
+            AddressType::Unix => HeldKey::Unix(q.address.clone().unwrap_or_default()),
+            _ => HeldKey::Tcp {
+                address: q.address.clone(),
+                port: q.port,
+                index: (q.port == 0).then_some(q.index),
+            },
+        };
+        if let Some(h) = self.node_sockets.iter().find(|h| h.key == key) {
+            return Ok(Lent {
+                fd: dup(h.fd.as_fd().as_raw_fd())?,
+                data: h.data.clone(),
+            });
+        }
+        if self.runs_as_another_user() {
+            // pmx binds as the daemon's user: an app that runs as someone else gets only
+            // what it could bind itself (a port ≥ 1024); a privileged port or a unix path
+            // (created with the daemon's rights) must be declared in `listen`.
+            let privileged = match &key {
+                HeldKey::Unix(_) => true,
+                HeldKey::Tcp { port, .. } => (1..1024).contains(port),
+            };
+            if privileged {
+                tracing::warn!(
+                    "app {name}: not binding {} for an app that runs as another user:                      declare it in `listen`",
+                    shown(&key)
+                );
+                return Err(-libc::EACCES);
+            }
+        }
+        let fd = bind(&key).map_err(|e| {
+            tracing::warn!("app {name}: {e}");
+            -e.raw_os_error().unwrap_or(libc::EINVAL)
+        })?;
+        let mut at = shown(&key);
+        if matches!(key, HeldKey::Tcp { port: 0, .. }) {
+            // SAFETY: borrowed for getsockname(2) only, never closed (ManuallyDrop).
+            let l = std::mem::ManuallyDrop::new(unsafe {
+                <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd.as_raw_fd())
+            });
+            if let Ok(a) = l.local_addr() {
+                at = format!("{at} (port {})", a.port());
+            }
+        }
+        tracing::info!("app {name}: listening on {at} for its instances");
+        let lent = Lent {
+            fd: dup(fd.as_raw_fd())?,
+            data: q.data.clone(),
+        };
+        self.node_sockets.push(Held {
+            key,
+            fd,
+            data: q.data,
+        });
+        // `list` says `cluster` from now on.
+        self.dirty = true;
+        self.report();
+        Ok(lent)
+    }
+}
+
+/// `key` as the user would write it in `listen`.
+fn shown(key: &HeldKey) -> String {
+    match key {
+        HeldKey::Unix(p) => format!("unix:{p}"),
+        HeldKey::Tcp { address, port, .. } => match address.as_deref() {
+            None => format!("tcp://*:{port}"),
+            Some(a) if a.contains(':') => format!("tcp://[{a}]:{port}"),
+            Some(a) => format!("tcp://{a}:{port}"),
+        },
+    }
+}
+
+/// Bind the socket `key` asks for as Node's primary does (`net._createServerHandle`): any
+/// address is `::` (dual stack) then `0.0.0.0`.
+fn bind(key: &HeldKey) -> std::io::Result<OwnedFd> {
+    let one = |addr: String| {
+        crate::os::listen::bind_one(&addr)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+    };
+    match key {
+        HeldKey::Unix(p) => one(format!("unix:{p}")),
+        HeldKey::Tcp {
+            address: None,
+            port,
+            ..
+        } => one(format!("tcp://[::]:{port}")).or_else(|_| one(format!("tcp://0.0.0.0:{port}"))),
+        HeldKey::Tcp { .. } => one(shown(key)),
+    }
+}
+
+impl Handler<QueryServer> for AppSup {
+    type Result = Result<Lent, i32>;
+    fn handle(&mut self, QueryServer(q): QueryServer, _: &mut Context<Self>) -> Self::Result {
+        self.query_server(q)
+    }
+}
