@@ -101,10 +101,9 @@ pub struct StartArgs {
     /// the working directory (default: the current one)
     #[argh(option)]
     pub cwd: Option<String>,
-    /// PM2's fork-mode flag, accepted so PM2 command lines work: pmx already runs an app
-    /// as its own process (`--node-args` is also accepted, for --interpreter-args)
+    /// fork mode (exec_mode: Fork, PM2's flag): the instances share no socket, each binds
+    /// its own port (`--node-args` is also accepted, for --interpreter-args)
     #[argh(switch, short = 'x')]
-    #[allow(dead_code)] // accepted and nothing to do: fork mode is how pmx runs an app
     pub execute_command: bool,
     /// ms to wait before a restart (restart.delay)
     #[argh(option, from_str_fn(millis))]

@@ -98,10 +98,24 @@ pub fn groups_of(
         .collect()
 }
 
+/// Whether `app` runs under node: its interpreter (a path or a name ending in `node`),
+/// or, with none given, its script's extension (`.js`, `.mjs`, `.cjs`).
+fn runs_node(app: &pmx_config::App) -> bool {
+    match app.interpreter.as_deref() {
+        Some(i) => std::path::Path::new(i)
+            .file_name()
+            .is_some_and(|f| f == "node" || f == "nodejs"),
+        None => start::interpreter_for(std::path::Path::new(&app.script)) == Some("node"),
+    }
+}
+
 /// Say which declared behaviours this build does not act on yet, rather than pretend.
 pub fn warn_unbuilt(app: &pmx_config::App) {
     let mut unbuilt = Vec::new();
-    if app.is_cluster() && app.listen.is_empty() {
+    // Node apps in cluster mode share the ports they listen on through pmx's preload; any
+    // other program shares only the sockets `listen` names. Fork mode shares nothing, by
+    // choice.
+    if app.is_cluster() && app.listen.is_empty() && !runs_node(app) {
         unbuilt.push(
             "several instances sharing a port without `listen` (each instance binds its own port: give `listen` so pmx binds it once and shares it)",
         );
