@@ -47,6 +47,8 @@ pub enum Cmd {
     Reload(ReloadArgs),
     /// `pmx delete`
     Delete(DeleteArgs),
+    /// `pmx scale`
+    Scale(ScaleArgs),
     /// `pmx reset`
     Reset(ResetArgs),
     /// `pmx signal`
@@ -262,6 +264,21 @@ pub struct StopArgs {
     /// for an app file target: only these apps (comma-separated)
     #[argh(option)]
     pub only: Option<String>,
+    /// print nothing
+    #[argh(switch, short = 's')]
+    pub silent: bool,
+}
+
+/// Change an app's instance count: N, +N (add) or -N (stop the highest); PM2's `pm2 scale`.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "scale", help_triggers("-h", "--help"))]
+pub struct ScaleArgs {
+    /// the app's name
+    #[argh(positional)]
+    pub name: String,
+    /// the new count (4), instances to add (+2) or to stop, highest numbers first (-1)
+    #[argh(positional)]
+    pub count: String,
     /// print nothing
     #[argh(switch, short = 's')]
     pub silent: bool,
