@@ -26,6 +26,7 @@ mod races;
 mod refusals;
 mod restart;
 mod run_as;
+mod scale;
 mod security;
 mod spawn_failures;
 mod up;

@@ -1,0 +1,648 @@
+//! Instances of any language behind one port, and how many: the Perl server and real
+//! framework servers (gunicorn, uvicorn) on the socket pmx lends them, `pmx scale` up and
+//! down (instance numbers 0..N-1, ids, pids, the port still answering), `increment_var`
+//! (instance k gets base + k through restart, reload, scale and `up`), and `exec_mode:
+//! Fork` (instances that bind their own ports, listed as fork).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// `n` consecutive ports nothing listens on now (for `increment_var: "PORT"`).
+fn free_ports(n: u16) -> u16 {
+    for _ in 0..100 {
+        let base = free_port();
+        if base > u16::MAX - n {
+            continue;
+        }
+        let held: Vec<_> = (base..base + n)
+            .map(|p| TcpListener::bind(("127.0.0.1", p)))
+            .collect();
+        if held.iter().all(Result::is_ok) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports");
+}
+
+/// One HTTP/1.1 GET to 127.0.0.1:`port`: (status line, body), or None when no answer.
+fn get(port: u16) -> Option<(String, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_string(), body.trim().to_string()))
+}
+
+/// Who answered on `port` (`<instance> <pid> <what>` bodies), by instance number: (pid,
+/// what), until `want` instances answered or the deadline passed. Every answer must be
+/// `200 OK`.
+fn answerers(port: u16, want: usize) -> BTreeMap<u32, (i64, String)> {
+    let mut seen = BTreeMap::new();
+    let deadline = Instant::now() + DEADLINE;
+    while seen.len() < want && Instant::now() < deadline {
+        match get(port) {
+            Some((status, body)) => {
+                assert!(status.ends_with("200 OK"), "{status}: {body}");
+                let parts: Vec<&str> = body.split(' ').collect();
+                if let [n, pid, what] = parts[..] {
+                    if let (Ok(n), Ok(pid)) = (n.parse(), pid.parse()) {
+                        seen.insert(n, (pid, what.to_string()));
+                    }
+                }
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    seen
+}
+
+/// The rows of app `name`, once exactly `n` are listed and all online: (instance, id,
+/// pid) in instance order.
+fn online(t: &TestHome, name: &str, n: usize) -> Vec<(u32, i64, i64)> {
+    let mut rows = Vec::new();
+    assert!(
+        wait_for(DEADLINE, || {
+            rows = t.list().into_iter().filter(|r| r["name"] == name).collect();
+            rows.len() == n && rows.iter().all(|r| r["status"] == "online")
+        }),
+        "{n} instances of {name} online: {rows:?}"
+    );
+    let mut out: Vec<(u32, i64, i64)> = rows
+        .iter()
+        .map(|r| (int(r, "instance") as u32, int(r, "id"), int(r, "pid")))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The environment process `pid` was exec'd with (`/proc/<pid>/environ`).
+fn environ(pid: i64) -> BTreeMap<String, String> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    raw.split(|b| *b == 0)
+        .filter_map(|kv| {
+            let kv = String::from_utf8_lossy(kv);
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// `var` in the environment of each listed instance of `name` (in instance order).
+fn vars(rows: &[(u32, i64, i64)], var: &str) -> Vec<String> {
+    rows.iter()
+        .map(|(_, _, pid)| environ(*pid).get(var).cloned().unwrap_or_default())
+        .collect()
+}
+
+/// Whether perl is installed, saying why a test is skipped when not.
+fn perl(test: &str) -> bool {
+    let ok = Command::new("perl")
+        .args(["-MIO::Socket::INET", "-e", "1"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("{test}: SKIPPED, perl with IO::Socket is not installed (`.ci/run` installs it)");
+    }
+    ok
+}
+
+#[test]
+fn four_perl_instances_have_four_pids_numbers_0_to_3_and_answer_on_one_port() {
+    if !perl("four_perl_instances") {
+        return;
+    }
+    let t = TestHome::new();
+    let port = free_port();
+    let listen = format!("tcp://127.0.0.1:{port}");
+    t.ok(&[
+        "start",
+        &app("fd_http.pl"),
+        "--name",
+        "web",
+        "-i",
+        "4",
+        "--listen",
+        &listen,
+    ]);
+    let rows = online(&t, "web", 4);
+    let pids: BTreeSet<i64> = rows.iter().map(|r| r.2).collect();
+    assert_eq!(pids.len(), 4, "four distinct pids: {rows:?}");
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert_eq!(vars(&rows, "PMX_INSTANCE"), ["0", "1", "2", "3"]);
+    assert_eq!(vars(&rows, "NODE_APP_INSTANCE"), ["0", "1", "2", "3"]);
+    let seen = answerers(port, 4);
+    assert_eq!(seen.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3]);
+    for (n, _, pid) in &rows {
+        assert_eq!(seen[n], (*pid, "web".to_string()), "instance {n} answers");
+    }
+    assert!(t.list().iter().all(|r| r["mode"] == "cluster"));
+}
+
+#[test]
+fn a_stopped_perl_server_finishes_the_request_in_hand() {
+    if !perl("a_stopped_perl_server_finishes") {
+        return;
+    }
+    let t = TestHome::new();
+    let port = free_port();
+    let listen = format!("tcp://127.0.0.1:{port}");
+    t.ok(&[
+        "start",
+        &app("fd_http.pl"),
+        "--name",
+        "web",
+        "--listen",
+        &listen,
+    ]);
+    online(&t, "web", 1);
+    assert!(answerers(port, 1).contains_key(&0), "it serves");
+    // Half a request: the server has accepted it and waits for the rest.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    std::thread::sleep(Duration::from_millis(200));
+    let stop = t
+        .cmd(&["stop", "web"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("pmx stop");
+    std::thread::sleep(Duration::from_millis(200));
+    s.write_all(b"\r\n").expect("the rest of the request");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK\r\n"),
+        "the request in hand is answered: {text:?}"
+    );
+    let out = stop.wait_with_output().expect("pmx stop ends");
+    assert!(out.status.success());
+    let row = t.wait_status("web", "stopped");
+    assert!(row["pid"].is_null());
+    let out = t.ok(&["logs", "web", "--nostream", "--lines", "5", "--raw"]);
+    assert!(out.contains("stopping"), "it exited on its own: {out}");
+}
+
+/// The python that has gunicorn and uvicorn: `PMX_TEST_PYTHON` (`.ci/run` sets it to a
+/// venv's), else python3.
+fn test_python() -> (String, bool) {
+    match std::env::var("PMX_TEST_PYTHON") {
+        Ok(p) if !p.is_empty() => (p, true),
+        _ => ("python3".into(), false),
+    }
+}
+
+fn imports(python: &str, module: &str) -> bool {
+    Command::new(python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn gunicorn_and_uvicorn_serve_on_the_socket_pmx_lends_them() {
+    let (python, required) = test_python();
+    let mut ran = 0;
+    // gunicorn takes the socket from LISTEN_FDS/LISTEN_PID itself (its systemd support);
+    // `--bind fd://3` beside them would hand it fd 3 twice, and it fails (EBADF).
+    let servers: [(&str, Vec<&str>); 2] = [
+        (
+            "gunicorn",
+            vec!["-m", "gunicorn", "--workers", "1", "wsgi_app:app"],
+        ),
+        (
+            "uvicorn",
+            vec!["-m", "uvicorn", "--fd", "3", "wsgi_app:asgi"],
+        ),
+    ];
+    for (module, args) in servers {
+        if !imports(&python, module) {
+            assert!(
+                !required,
+                "PMX_TEST_PYTHON={python} cannot import {module} (`.ci/run` installs it)"
+            );
+            eprintln!(
+                "gunicorn_and_uvicorn: {module} SKIPPED, {python} cannot import it \
+                 (`.ci/run` installs gunicorn and uvicorn in a venv)"
+            );
+            continue;
+        }
+        let t = TestHome::new();
+        let port = free_port();
+        let listen = format!("tcp://127.0.0.1:{port}");
+        let fixtures = fixtures().join("apps");
+        let mut c = t.cmd(&[
+            "start",
+            &python,
+            "--name",
+            module,
+            "-i",
+            "2",
+            "--listen",
+            &listen,
+            "--cwd",
+            &fixtures.to_string_lossy(),
+            "--",
+        ]);
+        c.args(&args);
+        // gunicorn 23+ writes a control socket under $HOME.
+        c.env("HOME", &t.work);
+        expect_ok(
+            &run_with_timeout(c, Duration::from_secs(60)),
+            &format!("start {module}"),
+        );
+        let rows = online(&t, module, 2);
+        let seen = answerers(port, 2);
+        assert_eq!(
+            seen.keys().copied().collect::<Vec<_>>(),
+            [0, 1],
+            "{module}: both instances answer on the one port: {seen:?}"
+        );
+        assert!(seen.values().all(|(_, what)| what == module), "{seen:?}");
+        if module == "uvicorn" {
+            // uvicorn serves in its own process: the listed pid answers.
+            for (n, _, pid) in &rows {
+                assert_eq!(seen[n].0, *pid);
+            }
+        }
+        ran += 1;
+    }
+    if ran == 0 {
+        eprintln!("gunicorn_and_uvicorn_serve_on_the_socket_pmx_lends_them: nothing ran");
+    }
+}
+
+#[test]
+fn scale_up_and_down_keeps_numbers_0_to_n_and_the_port_answering() {
+    if !perl("scale_up_and_down") {
+        return;
+    }
+    let t = TestHome::new();
+    let port = free_port();
+    let listen = format!("tcp://127.0.0.1:{port}");
+    t.ok(&[
+        "start",
+        &app("fd_http.pl"),
+        "--name",
+        "web",
+        "-i",
+        "2",
+        "--listen",
+        &listen,
+    ]);
+    let before = online(&t, "web", 2);
+
+    let out = t.ok(&["scale", "web", "4"]);
+    assert!(out.contains("web"), "scale prints the app's rows: {out}");
+    let grown = online(&t, "web", 4);
+    assert_eq!(&grown[..2], &before[..], "the first two run on, untouched");
+    assert_eq!(
+        grown.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
+        [(0, 0), (1, 1), (2, 2), (3, 3)],
+        "the next numbers under new ids"
+    );
+    assert_eq!(vars(&grown, "PMX_INSTANCE"), ["0", "1", "2", "3"]);
+    let seen = answerers(port, 4);
+    assert_eq!(seen.len(), 4, "all four answer: {seen:?}");
+
+    t.ok(&["scale", "web", "-3"]);
+    let shrunk = online(&t, "web", 1);
+    assert_eq!(
+        shrunk,
+        &grown[..1],
+        "the highest stopped, instance 0 runs on"
+    );
+    for (_, _, pid) in &grown[1..] {
+        assert!(wait_for(DEADLINE, || !alive(*pid as i32)), "{pid} stopped");
+    }
+    assert_eq!(answerers(port, 1).keys().copied().collect::<Vec<_>>(), [0]);
+
+    t.ok(&["scale", "web", "+1"]);
+    let again = online(&t, "web", 2);
+    assert_eq!(again[0], grown[0]);
+    assert_eq!(
+        (again[1].0, again[1].1),
+        (1, 4),
+        "a new id: ids are never reused"
+    );
+    assert_eq!(vars(&again, "NODE_APP_INSTANCE"), ["0", "1"]);
+    assert_eq!(answerers(port, 2).len(), 2);
+    let jlist: Value = serde_json::from_str(&t.ok(&["jlist"])).expect("jlist");
+    let ids: Vec<i64> = jlist
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|p| p["pm_id"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(ids, [0, 4]);
+}
+
+#[test]
+fn scale_refuses_less_than_one_instance_and_an_unknown_app() {
+    let t = TestHome::new();
+    t.ok(&["start", &app("sleeper.sh"), "--name", "s", "-i", "2"]);
+    let rows = online(&t, "s", 2);
+    let err = t.fails(&["scale", "s", "0"], 2);
+    assert_eq!(
+        err,
+        "pmx: scale s: 0 instances; an app runs at least 1 instance (`pmx stop s` or `pmx delete s` to run none)\n"
+    );
+    let err = t.fails(&["scale", "s", "-2"], 2);
+    assert!(
+        err.starts_with("pmx: scale s: 2 instances -2 leaves 0;"),
+        "{err}"
+    );
+    let err = t.fails(&["scale", "s", "two"], 2);
+    assert!(err.contains("\"two\" is not a count"), "{err}");
+    let err = t.fails(&["scale", "nope", "3"], 1);
+    assert_eq!(err, "pmx: no app named \"nope\"\n");
+    // The count it has: nothing changes, and that is no failure.
+    t.ok(&["scale", "s", "2"]);
+    assert_eq!(online(&t, "s", 2), rows, "nothing was touched");
+}
+
+/// An ecosystem file of one app running sleeper.sh with `increment_var: "PORT"`.
+fn increment_file(t: &TestHome, instances: u32, env: &str) -> String {
+    let file = t.path("eco.ron");
+    std::fs::write(
+        &file,
+        format!(
+            "Ecosystem(apps: [App(name: \"inc\", script: \"{}\", instances: {instances}, \
+             increment_var: \"PORT\", env: {{{env}}})])\n",
+            app("sleeper.sh")
+        ),
+    )
+    .expect("write eco.ron");
+    file.to_string_lossy().into_owned()
+}
+
+#[test]
+fn increment_var_gives_instance_k_base_plus_k_through_restart_reload_scale_and_up() {
+    let t = TestHome::new();
+    let file = increment_file(&t, 3, "\"PORT\": 5000");
+    t.ok(&["start", &file]);
+    let rows = online(&t, "inc", 3);
+    assert_eq!(vars(&rows, "PORT"), ["5000", "5001", "5002"]);
+    assert_eq!(vars(&rows, "NODE_APP_INSTANCE"), ["0", "1", "2"]);
+
+    t.ok(&["restart", "inc"]);
+    let after = online(&t, "inc", 3);
+    assert_ne!(after, rows, "new processes");
+    assert_eq!(vars(&after, "PORT"), ["5000", "5001", "5002"], "restart");
+
+    t.ok(&["reload", "inc"]);
+    let after = online(&t, "inc", 3);
+    assert_eq!(vars(&after, "PORT"), ["5000", "5001", "5002"], "reload");
+
+    t.ok(&["scale", "inc", "5"]);
+    let after = online(&t, "inc", 5);
+    assert_eq!(
+        vars(&after, "PORT"),
+        ["5000", "5001", "5002", "5003", "5004"],
+        "scale up"
+    );
+    t.ok(&["scale", "inc", "2"]);
+    let after = online(&t, "inc", 2);
+    assert_eq!(vars(&after, "PORT"), ["5000", "5001"], "scale down");
+
+    // `up` with a new count scales; the kept instances keep their value.
+    increment_file(&t, 4, "\"PORT\": 5000");
+    let plan = t.ok(&["up", &file]);
+    assert!(plan.contains("scale"), "{plan}");
+    let grown = online(&t, "inc", 4);
+    assert_eq!(&grown[..2], &after[..], "the kept instances run on");
+    assert_eq!(vars(&grown, "PORT"), ["5000", "5001", "5002", "5003"], "up");
+
+    // A new base reloads every instance with it.
+    increment_file(&t, 4, "\"PORT\": 7000");
+    t.ok(&["up", &file]);
+    assert!(wait_for(DEADLINE, || {
+        let rows = online(&t, "inc", 4);
+        vars(&rows, "PORT") == ["7000", "7001", "7002", "7003"]
+    }));
+    let described: Value =
+        serde_json::from_str(&t.ok(&["describe", "inc", "--json"])).expect("describe --json");
+    let incs: Vec<(&str, &str)> = described
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|d| {
+            (
+                d["increment_var"].as_str().unwrap_or(""),
+                d["increment_value"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        incs,
+        [
+            ("PORT", "7000"),
+            ("PORT", "7001"),
+            ("PORT", "7002"),
+            ("PORT", "7003")
+        ]
+    );
+}
+
+#[test]
+fn increment_var_without_a_numeric_base_counts_from_0_as_pm2_does() {
+    let t = TestHome::new();
+    let file = increment_file(&t, 2, "");
+    t.ok(&["start", &file]);
+    assert_eq!(vars(&online(&t, "inc", 2), "PORT"), ["0", "1"], "unset");
+    t.ok(&["delete", "inc"]);
+    increment_file(&t, 2, "\"PORT\": \"abc\"");
+    t.ok(&["start", &file]);
+    assert_eq!(
+        vars(&online(&t, "inc", 2), "PORT"),
+        ["0", "1"],
+        "not a number"
+    );
+    t.ok(&["delete", "inc"]);
+    // From the caller's environment when the app's own layers do not set it.
+    increment_file(&t, 2, "");
+    let mut c = t.cmd(&["start", &file]);
+    c.env("PORT", "6100");
+    expect_ok(&run_with_timeout(c, Duration::from_secs(60)), "start");
+    assert_eq!(vars(&online(&t, "inc", 2), "PORT"), ["6100", "6101"]);
+}
+
+#[test]
+fn fork_mode_instances_bind_their_own_ports_and_list_as_fork() {
+    if !perl("fork_mode_instances") {
+        return;
+    }
+    let t = TestHome::new();
+    let base = free_ports(3);
+    let file = t.path("eco.ron");
+    std::fs::write(
+        &file,
+        format!(
+            "Ecosystem(apps: [App(name: \"forks\", script: \"{}\", instances: 3, \
+             exec_mode: Fork, increment_var: \"PORT\", env: {{\"PORT\": {base}}})])\n",
+            app("fd_http.pl")
+        ),
+    )
+    .expect("write");
+    let out = t.run(&["start", &file.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("warning"),
+        "fork mode is no unbuilt cluster: {stderr}"
+    );
+    let rows = online(&t, "forks", 3);
+    for (n, _, pid) in &rows {
+        let port = base + *n as u16;
+        let seen = answerers(port, 1);
+        assert_eq!(
+            seen.get(n),
+            Some(&(*pid, format!("port:{port}"))),
+            "instance {n} serves its own port {port}"
+        );
+        assert!(!environ(*pid).contains_key("LISTEN_FDS"), "no socket lent");
+    }
+    assert!(t.list().iter().all(|r| r["mode"] == "fork"));
+    let jlist: Value = serde_json::from_str(&t.ok(&["jlist"])).expect("jlist");
+    assert!(jlist
+        .as_array()
+        .expect("array")
+        .iter()
+        .all(|p| p["pm2_env"]["exec_mode"] == "fork_mode"));
+    let text = t.ok(&["describe", "forks"]);
+    assert!(
+        text.contains("exec mode") && text.contains("fork"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("PORT={}", base + 2)), "{text}");
+}
+
+#[test]
+fn fork_mode_refuses_listen_from_a_file_and_from_dash_x() {
+    let t = TestHome::new();
+    let file = t.path("eco.ron");
+    std::fs::write(
+        &file,
+        "Ecosystem(apps: [App(\n  name: \"f\", script: \"a.sh\",\n  exec_mode: Fork,\n  listen: [\"tcp://127.0.0.1:1\"],\n)])\n",
+    )
+    .expect("write");
+    let err = t.fails(&["start", &file.to_string_lossy()], 2);
+    assert!(
+        err.starts_with("pmx: ")
+            && err.contains("eco.ron:4:3: listen shares sockets between instances, which exec_mode Fork does not do"),
+        "{err}"
+    );
+    let err = t.fails(
+        &[
+            "start",
+            &app("sleeper.sh"),
+            "-x",
+            "--listen",
+            "tcp://127.0.0.1:1",
+        ],
+        2,
+    );
+    assert!(err.contains("-x (fork mode)"), "{err}");
+    assert!(
+        t.daemon_pid().is_none() || t.list().is_empty(),
+        "nothing started"
+    );
+    // -x with several instances: fork mode, N independent instances.
+    t.ok(&["start", &app("sleeper.sh"), "-x", "-i", "2", "--name", "s"]);
+    online(&t, "s", 2);
+    let described: Value =
+        serde_json::from_str(&t.ok(&["describe", "s", "--json"])).expect("describe");
+    assert!(described
+        .as_array()
+        .expect("array")
+        .iter()
+        .all(|d| d["exec_mode"] == "fork"));
+}
+
+#[test]
+fn describe_shows_the_exec_mode_the_sockets_and_whether_they_are_bound() {
+    let t = TestHome::new();
+    let port = free_port();
+    let listen = format!("tcp://127.0.0.1:{port}");
+    t.ok(&[
+        "start",
+        &app("fd_http.py"),
+        "--name",
+        "web",
+        "-i",
+        "2",
+        "--listen",
+        &listen,
+    ]);
+    online(&t, "web", 2);
+    let text = t.ok(&["describe", "web"]);
+    for want in [
+        "exec mode".to_string(),
+        format!("{listen} (bound)"),
+        "NODE_APP_INSTANCE=1".to_string(),
+    ] {
+        assert!(text.contains(&want), "{want}: {text}");
+    }
+    let described: Value =
+        serde_json::from_str(&t.ok(&["describe", "web", "--json"])).expect("describe");
+    let d = &described[1];
+    assert_eq!(d["exec_mode"], "cluster");
+    assert_eq!(
+        d["listen"],
+        serde_json::json!([{"address": listen, "bound": true}])
+    );
+    assert_eq!(d["instance_var"], "NODE_APP_INSTANCE");
+    assert_eq!(d["status"], "online");
+}
+
+#[test]
+fn only_a_non_node_cluster_without_listen_is_warned_about() {
+    let t = TestHome::new();
+    let warned = |args: &[&str]| {
+        let out = t.run(args);
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).contains("each instance binds its own port")
+    };
+    assert!(warned(&[
+        "start",
+        &app("sleeper.sh"),
+        "-i",
+        "2",
+        "--name",
+        "a"
+    ]));
+    assert!(!warned(&[
+        "start",
+        &app("sleeper.sh"),
+        "-i",
+        "2",
+        "-x",
+        "--name",
+        "b"
+    ]));
+    let js = t.path("server.js");
+    std::fs::write(&js, "setInterval(() => {}, 1000);\n").expect("write");
+    // Only the warning is looked at: node may be missing, the start may then fail.
+    let out = t.run(&["start", &js.to_string_lossy(), "-i", "2", "--name", "c"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("each instance binds its own port"),
+        "node apps share their ports through pmx"
+    );
+}
