@@ -297,6 +297,8 @@ fn scale_up_and_down_keeps_numbers_0_to_n_and_the_port_answering() {
     let t = TestHome::new();
     let port = free_port();
     let listen = format!("tcp://127.0.0.1:{port}");
+    // One log file for all (merge): a shrink to one instance renames none, so the one
+    // kept runs on (see the test below for the files renamed).
     t.ok(&[
         "start",
         &app("fd_http.pl"),
@@ -306,6 +308,7 @@ fn scale_up_and_down_keeps_numbers_0_to_n_and_the_port_answering() {
         "2",
         "--listen",
         &listen,
+        "--merge-logs",
     ]);
     let before = online(&t, "web", 2);
 
@@ -354,11 +357,51 @@ fn scale_up_and_down_keeps_numbers_0_to_n_and_the_port_answering() {
     assert_eq!(ids, [0, 4]);
 }
 
+/// The out log `describe` names for instance `n` of `name`.
+fn out_log(t: &TestHome, name: &str, n: usize) -> String {
+    let d: Value =
+        serde_json::from_str(&t.ok(&["describe", name, "--json"])).expect("describe --json");
+    d[n]["out_log"].as_str().expect("out_log").to_string()
+}
+
+#[test]
+fn scaling_one_instance_to_several_and_back_moves_its_output_to_the_files_describe_names() {
+    let t = TestHome::new();
+    t.ok(&["start", &app("sleeper.sh"), "--name", "s"]);
+    let one = online(&t, "s", 1);
+    assert!(out_log(&t, "s", 0).ends_with("/s-out.log"));
+    t.ok(&["scale", "s", "3"]);
+    let three = online(&t, "s", 3);
+    assert_ne!(
+        three[0].2, one[0].2,
+        "instance 0 restarted onto its new file"
+    );
+    assert_eq!(three[0].1, one[0].1, "under its id");
+    for (n, _, pid) in &three {
+        let file = out_log(&t, "s", *n as usize);
+        assert!(file.ends_with(&format!("/s-out-{n}.log")), "{file}");
+        assert!(
+            wait_for(DEADLINE, || lines(std::path::Path::new(&file))
+                .contains(&format!("sleeper {pid}"))),
+            "instance {n} writes to {file}"
+        );
+    }
+    t.ok(&["scale", "s", "1"]);
+    let back = online(&t, "s", 1);
+    assert_ne!(back[0].2, three[0].2, "restarted onto the unnumbered file");
+    let file = out_log(&t, "s", 0);
+    assert!(file.ends_with("/s-out.log"), "{file}");
+    assert!(wait_for(DEADLINE, || lines(std::path::Path::new(&file))
+        .contains(&format!("sleeper {}", back[0].2))));
+}
+
 #[test]
 fn scale_refuses_less_than_one_instance_and_an_unknown_app() {
     let t = TestHome::new();
     t.ok(&["start", &app("sleeper.sh"), "--name", "s", "-i", "2"]);
     let rows = online(&t, "s", 2);
+    // Cluster by default (two instances), but nothing shared: listed as fork.
+    assert!(t.list().iter().all(|r| r["mode"] == "fork"));
     let err = t.fails(&["scale", "s", "0"], 2);
     assert_eq!(
         err,

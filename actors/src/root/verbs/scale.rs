@@ -48,7 +48,9 @@ pub fn target_count(req: &ScaleRequest, current: usize) -> Result<u32, ApiError>
 impl Root {
     /// `scale`: the app named `req.name` runs the count `req` asks from now on
     /// ([`target_count`]); answers the app's rows once the new instances are spawned and
-    /// the removed ones have stopped and left `list`. The same count answers the rows as
+    /// the removed ones have stopped and left `list`. The kept instances run on, but for
+    /// a count going from one to several or back without `logs.merge`: their log files
+    /// are renamed then, and they restart once the others are up. The same count answers the rows as
     /// they are (PM2 says "Nothing to do" and exits 1; a script that scales to a count
     /// should not fail because it is already there).
     ///
@@ -82,6 +84,12 @@ impl Root {
         spec.app.instances = Instances::Count(want as u32);
         let spec = Arc::new(spec);
         let ids = self.reg.replace_spec(&name, spec.clone());
+        // From one instance to several (or back) without `merge`, the kept instances'
+        // log files are renamed (`-0` added or dropped): they restart once, after the
+        // others are up, so that their output goes where `describe` says (as `up`
+        // reloads such an app rather than scaling it).
+        let renamed = !spec.app.logs.merge && (current == 1) != (want == 1);
+        let kept: Vec<u32> = (0..current.min(want) as u32).collect();
         // Only the new numbers start; a shrink stops the highest (the App supervisor's
         // resize); the instances kept are not touched, whatever their state.
         let started: Vec<u32> = (current as u32..want as u32).collect();
@@ -91,8 +99,21 @@ impl Root {
             replace: Some(spec),
             ids,
         });
-        Box::pin(reply.into_actor(self).map(move |r, act, _| {
-            if commanded(r).is_none() {
+        let work = async move {
+            let scaled = commanded(reply.await).is_some();
+            if scaled && renamed {
+                let restart = Command {
+                    op: Op::Restart,
+                    instances: Some(kept),
+                    replace: None,
+                    ids: None,
+                };
+                let _ = commanded(handle.send(restart).await);
+            }
+            scaled
+        };
+        Box::pin(work.into_actor(self).map(move |scaled, act, _| {
+            if !scaled {
                 return Err(gone(&name));
             }
             to_json(&rows_of(act, &name))
