@@ -225,6 +225,12 @@ fn scaling_one_instance_to_several_and_back_moves_its_output_to_the_files_descri
     assert!(file.ends_with("/s-out.log"), "{file}");
     assert!(wait_for(DEADLINE, || lines(std::path::Path::new(&file))
         .contains(&format!("sleeper {}", back[0].2))));
+    // A stopped instance stays stopped: only the new numbers start.
+    t.ok(&["stop", "s"]);
+    t.ok(&["scale", "s", "2"]);
+    let rows = t.list();
+    let status: Vec<&str> = rows.iter().filter_map(|r| r["status"].as_str()).collect();
+    assert_eq!(status, ["stopped", "online"], "{rows:?}");
 }
 
 #[test]

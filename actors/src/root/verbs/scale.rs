@@ -9,7 +9,7 @@ use actix::prelude::*;
 
 use crate::app::{Command, Op};
 use crate::protocol::spec::Instances;
-use crate::protocol::{ApiError, ErrorCode, ScaleRequest};
+use crate::protocol::{ApiError, ErrorCode, ScaleRequest, Status};
 use crate::root::{commanded, fail, gone, to_json, Answer, Root};
 
 /// The count `req` asks of an app that runs `current` instances: its `instances`, or
@@ -50,7 +50,8 @@ impl Root {
     /// ([`target_count`]); answers the app's rows once the new instances are spawned and
     /// the removed ones have stopped and left `list`. The kept instances run on, but for
     /// a count going from one to several or back without `logs.merge`: their log files
-    /// are renamed then, and they restart once the others are up. The same count answers the rows as
+    /// are renamed then, and those running restart once the others are up (a stopped one
+    /// stays stopped). The same count answers the rows as
     /// they are (PM2 says "Nothing to do" and exits 1; a script that scales to a count
     /// should not fail because it is already there).
     ///
@@ -89,7 +90,18 @@ impl Root {
         // others are up, so that their output goes where `describe` says (as `up`
         // reloads such an app rather than scaling it).
         let renamed = !spec.app.logs.merge && (current == 1) != (want == 1);
-        let kept: Vec<u32> = (0..current.min(want) as u32).collect();
+        // Only those that run: a restart would start one the user stopped.
+        let kept: Vec<u32> = rows_of(self, &name)
+            .iter()
+            .filter(|r| (r.instance as usize) < current.min(want))
+            .filter(|r| {
+                !matches!(
+                    r.status,
+                    Status::Stopped | Status::Stopping | Status::Errored
+                )
+            })
+            .map(|r| r.instance)
+            .collect();
         // Only the new numbers start; a shrink stops the highest (the App supervisor's
         // resize); the instances kept are not touched, whatever their state.
         let started: Vec<u32> = (current as u32..want as u32).collect();
@@ -101,7 +113,7 @@ impl Root {
         });
         let work = async move {
             let scaled = commanded(reply.await).is_some();
-            if scaled && renamed {
+            if scaled && renamed && !kept.is_empty() {
                 let restart = Command {
                     op: Op::Restart,
                     instances: Some(kept),
