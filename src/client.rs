@@ -84,6 +84,7 @@ impl Patience {
             | Request::Restart(_)
             | Request::Reload(_)
             | Request::Delete { .. }
+            | Request::Scale(_)
             | Request::Flush { .. }
             | Request::Kill => MAX_KILL_TIMEOUT,
             _ => return Patience::Quick(quick),

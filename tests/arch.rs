@@ -27,6 +27,7 @@ const DAEMON_ENTRY: &[&str] = &["src/cli/daemon.rs"];
 /// The value types of pmx-config that pmx-protocol reaches: the plain data an app spec is
 /// made of (re-exported on purpose) and the two declarations it converts from.
 const CONFIG_VALUES: &[&str] = &[
+    "ExecMode",
     "Instances",
     "Intensity",
     "Logs",

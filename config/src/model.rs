@@ -86,6 +86,12 @@ pub struct App {
     pub instances: Instances,
     /// The variable that holds the instance number (default `"NODE_APP_INSTANCE"`).
     pub instance_var: String,
+    /// How the instances run (SPEC §6); `None` (the default): Cluster when `instances`
+    /// is more than one or `listen` is set, else Fork (see [`App::exec_mode`]).
+    pub exec_mode: Option<ExecMode>,
+    /// A variable instance k gets as its base value + k (PM2's `increment_var`: the base
+    /// from the app's environment, 0 when unset or not an integer); default none.
+    pub increment_var: Option<String>,
     /// Sockets pmx binds and shares with every instance: `tcp://host:port` or `unix:/path`.
     pub listen: Vec<String>,
     /// Environment laid over the inherited one and `env_file` (numbers and booleans written
@@ -149,6 +155,8 @@ impl App {
             interpreter_args: Vec::new(),
             instances: Instances::default(),
             instance_var: DEFAULT_INSTANCE_VAR.to_string(),
+            exec_mode: None,
+            increment_var: None,
             listen: Vec::new(),
             env: BTreeMap::new(),
             envs: BTreeMap::new(),
@@ -175,9 +183,16 @@ impl App {
         }
     }
 
-    /// True in cluster mode: more than one instance (or `Max`/`MaxMinus`), or `listen` set.
+    /// True in cluster mode: see [`App::exec_mode`].
     pub fn is_cluster(&self) -> bool {
-        self.instances != Instances::Count(1) || !self.listen.is_empty()
+        self.exec_mode() == ExecMode::Cluster
+    }
+
+    /// The mode in force: the declared `exec_mode`, else Cluster when there is more than
+    /// one instance (or `Max`/`MaxMinus`) or `listen` is set, else Fork (SPEC §4).
+    pub fn exec_mode(&self) -> ExecMode {
+        self.exec_mode
+            .unwrap_or_else(|| ExecMode::default_for(&self.instances, &self.listen))
     }
 }
 
@@ -205,6 +220,8 @@ impl fmt::Debug for App {
             .field("interpreter_args", &self.interpreter_args)
             .field("instances", &self.instances)
             .field("instance_var", &self.instance_var)
+            .field("exec_mode", &self.exec_mode)
+            .field("increment_var", &self.increment_var)
             .field("listen", &self.listen)
             .field("env", &Keys(&self.env))
             .field("envs", &envs)
@@ -247,6 +264,37 @@ impl Default for Instances {
     /// `Count(1)`.
     fn default() -> Self {
         Instances::Count(1)
+    }
+}
+
+/// How an app's instances run (`exec_mode`, SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExecMode {
+    /// The instances share the app's sockets: `listen`, and for Node apps the ports they
+    /// listen on (PM2's cluster mode, for any language).
+    Cluster,
+    /// N independent instances, no shared socket: each binds its own port (PM2's fork
+    /// mode; `increment_var` gives each its own). `listen` is refused.
+    Fork,
+}
+
+impl ExecMode {
+    /// The mode of an app that declares none: Cluster when `instances` is more than one
+    /// (or `Max`/`MaxMinus`) or `listen` is set, else Fork.
+    pub fn default_for(instances: &Instances, listen: &[String]) -> ExecMode {
+        if *instances != Instances::Count(1) || !listen.is_empty() {
+            ExecMode::Cluster
+        } else {
+            ExecMode::Fork
+        }
+    }
+
+    /// `"cluster"` or `"fork"`, the word `list` and `describe` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecMode::Cluster => "cluster",
+            ExecMode::Fork => "fork",
+        }
     }
 }
 
@@ -480,6 +528,40 @@ mod tests {
         );
         assert_eq!(Rotate::default().keep, 5);
         assert!(!a.is_cluster());
+        assert_eq!(a.exec_mode, None);
+        assert_eq!(a.increment_var, None);
+    }
+
+    #[test]
+    fn exec_mode_defaults_to_cluster_with_instances_or_listen() {
+        let listen = vec!["tcp://127.0.0.1:3000".to_string()];
+        let cases = [
+            (Instances::Count(1), vec![], None, ExecMode::Fork),
+            (Instances::Count(2), vec![], None, ExecMode::Cluster),
+            (Instances::Max, vec![], None, ExecMode::Cluster),
+            (Instances::MaxMinus(1), vec![], None, ExecMode::Cluster),
+            (Instances::Count(1), listen.clone(), None, ExecMode::Cluster),
+            (
+                Instances::Count(4),
+                vec![],
+                Some(ExecMode::Fork),
+                ExecMode::Fork,
+            ),
+            (
+                Instances::Count(1),
+                vec![],
+                Some(ExecMode::Cluster),
+                ExecMode::Cluster,
+            ),
+        ];
+        for (instances, listen, declared, want) in cases {
+            let mut a = App::new("a".into(), "a.js".into(), PathBuf::from("/"));
+            a.instances = instances;
+            a.listen = listen;
+            a.exec_mode = declared;
+            assert_eq!(a.exec_mode(), want, "{instances:?} {declared:?}");
+            assert_eq!(a.is_cluster(), want == ExecMode::Cluster);
+        }
     }
 
     #[test]

@@ -19,6 +19,8 @@ const APP_FIELDS: &[&str] = &[
     "interpreter_args",
     "instances",
     "instance_var",
+    "exec_mode",
+    "increment_var",
     "listen",
     "env",
     "envs",
@@ -60,7 +62,6 @@ const PM2_APP_FIELDS: &[(&str, &str)] = &[
     ("log", "logs: (log_file: …)"),
     ("node_args", "interpreter_args"),
     ("exec_interpreter", "interpreter"),
-    ("exec_mode", "instances"),
     ("user", "uid"),
 ];
 const RESTART_FIELDS: &[&str] = &["policy", "delay", "backoff", "min_uptime", "max_restarts"];
@@ -223,6 +224,7 @@ impl<'s> Walk<'s> {
         app.line = node.pos.line;
         let mut named = None;
         let mut script = false;
+        let mut listen_at = None;
         for f in fields {
             let v = &f.value;
             match f.name.as_str() {
@@ -264,14 +266,20 @@ impl<'s> Walk<'s> {
                     }
                 }
                 "instance_var" => {
-                    if let Some(s) = self.nonempty(v, "instance_var") {
-                        if s.contains('=') || s.contains('\0') {
-                            self.err(v.pos, format!("invalid variable name \"{s}\""));
-                        }
+                    if let Some(s) = self.variable(v, "instance_var") {
                         app.instance_var = s;
                     }
                 }
+                "exec_mode" => {
+                    app.exec_mode = self.opt(v).and_then(|v| v.and_then(|v| self.exec_mode(v)))
+                }
+                "increment_var" => {
+                    app.increment_var = self
+                        .opt(v)
+                        .and_then(|v| v.and_then(|v| self.variable(v, "increment_var")))
+                }
                 "listen" => {
+                    listen_at = Some(f.pos);
                     let mut out = Vec::new();
                     for (item, s) in self.string_nodes(v, "listen").unwrap_or_default() {
                         if let Err(e) = values::validate_listen(&s) {
@@ -383,6 +391,14 @@ impl<'s> Walk<'s> {
                 }
                 _ => self.unknown(f, APP_FIELDS, PM2_APP_FIELDS),
             }
+        }
+        if let Some(pos) =
+            listen_at.filter(|_| app.exec_mode == Some(ExecMode::Fork) && !app.listen.is_empty())
+        {
+            self.err(
+                pos,
+                "listen shares sockets between instances, which exec_mode Fork does not do: remove listen or use exec_mode: Cluster",
+            );
         }
         if !fields.iter().any(|f| f.name == "name") {
             self.missing(node, "name");
@@ -1036,6 +1052,38 @@ impl<'s> Walk<'s> {
                 None
             }
         }
+    }
+
+    /// An environment variable's name: not empty, no `=` nor NUL (it could not be set).
+    fn variable(&mut self, v: &Node, field: &str) -> Option<String> {
+        let s = self.nonempty(v, field)?;
+        if s.contains('=') || s.contains('\0') {
+            self.err(v.pos, format!("invalid variable name \"{s}\""));
+        }
+        Some(s)
+    }
+
+    /// `Cluster` or `Fork`; PM2's strings (`"fork"`, `"cluster_mode"`) are refused with
+    /// the variant to write instead.
+    fn exec_mode(&mut self, v: &Node) -> Option<ExecMode> {
+        if let Value::Str(s) = &v.value {
+            let want = match s.trim_end_matches("_mode").to_ascii_lowercase().as_str() {
+                "fork" => Some("Fork"),
+                "cluster" => Some("Cluster"),
+                _ => None,
+            };
+            if let Some(w) = want {
+                self.err(
+                    v.pos,
+                    format!("exec_mode \"{s}\" is PM2's spelling, write {w} (no quotes)"),
+                );
+                return None;
+            }
+        }
+        Some(match self.variant(v, "exec_mode", &["Cluster", "Fork"])? {
+            "Fork" => ExecMode::Fork,
+            _ => ExecMode::Cluster,
+        })
     }
 
     fn strategy(&mut self, v: &Node) -> Option<Strategy> {

@@ -142,6 +142,8 @@ fn every_field_parses() {
     assert_eq!(a.interpreter.as_deref(), Some("node"));
     assert_eq!(a.instances, Instances::Count(4));
     assert_eq!(a.listen, ["tcp://0.0.0.0:3000"]);
+    assert_eq!(a.exec_mode, Some(pmx_config::ExecMode::Cluster));
+    assert_eq!(a.increment_var.as_deref(), Some("PORT"));
     assert_eq!(a.env.get("PORT").map(String::as_str), Some("3000"));
     assert_eq!(a.envs["production"]["NODE_ENV"], "production");
     assert_eq!(a.env_file, Some(dir.join(".env")));

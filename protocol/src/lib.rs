@@ -25,8 +25,8 @@ pub use event::Event;
 pub use home::Home;
 pub use parse::{parse_request, too_large};
 pub use reply::{
-    Description, EnvReply, HelloReply, PingReply, PlanAction, PlanLine, ProcessInfo, Status,
-    UpReply,
+    Description, EnvReply, HelloReply, ListenSocket, PingReply, PlanAction, PlanLine, ProcessInfo,
+    Status, UpReply,
 };
 pub use spec::{App, AppSpec, EnvLayers, Group};
 
@@ -97,6 +97,8 @@ pub enum Request {
     Restart(RestartRequest),
     /// Reload the target: in fork mode a restart; answers the rows touched.
     Reload(RestartRequest),
+    /// Change an app's instance count (`pmx scale`); answers the app's rows after.
+    Scale(ScaleRequest),
     /// Stop and forget the target; answers the rows it had.
     Delete {
         /// A name, an id, a namespace or `all`.
@@ -166,6 +168,7 @@ impl Request {
             Request::Restart(_) => "restart",
             Request::Reload(_) => "reload",
             Request::Delete { .. } => "delete",
+            Request::Scale(_) => "scale",
             Request::Reset { .. } => "reset",
             Request::Signal { .. } => "signal",
             Request::Kill => "kill",
@@ -189,6 +192,7 @@ pub const VERBS: &[&str] = &[
     "restart",
     "reload",
     "delete",
+    "scale",
     "reset",
     "signal",
     "kill",
@@ -264,6 +268,22 @@ pub struct RestartRequest {
     /// The asking command's environment (used with `update_env`).
     #[serde(default)]
     pub env: Option<BTreeMap<String, String>>,
+}
+
+/// `scale`: an app's new instance count, absolute (`pmx scale web 4`) or relative
+/// (`+2`, `-1`), as PM2's `pm2 scale <name> <number>`. Exactly one of `instances` and
+/// `delta` is given; the result must be at least 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleRequest {
+    /// The app's name (not an id, a namespace or `all`: one app, as in PM2).
+    pub name: String,
+    /// The new count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<u32>,
+    /// Instances to add (positive) or to stop, highest numbers first (negative).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<i64>,
 }
 
 /// A request as it arrives: the `id` beside the tagged request.

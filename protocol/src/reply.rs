@@ -168,10 +168,36 @@ pub struct Description {
     /// The group's restarts within its intensity window now; null outside a group.
     #[serde(default)]
     pub group_restarts: Option<u64>,
+    /// How the app's instances run, as declared or by default (SPEC §6): `cluster` or
+    /// `fork`. The row's `mode` says `cluster` only once they share sockets.
+    #[serde(default)]
+    pub exec_mode: String,
+    /// The app's `listen` sockets, each with whether pmx holds it bound now.
+    #[serde(default)]
+    pub listen: Vec<ListenSocket>,
+    /// The variable that holds the instance number (`NODE_APP_INSTANCE`).
+    #[serde(default)]
+    pub instance_var: String,
+    /// The app's `increment_var`, if any.
+    #[serde(default)]
+    pub increment_var: Option<String>,
+    /// What this instance gets in `increment_var` (the base + its number); null without one.
+    #[serde(default)]
+    pub increment_value: Option<String>,
     /// The whole environment the instance was started with (as `env` answers it), only
     /// when the request asked for it (`"env":true`, what `pmx jlist` sends); absent else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
+}
+
+/// One of an app's `listen` sockets, as `describe` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenSocket {
+    /// As declared: `tcp://host:port` or `unix:/path`.
+    pub address: String,
+    /// pmx holds it bound (from the app's first spawn until the app goes or its `listen`
+    /// changes); false before.
+    pub bound: bool,
 }
 
 /// `env`'s answer: the environment one instance got, every value in full.

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 /// The plain value types an [`App`] and a [`Group`] are made of, re-exported from
 /// pmx-config on purpose (see the module doc).
-pub use pmx_config::{Instances, Intensity, Logs, Policy, Restart, Rotate, Strategy, Watch};
+pub use pmx_config::{
+    ExecMode, Instances, Intensity, Logs, Policy, Restart, Rotate, Strategy, Watch,
+};
 
 /// One app as sent (`AppSpec.app`): every field as declared, at its value or default.
 ///
@@ -45,6 +47,15 @@ pub struct App {
     pub instances: Instances,
     /// The variable that holds the instance number.
     pub instance_var: String,
+    /// How the instances run; null: Cluster with more than one instance or `listen`,
+    /// else Fork ([`App::exec_mode`]). Absent on the wire means null (a client older
+    /// than the field).
+    #[serde(default)]
+    pub exec_mode: Option<ExecMode>,
+    /// A variable instance k gets as its base value + k (PM2's `increment_var`); null:
+    /// none. Absent on the wire means null.
+    #[serde(default)]
+    pub increment_var: Option<String>,
     /// Sockets shared with every instance: `tcp://host:port` or `unix:/path`.
     pub listen: Vec<String>,
     /// Environment laid over the inherited one and `env_file`. `Debug` shows the keys only.
@@ -99,6 +110,15 @@ impl App {
     }
 }
 
+impl App {
+    /// The mode in force: the declared `exec_mode`, else Cluster when there is more than
+    /// one instance or `listen` is set, else Fork (as `pmx_config::App::exec_mode`).
+    pub fn exec_mode(&self) -> ExecMode {
+        self.exec_mode
+            .unwrap_or_else(|| ExecMode::default_for(&self.instances, &self.listen))
+    }
+}
+
 impl From<&pmx_config::App> for App {
     /// The app as declared, without its position in the file.
     fn from(app: &pmx_config::App) -> App {
@@ -121,6 +141,8 @@ impl From<pmx_config::App> for App {
             interpreter_args,
             instances,
             instance_var,
+            exec_mode,
+            increment_var,
             listen,
             env,
             envs,
@@ -155,6 +177,8 @@ impl From<pmx_config::App> for App {
             interpreter_args,
             instances,
             instance_var,
+            exec_mode,
+            increment_var,
             listen,
             env,
             envs,
@@ -205,6 +229,8 @@ impl fmt::Debug for App {
             .field("interpreter_args", &self.interpreter_args)
             .field("instances", &self.instances)
             .field("instance_var", &self.instance_var)
+            .field("exec_mode", &self.exec_mode)
+            .field("increment_var", &self.increment_var)
             .field("listen", &self.listen)
             .field("env", &Keys(&self.env))
             .field("envs", &envs)

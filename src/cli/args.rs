@@ -47,6 +47,8 @@ pub enum Cmd {
     Reload(ReloadArgs),
     /// `pmx delete`
     Delete(DeleteArgs),
+    /// `pmx scale`
+    Scale(ScaleArgs),
     /// `pmx reset`
     Reset(ResetArgs),
     /// `pmx signal`
@@ -101,10 +103,9 @@ pub struct StartArgs {
     /// the working directory (default: the current one)
     #[argh(option)]
     pub cwd: Option<String>,
-    /// PM2's fork-mode flag, accepted so PM2 command lines work: pmx already runs an app
-    /// as its own process (`--node-args` is also accepted, for --interpreter-args)
+    /// fork mode (exec_mode: Fork, PM2's flag): the instances share no socket, each binds
+    /// its own port (`--node-args` is also accepted, for --interpreter-args)
     #[argh(switch, short = 'x')]
-    #[allow(dead_code)] // accepted and nothing to do: fork mode is how pmx runs an app
     pub execute_command: bool,
     /// ms to wait before a restart (restart.delay)
     #[argh(option, from_str_fn(millis))]
@@ -263,6 +264,21 @@ pub struct StopArgs {
     /// for an app file target: only these apps (comma-separated)
     #[argh(option)]
     pub only: Option<String>,
+    /// print nothing
+    #[argh(switch, short = 's')]
+    pub silent: bool,
+}
+
+/// Change an app's instance count: N, +N (add) or -N (stop the highest); PM2's `pm2 scale`.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "scale", help_triggers("-h", "--help"))]
+pub struct ScaleArgs {
+    /// the app's name
+    #[argh(positional)]
+    pub name: String,
+    /// the new count (4), instances to add (+2) or to stop, highest numbers first (-1)
+    #[argh(positional)]
+    pub count: String,
     /// print nothing
     #[argh(switch, short = 's')]
     pub silent: bool,

@@ -146,6 +146,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         Cmd::StartOrRestart(a) => verbs::start_or_restart::run(&home, a),
         Cmd::Stop(a) => verbs::stop::run(&home, a),
         Cmd::Delete(a) => verbs::delete::run(&home, a),
+        Cmd::Scale(a) => verbs::scale::run(&home, a),
         Cmd::Reset(a) => verbs::reset::run(&home, a),
         Cmd::Signal(a) => verbs::signal::run(&home, a),
         Cmd::Restart(a) => verbs::restart::run(&home, a),

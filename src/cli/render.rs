@@ -72,6 +72,19 @@ pub fn describe(d: &Description) -> String {
         ("instance", d.info.instance.to_string()),
         ("pid", opt(d.info.pid.map(|p| p.to_string()))),
         ("mode", d.info.mode.clone()),
+        ("exec mode", d.exec_mode.clone()),
+        ("listen", listen_sockets(&d.listen)),
+        (
+            "instance var",
+            format!("{}={}", d.instance_var, d.info.instance),
+        ),
+        (
+            "increment var",
+            match (&d.increment_var, &d.increment_value) {
+                (Some(var), Some(value)) => format!("{var}={value}"),
+                _ => "-".into(),
+            },
+        ),
         ("restarts", d.info.restarts.to_string()),
         ("unstable restarts", d.unstable_restarts.to_string()),
         ("uptime", opt(d.info.uptime.map(human_ms))),
@@ -116,6 +129,22 @@ pub fn describe(d: &Description) -> String {
         t.add_row(vec![k.to_string(), v]);
     }
     format!("{t}\n")
+}
+
+/// An app's `listen` sockets for `describe`: `tcp://0.0.0.0:3000 (bound)`, comma-separated;
+/// `-` when it has none.
+fn listen_sockets(listen: &[pmx_protocol::ListenSocket]) -> String {
+    if listen.is_empty() {
+        return "-".into();
+    }
+    listen
+        .iter()
+        .map(|l| {
+            let state = if l.bound { "bound" } else { "not bound yet" };
+            format!("{} ({state})", l.address)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `up`'s plan: `+ name  start`, `~ name  reload (env.PORT, args)`, `= name  unchanged`,

@@ -98,23 +98,31 @@ pub fn groups_of(
         .collect()
 }
 
+/// Whether `app` runs under node: its interpreter (a path or a name ending in `node`),
+/// or, with none given, its script's extension (`.js`, `.mjs`, `.cjs`) or its program
+/// being `node` itself (`pmx start "node server.js"`).
+fn runs_node(app: &pmx_config::App) -> bool {
+    let is_node = |p: &str| {
+        std::path::Path::new(p)
+            .file_name()
+            .is_some_and(|f| f == "node" || f == "nodejs")
+    };
+    match app.interpreter.as_deref() {
+        Some(i) => is_node(i),
+        None => {
+            start::interpreter_for(std::path::Path::new(&app.script)) == Some("node")
+                || is_node(&app.script)
+        }
+    }
+}
+
 /// Say which declared behaviours this build does not act on yet, rather than pretend.
 pub fn warn_unbuilt(app: &pmx_config::App) {
     let mut unbuilt = Vec::new();
-    // A Node app's instances share their port through Node's cluster protocol, pmx as the
-    // primary (as under PM2).
-    let interpreter = app
-        .interpreter
-        .as_deref()
-        .or_else(|| start::interpreter_for(Path::new(&app.script)));
-    let is_node = |p: &str| {
-        matches!(
-            Path::new(p).file_name().and_then(|n| n.to_str()),
-            Some("node" | "nodejs")
-        )
-    };
-    let node = interpreter.is_some_and(is_node) || is_node(&app.script);
-    if app.is_cluster() && app.listen.is_empty() && !node {
+    // Node apps in cluster mode share the ports they listen on through Node's cluster
+    // protocol, pmx acting as the primary (as under PM2); any other program shares only
+    // the sockets `listen` names. Fork mode shares nothing, by choice.
+    if app.is_cluster() && app.listen.is_empty() && !runs_node(app) {
         unbuilt.push(
             "several instances sharing a port without `listen` (each instance binds its own port: give `listen` so pmx binds it once and shares it)",
         );

@@ -341,6 +341,14 @@ pub fn app_from_flags(
         pmx_config::validate_listen(l).map_err(|e| Failure::usage(format!("--listen: {e}")))?;
         app.listen.push(l.clone());
     }
+    if a.execute_command {
+        if !app.listen.is_empty() {
+            return Err(Failure::usage(
+                "-x (fork mode) shares no socket between instances: drop -x to use --listen",
+            ));
+        }
+        app.exec_mode = Some(pmx_config::ExecMode::Fork);
+    }
     app.logs.merge = a.merge_logs;
     app.logs.time = a.time;
     if let Some(f) = &a.log_date_format {

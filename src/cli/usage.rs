@@ -64,8 +64,9 @@ pub fn check(words: &[String]) -> Result<Vec<String>, Failure> {
             // argh prints the verb's help (or says what may not follow it).
             return Ok(words.to_vec());
         }
-        // `-` alone is a positional (`pmx start -`: standard input), as in PM2.
-        if !w.starts_with('-') || w == "-" {
+        // `-` alone is a positional (`pmx start -`: standard input), as in PM2, and so is a
+        // negative number no option is spelled as (`pmx scale web -1`).
+        if !w.starts_with('-') || w == "-" || is_negative_number(cmd, w) {
             positionals.push(w);
             items.push((None, vec![w.clone()]));
             continue;
@@ -113,6 +114,27 @@ pub fn check(words: &[String]) -> Result<Vec<String>, Failure> {
         key.is_none() && item.len() == 1 && (item[0] == "-" || !item[0].starts_with('-'))
     });
     let dash = last_positional.filter(|&i| items[i].1 == ["-"]);
+    // A negative number is a positional only after `--` for argh: the options first,
+    // then `--` and every positional in order.
+    if dash.is_none() && positionals.iter().any(|p| is_negative_number(cmd, p)) {
+        let (flags, plain): (Vec<_>, Vec<_>) =
+            items.iter().enumerate().partition(|(_, (k, item))| {
+                k.is_some() || item.len() != 1 || !positionals.contains(&&item[0])
+            });
+        for (i, (key, item)) in flags {
+            let repeated_later = key.is_some() && items[i + 1..].iter().any(|(k, _)| k == key);
+            if !repeated_later {
+                head.extend(item.iter().cloned());
+            }
+        }
+        head.push("--".to_string());
+        head.extend(
+            plain
+                .into_iter()
+                .flat_map(|(_, (_, item))| item.iter().cloned()),
+        );
+        return Ok(head);
+    }
     for (i, (key, item)) in items.iter().enumerate() {
         let repeated_later = key.is_some() && items[i + 1..].iter().any(|(k, _)| k == key);
         if Some(i) == dash {
@@ -170,6 +192,13 @@ fn check_positionals(
         )));
     }
     Ok(())
+}
+
+/// Whether `word` is a negative integer (`-1`) that none of `cmd`'s options is spelled as.
+fn is_negative_number(cmd: &CommandInfoWithArgs, word: &str) -> bool {
+    word.strip_prefix('-')
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        && find(cmd, word).is_none()
 }
 
 /// The kind of `cmd`'s option spelled `word` (`--name` or `-n`), if it has one.
@@ -261,6 +290,31 @@ mod tests {
         ];
         for w in ok {
             check(&words(w)).unwrap_or_else(|f| panic!("{w:?}: {}", f.message));
+        }
+    }
+
+    #[test]
+    fn a_negative_count_is_a_positional_after_the_options() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["scale", "web", "-1"], &["scale", "--", "web", "-1"]),
+            (
+                &["scale", "web", "-2", "-s"],
+                &["scale", "-s", "--", "web", "-2"],
+            ),
+            (&["scale", "web", "+2"], &["scale", "web", "+2"]),
+            (
+                &["start", "a.js", "-i", "-1"],
+                &["start", "a.js", "-i", "-1"],
+            ),
+        ];
+        for (given, want) in cases {
+            let got = check(&words(given)).unwrap_or_else(|f| panic!("{given:?}: {}", f.message));
+            assert_eq!(got, words(want), "{given:?}");
+            let refs: Vec<&str> = got.iter().map(String::as_str).collect();
+            assert!(
+                <Pmx as argh::FromArgs>::from_args(&["pmx"], &refs).is_ok(),
+                "argh parses {got:?}"
+            );
         }
     }
 

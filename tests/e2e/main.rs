@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `pmx` binary, a private `PMX_HOME` per test, real processes
 //! from `fixtures/`. One test binary (STYLE.md); one file per area.
 
+mod any_language;
 mod cli;
 mod cluster;
 mod config;
@@ -27,6 +28,7 @@ mod races;
 mod refusals;
 mod restart;
 mod run_as;
+mod scale;
 mod security;
 mod spawn_failures;
 mod up;

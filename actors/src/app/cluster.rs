@@ -37,14 +37,15 @@ enum HeldKey {
 }
 
 impl AppSup {
-    /// The channel link of this app's spawns: Some for a Node app (cluster mode when it
-    /// has several instances or `listen`).
+    /// The channel link of this app's spawns: Some for a Node app; its workers share
+    /// their ports through pmx in cluster mode only (`exec_mode: Fork` keeps the channel
+    /// for `process.send`, as PM2's fork mode does, and shares nothing).
     pub(super) fn node_link(&self, ctx: &mut Context<Self>) -> Option<Link> {
         let spec = &self.parts.spec;
         if !is_node(spec.app.interpreter.as_deref(), &spec.program) {
             return None;
         }
-        let cluster = super::instance_count(&spec.app.instances) > 1 || !spec.app.listen.is_empty();
+        let cluster = spec.app.exec_mode() == crate::protocol::ExecMode::Cluster;
         Some(Link {
             cluster,
             app: spec.app.name.clone(),

@@ -9,7 +9,7 @@ use actix::prelude::*;
 use super::AppSup;
 use crate::home::Home;
 use crate::os;
-use crate::protocol::{AppSpec, Description, ProcessInfo, Status};
+use crate::protocol::{AppSpec, Description, ListenSocket, ProcessInfo, Status};
 use crate::supervision::instance::Phase;
 
 /// What the Root keeps of an instance for `list`: its row and when its process started.
@@ -262,6 +262,19 @@ impl Handler<Describe> for AppSup {
                     group_strategy: None,
                     group_intensity: None,
                     group_restarts: None,
+                    exec_mode: spec.app.exec_mode().as_str().into(),
+                    listen: spec
+                        .app
+                        .listen
+                        .iter()
+                        .map(|address| ListenSocket {
+                            address: address.clone(),
+                            bound: self.listen.is_some(),
+                        })
+                        .collect(),
+                    instance_var: spec.app.instance_var.clone(),
+                    increment_var: spec.app.increment_var.clone(),
+                    increment_value: self.incremented(slot).map(|(_, v)| v),
                     env: msg.env.then(|| self.env_for(slot)),
                 }
             })

@@ -73,6 +73,26 @@ pub fn short_of_resources(errno: Option<i32>) -> bool {
     )
 }
 
+/// The value of `key` in an app's environment layers, the highest that sets it (`envs`,
+/// `env`, `env_file`, then the inherited environment), without merging them.
+fn layered<'a>(env: &'a crate::protocol::EnvLayers, key: &str) -> Option<&'a str> {
+    [&env.envs, &env.env, &env.env_file, &*env.inherited]
+        .into_iter()
+        .find_map(|layer| layer.get(key))
+        .map(String::as_str)
+}
+
+/// What instance `k` gets in its `increment_var` when the app's value is `base` (PM2 7's
+/// `injectVariables`: `Number(base) || 0`, then + k per instance): an integer base
+/// (surrounding blanks allowed) + k; no value, or one that is not an integer (`"abc"`,
+/// `"3000.5"`), counts as 0, so instance k gets k.
+pub fn increment_value(base: Option<&str>, k: u32) -> String {
+    let base = base
+        .and_then(|b| b.trim().parse::<i128>().ok())
+        .unwrap_or(0);
+    (base + i128::from(k)).to_string()
+}
+
 /// Whom an app runs as: what [`resolve_user`] makes of its `uid`/`gid`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RunAs {
@@ -175,8 +195,18 @@ impl AppSup {
     /// its current generation; the prepared spawn's marker is swapped per process).
     pub(super) fn env_for(&self, i: usize) -> BTreeMap<String, String> {
         let mut env = self.parts.spec.env.merged();
+        env.extend(self.incremented(i));
         env.extend(self.injected_env(i));
         env
+    }
+
+    /// Slot `i`'s `increment_var` and its value (the app's base value + the instance
+    /// number, [`increment_value`]); None when the app has no `increment_var`.
+    pub(super) fn incremented(&self, i: usize) -> Option<(String, String)> {
+        let spec = &self.parts.spec;
+        let var = spec.app.increment_var.as_ref()?;
+        let base = layered(&spec.env, var);
+        Some((var.clone(), increment_value(base, self.slots[i].idx)))
     }
 
     /// What slot `i`'s environment has over the inherited layer: the app's own layers
@@ -184,6 +214,7 @@ impl AppSup {
     /// inherited layer, prepared once for every app of the same shell.
     fn own_env(&self, i: usize) -> BTreeMap<String, String> {
         let mut env = self.parts.spec.env.overlay();
+        env.extend(self.incremented(i));
         env.extend(self.injected_env(i));
         env
     }
@@ -297,6 +328,41 @@ mod tests {
             e.gid.as_raw(),
             groups.into_iter().map(|g| g.as_raw()).collect(),
         )
+    }
+
+    #[test]
+    fn increment_var_is_the_base_plus_the_instance_number_as_in_pm2() {
+        let cases = [
+            (Some("3000"), 0, "3000"),
+            (Some("3000"), 3, "3003"),
+            (Some(" 8080 "), 1, "8081"),
+            (Some("-5"), 2, "-3"),
+            (None, 0, "0"),
+            (None, 2, "2"),
+            (Some("abc"), 1, "1"),
+            (Some(""), 1, "1"),
+            (Some("3000.5"), 1, "1"),
+            (Some("9223372036854775807"), 1, "9223372036854775808"),
+        ];
+        for (base, k, want) in cases {
+            assert_eq!(increment_value(base, k), want, "{base:?} + {k}");
+        }
+    }
+
+    #[test]
+    fn the_base_comes_from_the_highest_layer_that_sets_it() {
+        let mut env = crate::protocol::EnvLayers {
+            inherited: Arc::new(BTreeMap::from([("PORT".into(), "1000".into())])),
+            ..Default::default()
+        };
+        assert_eq!(layered(&env, "PORT"), Some("1000"));
+        env.env_file.insert("PORT".into(), "2000".into());
+        assert_eq!(layered(&env, "PORT"), Some("2000"));
+        env.env.insert("PORT".into(), "3000".into());
+        assert_eq!(layered(&env, "PORT"), Some("3000"));
+        env.envs.insert("PORT".into(), "4000".into());
+        assert_eq!(layered(&env, "PORT"), Some("4000"));
+        assert_eq!(layered(&env, "NOPE"), None);
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub fn declared_changes(old: &AppSpec, new: &AppSpec) -> Vec<String> {
     d.field("interpreter_args", &a.interpreter_args, &b.interpreter_args);
     d.field("instances", &a.instances, &b.instances);
     d.field("instance_var", &a.instance_var, &b.instance_var);
+    // As declared: an app that declares none keeps following its count, so a count
+    // change alone stays a scale.
+    d.field("exec_mode", &a.exec_mode, &b.exec_mode);
+    d.field("increment_var", &a.increment_var, &b.increment_var);
     d.field("listen", &a.listen, &b.listen);
     d.map("env", &a.env, &b.env);
     d.field("env_file", &a.env_file, &b.env_file);
@@ -131,6 +135,8 @@ mod tests {
         "interpreter_args",
         "instances",
         "instance_var",
+        "exec_mode",
+        "increment_var",
         "listen",
         "env",
         "envs",
@@ -190,6 +196,14 @@ mod tests {
                 vec!["instances"],
             ),
             (|s| s.app.instance_var = "INST".into(), vec!["instance_var"]),
+            (
+                |s| s.app.exec_mode = Some(pmx_config::ExecMode::Fork),
+                vec!["exec_mode"],
+            ),
+            (
+                |s| s.app.increment_var = Some("PORT".into()),
+                vec!["increment_var"],
+            ),
             (|s| s.app.listen = vec!["tcp://0:1".into()], vec!["listen"]),
             (
                 |s| s.app.env = map(&[("PORT", "2"), ("A", "1")]),

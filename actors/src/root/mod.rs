@@ -273,6 +273,7 @@ impl Handler<Api> for Root {
             Request::Up(req) => self.up(req, ctx),
             Request::Stop { target } => self.lifecycle(&target, Op::Stop),
             Request::Delete { target } => self.delete(&target),
+            Request::Scale(req) => self.scale(req),
             Request::Reset { target } => self.lifecycle(&target, Op::Reset),
             Request::Restart(r) | Request::Reload(r) => self.restart(r),
             Request::Signal { signal, target } => self.signal(&signal, &target),

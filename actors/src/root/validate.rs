@@ -108,6 +108,24 @@ fn validate_apps(specs: &[AppSpec]) -> Result<(), ApiError> {
         for l in &app.listen {
             pmx_config::validate_listen(l).map_err(|e| bad(&app.name, format!("listen: {e}")))?;
         }
+        if app.exec_mode == Some(pmx_config::ExecMode::Fork) && !app.listen.is_empty() {
+            return Err(bad(
+                &app.name,
+                "listen shares sockets between instances, which exec_mode Fork does not do".into(),
+            ));
+        }
+        let vars = [
+            ("instance_var", Some(&app.instance_var)),
+            ("increment_var", app.increment_var.as_ref()),
+        ];
+        for (field, var) in vars {
+            if let Some(v) = var.filter(|v| v.is_empty() || v.contains('=') || v.contains('\0')) {
+                return Err(bad(
+                    &app.name,
+                    format!("{field}: variable name {v:?} is empty or holds \"=\" or NUL"),
+                ));
+            }
+        }
         if app.instances == pmx_config::Instances::Count(0) {
             return Err(bad(&app.name, "instances: Count(0) runs nothing".into()));
         }
@@ -189,6 +207,39 @@ mod tests {
                 "{groups:?}"
             );
         }
+    }
+
+    #[test]
+    fn fork_with_listen_and_bad_variable_names_are_refused() {
+        let with = |f: &dyn Fn(&mut AppSpec)| {
+            let mut s = spec("a", 2);
+            f(&mut s);
+            code_and_message(validate_specs(&[s], &[])).map(|(_, m)| m)
+        };
+        assert_eq!(
+            with(&|s| s.app.exec_mode = Some(pmx_config::ExecMode::Fork)),
+            None
+        );
+        assert_eq!(
+            with(&|s| {
+                s.app.exec_mode = Some(pmx_config::ExecMode::Fork);
+                s.app.listen = vec!["tcp://127.0.0.1:1".into()];
+            }),
+            Some("app \"a\": listen shares sockets between instances, which exec_mode Fork does not do".into())
+        );
+        assert_eq!(
+            with(&|s| s.app.increment_var = Some("A=B".into())),
+            Some(
+                "app \"a\": increment_var: variable name \"A=B\" is empty or holds \"=\" or NUL"
+                    .into()
+            )
+        );
+        assert_eq!(
+            with(&|s| s.app.instance_var = String::new()),
+            Some(
+                "app \"a\": instance_var: variable name \"\" is empty or holds \"=\" or NUL".into()
+            )
+        );
     }
 
     #[test]

@@ -53,8 +53,28 @@ impl AppConv<'_> {
             Some(1) => None,
             Some(k) => Some(k.to_string()),
         };
+        let several = text.is_some();
         if let Some(t) = text {
             self.line(format!("instances: {t}"), None);
+        }
+        // pmx's default follows the count (Cluster for several, Fork for one): only a
+        // mode that differs from it is written.
+        match mode {
+            Some("fork") if several => self.line("exec_mode: Fork".to_string(), None),
+            Some("cluster") if !several => self.line("exec_mode: Cluster".to_string(), None),
+            _ => {}
+        }
+        match a.get("increment_var") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(v)) if v.is_empty() => {}
+            Some(Value::String(v)) if v.contains('=') || v.contains('\0') => {
+                self.err("increment_var", format!("{v:?} is not a variable name"))
+            }
+            Some(Value::String(v)) => self.line(format!("increment_var: {}", ron_str(v)), None),
+            Some(v) => self.err(
+                "increment_var",
+                format!("expected a variable name, found {}", kind(v)),
+            ),
         }
         let node = match (interpreter, script) {
             (Some(i), _) => i == "node" || i.ends_with("/node") || i.ends_with("node"),
@@ -557,11 +577,16 @@ impl AppConv<'_> {
             Value::Number(n) => n.as_f64() != Some(0.0),
             _ => true,
         };
-        let cases: [(&str, &str); 5] = [
-            ("increment_var", "pmx does not add 1 to a variable per instance; use the instance variable (NODE_APP_INSTANCE) in the app"),
+        let cases: [(&str, &str); 4] = [
             ("append_env_to_name", "pmx names do not change with --env"),
-            ("shutdown_with_message", "pmx stops apps with a signal (set kill_signal)"),
-            ("log_type", "pmx writes log lines as the app wrote them (pmx logs --json gives JSON)"),
+            (
+                "shutdown_with_message",
+                "pmx stops apps with a signal (set kill_signal)",
+            ),
+            (
+                "log_type",
+                "pmx writes log lines as the app wrote them (pmx logs --json gives JSON)",
+            ),
             ("filter_env", "pmx passes the caller's environment as it is"),
         ];
         for (field, why) in cases {

@@ -736,11 +736,51 @@ mod tests {
     }
 
     #[test]
+    fn exec_mode_and_increment_var_keep_pm2s_meaning() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("a.js"), "x").expect("write");
+        let config = serde_json::json!([
+            {"name": "forks", "script": "a.js", "instances": 3, "exec_mode": "fork",
+             "increment_var": "PORT", "env": {"PORT": 3000}},
+            {"name": "one", "script": "a.js", "exec_mode": "cluster_mode"},
+            {"name": "many", "script": "a.js", "instances": 2, "exec_mode": "cluster"},
+            {"name": "single", "script": "a.js", "exec_mode": "fork"},
+        ]);
+        let c = convert(&config, &[], &ctx(dir.path())).expect("converts");
+        let eco = pmx_config::parse(&c.ron, &dir.path().join("ecosystem.ron"))
+            .unwrap_or_else(|e| panic!("{e}\n{}", c.ron));
+        use pmx_config::ExecMode::{Cluster, Fork};
+        let got: Vec<_> = eco
+            .apps
+            .iter()
+            .map(|a| {
+                (
+                    a.name.as_str(),
+                    a.exec_mode,
+                    a.exec_mode(),
+                    a.increment_var.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("forks", Some(Fork), Fork, Some("PORT".to_string())),
+                ("one", Some(Cluster), Cluster, None),
+                ("many", None, Cluster, None),
+                ("single", None, Fork, None),
+            ],
+            "{}",
+            c.ron
+        );
+    }
+
+    #[test]
     fn what_pmx_cannot_express_is_an_error_naming_app_and_field() {
         let dir = tempfile::tempdir().expect("tmp");
         let config = serde_json::json!([
             {"name": "a", "script": "missing.js"},
-            {"name": "b", "script": "bash", "args": 5, "increment_var": "PORT"},
+            {"name": "b", "script": "bash", "args": 5, "increment_var": 3},
         ]);
         let errors = convert(&config, &[], &ctx(dir.path())).expect_err("fails");
         assert!(

@@ -17,6 +17,7 @@ pub mod reload;
 pub mod reload_logs;
 pub mod reset;
 pub mod restart;
+pub mod scale;
 pub mod signal;
 pub mod start;
 pub mod start_or_reload;

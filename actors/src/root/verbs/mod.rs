@@ -5,6 +5,7 @@ mod describe;
 mod env;
 mod lifecycle;
 mod logs;
+mod scale;
 mod signal;
 mod start;
 mod up;
