@@ -45,7 +45,7 @@ impl AppSup {
         if !is_node(spec.app.interpreter.as_deref(), &spec.program) {
             return None;
         }
-        let cluster = spec.app.exec_mode() == crate::protocol::ExecMode::Cluster;
+        let cluster = spec.app.exec_mode() == pmx_config::ExecMode::Cluster;
         Some(Link {
             cluster,
             app: spec.app.name.clone(),
