@@ -341,6 +341,10 @@ pub fn app_from_flags(
         pmx_config::validate_listen(l).map_err(|e| Failure::usage(format!("--listen: {e}")))?;
         app.listen.push(l.clone());
     }
+    app.wait_ready = a.wait_ready;
+    if let Some(ms) = a.listen_timeout {
+        app.listen_timeout_ms = ms;
+    }
     app.logs.merge = a.merge_logs;
     app.logs.time = a.time;
     if let Some(f) = &a.log_date_format {

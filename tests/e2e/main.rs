@@ -23,6 +23,7 @@ mod pm2_targets;
 mod protocol;
 mod protocol_limits;
 mod races;
+mod readiness;
 mod refusals;
 mod restart;
 mod run_as;

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use super::{strategy_of, AppSup};
 use crate::events::Publish;
 use crate::group::MemberFailed;
-use crate::messages::StartChild;
+use crate::messages::{ReadyTimeout, StartChild};
 use crate::os;
 use crate::process::{Spawn, Terminate};
 use crate::protocol::Event as BusEvent;
@@ -24,6 +24,7 @@ impl AppSup {
         let set = Setting {
             rules: &self.rules,
             supervisor: self.supervisor(),
+            ready_timeout_ms: self.ready_timeout_ms(),
         };
         let now = self.now_ms();
         let fx = self.slots[i].fsm.on(ev, set, now);
@@ -51,6 +52,18 @@ impl AppSup {
             } => {
                 ctx.notify_later(
                     StartChild {
+                        instance: self.slots[i].key,
+                        generation,
+                    },
+                    Duration::from_millis(delay_ms),
+                );
+            }
+            Effect::ArmReady {
+                generation,
+                delay_ms,
+            } => {
+                ctx.notify_later(
+                    ReadyTimeout {
                         instance: self.slots[i].key,
                         generation,
                     },

@@ -39,9 +39,10 @@ pub use self::spawn::{resolve_user, short_of_resources, Actors, ProcessPort, Run
 use crate::events::{BusFlags, EventBus};
 use crate::group::MemberFailed;
 use crate::home::Home;
-use crate::messages::{ChildExited, MainExited, Spawned, StartChild};
+use crate::messages::{ChildExited, MainExited, Ready, ReadyTimeout, Spawned, StartChild};
 use crate::os;
 use crate::protocol::{AppSpec, ProcessInfo};
+use crate::readiness::Notified;
 use crate::reaper::SharedPids;
 use crate::supervision::decide::Supervisor;
 use crate::supervision::instance::{Event, Reason, Token};
@@ -281,6 +282,13 @@ impl AppSup {
 
     fn name(&self) -> &str {
         &self.parts.spec.app.name
+    }
+
+    /// `wait_ready`: the `listen_timeout` (ms) a spawned process has to say READY before
+    /// it is `online` all the same; None: `online` once spawned (SPEC §5).
+    fn ready_timeout_ms(&self) -> Option<u64> {
+        let app = &self.parts.spec.app;
+        app.wait_ready.then_some(app.listen_timeout_ms)
     }
 
     /// The shell's clock, ms since the actor was built.
@@ -656,5 +664,39 @@ impl Handler<StartChild> for AppSup {
             generation: msg.generation,
         };
         self.feed_key(msg.instance, ev, ctx);
+    }
+}
+
+impl Handler<Ready> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: Ready, ctx: &mut Context<Self>) {
+        let ev = Event::Ready {
+            generation: msg.generation,
+        };
+        self.feed_key(msg.instance, ev, ctx);
+    }
+}
+
+impl Handler<ReadyTimeout> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: ReadyTimeout, ctx: &mut Context<Self>) {
+        let ev = Event::ReadyTimeout {
+            generation: msg.generation,
+        };
+        self.feed_key(msg.instance, ev, ctx);
+    }
+}
+
+impl Handler<Notified> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: Notified, ctx: &mut Context<Self>) {
+        // READY=1 on the notify socket, checked there to come from this instance's tree.
+        let Some(key) = self.slots.iter().find(|s| s.id == msg.id).map(|s| s.key) else {
+            return;
+        };
+        let ev = Event::Ready {
+            generation: msg.generation,
+        };
+        self.feed_key(key, ev, ctx);
     }
 }

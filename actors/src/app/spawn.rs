@@ -175,7 +175,7 @@ impl AppSup {
     /// its current generation; the prepared spawn's marker is swapped per process).
     pub(super) fn env_for(&self, i: usize) -> BTreeMap<String, String> {
         let mut env = self.parts.spec.env.merged();
-        env.extend(self.injected_env(i));
+        env.extend(self.own_env(i));
         env
     }
 
@@ -185,6 +185,13 @@ impl AppSup {
     fn own_env(&self, i: usize) -> BTreeMap<String, String> {
         let mut env = self.parts.spec.env.overlay();
         env.extend(self.injected_env(i));
+        if self.parts.spec.app.wait_ready {
+            // sd_notify's socket (SPEC §5): prepared with the spawn, nothing per process.
+            env.insert(
+                crate::readiness::NOTIFY_VAR.into(),
+                crate::readiness::socket_env(&self.parts.shared.home),
+            );
+        }
         env
     }
 

@@ -23,6 +23,7 @@ use crate::events::{BusFlags, EventBus};
 use crate::group::{Escalate, GroupCommand, GroupSup};
 use crate::home::Home;
 use crate::protocol::{ApiError, AppSpec, ErrorCode, PingReply, Request, VERSION};
+use crate::readiness::Notified;
 use crate::reaper::SharedPids;
 
 mod changes;
@@ -226,6 +227,17 @@ impl Handler<Report> for Root {
     type Result = ();
     fn handle(&mut self, msg: Report, _: &mut Context<Self>) {
         self.reg.merge_rows(msg.app, msg.count, msg.rows);
+    }
+}
+
+impl Handler<Notified> for Root {
+    type Result = ();
+    fn handle(&mut self, msg: Notified, _: &mut Context<Self>) {
+        // The App supervisor owning the id checks the generation (a READY of a replaced
+        // process changes nothing).
+        if let Some(app) = self.reg.apps().iter().find(|a| a.ids.contains(&msg.id)) {
+            app.handle.do_send(msg);
+        }
     }
 }
 

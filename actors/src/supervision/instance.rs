@@ -4,6 +4,7 @@
 //! ```text
 //!  stopped / errored / waiting restart ──Start·Restart·StartAfter(0)·TimerFired──▶ launching
 //!  launching ──Spawned──▶ online            launching ──SpawnFailed──▶ errored
+//!  with wait_ready: launching ──Spawned (ArmReady)──▶ launching ──Ready·ReadyTimeout──▶ online
 //!  launching ──SpawnFailed, transient (EMFILE, ENFILE, EAGAIN)──▶ waiting restart (retry timer)
 //!  launching / online ──Stop·Restart──▶ stopping ──Exited──▶ stopped | launching (a restart)
 //!  online ──MainExited (its leftovers)──▶ stopping
@@ -23,11 +24,16 @@
 //! Every event naming a process carries its `generation`; one for a generation other
 //! than the current one is a late message of a replaced process and changes nothing.
 //!
-//! Room left for what comes next (not built): readiness adds `Event::Ready{generation}`
-//! (`Launching → Online` only then; `Spawned` would stop at `Launching` when the app
-//! waits for readiness); a rolling replacement keeps a second, `next` generation beside
-//! `generation` (both running, the old one terminated once the new is ready); restarts
-//! for watch, cron, memory or health are `Event::Restart{reason}` with their [`Reason`].
+//! Readiness (SPEC §5): under a [`Setting`] with `ready_timeout_ms` (`wait_ready`),
+//! `Spawned` keeps the instance `launching` and arms the `listen_timeout`
+//! ([`Effect::ArmReady`]); [`Event::Ready`] of the current generation or the timer's
+//! [`Event::ReadyTimeout`] makes it `online`, and only then are the waiters of its start
+//! answered. An exit before it was online counts as unstable whatever its uptime.
+//!
+//! Room left for what comes next (not built): a rolling replacement keeps a second,
+//! `next` generation beside `generation` (both running, the old one terminated once the
+//! new is ready); restarts for watch, cron, memory or health are `Event::Restart{reason}`
+//! with their [`Reason`].
 
 use super::backoff::next_backoff;
 use super::decide::{decide, Decision, Supervisor};
@@ -48,7 +54,7 @@ pub type Token = u64;
 /// Where an instance is in its life (the status words of `list`, SPEC §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// Spawn asked, not yet confirmed (later: waiting for readiness).
+    /// Spawn asked, not yet confirmed, or (with `wait_ready`) spawned and not yet ready.
     Launching,
     /// Running.
     Online,
@@ -161,6 +167,19 @@ pub enum Event {
         /// The generation it was armed for.
         generation: u64,
     },
+    /// The process `generation` said it is ready (READY=1 on `$NOTIFY_SOCKET`, a Node
+    /// app's `process.send('ready')`): with `wait_ready`, `launching` → `online`. One is
+    /// enough; a late one (another generation, or once online) changes nothing.
+    Ready {
+        /// The generation of the process that said it.
+        generation: u64,
+    },
+    /// The `listen_timeout` armed at the spawn of `generation` passed without a READY:
+    /// `online` all the same (PM2's rule).
+    ReadyTimeout {
+        /// The generation it was armed for.
+        generation: u64,
+    },
 }
 
 /// What an event announces on the event bus.
@@ -190,6 +209,14 @@ pub enum Effect {
     Terminate {
         /// Its generation.
         generation: u64,
+    },
+    /// Feed `ReadyTimeout{generation}` back after `delay_ms` ms (the `listen_timeout` of
+    /// an app that waits for readiness).
+    ArmReady {
+        /// The generation the timer is for.
+        generation: u64,
+        /// The delay, ms.
+        delay_ms: u64,
     },
     /// Feed `TimerFired{generation}` back after `delay_ms` ms.
     Arm {
@@ -223,6 +250,9 @@ pub struct Setting<'a> {
     pub rules: &'a RestartRules,
     /// Who decides on an unrequested exit.
     pub supervisor: Supervisor,
+    /// `wait_ready`: Some(`listen_timeout` in ms): a spawned process stays `launching`
+    /// until it says READY (or the timeout passes); None: `online` once spawned.
+    pub ready_timeout_ms: Option<u64>,
 }
 
 /// What is asked of a running instance.
@@ -263,6 +293,12 @@ pub struct Instance {
     /// The wait before the pending retry of a spawn that failed for want of resources
     /// (None: no such retry pending); the next wait grows from it.
     pub spawn_retry_ms: Option<u64>,
+    /// The current generation has been `online` (its exit is judged by its uptime; an
+    /// exit before it is online, or ready, is unstable whatever its uptime).
+    was_online: bool,
+    /// A READY of the current generation came before its `Spawned` (the process spoke
+    /// before its spawn was confirmed): `online` at the `Spawned`.
+    ready_early: bool,
     waiters: Vec<Token>,
 }
 
@@ -289,6 +325,8 @@ impl Instance {
             last_error: None,
             exit_published: 0,
             spawn_retry_ms: None,
+            was_online: false,
+            ready_early: false,
             waiters: Vec::new(),
         }
     }
@@ -394,14 +432,32 @@ impl Instance {
                 self.spawn_retry_ms = None;
                 self.pid = Some(pid);
                 self.started_ms = Some(now_ms);
-                if self.phase == Phase::Launching {
-                    self.phase = Phase::Online;
+                match set.ready_timeout_ms {
+                    // It waits for readiness: `launching` until READY or the timeout.
+                    Some(delay_ms) if self.phase == Phase::Launching && !self.ready_early => {
+                        fx.push(Effect::ArmReady {
+                            generation,
+                            delay_ms,
+                        });
+                        fx.push(Effect::Report);
+                    }
+                    // Being stopped already: no `online` to announce.
+                    Some(_) if self.phase != Phase::Launching => fx.push(Effect::Report),
+                    _ => self.online(&mut fx),
                 }
-                if self.intent == Intent::None {
-                    self.settle(&mut fx);
+            }
+            Event::Ready { generation } | Event::ReadyTimeout { generation } => {
+                if generation != self.generation || !self.running || self.phase != Phase::Launching
+                {
+                    return fx;
                 }
-                fx.push(Effect::Publish(Notice::Online));
-                fx.push(Effect::Report);
+                if self.pid.is_some() {
+                    self.online(&mut fx);
+                } else {
+                    // Only a READY can come before the `Spawned` (the timer is armed by
+                    // it): remembered for it.
+                    self.ready_early = true;
+                }
             }
             Event::SpawnFailed {
                 generation,
@@ -474,6 +530,9 @@ impl Instance {
                     // Asked by someone else (a Process actor's own stop): still requested.
                     Intent::None if requested => self.stopped(&mut fx),
                     Intent::None => {
+                        // An exit before it was online (ready) is unstable, whatever its
+                        // uptime: a process that never became ready never ran well.
+                        let uptime_ms = if self.was_online { uptime_ms } else { 0 };
                         let d = decide(set.rules, &mut self.chain, set.supervisor, exit, uptime_ms);
                         self.follow(d, &mut fx);
                     }
@@ -494,7 +553,13 @@ impl Instance {
     }
 
     /// Carry out the decision on an unrequested exit.
+    ///
+    /// Whoever still waits for its start (it died before it was ready) is answered unless
+    /// it is launched again at once: the row then says where it is.
     fn follow(&mut self, d: Decision, fx: &mut Vec<Effect>) {
+        if !matches!(d, Decision::Restart { delay_ms: 0 }) {
+            self.settle(fx);
+        }
         match d {
             Decision::Restart { delay_ms: 0 } => self.restart_now(Reason::Exited, fx),
             Decision::Restart { delay_ms } => {
@@ -535,11 +600,27 @@ impl Instance {
         self.start(fx);
     }
 
+    /// The current generation is `online` (spawned, and ready when it waits for
+    /// readiness): whoever waits for its start is answered.
+    fn online(&mut self, fx: &mut Vec<Effect>) {
+        if self.phase == Phase::Launching {
+            self.phase = Phase::Online;
+            self.was_online = true;
+        }
+        if self.intent == Intent::None {
+            self.settle(fx);
+        }
+        fx.push(Effect::Publish(Notice::Online));
+        fx.push(Effect::Report);
+    }
+
     /// Spawn a new generation.
     fn start(&mut self, fx: &mut Vec<Effect>) {
         self.generation += 1;
         self.phase = Phase::Launching;
         self.running = true;
+        self.was_online = false;
+        self.ready_early = false;
         self.intent = Intent::None;
         fx.push(Effect::Spawn {
             generation: self.generation,
@@ -602,6 +683,7 @@ mod tests {
         Setting {
             rules,
             supervisor: Supervisor::Pm2,
+            ready_timeout_ms: None,
         }
     }
 
@@ -883,8 +965,16 @@ mod tests {
         for p in PHASES {
             let before = in_phase(p);
             let old = before.generation.saturating_sub(1);
+            let ready = |g| {
+                [
+                    Event::Ready { generation: g },
+                    Event::ReadyTimeout { generation: g },
+                ]
+            };
             for ev in every_event(old + 100)
                 .into_iter()
+                .chain(ready(old + 100))
+                .chain(ready(old).into_iter().filter(|_| old != before.generation))
                 .chain(
                     every_event(old)
                         .into_iter()
@@ -898,6 +988,8 @@ mod tests {
                             | Event::MainExited { .. }
                             | Event::Exited { .. }
                             | Event::TimerFired { .. }
+                            | Event::Ready { .. }
+                            | Event::ReadyTimeout { .. }
                     )
                 })
             {
@@ -1051,6 +1143,7 @@ mod tests {
         let g = Setting {
             rules: &r,
             supervisor: Supervisor::Group,
+            ready_timeout_ms: None,
         };
         let mut i = Instance::new();
         let _ = i.on(start(), g, NOW);
@@ -1248,5 +1341,154 @@ mod tests {
         );
         assert!(!fx.iter().any(|e| matches!(e, Arm { .. })));
         assert_eq!(k.phase, Phase::Errored);
+    }
+
+    fn waiting(rules: &RestartRules) -> Setting<'_> {
+        Setting {
+            rules,
+            supervisor: Supervisor::Pm2,
+            ready_timeout_ms: Some(3_000),
+        }
+    }
+
+    /// (what happens after the spawn, the phase after it, the start answered, `online`
+    /// published) with `wait_ready` and a listen_timeout of 3 s.
+    #[test]
+    fn wait_ready_holds_launching_until_ready_or_the_timeout() {
+        let r = rules();
+        type Case = (&'static str, Vec<Event>, Phase, bool);
+        let cases: Vec<Case> = vec![
+            ("spawned only", vec![], Phase::Launching, false),
+            (
+                "ready",
+                vec![Event::Ready { generation: 1 }],
+                Phase::Online,
+                true,
+            ),
+            (
+                "the timeout",
+                vec![Event::ReadyTimeout { generation: 1 }],
+                Phase::Online,
+                true,
+            ),
+            (
+                "a late ready of an old generation",
+                vec![Event::Ready { generation: 0 }],
+                Phase::Launching,
+                false,
+            ),
+            (
+                "ready twice: one is enough",
+                vec![
+                    Event::Ready { generation: 1 },
+                    Event::Ready { generation: 1 },
+                ],
+                Phase::Online,
+                true,
+            ),
+            (
+                "a stop before ready, then ready",
+                vec![stop(), Event::Ready { generation: 1 }],
+                Phase::Stopping,
+                false,
+            ),
+        ];
+        for (what, evs, want, answered) in cases {
+            let mut i = Instance::new();
+            let _ = i.on(start(), waiting(&r), NOW);
+            let fx = i.on(spawned(1), waiting(&r), NOW);
+            assert_eq!(
+                fx,
+                vec![
+                    ArmReady {
+                        generation: 1,
+                        delay_ms: 3_000
+                    },
+                    Report
+                ],
+                "{what}"
+            );
+            let mut all = Vec::new();
+            for e in evs {
+                all.extend(i.on(e, waiting(&r), NOW));
+            }
+            assert_eq!(i.phase, want, "{what}: {all:?}");
+            let settled = all.iter().any(|e| matches!(e, Settle(w) if w.contains(&1)));
+            assert_eq!(settled, answered, "{what}: {all:?}");
+            assert_eq!(
+                all.iter()
+                    .filter(|e| **e == Publish(Notice::Online))
+                    .count(),
+                usize::from(answered),
+                "{what}: {all:?}"
+            );
+            assert_eq!(
+                i.pid,
+                Some(101),
+                "{what}: the pid is listed while launching"
+            );
+        }
+        // Without wait_ready: online at the spawn, as before.
+        let mut i = Instance::new();
+        let _ = i.on(start(), set(&r), NOW);
+        let fx = i.on(spawned(1), set(&r), NOW);
+        assert!(fx.contains(&Settle(vec![1])) && i.phase == Phase::Online);
+        // A READY before the `Spawned` is remembered: online at the spawn.
+        let mut i = Instance::new();
+        let _ = i.on(start(), waiting(&r), NOW);
+        assert!(i
+            .on(Event::Ready { generation: 1 }, waiting(&r), NOW)
+            .is_empty());
+        let fx = i.on(spawned(1), waiting(&r), NOW);
+        assert_eq!(i.phase, Phase::Online, "{fx:?}");
+        // A timer of an old generation does nothing to the next one.
+        let mut i = Instance::new();
+        let _ = i.on(start(), waiting(&r), NOW);
+        let _ = i.on(spawned(1), waiting(&r), NOW);
+        let _ = i.on(exited(1, 1, false), waiting(&r), NOW);
+        let _ = i.on(spawned(2), waiting(&r), NOW);
+        assert!(i
+            .on(Event::ReadyTimeout { generation: 1 }, waiting(&r), NOW)
+            .is_empty());
+        assert_eq!(i.phase, Phase::Launching);
+    }
+
+    #[test]
+    fn an_exit_before_ready_is_unstable_and_ends_errored_never_online() {
+        let r = RestartRules {
+            max_restarts: 3,
+            ..rules()
+        };
+        let mut i = Instance::new();
+        let _ = i.on(start(), waiting(&r), NOW);
+        let mut all = Vec::new();
+        for g in 1..=3 {
+            all.extend(i.on(spawned(g), waiting(&r), NOW));
+            assert_eq!(i.phase, Phase::Launching);
+            // Up 10 s, far over min_uptime: still unstable, it never became ready.
+            all.extend(i.on(
+                Event::Exited {
+                    generation: g,
+                    exit: Some(Exit::code(1)),
+                    uptime_ms: 10_000,
+                    requested: false,
+                },
+                waiting(&r),
+                NOW,
+            ));
+        }
+        assert_eq!(i.phase, Phase::Errored);
+        assert!(!all.contains(&Publish(Notice::Online)), "{all:?}");
+        assert!(
+            all.contains(&Settle(vec![1])),
+            "the start is answered: {all:?}"
+        );
+        // Once ready, the uptime counts again: a long run is stable.
+        let mut j = Instance::new();
+        let _ = j.on(start(), waiting(&r), NOW);
+        let _ = j.on(spawned(1), waiting(&r), NOW);
+        let _ = j.on(Event::Ready { generation: 1 }, waiting(&r), NOW);
+        let _ = j.on(exited(1, 1, false), waiting(&r), NOW);
+        assert_eq!((j.phase, j.chain.unstable), (Phase::Launching, 0));
     }
 }
