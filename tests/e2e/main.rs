@@ -25,6 +25,7 @@ mod protocol_limits;
 mod races;
 mod readiness;
 mod refusals;
+mod reload;
 mod restart;
 mod run_as;
 mod security;

@@ -38,7 +38,7 @@ impl AppSup {
         match e {
             Effect::Spawn { generation } => self.spawn(i, generation, ctx),
             Effect::Terminate { generation } => {
-                if let Some(p) = &self.slots[i].process {
+                if let Some(p) = self.slots[i].port(generation) {
                     p.terminate(Terminate {
                         generation,
                         signal: self.kill_signal,
@@ -129,7 +129,10 @@ impl AppSup {
                     routes,
                     listen,
                 });
-                self.slots[i].process = Some(process);
+                let slot = &mut self.slots[i];
+                let live = slot.fsm.live_generations();
+                slot.processes.retain(|(g, _)| live.contains(&Some(*g)));
+                slot.processes.push((generation, process));
             }
             (prepared, _) => {
                 let why = prepared

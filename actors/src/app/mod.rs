@@ -17,6 +17,7 @@
 mod effects;
 mod instances;
 mod queries;
+mod reload;
 mod routes;
 mod rows;
 mod spawn;
@@ -33,6 +34,7 @@ use tokio::sync::oneshot;
 
 use self::instances::Slot;
 pub use self::queries::{EnvOf, SignalInstances, SpawnErrors};
+pub use self::reload::{Reload, ReloadError};
 pub use self::routes::Logs;
 pub use self::rows::{instance_count, log_paths, with_uptime, Describe, Report, Row};
 pub use self::spawn::{resolve_user, short_of_resources, Actors, ProcessPort, RunAs, Spawner};
@@ -213,6 +215,8 @@ pub struct AppSup {
     /// every instance (SPEC §6); None before, or when it has none. Closed when the app
     /// goes or its `listen` changes.
     listen: Option<Arc<os::listen::ListenSockets>>,
+    /// Held by the rolling reload under way: a second one waits for it (see `reload.rs`).
+    reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn rules_of(app: &crate::protocol::App) -> RestartRules {
@@ -277,6 +281,7 @@ impl AppSup {
             next_token: 0,
             dirty: false,
             listen: None,
+            reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 

@@ -114,6 +114,17 @@ pub enum Event {
         /// Settled once the new process is spawned.
         waiter: Option<Token>,
     },
+    /// A rolling reload's step (SPEC §6): if it is `online`, spawn a replacement (the next
+    /// generation) beside the running process; once the replacement is online (spawned,
+    /// and ready with `wait_ready`) the old process is stopped gracefully and the
+    /// replacement takes its place. The waiter is answered once the old process is gone,
+    /// or when the replacement exited before it was ready (`reload_error` says why; the
+    /// old one keeps running). An instance that is not online is left alone (answered at
+    /// once): the shell restarts down instances itself.
+    Reload {
+        /// Settled once the step is over.
+        waiter: Option<Token>,
+    },
     /// A supervisor restarts it after `delay_ms` (0: at once) if it is down and neither
     /// held nor temporary (OTP: a temporary child is never restarted).
     StartAfter {
@@ -300,6 +311,32 @@ pub struct Instance {
     /// before its spawn was confirmed): `online` at the `Spawned`.
     ready_early: bool,
     waiters: Vec<Token>,
+    /// The highest generation given out: every spawn (a replacement's included) and every
+    /// change that makes a timer stale takes the next, so no two processes share one.
+    issued: u64,
+    /// A rolling reload's replacement, launching beside the running process.
+    next: Option<Next>,
+    /// After a swap: the generation of the replaced process, being stopped.
+    retiring: Option<u64>,
+    /// Whoever waits for the reload step under way.
+    reload_waiters: Vec<Token>,
+    /// Why the last reload step failed (its replacement exited before it was ready, or
+    /// the instance was stopped or restarted meanwhile); cleared when a step begins.
+    pub reload_error: Option<String>,
+}
+
+/// A replacement spawned beside the running process by a rolling reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Next {
+    generation: u64,
+    pid: Option<u32>,
+    started_ms: Option<u64>,
+    /// It said READY before its `Spawned`.
+    ready_early: bool,
+    /// How its main process ended (it exited before it was ready).
+    exit: Option<Exit>,
+    /// A stop or restart of the instance gave up on it: it is being stopped.
+    abandoned: bool,
 }
 
 impl Default for Instance {
@@ -328,12 +365,39 @@ impl Instance {
             was_online: false,
             ready_early: false,
             waiters: Vec::new(),
+            issued: 0,
+            next: None,
+            retiring: None,
+            reload_waiters: Vec::new(),
+            reload_error: None,
         }
     }
 
-    /// Whether a tree of the current generation exists.
+    /// Whether any tree of the instance exists: the current generation's, a reload's
+    /// replacement or a replaced process still being stopped.
     pub fn running(&self) -> bool {
-        self.running
+        self.running || self.others()
+    }
+
+    /// Whether a process other than the current one runs (a replacement, a replaced one).
+    fn others(&self) -> bool {
+        self.next.is_some() || self.retiring.is_some()
+    }
+
+    /// The generations whose processes may still run: the current, a replacement, a
+    /// replaced one (the shell keeps a process side for each).
+    pub fn live_generations(&self) -> [Option<u64>; 3] {
+        [
+            Some(self.generation),
+            self.next.as_ref().map(|n| n.generation),
+            self.retiring,
+        ]
+    }
+
+    /// The next generation (see `issued`).
+    fn bump(&mut self) -> u64 {
+        self.issued = self.issued.max(self.generation) + 1;
+        self.issued
     }
 
     /// The one transition function: `ev` at `now_ms` (the shell's monotonic clock, ms),
@@ -365,7 +429,7 @@ impl Instance {
                     // Answered at once: a supervisor never waits out a delay (a stop
                     // meanwhile makes the timer stale with a new generation).
                     self.spawn_retry_ms = None;
-                    self.generation += 1;
+                    self.generation = self.bump();
                     self.phase = Phase::WaitingRestart;
                     fx.push(Effect::Arm {
                         generation: self.generation,
@@ -381,15 +445,22 @@ impl Instance {
                 if hold {
                     self.held = true;
                 }
+                self.abandon_next("stopped", &mut fx);
                 if self.running {
                     self.intent = Intent::Stop;
                     self.waiters.extend(waiter);
                     self.terminate(&mut fx);
+                } else if self.others() {
+                    // A replaced process is still being stopped: stopped once it is gone.
+                    self.intent = Intent::Stop;
+                    self.waiters.extend(waiter);
+                    self.phase = Phase::Stopping;
+                    fx.push(Effect::Report);
                 } else {
                     if self.phase != Phase::Stopped {
                         // A pending restart timer becomes stale with the new generation,
                         // and whoever waited for that start is answered now.
-                        self.generation += 1;
+                        self.generation = self.bump();
                         self.phase = Phase::Stopped;
                         self.settle(&mut fx);
                         fx.push(Effect::Publish(Notice::Stop));
@@ -403,6 +474,7 @@ impl Instance {
                 self.chain.reset();
                 self.spawn_retry_ms = None;
                 self.waiters.extend(waiter);
+                self.abandon_next("restarted", &mut fx);
                 if self.running {
                     self.intent = Intent::Restart(reason);
                     self.terminate(&mut fx);
@@ -411,6 +483,33 @@ impl Instance {
                     // now is a start, not counted, as PM2's restartProcessId starts a
                     // process that is not online (`restart_time` unchanged).
                     self.start(&mut fx);
+                }
+            }
+            Event::Reload { waiter } => {
+                if self.next.is_none() {
+                    self.reload_error = None;
+                }
+                if self.next.is_some() {
+                    // One step under way: this waiter joins it.
+                    self.reload_waiters.extend(waiter);
+                } else if self.running && self.phase == Phase::Online && self.intent == Intent::None
+                {
+                    self.held = false;
+                    self.chain.reset();
+                    self.spawn_retry_ms = None;
+                    let generation = self.bump();
+                    self.next = Some(Next {
+                        generation,
+                        pid: None,
+                        started_ms: None,
+                        ready_early: false,
+                        exit: None,
+                        abandoned: false,
+                    });
+                    self.reload_waiters.extend(waiter);
+                    fx.push(Effect::Spawn { generation });
+                } else {
+                    settle_now(&mut fx, waiter);
                 }
             }
             Event::Reset => {
@@ -425,6 +524,21 @@ impl Instance {
                 }
             }
             Event::Spawned { generation, pid } => {
+                if let Some(n) = self.next.as_mut().filter(|n| n.generation == generation) {
+                    n.pid = Some(pid);
+                    n.started_ms = Some(now_ms);
+                    if n.abandoned {
+                        return fx;
+                    }
+                    match set.ready_timeout_ms {
+                        Some(delay_ms) if !n.ready_early => fx.push(Effect::ArmReady {
+                            generation,
+                            delay_ms,
+                        }),
+                        _ => self.swap(&mut fx),
+                    }
+                    return fx;
+                }
                 if generation != self.generation || !self.running {
                     return fx;
                 }
@@ -447,6 +561,17 @@ impl Instance {
                 }
             }
             Event::Ready { generation } | Event::ReadyTimeout { generation } => {
+                if let Some(n) = self.next.as_mut().filter(|n| n.generation == generation) {
+                    if n.abandoned {
+                        return fx;
+                    }
+                    if n.pid.is_some() {
+                        self.swap(&mut fx);
+                    } else {
+                        n.ready_early = true;
+                    }
+                    return fx;
+                }
                 if generation != self.generation || !self.running || self.phase != Phase::Launching
                 {
                     return fx;
@@ -464,6 +589,21 @@ impl Instance {
                 reason,
                 transient,
             } => {
+                if self
+                    .next
+                    .as_ref()
+                    .is_some_and(|n| n.generation == generation)
+                {
+                    let abandoned = self.next.take().is_some_and(|n| n.abandoned);
+                    if !abandoned {
+                        self.fail_reload(
+                            format!("its replacement could not start: {reason}"),
+                            &mut fx,
+                        );
+                    }
+                    self.finish_stop(&mut fx);
+                    return fx;
+                }
                 if generation != self.generation || !self.running {
                     return fx;
                 }
@@ -493,6 +633,11 @@ impl Instance {
                 }
             }
             Event::MainExited { generation, exit } => {
+                if let Some(n) = self.next.as_mut().filter(|n| n.generation == generation) {
+                    // Its leftovers are being stopped; the failure is told at `Exited`.
+                    n.exit = Some(exit);
+                    return fx;
+                }
                 if generation != self.generation || !self.running {
                     return fx;
                 }
@@ -511,6 +656,29 @@ impl Instance {
                 uptime_ms,
                 requested,
             } => {
+                if self
+                    .next
+                    .as_ref()
+                    .is_some_and(|n| n.generation == generation)
+                {
+                    if let Some(n) = self.next.take().filter(|n| !n.abandoned) {
+                        let pid = n.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+                        let how = describe_exit(n.exit.or(exit));
+                        self.fail_reload(
+                            format!("its replacement{pid} {how} before it was ready"),
+                            &mut fx,
+                        );
+                    }
+                    self.finish_stop(&mut fx);
+                    return fx;
+                }
+                if self.retiring == Some(generation) {
+                    // The swap is complete: the replaced process is gone.
+                    self.retiring = None;
+                    self.settle_reload(&mut fx);
+                    self.finish_stop(&mut fx);
+                    return fx;
+                }
                 if generation != self.generation || !self.running {
                     return fx;
                 }
@@ -521,10 +689,22 @@ impl Instance {
                 if self.exit_published != generation {
                     fx.push(Effect::Publish(Notice::Exit(exit)));
                 }
+                if self.intent == Intent::None && !requested && self.next.is_some() {
+                    // It died during its reload: the replacement takes its place now.
+                    self.replaced_by_next(&mut fx);
+                    return fx;
+                }
                 match self.intent {
                     Intent::Restart(reason) => {
                         self.intent = Intent::None;
                         self.restart_now(reason, &mut fx);
+                    }
+                    // Stopped once every process of the instance is gone.
+                    Intent::Stop if self.others() => fx.push(Effect::Report),
+                    Intent::None if requested && self.others() => {
+                        self.intent = Intent::Stop;
+                        self.phase = Phase::Stopping;
+                        fx.push(Effect::Report);
                     }
                     Intent::Stop => self.stopped(&mut fx),
                     // Asked by someone else (a Process actor's own stop): still requested.
@@ -616,7 +796,7 @@ impl Instance {
 
     /// Spawn a new generation.
     fn start(&mut self, fx: &mut Vec<Effect>) {
-        self.generation += 1;
+        self.generation = self.bump();
         self.phase = Phase::Launching;
         self.running = true;
         self.was_online = false;
@@ -636,6 +816,78 @@ impl Instance {
                 generation: self.generation,
             });
             fx.push(Effect::Report);
+        }
+    }
+
+    /// The replacement is online: the old process is stopped gracefully and the
+    /// replacement becomes the instance (counted as a restart, as PM2's reload counts).
+    fn swap(&mut self, fx: &mut Vec<Effect>) {
+        let Some(n) = self.next.take() else {
+            return;
+        };
+        fx.push(Effect::Terminate {
+            generation: self.generation,
+        });
+        self.retiring = Some(self.generation);
+        self.generation = n.generation;
+        self.pid = n.pid;
+        self.started_ms = n.started_ms;
+        self.was_online = true;
+        self.last_error = None;
+        self.restarts += 1;
+        fx.push(Effect::Publish(Notice::Restart(Reason::Manual)));
+        fx.push(Effect::Publish(Notice::Online));
+        fx.push(Effect::Report);
+    }
+
+    /// The current process exited on its own while its replacement launched: the
+    /// replacement is the instance from now on, `launching` until it is online; whoever
+    /// waited for the reload waits for that.
+    fn replaced_by_next(&mut self, fx: &mut Vec<Effect>) {
+        let Some(n) = self.next.take() else {
+            return;
+        };
+        self.generation = n.generation;
+        self.running = true;
+        self.pid = n.pid;
+        self.started_ms = n.started_ms;
+        self.phase = Phase::Launching;
+        self.was_online = false;
+        self.ready_early = n.ready_early;
+        self.restarts += 1;
+        self.waiters.append(&mut self.reload_waiters);
+        fx.push(Effect::Publish(Notice::Restart(Reason::Exited)));
+        fx.push(Effect::Report);
+    }
+
+    /// A stop or restart of the instance gives up on a replacement under way: it is
+    /// stopped, and the reload step answered with why.
+    fn abandon_next(&mut self, what: &str, fx: &mut Vec<Effect>) {
+        let Some(n) = self.next.as_mut().filter(|n| !n.abandoned) else {
+            return;
+        };
+        n.abandoned = true;
+        let generation = n.generation;
+        fx.push(Effect::Terminate { generation });
+        self.fail_reload(format!("it was {what} during its reload"), fx);
+    }
+
+    /// The reload step failed: `why` is kept for the shell and its waiters answered.
+    fn fail_reload(&mut self, why: String, fx: &mut Vec<Effect>) {
+        self.reload_error = Some(why);
+        self.settle_reload(fx);
+    }
+
+    fn settle_reload(&mut self, fx: &mut Vec<Effect>) {
+        if !self.reload_waiters.is_empty() {
+            fx.push(Effect::Settle(std::mem::take(&mut self.reload_waiters)));
+        }
+    }
+
+    /// A stop waiting for the other processes of the instance ends once they are gone.
+    fn finish_stop(&mut self, fx: &mut Vec<Effect>) {
+        if !self.running && !self.others() && self.intent == Intent::Stop {
+            self.stopped(fx);
         }
     }
 
@@ -659,6 +911,19 @@ impl Instance {
         if !self.waiters.is_empty() {
             fx.push(Effect::Settle(std::mem::take(&mut self.waiters)));
         }
+    }
+}
+
+/// How a process ended, for a message: `exited with code 1`, `was killed by signal 9`.
+fn describe_exit(exit: Option<Exit>) -> String {
+    match exit {
+        Some(Exit {
+            code: Some(code), ..
+        }) => format!("exited with code {code}"),
+        Some(Exit {
+            signal: Some(sig), ..
+        }) => format!("was killed by signal {sig}"),
+        _ => "exited".to_string(),
     }
 }
 
@@ -1490,5 +1755,182 @@ mod tests {
         let _ = j.on(Event::Ready { generation: 1 }, waiting(&r), NOW);
         let _ = j.on(exited(1, 1, false), waiting(&r), NOW);
         assert_eq!((j.phase, j.chain.unstable), (Phase::Launching, 0));
+    }
+
+    fn reload(waiter: Token) -> Event {
+        Event::Reload {
+            waiter: Some(waiter),
+        }
+    }
+
+    /// Online at generation 1 (pid 101), under `set`.
+    fn online_under(set: Setting<'_>) -> Instance {
+        let mut i = Instance::new();
+        let _ = i.on(start(), set, NOW);
+        let _ = i.on(spawned(1), set, NOW);
+        let _ = i.on(Event::Ready { generation: 1 }, set, NOW);
+        assert_eq!(i.phase, Phase::Online);
+        i
+    }
+
+    #[test]
+    fn a_reload_spawns_beside_swaps_once_ready_then_stops_the_old_one() {
+        let r = rules();
+        for wait in [false, true] {
+            let set = if wait { waiting(&r) } else { set(&r) };
+            let mut i = online_under(set);
+            let fx = i.on(reload(5), set, NOW);
+            assert_eq!(fx, vec![Spawn { generation: 2 }], "wait_ready {wait}");
+            // Listed as before: the old process serves.
+            assert_eq!(
+                (i.phase, i.pid, i.generation),
+                (Phase::Online, Some(101), 1)
+            );
+            let mut fx = i.on(spawned(2), set, NOW);
+            if wait {
+                assert_eq!(
+                    fx,
+                    vec![ArmReady {
+                        generation: 2,
+                        delay_ms: 3_000
+                    }]
+                );
+                assert_eq!(i.pid, Some(101), "not swapped before READY");
+                fx = i.on(Event::Ready { generation: 2 }, set, NOW);
+            }
+            assert_eq!(
+                fx,
+                vec![
+                    Terminate { generation: 1 },
+                    Publish(Notice::Restart(Reason::Manual)),
+                    Publish(Notice::Online),
+                    Report
+                ],
+                "wait_ready {wait}"
+            );
+            assert_eq!(
+                (i.phase, i.pid, i.generation, i.restarts),
+                (Phase::Online, Some(102), 2, 1)
+            );
+            // The step is over once the old process is gone.
+            let fx = i.on(exited(1, 0, true), set, NOW);
+            assert_eq!(fx, vec![Settle(vec![5])]);
+            assert!(i.running() && i.reload_error.is_none());
+            // A late READY of the replaced generation changes nothing.
+            assert!(i.on(Event::Ready { generation: 1 }, set, NOW).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_replacement_that_dies_before_ready_leaves_the_old_one_serving() {
+        let r = rules();
+        let set = waiting(&r);
+        let mut i = online_under(set);
+        let _ = i.on(reload(5), set, NOW);
+        let _ = i.on(spawned(2), set, NOW);
+        let _ = i.on(
+            Event::MainExited {
+                generation: 2,
+                exit: Exit::code(3),
+            },
+            set,
+            NOW,
+        );
+        let fx = i.on(exited(2, 3, false), set, NOW);
+        assert_eq!(fx, vec![Settle(vec![5])]);
+        assert_eq!(
+            i.reload_error.as_deref(),
+            Some("its replacement (pid 102) exited with code 3 before it was ready")
+        );
+        assert_eq!(
+            (i.phase, i.pid, i.generation, i.restarts),
+            (Phase::Online, Some(101), 1, 0)
+        );
+        assert!(!fx.iter().any(|e| matches!(e, Terminate { .. })));
+        // Its timer is stale; the next spawn never reuses the dead replacement's number.
+        assert!(i
+            .on(Event::ReadyTimeout { generation: 2 }, set, NOW)
+            .is_empty());
+        let _ = i.on(stop(), set, NOW);
+        let _ = i.on(exited(1, 0, true), set, NOW);
+        let fx = i.on(start(), set, NOW);
+        assert_eq!(fx, vec![Spawn { generation: 3 }, Report]);
+        // A replacement that cannot even be spawned fails the step the same way.
+        let mut j = online_under(set);
+        let _ = j.on(reload(6), set, NOW);
+        let fx = j.on(
+            Event::SpawnFailed {
+                generation: 2,
+                reason: "cannot exec".into(),
+                transient: false,
+            },
+            set,
+            NOW,
+        );
+        assert_eq!(fx, vec![Settle(vec![6])]);
+        assert_eq!((j.phase, j.pid), (Phase::Online, Some(101)));
+        assert!(j.reload_error.is_some());
+    }
+
+    #[test]
+    fn a_stop_during_a_reload_stops_both_and_answers_once_both_are_gone() {
+        let r = rules();
+        let set = waiting(&r);
+        let mut i = online_under(set);
+        let _ = i.on(reload(5), set, NOW);
+        let _ = i.on(spawned(2), set, NOW);
+        let fx = i.on(stop(), set, NOW);
+        assert!(fx.contains(&Terminate { generation: 2 }), "{fx:?}");
+        assert!(fx.contains(&Terminate { generation: 1 }), "{fx:?}");
+        assert!(
+            fx.contains(&Settle(vec![5])),
+            "the reload is answered: {fx:?}"
+        );
+        assert!(i.reload_error.is_some());
+        let fx = i.on(exited(1, 0, true), set, NOW);
+        assert!(!fx.iter().any(|e| matches!(e, Settle(_))), "{fx:?}");
+        assert_eq!(i.phase, Phase::Stopping);
+        // The replacement's READY, too late, changes nothing.
+        assert!(i.on(Event::Ready { generation: 2 }, set, NOW).is_empty());
+        let fx = i.on(exited(2, 0, true), set, NOW);
+        assert!(fx.contains(&Settle(vec![2])), "{fx:?}");
+        assert_eq!(i.phase, Phase::Stopped);
+        assert!(!i.running());
+        // A stop after the swap waits for the replaced process too.
+        let mut j = online_under(set);
+        let _ = j.on(reload(5), set, NOW);
+        let _ = j.on(spawned(2), set, NOW);
+        let _ = j.on(Event::Ready { generation: 2 }, set, NOW);
+        let _ = j.on(stop(), set, NOW);
+        let _ = j.on(exited(2, 0, true), set, NOW);
+        assert_eq!(j.phase, Phase::Stopping, "the replaced one still runs");
+        let fx = j.on(exited(1, 0, true), set, NOW);
+        assert!(
+            fx.contains(&Settle(vec![5])) && fx.contains(&Settle(vec![2])),
+            "{fx:?}"
+        );
+        assert_eq!(j.phase, Phase::Stopped);
+    }
+
+    #[test]
+    fn an_old_process_that_dies_during_its_reload_is_replaced_by_the_replacement() {
+        let r = rules();
+        let set = waiting(&r);
+        let mut i = online_under(set);
+        let _ = i.on(reload(5), set, NOW);
+        let _ = i.on(spawned(2), set, NOW);
+        let fx = i.on(exited(1, 1, false), set, NOW);
+        assert!(!fx.iter().any(|e| matches!(e, Spawn { .. })), "{fx:?}");
+        assert_eq!(
+            (i.phase, i.pid, i.generation),
+            (Phase::Launching, Some(102), 2)
+        );
+        let fx = i.on(Event::Ready { generation: 2 }, set, NOW);
+        assert!(fx.contains(&Settle(vec![5])), "{fx:?}");
+        assert_eq!(i.phase, Phase::Online);
+        // A reload of an instance that is not online does nothing (answered at once).
+        let mut d = Instance::new();
+        assert_eq!(d.on(reload(7), set, NOW), vec![Settle(vec![7])]);
+        assert_eq!(d.phase, Phase::Stopped);
     }
 }
