@@ -115,6 +115,39 @@ impl Client {
     }
 }
 
+/// Counts the app's processes (by `PMX_APP_NAME`) on another thread: the fewest and the
+/// most seen. A rolling reload never has fewer than the instance count running (the old
+/// process stops only once its replacement is ready); a restart would drop to none.
+struct Census {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(usize, usize)>,
+}
+
+impl Census {
+    fn start(name: &str) -> Census {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let kv = format!("PMX_APP_NAME={name}");
+        let thread = std::thread::spawn(move || {
+            let (mut min, mut max) = (usize::MAX, 0);
+            while !s.load(Ordering::Relaxed) {
+                let n = processes_with_env(&kv).len();
+                min = min.min(n);
+                max = max.max(n);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (min, max)
+        });
+        Census { stop, thread }
+    }
+
+    /// (fewest, most) processes seen.
+    fn finish(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("census")
+    }
+}
+
 #[test]
 fn a_client_loop_sees_no_failure_during_three_rolling_reloads() {
     let t = TestHome::new();
@@ -126,6 +159,7 @@ fn a_client_loop_sees_no_failure_during_three_rolling_reloads() {
         wait_for(DEADLINE, || client.ok.load(Ordering::Relaxed) > 20),
         "the client is served before the reloads"
     );
+    let census = Census::start("loop3");
     for round in 0..3 {
         let out = t.ok(&["reload", "loop3"]);
         assert!(out.contains("loop3"), "the reload prints the table: {out}");
@@ -139,6 +173,11 @@ fn a_client_loop_sees_no_failure_during_three_rolling_reloads() {
         }
         pids = after;
     }
+    let (fewest, _) = census.finish();
+    assert!(
+        fewest >= 4,
+        "never fewer than the 4 instances running: {fewest}"
+    );
     let served_during = client.ok.load(Ordering::Relaxed);
     let (ok, failed) = client.finish();
     assert_eq!(failed, 0, "{failed} failed requests of {}", ok + failed);
@@ -323,4 +362,87 @@ fn a_single_fork_mode_instance_is_restarted_by_reload() {
     let row = t.wait_status("one", "online");
     assert_ne!(int(&row, "pid"), before);
     assert_eq!(int(&row, "restarts"), 1);
+}
+
+#[test]
+fn reload_update_env_replaces_every_instance_with_the_new_environment() {
+    let t = TestHome::new();
+    t.ok(&["ping"]);
+    let port = free_port();
+    let listen = format!("tcp://127.0.0.1:{port}");
+    let script = app("fd_http.py");
+    let start = [
+        "start",
+        &script,
+        "--name",
+        "upenv",
+        "-i",
+        "2",
+        "--listen",
+        &listen,
+        "--wait-ready",
+    ];
+    let out = t
+        .cmd(&start)
+        .env("GREETING", "one")
+        .output()
+        .expect("start");
+    expect_ok(&out, "pmx start");
+    let before = online_pids(&t, "upenv", 2);
+    let client = Client::start(port);
+    let out = t
+        .cmd(&["reload", "upenv", "--update-env"])
+        .env("GREETING", "two")
+        .output()
+        .expect("reload");
+    expect_ok(&out, "pmx reload --update-env");
+    let after = online_pids(&t, "upenv", 2);
+    assert!(after.values().all(|p| !before.values().any(|q| q == p)));
+    for row in t.list() {
+        let env = t.ok(&["env", &int(&row, "id").to_string()]);
+        assert!(env.lines().any(|l| l == "GREETING=two"), "{env}");
+    }
+    let (ok, failed) = client.finish();
+    assert_eq!(failed, 0, "{failed} failed of {}", ok + failed);
+}
+
+#[test]
+fn up_reloads_a_changed_cluster_app_rolling_without_a_failed_request() {
+    let t = TestHome::new();
+    let port = free_port();
+    let eco = t.path("ecosystem.ron");
+    let write = |v: &str| {
+        std::fs::write(
+            &eco,
+            format!(
+                "Ecosystem(apps: [App(name: \"upweb\", script: \"{}\", instances: 3, \
+                 listen: [\"tcp://127.0.0.1:{port}\"], wait_ready: true, \
+                 env: {{\"VERSION\": \"{v}\", \"FD_HTTP_READY_DELAY\": \"0.5\"}})])\n",
+                app("fd_http.py")
+            ),
+        )
+        .expect("write ecosystem");
+    };
+    write("1");
+    let eco_s = eco.to_string_lossy().into_owned();
+    t.ok(&["up", &eco_s]);
+    let before = online_pids(&t, "upweb", 3);
+    let client = Client::start(port);
+    assert!(wait_for(DEADLINE, || client.ok.load(Ordering::Relaxed) > 10));
+    write("2");
+    let census = Census::start("upweb");
+    let out = t.ok(&["up", &eco_s]);
+    let (fewest, most) = census.finish();
+    assert!(out.contains("reload"), "{out}");
+    // Replacements ran beside the three (each takes 0.5 s to be ready), and never fewer
+    // than three ran. (The most is not exact: an interpreter's launcher, pyenv's shim,
+    // runs short-lived helpers carrying the app's environment.)
+    assert!(
+        fewest == 3 && most >= 4,
+        "processes running during the reload: fewest {fewest}, most {most}"
+    );
+    let after = online_pids(&t, "upweb", 3);
+    assert!(after.values().all(|p| !before.values().any(|q| q == p)));
+    let (ok, failed) = client.finish();
+    assert_eq!(failed, 0, "{failed} failed of {}", ok + failed);
 }

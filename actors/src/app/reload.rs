@@ -145,13 +145,18 @@ impl AppSup {
                 s.fsm.reload_error.as_ref().map(|why| {
                     format!(
                         "reload of {} stopped at instance {} (id {}): {why}; the old \
-                             processes keep serving",
+                         processes keep serving",
                         act.name(),
                         s.idx,
                         s.id
                     )
                 })
             });
+            if act.deleting {
+                drop(guard);
+                let _ = done.send(Err(ReloadError::Deleted));
+                return;
+            }
             if let Some(why) = failed {
                 tracing::warn!("{why}");
                 drop(guard);
