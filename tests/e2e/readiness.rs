@@ -250,3 +250,37 @@ fn an_app_that_dies_before_ready_is_never_online_and_ends_errored() {
     let row = t.wait_status("d", "errored");
     assert!(row["pid"].is_null(), "{row}");
 }
+
+#[test]
+fn a_group_starts_its_next_member_only_once_the_previous_is_ready() {
+    let t = TestHome::new();
+    let eco = t.path("eco.ron");
+    let script = app("notify_ready.py");
+    std::fs::write(
+        &eco,
+        format!(
+            "Ecosystem(apps: [\
+             App(name: \"first\", script: \"{script}\", args: [\"ready\", \"1.5\"], \
+             wait_ready: true, listen_timeout: \"60s\"), \
+             App(name: \"second\", script: \"{script}\", args: [\"never\"])], \
+             groups: [Group(name: \"g\", apps: [\"first\", \"second\"])])\n"
+        ),
+    )
+    .expect("write ecosystem");
+    t.ok(&["up", &eco.to_string_lossy()]);
+    let jl: Value = serde_json::from_str(&t.ok(&["jlist"])).expect("jlist");
+    let started = |name: &str| {
+        jl.as_array()
+            .expect("array")
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["pm2_env"]["pm_uptime"].as_i64())
+            .unwrap_or_else(|| panic!("no start time of {name}: {jl}"))
+    };
+    let gap = started("second") - started("first");
+    assert!(
+        gap >= 1400,
+        "second started {gap} ms after first, before first was ready (1.5 s)"
+    );
+    assert_eq!(t.row("first")["status"], "online");
+}

@@ -12,7 +12,7 @@
 //!
 //! Files: `instances.rs` (the table, growing and shrinking), `spawn.rs` (the spawner seam,
 //! the environment, the prepared spawns), `routes.rs` (log routes, flush and reopen),
-//! `rows.rs` (list rows and `describe`).
+//! `rows.rs` (list rows and `describe`), `reload.rs` (the rolling reload's sequence).
 
 mod effects;
 mod instances;

@@ -11,6 +11,8 @@
 //!  launching / online / stopping after MainExited ──Exited, unrequested──▶ decide():
 //!      Restart{0} ▶ launching · Restart{d} ▶ waiting restart (timer) · Stop ▶ stopped
 //!      Errored ▶ errored · Escalate (group / app decides) ▶ waiting restart
+//!  online ──Reload──▶ online + next launching ──next online──▶ online (next swapped in,
+//!      the old one terminated)      ──next exits before ready──▶ online (old kept)
 //!  waiting restart / errored ──Stop──▶ stopped (generation bumped: the timer is stale)
 //!  down, not held ──StartAfter(d>0)──▶ waiting restart      down ──MarkErrored──▶ errored
 //! ```
@@ -30,10 +32,20 @@
 //! [`Event::ReadyTimeout`] makes it `online`, and only then are the waiters of its start
 //! answered. An exit before it was online counts as unstable whatever its uptime.
 //!
-//! Room left for what comes next (not built): a rolling replacement keeps a second,
-//! `next` generation beside `generation` (both running, the old one terminated once the
-//! new is ready); restarts for watch, cron, memory or health are `Event::Restart{reason}`
-//! with their [`Reason`].
+//! Rolling reload (SPEC §6): [`Event::Reload`] of an `online` instance spawns a `next`
+//! generation beside the running one; its `Spawned` (and `Ready`/`ReadyTimeout` with
+//! `wait_ready`) makes it the instance (`swap`: the old generation becomes `retiring` and
+//! gets `Terminate`; one restart counted), and the step's waiters are answered once the
+//! retiring process is gone. A replacement that exits or fails to spawn before that is
+//! dropped, `reload_error` says why, and the running process is untouched. The current
+//! process exiting meanwhile hands the instance to the replacement (`launching`); a stop
+//! or restart meanwhile abandons the replacement (terminated), and a stop ends `stopped`
+//! only once every process of the instance is gone. Generations come from one counter
+//! (`issued`), so a dead replacement's number is never reused.
+//!
+//! Room left for what comes next (not built): restarts for watch, cron, memory or health
+//! are `Event::Restart{reason}` with their [`Reason`] (a rolling one in cluster mode is
+//! `Event::Reload`).
 
 use super::backoff::next_backoff;
 use super::decide::{decide, Decision, Supervisor};
