@@ -1945,4 +1945,34 @@ mod tests {
         assert_eq!(d.on(reload(7), set, NOW), vec![Settle(vec![7])]);
         assert_eq!(d.phase, Phase::Stopped);
     }
+
+    /// A reload step in every phase: only an online instance gets a replacement; any
+    /// other is left as it is and the step answered at once (the shell restarts down
+    /// instances itself); a READY or timer in a phase without a launch changes nothing.
+    #[test]
+    fn a_reload_step_in_every_phase() {
+        let r = rules();
+        for p in PHASES {
+            let mut i = in_phase(p);
+            let before = i.clone();
+            let fx = drive(&mut i, vec![reload(9)]);
+            if p == Phase::Online {
+                assert_eq!(fx, vec![Spawn { generation: 2 }], "{p:?}");
+                assert!(i.running() && i.phase == Phase::Online);
+            } else {
+                assert_eq!(fx, vec![Settle(vec![9])], "{p:?}");
+                assert_eq!(i, before, "{p:?}");
+            }
+            if p != Phase::Launching {
+                let mut j = in_phase(p);
+                let g = j.generation;
+                for ev in [
+                    Event::Ready { generation: g },
+                    Event::ReadyTimeout { generation: g },
+                ] {
+                    assert!(j.on(ev, waiting(&r), NOW).is_empty(), "{p:?}");
+                }
+            }
+        }
+    }
 }
