@@ -446,3 +446,28 @@ fn up_reloads_a_changed_cluster_app_rolling_without_a_failed_request() {
     let (ok, failed) = client.finish();
     assert_eq!(failed, 0, "{failed} failed of {}", ok + failed);
 }
+
+#[test]
+fn reloading_one_instance_by_id_replaces_only_that_one() {
+    let t = TestHome::new();
+    let port = free_port();
+    start_web(&t, "byid", port, 3);
+    let before = online_pids(&t, "byid", 3);
+    let id1 = t
+        .list()
+        .iter()
+        .find(|r| r["name"] == "byid" && int(r, "instance") == 1)
+        .map(|r| int(r, "id"))
+        .expect("instance 1");
+    let census = Census::start("byid");
+    t.ok(&["reload", &id1.to_string()]);
+    let (fewest, _) = census.finish();
+    assert!(fewest >= 3, "never fewer than 3 running: {fewest}");
+    let after = online_pids(&t, "byid", 3);
+    assert_ne!(after[&1], before[&1], "instance 1 replaced");
+    assert_eq!(
+        (after[&0], after[&2]),
+        (before[&0], before[&2]),
+        "the others untouched"
+    );
+}

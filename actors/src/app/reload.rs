@@ -35,6 +35,9 @@ use crate::supervision::instance::{Event, Phase, Reason};
 #[derive(Message)]
 #[rtype(result = "Result<Vec<ProcessInfo>, ReloadError>")]
 pub struct Reload {
+    /// Which instance numbers (None: all), as [`super::Command::instances`] (`pmx reload
+    /// <id>` replaces that instance only).
+    pub instances: Option<Vec<u32>>,
     /// A new spec to run from now on (`reload --update-env`, `up`), applied at once: every
     /// replacement spawned from then on uses it.
     pub replace: Option<Arc<AppSpec>>,
@@ -64,14 +67,25 @@ impl AppSup {
 
     /// The reload's lock is held: restart what is down, then replace the online instances
     /// one by one.
-    fn reload_begin(&mut self, guard: OwnedMutexGuard<()>, done: Done, ctx: &mut Context<Self>) {
+    fn reload_begin(
+        &mut self,
+        instances: Option<Vec<u32>>,
+        guard: OwnedMutexGuard<()>,
+        done: Done,
+        ctx: &mut Context<Self>,
+    ) {
         if self.deleting {
             let _ = done.send(Err(ReloadError::Deleted));
             return;
         }
         let mut restarts = Vec::new();
         let mut rolling = VecDeque::new();
-        for i in 0..self.live() {
+        let selected = (0..self.live()).filter(|i| {
+            instances
+                .as_ref()
+                .is_none_or(|l| l.contains(&self.slots[*i].idx))
+        });
+        for i in selected.collect::<Vec<_>>() {
             if self.slots[i].fsm.phase == Phase::Online {
                 rolling.push_back(self.slots[i].key);
             } else {
@@ -190,7 +204,7 @@ impl Handler<Reload> for AppSup {
                 lock.lock_owned().await
             }
             .into_actor(self)
-            .map(move |guard, act, ctx| act.reload_begin(guard, done, ctx)),
+            .map(move |guard, act, ctx| act.reload_begin(msg.instances, guard, done, ctx)),
         );
         Box::pin(
             async move { result.await.unwrap_or(Err(ReloadError::Deleted)) }

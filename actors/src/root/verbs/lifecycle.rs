@@ -123,8 +123,9 @@ impl Root {
         self.command_with(target, sel, op, replace, false)
     }
 
-    /// [`Root::command`]; with `rolling` (a `reload`), each whole app in cluster mode
-    /// outside a whole-group selection gets a rolling [`Reload`] instead of the restart
+    /// [`Root::command`]; with `rolling` (a `reload`), each app in cluster mode outside a
+    /// whole-group selection (all its instances, or those selected: `reload <id>`) gets a
+    /// rolling [`Reload`] instead of the restart
     /// (its App supervisor sequences it; a failed one fails the request with its reason).
     pub(in crate::root) fn command_with(
         &mut self,
@@ -176,35 +177,35 @@ impl Root {
                 let count = r
                     .and_then(|r| r.ids.as_ref())
                     .map_or(app.ids.len(), Vec::len);
-                let reply: AppReply =
-                    if rolling && instances.is_none() && AppSup::reloads_rolling(spec, count) {
-                        let reply = app.handle.send(Reload {
-                            replace: r.map(|r| r.spec.clone()),
-                            ids: r.and_then(|r| r.ids.clone()),
-                        });
-                        Box::pin(async move {
-                            match reply.await {
-                                Ok(Ok(rows)) => Some(Ok(rows)),
-                                Ok(Err(ReloadError::Deleted)) => Some(Err(None)),
-                                Ok(Err(ReloadError::Failed(why))) => Some(Err(Some(why))),
-                                Err(_) => None,
-                            }
-                        })
-                    } else {
-                        let reply = app.handle.send(Command {
-                            op: op.clone(),
-                            instances,
-                            replace: r.map(|r| r.spec.clone()),
-                            ids: r.and_then(|r| r.ids.clone()),
-                        });
-                        Box::pin(async move {
-                            match reply.await {
-                                Ok(Ok(rows)) => Some(Ok(rows)),
-                                Ok(Err(Deleted)) => Some(Err(None)),
-                                Err(_) => None,
-                            }
-                        })
-                    };
+                let reply: AppReply = if rolling && AppSup::reloads_rolling(spec, count) {
+                    let reply = app.handle.send(Reload {
+                        instances,
+                        replace: r.map(|r| r.spec.clone()),
+                        ids: r.and_then(|r| r.ids.clone()),
+                    });
+                    Box::pin(async move {
+                        match reply.await {
+                            Ok(Ok(rows)) => Some(Ok(rows)),
+                            Ok(Err(ReloadError::Deleted)) => Some(Err(None)),
+                            Ok(Err(ReloadError::Failed(why))) => Some(Err(Some(why))),
+                            Err(_) => None,
+                        }
+                    })
+                } else {
+                    let reply = app.handle.send(Command {
+                        op: op.clone(),
+                        instances,
+                        replace: r.map(|r| r.spec.clone()),
+                        ids: r.and_then(|r| r.ids.clone()),
+                    });
+                    Box::pin(async move {
+                        match reply.await {
+                            Ok(Ok(rows)) => Some(Ok(rows)),
+                            Ok(Err(Deleted)) => Some(Err(None)),
+                            Err(_) => None,
+                        }
+                    })
+                };
                 (app.name.clone(), reply)
             })
             .collect();

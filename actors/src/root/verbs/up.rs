@@ -50,7 +50,11 @@ impl Root {
         // startOrRestart restarts.
         let rolling = !req.restart;
         let reload = |addr: &Addr<AppSup>, replace, ids| -> Pin<Box<dyn Future<Output = _>>> {
-            let r = addr.send(Reload { replace, ids });
+            let r = addr.send(Reload {
+                instances: None,
+                replace,
+                ids,
+            });
             Box::pin(async move {
                 match r.await {
                     Ok(Err(ReloadError::Failed(why))) => Some(why),
