@@ -20,6 +20,7 @@ use crate::protocol::{Description, EnvLayers, Status};
 use crate::reaper::PidTable;
 use crate::supervision::policy::Exit;
 
+mod reload;
 mod rows;
 
 /// What the supervisor asked of a process side: (instance, generation).
