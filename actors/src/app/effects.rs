@@ -131,7 +131,7 @@ impl AppSup {
                 });
                 let slot = &mut self.slots[i];
                 let live = slot.fsm.live_generations();
-                slot.processes.retain(|(g, _)| live.contains(&Some(*g)));
+                slot.processes.retain(|(g, _)| live.contains(g));
                 slot.processes.push((generation, process));
             }
             (prepared, _) => {

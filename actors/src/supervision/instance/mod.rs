@@ -334,6 +334,8 @@ pub struct Instance {
     next: Option<Next>,
     /// After a swap: the generation of the replaced process, being stopped.
     retiring: Option<u64>,
+    /// Replacements given up on (a stop or restart during their reload), being stopped.
+    dropped: Vec<u64>,
     /// Whoever waits for the reload step under way.
     reload_waiters: Vec<Token>,
     /// Why the last reload step failed (its replacement exited before it was ready, or
@@ -370,6 +372,7 @@ impl Instance {
             issued: 0,
             next: None,
             retiring: None,
+            dropped: Vec::new(),
             reload_waiters: Vec::new(),
             reload_error: None,
         }
@@ -383,17 +386,17 @@ impl Instance {
 
     /// Whether a process other than the current one runs (a replacement, a replaced one).
     fn others(&self) -> bool {
-        self.next.is_some() || self.retiring.is_some()
+        self.next.is_some() || self.retiring.is_some() || !self.dropped.is_empty()
     }
 
     /// The generations whose processes may still run: the current, a replacement, a
-    /// replaced one (the shell keeps a process side for each).
-    pub fn live_generations(&self) -> [Option<u64>; 3] {
-        [
-            Some(self.generation),
-            self.next.as_ref().map(|n| n.generation),
-            self.retiring,
-        ]
+    /// replaced one, replacements given up on (the shell keeps a process side for each).
+    pub fn live_generations(&self) -> Vec<u64> {
+        let mut live = vec![self.generation];
+        live.extend(self.next.as_ref().map(|n| n.generation));
+        live.extend(self.retiring);
+        live.extend(&self.dropped);
+        live
     }
 
     /// The next generation (see `issued`).
@@ -600,8 +603,8 @@ impl Instance {
                 if self.exit_published != generation {
                     fx.push(Effect::Publish(Notice::Exit(exit)));
                 }
-                if self.intent == Intent::None && !requested && self.next.is_some() {
-                    // It died during its reload: the replacement takes its place now.
+                if self.intent == Intent::None && self.next.is_some() {
+                    // It ended during its reload: the replacement takes its place now.
                     self.replaced_by_next(&mut fx);
                     return fx;
                 }

@@ -19,8 +19,6 @@ pub(super) struct Next {
     ready_early: bool,
     /// How its main process ended (it exited before it was ready).
     exit: Option<Exit>,
-    /// A stop or restart of the instance gave up on it: it is being stopped.
-    abandoned: bool,
 }
 
 impl Instance {
@@ -45,7 +43,6 @@ impl Instance {
                 started_ms: None,
                 ready_early: false,
                 exit: None,
-                abandoned: false,
             });
             self.reload_waiters.extend(waiter);
             fx.push(Effect::Spawn { generation });
@@ -65,15 +62,25 @@ impl Instance {
     ) -> bool {
         let next = self.next.as_ref().map(|n| n.generation);
         match *ev {
+            // A replacement given up on: stopped once its spawn is confirmed (its Process
+            // actor takes the `Terminate` after the `Spawn`); only its end matters.
+            Event::Exited { generation, .. } | Event::SpawnFailed { generation, .. }
+                if self.dropped.contains(&generation) =>
+            {
+                self.dropped.retain(|g| *g != generation);
+                self.finish_stop(fx);
+            }
+            Event::Spawned { generation, .. }
+            | Event::Ready { generation }
+            | Event::ReadyTimeout { generation }
+            | Event::MainExited { generation, .. }
+                if self.dropped.contains(&generation) => {}
             Event::Spawned { generation, pid } if Some(generation) == next => {
                 let Some(n) = self.next.as_mut() else {
                     return true;
                 };
                 n.pid = Some(pid);
                 n.started_ms = Some(now_ms);
-                if n.abandoned {
-                    return true;
-                }
                 match set.ready_timeout_ms {
                     Some(delay_ms) if !n.ready_early => fx.push(Effect::ArmReady {
                         generation,
@@ -85,7 +92,7 @@ impl Instance {
             Event::Ready { generation } | Event::ReadyTimeout { generation }
                 if Some(generation) == next =>
             {
-                let Some(n) = self.next.as_mut().filter(|n| !n.abandoned) else {
+                let Some(n) = self.next.as_mut() else {
                     return true;
                 };
                 if n.pid.is_some() {
@@ -99,10 +106,8 @@ impl Instance {
                 ref reason,
                 ..
             } if Some(generation) == next => {
-                if self.next.take().is_some_and(|n| !n.abandoned) {
-                    self.fail_reload(format!("its replacement could not start: {reason}"), fx);
-                }
-                self.finish_stop(fx);
+                self.next = None;
+                self.fail_reload(format!("its replacement could not start: {reason}"), fx);
             }
             Event::MainExited { generation, exit } if Some(generation) == next => {
                 // Its leftovers are being stopped; the failure is told at `Exited`.
@@ -113,7 +118,7 @@ impl Instance {
             Event::Exited {
                 generation, exit, ..
             } if Some(generation) == next => {
-                if let Some(n) = self.next.take().filter(|n| !n.abandoned) {
+                if let Some(n) = self.next.take() {
                     let pid = n.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
                     let how = describe_exit(n.exit.or(exit));
                     self.fail_reload(
@@ -121,7 +126,6 @@ impl Instance {
                         fx,
                     );
                 }
-                self.finish_stop(fx);
             }
             Event::Exited { generation, .. } if self.retiring == Some(generation) => {
                 // The swap is complete: the replaced process is gone.
@@ -145,6 +149,10 @@ impl Instance {
         });
         self.retiring = Some(self.generation);
         self.generation = n.generation;
+        // The old one may have been stopping its leftovers (its main process died): the
+        // instance is the replacement now, online.
+        self.phase = Phase::Online;
+        self.running = true;
         self.pid = n.pid;
         self.started_ms = n.started_ms;
         self.was_online = true;
@@ -178,12 +186,13 @@ impl Instance {
     /// A stop or restart of the instance gives up on a replacement under way: it is
     /// stopped, and the reload step answered with why.
     pub(super) fn abandon_next(&mut self, what: &str, fx: &mut Vec<Effect>) {
-        let Some(n) = self.next.as_mut().filter(|n| !n.abandoned) else {
+        let Some(n) = self.next.take() else {
             return;
         };
-        n.abandoned = true;
-        let generation = n.generation;
-        fx.push(Effect::Terminate { generation });
+        self.dropped.push(n.generation);
+        fx.push(Effect::Terminate {
+            generation: n.generation,
+        });
         self.fail_reload(format!("it was {what} during its reload"), fx);
     }
 

@@ -357,3 +357,74 @@ fn a_reload_step_in_every_phase() {
         }
     }
 }
+
+#[test]
+fn a_replacement_ready_while_the_old_one_stops_its_leftovers_is_online() {
+    let r = rules();
+    let set = waiting(&r);
+    let mut i = online_under(set);
+    let _ = i.on(reload(5), set, NOW);
+    let _ = i.on(spawned(2), set, NOW);
+    // The old main process died; its leftovers are being stopped.
+    let _ = i.on(
+        Event::MainExited {
+            generation: 1,
+            exit: Exit::code(1),
+        },
+        set,
+        NOW,
+    );
+    assert_eq!(i.phase, Phase::Stopping);
+    let fx = i.on(Event::Ready { generation: 2 }, set, NOW);
+    assert!(fx.contains(&Terminate { generation: 1 }), "{fx:?}");
+    assert_eq!(
+        (i.phase, i.pid, i.generation),
+        (Phase::Online, Some(102), 2)
+    );
+    let fx = i.on(exited(1, 1, false), set, NOW);
+    assert_eq!(fx, vec![Settle(vec![5])]);
+    assert_eq!(i.phase, Phase::Online);
+}
+
+#[test]
+fn a_restart_during_a_reload_drops_the_replacement_and_a_next_reload_starts_afresh() {
+    let r = rules();
+    let set = waiting(&r);
+    let mut i = online_under(set);
+    let _ = i.on(reload(5), set, NOW);
+    let _ = i.on(spawned(2), set, NOW);
+    let fx = i.on(
+        Event::Restart {
+            reason: Reason::Manual,
+            waiter: Some(6),
+        },
+        set,
+        NOW,
+    );
+    assert!(fx.contains(&Terminate { generation: 2 }), "{fx:?}");
+    assert!(fx.contains(&Settle(vec![5])), "{fx:?}");
+    assert_eq!(
+        i.reload_error.as_deref(),
+        Some("it was restarted during its reload")
+    );
+    // The current one exits: restarted as generation 3 while 2 is still being stopped.
+    let fx = i.on(exited(1, 0, true), set, NOW);
+    assert!(fx.contains(&Spawn { generation: 3 }), "{fx:?}");
+    let _ = i.on(spawned(3), set, NOW);
+    let fx = i.on(Event::Ready { generation: 3 }, set, NOW);
+    assert!(fx.contains(&Settle(vec![6])), "{fx:?}");
+    assert_eq!(i.live_generations(), vec![3, 2]);
+    // A new reload step while the dropped replacement still exits: a fresh replacement.
+    let fx = i.on(reload(7), set, NOW);
+    assert_eq!(fx, vec![Spawn { generation: 4 }]);
+    assert!(i.reload_error.is_none());
+    // The dropped one's late reports change nothing but its own end.
+    assert!(i.on(Event::Ready { generation: 2 }, set, NOW).is_empty());
+    assert!(i.on(exited(2, 0, true), set, NOW).is_empty());
+    assert_eq!(i.live_generations(), vec![3, 4]);
+    let _ = i.on(spawned(4), set, NOW);
+    let _ = i.on(Event::Ready { generation: 4 }, set, NOW);
+    let fx = i.on(exited(3, 0, true), set, NOW);
+    assert_eq!(fx, vec![Settle(vec![7])]);
+    assert_eq!((i.phase, i.generation, i.restarts), (Phase::Online, 4, 2));
+}
