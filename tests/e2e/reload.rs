@@ -73,6 +73,33 @@ fn start_web(t: &TestHome, name: &str, port: u16, n: usize) {
     t.ok(&args);
 }
 
+/// The pid each instance's pid file (`pids/<name>-<id>.pid`, PM2's name) holds, by
+/// instance number, once they all name the listed pids.
+fn pid_files_name(t: &TestHome, name: &str, want: &BTreeMap<i64, i64>) {
+    let rows: Vec<_> = t.list().into_iter().filter(|r| r["name"] == name).collect();
+    let mut last = Vec::new();
+    assert!(
+        wait_for(DEADLINE, || {
+            last = rows
+                .iter()
+                .map(|r| {
+                    let file = t
+                        .home
+                        .join("pids")
+                        .join(format!("{name}-{}.pid", int(r, "id")));
+                    std::fs::read_to_string(file)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<i64>().ok())
+                })
+                .collect();
+            rows.iter()
+                .zip(&last)
+                .all(|(r, pid)| *pid == want.get(&int(r, "instance")).copied())
+        }),
+        "pid files {last:?}, listed {want:?}"
+    );
+}
+
 /// A client loop on another thread: sequential GETs, a new connection each.
 struct Client {
     stop: Arc<AtomicBool>,
@@ -178,6 +205,7 @@ fn a_client_loop_sees_no_failure_during_three_rolling_reloads() {
         fewest >= 4,
         "never fewer than the 4 instances running: {fewest}"
     );
+    pid_files_name(&t, "loop3", &pids);
     let served_during = client.ok.load(Ordering::Relaxed);
     let (ok, failed) = client.finish();
     assert_eq!(failed, 0, "{failed} failed requests of {}", ok + failed);
@@ -237,8 +265,9 @@ fn a_replacement_that_dies_before_ready_stops_the_reload_and_the_old_ones_serve(
         "the error names the instance and the exit: {err}"
     );
     assert!(err.contains("old processes keep serving"), "{err}");
-    // The old processes run on, listed as they were, and serve.
+    // The old processes run on, listed as they were (their pid files too), and serve.
     assert_eq!(online_pids(&t, "dies", 2), before);
+    pid_files_name(&t, "dies", &before);
     for pid in before.values() {
         assert!(alive(*pid as i32));
     }

@@ -70,6 +70,11 @@ impl AppSup {
                     Duration::from_millis(delay_ms),
                 );
             }
+            Effect::Promote { generation } => {
+                if let Some(p) = self.slots[i].port(generation) {
+                    p.promote();
+                }
+            }
             Effect::Publish(n) => self.publish(i, n),
             Effect::Settle(tokens) => {
                 for t in tokens {
@@ -121,7 +126,11 @@ impl AppSup {
             (Ok((spec, listen)), Some(routes)) => {
                 let (key, id) = (self.slots[i].key, self.slots[i].id);
                 let process = self.new_process(key, id, generation, ctx);
+                // A reload's replacement (not the current generation) writes the pid
+                // file only when it takes the instance over.
+                let pid_file = generation == self.slots[i].fsm.generation;
                 process.spawn(Spawn {
+                    pid_file,
                     generation,
                     spec,
                     kill_signal: self.kill_signal,

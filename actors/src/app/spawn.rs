@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 use super::AppSup;
 use crate::home::HomeTag;
 use crate::os::{SpawnSpec, MARKER_VAR};
-use crate::process::{Process, ProcessParts, SendSignal, Spawn, Terminate};
+use crate::process::{Process, ProcessParts, Promote, SendSignal, Spawn, Terminate};
 
 /// What the App supervisor asks of one instance's process. The Process actor
 /// (`Addr<Process>`) is the real one; a test records the calls and answers with
@@ -23,6 +23,8 @@ pub trait ProcessPort {
     fn spawn(&self, msg: Spawn);
     /// Stop a tree (answered by `ChildExited` once it is gone).
     fn terminate(&self, msg: Terminate);
+    /// The process takes its instance over (a reload's replacement): its pid file.
+    fn promote(&self);
     /// Send a signal to the main process; errors say why it could not be sent.
     fn signal(&self, sig: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>>;
 }
@@ -48,6 +50,9 @@ impl ProcessPort for Addr<Process> {
     }
     fn terminate(&self, msg: Terminate) {
         self.do_send(msg);
+    }
+    fn promote(&self) {
+        self.do_send(Promote);
     }
     fn signal(&self, sig: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
         let reply = self.send(SendSignal(sig));

@@ -50,6 +50,7 @@ impl ProcessPort for Port {
             .borrow_mut()
             .push(Call::Terminate(self.instance, msg.generation));
     }
+    fn promote(&self) {}
     fn signal(&self, _: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
         Box::pin(async { Ok(()) })
     }

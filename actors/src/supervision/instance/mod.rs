@@ -245,6 +245,12 @@ pub enum Effect {
         /// The delay, ms.
         delay_ms: u64,
     },
+    /// The process `generation` (a reload's replacement) took the instance over: the
+    /// shell tells its process side (the pid file names it from now on).
+    Promote {
+        /// Its generation.
+        generation: u64,
+    },
     /// Feed `TimerFired{generation}` back after `delay_ms` ms.
     Arm {
         /// The generation the timer is for.

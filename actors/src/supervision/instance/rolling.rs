@@ -158,6 +158,9 @@ impl Instance {
         self.was_online = true;
         self.last_error = None;
         self.restarts += 1;
+        fx.push(Effect::Promote {
+            generation: self.generation,
+        });
         fx.push(Effect::Publish(Notice::Restart(Reason::Manual)));
         fx.push(Effect::Publish(Notice::Online));
         fx.push(Effect::Report);
@@ -179,6 +182,9 @@ impl Instance {
         self.ready_early = n.ready_early;
         self.restarts += 1;
         self.waiters.append(&mut self.reload_waiters);
+        fx.push(Effect::Promote {
+            generation: self.generation,
+        });
         fx.push(Effect::Publish(Notice::Restart(Reason::Exited)));
         fx.push(Effect::Report);
     }

@@ -196,6 +196,7 @@ fn a_reload_spawns_beside_swaps_once_ready_then_stops_the_old_one() {
             fx,
             vec![
                 Terminate { generation: 1 },
+                Promote { generation: 2 },
                 Publish(Notice::Restart(Reason::Manual)),
                 Publish(Notice::Online),
                 Report
