@@ -66,14 +66,29 @@ pub enum Patience {
 impl Patience {
     /// The patience `request` gets, with `quick` as the timeout of quick requests:
     /// `WhileAlive` for the verbs that wait for apps to stop (`start` and `up` restart
-    /// existing apps), capped at the sum of the `kill_timeout`s of the apps it carries
-    /// (`start`, `up`) or at the largest `kill_timeout` allowed (a day, for a target), plus
-    /// a minute; `Quick(quick)` for everything else.
+    /// existing apps), capped at the sum over the apps it carries (`start`, `up`) of their
+    /// `kill_timeout` plus, with `wait_ready`, their `listen_timeout`, per instance when
+    /// it has several (a rolling reload replaces them one by one), or at the largest
+    /// `kill_timeout` allowed (a day, for a target), plus a minute; `Quick(quick)` for
+    /// everything else.
     pub fn for_request(request: &Request, quick: Duration) -> Patience {
         let kill_sum = |apps: &[pmx_protocol::AppSpec]| {
             let ms: u64 = apps
                 .iter()
-                .map(|a| a.app.kill_timeout_ms)
+                .map(|a| {
+                    let app = &a.app;
+                    let ready = if app.wait_ready {
+                        app.listen_timeout_ms
+                    } else {
+                        0
+                    };
+                    let n = match app.instances {
+                        pmx_protocol::spec::Instances::Count(n) => u64::from(n.max(1)),
+                        // One per CPU at most.
+                        _ => std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
+                    };
+                    app.kill_timeout_ms.saturating_add(ready).saturating_mul(n)
+                })
                 .fold(0u64, u64::saturating_add);
             Duration::from_millis(ms)
         };
@@ -523,5 +538,41 @@ mod tests {
                 cap: MAX_KILL_TIMEOUT + LIFECYCLE_SLACK
             }
         );
+    }
+
+    /// (instances, wait_ready, the cap of a `start` of that one app beyond the slack, ms):
+    /// a start with wait_ready may wait each instance's listen_timeout.
+    #[test]
+    fn a_start_waits_for_the_kill_timeouts_and_with_wait_ready_the_listen_timeouts() {
+        let cases = [(1, false, 1_600), (1, true, 4_600), (3, true, 13_800)];
+        for (n, wait_ready, want_ms) in cases {
+            let mut app = pmx_protocol::App::new("a".into(), "/x".into(), "/".into());
+            app.instances = pmx_protocol::spec::Instances::Count(n);
+            app.wait_ready = wait_ready;
+            let req = Request::Start(pmx_protocol::StartRequest {
+                inherited: Default::default(),
+                apps: vec![pmx_protocol::AppSpec {
+                    app,
+                    program: "/x".into(),
+                    args: vec![],
+                    cwd: "/".into(),
+                    env: Default::default(),
+                    source: None,
+                    env_name: None,
+                }],
+                force: false,
+                restart_existing: false,
+                groups: vec![],
+            });
+            let q = Duration::from_secs(5);
+            assert_eq!(
+                Patience::for_request(&req, q),
+                Patience::WhileAlive {
+                    check: q,
+                    cap: Duration::from_millis(want_ms) + LIFECYCLE_SLACK
+                },
+                "{n} instances, wait_ready {wait_ready}"
+            );
+        }
     }
 }

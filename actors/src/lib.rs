@@ -19,6 +19,7 @@ pub mod process;
 /// The admin-socket protocol: the pmx-protocol crate, under the path the daemon has always
 /// used (`crate::protocol::Request`).
 pub use pmx_protocol as protocol;
+pub mod readiness;
 pub mod reaper;
 pub mod root;
 pub mod runtime;

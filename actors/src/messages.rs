@@ -69,6 +69,29 @@ pub struct StartChild {
     pub generation: u64,
 }
 
+/// An instance's process said it is ready (READY=1 on $NOTIFY_SOCKET, or a Node app's
+/// `process.send('ready')`): sent to its App supervisor.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Ready {
+    /// The instance's key within the app (see [`ChildExited::instance`]).
+    pub instance: u32,
+    /// The generation of the process that said it.
+    pub generation: u64,
+}
+
+/// Timer message an App supervisor sends itself `listen_timeout` after a spawn of an app
+/// that waits for readiness: `online` without a READY (PM2's rule), unless `generation`
+/// is stale or it is ready already.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct ReadyTimeout {
+    /// The instance's key within the app (see [`ChildExited::instance`]).
+    pub instance: u32,
+    /// The generation the timer was set for.
+    pub generation: u64,
+}
+
 /// The Reaper collected the exit of a registered pid.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
@@ -86,15 +109,4 @@ pub struct Reaped {
 pub struct OrphanReaped {
     /// The pid that exited.
     pub pid: i32,
-}
-
-/// An instance's process said it is ready (READY=1 on $NOTIFY_SOCKET, or a Node app's
-/// `process.send('ready')`): sent to its App supervisor.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct Ready {
-    /// The instance's key within the app (see [`ChildExited::instance`]).
-    pub instance: u32,
-    /// The generation of the process that said it.
-    pub generation: u64,
 }

@@ -207,6 +207,10 @@ pub struct Spawn {
     /// The app's listening sockets, lent as fds 3.. with `LISTEN_FDS`, `LISTEN_PID` and
     /// `LISTEN_FDNAMES` (cluster mode); None: none.
     pub listen: Option<Arc<os::listen::ListenSockets>>,
+    /// Write the pid file at the spawn: false for a rolling reload's replacement, which
+    /// writes it when it takes the instance over ([`Promote`]), so the file names the
+    /// listed process throughout.
+    pub pid_file: bool,
 }
 
 impl Handler<Spawn> for Process {
@@ -278,12 +282,9 @@ impl Handler<Spawn> for Process {
                 // other cost a third allocation of a pump's size per process.
                 self.log_arbiter.spawn(pump(out_fd, out));
                 self.log_arbiter.spawn(pump(err_fd, err));
-                // Created anew 0600, whatever the umask, never through a link.
-                let _ = crate::os::safe_path::write_new(
-                    &self.pid_file,
-                    format!("{}\n", sp.pid).as_bytes(),
-                    crate::os::safe_path::PRIVATE_FILE,
-                );
+                if msg.pid_file {
+                    self.write_pid_file(sp.pid);
+                }
                 Ok(sp.pid as u32)
             }
             Err(e) => Err(SpawnFailure {
@@ -329,6 +330,21 @@ impl Handler<Terminate> for Process {
             None => self.begin_stop(true, msg.signal, msg.timeout, ctx),
         }
         self.finish_if_gone(ctx);
+    }
+}
+
+/// This process takes its instance over (a rolling reload's replacement, once online):
+/// the pid file names it from now on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Promote;
+
+impl Handler<Promote> for Process {
+    type Result = ();
+    fn handle(&mut self, _: Promote, _: &mut Context<Self>) {
+        if let Some(pid) = self.pid {
+            self.write_pid_file(pid);
+        }
     }
 }
 
@@ -531,6 +547,16 @@ impl Process {
         (self.id << 32) | (self.generation & u64::from(u32::MAX))
     }
 
+    /// Write `pid` into the pid file: created anew 0600, whatever the umask, never
+    /// through a link.
+    fn write_pid_file(&self, pid: i32) {
+        let _ = crate::os::safe_path::write_new(
+            &self.pid_file,
+            format!("{pid}\n").as_bytes(),
+            crate::os::safe_path::PRIVATE_FILE,
+        );
+    }
+
     /// Remove the pid file if it still names `pid`: a newer process of the instance may
     /// already own it (a replacement started beside this one).
     fn remove_pid_file(&self, pid: i32) {
@@ -662,6 +688,7 @@ mod tests {
                 err: Arc::new(target("err")),
             }),
             listen: None,
+            pid_file: true,
         });
         assert!(until(|| !spawns.lock().expect("lock").is_empty()).await);
         let pid = spawns.lock().expect("lock")[0]

@@ -25,6 +25,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::events::EventBus;
 use crate::home::Home;
 use crate::lifecycle::{Lifecycle, Reason, Shutdown};
+use crate::readiness::Readiness;
 use crate::reaper::{PidTable, Reaper};
 use crate::root::{Api, Root, RootParts};
 
@@ -102,12 +103,24 @@ impl Boot {
             home: home.clone(),
             bus: bus.clone(),
             bus_flags,
-            pids,
+            pids: pids.clone(),
             log_arbiter: log_arbiter.handle(),
             nofile: self.nofile,
             user,
         })
         .start();
+        // READY=1 of apps with wait_ready; without it they come online by their
+        // listen_timeout (and a Node app by its IPC channel).
+        match Readiness::bind(home, pids, root.clone().recipient()) {
+            Ok(r) => {
+                r.start();
+            }
+            Err(e) => tracing::error!(
+                "cannot bind the notify socket @{}: {e}; wait_ready apps come online by \
+                 their listen_timeout",
+                crate::readiness::socket_name(home)
+            ),
+        }
         let lifecycle = Lifecycle::new(root.clone().recipient()).start();
         listen_for_signals(root.clone(), lifecycle.clone());
         Tree {

@@ -138,6 +138,14 @@ pub struct StartArgs {
     /// unix:/path; repeat for several)
     #[argh(option)]
     pub listen: Vec<String>,
+    /// online only once the app says it is ready (READY=1 on $NOTIFY_SOCKET, or a Node
+    /// app's process.send('ready')) or --listen-timeout passed (wait_ready)
+    #[argh(switch)]
+    pub wait_ready: bool,
+    /// ms a --wait-ready app has to say it is ready before it is online all the same
+    /// (listen_timeout, default 3000)
+    #[argh(option, from_str_fn(millis))]
+    pub listen_timeout: Option<u64>,
     /// one log file for every instance instead of -<instance> files
     #[argh(switch)]
     pub merge_logs: bool,

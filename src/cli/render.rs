@@ -105,6 +105,13 @@ pub fn describe(d: &Description) -> String {
         ("kill signal", d.kill_signal.clone()),
         ("kill timeout", format!("{} ms", d.kill_timeout)),
         (
+            "readiness",
+            match d.wait_ready {
+                Some(ms) => format!("wait_ready (listen_timeout {ms} ms)"),
+                None => "online once spawned".into(),
+            },
+        ),
+        (
             "last exit code",
             opt(d.last_exit_code.map(|c| c.to_string())),
         ),

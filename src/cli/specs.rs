@@ -136,9 +136,6 @@ pub fn warn_unbuilt(app: &pmx_config::App) {
     if app.max_memory_restart.is_some() {
         unbuilt.push("max_memory_restart");
     }
-    if app.wait_ready {
-        unbuilt.push("wait_ready");
-    }
     if !unbuilt.is_empty() {
         eprintln!(
             "pmx: warning: app \"{}\": this pmx does not act on {} yet",

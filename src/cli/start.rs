@@ -349,6 +349,10 @@ pub fn app_from_flags(
         }
         app.exec_mode = Some(pmx_config::ExecMode::Fork);
     }
+    app.wait_ready = a.wait_ready;
+    if let Some(ms) = a.listen_timeout {
+        app.listen_timeout_ms = ms;
+    }
     app.logs.merge = a.merge_logs;
     app.logs.time = a.time;
     if let Some(f) = &a.log_date_format {

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use super::{strategy_of, AppSup};
 use crate::events::Publish;
 use crate::group::MemberFailed;
-use crate::messages::StartChild;
+use crate::messages::{ReadyTimeout, StartChild};
 use crate::os;
 use crate::process::{Spawn, Terminate};
 use crate::protocol::Event as BusEvent;
@@ -24,6 +24,7 @@ impl AppSup {
         let set = Setting {
             rules: &self.rules,
             supervisor: self.supervisor(),
+            ready_timeout_ms: self.ready_timeout_ms(),
         };
         let now = self.now_ms();
         let fx = self.slots[i].fsm.on(ev, set, now);
@@ -37,7 +38,7 @@ impl AppSup {
         match e {
             Effect::Spawn { generation } => self.spawn(i, generation, ctx),
             Effect::Terminate { generation } => {
-                if let Some(p) = &self.slots[i].process {
+                if let Some(p) = self.slots[i].port(generation) {
                     p.terminate(Terminate {
                         generation,
                         signal: self.kill_signal,
@@ -56,6 +57,23 @@ impl AppSup {
                     },
                     Duration::from_millis(delay_ms),
                 );
+            }
+            Effect::ArmReady {
+                generation,
+                delay_ms,
+            } => {
+                ctx.notify_later(
+                    ReadyTimeout {
+                        instance: self.slots[i].key,
+                        generation,
+                    },
+                    Duration::from_millis(delay_ms),
+                );
+            }
+            Effect::Promote { generation } => {
+                if let Some(p) = self.slots[i].port(generation) {
+                    p.promote();
+                }
             }
             Effect::Publish(n) => self.publish(i, n),
             Effect::Settle(tokens) => {
@@ -108,7 +126,11 @@ impl AppSup {
             (Ok((spec, listen)), Some(routes)) => {
                 let (key, id) = (self.slots[i].key, self.slots[i].id);
                 let process = self.new_process(key, id, generation, ctx);
+                // A reload's replacement (not the current generation) writes the pid
+                // file only when it takes the instance over.
+                let pid_file = generation == self.slots[i].fsm.generation;
                 process.spawn(Spawn {
+                    pid_file,
                     generation,
                     spec,
                     kill_signal: self.kill_signal,
@@ -116,7 +138,10 @@ impl AppSup {
                     routes,
                     listen,
                 });
-                self.slots[i].process = Some(process);
+                let slot = &mut self.slots[i];
+                let live = slot.fsm.live_generations();
+                slot.processes.retain(|(g, _)| live.contains(g));
+                slot.processes.push((generation, process));
             }
             (prepared, _) => {
                 let why = prepared

@@ -28,15 +28,27 @@ pub(super) struct Slot {
     pub key: u32,
     /// Its life.
     pub fsm: Instance,
-    /// The process side of its current generation (None before the first spawn). An
-    /// older one lives on until its tree is gone and reported, then stops.
-    pub process: Option<Box<dyn ProcessPort>>,
+    /// The process sides of its live generations, by generation: the current one, and
+    /// during a rolling reload its replacement or the replaced one being stopped (empty
+    /// before the first spawn). Pruned at each spawn to what the state machine still
+    /// counts as live; a Process actor stops by itself once its tree is gone.
+    pub processes: Vec<(u64, Box<dyn ProcessPort>)>,
     /// The prepared spawn (None until the first start, and after a spec change).
     pub spawn: Option<Arc<SpawnSpec>>,
     /// Where its output goes (built once the table is complete).
     pub routes: Option<Arc<Routes>>,
     /// Its row changed since the last report to the Root.
     pub changed: bool,
+}
+
+impl Slot {
+    /// The process side of `generation`, if it is still held.
+    pub fn port(&self, generation: u64) -> Option<&dyn ProcessPort> {
+        self.processes
+            .iter()
+            .find(|(g, _)| *g == generation)
+            .map(|(_, p)| p.as_ref())
+    }
 }
 
 impl AppSup {
@@ -60,7 +72,7 @@ impl AppSup {
             idx,
             key,
             fsm: Instance::new(),
-            process: None,
+            processes: Vec::new(),
             spawn: None,
             routes: None,
             changed: true,

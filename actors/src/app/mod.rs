@@ -12,13 +12,13 @@
 //!
 //! Files: `instances.rs` (the table, growing and shrinking), `spawn.rs` (the spawner seam,
 //! the environment, the prepared spawns), `routes.rs` (log routes, flush and reopen),
-//! `rows.rs` (list rows and `describe`).
+//! `rows.rs` (list rows and `describe`), `reload.rs` (the rolling reload's sequence).
 
 mod cluster;
 mod effects;
 mod instances;
 mod queries;
-mod ready_interim;
+mod reload;
 mod routes;
 mod rows;
 mod spawn;
@@ -35,15 +35,17 @@ use tokio::sync::oneshot;
 
 use self::instances::Slot;
 pub use self::queries::{EnvOf, SignalInstances, SpawnErrors};
+pub use self::reload::{Reload, ReloadError};
 pub use self::routes::Logs;
 pub use self::rows::{instance_count, log_paths, with_uptime, Describe, Report, Row};
 pub use self::spawn::{resolve_user, short_of_resources, Actors, ProcessPort, RunAs, Spawner};
 use crate::events::{BusFlags, EventBus};
 use crate::group::MemberFailed;
 use crate::home::Home;
-use crate::messages::{ChildExited, MainExited, Spawned, StartChild};
+use crate::messages::{ChildExited, MainExited, Ready, ReadyTimeout, Spawned, StartChild};
 use crate::os;
 use crate::protocol::{AppSpec, ProcessInfo};
+use crate::readiness::Notified;
 use crate::reaper::SharedPids;
 use crate::supervision::decide::Supervisor;
 use crate::supervision::instance::{Event, Reason, Token};
@@ -217,6 +219,8 @@ pub struct AppSup {
     /// The sockets bound at a Node cluster worker's request (`cluster.rs`), held for the
     /// app's life.
     node_sockets: Vec<cluster::Held>,
+    /// Held by the rolling reload under way: a second one waits for it (see `reload.rs`).
+    reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn rules_of(app: &crate::protocol::App) -> RestartRules {
@@ -282,11 +286,19 @@ impl AppSup {
             dirty: false,
             listen: None,
             node_sockets: Vec::new(),
+            reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
     fn name(&self) -> &str {
         &self.parts.spec.app.name
+    }
+
+    /// `wait_ready`: the `listen_timeout` (ms) a spawned process has to say READY before
+    /// it is `online` all the same; None: `online` once spawned (SPEC §5).
+    fn ready_timeout_ms(&self) -> Option<u64> {
+        let app = &self.parts.spec.app;
+        app.wait_ready.then_some(app.listen_timeout_ms)
     }
 
     /// The shell's clock, ms since the actor was built.
@@ -662,5 +674,39 @@ impl Handler<StartChild> for AppSup {
             generation: msg.generation,
         };
         self.feed_key(msg.instance, ev, ctx);
+    }
+}
+
+impl Handler<Ready> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: Ready, ctx: &mut Context<Self>) {
+        let ev = Event::Ready {
+            generation: msg.generation,
+        };
+        self.feed_key(msg.instance, ev, ctx);
+    }
+}
+
+impl Handler<ReadyTimeout> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: ReadyTimeout, ctx: &mut Context<Self>) {
+        let ev = Event::ReadyTimeout {
+            generation: msg.generation,
+        };
+        self.feed_key(msg.instance, ev, ctx);
+    }
+}
+
+impl Handler<Notified> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: Notified, ctx: &mut Context<Self>) {
+        // READY=1 on the notify socket, checked there to come from this instance's tree.
+        let Some(key) = self.slots.iter().find(|s| s.id == msg.id).map(|s| s.key) else {
+            return;
+        };
+        let ev = Event::Ready {
+            generation: msg.generation,
+        };
+        self.feed_key(key, ev, ctx);
     }
 }

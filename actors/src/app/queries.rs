@@ -33,7 +33,7 @@ impl Handler<SignalInstances> for AppSup {
             .iter()
             .filter(|s| msg.instances.as_ref().is_none_or(|l| l.contains(&s.idx)))
             .filter(|s| s.fsm.pid.is_some())
-            .filter_map(|s| s.process.as_ref().map(|p| p.signal(msg.signal)))
+            .filter_map(|s| s.port(s.fsm.generation).map(|p| p.signal(msg.signal)))
             .collect();
         if sends.is_empty() {
             let name = self.name().to_string();

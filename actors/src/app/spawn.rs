@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 use super::AppSup;
 use crate::home::HomeTag;
 use crate::os::{SpawnSpec, MARKER_VAR};
-use crate::process::{Process, ProcessParts, SendSignal, Spawn, Terminate};
+use crate::process::{Process, ProcessParts, Promote, SendSignal, Spawn, Terminate};
 
 /// What the App supervisor asks of one instance's process. The Process actor
 /// (`Addr<Process>`) is the real one; a test records the calls and answers with
@@ -23,6 +23,8 @@ pub trait ProcessPort {
     fn spawn(&self, msg: Spawn);
     /// Stop a tree (answered by `ChildExited` once it is gone).
     fn terminate(&self, msg: Terminate);
+    /// The process takes its instance over (a reload's replacement): its pid file.
+    fn promote(&self);
     /// Send a signal to the main process; errors say why it could not be sent.
     fn signal(&self, sig: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>>;
 }
@@ -48,6 +50,9 @@ impl ProcessPort for Addr<Process> {
     }
     fn terminate(&self, msg: Terminate) {
         self.do_send(msg);
+    }
+    fn promote(&self) {
+        self.do_send(Promote);
     }
     fn signal(&self, sig: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
         let reply = self.send(SendSignal(sig));
@@ -195,8 +200,7 @@ impl AppSup {
     /// its current generation; the prepared spawn's marker is swapped per process).
     pub(super) fn env_for(&self, i: usize) -> BTreeMap<String, String> {
         let mut env = self.parts.spec.env.merged();
-        env.extend(self.incremented(i));
-        env.extend(self.injected_env(i));
+        env.extend(self.own_env(i));
         env
     }
 
@@ -216,6 +220,13 @@ impl AppSup {
         let mut env = self.parts.spec.env.overlay();
         env.extend(self.incremented(i));
         env.extend(self.injected_env(i));
+        if self.parts.spec.app.wait_ready {
+            // sd_notify's socket (SPEC §5): prepared with the spawn, nothing per process.
+            env.insert(
+                crate::readiness::NOTIFY_VAR.into(),
+                crate::readiness::socket_env(&self.parts.shared.home),
+            );
+        }
         env
     }
 

@@ -23,6 +23,7 @@ use crate::events::{BusFlags, EventBus};
 use crate::group::{Escalate, GroupCommand, GroupSup};
 use crate::home::Home;
 use crate::protocol::{ApiError, AppSpec, ErrorCode, PingReply, Request, VERSION};
+use crate::readiness::Notified;
 use crate::reaper::SharedPids;
 
 mod changes;
@@ -229,6 +230,17 @@ impl Handler<Report> for Root {
     }
 }
 
+impl Handler<Notified> for Root {
+    type Result = ();
+    fn handle(&mut self, msg: Notified, _: &mut Context<Self>) {
+        // The App supervisor owning the id checks the generation (a READY of a replaced
+        // process changes nothing).
+        if let Some(app) = self.reg.apps().iter().find(|a| a.ids.contains(&msg.id)) {
+            app.handle.do_send(msg);
+        }
+    }
+}
+
 impl Handler<Escalate> for Root {
     type Result = ();
     fn handle(&mut self, msg: Escalate, _: &mut Context<Self>) {
@@ -275,7 +287,8 @@ impl Handler<Api> for Root {
             Request::Delete { target } => self.delete(&target),
             Request::Scale(req) => self.scale(req),
             Request::Reset { target } => self.lifecycle(&target, Op::Reset),
-            Request::Restart(r) | Request::Reload(r) => self.restart(r),
+            Request::Restart(r) => self.restart(r, false),
+            Request::Reload(r) => self.restart(r, true),
             Request::Signal { signal, target } => self.signal(&signal, &target),
             Request::Describe { target, env } => self.describe(&target, env),
             Request::Env { target } => self.env(&target),

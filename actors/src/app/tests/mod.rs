@@ -20,6 +20,7 @@ use crate::protocol::{Description, EnvLayers, Status};
 use crate::reaper::PidTable;
 use crate::supervision::policy::Exit;
 
+mod reload;
 mod rows;
 
 /// What the supervisor asked of a process side: (instance, generation).
@@ -49,6 +50,7 @@ impl ProcessPort for Port {
             .borrow_mut()
             .push(Call::Terminate(self.instance, msg.generation));
     }
+    fn promote(&self) {}
     fn signal(&self, _: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
         Box::pin(async { Ok(()) })
     }

@@ -7,11 +7,19 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use crate::app::{Command, Deleted, Op};
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::app::{AppSup, Command, Deleted, Op, Reload, ReloadError};
 use crate::group::GroupCommand;
+use crate::protocol::{ApiError, ErrorCode, ProcessInfo};
 use crate::protocol::{AppSpec, RestartRequest};
 use crate::root::registry::Selection;
 use crate::root::{answered, fail, gone, to_json, Answer, Root};
+
+/// One App supervisor's answer: its rows, `Err(None)` (being deleted by another
+/// request), `Err(Some(why))` (a rolling reload that stopped), None (gone).
+type AppReply = Pin<Box<dyn Future<Output = Option<Result<Vec<ProcessInfo>, Option<String>>>>>>;
 
 /// A new spec for an app (`--update-env`, `up`), and its ids when the spec changed its
 /// instance count (see `Registry::replace_spec`).
@@ -66,9 +74,10 @@ impl Root {
         self.command(target, sel, Op::Delete, &replacements)
     }
 
-    /// `restart` / `reload` (a restart in fork mode); with `--update-env` each app first
-    /// takes the asking command's environment and re-reads its `env_file`.
-    pub(in crate::root) fn restart(&mut self, req: RestartRequest) -> Answer {
+    /// `restart` / `reload` (`rolling`: rolling in cluster mode, a restart in fork mode,
+    /// SPEC §6); with `--update-env` each app first takes the asking command's environment
+    /// and re-reads its `env_file`.
+    pub(in crate::root) fn restart(&mut self, req: RestartRequest, rolling: bool) -> Answer {
         let sel = match self.reg.resolve(&req.target) {
             Ok(s) => s,
             Err(e) => return fail(e),
@@ -96,7 +105,7 @@ impl Root {
                 replacements.insert(*i, Replacement { spec, ids });
             }
         }
-        self.command(&req.target, sel, Op::Restart, &replacements)
+        self.command_with(&req.target, sel, Op::Restart, &replacements, rolling)
     }
 
     /// Send `op` to every selected app at once (app `i` first taking `replace[i]`, if
@@ -110,6 +119,21 @@ impl Root {
         sel: Selection,
         op: Op,
         replace: &BTreeMap<usize, Replacement>,
+    ) -> Answer {
+        self.command_with(target, sel, op, replace, false)
+    }
+
+    /// [`Root::command`]; with `rolling` (a `reload`), each app in cluster mode outside a
+    /// whole-group selection (all its instances, or those selected: `reload <id>`) gets a
+    /// rolling [`Reload`] instead of the restart
+    /// (its App supervisor sequences it; a failed one fails the request with its reason).
+    pub(in crate::root) fn command_with(
+        &mut self,
+        target: &str,
+        sel: Selection,
+        op: Op,
+        replace: &BTreeMap<usize, Replacement>,
+        rolling: bool,
     ) -> Answer {
         // A whole group in the selection goes through its Group supervisor: members stop
         // in reverse order and start in declared order, each after the previous. Everything
@@ -143,18 +167,45 @@ impl Root {
             .filter(|(i, inst)| delete && inst.is_none() && !replace.contains_key(i))
             .map(|(i, _)| self.reg.apps()[*i].name.clone())
             .collect();
-        let requests: Vec<_> = sel
+        let requests: Vec<(String, AppReply)> = sel
             .into_iter()
             .filter(|(i, _)| !covered.contains(i))
             .map(|(i, instances)| {
                 let r = replace.get(&i);
                 let app = &self.reg.apps()[i];
-                let reply = app.handle.send(Command {
-                    op: op.clone(),
-                    instances,
-                    replace: r.map(|r| r.spec.clone()),
-                    ids: r.and_then(|r| r.ids.clone()),
-                });
+                let spec = r.map_or(&app.spec, |r| &r.spec);
+                let count = r
+                    .and_then(|r| r.ids.as_ref())
+                    .map_or(app.ids.len(), Vec::len);
+                let reply: AppReply = if rolling && AppSup::reloads_rolling(spec, count) {
+                    let reply = app.handle.send(Reload {
+                        instances,
+                        replace: r.map(|r| r.spec.clone()),
+                        ids: r.and_then(|r| r.ids.clone()),
+                    });
+                    Box::pin(async move {
+                        match reply.await {
+                            Ok(Ok(rows)) => Some(Ok(rows)),
+                            Ok(Err(ReloadError::Deleted)) => Some(Err(None)),
+                            Ok(Err(ReloadError::Failed(why))) => Some(Err(Some(why))),
+                            Err(_) => None,
+                        }
+                    })
+                } else {
+                    let reply = app.handle.send(Command {
+                        op: op.clone(),
+                        instances,
+                        replace: r.map(|r| r.spec.clone()),
+                        ids: r.and_then(|r| r.ids.clone()),
+                    });
+                    Box::pin(async move {
+                        match reply.await {
+                            Ok(Ok(rows)) => Some(Ok(rows)),
+                            Ok(Err(Deleted)) => Some(Err(None)),
+                            Err(_) => None,
+                        }
+                    })
+                };
                 (app.name.clone(), reply)
             })
             .collect();
@@ -165,18 +216,24 @@ impl Root {
                 let mut rows = Vec::new();
                 let mut reached = 0;
                 let mut deleting_elsewhere = BTreeSet::new();
+                let mut failed = None;
                 for (name, r) in requests {
                     match r.await {
-                        Ok(Ok(mut v)) => {
+                        Some(Ok(mut v)) => {
                             reached += 1;
                             rows.append(&mut v);
                         }
+                        // A rolling reload stopped: the request fails with why.
+                        Some(Err(Some(why))) => {
+                            reached += 1;
+                            failed.get_or_insert(why);
+                        }
                         // Another delete is stopping it: that one forgets it once done.
-                        Ok(Err(Deleted)) => {
+                        Some(Err(None)) => {
                             deleting_elsewhere.insert(name);
                         }
                         // Gone already (its delete has forgotten it, or will).
-                        Err(_) => {}
+                        None => {}
                     }
                 }
                 for r in via_group {
@@ -186,10 +243,10 @@ impl Root {
                     }
                 }
                 rows.sort_by_key(|r| r.id);
-                (rows, reached, deleting_elsewhere)
+                (rows, reached, deleting_elsewhere, failed)
             }
             .into_actor(self)
-            .map(move |(rows, reached, elsewhere), act, _| {
+            .map(move |(rows, reached, elsewhere, failed), act, _| {
                 if delete {
                     // An app leaves the registry once its supervisor has stopped it all,
                     // never while a racing delete still stops it (it stays listed, and
@@ -200,6 +257,9 @@ impl Root {
                 }
                 if reached == 0 && asked > 0 {
                     return Err(gone(&target));
+                }
+                if let Some(why) = failed {
+                    return Err(ApiError::new(ErrorCode::Conflict, why));
                 }
                 to_json(&rows)
             }),

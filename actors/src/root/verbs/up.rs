@@ -6,7 +6,11 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use crate::app::{Command, Deleted, LeaveGroup, Op};
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::app::{AppSup, Command, Deleted, LeaveGroup, Op, Reload, ReloadError};
+use crate::protocol::{ApiError, ErrorCode};
 use crate::protocol::{UpReply, UpRequest};
 use crate::root::plan::{plan, Action};
 use crate::root::{
@@ -33,7 +37,31 @@ impl Root {
                 processes: vec![],
             })));
         }
-        let mut app_requests = Vec::new();
+        // Each app's part: None, or why its rolling reload stopped.
+        let mut app_requests: Vec<Pin<Box<dyn Future<Output = Option<String>>>>> = Vec::new();
+        let command = |addr: &Addr<AppSup>, c: Command| -> Pin<Box<dyn Future<Output = _>>> {
+            let r = addr.send(c);
+            Box::pin(async move {
+                let _ = commanded(r.await);
+                None
+            })
+        };
+        // `up`'s and startOrReload's reload of a cluster-mode app is rolling (SPEC §6);
+        // startOrRestart restarts.
+        let rolling = !req.restart;
+        let reload = |addr: &Addr<AppSup>, replace, ids| -> Pin<Box<dyn Future<Output = _>>> {
+            let r = addr.send(Reload {
+                instances: None,
+                replace,
+                ids,
+            });
+            Box::pin(async move {
+                match r.await {
+                    Ok(Err(ReloadError::Failed(why))) => Some(why),
+                    _ => None,
+                }
+            })
+        };
         let mut group_requests = Vec::new();
         let mut deletes = Vec::new();
         for action in plan.actions {
@@ -53,14 +81,22 @@ impl Root {
                     let spec = Arc::new(spec);
                     let ids = self.reg.replace_spec(&name, spec.clone());
                     if let Some(app) = self.reg.app(&name) {
-                        // A member of a rebuilt group takes its new spec now and restarts
-                        // with the group.
-                        app_requests.push(app.handle.send(Command {
-                            op: if restart { Op::Restart } else { Op::Reset },
-                            instances: None,
-                            replace: Some(spec),
-                            ids,
-                        }));
+                        let count = ids.as_ref().map_or(app.ids.len(), Vec::len);
+                        if restart && rolling && AppSup::reloads_rolling(&spec, count) {
+                            app_requests.push(reload(&app.handle, Some(spec), ids));
+                        } else {
+                            // A member of a rebuilt group takes its new spec now and
+                            // restarts with the group.
+                            app_requests.push(command(
+                                &app.handle,
+                                Command {
+                                    op: if restart { Op::Restart } else { Op::Reset },
+                                    instances: None,
+                                    replace: Some(spec),
+                                    ids,
+                                },
+                            ));
+                        }
                     }
                 }
                 Action::Scale(spec) => {
@@ -70,17 +106,24 @@ impl Root {
                     if let Some(app) = self.reg.app(&name) {
                         // Start only what is down: the new instance numbers (a shrink has
                         // already stopped the highest); the running ones are not touched.
-                        app_requests.push(app.handle.send(Command {
-                            op: Op::Start,
-                            instances: None,
-                            replace: Some(spec),
-                            ids,
-                        }));
+                        app_requests.push(command(
+                            &app.handle,
+                            Command {
+                                op: Op::Start,
+                                instances: None,
+                                replace: Some(spec),
+                                ids,
+                            },
+                        ));
                     }
                 }
                 Action::Restart(name) => {
                     if let Some(app) = self.reg.app(&name) {
-                        app_requests.push(app.handle.send(Command::all(Op::Restart)));
+                        if rolling && AppSup::reloads_rolling(&app.spec, app.ids.len()) {
+                            app_requests.push(reload(&app.handle, None, None));
+                        } else {
+                            app_requests.push(command(&app.handle, Command::all(Op::Restart)));
+                        }
                     }
                 }
                 Action::Delete(name) => {
@@ -93,7 +136,7 @@ impl Root {
                     let addr = self.create(spec, ctx);
                     if !by_group {
                         let op = if autostart { Op::Start } else { Op::Reset };
-                        app_requests.push(addr.send(Command::all(op)));
+                        app_requests.push(command(&addr, Command::all(op)));
                     }
                 }
                 Action::BuildGroup { group, rebuilt } => {
@@ -112,8 +155,11 @@ impl Root {
             async move {
                 // An app deleted by another request meanwhile is simply gone: what the plan
                 // did to the others is the answer (a mailbox error never reaches a user).
+                let mut failed = None;
                 for r in app_requests {
-                    let _ = commanded(r.await);
+                    if let Some(why) = r.await {
+                        failed.get_or_insert(why);
+                    }
                 }
                 for r in group_requests {
                     let _ = answered(r.await);
@@ -125,11 +171,14 @@ impl Root {
                         deleted.insert(name);
                     }
                 }
-                deleted
+                (deleted, failed)
             }
             .into_actor(self)
-            .map(move |deleted, act, _| {
+            .map(move |(deleted, failed), act, _| {
                 act.reg.remove_apps(&deleted);
+                if let Some(why) = failed {
+                    return Err(ApiError::new(ErrorCode::Conflict, why));
+                }
                 // As for `start`: a shutdown overtook what the plan started.
                 if act.stopping {
                     return Err(shutting_down());

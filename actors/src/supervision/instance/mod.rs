@@ -1,0 +1,772 @@
+//! The instance state machine: one instance's life as one type and one transition
+//! function, pure (no actix, no OS, no clock: `now_ms` is an argument).
+//!
+//! ```text
+//!  stopped / errored / waiting restart ──Start·Restart·StartAfter(0)·TimerFired──▶ launching
+//!  launching ──Spawned──▶ online            launching ──SpawnFailed──▶ errored
+//!  with wait_ready: launching ──Spawned (ArmReady)──▶ launching ──Ready·ReadyTimeout──▶ online
+//!  launching ──SpawnFailed, transient (EMFILE, ENFILE, EAGAIN)──▶ waiting restart (retry timer)
+//!  launching / online ──Stop·Restart──▶ stopping ──Exited──▶ stopped | launching (a restart)
+//!  online ──MainExited (its leftovers)──▶ stopping
+//!  launching / online / stopping after MainExited ──Exited, unrequested──▶ decide():
+//!      Restart{0} ▶ launching · Restart{d} ▶ waiting restart (timer) · Stop ▶ stopped
+//!      Errored ▶ errored · Escalate (group / app decides) ▶ waiting restart
+//!  online ──Reload──▶ online + next launching ──next online──▶ online (next swapped in,
+//!      the old one terminated)      ──next exits before ready──▶ online (old kept)
+//!  waiting restart / errored ──Stop──▶ stopped (generation bumped: the timer is stale)
+//!  down, not held ──StartAfter(d>0)──▶ waiting restart      down ──MarkErrored──▶ errored
+//! ```
+//!
+//! The App supervisor (`app/mod.rs`) is the shell: it turns messages into [`Event`]s,
+//! calls [`Instance::on`], and carries out the [`Effect`]s (a `Spawn` to the Process
+//! actor, a `StartChild` timer, a bus event, a row report, a failure to the group). As
+//! zincati's update agent splits its logic from its actor, and OTP's `supervisor.erl`
+//! keeps its decisions in plain functions of the state and `Now`.
+//!
+//! Every event naming a process carries its `generation`; one for a generation other
+//! than the current one is a late message of a replaced process and changes nothing.
+//!
+//! Readiness (SPEC §5): under a [`Setting`] with `ready_timeout_ms` (`wait_ready`),
+//! `Spawned` keeps the instance `launching` and arms the `listen_timeout`
+//! ([`Effect::ArmReady`]); [`Event::Ready`] of the current generation or the timer's
+//! [`Event::ReadyTimeout`] makes it `online`, and only then are the waiters of its start
+//! answered. An exit before it was online counts as unstable whatever its uptime.
+//!
+//! Rolling reload (SPEC §6): [`Event::Reload`] of an `online` instance spawns a `next`
+//! generation beside the running one; its `Spawned` (and `Ready`/`ReadyTimeout` with
+//! `wait_ready`) makes it the instance (`swap`: the old generation becomes `retiring` and
+//! gets `Terminate`; one restart counted), and the step's waiters are answered once the
+//! retiring process is gone. A replacement that exits or fails to spawn before that is
+//! dropped, `reload_error` says why, and the running process is untouched. The current
+//! process exiting meanwhile hands the instance to the replacement (`launching`); a stop
+//! or restart meanwhile abandons the replacement (terminated), and a stop ends `stopped`
+//! only once every process of the instance is gone. Generations come from one counter
+//! (`issued`), so a dead replacement's number is never reused.
+//!
+//! Room left for what comes next (not built): restarts for watch, cron, memory or health
+//! are `Event::Restart{reason}` with their [`Reason`] (a rolling one in cluster mode is
+//! `Event::Reload`).
+
+use super::backoff::next_backoff;
+use super::decide::{decide, Decision, Supervisor};
+use super::policy::{Exit, Policy, RestartRules, RestartState};
+
+mod rolling;
+
+use self::rolling::Next;
+
+/// The first wait, in ms, before a spawn that failed for want of resources is tried again;
+/// each following wait grows by half up to [`super::backoff::BACKOFF_CAP_MS`] (PM2's
+/// `exp_backoff_restart_delay` numbers: 100, 150, 225, … 15 000 ms). There is no limit on
+/// the attempts, as PM2's exponential backoff never gives up: a full descriptor table or
+/// process table is the machine's state, not the app's fault, and the instance comes
+/// online by itself once the resources are back (at most one attempt per 15 s then).
+pub const SPAWN_RETRY_INITIAL_MS: u64 = 100;
+
+/// An opaque token for whoever waits for a command's effect; the shell maps it to its
+/// reply channel. Settled once the effect is visible (spawned, stopped, or errored).
+pub type Token = u64;
+
+/// Where an instance is in its life (the status words of `list`, SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Spawn asked, not yet confirmed, or (with `wait_ready`) spawned and not yet ready.
+    Launching,
+    /// Running.
+    Online,
+    /// A stop asked (or the main process gone and its leftovers being stopped), until the
+    /// whole tree has exited.
+    Stopping,
+    /// Down: stopped by hand, or an exit the policy does not restart.
+    Stopped,
+    /// Down, a restart scheduled (a delay) or a supervisor's decision awaited.
+    WaitingRestart,
+    /// Down: too many unstable exits, a failed spawn, or an escalation.
+    Errored,
+}
+
+/// Why an instance is restarted (the `reason` of the `restart` event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// A user's `restart`/`reload` (published as `restart`).
+    Manual,
+    /// Its process exited and the policy restarts it.
+    Exited,
+    /// A supervisor (its group or its app's strategy) restarts it.
+    Group,
+}
+
+impl Reason {
+    /// The word published in the `restart` event's `reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Manual => "restart",
+            Reason::Exited => "exited",
+            Reason::Group => "group",
+        }
+    }
+}
+
+/// Something that happens to an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Start it if it is down (a user's `start`): a fresh chain of exits, the hold lifted.
+    Start {
+        /// Settled once spawned (or at once when nothing is to be done).
+        waiter: Option<Token>,
+    },
+    /// Stop it. `hold`: a stop asked by hand, which a group's restart sequence respects
+    /// (OTP serialises `terminate_child`); a supervisor's own step does not hold.
+    Stop {
+        /// Hold the instance down.
+        hold: bool,
+        /// Settled once the tree has exited.
+        waiter: Option<Token>,
+    },
+    /// Stop it if running, then start it (a down one starts at once); a fresh chain.
+    Restart {
+        /// Why.
+        reason: Reason,
+        /// Settled once the new process is spawned.
+        waiter: Option<Token>,
+    },
+    /// A rolling reload's step (SPEC §6): if it is `online`, spawn a replacement (the next
+    /// generation) beside the running process; once the replacement is online (spawned,
+    /// and ready with `wait_ready`) the old process is stopped gracefully and the
+    /// replacement takes its place. The waiter is answered once the old process is gone,
+    /// or when the replacement exited before it was ready (`reload_error` says why; the
+    /// old one keeps running). An instance that is not online is left alone (answered at
+    /// once): the shell restarts down instances itself.
+    Reload {
+        /// Settled once the step is over.
+        waiter: Option<Token>,
+    },
+    /// A supervisor restarts it after `delay_ms` (0: at once) if it is down and neither
+    /// held nor temporary (OTP: a temporary child is never restarted).
+    StartAfter {
+        /// The wait, in ms.
+        delay_ms: u64,
+        /// Settled once spawned when the start is immediate, at once otherwise.
+        waiter: Option<Token>,
+    },
+    /// Zero its restart counters.
+    Reset,
+    /// A supervisor gave up on it: if down, `errored` with this reason.
+    MarkErrored(String),
+    /// Its process `generation` was spawned with this pid.
+    Spawned {
+        /// The generation.
+        generation: u64,
+        /// The main process's pid.
+        pid: u32,
+    },
+    /// Its process `generation` could not be spawned.
+    SpawnFailed {
+        /// The generation.
+        generation: u64,
+        /// Why.
+        reason: String,
+        /// For want of resources that may come back (EMFILE, ENFILE, EAGAIN): the spawn
+        /// is tried again after a backoff ([`SPAWN_RETRY_INITIAL_MS`]) and the instance
+        /// waits in `waiting restart`; otherwise it is `errored` for good.
+        transient: bool,
+    },
+    /// The main process of `generation` exited, leftovers of its tree are being stopped.
+    MainExited {
+        /// The generation.
+        generation: u64,
+        /// How it ended.
+        exit: Exit,
+    },
+    /// The whole tree of `generation` is gone.
+    Exited {
+        /// The generation.
+        generation: u64,
+        /// How the main process ended (None: its Process actor panicked).
+        exit: Option<Exit>,
+        /// How long it ran, in ms.
+        uptime_ms: u64,
+        /// pmx asked for the stop.
+        requested: bool,
+    },
+    /// The restart timer armed for `generation` fired.
+    TimerFired {
+        /// The generation it was armed for.
+        generation: u64,
+    },
+    /// The process `generation` said it is ready (READY=1 on `$NOTIFY_SOCKET`, a Node
+    /// app's `process.send('ready')`): with `wait_ready`, `launching` → `online`. One is
+    /// enough; a late one (another generation, or once online) changes nothing.
+    Ready {
+        /// The generation of the process that said it.
+        generation: u64,
+    },
+    /// The `listen_timeout` armed at the spawn of `generation` passed without a READY:
+    /// `online` all the same (PM2's rule).
+    ReadyTimeout {
+        /// The generation it was armed for.
+        generation: u64,
+    },
+}
+
+/// What an event announces on the event bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// `online`.
+    Online,
+    /// `exit`, with how the main process ended.
+    Exit(Option<Exit>),
+    /// `restart`, with why.
+    Restart(Reason),
+    /// `stop`.
+    Stop,
+    /// `errored`, with why.
+    Errored(String),
+}
+
+/// What the shell carries out after a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Spawn a process for `generation` (a failure comes back as `SpawnFailed`).
+    Spawn {
+        /// Its generation.
+        generation: u64,
+    },
+    /// Stop the tree of `generation` (`kill_signal`, then SIGKILL after `kill_timeout`).
+    Terminate {
+        /// Its generation.
+        generation: u64,
+    },
+    /// Feed `ReadyTimeout{generation}` back after `delay_ms` ms (the `listen_timeout` of
+    /// an app that waits for readiness).
+    ArmReady {
+        /// The generation the timer is for.
+        generation: u64,
+        /// The delay, ms.
+        delay_ms: u64,
+    },
+    /// The process `generation` (a reload's replacement) took the instance over: the
+    /// shell tells its process side (the pid file names it from now on).
+    Promote {
+        /// Its generation.
+        generation: u64,
+    },
+    /// Feed `TimerFired{generation}` back after `delay_ms` ms.
+    Arm {
+        /// The generation the timer is for.
+        generation: u64,
+        /// The delay, ms.
+        delay_ms: u64,
+    },
+    /// Publish an event on the bus.
+    Publish(Notice),
+    /// Answer these waiters.
+    Settle(Vec<Token>),
+    /// The row changed: report it to the Root.
+    Report,
+    /// A failure for `to` (the app's strategy, or its group) to decide on; the instance
+    /// waits in `WaitingRestart` until a `StartAfter`, `Stop` or `MarkErrored` comes.
+    Escalate {
+        /// The supervisor that decides.
+        to: Supervisor,
+        /// The generation that failed (a group recognises a failure it absorbed by it).
+        generation: u64,
+        /// The instance's own delay for its own restart, ms.
+        delay_ms: u64,
+    },
+}
+
+/// What a transition needs to know of the app: its rules and who supervises it.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting<'a> {
+    /// PM2's restart rules.
+    pub rules: &'a RestartRules,
+    /// Who decides on an unrequested exit.
+    pub supervisor: Supervisor,
+    /// `wait_ready`: Some(`listen_timeout` in ms): a spawned process stays `launching`
+    /// until it says READY (or the timeout passes); None: `online` once spawned.
+    pub ready_timeout_ms: Option<u64>,
+}
+
+/// What is asked of a running instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intent {
+    None,
+    Stop,
+    Restart(Reason),
+}
+
+/// One instance's life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Where it is.
+    pub phase: Phase,
+    /// The current generation: bumped by every spawn, and by every change that makes a
+    /// pending timer stale.
+    pub generation: u64,
+    /// A tree exists for `generation` (spawned, its exit not yet heard).
+    running: bool,
+    intent: Intent,
+    /// Stopped by hand: a supervisor's restart leaves it down.
+    pub held: bool,
+    /// Restarts since the app started (or the last `reset`).
+    pub restarts: u64,
+    /// The chain of recent exits (PM2's unstable count, the backoff).
+    pub chain: RestartState,
+    /// The main process's pid while it runs.
+    pub pid: Option<u32>,
+    /// When the main process was spawned, on the shell's clock (ms).
+    pub started_ms: Option<u64>,
+    /// How the last process ended.
+    pub last_exit: Option<Exit>,
+    /// Why the last spawn failed, or why a supervisor gave up on it; cleared by a spawn.
+    pub last_error: Option<String>,
+    /// The generation whose `exit` was already published (at `MainExited`).
+    exit_published: u64,
+    /// The wait before the pending retry of a spawn that failed for want of resources
+    /// (None: no such retry pending); the next wait grows from it.
+    pub spawn_retry_ms: Option<u64>,
+    /// The current generation has been `online` (its exit is judged by its uptime; an
+    /// exit before it is online, or ready, is unstable whatever its uptime).
+    was_online: bool,
+    /// A READY of the current generation came before its `Spawned` (the process spoke
+    /// before its spawn was confirmed): `online` at the `Spawned`.
+    ready_early: bool,
+    waiters: Vec<Token>,
+    /// The highest generation given out: every spawn (a replacement's included) and every
+    /// change that makes a timer stale takes the next, so no two processes share one.
+    issued: u64,
+    /// A rolling reload's replacement, launching beside the running process.
+    next: Option<Next>,
+    /// After a swap: the generation of the replaced process, being stopped.
+    retiring: Option<u64>,
+    /// Replacements given up on (a stop or restart during their reload), being stopped.
+    dropped: Vec<u64>,
+    /// Whoever waits for the reload step under way.
+    reload_waiters: Vec<Token>,
+    /// Why the last reload step failed (its replacement exited before it was ready, or
+    /// the instance was stopped or restarted meanwhile); cleared when a step begins.
+    pub reload_error: Option<String>,
+}
+
+impl Default for Instance {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Instance {
+    /// A new instance: stopped, generation 0.
+    pub fn new() -> Instance {
+        Instance {
+            phase: Phase::Stopped,
+            generation: 0,
+            running: false,
+            intent: Intent::None,
+            held: false,
+            restarts: 0,
+            chain: RestartState::default(),
+            pid: None,
+            started_ms: None,
+            last_exit: None,
+            last_error: None,
+            exit_published: 0,
+            spawn_retry_ms: None,
+            was_online: false,
+            ready_early: false,
+            waiters: Vec::new(),
+            issued: 0,
+            next: None,
+            retiring: None,
+            dropped: Vec::new(),
+            reload_waiters: Vec::new(),
+            reload_error: None,
+        }
+    }
+
+    /// Whether any tree of the instance exists: the current generation's, a reload's
+    /// replacement or a replaced process still being stopped.
+    pub fn running(&self) -> bool {
+        self.running || self.others()
+    }
+
+    /// Whether a process other than the current one runs (a replacement, a replaced one).
+    fn others(&self) -> bool {
+        self.next.is_some() || self.retiring.is_some() || !self.dropped.is_empty()
+    }
+
+    /// The generations whose processes may still run: the current, a replacement, a
+    /// replaced one, replacements given up on (the shell keeps a process side for each).
+    pub fn live_generations(&self) -> Vec<u64> {
+        let mut live = vec![self.generation];
+        live.extend(self.next.as_ref().map(|n| n.generation));
+        live.extend(self.retiring);
+        live.extend(&self.dropped);
+        live
+    }
+
+    /// The next generation (see `issued`).
+    fn bump(&mut self) -> u64 {
+        self.issued = self.issued.max(self.generation) + 1;
+        self.issued
+    }
+
+    /// The one transition function: `ev` at `now_ms` (the shell's monotonic clock, ms),
+    /// under the app's `set`ting; returns what the shell must do, in order.
+    pub fn on(&mut self, ev: Event, set: Setting<'_>, now_ms: u64) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        // A report of a reload's replacement or of the process it replaced.
+        if self.on_other(&ev, set, now_ms, &mut fx) {
+            return fx;
+        }
+        match ev {
+            Event::Start { waiter } => {
+                if self.running || self.phase == Phase::WaitingRestart {
+                    settle_now(&mut fx, waiter);
+                } else {
+                    self.held = false;
+                    self.chain.reset();
+                    self.spawn_retry_ms = None;
+                    self.waiters.extend(waiter);
+                    self.start(&mut fx);
+                }
+            }
+            Event::StartAfter { delay_ms, waiter } => {
+                // OTP: a temporary child is never restarted, even when a sibling's failure
+                // made the strategy stop it; a held one stays down.
+                if self.running || set.rules.policy == Policy::Never || self.held {
+                    settle_now(&mut fx, waiter);
+                } else if delay_ms == 0 {
+                    self.spawn_retry_ms = None;
+                    self.waiters.extend(waiter);
+                    self.restart_now(Reason::Group, &mut fx);
+                } else {
+                    // Answered at once: a supervisor never waits out a delay (a stop
+                    // meanwhile makes the timer stale with a new generation).
+                    self.spawn_retry_ms = None;
+                    self.generation = self.bump();
+                    self.phase = Phase::WaitingRestart;
+                    fx.push(Effect::Arm {
+                        generation: self.generation,
+                        delay_ms,
+                    });
+                    settle_now(&mut fx, waiter);
+                    fx.push(Effect::Report);
+                }
+            }
+            Event::Stop { hold, waiter } => {
+                // A pending retry's timer becomes stale (see below).
+                self.spawn_retry_ms = None;
+                if hold {
+                    self.held = true;
+                }
+                self.abandon_next("stopped", &mut fx);
+                if self.running {
+                    self.intent = Intent::Stop;
+                    self.waiters.extend(waiter);
+                    self.terminate(&mut fx);
+                } else if self.others() {
+                    // A replaced process is still being stopped: stopped once it is gone.
+                    self.intent = Intent::Stop;
+                    self.waiters.extend(waiter);
+                    self.phase = Phase::Stopping;
+                    fx.push(Effect::Report);
+                } else {
+                    if self.phase != Phase::Stopped {
+                        // A pending restart timer becomes stale with the new generation,
+                        // and whoever waited for that start is answered now.
+                        self.generation = self.bump();
+                        self.phase = Phase::Stopped;
+                        self.settle(&mut fx);
+                        fx.push(Effect::Publish(Notice::Stop));
+                        fx.push(Effect::Report);
+                    }
+                    settle_now(&mut fx, waiter);
+                }
+            }
+            Event::Restart { reason, waiter } => {
+                self.held = false;
+                self.chain.reset();
+                self.spawn_retry_ms = None;
+                self.waiters.extend(waiter);
+                self.abandon_next("restarted", &mut fx);
+                if self.running {
+                    self.intent = Intent::Restart(reason);
+                    self.terminate(&mut fx);
+                } else {
+                    // Down (stopped, errored, waiting, or never spawned): a restart asked
+                    // now is a start, not counted, as PM2's restartProcessId starts a
+                    // process that is not online (`restart_time` unchanged).
+                    self.start(&mut fx);
+                }
+            }
+            Event::Reload { waiter } => self.reload_step(waiter, &mut fx),
+            Event::Reset => {
+                self.restarts = 0;
+                self.chain.reset();
+                fx.push(Effect::Report);
+            }
+            Event::MarkErrored(reason) => {
+                if !self.running {
+                    self.spawn_retry_ms = None;
+                    self.errored(reason, &mut fx);
+                }
+            }
+            Event::Spawned { generation, pid } => {
+                if generation != self.generation || !self.running {
+                    return fx;
+                }
+                self.last_error = None;
+                self.spawn_retry_ms = None;
+                self.pid = Some(pid);
+                self.started_ms = Some(now_ms);
+                match set.ready_timeout_ms {
+                    // It waits for readiness: `launching` until READY or the timeout.
+                    Some(delay_ms) if self.phase == Phase::Launching && !self.ready_early => {
+                        fx.push(Effect::ArmReady {
+                            generation,
+                            delay_ms,
+                        });
+                        fx.push(Effect::Report);
+                    }
+                    // Being stopped already: no `online` to announce.
+                    Some(_) if self.phase != Phase::Launching => fx.push(Effect::Report),
+                    _ => self.online(&mut fx),
+                }
+            }
+            Event::Ready { generation } | Event::ReadyTimeout { generation } => {
+                if generation != self.generation || !self.running || self.phase != Phase::Launching
+                {
+                    return fx;
+                }
+                if self.pid.is_some() {
+                    self.online(&mut fx);
+                } else {
+                    // Only a READY can come before the `Spawned` (the timer is armed by
+                    // it): remembered for it.
+                    self.ready_early = true;
+                }
+            }
+            Event::SpawnFailed {
+                generation,
+                reason,
+                transient,
+            } => {
+                if generation != self.generation || !self.running {
+                    return fx;
+                }
+                self.running = false;
+                self.pid = None;
+                self.started_ms = None;
+                let intent = std::mem::replace(&mut self.intent, Intent::None);
+                if !transient {
+                    self.errored(reason, &mut fx);
+                } else if intent == Intent::Stop {
+                    // A stop came while it launched: nothing runs, which is what it asked.
+                    self.last_error = Some(reason);
+                    self.stopped(&mut fx);
+                } else {
+                    // Tried again after a backoff; whoever waits for the start is answered
+                    // now (the row says `waiting restart`, `describe` says why).
+                    let delay_ms = next_backoff(self.spawn_retry_ms, SPAWN_RETRY_INITIAL_MS);
+                    self.spawn_retry_ms = Some(delay_ms);
+                    self.last_error = Some(reason);
+                    self.phase = Phase::WaitingRestart;
+                    self.settle(&mut fx);
+                    fx.push(Effect::Arm {
+                        generation: self.generation,
+                        delay_ms,
+                    });
+                    fx.push(Effect::Report);
+                }
+            }
+            Event::MainExited { generation, exit } => {
+                if generation != self.generation || !self.running {
+                    return fx;
+                }
+                self.pid = None;
+                self.started_ms = None;
+                self.last_exit = Some(exit);
+                self.exit_published = generation;
+                // Its leftovers are being stopped before anything replaces it.
+                self.phase = Phase::Stopping;
+                fx.push(Effect::Publish(Notice::Exit(Some(exit))));
+                fx.push(Effect::Report);
+            }
+            Event::Exited {
+                generation,
+                exit,
+                uptime_ms,
+                requested,
+            } => {
+                if generation != self.generation || !self.running {
+                    return fx;
+                }
+                self.running = false;
+                self.pid = None;
+                self.started_ms = None;
+                self.last_exit = exit;
+                if self.exit_published != generation {
+                    fx.push(Effect::Publish(Notice::Exit(exit)));
+                }
+                if self.intent == Intent::None && self.next.is_some() {
+                    // It ended during its reload: the replacement takes its place now.
+                    self.replaced_by_next(&mut fx);
+                    return fx;
+                }
+                match self.intent {
+                    Intent::Restart(reason) => {
+                        self.intent = Intent::None;
+                        self.restart_now(reason, &mut fx);
+                    }
+                    // Stopped once every process of the instance is gone.
+                    Intent::Stop if self.others() => fx.push(Effect::Report),
+                    Intent::None if requested && self.others() => {
+                        self.intent = Intent::Stop;
+                        self.phase = Phase::Stopping;
+                        fx.push(Effect::Report);
+                    }
+                    Intent::Stop => self.stopped(&mut fx),
+                    // Asked by someone else (a Process actor's own stop): still requested.
+                    Intent::None if requested => self.stopped(&mut fx),
+                    Intent::None => {
+                        // An exit before it was online (ready) is unstable, whatever its
+                        // uptime: a process that never became ready never ran well.
+                        let uptime_ms = if self.was_online { uptime_ms } else { 0 };
+                        let d = decide(set.rules, &mut self.chain, set.supervisor, exit, uptime_ms);
+                        self.follow(d, &mut fx);
+                    }
+                }
+            }
+            Event::TimerFired { generation } => {
+                if generation == self.generation && self.phase == Phase::WaitingRestart {
+                    if self.spawn_retry_ms.is_some() {
+                        // The same launch tried again: not one more restart.
+                        self.start(&mut fx);
+                    } else {
+                        self.restart_now(Reason::Exited, &mut fx);
+                    }
+                }
+            }
+        }
+        fx
+    }
+
+    /// Carry out the decision on an unrequested exit.
+    ///
+    /// Whoever still waits for its start (it died before it was ready) is answered unless
+    /// it is launched again at once: the row then says where it is.
+    fn follow(&mut self, d: Decision, fx: &mut Vec<Effect>) {
+        if !matches!(d, Decision::Restart { delay_ms: 0 }) {
+            self.settle(fx);
+        }
+        match d {
+            Decision::Restart { delay_ms: 0 } => self.restart_now(Reason::Exited, fx),
+            Decision::Restart { delay_ms } => {
+                self.phase = Phase::WaitingRestart;
+                fx.push(Effect::Arm {
+                    generation: self.generation,
+                    delay_ms,
+                });
+                fx.push(Effect::Report);
+            }
+            Decision::Stop => {
+                self.phase = Phase::Stopped;
+                fx.push(Effect::Publish(Notice::Stop));
+                fx.push(Effect::Report);
+            }
+            Decision::Errored(reason) => {
+                // PM2's max_restarts: the reason is published, not kept as `last_error`.
+                self.phase = Phase::Errored;
+                fx.push(Effect::Publish(Notice::Errored(reason)));
+                fx.push(Effect::Report);
+            }
+            Decision::Escalate { to, delay_ms } => {
+                self.phase = Phase::WaitingRestart;
+                fx.push(Effect::Escalate {
+                    to,
+                    generation: self.generation,
+                    delay_ms,
+                });
+                fx.push(Effect::Report);
+            }
+        }
+    }
+
+    /// Count a restart, announce it and spawn.
+    fn restart_now(&mut self, reason: Reason, fx: &mut Vec<Effect>) {
+        self.restarts += 1;
+        fx.push(Effect::Publish(Notice::Restart(reason)));
+        self.start(fx);
+    }
+
+    /// The current generation is `online` (spawned, and ready when it waits for
+    /// readiness): whoever waits for its start is answered.
+    fn online(&mut self, fx: &mut Vec<Effect>) {
+        if self.phase == Phase::Launching {
+            self.phase = Phase::Online;
+            self.was_online = true;
+        }
+        if self.intent == Intent::None {
+            self.settle(fx);
+        }
+        fx.push(Effect::Publish(Notice::Online));
+        fx.push(Effect::Report);
+    }
+
+    /// Spawn a new generation.
+    fn start(&mut self, fx: &mut Vec<Effect>) {
+        self.generation = self.bump();
+        self.phase = Phase::Launching;
+        self.running = true;
+        self.was_online = false;
+        self.ready_early = false;
+        self.intent = Intent::None;
+        fx.push(Effect::Spawn {
+            generation: self.generation,
+        });
+        fx.push(Effect::Report);
+    }
+
+    /// Ask the running tree to stop (once).
+    fn terminate(&mut self, fx: &mut Vec<Effect>) {
+        if self.phase != Phase::Stopping {
+            self.phase = Phase::Stopping;
+            fx.push(Effect::Terminate {
+                generation: self.generation,
+            });
+            fx.push(Effect::Report);
+        }
+    }
+
+    fn stopped(&mut self, fx: &mut Vec<Effect>) {
+        self.phase = Phase::Stopped;
+        self.intent = Intent::None;
+        fx.push(Effect::Publish(Notice::Stop));
+        self.settle(fx);
+        fx.push(Effect::Report);
+    }
+
+    fn errored(&mut self, reason: String, fx: &mut Vec<Effect>) {
+        self.phase = Phase::Errored;
+        self.last_error = Some(reason.clone());
+        self.settle(fx);
+        fx.push(Effect::Publish(Notice::Errored(reason)));
+        fx.push(Effect::Report);
+    }
+
+    fn settle(&mut self, fx: &mut Vec<Effect>) {
+        if !self.waiters.is_empty() {
+            fx.push(Effect::Settle(std::mem::take(&mut self.waiters)));
+        }
+    }
+}
+
+fn settle_now(fx: &mut Vec<Effect>, waiter: Option<Token>) {
+    if let Some(w) = waiter {
+        fx.push(Effect::Settle(vec![w]));
+    }
+}
+
+#[cfg(test)]
+mod tests;
