@@ -28,6 +28,7 @@ mod races;
 mod readiness;
 mod refusals;
 mod reload;
+mod reload_node;
 mod restart;
 mod run_as;
 mod scale;

@@ -15,13 +15,14 @@ use std::time::Duration;
 use crate::harness::*;
 
 /// A port nothing listens on now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
 
-/// One GET on a new connection: true when a 200 with a body came back.
-fn get_ok(port: u16) -> bool {
+/// One GET on a new connection: true when a 200 came back (`HTTP/1.0 200` from the Python
+/// fixture, `HTTP/1.1 200` from Node's server, which answers 1.0 requests so).
+pub(crate) fn get_ok(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -31,12 +32,13 @@ fn get_ok(port: u16) -> bool {
         return false;
     }
     let mut text = String::new();
-    s.read_to_string(&mut text).is_ok() && text.starts_with("HTTP/1.0 200")
+    s.read_to_string(&mut text).is_ok()
+        && (text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"))
 }
 
 /// The listed (instance number → pid) of `name` once exactly `n` rows are listed, all
 /// online.
-fn online_pids(t: &TestHome, name: &str, n: usize) -> BTreeMap<i64, i64> {
+pub(crate) fn online_pids(t: &TestHome, name: &str, n: usize) -> BTreeMap<i64, i64> {
     let mut out = BTreeMap::new();
     assert!(
         wait_for(DEADLINE, || {
@@ -101,15 +103,15 @@ fn pid_files_name(t: &TestHome, name: &str, want: &BTreeMap<i64, i64>) {
 }
 
 /// A client loop on another thread: sequential GETs, a new connection each.
-struct Client {
+pub(crate) struct Client {
     stop: Arc<AtomicBool>,
-    ok: Arc<AtomicU64>,
+    pub(crate) ok: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Client {
-    fn start(port: u16) -> Client {
+    pub(crate) fn start(port: u16) -> Client {
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
@@ -132,7 +134,7 @@ impl Client {
     }
 
     /// (requests answered, requests failed).
-    fn finish(self) -> (u64, u64) {
+    pub(crate) fn finish(self) -> (u64, u64) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
         (
@@ -145,13 +147,13 @@ impl Client {
 /// Counts the app's processes (by `PMX_APP_NAME`) on another thread: the fewest and the
 /// most seen. A rolling reload never has fewer than the instance count running (the old
 /// process stops only once its replacement is ready); a restart would drop to none.
-struct Census {
+pub(crate) struct Census {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<(usize, usize)>,
 }
 
 impl Census {
-    fn start(name: &str) -> Census {
+    pub(crate) fn start(name: &str) -> Census {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let kv = format!("PMX_APP_NAME={name}");
@@ -169,7 +171,7 @@ impl Census {
     }
 
     /// (fewest, most) processes seen.
-    fn finish(self) -> (usize, usize) {
+    pub(crate) fn finish(self) -> (usize, usize) {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().expect("census")
     }

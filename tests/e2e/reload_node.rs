@@ -1,0 +1,185 @@
+//! Readiness and rolling reload of an unmodified Node app in cluster mode: its workers
+//! share the port through pmx (Node's cluster protocol, pmx as the primary), say
+//! `process.send('ready')` once they listen, and a reload replaces them one by one without
+//! a failed request. And what a `kill -9` of one instance costs a client: no refused
+//! connection, at most the one request that instance held.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+use crate::reload::{free_port, online_pids, Census, Client};
+
+/// `pmx start node_http.js --name NAME -i N --wait-ready --listen-timeout 60000` with
+/// `PORT` and `READY_DELAY_MS` in its environment. The long `listen_timeout` makes the
+/// app's own `process.send('ready')` the only way to `online` within a test's deadline.
+fn start_node(t: &TestHome, name: &str, port: u16, n: usize, ready_delay_ms: u64) -> Duration {
+    let count = n.to_string();
+    let script = app("node_http.js");
+    let mut c = t.cmd(&[
+        "start",
+        &script,
+        "--name",
+        name,
+        "-i",
+        &count,
+        "--wait-ready",
+        "--listen-timeout",
+        "60000",
+    ]);
+    c.env("PORT", port.to_string());
+    c.env("READY_DELAY_MS", ready_delay_ms.to_string());
+    let began = Instant::now();
+    let out = run_with_timeout(c, Duration::from_secs(90));
+    expect_ok(&out, "start node_http.js --wait-ready");
+    began.elapsed()
+}
+
+#[test]
+fn process_send_ready_holds_a_node_worker_launching_and_the_start_returns_once_ready() {
+    let t = TestHome::new();
+    let port = free_port();
+    let took = start_node(&t, "nready", port, 2, 1500);
+    // The start returned once both said ready: at least the delay, far less than the
+    // 60 s listen_timeout.
+    assert!(
+        took >= Duration::from_millis(1500),
+        "the start waited for process.send('ready'): {took:?}"
+    );
+    let rows: Vec<_> = t
+        .list()
+        .into_iter()
+        .filter(|r| r["name"] == "nready")
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r["status"] == "online"),
+        "online as soon as the start returned: {rows:?}"
+    );
+    let log = std::fs::read_to_string(t.home.join("pmx.log")).unwrap_or_default();
+    assert!(
+        log.matches("ready (process.send)").count() >= 2,
+        "each worker's ready was heard: {log}"
+    );
+}
+
+#[test]
+fn a_node_cluster_app_reloads_rolling_on_process_send_ready_without_a_failed_request() {
+    let t = TestHome::new();
+    let port = free_port();
+    start_node(&t, "nroll", port, 2, 300);
+    let mut pids = online_pids(&t, "nroll", 2);
+    let client = Client::start(port);
+    assert!(
+        wait_for(DEADLINE, || client.ok.load(Ordering::Relaxed) > 20),
+        "the client is served before the reloads"
+    );
+    let census = Census::start("nroll");
+    for round in 0..2 {
+        t.ok(&["reload", "nroll"]);
+        let after = online_pids(&t, "nroll", 2);
+        for (n, pid) in &after {
+            assert_ne!(
+                Some(pid),
+                pids.get(n),
+                "round {round}: instance {n} replaced"
+            );
+        }
+        pids = after;
+    }
+    let (fewest, _) = census.finish();
+    let (ok, failed) = client.finish();
+    assert_eq!(
+        failed,
+        0,
+        "no failed request in {} during two reloads",
+        ok + failed
+    );
+    assert!(
+        fewest >= 2,
+        "never fewer than 2 workers running during the reloads: {fewest}"
+    );
+}
+
+/// What one GET on a new connection came to.
+enum Got {
+    Ok,
+    /// The port refused the connection: nothing listened.
+    Refused,
+    /// Connected, but no answer (the process holding it was killed).
+    Lost,
+}
+
+fn get(port: u16) -> Got {
+    let mut s = match TcpStream::connect(("127.0.0.1", port)) {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Got::Refused,
+        Err(_) => return Got::Lost,
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut text = String::new();
+    if s.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() || s.read_to_string(&mut text).is_err() {
+        return Got::Lost;
+    }
+    if text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200") {
+        Got::Ok
+    } else {
+        Got::Lost
+    }
+}
+
+#[test]
+fn a_kill_9_of_one_instance_refuses_no_connection_and_loses_at_most_the_request_it_held() {
+    let t = TestHome::new();
+    let port = free_port();
+    start_node(&t, "nkill", port, 2, 0);
+    let pids = online_pids(&t, "nkill", 2);
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts: Arc<[AtomicU64; 3]> = Arc::new(Default::default());
+    let (s, c) = (stop.clone(), counts.clone());
+    let loop_ = std::thread::spawn(move || {
+        while !s.load(Ordering::Relaxed) {
+            let i = match get(port) {
+                Got::Ok => 0,
+                Got::Refused => 1,
+                Got::Lost => 2,
+            };
+            c[i].fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    assert!(
+        wait_for(DEADLINE, || counts[0].load(Ordering::Relaxed) > 20),
+        "served before the kill"
+    );
+    let victim = pids[&0] as i32;
+    kill9(victim);
+    // The instance comes back (a new pid, ready again), the loop served meanwhile.
+    assert!(
+        wait_for(DEADLINE, || {
+            let after = online_pids(&t, "nkill", 2);
+            after[&0] as i32 != victim
+        }),
+        "instance 0 restarted under a new pid: {:?}",
+        t.list()
+    );
+    let served = counts[0].load(Ordering::Relaxed);
+    assert!(
+        wait_for(DEADLINE, || counts[0].load(Ordering::Relaxed) > served + 20),
+        "served after the restart"
+    );
+    stop.store(true, Ordering::Relaxed);
+    let _ = loop_.join();
+    let [ok, refused, lost] = [0, 1, 2].map(|i| counts[i].load(Ordering::Relaxed));
+    assert_eq!(
+        refused, 0,
+        "no connection refused ({ok} served, {lost} lost)"
+    );
+    // One request at a time: the killed process can have held one of them at most.
+    assert!(
+        lost <= 1,
+        "at most the request the killed instance held: {lost} lost"
+    );
+}
