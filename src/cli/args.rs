@@ -284,6 +284,13 @@ pub struct RestartArgs {
     /// for an app file target: only these apps (comma-separated)
     #[argh(option)]
     pub only: Option<String>,
+    /// a new name for the app (the target must select one app), kept from now on
+    #[argh(option, short = 'n')]
+    pub name: Option<String>,
+    /// new arguments for the interpreter (PM2's --node-args), split as a shell would,
+    /// kept from now on; "null" or "" for none
+    #[argh(option)]
+    pub interpreter_args: Option<String>,
     /// refresh the environment from this shell and the env_file
     #[argh(switch)]
     pub update_env: bool,
@@ -308,6 +315,13 @@ pub struct ReloadArgs {
     /// for an app file target: only these apps (comma-separated)
     #[argh(option)]
     pub only: Option<String>,
+    /// a new name for the app (the target must select one app), kept from now on
+    #[argh(option, short = 'n')]
+    pub name: Option<String>,
+    /// new arguments for the interpreter (PM2's --node-args), split as a shell would,
+    /// kept from now on; "null" or "" for none
+    #[argh(option)]
+    pub interpreter_args: Option<String>,
     /// refresh the environment from this shell and the env_file
     #[argh(switch)]
     pub update_env: bool,
@@ -642,7 +656,16 @@ mod tests {
                     "--interpreter-args=--harmony --max-old-space-size=64",
                 ],
             ),
-            // Only start has --node-args; elsewhere it stays an unknown option.
+            (
+                &["restart", "a", "--node-args=--harmony"],
+                &["restart", "a", "--interpreter-args=--harmony"],
+            ),
+            (
+                &["reload", "a", "--node-args", "null"],
+                &["reload", "a", "--interpreter-args", "null"],
+            ),
+            // Only start, restart and reload have --node-args; elsewhere it stays an
+            // unknown option.
             (&["stop", "--node-args"], &["stop", "--node-args"]),
             (&["list"], &["list"]),
         ];

@@ -20,6 +20,7 @@ mod pm2_files;
 mod pm2_import;
 mod pm2_surface;
 mod pm2_targets;
+mod pm2_update;
 mod protocol;
 mod protocol_limits;
 mod races;

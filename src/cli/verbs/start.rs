@@ -4,10 +4,12 @@
 
 use std::path::Path;
 
+use pmx::ClientError;
 use pmx::{Client, Home};
-use pmx_protocol::{ProcessInfo, Request, RestartRequest, StartRequest};
+use pmx_protocol::{AppUpdate, ErrorCode, ProcessInfo, Request, RestartRequest, StartRequest};
 
 use crate::cli::specs::{groups_of, load, specs_of, warn_unbuilt};
+use crate::cli::verbs::restart::app_update;
 use crate::cli::{caller_cwd, out, pm2, render, rows_cmd, start, Failure, StartArgs};
 
 /// `pmx start`: `a` the options, `app_args` what followed `--`.
@@ -43,8 +45,13 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
     let target = match start::classify(&raw, &cwd, inherited.get("PATH").map(String::as_str)) {
         Ok(t) => t,
         Err(e) => {
-            // PM2: `pm2 start <name|id>` starts an app the daemon knows.
-            return match restart_known(home, &raw, a.silent, false) {
+            // PM2: `pmx start <name|id>` starts an app the daemon knows (with `--name`
+            // or `--node-args`, updated first, as `restart` does).
+            let update = match updating(&a) {
+                Some(u) => u?,
+                None => None,
+            };
+            return match restart_known(home, &raw, a.silent, false, update) {
                 Some(done) => done,
                 None => Err(e),
             };
@@ -57,10 +64,11 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
     if matches!(target, start::Target::Command(_, ref words) if words.is_empty())
         && !raw.contains('/')
         && app_args.is_empty()
-        && format!("{a:?}") == format!("{:?}", bare(&a))
     {
-        if let Some(done) = restart_known(home, &raw, a.silent, true) {
-            return done;
+        if let Some(update) = updating(&a) {
+            if let Some(done) = restart_known(home, &raw, a.silent, true, update?) {
+                return done;
+            }
         }
     }
     let request = match &target {
@@ -168,25 +176,35 @@ fn check_file_options(a: &StartArgs, app_args: &[String]) -> Result<(), Failure>
     Ok(())
 }
 
-/// `a` with only what `pmx start <name>` may carry: the target and `-s`.
-fn bare(a: &StartArgs) -> StartArgs {
-    StartArgs {
+/// What `pmx start <name>` of a known app updates in it (PM2 merges the options into the
+/// app and restarts it): None when `a` carries more than the target, `-s`, `--name` and
+/// `--interpreter-args` (`--node-args`): then it describes a new app.
+///
+/// Errors (inside): as [`app_update`].
+fn updating(a: &StartArgs) -> Option<Result<Option<AppUpdate>, Failure>> {
+    let bare = StartArgs {
         target: a.target.clone(),
         silent: a.silent,
+        name: a.name.clone(),
+        interpreter_args: a.interpreter_args.clone(),
         ..StartArgs::default()
-    }
+    };
+    (format!("{a:?}") == format!("{bare:?}"))
+        .then(|| app_update(a.name.clone(), a.interpreter_args.as_deref()))
 }
 
 /// PM2's `pmx start <name|id>` of an app the daemon knows: a restart, which starts it when
-/// it is stopped or errored. `exact_name`: only when an app is named `target` exactly (not
-/// an id, a namespace or a group), and then a failed restart is the answer. None when no
-/// daemon answers (nothing is started for this), no app matches, or (not `exact_name`)
-/// the restart fails: the caller's own reading of the target then applies.
+/// it is stopped or errored, taking `update` first. `exact_name`: only when an app is
+/// named `target` exactly (not an id, a namespace or a group), and then a failed restart
+/// is the answer. None when no daemon answers (nothing is started for this), no app
+/// matches, or (not `exact_name`) nothing is named `target`: the caller's own reading of
+/// the target then applies.
 fn restart_known(
     home: &Home,
     target: &str,
     silent: bool,
     exact_name: bool,
+    update: Option<AppUpdate>,
 ) -> Option<Result<(), Failure>> {
     let mut c = Client::connect(home).ok()?;
     if exact_name {
@@ -199,10 +217,14 @@ fn restart_known(
         target: target.to_string(),
         update_env: false,
         env: None,
+        update,
     })) {
         Ok(v) => v,
         // The app exists: its restart's failure is the answer.
         Err(e) if exact_name => return Some(Err(e.into())),
+        Err(ClientError::Api(e)) if e.code != ErrorCode::NotFound => {
+            return Some(Err(ClientError::Api(e).into()))
+        }
         Err(_) => return None,
     };
     let rows: Vec<ProcessInfo> = serde_json::from_value(v).unwrap_or_default();
