@@ -28,6 +28,7 @@ mod refusals;
 mod restart;
 mod run_as;
 mod security;
+mod signal;
 mod spawn_failures;
 mod up;
 mod up_changes;

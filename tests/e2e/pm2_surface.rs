@@ -79,6 +79,15 @@ fn jlist_shows_pm2s_fields_after_a_crash_restart() {
     );
     assert_eq!(env["pm_cwd"], t.work.to_str().expect("utf-8"));
     assert_eq!(p["pm_id"], env["pm_id"]);
+    // As PM2: the app's environment holds neither (they are pm2_env's own), so a script's
+    // `grep pm_id:` finds one line per process.
+    for own in ["pm_id", "NODE_APP_INSTANCE"] {
+        assert!(env["env"].get(own).is_none(), "{own} in pm2_env.env: {p:#}");
+    }
+    assert!(
+        env["env"]["PATH"].is_string(),
+        "the app's environment: {p:#}"
+    );
     // A running process's pid (it may have crashed again since: it runs a second).
     assert!(int(&p, "pid") > 0, "{p:#}");
     // pm_uptime: when the current process started, close to now.
