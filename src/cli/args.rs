@@ -106,6 +106,18 @@ pub struct StartArgs {
     #[argh(switch, short = 'x')]
     #[allow(dead_code)] // accepted and nothing to do: fork mode is how pmx runs an app
     pub execute_command: bool,
+    /// PM2's switch for its PM2.io automation, accepted so PM2 command lines work: pmx
+    /// has no such service, nothing to turn off
+    #[argh(switch)]
+    pub no_automation: bool,
+    /// PM2's switch for its version-control metadata (vizion), accepted so PM2 command
+    /// lines work: pmx gathers none
+    #[argh(switch)]
+    pub no_vizion: bool,
+    /// PM2's switch for its @pm2/io probes in node apps, accepted so PM2 command lines
+    /// work: pmx injects none
+    #[argh(switch)]
+    pub no_pmx: bool,
     /// ms to wait before a restart (restart.delay)
     #[argh(option, from_str_fn(millis))]
     pub restart_delay: Option<u64>,

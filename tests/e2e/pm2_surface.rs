@@ -450,3 +450,28 @@ fn a_command_line_with_shell_operators_runs_both_parts_through_bash() {
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe");
     assert!(exe.ends_with("sleep"), "{exe:?}");
 }
+
+#[test]
+fn pm2s_switches_for_services_pmx_lacks_are_accepted_and_change_nothing() {
+    let t = TestHome::new();
+    std::fs::write(t.path("loop.sh"), "while :; do sleep 1; done\n").expect("write");
+    t.ok(&[
+        "start",
+        "loop.sh",
+        "--no-automation",
+        "--no-vizion",
+        "--no-pmx",
+        "-l",
+        "all.log",
+        "--merge-logs",
+    ]);
+    t.wait_status("loop", "online");
+    // With an app file too (PM2 takes them anywhere).
+    std::fs::write(
+        t.path("apps.json"),
+        r#"{"apps":[{"name":"b","script":"loop.sh"}]}"#,
+    )
+    .expect("write");
+    t.ok(&["start", "apps.json", "--no-automation"]);
+    t.wait_status("b", "online");
+}

@@ -1,6 +1,7 @@
 //! Start options given to `restart`, `reload` or `start <name|id>` update the running app
 //! and stay (PM2 merges a restart's options into the app): `--node-args` /
-//! `--interpreter-args` (`null` for none) and `--name`. Each test writes its own script.
+//! `--interpreter-args` (`null` for none) and `--name`; `start <script>` of a stopped app
+//! that runs it restarts it (PM2). Each test writes its own script.
 
 use crate::harness::*;
 
@@ -135,4 +136,31 @@ fn an_update_an_app_cannot_take_changes_nothing() {
             .collect::<Vec<_>>()
     };
     assert_eq!(key(&before), key(&after), "nothing restarted or renamed");
+}
+
+#[test]
+fn starting_the_script_of_a_stopped_app_again_restarts_it_and_an_online_one_is_refused() {
+    let t = TestHome::new();
+    script(&t);
+    std::fs::write(t.path("other.sh"), "while :; do sleep 1; done\n").expect("write");
+    t.ok(&["start", "loop.sh"]);
+    let first = t.wait_status("loop", "online");
+    // Online: PM2's "Script already launched"; pmx names the app and `-f`.
+    let err = t.fails(&["start", "loop.sh"], 1);
+    assert!(err.contains("already exists"), "{err}");
+
+    t.ok(&["stop", "loop"]);
+    t.wait_status("loop", "stopped");
+    let out = t.ok(&["start", "loop.sh"]);
+    assert!(out.contains("loop"), "{out}");
+    let row = t.wait_status("loop", "online");
+    assert_eq!(row["id"], first["id"], "the same app, not a copy");
+    assert_eq!(t.list().len(), 1);
+
+    // Another script under that name is another app: still refused, even stopped.
+    t.ok(&["stop", "loop"]);
+    t.wait_status("loop", "stopped");
+    let err = t.fails(&["start", "other.sh", "--name", "loop"], 1);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(t.row("loop")["status"], "stopped");
 }

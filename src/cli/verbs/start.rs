@@ -6,11 +6,13 @@ use std::path::Path;
 
 use pmx::ClientError;
 use pmx::{Client, Home};
-use pmx_protocol::{AppUpdate, ErrorCode, ProcessInfo, Request, RestartRequest, StartRequest};
+use pmx_protocol::{
+    AppUpdate, Description, ErrorCode, ProcessInfo, Request, RestartRequest, StartRequest, Status,
+};
 
 use crate::cli::specs::{groups_of, load, specs_of, warn_unbuilt};
 use crate::cli::verbs::restart::app_update;
-use crate::cli::{caller_cwd, out, pm2, render, rows_cmd, start, Failure, StartArgs};
+use crate::cli::{caller_cwd, connect, out, pm2, render, rows_cmd, start, Failure, StartArgs};
 
 /// `pmx start`: `a` the options, `app_args` what followed `--`.
 pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failure> {
@@ -96,16 +98,75 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
             }
             let app = start::app_from_flags(&a, &target, &raw, &cwd, app_args)?;
             warn_unbuilt(&app);
-            StartRequest {
+            let (name, script) = (app.name.clone(), app.script.clone());
+            let request = StartRequest {
                 apps: vec![start::resolve(app, &cwd, None, None, &inherited)?],
                 inherited,
                 force: a.force,
                 restart_existing: false,
                 groups: Vec::new(),
-            }
+            };
+            return match connect(home)?.call_as::<Vec<ProcessInfo>>(Request::Start(request)) {
+                Ok(rows) => {
+                    if !a.silent {
+                        out(&render::table(&rows));
+                    }
+                    Ok(())
+                }
+                Err(ClientError::Api(e)) if e.code == ErrorCode::Conflict && !a.force => {
+                    match restart_stopped(home, &name, &script, a.silent) {
+                        Some(done) => done,
+                        None => Err(ClientError::Api(e).into()),
+                    }
+                }
+                Err(e) => Err(e.into()),
+            };
         }
     };
     rows_cmd(home, Request::Start(request), a.silent)
+}
+
+/// PM2's `pm2 start app.js` when an app of that name runs that very script and is down
+/// (every instance stopped, stopping or errored): a restart of it (PM2's
+/// `restartExistingProcessPathOrStartNew`); an online one stays an error ("already
+/// exists", PM2's "Script already launched"). None when it is not that case.
+fn restart_stopped(
+    home: &Home,
+    name: &str,
+    script: &str,
+    silent: bool,
+) -> Option<Result<(), Failure>> {
+    let mut c = Client::connect(home).ok()?;
+    let found: Vec<Description> = c
+        .call_as(Request::Describe {
+            target: name.to_string(),
+            env: false,
+        })
+        .ok()?;
+    let down = |d: &Description| {
+        matches!(
+            d.info.status,
+            Status::Stopped | Status::Stopping | Status::Errored
+        )
+    };
+    let same = !found.is_empty()
+        && found
+            .iter()
+            .all(|d| d.info.name == name && d.script == script && down(d));
+    if !same {
+        return None;
+    }
+    let rows = c.call_as::<Vec<ProcessInfo>>(Request::Restart(RestartRequest {
+        target: name.to_string(),
+        update_env: false,
+        env: None,
+        update: None,
+    }));
+    Some(rows.map_err(Failure::from).map(|rows| {
+        if !silent {
+            out(&render::table(&rows));
+        }
+    }))
 }
 
 /// PM2's `pmx start a.js b.js …`: each script or command line started as its own app
@@ -166,7 +227,7 @@ fn check_file_options(a: &StartArgs, app_args: &[String]) -> Result<(), Failure>
         only: a.only.clone(),
         force: a.force,
         silent: a.silent,
-        ..StartArgs::default()
+        ..no_ops(a)
     };
     if format!("{per_app:?}") != format!("{a:?}") {
         return Err(Failure::usage(
@@ -174,6 +235,17 @@ fn check_file_options(a: &StartArgs, app_args: &[String]) -> Result<(), Failure>
         ));
     }
     Ok(())
+}
+
+/// Only `a`'s PM2 switches that do nothing in pmx (`--no-automation`, `--no-vizion`,
+/// `--no-pmx`), every other field at its default: they go with any target.
+fn no_ops(a: &StartArgs) -> StartArgs {
+    StartArgs {
+        no_automation: a.no_automation,
+        no_vizion: a.no_vizion,
+        no_pmx: a.no_pmx,
+        ..StartArgs::default()
+    }
 }
 
 /// What `pmx start <name>` of a known app updates in it (PM2 merges the options into the
@@ -187,7 +259,7 @@ fn updating(a: &StartArgs) -> Option<Result<Option<AppUpdate>, Failure>> {
         silent: a.silent,
         name: a.name.clone(),
         interpreter_args: a.interpreter_args.clone(),
-        ..StartArgs::default()
+        ..no_ops(a)
     };
     (format!("{a:?}") == format!("{bare:?}"))
         .then(|| app_update(a.name.clone(), a.interpreter_args.as_deref()))
