@@ -394,6 +394,9 @@ pub struct SignalArgs {
     /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
+    /// more targets, signalled in order; each may also be a /regex/, a script or an app file
+    #[argh(positional, arg_name = "target")]
+    pub more: Vec<String>,
     /// print nothing
     #[argh(switch, short = 's')]
     pub silent: bool,

@@ -43,3 +43,52 @@ fn a_young_process_that_never_handles_the_signal_still_gets_it() {
         int(r, "restarts") == 1 && r["pid"] != before["pid"]
     });
 }
+
+#[test]
+fn several_targets_are_each_signalled_in_order() {
+    let t = TestHome::new();
+    std::fs::write(
+        t.path("catch.sh"),
+        "trap 'echo got-usr2' USR2\nwhile :; do sleep 0.05; done\n",
+    )
+    .expect("write script");
+    t.ok(&["start", "catch.sh", "-i", "2"]);
+    assert!(
+        wait_for(DEADLINE, || {
+            let rows = t.list();
+            rows.len() == 2 && rows.iter().all(|r| r["status"] == "online")
+        }),
+        "two instances online"
+    );
+    let rows = t.list();
+    // PM2 scripts pass `$(pm2 prettylist | grep pm_id)`: one id per process.
+    let ids: Vec<String> = rows.iter().map(|r| int(r, "id").to_string()).collect();
+    // Each id twice, as `grep pm_id:` finds them: each process gets it once.
+    t.ok(&["signal", "SIGUSR2", &ids[0], &ids[0], &ids[1], &ids[1]]);
+    for n in 0..2 {
+        let log = t.home.join(format!("logs/catch-out-{n}.log"));
+        assert!(
+            wait_for(Duration::from_secs(5), || lines(&log)
+                .iter()
+                .any(|l| l == "got-usr2")),
+            "instance {n} got it: {:?}",
+            lines(&log)
+        );
+    }
+    // A second signal would have been handled by now (each handler echoes at once).
+    t.ok(&["signal", "SIGUSR2", &ids[0]]);
+    let log = t.home.join("logs/catch-out-0.log");
+    assert!(wait_for(Duration::from_secs(5), || lines(&log)
+        .iter()
+        .filter(|l| *l == "got-usr2")
+        .count()
+        >= 2));
+    for n in 0..2 {
+        let log = t.home.join(format!("logs/catch-out-{n}.log"));
+        let got = lines(&log).iter().filter(|l| *l == "got-usr2").count();
+        assert_eq!(got, 2 - n, "instance {n}: {:?}", lines(&log));
+    }
+    // An unknown one after them: exit 1, the earlier ones were signalled.
+    let err = t.fails(&["signal", "USR2", &ids[0], "ghost"], 1);
+    assert!(err.contains("ghost"), "{err}");
+}

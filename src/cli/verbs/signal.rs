@@ -1,5 +1,6 @@
-//! `pmx signal <signal> <target>`: send a signal to apps' main processes. The target in
-//! any form PM2 accepts (a `/regex/`, a script path, an app file): see `cli::targets`.
+//! `pmx signal <signal> <target>...`: send a signal to apps' main processes. Targets in
+//! any form PM2 accepts (a `/regex/`, a script path, an app file), several in order: see
+//! `cli::targets`.
 //!
 //! A process only just started may not have installed its handler yet: node, say, takes
 //! some 50 ms to reach the app's `process.on('SIGUSR2', …)`, and a SIGUSR2 before that
@@ -31,10 +32,20 @@ pub fn run(home: &Home, a: SignalArgs) -> Result<(), Failure> {
         silent: a.silent,
         ..Options::default()
     };
-    if let Some(sig) = signal_of(&a.signal).filter(|s| ends_by_default(*s)) {
-        wait_for_handlers(home, &a.target, sig);
+    // A target given twice is signalled once: PM2 scripts pass the ids a `grep pm_id:`
+    // of `prettylist` finds, each process's id twice (pm2_env's and its own).
+    let mut all = vec![a.target];
+    for t in a.more {
+        if !all.contains(&t) {
+            all.push(t);
+        }
     }
-    targets::run(home, Action::Signal(a.signal), &[a.target], &opts)
+    if let Some(sig) = signal_of(&a.signal).filter(|s| ends_by_default(*s)) {
+        for t in &all {
+            wait_for_handlers(home, t, sig);
+        }
+    }
+    targets::run(home, Action::Signal(a.signal), &all, &opts)
 }
 
 /// `USR2`, `SIGUSR2`, `sigusr2` as a signal; None for anything else (the daemon then
