@@ -16,6 +16,7 @@ mod lifecycle;
 mod logs;
 mod logs_capture;
 mod logs_cli;
+mod logs_json;
 mod pm2_files;
 mod pm2_import;
 mod pm2_surface;

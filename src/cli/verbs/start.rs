@@ -30,6 +30,7 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
         check_file_options(&a, &app_args)?;
         let eco = pm2::load_stdin()?;
         let mut apps = specs_of(&eco, a.env.as_deref(), a.only.as_deref(), &inherited)?;
+        with_instances(&mut apps, &a);
         // No file to name as their source (`up` of a real file leaves them alone).
         for app in &mut apps {
             app.source = None;
@@ -78,7 +79,8 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
             check_file_options(&a, &app_args)?;
             // Loaded as typed, so errors name the file the way the user wrote it.
             let eco = load(Path::new(&raw))?;
-            let apps = specs_of(&eco, a.env.as_deref(), a.only.as_deref(), &inherited)?;
+            let mut apps = specs_of(&eco, a.env.as_deref(), a.only.as_deref(), &inherited)?;
+            with_instances(&mut apps, &a);
             StartRequest {
                 inherited,
                 groups: groups_of(&eco, &apps),
@@ -212,7 +214,18 @@ fn start_several(
     rows_cmd(home, Request::Start(request), a.silent)
 }
 
-/// An ecosystem file (or `-`) takes `--env`, `--only`, `-f` and `-s`, and no arguments.
+/// PM2's `pm2 start file -i N`: the count given replaces every started app's own (PM2's
+/// `_startJson` takes `--instances` over the file's).
+fn with_instances(apps: &mut [pmx_protocol::AppSpec], a: &StartArgs) {
+    if let Some(i) = a.instances {
+        for app in apps {
+            app.app.instances = i;
+        }
+    }
+}
+
+/// An ecosystem file (or `-`) takes `--env`, `--only`, `-f`, `-s` and `-i` (for each of
+/// its apps, as PM2), and no arguments.
 ///
 /// Errors (exit 2): options for one app, or arguments after `--`.
 fn check_file_options(a: &StartArgs, app_args: &[String]) -> Result<(), Failure> {
@@ -227,6 +240,7 @@ fn check_file_options(a: &StartArgs, app_args: &[String]) -> Result<(), Failure>
         only: a.only.clone(),
         force: a.force,
         silent: a.silent,
+        instances: a.instances,
         ..no_ops(a)
     };
     if format!("{per_app:?}") != format!("{a:?}") {
