@@ -164,3 +164,20 @@ fn starting_the_script_of_a_stopped_app_again_restarts_it_and_an_online_one_is_r
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(t.row("loop")["status"], "stopped");
 }
+
+#[test]
+fn starting_a_stopped_apps_script_with_node_args_restarts_it_with_them_and_other_options_are_refused(
+) {
+    let t = TestHome::new();
+    script(&t);
+    t.ok(&["start", "loop.sh"]);
+    t.wait_status("loop", "online");
+    t.ok(&["stop", "loop"]);
+    t.wait_status("loop", "stopped");
+    // An option a restart cannot carry would be lost: the name's conflict is the answer.
+    let err = t.fails(&["start", "loop.sh", "--kill-timeout", "5"], 1);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(t.row("loop")["status"], "stopped");
+    t.ok(&["start", "loop.sh", "--node-args", "-e"]);
+    assert_eq!(cmdline(&t, "loop")[1], "-e");
+}

@@ -98,6 +98,7 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
             if a.only.is_some() {
                 return Err(Failure::usage("--only is for an ecosystem file"));
             }
+            let plain = app_args.is_empty();
             let app = start::app_from_flags(&a, &target, &raw, &cwd, app_args)?;
             warn_unbuilt(&app);
             let (name, script) = (app.name.clone(), app.script.clone());
@@ -115,8 +116,14 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
                     }
                     Ok(())
                 }
-                Err(ClientError::Api(e)) if e.code == ErrorCode::Conflict && !a.force => {
-                    match restart_stopped(home, &name, &script, a.silent) {
+                // Only with options a restart can carry (`--node-args`): others would be
+                // dropped without a word, so the app's name stays the answer.
+                Err(ClientError::Api(e)) if e.code == ErrorCode::Conflict && !a.force && plain => {
+                    let update = match updating(&a) {
+                        Some(Ok(u)) => u,
+                        _ => return Err(ClientError::Api(e).into()),
+                    };
+                    match restart_stopped(home, &name, &script, a.silent, update) {
                         Some(done) => done,
                         None => Err(ClientError::Api(e).into()),
                     }
@@ -129,7 +136,7 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
 }
 
 /// PM2's `pm2 start app.js` when an app of that name runs that very script and is down
-/// (every instance stopped, stopping or errored): a restart of it (PM2's
+/// (every instance stopped, stopping or errored): a restart of it, taking `update` (PM2's
 /// `restartExistingProcessPathOrStartNew`); an online one stays an error ("already
 /// exists", PM2's "Script already launched"). None when it is not that case.
 fn restart_stopped(
@@ -137,6 +144,7 @@ fn restart_stopped(
     name: &str,
     script: &str,
     silent: bool,
+    update: Option<AppUpdate>,
 ) -> Option<Result<(), Failure>> {
     let mut c = Client::connect(home).ok()?;
     let found: Vec<Description> = c
@@ -162,7 +170,7 @@ fn restart_stopped(
         target: name.to_string(),
         update_env: false,
         env: None,
-        update: None,
+        update,
     }));
     Some(rows.map_err(Failure::from).map(|rows| {
         if !silent {
