@@ -621,6 +621,7 @@ mod tests {
             files: vec![],
             shared: false,
             time_format: None,
+            json: false,
             app: "t".into(),
             id: 0,
             stream,

@@ -402,6 +402,9 @@ pub struct Logs {
     pub log_file: Option<PathBuf>,
     /// Built-in rotation (default none).
     pub rotate: Option<Rotate>,
+    /// How each line is written (default `Text`: as the app wrote it; PM2's `log_type`).
+    #[serde(default)]
+    pub format: LogFormat,
 }
 
 impl Default for Logs {
@@ -414,8 +417,23 @@ impl Default for Logs {
             error_file: None,
             log_file: None,
             rotate: None,
+            format: LogFormat::Text,
         }
     }
+}
+
+/// How a log file holds the app's lines (`logs: (format: …)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum LogFormat {
+    /// Each line as the app wrote it (after the `time` prefix, if any). The default.
+    #[default]
+    Text,
+    /// Each line as one JSON object, PM2's `log_type: "json"`:
+    /// `{"message":"<the line and its newline>","timestamp":"…","type":"out"|"err",
+    /// "process_id":<id>,"app_name":"<name>"}`; the timestamp in `date_format` (local
+    /// time) with `time`, else UTC as JavaScript's `toISOString` writes it
+    /// (`2024-05-01T12:00:00.000Z`). Bytes that are not UTF-8 become U+FFFD.
+    Json,
 }
 
 /// Built-in log rotation (`rotate: (…)`): by size and/or by a clock-aligned interval.

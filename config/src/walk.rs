@@ -60,6 +60,7 @@ const PM2_APP_FIELDS: &[(&str, &str)] = &[
     ("error", "logs: (error_file: …)"),
     ("log_file", "logs: (log_file: …)"),
     ("log", "logs: (log_file: …)"),
+    ("log_type", "logs: (format: …)"),
     ("node_args", "interpreter_args"),
     ("exec_interpreter", "interpreter"),
     ("user", "uid"),
@@ -73,6 +74,7 @@ const LOGS_FIELDS: &[&str] = &[
     "error_file",
     "log_file",
     "rotate",
+    "format",
 ];
 const ROTATE_FIELDS: &[&str] = &["max_size", "interval", "keep", "compress"];
 const INTENSITY_FIELDS: &[&str] = &["max", "within"];
@@ -616,6 +618,14 @@ impl<'s> Walk<'s> {
                         .and_then(|v| v.and_then(|v| self.path(v, "log_file")))
                 }
                 "rotate" => l.rotate = self.opt(v).and_then(|v| v.and_then(|v| self.rotate(v))),
+                "format" => {
+                    if let Some(f) = self.variant(v, "format", &["Text", "Json"]) {
+                        l.format = match f {
+                            "Json" => LogFormat::Json,
+                            _ => LogFormat::Text,
+                        };
+                    }
+                }
                 _ => self.unknown(
                     f,
                     LOGS_FIELDS,
@@ -625,6 +635,7 @@ impl<'s> Walk<'s> {
                         ("output", "out_file"),
                         ("error", "error_file"),
                         ("log", "log_file"),
+                        ("log_type", "format"),
                     ],
                 ),
             }

@@ -268,6 +268,27 @@ pub struct RestartRequest {
     /// The asking command's environment (used with `update_env`).
     #[serde(default)]
     pub env: Option<BTreeMap<String, String>>,
+    /// Start options given with the restart (`pmx restart app --node-args=…`,
+    /// `--name …`): each selected app takes them into its spec before it restarts, and
+    /// keeps them (PM2 merges the options of `restart`/`reload`/`start <name>` into the
+    /// app). Absent: the spec is left as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<AppUpdate>,
+}
+
+/// What `restart`/`reload` change in an app's spec ([`RestartRequest::update`]); a field
+/// left out (None) is left as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppUpdate {
+    /// A new name (`--name`): the target must select one app, outside any group, and
+    /// the name must be free.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New interpreter arguments (`--interpreter-args`, PM2's `--node-args`; empty:
+    /// none), for an app run by an interpreter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter_args: Option<Vec<String>>,
 }
 
 /// `scale`: an app's new instance count, absolute (`pmx scale web 4`) or relative

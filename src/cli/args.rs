@@ -107,6 +107,18 @@ pub struct StartArgs {
     /// its own port (`--node-args` is also accepted, for --interpreter-args)
     #[argh(switch, short = 'x')]
     pub execute_command: bool,
+    /// PM2's switch for its PM2.io automation, accepted so PM2 command lines work: pmx
+    /// has no such service, nothing to turn off
+    #[argh(switch)]
+    pub no_automation: bool,
+    /// PM2's switch for its version-control metadata (vizion), accepted so PM2 command
+    /// lines work: pmx gathers none
+    #[argh(switch)]
+    pub no_vizion: bool,
+    /// PM2's switch for its @pm2/io probes in node apps, accepted so PM2 command lines
+    /// work: pmx injects none
+    #[argh(switch)]
+    pub no_pmx: bool,
     /// ms to wait before a restart (restart.delay)
     #[argh(option, from_str_fn(millis))]
     pub restart_delay: Option<u64>,
@@ -308,6 +320,13 @@ pub struct RestartArgs {
     /// for an app file target: only these apps (comma-separated)
     #[argh(option)]
     pub only: Option<String>,
+    /// a new name for the app (the target must select one app), kept from now on
+    #[argh(option, short = 'n')]
+    pub name: Option<String>,
+    /// new arguments for the interpreter (PM2's --node-args), split as a shell would,
+    /// kept from now on; "null" or "" for none
+    #[argh(option)]
+    pub interpreter_args: Option<String>,
     /// refresh the environment from this shell and the env_file
     #[argh(switch)]
     pub update_env: bool,
@@ -332,6 +351,13 @@ pub struct ReloadArgs {
     /// for an app file target: only these apps (comma-separated)
     #[argh(option)]
     pub only: Option<String>,
+    /// a new name for the app (the target must select one app), kept from now on
+    #[argh(option, short = 'n')]
+    pub name: Option<String>,
+    /// new arguments for the interpreter (PM2's --node-args), split as a shell would,
+    /// kept from now on; "null" or "" for none
+    #[argh(option)]
+    pub interpreter_args: Option<String>,
     /// refresh the environment from this shell and the env_file
     #[argh(switch)]
     pub update_env: bool,
@@ -392,6 +418,9 @@ pub struct SignalArgs {
     /// a name, an id, a group, a namespace or all
     #[argh(positional)]
     pub target: String,
+    /// more targets, signalled in order; each may also be a /regex/, a script or an app file
+    #[argh(positional, arg_name = "target")]
+    pub more: Vec<String>,
     /// print nothing
     #[argh(switch, short = 's')]
     pub silent: bool,
@@ -666,7 +695,16 @@ mod tests {
                     "--interpreter-args=--harmony --max-old-space-size=64",
                 ],
             ),
-            // Only start has --node-args; elsewhere it stays an unknown option.
+            (
+                &["restart", "a", "--node-args=--harmony"],
+                &["restart", "a", "--interpreter-args=--harmony"],
+            ),
+            (
+                &["reload", "a", "--node-args", "null"],
+                &["reload", "a", "--interpreter-args", "null"],
+            ),
+            // Only start, restart and reload have --node-args; elsewhere it stays an
+            // unknown option.
             (&["stop", "--node-args"], &["stop", "--node-args"]),
             (&["list"], &["list"]),
         ];

@@ -65,6 +65,13 @@ pub fn classify(target: &str, base: &Path, path_var: Option<&str>) -> Result<Tar
             "{target} is {kind}, not a script or an ecosystem file"
         )));
     }
+    if as_path.extension().is_some_and(|e| e == "ron") || super::pm2::is_pm2_file(&as_path) {
+        // PM2: "File x.yaml not found", exit 1; named as an app file, not a command.
+        return Err(Failure::request(format!(
+            "app file {target} not found (no such file in {})",
+            base.display()
+        )));
+    }
     Err(Failure::request(format!(
         "script or command not found: {target} (no such file in {}, nor a command on PATH)",
         base.display()

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use pmx::{Client, ClientError, Home};
 use pmx_protocol::{ErrorCode, ProcessInfo, Request};
 
-use crate::cli::verbs::restart::restart_req;
+use crate::cli::verbs::restart::{restart_req, Refresh};
 use crate::cli::verbs::up::{self, Mode};
 use crate::cli::{caller_cwd, connect, out, pm2, render, specs, Failure};
 
@@ -30,10 +30,10 @@ use crate::cli::{caller_cwd, connect, out, pm2, render, specs, Failure};
 pub enum Action {
     /// `stop`.
     Stop,
-    /// `restart`, with `--update-env` or not.
-    Restart(bool),
-    /// `reload`, with `--update-env` or not.
-    Reload(bool),
+    /// `restart`, with `--update-env` and start options or not.
+    Restart(Refresh),
+    /// `reload`, with `--update-env` and start options or not.
+    Reload(Refresh),
     /// `delete`.
     Delete,
     /// `reset`.
@@ -47,8 +47,8 @@ impl Action {
     fn request(&self, target: String) -> Request {
         match self {
             Action::Stop => Request::Stop { target },
-            Action::Restart(u) => Request::Restart(restart_req(target, *u)),
-            Action::Reload(u) => Request::Reload(restart_req(target, *u)),
+            Action::Restart(r) => Request::Restart(restart_req(target, r)),
+            Action::Reload(r) => Request::Reload(restart_req(target, r)),
             Action::Delete => Request::Delete { target },
             Action::Reset => Request::Reset { target },
             Action::Signal(signal) => Request::Signal {
@@ -109,6 +109,11 @@ pub fn run(home: &Home, action: Action, targets: &[String], opts: &Options) -> R
                     let names = file_apps(&eco, opts.only.as_deref())?;
                     by_names(home, &mut client, &action, names, &mut rows)
                 })
+            }
+            (Some(_), Action::Restart(r) | Action::Reload(r)) if r.update.is_some() => {
+                Err(Failure::usage(format!(
+                    "{t}: --name and --node-args update a running app; for an app file's apps, set them in the file"
+                )))
             }
             (Some(_), Action::Restart(_) | Action::Reload(_)) => {
                 let mode = if matches!(action, Action::Restart(_)) {

@@ -361,3 +361,21 @@ fn stop_and_delete_dash_act_on_the_apps_of_json_on_stdin() {
         .collect();
     assert_eq!(names, ["other"], "only the piped apps are gone");
 }
+
+#[test]
+fn starting_a_missing_app_file_says_the_file_is_not_found_and_starts_nothing() {
+    let t = TestHome::new();
+    // PM2: "File non-existent.yaml not found", exit 1.
+    for missing in ["non-existent.yaml", "gone.json", "eco.config.js", "eco.ron"] {
+        let err = t.fails(&["start", missing], 1);
+        assert!(
+            err.contains(&format!("app file {missing} not found")),
+            "{missing}: {err}"
+        );
+        assert!(!err.contains("command"), "not read as a command: {err}");
+    }
+    // A plain name still reads as a script or a command.
+    let err = t.fails(&["start", "no-such-tool"], 1);
+    assert!(err.contains("script or command not found"), "{err}");
+    assert!(t.list().is_empty());
+}

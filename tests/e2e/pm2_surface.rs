@@ -79,6 +79,15 @@ fn jlist_shows_pm2s_fields_after_a_crash_restart() {
     );
     assert_eq!(env["pm_cwd"], t.work.to_str().expect("utf-8"));
     assert_eq!(p["pm_id"], env["pm_id"]);
+    // As PM2: the app's environment holds neither (they are pm2_env's own), so a script's
+    // `grep pm_id:` finds one line per process.
+    for own in ["pm_id", "NODE_APP_INSTANCE"] {
+        assert!(env["env"].get(own).is_none(), "{own} in pm2_env.env: {p:#}");
+    }
+    assert!(
+        env["env"]["PATH"].is_string(),
+        "the app's environment: {p:#}"
+    );
     // A running process's pid (it may have crashed again since: it runs a second).
     assert!(int(&p, "pid") > 0, "{p:#}");
     // pm_uptime: when the current process started, close to now.
@@ -440,4 +449,29 @@ fn a_command_line_with_shell_operators_runs_both_parts_through_bash() {
     let pid = int(&t.wait_status("plain", "online"), "pid");
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe");
     assert!(exe.ends_with("sleep"), "{exe:?}");
+}
+
+#[test]
+fn pm2s_switches_for_services_pmx_lacks_are_accepted_and_change_nothing() {
+    let t = TestHome::new();
+    std::fs::write(t.path("loop.sh"), "while :; do sleep 1; done\n").expect("write");
+    t.ok(&[
+        "start",
+        "loop.sh",
+        "--no-automation",
+        "--no-vizion",
+        "--no-pmx",
+        "-l",
+        "all.log",
+        "--merge-logs",
+    ]);
+    t.wait_status("loop", "online");
+    // With an app file too (PM2 takes them anywhere).
+    std::fs::write(
+        t.path("apps.json"),
+        r#"{"apps":[{"name":"b","script":"loop.sh"}]}"#,
+    )
+    .expect("write");
+    t.ok(&["start", "apps.json", "--no-automation"]);
+    t.wait_status("b", "online");
 }

@@ -94,6 +94,7 @@ impl AppSup {
                     .collect(),
                 shared,
                 time_format: time_format.clone(),
+                json: logs.format == pmx_config::LogFormat::Json,
                 app: spec.app.name.clone(),
                 id: s.id,
                 stream,

@@ -20,8 +20,11 @@ pub struct PumpTarget {
     /// Whether a file is shared with another stream or instance: a partial last line then
     /// gets a newline so the next writer starts on a line of its own.
     pub shared: bool,
-    /// With `logs.time`: the strftime format of the `<timestamp>: ` prefix.
+    /// With `logs.time`: the strftime format of the `<timestamp>: ` prefix (with `json`,
+    /// of each object's `timestamp`).
     pub time_format: Option<String>,
+    /// `logs.format: Json`: each line written as PM2's JSON object (see [`json_lines`]).
+    pub json: bool,
     /// The app's name, for log events.
     pub app: String,
     /// The instance's id, for log events.
@@ -140,8 +143,23 @@ impl PumpState {
             .is_some_and(|(_, flags)| flags.logs());
         // One clock read for the prefix and the events: a followed line shows the time
         // its file line has.
-        let now = (subscribed || self.target.time_format.is_some()).then(chrono::Local::now);
+        let now = (subscribed || self.target.time_format.is_some() || self.target.json)
+            .then(chrono::Local::now);
         match self.target.time_format.as_deref() {
+            _ if self.target.json => {
+                let now = now.unwrap_or_else(chrono::Local::now);
+                STAMPED.with(|out| {
+                    let mut out = out.borrow_mut();
+                    out.clear();
+                    json_lines(&mut out, bytes, &self.target, now);
+                    for file in &self.target.files {
+                        file.append(&out, self.target.id);
+                    }
+                    if out.capacity() > 4 * READ_CHUNK {
+                        *out = Vec::new();
+                    }
+                });
+            }
             None => {
                 for file in &self.target.files {
                     file.append(bytes, self.target.id);
@@ -206,6 +224,42 @@ impl PumpState {
             }
             flags.lost_logs(lost, bus);
         }
+    }
+}
+
+/// Append to `out` each line of `bytes` (a last piece without its newline too) as PM2's
+/// `log_type: "json"` writes a chunk: `{"message":…,"timestamp":…,"type":"out"|"err",
+/// "process_id":<id>,"app_name":…}` and a newline; the message keeps its newline, so the
+/// lines joined are what the app wrote (bytes that are not UTF-8 become U+FFFD). The
+/// timestamp is `now` in the target's `time_format`, or UTC as JavaScript's `toISOString`.
+pub fn json_lines(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+    target: &PumpTarget,
+    now: chrono::DateTime<chrono::Local>,
+) {
+    let stamp = match target.time_format.as_deref() {
+        Some(fmt) => now.format(fmt).to_string(),
+        None => now
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string(),
+    };
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    // The same for every line of the batch.
+    let tail = format!(
+        ",\"timestamp\":{},\"type\":\"{}\",\"process_id\":{},\"app_name\":{}}}\n",
+        quoted(&stamp),
+        target.stream,
+        target.id,
+        quoted(&target.app)
+    );
+    for piece in bytes.split_inclusive(|b| *b == b'\n') {
+        out.extend_from_slice(b"{\"message\":");
+        if serde_json::to_writer(&mut *out, &*String::from_utf8_lossy(piece)).is_err() {
+            out.extend_from_slice(b"\"\"");
+        }
+        out.extend_from_slice(tail.as_bytes());
     }
 }
 
@@ -307,6 +361,56 @@ pub async fn pump(fd: OwnedFd, target: Arc<PumpTarget>) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn json_lines_are_pm2s_objects_one_per_line_and_lossless() {
+        use chrono::TimeZone;
+        let target = |time_format: Option<&str>| super::PumpTarget {
+            files: vec![],
+            shared: false,
+            time_format: time_format.map(str::to_string),
+            json: true,
+            app: "a\"pp".into(),
+            id: 7,
+            stream: "err",
+            events: None,
+        };
+        let now = chrono::Local
+            .timestamp_millis_opt(1_714_564_800_123)
+            .single()
+            .expect("a time");
+        let year = now.format("%Y").to_string();
+        // (bytes, time_format, the messages, the timestamp)
+        let cases: [(&[u8], Option<&str>, &[&str], &str); 4] = [
+            (b"one\n", None, &["one\n"], "2024-05-01T12:00:00.123Z"),
+            (
+                b"a \"q\"\t\\\nb\n",
+                None,
+                &["a \"q\"\t\\\n", "b\n"],
+                "2024-05-01T12:00:00.123Z",
+            ),
+            (b"partial", Some("%Y"), &["partial"], &year),
+            (b"\xffbad\n", Some("%Y"), &["\u{fffd}bad\n"], &year),
+        ];
+        for (bytes, fmt, messages, stamp) in cases {
+            let mut out = Vec::new();
+            super::json_lines(&mut out, bytes, &target(fmt), now);
+            let text = String::from_utf8(out).expect("utf-8");
+            assert!(text.ends_with('\n'), "{text:?}");
+            let objects: Vec<serde_json::Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+                .collect();
+            assert_eq!(objects.len(), messages.len(), "{text:?}");
+            for (o, m) in objects.iter().zip(messages) {
+                assert_eq!(o["message"], *m);
+                assert_eq!(o["timestamp"], *stamp);
+                assert_eq!(o["type"], "err");
+                assert_eq!(o["process_id"], 7);
+                assert_eq!(o["app_name"], "a\"pp");
+            }
+        }
+    }
 
     #[test]
     fn subsecond_formats_are_recognised() {

@@ -104,6 +104,7 @@ pub fn declared_changes(old: &AppSpec, new: &AppSpec) -> Vec<String> {
     d.field("logs.out_file", &la.out_file, &lb.out_file);
     d.field("logs.error_file", &la.error_file, &lb.error_file);
     d.field("logs.log_file", &la.log_file, &lb.log_file);
+    d.field("logs.format", &la.format, &lb.format);
     match (&la.rotate, &lb.rotate) {
         (Some(xa), Some(xb)) => {
             d.field("logs.rotate.max_size", &xa.max_size, &xb.max_size);
@@ -298,6 +299,10 @@ mod tests {
                 |s| s.app.logs.rotate = Some(Default::default()),
                 vec!["logs.rotate"],
             ),
+            (
+                |s| s.app.logs.format = pmx_config::LogFormat::Json,
+                vec!["logs.format"],
+            ),
             // Several at once, in the file's order.
             (
                 |s| {
@@ -428,6 +433,7 @@ mod tests {
                     "error_file",
                     "log_file",
                     "rotate",
+                    "format",
                 ],
             ),
             ("rotate", &["max_size", "interval_ms", "keep", "compress"]),

@@ -139,6 +139,7 @@ fn log_change(change: &Change) {
             tracing::info!("app {name} runs a new spec; its ids are now {ids:?}")
         }
         Change::SpecReplaced { name, ids: None } => tracing::info!("app {name} runs a new spec"),
+        Change::AppRenamed { from, to } => tracing::info!("app {from} renamed {to}"),
         Change::AppRemoved { name } => tracing::info!("app {name} deleted"),
         Change::GroupAdded { name } => tracing::info!("group {name} built"),
         Change::GroupRemoved { name } => tracing::info!("group {name} taken apart"),

@@ -68,6 +68,14 @@ pub enum Change {
         /// Its ids after the change, when they changed.
         ids: Option<Vec<u64>>,
     },
+    /// An app took another name (`pmx restart app --name new`); its ids and spec's other
+    /// fields are unchanged by this step.
+    AppRenamed {
+        /// The name it had.
+        from: String,
+        /// The name it has.
+        to: String,
+    },
     /// An app was forgotten (deleted).
     AppRemoved {
         /// The app.
@@ -334,6 +342,31 @@ impl<A: Clone, G> Registry<A, G> {
         ids
     }
 
+    /// The app named `from` is named `to` from now on (its rows too, until its supervisor
+    /// reports them under the new name). The caller checks that `to` is free and valid
+    /// and that the app is in no group; answers false (nothing changes) when no app is
+    /// named `from` or `to` is taken.
+    pub fn rename(&mut self, from: &str, to: &str) -> bool {
+        let Some(i) = self.position(from) else {
+            return false;
+        };
+        if self.position(to).is_some() {
+            return false;
+        }
+        self.apps[i].name = to.to_string();
+        if let Some(mut rows) = self.rows.remove(from) {
+            for r in &mut rows {
+                r.info.name = to.to_string();
+            }
+            self.rows.insert(to.to_string(), rows);
+        }
+        self.changed(Change::AppRenamed {
+            from: from.to_string(),
+            to: to.to_string(),
+        });
+        true
+    }
+
     /// The app named `name` loses its instances numbered in `numbers` (`pmx delete <id>`
     /// of some of its instances, as PM2 7 deletes one process of an app): their ids are
     /// dropped for good, the others keep theirs, renumbered 0..M-1 in their order, and
@@ -569,6 +602,35 @@ mod tests {
         ];
         assert_eq!(*seen.borrow(), expected);
         assert!(reg.groups().is_empty());
+    }
+
+    #[test]
+    fn a_rename_moves_the_app_and_its_rows_and_refuses_a_taken_name() {
+        let (mut reg, seen) = recorded();
+        reg.insert_app(spec("a", 2), |_, _| ());
+        reg.insert_app(spec("b", 1), |_, _| ());
+        reg.set_rows("a".into(), vec![]);
+        // (from, to, renamed)
+        let cases = [("a", "b", false), ("ghost", "c", false), ("a", "c", true)];
+        for (from, to, want) in cases {
+            assert_eq!(reg.rename(from, to), want, "{from} -> {to}");
+        }
+        assert!(reg.app("a").is_none());
+        assert_eq!(reg.app("c").map(|c| c.ids.clone()), Some(vec![0, 1]));
+        assert_eq!(reg.resolve("c").ok(), Some(vec![(0, None)]));
+        let renamed: Vec<Change> = seen
+            .borrow()
+            .iter()
+            .filter(|c| matches!(c, Change::AppRenamed { .. }))
+            .cloned()
+            .collect();
+        assert_eq!(
+            renamed,
+            [Change::AppRenamed {
+                from: "a".into(),
+                to: "c".into()
+            }]
+        );
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub fn rewrite_aliases(args: &mut [String]) {
     if let Some((_, to)) = VERB_ALIASES.iter().find(|(from, _)| *from == verb) {
         args[0] = (*to).into();
     }
-    if args[0] == "start" {
+    // `restart`/`reload` take them too: they update a running app (PM2).
+    if matches!(args[0].as_str(), "start" | "restart" | "reload") {
         for a in args.iter_mut().skip(1) {
             for (from, to) in START_FLAG_ALIASES {
                 if a == from {

@@ -502,6 +502,17 @@ impl AppConv<'_> {
                 parts.push(format!("date_format: {}", ron_str(&s)));
             }
         }
+        // PM2's `log_type`: "json" writes each line as a JSON object; "raw" (or nothing)
+        // writes it as it came.
+        match a.get("log_type") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(t)) if t == "json" => parts.push("format: Json".into()),
+            Some(Value::String(t)) if t == "raw" || t.is_empty() => {}
+            Some(v) => self.err(
+                "log_type",
+                format!("expected \"json\" or \"raw\", found {v}"),
+            ),
+        }
         if let Some(v) = a.get("merge_logs") {
             match v.as_bool() {
                 Some(true) => parts.push("merge: true".into()),
@@ -577,15 +588,11 @@ impl AppConv<'_> {
             Value::Number(n) => n.as_f64() != Some(0.0),
             _ => true,
         };
-        let cases: [(&str, &str); 4] = [
+        let cases: [(&str, &str); 3] = [
             ("append_env_to_name", "pmx names do not change with --env"),
             (
                 "shutdown_with_message",
                 "pmx stops apps with a signal (set kill_signal)",
-            ),
-            (
-                "log_type",
-                "pmx writes log lines as the app wrote them (pmx logs --json gives JSON)",
             ),
             ("filter_env", "pmx passes the caller's environment as it is"),
         ];
@@ -594,9 +601,6 @@ impl AppConv<'_> {
                 if field == "filter_env" && *v == Value::Bool(true) {
                     // PM2 7 ignores `filter_env: true` (its length is undefined).
                     self.warn("filter_env: true has no effect in PM2; left out");
-                    continue;
-                }
-                if field == "log_type" && v.as_str() == Some("raw") {
                     continue;
                 }
                 self.err(field, why);

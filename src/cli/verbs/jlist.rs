@@ -87,9 +87,17 @@ fn process(d: &Description, instances: i64, now: u64, home: &Home) -> Js {
         env.push(("log_date_format".into(), Js::s(f)));
     }
     let vars = d.env.clone().unwrap_or_default();
+    // PM2's `pm2_env.env` is the app's environment: `pm_id` and `NODE_APP_INSTANCE`,
+    // which pmx sets per process as PM2 does, are shown as pm2_env's own (numbers), not
+    // in it (`grep pm_id:` in a script finds one line per process, as with PM2).
     env.push((
         "env".into(),
-        Js::Obj(vars.iter().map(|(k, v)| (k.clone(), Js::s(v))).collect()),
+        Js::Obj(
+            vars.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "pm_id" | "NODE_APP_INSTANCE"))
+                .map(|(k, v)| (k.clone(), Js::s(v)))
+                .collect(),
+        ),
     ));
     env.extend([
         ("autorestart".into(), Js::Bool(d.policy != "Never")),

@@ -1,10 +1,12 @@
-//! `pmx reload <target>... [--update-env]`: reload apps (in fork mode, a restart).
-//! Targets in every form PM2 accepts, several in order (an app file: `startOrReload` of
-//! it): see `cli::targets`.
+//! `pmx reload <target>... [--update-env] [--name NEW] [--node-args ARGS]`: reload apps
+//! (in fork mode, a restart). Targets in every form PM2 accepts, several in order (an
+//! app file: `startOrReload` of it): see `cli::targets`. Start options update the app as
+//! `restart`'s do.
 
 use pmx::Home;
 
 use crate::cli::targets::{self, Action, Options};
+use crate::cli::verbs::restart::{app_update, Refresh};
 use crate::cli::{Failure, ReloadArgs};
 
 /// `pmx reload`.
@@ -16,5 +18,9 @@ pub fn run(home: &Home, a: ReloadArgs) -> Result<(), Failure> {
         only: a.only,
         silent: a.silent,
     };
-    targets::run(home, Action::Reload(a.update_env), &all, &opts)
+    let refresh = Refresh {
+        update_env: a.update_env,
+        update: app_update(a.name, a.interpreter_args.as_deref())?,
+    };
+    targets::run(home, Action::Reload(refresh), &all, &opts)
 }

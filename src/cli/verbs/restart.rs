@@ -1,12 +1,23 @@
-//! `pmx restart <target>... [--update-env]`: restart apps; a stopped or errored app starts.
-//! Targets in every form PM2 accepts, several in order (an app file: `startOrRestart` of
-//! it): see `cli::targets`.
+//! `pmx restart <target>... [--update-env] [--name NEW] [--node-args ARGS]`: restart apps;
+//! a stopped or errored app starts. Targets in every form PM2 accepts, several in order
+//! (an app file: `startOrRestart` of it): see `cli::targets`. Start options given with it
+//! update the app's spec first, and it keeps them (PM2 merges a restart's options into
+//! the app).
 
 use pmx::Home;
-use pmx_protocol::RestartRequest;
+use pmx_protocol::{AppUpdate, RestartRequest};
 
 use crate::cli::targets::{self, Action, Options};
 use crate::cli::{start, Failure, RestartArgs};
+
+/// What a `restart`/`reload` changes in each app before it restarts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Refresh {
+    /// `--update-env`: this shell's environment and the `env_file` read again.
+    pub update_env: bool,
+    /// Start options given with it (`--name`, `--node-args`).
+    pub update: Option<AppUpdate>,
+}
 
 /// `pmx restart`.
 pub fn run(home: &Home, a: RestartArgs) -> Result<(), Failure> {
@@ -17,14 +28,49 @@ pub fn run(home: &Home, a: RestartArgs) -> Result<(), Failure> {
         only: a.only,
         silent: a.silent,
     };
-    targets::run(home, Action::Restart(a.update_env), &all, &opts)
+    let refresh = Refresh {
+        update_env: a.update_env,
+        update: app_update(a.name, a.interpreter_args.as_deref())?,
+    };
+    targets::run(home, Action::Restart(refresh), &all, &opts)
+}
+
+/// The update `--name` and `--interpreter-args` (`--node-args`) ask for; None when
+/// neither is given. `null` (PM2's way to drop `node_args`) and `""` are no arguments.
+///
+/// Errors (exit 2): interpreter arguments a shell could not split, a name pmx refuses.
+pub fn app_update(
+    name: Option<String>,
+    interpreter_args: Option<&str>,
+) -> Result<Option<AppUpdate>, Failure> {
+    if let Some(n) = &name {
+        pmx_config::validate_name(n).map_err(|e| Failure::usage(format!("--name {n:?}: {e}")))?;
+    }
+    let interpreter_args = match interpreter_args {
+        None => None,
+        Some("null") => Some(Vec::new()),
+        Some(ia) => Some(
+            shell_words::split(ia)
+                .map_err(|e| Failure::usage(format!("--interpreter-args: {e}")))?,
+        ),
+    };
+    if name.is_none() && interpreter_args.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(AppUpdate {
+        name,
+        interpreter_args,
+    }))
 }
 
 /// The request of `restart` and `reload`: with `update_env`, this shell's environment.
-pub fn restart_req(target: String, update_env: bool) -> RestartRequest {
+pub fn restart_req(target: String, refresh: &Refresh) -> RestartRequest {
     RestartRequest {
         target,
-        update_env,
-        env: update_env.then(|| std::sync::Arc::unwrap_or_clone(start::caller_env())),
+        update_env: refresh.update_env,
+        env: refresh
+            .update_env
+            .then(|| std::sync::Arc::unwrap_or_clone(start::caller_env())),
+        update: refresh.update.clone(),
     }
 }

@@ -4,11 +4,15 @@
 
 use std::path::Path;
 
+use pmx::ClientError;
 use pmx::{Client, Home};
-use pmx_protocol::{ProcessInfo, Request, RestartRequest, StartRequest};
+use pmx_protocol::{
+    AppUpdate, Description, ErrorCode, ProcessInfo, Request, RestartRequest, StartRequest, Status,
+};
 
 use crate::cli::specs::{groups_of, load, specs_of, warn_unbuilt};
-use crate::cli::{caller_cwd, out, pm2, render, rows_cmd, start, Failure, StartArgs};
+use crate::cli::verbs::restart::app_update;
+use crate::cli::{caller_cwd, connect, out, pm2, render, rows_cmd, start, Failure, StartArgs};
 
 /// `pmx start`: `a` the options, `app_args` what followed `--`.
 pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failure> {
@@ -26,6 +30,7 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
         check_file_options(&a, &app_args)?;
         let eco = pm2::load_stdin()?;
         let mut apps = specs_of(&eco, a.env.as_deref(), a.only.as_deref(), &inherited)?;
+        with_instances(&mut apps, &a);
         // No file to name as their source (`up` of a real file leaves them alone).
         for app in &mut apps {
             app.source = None;
@@ -43,8 +48,13 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
     let target = match start::classify(&raw, &cwd, inherited.get("PATH").map(String::as_str)) {
         Ok(t) => t,
         Err(e) => {
-            // PM2: `pm2 start <name|id>` starts an app the daemon knows.
-            return match restart_known(home, &raw, a.silent, false) {
+            // PM2: `pmx start <name|id>` starts an app the daemon knows (with `--name`
+            // or `--node-args`, updated first, as `restart` does).
+            let update = match updating(&a) {
+                Some(u) => u?,
+                None => None,
+            };
+            return match restart_known(home, &raw, a.silent, false, update) {
                 Some(done) => done,
                 None => Err(e),
             };
@@ -57,10 +67,11 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
     if matches!(target, start::Target::Command(_, ref words) if words.is_empty())
         && !raw.contains('/')
         && app_args.is_empty()
-        && format!("{a:?}") == format!("{:?}", bare(&a))
     {
-        if let Some(done) = restart_known(home, &raw, a.silent, true) {
-            return done;
+        if let Some(update) = updating(&a) {
+            if let Some(done) = restart_known(home, &raw, a.silent, true, update?) {
+                return done;
+            }
         }
     }
     let request = match &target {
@@ -68,7 +79,8 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
             check_file_options(&a, &app_args)?;
             // Loaded as typed, so errors name the file the way the user wrote it.
             let eco = load(Path::new(&raw))?;
-            let apps = specs_of(&eco, a.env.as_deref(), a.only.as_deref(), &inherited)?;
+            let mut apps = specs_of(&eco, a.env.as_deref(), a.only.as_deref(), &inherited)?;
+            with_instances(&mut apps, &a);
             StartRequest {
                 inherited,
                 groups: groups_of(&eco, &apps),
@@ -86,18 +98,85 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
             if a.only.is_some() {
                 return Err(Failure::usage("--only is for an ecosystem file"));
             }
+            let plain = app_args.is_empty();
             let app = start::app_from_flags(&a, &target, &raw, &cwd, app_args)?;
             warn_unbuilt(&app);
-            StartRequest {
+            let (name, script) = (app.name.clone(), app.script.clone());
+            let request = StartRequest {
                 apps: vec![start::resolve(app, &cwd, None, None, &inherited)?],
                 inherited,
                 force: a.force,
                 restart_existing: false,
                 groups: Vec::new(),
-            }
+            };
+            return match connect(home)?.call_as::<Vec<ProcessInfo>>(Request::Start(request)) {
+                Ok(rows) => {
+                    if !a.silent {
+                        out(&render::table(&rows));
+                    }
+                    Ok(())
+                }
+                // Only with options a restart can carry (`--node-args`): others would be
+                // dropped without a word, so the app's name stays the answer.
+                Err(ClientError::Api(e)) if e.code == ErrorCode::Conflict && !a.force && plain => {
+                    let update = match updating(&a) {
+                        Some(Ok(u)) => u,
+                        _ => return Err(ClientError::Api(e).into()),
+                    };
+                    match restart_stopped(home, &name, &script, a.silent, update) {
+                        Some(done) => done,
+                        None => Err(ClientError::Api(e).into()),
+                    }
+                }
+                Err(e) => Err(e.into()),
+            };
         }
     };
     rows_cmd(home, Request::Start(request), a.silent)
+}
+
+/// PM2's `pm2 start app.js` when an app of that name runs that very script and is down
+/// (every instance stopped, stopping or errored): a restart of it, taking `update` (PM2's
+/// `restartExistingProcessPathOrStartNew`); an online one stays an error ("already
+/// exists", PM2's "Script already launched"). None when it is not that case.
+fn restart_stopped(
+    home: &Home,
+    name: &str,
+    script: &str,
+    silent: bool,
+    update: Option<AppUpdate>,
+) -> Option<Result<(), Failure>> {
+    let mut c = Client::connect(home).ok()?;
+    let found: Vec<Description> = c
+        .call_as(Request::Describe {
+            target: name.to_string(),
+            env: false,
+        })
+        .ok()?;
+    let down = |d: &Description| {
+        matches!(
+            d.info.status,
+            Status::Stopped | Status::Stopping | Status::Errored
+        )
+    };
+    let same = !found.is_empty()
+        && found
+            .iter()
+            .all(|d| d.info.name == name && d.script == script && down(d));
+    if !same {
+        return None;
+    }
+    let rows = c.call_as::<Vec<ProcessInfo>>(Request::Restart(RestartRequest {
+        target: name.to_string(),
+        update_env: false,
+        env: None,
+        update,
+    }));
+    Some(rows.map_err(Failure::from).map(|rows| {
+        if !silent {
+            out(&render::table(&rows));
+        }
+    }))
 }
 
 /// PM2's `pmx start a.js b.js …`: each script or command line started as its own app
@@ -143,7 +222,18 @@ fn start_several(
     rows_cmd(home, Request::Start(request), a.silent)
 }
 
-/// An ecosystem file (or `-`) takes `--env`, `--only`, `-f` and `-s`, and no arguments.
+/// PM2's `pm2 start file -i N`: the count given replaces every started app's own (PM2's
+/// `_startJson` takes `--instances` over the file's).
+fn with_instances(apps: &mut [pmx_protocol::AppSpec], a: &StartArgs) {
+    if let Some(i) = a.instances {
+        for app in apps {
+            app.app.instances = i;
+        }
+    }
+}
+
+/// An ecosystem file (or `-`) takes `--env`, `--only`, `-f`, `-s` and `-i` (for each of
+/// its apps, as PM2), and no arguments.
 ///
 /// Errors (exit 2): options for one app, or arguments after `--`.
 fn check_file_options(a: &StartArgs, app_args: &[String]) -> Result<(), Failure> {
@@ -158,7 +248,8 @@ fn check_file_options(a: &StartArgs, app_args: &[String]) -> Result<(), Failure>
         only: a.only.clone(),
         force: a.force,
         silent: a.silent,
-        ..StartArgs::default()
+        instances: a.instances,
+        ..no_ops(a)
     };
     if format!("{per_app:?}") != format!("{a:?}") {
         return Err(Failure::usage(
@@ -168,25 +259,46 @@ fn check_file_options(a: &StartArgs, app_args: &[String]) -> Result<(), Failure>
     Ok(())
 }
 
-/// `a` with only what `pmx start <name>` may carry: the target and `-s`.
-fn bare(a: &StartArgs) -> StartArgs {
+/// Only `a`'s PM2 switches that do nothing in pmx (`--no-automation`, `--no-vizion`,
+/// `--no-pmx`), every other field at its default: they go with any target.
+fn no_ops(a: &StartArgs) -> StartArgs {
     StartArgs {
-        target: a.target.clone(),
-        silent: a.silent,
+        no_automation: a.no_automation,
+        no_vizion: a.no_vizion,
+        no_pmx: a.no_pmx,
         ..StartArgs::default()
     }
 }
 
+/// What `pmx start <name>` of a known app updates in it (PM2 merges the options into the
+/// app and restarts it): None when `a` carries more than the target, `-s`, `--name` and
+/// `--interpreter-args` (`--node-args`): then it describes a new app.
+///
+/// Errors (inside): as [`app_update`].
+fn updating(a: &StartArgs) -> Option<Result<Option<AppUpdate>, Failure>> {
+    let bare = StartArgs {
+        target: a.target.clone(),
+        silent: a.silent,
+        name: a.name.clone(),
+        interpreter_args: a.interpreter_args.clone(),
+        ..no_ops(a)
+    };
+    (format!("{a:?}") == format!("{bare:?}"))
+        .then(|| app_update(a.name.clone(), a.interpreter_args.as_deref()))
+}
+
 /// PM2's `pmx start <name|id>` of an app the daemon knows: a restart, which starts it when
-/// it is stopped or errored. `exact_name`: only when an app is named `target` exactly (not
-/// an id, a namespace or a group), and then a failed restart is the answer. None when no
-/// daemon answers (nothing is started for this), no app matches, or (not `exact_name`)
-/// the restart fails: the caller's own reading of the target then applies.
+/// it is stopped or errored, taking `update` first. `exact_name`: only when an app is
+/// named `target` exactly (not an id, a namespace or a group), and then a failed restart
+/// is the answer. None when no daemon answers (nothing is started for this), no app
+/// matches, or (not `exact_name`) nothing is named `target`: the caller's own reading of
+/// the target then applies.
 fn restart_known(
     home: &Home,
     target: &str,
     silent: bool,
     exact_name: bool,
+    update: Option<AppUpdate>,
 ) -> Option<Result<(), Failure>> {
     let mut c = Client::connect(home).ok()?;
     if exact_name {
@@ -199,10 +311,14 @@ fn restart_known(
         target: target.to_string(),
         update_env: false,
         env: None,
+        update,
     })) {
         Ok(v) => v,
         // The app exists: its restart's failure is the answer.
         Err(e) if exact_name => return Some(Err(e.into())),
+        Err(ClientError::Api(e)) if e.code != ErrorCode::NotFound => {
+            return Some(Err(ClientError::Api(e).into()))
+        }
         Err(_) => return None,
     };
     let rows: Vec<ProcessInfo> = serde_json::from_value(v).unwrap_or_default();

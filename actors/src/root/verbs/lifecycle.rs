@@ -12,8 +12,7 @@ use std::pin::Pin;
 
 use crate::app::{AppSup, Command, Deleted, Op, Reload, ReloadError};
 use crate::group::GroupCommand;
-use crate::protocol::{ApiError, ErrorCode, ProcessInfo};
-use crate::protocol::{AppSpec, RestartRequest};
+use crate::protocol::{ApiError, AppSpec, AppUpdate, ErrorCode, ProcessInfo, RestartRequest};
 use crate::root::registry::Selection;
 use crate::root::{answered, fail, gone, to_json, Answer, Root};
 
@@ -76,34 +75,68 @@ impl Root {
 
     /// `restart` / `reload` (`rolling`: rolling in cluster mode, a restart in fork mode,
     /// SPEC §6); with `--update-env` each app first takes the asking command's environment
-    /// and re-reads its `env_file`.
+    /// and re-reads its `env_file`; with `update` each takes the start options given (PM2
+    /// merges them into the app), checked for every selected app before any changes.
+    ///
+    /// Errors: as the target's resolution; `invalid_config` for an update an app cannot
+    /// take (see [`updated`]), nothing changed then.
     pub(in crate::root) fn restart(&mut self, req: RestartRequest, rolling: bool) -> Answer {
         let sel = match self.reg.resolve(&req.target) {
             Ok(s) => s,
             Err(e) => return fail(e),
         };
-        let mut replacements = BTreeMap::new();
-        if req.update_env {
+        let mut specs = Vec::new();
+        if req.update_env || req.update.is_some() {
             for (i, _) in &sel {
                 let app = &self.reg.apps()[*i];
                 let mut spec = (*app.spec).clone();
-                if let Some(env) = &req.env {
-                    spec.env.inherited = Arc::new(env.clone());
-                }
-                if let Some(path) = &spec.app.env_file {
-                    match std::fs::read_to_string(path)
-                        .map_err(|e| e.to_string())
-                        .and_then(|t| pmx_config::parse_dotenv(&t))
-                    {
-                        Ok(vars) => spec.env.env_file = vars.into_iter().collect(),
-                        Err(e) => tracing::warn!("{}: {e}", path.display()),
+                if req.update_env {
+                    if let Some(env) = &req.env {
+                        spec.env.inherited = Arc::new(env.clone());
+                    }
+                    if let Some(path) = &spec.app.env_file {
+                        match std::fs::read_to_string(path)
+                            .map_err(|e| e.to_string())
+                            .and_then(|t| pmx_config::parse_dotenv(&t))
+                        {
+                            Ok(vars) => spec.env.env_file = vars.into_iter().collect(),
+                            Err(e) => tracing::warn!("{}: {e}", path.display()),
+                        }
                     }
                 }
-                let name = app.name.clone();
-                let spec = Arc::new(spec);
-                let ids = self.reg.replace_spec(&name, spec.clone());
-                replacements.insert(*i, Replacement { spec, ids });
+                if let Some(update) = &req.update {
+                    let grouped = self
+                        .reg
+                        .groups()
+                        .iter()
+                        .any(|g| g.members.contains(&app.name));
+                    spec = match updated(spec, update, sel.len(), grouped) {
+                        Ok(s) => s,
+                        Err(e) => return fail(e),
+                    };
+                    if let Err(e) = crate::root::validate_specs(std::slice::from_ref(&spec), &[]) {
+                        return fail(e);
+                    }
+                    if spec.app.name != app.name && self.reg.position(&spec.app.name).is_some() {
+                        return fail(ApiError::new(
+                            ErrorCode::Conflict,
+                            format!("an app named \"{}\" already exists", spec.app.name),
+                        ));
+                    }
+                }
+                specs.push((*i, app.name.clone(), spec));
             }
+        }
+        let mut replacements = BTreeMap::new();
+        for (i, name, spec) in specs {
+            let name = if spec.app.name != name && self.reg.rename(&name, &spec.app.name) {
+                spec.app.name.clone()
+            } else {
+                name
+            };
+            let spec = Arc::new(spec);
+            let ids = self.reg.replace_spec(&name, spec.clone());
+            replacements.insert(i, Replacement { spec, ids });
         }
         self.command_with(&req.target, sel, Op::Restart, &replacements, rolling)
     }
@@ -264,5 +297,112 @@ impl Root {
                 to_json(&rows)
             }),
         )
+    }
+}
+
+/// `spec` with `update`'s fields: a new name (only when the target selected one app,
+/// `selected`, and it is in no group), new interpreter arguments (in the arguments the
+/// program gets too: they come first, before the script).
+///
+/// Errors: `invalid_config` for a name given to several apps or to a group's member, or
+/// interpreter arguments for an app exec'd without an interpreter.
+pub(in crate::root) fn updated(
+    mut spec: AppSpec,
+    update: &AppUpdate,
+    selected: usize,
+    grouped: bool,
+) -> Result<AppSpec, ApiError> {
+    let bad = |m: String| ApiError::new(ErrorCode::InvalidConfig, m);
+    let name = spec.app.name.clone();
+    if let Some(new) = &update.name {
+        if *new != name {
+            if selected != 1 {
+                return Err(bad(format!(
+                    "--name {new:?} names one app: the target selects {selected}"
+                )));
+            }
+            if grouped {
+                return Err(bad(format!(
+                    "app \"{name}\" is a group's member: rename it in its ecosystem file"
+                )));
+            }
+            spec.app.name = new.clone();
+        }
+    }
+    if let Some(ia) = &update.interpreter_args {
+        let old = &spec.app.interpreter_args;
+        let by_interpreter = !matches!(spec.app.interpreter.as_deref(), None | Some("none"));
+        if !by_interpreter || !spec.args.starts_with(old) {
+            return Err(bad(format!(
+                "app \"{name}\" runs without an interpreter: interpreter arguments (--node-args) have nothing to go to"
+            )));
+        }
+        let mut args = ia.clone();
+        args.extend(spec.args[old.len()..].iter().cloned());
+        spec.args = args;
+        spec.app.interpreter_args = ia.clone();
+    }
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::root::fixtures::spec;
+
+    #[test]
+    fn an_update_puts_interpreter_args_before_the_script_and_names_one_app() {
+        let mut by_node = spec("a", 1);
+        by_node.app.interpreter = Some("node".into());
+        by_node.app.interpreter_args = vec!["--old".into()];
+        by_node.args = vec!["--old".into(), "/srv/a.js".into(), "x".into()];
+        let ia = |v: &[&str]| AppUpdate {
+            name: None,
+            interpreter_args: Some(v.iter().map(|s| s.to_string()).collect()),
+        };
+        let named = |n: &str| AppUpdate {
+            name: Some(n.into()),
+            interpreter_args: None,
+        };
+        // (update, selected, grouped, Ok((name, args)) or the error's start)
+        let cases: Vec<(AppUpdate, usize, bool, Result<(&str, Vec<&str>), &str>)> = vec![
+            (
+                ia(&["-e", "-u"]),
+                1,
+                false,
+                Ok(("a", vec!["-e", "-u", "/srv/a.js", "x"])),
+            ),
+            (ia(&[]), 3, true, Ok(("a", vec!["/srv/a.js", "x"]))),
+            (
+                named("b"),
+                1,
+                false,
+                Ok(("b", vec!["--old", "/srv/a.js", "x"])),
+            ),
+            (
+                named("a"),
+                2,
+                true,
+                Ok(("a", vec!["--old", "/srv/a.js", "x"])),
+            ),
+            (named("b"), 2, false, Err("--name \"b\" names one app")),
+            (named("b"), 1, true, Err("app \"a\" is a group's member")),
+        ];
+        for (update, selected, grouped, want) in cases {
+            let got = updated(by_node.clone(), &update, selected, grouped);
+            match (got, want) {
+                (Ok(s), Ok((name, args))) => {
+                    assert_eq!(s.app.name, name, "{update:?}");
+                    assert_eq!(s.args, args, "{update:?}");
+                }
+                (Err(e), Err(start)) => assert!(e.message.starts_with(start), "{e:?}"),
+                (got, want) => panic!("{update:?}: {got:?} vs {want:?}"),
+            }
+        }
+        // Exec'd without an interpreter: no place for interpreter arguments.
+        let mut plain = spec("p", 1);
+        plain.app.interpreter = Some("none".into());
+        let e = updated(plain, &ia(&["-e"]), 1, false).expect_err("refused");
+        assert!(e.message.contains("without an interpreter"), "{e:?}");
     }
 }
