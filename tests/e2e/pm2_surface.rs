@@ -475,3 +475,39 @@ fn pm2s_switches_for_services_pmx_lacks_are_accepted_and_change_nothing() {
     t.ok(&["start", "apps.json", "--no-automation"]);
     t.wait_status("b", "online");
 }
+
+#[test]
+fn a_node_app_with_instances_is_in_cluster_mode_before_it_listens_and_with_x_in_fork_mode() {
+    // PM2's cli/reload.sh: `pm2 start delayed_exit.js -i 2` is `cluster_mode` in jlist,
+    // a Node app that listens on nothing. Its instances are Node cluster workers with
+    // pmx as their primary from their first spawn: cluster mode is in force.
+    let t = TestHome::new();
+    let script = app("node_idle.js");
+    t.ok(&["start", &script, "--name", "idle", "-i", "2"]);
+    t.ok(&["start", &script, "--name", "forked", "-i", "2", "-x"]);
+    for name in ["idle", "forked"] {
+        wait_jlist(&t, name, "2 online", |p| p["pm2_env"]["status"] == "online");
+    }
+    let want = |name: &str| {
+        if name == "idle" {
+            ("cluster", "cluster_mode")
+        } else {
+            ("fork", "fork_mode")
+        }
+    };
+    for row in t.list() {
+        let name = row["name"].as_str().unwrap_or_default().to_string();
+        assert_eq!(row["mode"], want(&name).0, "list: {row}");
+    }
+    for p in jlist(&t) {
+        let name = p["name"].as_str().unwrap_or_default().to_string();
+        assert_eq!(p["pm2_env"]["exec_mode"], want(&name).1, "jlist: {p}");
+    }
+    let log = t.home.join("logs").join("idle-out-0.log");
+    assert!(
+        wait_for(DEADLINE, || std::fs::read_to_string(&log)
+            .is_ok_and(|s| s.contains("worker:true"))),
+        "a cluster-mode instance is a Node cluster worker: {:?}",
+        std::fs::read_to_string(&log)
+    );
+}

@@ -45,13 +45,21 @@ impl AppSup {
         if !is_node(spec.app.interpreter.as_deref(), &spec.program) {
             return None;
         }
-        let cluster = spec.app.exec_mode() == pmx_config::ExecMode::Cluster;
         Some(Link {
-            cluster,
+            cluster: self.node_workers(),
             app: spec.app.name.clone(),
             ready: ctx.address().recipient(),
             query: ctx.address().recipient(),
         })
+    }
+
+    /// Whether this app's instances run as Node cluster workers with pmx as their primary:
+    /// a Node app in cluster mode. Its workers share every port they listen on through
+    /// pmx from their first spawn, so `list` says `cluster` for it (PM2's `cluster_mode`).
+    pub(super) fn node_workers(&self) -> bool {
+        let spec = &self.parts.spec;
+        spec.app.exec_mode() == pmx_config::ExecMode::Cluster
+            && is_node(spec.app.interpreter.as_deref(), &spec.program)
     }
 
     /// The inherited `listen` socket `q` names: by its fd (3..), its port or its path.

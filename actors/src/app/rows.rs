@@ -117,11 +117,12 @@ fn instance_path(path: PathBuf, instance: u32) -> PathBuf {
 
 impl AppSup {
     /// The mode in force: `cluster` once the app's `listen` sockets are bound and lent
-    /// to its instances, or a Node app's workers share a socket pmx bound for them (SPEC
-    /// §6), else `fork` — several instances that share nothing run as independent forks,
-    /// and `list` never shows a mode that is not so.
+    /// to its instances, or for a Node app in cluster mode, whose instances are Node
+    /// cluster workers with pmx as their primary (every port they listen on is shared,
+    /// SPEC §6), else `fork` — several instances that share nothing run as independent
+    /// forks, and `list` never shows a mode that is not so.
     fn mode(&self) -> &'static str {
-        if self.listen.is_some() || !self.node_sockets.is_empty() {
+        if self.listen.is_some() || !self.node_sockets.is_empty() || self.node_workers() {
             "cluster"
         } else {
             "fork"

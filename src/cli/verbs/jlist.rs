@@ -6,7 +6,8 @@
 //! forms are PM2 7's (`pid` 0 and `monit` zeros when down, `args` and `exit_code` only when
 //! there are some, `pm_log_path` only with a combined log); what pmx does not know is left
 //! out rather than made up. `exec_mode` is `"cluster_mode"` for an app whose instances
-//! share pmx's `listen` sockets (what `list` shows as `cluster`), `"fork_mode"` otherwise.
+//! share sockets pmx holds or run as Node cluster workers (what `list` shows as
+//! `cluster`), `"fork_mode"` otherwise.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
