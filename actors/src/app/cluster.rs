@@ -47,6 +47,7 @@ impl AppSup {
         }
         Some(Link {
             cluster: self.node_workers(),
+            listening_is_ready: self.node_workers() && !spec.app.wait_ready,
             app: spec.app.name.clone(),
             ready: ctx.address().recipient(),
             query: ctx.address().recipient(),

@@ -25,6 +25,7 @@ impl AppSup {
             rules: &self.rules,
             supervisor: self.supervisor(),
             ready_timeout_ms: self.ready_timeout_ms(),
+            replacement_timeout_ms: self.replacement_timeout_ms(),
         };
         let now = self.now_ms();
         let fx = self.slots[i].fsm.on(ev, set, now);

@@ -301,6 +301,14 @@ impl AppSup {
         app.wait_ready.then_some(app.listen_timeout_ms)
     }
 
+    /// A rolling replacement's wait without `wait_ready`: a Node cluster worker is ready
+    /// once it listens, or after `listen_timeout` (PM2's cluster reload); any other
+    /// program once spawned (see `Setting::replacement_timeout_ms`).
+    fn replacement_timeout_ms(&self) -> Option<u64> {
+        self.node_workers()
+            .then_some(self.parts.spec.app.listen_timeout_ms)
+    }
+
     /// The shell's clock, ms since the actor was built.
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64

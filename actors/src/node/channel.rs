@@ -253,6 +253,15 @@ async fn handle(
             let msg = wire::cluster_reply(seq, out.seq, json!({}));
             send(fd, out, wire::line(&msg), None).await?;
         }
+        // A worker's `listening` (each server it starts says one; a Ready after the first
+        // changes nothing). `said_ready` stays for `process.send('ready')`'s own log line.
+        Incoming::Notice(act) if act == "listening" && link.listening_is_ready => {
+            tracing::debug!("app {} id {id}: ready (listening)", link.app);
+            link.ready.do_send(Ready {
+                instance,
+                generation,
+            });
+        }
         Incoming::Notice(act) => tracing::debug!("app {} id {id}: cluster {act}", link.app),
         Incoming::Other => tracing::debug!("app {} id {id}: a message pmx ignores", link.app),
     }
@@ -492,6 +501,7 @@ mod tests {
         .start();
         let link = Link {
             cluster: true,
+            listening_is_ready: false,
             app: "t".into(),
             ready: primary.clone().recipient(),
             query: primary.recipient(),
@@ -581,6 +591,7 @@ mod tests {
         .start();
         let link = Link {
             cluster: false,
+            listening_is_ready: false,
             app: "t".into(),
             ready: primary.clone().recipient(),
             query: primary.recipient(),

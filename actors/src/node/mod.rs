@@ -59,6 +59,10 @@ pub struct Link {
     /// Cluster mode: the app is a cluster worker (`NODE_UNIQUE_ID`) and its `listen()`
     /// calls are answered by pmx.
     pub cluster: bool,
+    /// A cluster worker's first `listening` is its `Ready` (the app does not wait for an
+    /// explicit `process.send('ready')`, i.e. no `wait_ready`): PM2's cluster reload takes
+    /// the new worker's `listening` as the sign it serves.
+    pub listening_is_ready: bool,
     /// The app's name, for the log.
     pub app: String,
     /// Where `process.send('ready')` goes (the App supervisor).

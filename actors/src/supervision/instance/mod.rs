@@ -286,6 +286,11 @@ pub struct Setting<'a> {
     /// `wait_ready`: Some(`listen_timeout` in ms): a spawned process stays `launching`
     /// until it says READY (or the timeout passes); None: `online` once spawned.
     pub ready_timeout_ms: Option<u64>,
+    /// A rolling replacement's wait when `ready_timeout_ms` is None: Some(`listen_timeout`
+    /// in ms) for a Node cluster worker, ready once it listens (the channel's `listening`
+    /// is its `Ready`: PM2's cluster reload waits for the new worker's `listening`, or
+    /// `listen_timeout`); None: a replacement is ready once spawned.
+    pub replacement_timeout_ms: Option<u64>,
 }
 
 /// What is asked of a running instance.

@@ -81,7 +81,7 @@ impl Instance {
                 };
                 n.pid = Some(pid);
                 n.started_ms = Some(now_ms);
-                match set.ready_timeout_ms {
+                match set.ready_timeout_ms.or(set.replacement_timeout_ms) {
                     Some(delay_ms) if !n.ready_early => fx.push(Effect::ArmReady {
                         generation,
                         delay_ms,

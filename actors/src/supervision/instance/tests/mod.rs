@@ -14,6 +14,7 @@ fn set(rules: &RestartRules) -> Setting<'_> {
         rules,
         supervisor: Supervisor::Pm2,
         ready_timeout_ms: None,
+        replacement_timeout_ms: None,
     }
 }
 
@@ -474,6 +475,7 @@ fn a_group_member_waits_for_its_group_and_a_held_one_stays_down() {
         rules: &r,
         supervisor: Supervisor::Group,
         ready_timeout_ms: None,
+        replacement_timeout_ms: None,
     };
     let mut i = Instance::new();
     let _ = i.on(start(), g, NOW);

@@ -7,6 +7,7 @@ fn waiting(rules: &RestartRules) -> Setting<'_> {
         rules,
         supervisor: Supervisor::Pm2,
         ready_timeout_ms: Some(3_000),
+        replacement_timeout_ms: None,
     }
 }
 
@@ -170,8 +171,13 @@ fn online_under(set: Setting<'_>) -> Instance {
 #[test]
 fn a_reload_spawns_beside_swaps_once_ready_then_stops_the_old_one() {
     let r = rules();
-    for wait in [false, true] {
-        let set = if wait { waiting(&r) } else { set(&r) };
+    // A Node cluster worker without wait_ready: online once spawned, but its replacement
+    // waits for its `listening` (a Ready) or the listen_timeout, as PM2's reload does.
+    let listening = Setting {
+        replacement_timeout_ms: Some(3_000),
+        ..set(&r)
+    };
+    for (wait, set) in [(false, set(&r)), (true, waiting(&r)), (true, listening)] {
         let mut i = online_under(set);
         let fx = i.on(reload(5), set, NOW);
         assert_eq!(fx, vec![Spawn { generation: 2 }], "wait_ready {wait}");
