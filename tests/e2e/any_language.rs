@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::*;
-use crate::scale::{answerers, free_port, online, perl, vars};
+use crate::http::{answerers_200, free_port, start_web};
+use crate::scale::{online, perl, vars};
 
 #[test]
 fn four_perl_instances_have_four_pids_numbers_0_to_3_and_answer_on_one_port() {
@@ -19,25 +20,14 @@ fn four_perl_instances_have_four_pids_numbers_0_to_3_and_answer_on_one_port() {
         return;
     }
     let t = TestHome::new();
-    let port = free_port();
-    let listen = format!("tcp://127.0.0.1:{port}");
-    t.ok(&[
-        "start",
-        &app("fd_http.pl"),
-        "--name",
-        "web",
-        "-i",
-        "4",
-        "--listen",
-        &listen,
-    ]);
+    let (port, _) = start_web(&t, "fd_http.pl", &["-i", "4"]);
     let rows = online(&t, "web", 4);
     let pids: BTreeSet<i64> = rows.iter().map(|r| r.2).collect();
     assert_eq!(pids.len(), 4, "four distinct pids: {rows:?}");
     assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
     assert_eq!(vars(&rows, "PMX_INSTANCE"), ["0", "1", "2", "3"]);
     assert_eq!(vars(&rows, "NODE_APP_INSTANCE"), ["0", "1", "2", "3"]);
-    let seen = answerers(port, 4);
+    let seen = answerers_200(port, 4);
     assert_eq!(seen.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3]);
     for (n, _, pid) in &rows {
         assert_eq!(seen[n], (*pid, "web".to_string()), "instance {n} answers");
@@ -51,18 +41,9 @@ fn a_stopped_perl_server_finishes_the_request_in_hand() {
         return;
     }
     let t = TestHome::new();
-    let port = free_port();
-    let listen = format!("tcp://127.0.0.1:{port}");
-    t.ok(&[
-        "start",
-        &app("fd_http.pl"),
-        "--name",
-        "web",
-        "--listen",
-        &listen,
-    ]);
+    let (port, _) = start_web(&t, "fd_http.pl", &[]);
     online(&t, "web", 1);
-    assert!(answerers(port, 1).contains_key(&0), "it serves");
+    assert!(answerers_200(port, 1).contains_key(&0), "it serves");
     // Half a request: the server has accepted it and waits for the rest.
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
@@ -160,7 +141,7 @@ fn gunicorn_and_uvicorn_serve_on_the_socket_pmx_lends_them() {
             &format!("start {module}"),
         );
         let rows = online(&t, module, 2);
-        let seen = answerers(port, 2);
+        let seen = answerers_200(port, 2);
         assert_eq!(
             seen.keys().copied().collect::<Vec<_>>(),
             [0, 1],
@@ -183,18 +164,7 @@ fn gunicorn_and_uvicorn_serve_on_the_socket_pmx_lends_them() {
 #[test]
 fn describe_shows_the_exec_mode_the_sockets_and_whether_they_are_bound() {
     let t = TestHome::new();
-    let port = free_port();
-    let listen = format!("tcp://127.0.0.1:{port}");
-    t.ok(&[
-        "start",
-        &app("fd_http.py"),
-        "--name",
-        "web",
-        "-i",
-        "2",
-        "--listen",
-        &listen,
-    ]);
+    let (_, listen) = start_web(&t, "fd_http.py", &["-i", "2"]);
     online(&t, "web", 2);
     let text = t.ok(&["describe", "web"]);
     for want in [

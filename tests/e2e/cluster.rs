@@ -4,52 +4,16 @@
 //! instance restarts.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::net::TcpListener;
+
+use serde_json::Value;
 
 use crate::harness::*;
+use crate::http::{answerers, start_web};
 
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// One GET to 127.0.0.1:`port`: the body (`<instance> <pid> <LISTEN_FDNAMES>`), or None
-/// when no answer came.
-fn get(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let body = text.split("\r\n\r\n").nth(1)?;
-    Some(body.trim().to_string())
-}
-
-/// Who answered on `port`, by instance number: (pid, fd names), until `want` instances
-/// answered or the deadline passed.
-fn answerers(port: u16, want: usize) -> BTreeMap<u32, (i64, String)> {
-    let mut seen = BTreeMap::new();
-    let deadline = Instant::now() + DEADLINE;
-    while seen.len() < want && Instant::now() < deadline {
-        if let Some(body) = get(port) {
-            let parts: Vec<&str> = body.split(' ').collect();
-            if let [n, pid, names] = parts[..] {
-                if let (Ok(n), Ok(pid)) = (n.parse(), pid.parse()) {
-                    seen.insert(n, (pid, names.to_string()));
-                }
-            }
-        } else {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    seen
-}
-
-/// The listed (instance number → pid) of app `name`, once all `n` are online.
-fn online_pids(t: &TestHome, name: &str, n: usize) -> BTreeMap<u32, i64> {
+/// The listed rows of app `name` that are online, once exactly `n` are (rows of it in
+/// another status may be listed besides).
+pub(crate) fn online_rows(t: &TestHome, name: &str, n: usize) -> Vec<Value> {
     let mut rows = Vec::new();
     assert!(
         wait_for(DEADLINE, || {
@@ -62,7 +26,13 @@ fn online_pids(t: &TestHome, name: &str, n: usize) -> BTreeMap<u32, i64> {
         }),
         "{n} instances of {name} online: {rows:?}"
     );
-    rows.iter()
+    rows
+}
+
+/// The listed (instance number → pid) of app `name`, once all `n` are online.
+fn online_pids(t: &TestHome, name: &str, n: usize) -> BTreeMap<u32, i64> {
+    online_rows(t, name, n)
+        .iter()
         .map(|r| (int(r, "instance") as u32, int(r, "pid")))
         .collect()
 }
@@ -70,18 +40,7 @@ fn online_pids(t: &TestHome, name: &str, n: usize) -> BTreeMap<u32, i64> {
 #[test]
 fn four_instances_share_one_port_each_with_its_own_pid_and_number() {
     let t = TestHome::new();
-    let port = free_port();
-    let listen = format!("tcp://127.0.0.1:{port}");
-    t.ok(&[
-        "start",
-        &app("fd_http.py"),
-        "--name",
-        "web",
-        "-i",
-        "4",
-        "--listen",
-        &listen,
-    ]);
+    let (port, _) = start_web(&t, "fd_http.py", &["-i", "4"]);
     let pids = online_pids(&t, "web", 4);
     let seen = answerers(port, 4);
     assert_eq!(
@@ -113,18 +72,7 @@ fn four_instances_share_one_port_each_with_its_own_pid_and_number() {
 #[test]
 fn the_port_stays_bound_and_served_across_a_restart_of_every_instance() {
     let t = TestHome::new();
-    let port = free_port();
-    let listen = format!("tcp://127.0.0.1:{port}");
-    t.ok(&[
-        "start",
-        &app("fd_http.py"),
-        "--name",
-        "web",
-        "-i",
-        "2",
-        "--listen",
-        &listen,
-    ]);
+    let (port, _) = start_web(&t, "fd_http.py", &["-i", "2"]);
     let before = online_pids(&t, "web", 2);
     assert_eq!(answerers(port, 2).len(), 2);
     t.ok(&["restart", "web"]);

@@ -13,6 +13,7 @@ mod env;
 mod generations;
 mod groups;
 mod harness;
+mod http;
 mod lifecycle;
 mod logs;
 mod logs_capture;

@@ -6,10 +6,11 @@
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::cluster::online_rows;
 use crate::harness::*;
+use crate::http::{answering_pids, free_port, get};
 
 /// Whether `node` runs here; the tests skip (saying so) without it.
 fn have_node() -> bool {
@@ -23,10 +24,18 @@ fn have_node() -> bool {
     ok
 }
 
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+/// A [`TestHome`] when `node` runs here (see [`have_node`]), else None: the test skips.
+fn node_home() -> Option<TestHome> {
+    have_node().then(TestHome::new)
+}
+
+/// [`start_node`], then the listed pids once its `n` instances are online and each
+/// printed that it listens ([`wait_listening`]).
+fn start_listening(t: &TestHome, name: &str, port: u16, extra: &[&str], n: usize) -> Vec<i64> {
+    start_node(t, name, port, extra);
+    let pids = online(t, name, n);
+    wait_listening(t, name, &pids);
+    pids
 }
 
 /// `pmx start fixtures/apps/node_http.js --name <name> <extra…>` with `PORT=<port>` in the
@@ -43,32 +52,12 @@ fn start_node(t: &TestHome, name: &str, port: u16, extra: &[&str]) {
     );
 }
 
-/// One GET to 127.0.0.1:`port`: the body (`<instance> <pid> <isWorker> <connected>`).
-fn get(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let body = text.split("\r\n\r\n").nth(1)?;
-    Some(body.trim().to_string())
-}
-
 /// The listed pids of `name`'s instances once `n` are online.
 fn online(t: &TestHome, name: &str, n: usize) -> Vec<i64> {
-    let mut rows = Vec::new();
-    assert!(
-        wait_for(DEADLINE, || {
-            rows = t
-                .list()
-                .into_iter()
-                .filter(|r| r["name"] == name && r["status"] == "online")
-                .collect();
-            rows.len() == n
-        }),
-        "{n} instances of {name} online: {rows:?}"
-    );
-    rows.iter().map(|r| int(r, "pid")).collect()
+    online_rows(t, name, n)
+        .iter()
+        .map(|r| int(r, "pid"))
+        .collect()
 }
 
 /// The out and err logs of `name`'s instances, concatenated.
@@ -99,26 +88,6 @@ fn wait_listening(t: &TestHome, name: &str, pids: &[i64]) {
     );
 }
 
-/// GETs on `port` until `want` distinct pids answered (or the deadline): the pids, and
-/// every body seen.
-fn answering_pids(port: u16, want: usize) -> (BTreeSet<i64>, Vec<String>) {
-    let mut pids = BTreeSet::new();
-    let mut bodies = Vec::new();
-    let deadline = Instant::now() + DEADLINE;
-    while pids.len() < want && Instant::now() < deadline {
-        match get(port) {
-            Some(body) => {
-                if let Some(pid) = body.split(' ').nth(1).and_then(|p| p.parse().ok()) {
-                    pids.insert(pid);
-                }
-                bodies.push(body);
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    (pids, bodies)
-}
-
 /// The lines of pmx.log.
 fn daemon_log(t: &TestHome) -> String {
     std::fs::read_to_string(t.home.join("pmx.log")).unwrap_or_default()
@@ -126,14 +95,11 @@ fn daemon_log(t: &TestHome) -> String {
 
 #[test]
 fn four_unmodified_node_instances_share_one_port_without_listen() {
-    if !have_node() {
+    let Some(t) = node_home() else {
         return;
-    }
-    let t = TestHome::new();
+    };
     let port = free_port();
-    start_node(&t, "web", port, &["-i", "4"]);
-    let pids = online(&t, "web", 4);
-    wait_listening(&t, "web", &pids);
+    let pids = start_listening(&t, "web", port, &["-i", "4"], 4);
     let (seen, bodies) = answering_pids(port, 2);
     assert!(
         seen.len() >= 2,
@@ -158,15 +124,12 @@ fn four_unmodified_node_instances_share_one_port_without_listen() {
 
 #[test]
 fn node_instances_listen_on_the_socket_pmx_holds_for_listen() {
-    if !have_node() {
+    let Some(t) = node_home() else {
         return;
-    }
-    let t = TestHome::new();
+    };
     let port = free_port();
     let listen = format!("tcp://127.0.0.1:{port}");
-    start_node(&t, "api", port, &["-i", "4", "--listen", &listen]);
-    let pids = online(&t, "api", 4);
-    wait_listening(&t, "api", &pids);
+    start_listening(&t, "api", port, &["-i", "4", "--listen", &listen], 4);
     let (seen, bodies) = answering_pids(port, 2);
     assert!(seen.len() >= 2, "two instances answer: {bodies:?}");
     let err = logs_of(&t, "api", "error");
@@ -180,17 +143,14 @@ fn node_instances_listen_on_the_socket_pmx_holds_for_listen() {
 
 #[test]
 fn a_killed_node_instance_restarts_while_the_port_keeps_answering() {
-    if !have_node() {
+    let Some(t) = node_home() else {
         return;
-    }
-    let t = TestHome::new();
+    };
     let port = free_port();
-    start_node(&t, "web", port, &["-i", "2"]);
-    let pids = online(&t, "web", 2);
-    wait_listening(&t, "web", &pids);
+    let pids = start_listening(&t, "web", port, &["-i", "2"], 2);
     kill9(pids[0] as i32);
     // The port answers at once: the socket is pmx's and the other instance serves it.
-    let body = get(port).expect("the port answers right after the kill");
+    let (_, body) = get(port).expect("the port answers right after the kill");
     assert!(!body.contains(&format!(" {} ", pids[0])), "{body}");
     let mut now = Vec::new();
     assert!(
@@ -215,14 +175,11 @@ fn a_killed_node_instance_restarts_while_the_port_keeps_answering() {
 
 #[test]
 fn process_send_ready_reaches_the_daemon_from_every_instance() {
-    if !have_node() {
+    let Some(t) = node_home() else {
         return;
-    }
-    let t = TestHome::new();
+    };
     let port = free_port();
-    start_node(&t, "web", port, &["-i", "2"]);
-    let pids = online(&t, "web", 2);
-    wait_listening(&t, "web", &pids);
+    start_listening(&t, "web", port, &["-i", "2"], 2);
     let ids: Vec<i64> = t.list().iter().map(|r| int(r, "id")).collect();
     let mut log = String::new();
     assert!(
@@ -237,15 +194,12 @@ fn process_send_ready_reaches_the_daemon_from_every_instance() {
 
 #[test]
 fn a_single_node_instance_has_a_channel_and_is_no_cluster_worker() {
-    if !have_node() {
+    let Some(t) = node_home() else {
         return;
-    }
-    let t = TestHome::new();
+    };
     let port = free_port();
-    start_node(&t, "solo", port, &[]);
-    let pids = online(&t, "solo", 1);
-    wait_listening(&t, "solo", &pids);
-    let body = get(port).expect("answers");
+    let pids = start_listening(&t, "solo", port, &[], 1);
+    let (_, body) = get(port).expect("answers");
     assert_eq!(
         body,
         format!("0 {} false true", pids[0]),
@@ -256,10 +210,9 @@ fn a_single_node_instance_has_a_channel_and_is_no_cluster_worker() {
 
 #[test]
 fn the_channel_is_the_descriptor_after_the_listen_sockets_and_only_node_gets_one() {
-    if !have_node() {
+    let Some(t) = node_home() else {
         return;
-    }
-    let t = TestHome::new();
+    };
     let port = free_port();
     let listen = format!("tcp://127.0.0.1:{port}");
     start_node(&t, "web", port, &["--listen", &listen]);
@@ -297,10 +250,9 @@ fn the_channel_is_the_descriptor_after_the_listen_sockets_and_only_node_gets_one
 
 #[test]
 fn an_express_app_listen_port_shares_one_port_across_four_instances() {
-    if !have_node() {
+    let Some(t) = node_home() else {
         return;
-    }
-    let t = TestHome::new();
+    };
     // Express from the registry into the test's own directory (the repo has no npm
     // dependency); skipped, saying why, when it cannot be had quickly.
     let mut npm = std::process::Command::new("npm");
@@ -350,10 +302,9 @@ fn an_express_app_listen_port_shares_one_port_across_four_instances() {
 
 #[test]
 fn node_workers_share_a_unix_socket_and_a_port_0_server_too() {
-    if !have_node() {
+    let Some(t) = node_home() else {
         return;
-    }
-    let t = TestHome::new();
+    };
     let sock = t.path("s.sock");
     let script = t.path("servers.js");
     std::fs::write(
@@ -416,10 +367,9 @@ fn a_worker_running_as_another_user_gets_no_privileged_port_from_pmx() {
         eprintln!("skipped: not root, --uid cannot be tested");
         return;
     }
-    if !have_node() {
+    let Some(t) = node_home() else {
         return;
-    }
-    let t = TestHome::new();
+    };
     // Port 80 as nobody: pmx (root) does not bind it on the app's behalf.
     start_node(&t, "low", 80, &["-i", "2", "--uid", "nobody"]);
     let mut err = String::new();
@@ -438,8 +388,6 @@ fn a_worker_running_as_another_user_gets_no_privileged_port_from_pmx() {
     t.ok(&["delete", "low"]);
     // A port it could bind itself is shared as for anyone.
     let port = free_port();
-    start_node(&t, "high", port, &["-i", "2", "--uid", "nobody"]);
-    let pids = online(&t, "high", 2);
-    wait_listening(&t, "high", &pids);
+    start_listening(&t, "high", port, &["-i", "2", "--uid", "nobody"], 2);
     assert!(get(port).is_some(), "the unprivileged port answers");
 }

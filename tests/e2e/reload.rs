@@ -5,36 +5,13 @@
 //! old instances serving; two reloads of one app never interleave.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::harness::*;
-
-/// A port nothing listens on now.
-pub(crate) fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// One GET on a new connection: true when a 200 came back (`HTTP/1.0 200` from the Python
-/// fixture, `HTTP/1.1 200` from Node's server, which answers 1.0 requests so).
-pub(crate) fn get_ok(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    if s.set_read_timeout(Some(Duration::from_secs(10))).is_err()
-        || s.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err()
-    {
-        return false;
-    }
-    let mut text = String::new();
-    s.read_to_string(&mut text).is_ok()
-        && (text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"))
-}
+use crate::http::{free_port, get_ok, Client};
 
 /// The listed (instance number → pid) of `name` once exactly `n` rows are listed, all
 /// online.
@@ -102,48 +79,6 @@ fn pid_files_name(t: &TestHome, name: &str, want: &BTreeMap<i64, i64>) {
     );
 }
 
-/// A client loop on another thread: sequential GETs, a new connection each.
-pub(crate) struct Client {
-    stop: Arc<AtomicBool>,
-    pub(crate) ok: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Client {
-    pub(crate) fn start(port: u16) -> Client {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ok = Arc::new(AtomicU64::new(0));
-        let failed = Arc::new(AtomicU64::new(0));
-        let (s, o, f) = (stop.clone(), ok.clone(), failed.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                if get_ok(port) {
-                    o.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    f.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        });
-        Client {
-            stop,
-            ok,
-            failed,
-            thread,
-        }
-    }
-
-    /// (requests answered, requests failed).
-    pub(crate) fn finish(self) -> (u64, u64) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.thread.join();
-        (
-            self.ok.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-        )
-    }
-}
-
 /// Counts the app's processes (by `PMX_APP_NAME`) on another thread: the fewest and the
 /// most seen. A rolling reload never has fewer than the instance count running (the old
 /// process stops only once its replacement is ready); a restart would drop to none.
@@ -185,7 +120,7 @@ fn a_client_loop_sees_no_failure_during_three_rolling_reloads() {
     let mut pids = online_pids(&t, "loop3", 4);
     let client = Client::start(port);
     assert!(
-        wait_for(DEADLINE, || client.ok.load(Ordering::Relaxed) > 20),
+        client.serves_more_than(20),
         "the client is served before the reloads"
     );
     let census = Census::start("loop3");
@@ -208,7 +143,7 @@ fn a_client_loop_sees_no_failure_during_three_rolling_reloads() {
         "never fewer than the 4 instances running: {fewest}"
     );
     pid_files_name(&t, "loop3", &pids);
-    let served_during = client.ok.load(Ordering::Relaxed);
+    let served_during = client.served();
     let (ok, failed) = client.finish();
     assert_eq!(failed, 0, "{failed} failed requests of {}", ok + failed);
     assert!(
@@ -459,7 +394,7 @@ fn up_reloads_a_changed_cluster_app_rolling_without_a_failed_request() {
     t.ok(&["up", &eco_s]);
     let before = online_pids(&t, "upweb", 3);
     let client = Client::start(port);
-    assert!(wait_for(DEADLINE, || client.ok.load(Ordering::Relaxed) > 10));
+    assert!(client.serves_more_than(10));
     write("2");
     let census = Census::start("upweb");
     let out = t.ok(&["up", &eco_s]);

@@ -4,14 +4,11 @@
 //! a failed request. And what a `kill -9` of one instance costs a client: no refused
 //! connection, at most the one request that instance held.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
-use crate::reload::{free_port, online_pids, Census, Client};
+use crate::http::{free_port, Client};
+use crate::reload::{online_pids, Census};
 
 /// `pmx start node_http.js --name NAME -i N --wait-ready --listen-timeout 60000` with
 /// `PORT` and `READY_DELAY_MS` in its environment. The long `listen_timeout` makes the
@@ -74,7 +71,7 @@ fn a_node_cluster_app_reloads_rolling_on_process_send_ready_without_a_failed_req
     let mut pids = online_pids(&t, "nroll", 2);
     let client = Client::start(port);
     assert!(
-        wait_for(DEADLINE, || client.ok.load(Ordering::Relaxed) > 20),
+        client.serves_more_than(20),
         "the client is served before the reloads"
     );
     let census = Census::start("nroll");
@@ -104,56 +101,14 @@ fn a_node_cluster_app_reloads_rolling_on_process_send_ready_without_a_failed_req
     );
 }
 
-/// What one GET on a new connection came to.
-enum Got {
-    Ok,
-    /// The port refused the connection: nothing listened.
-    Refused,
-    /// Connected, but no answer (the process holding it was killed).
-    Lost,
-}
-
-fn get(port: u16) -> Got {
-    let mut s = match TcpStream::connect(("127.0.0.1", port)) {
-        Ok(s) => s,
-        Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Got::Refused,
-        Err(_) => return Got::Lost,
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut text = String::new();
-    if s.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() || s.read_to_string(&mut text).is_err() {
-        return Got::Lost;
-    }
-    if text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200") {
-        Got::Ok
-    } else {
-        Got::Lost
-    }
-}
-
 #[test]
 fn a_kill_9_of_one_instance_refuses_no_connection_and_loses_at_most_the_request_it_held() {
     let t = TestHome::new();
     let port = free_port();
     start_node(&t, "nkill", port, 2, 0);
     let pids = online_pids(&t, "nkill", 2);
-    let stop = Arc::new(AtomicBool::new(false));
-    let counts: Arc<[AtomicU64; 3]> = Arc::new(Default::default());
-    let (s, c) = (stop.clone(), counts.clone());
-    let loop_ = std::thread::spawn(move || {
-        while !s.load(Ordering::Relaxed) {
-            let i = match get(port) {
-                Got::Ok => 0,
-                Got::Refused => 1,
-                Got::Lost => 2,
-            };
-            c[i].fetch_add(1, Ordering::Relaxed);
-        }
-    });
-    assert!(
-        wait_for(DEADLINE, || counts[0].load(Ordering::Relaxed) > 20),
-        "served before the kill"
-    );
+    let client = Client::start(port);
+    assert!(client.serves_more_than(20), "served before the kill");
     let victim = pids[&0] as i32;
     kill9(victim);
     // The instance comes back (a new pid, ready again), the loop served meanwhile.
@@ -165,14 +120,12 @@ fn a_kill_9_of_one_instance_refuses_no_connection_and_loses_at_most_the_request_
         "instance 0 restarted under a new pid: {:?}",
         t.list()
     );
-    let served = counts[0].load(Ordering::Relaxed);
+    let served = client.served();
     assert!(
-        wait_for(DEADLINE, || counts[0].load(Ordering::Relaxed) > served + 20),
+        client.serves_more_than(served + 20),
         "served after the restart"
     );
-    stop.store(true, Ordering::Relaxed);
-    let _ = loop_.join();
-    let [ok, refused, lost] = [0, 1, 2].map(|i| counts[i].load(Ordering::Relaxed));
+    let (ok, refused, lost) = client.finish_by_kind();
     assert_eq!(
         refused, 0,
         "no connection refused ({ok} served, {lost} lost)"

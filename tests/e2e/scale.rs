@@ -4,20 +4,14 @@
 //! their own ports, listed as fork). The helpers here serve `any_language.rs` too.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::harness::*;
-
-/// A port nothing listens on now.
-pub(crate) fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+use crate::http::{answerers_200, free_port, start_web};
 
 /// `n` consecutive ports nothing listens on now (for `increment_var: "PORT"`).
 pub(crate) fn free_ports(n: u16) -> u16 {
@@ -34,41 +28,6 @@ pub(crate) fn free_ports(n: u16) -> u16 {
         }
     }
     panic!("no {n} consecutive free ports");
-}
-
-/// One HTTP/1.1 GET to 127.0.0.1:`port`: (status line, body), or None when no answer.
-pub(crate) fn get(port: u16) -> Option<(String, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    Some((head.lines().next()?.to_string(), body.trim().to_string()))
-}
-
-/// Who answered on `port` (`<instance> <pid> <what>` bodies), by instance number: (pid,
-/// what), until `want` instances answered or the deadline passed. Every answer must be
-/// `200 OK`.
-pub(crate) fn answerers(port: u16, want: usize) -> BTreeMap<u32, (i64, String)> {
-    let mut seen = BTreeMap::new();
-    let deadline = Instant::now() + DEADLINE;
-    while seen.len() < want && Instant::now() < deadline {
-        match get(port) {
-            Some((status, body)) => {
-                assert!(status.ends_with("200 OK"), "{status}: {body}");
-                let parts: Vec<&str> = body.split(' ').collect();
-                if let [n, pid, what] = parts[..] {
-                    if let (Ok(n), Ok(pid)) = (n.parse(), pid.parse()) {
-                        seen.insert(n, (pid, what.to_string()));
-                    }
-                }
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    seen
 }
 
 /// The rows of app `name`, once exactly `n` are listed and all online: (instance, id,
@@ -127,21 +86,9 @@ fn scale_up_and_down_keeps_numbers_0_to_n_and_the_port_answering() {
         return;
     }
     let t = TestHome::new();
-    let port = free_port();
-    let listen = format!("tcp://127.0.0.1:{port}");
     // One log file for all (merge): a shrink to one instance renames none, so the one
     // kept runs on (see the test below for the files renamed).
-    t.ok(&[
-        "start",
-        &app("fd_http.pl"),
-        "--name",
-        "web",
-        "-i",
-        "2",
-        "--listen",
-        &listen,
-        "--merge-logs",
-    ]);
+    let (port, _) = start_web(&t, "fd_http.pl", &["-i", "2", "--merge-logs"]);
     let before = online(&t, "web", 2);
 
     let out = t.ok(&["scale", "web", "4"]);
@@ -154,7 +101,7 @@ fn scale_up_and_down_keeps_numbers_0_to_n_and_the_port_answering() {
         "the next numbers under new ids"
     );
     assert_eq!(vars(&grown, "PMX_INSTANCE"), ["0", "1", "2", "3"]);
-    let seen = answerers(port, 4);
+    let seen = answerers_200(port, 4);
     assert_eq!(seen.len(), 4, "all four answer: {seen:?}");
 
     t.ok(&["scale", "web", "-3"]);
@@ -167,7 +114,10 @@ fn scale_up_and_down_keeps_numbers_0_to_n_and_the_port_answering() {
     for (_, _, pid) in &grown[1..] {
         assert!(wait_for(DEADLINE, || !alive(*pid as i32)), "{pid} stopped");
     }
-    assert_eq!(answerers(port, 1).keys().copied().collect::<Vec<_>>(), [0]);
+    assert_eq!(
+        answerers_200(port, 1).keys().copied().collect::<Vec<_>>(),
+        [0]
+    );
 
     t.ok(&["scale", "web", "+1"]);
     let again = online(&t, "web", 2);
@@ -178,7 +128,7 @@ fn scale_up_and_down_keeps_numbers_0_to_n_and_the_port_answering() {
         "a new id: ids are never reused"
     );
     assert_eq!(vars(&again, "NODE_APP_INSTANCE"), ["0", "1"]);
-    assert_eq!(answerers(port, 2).len(), 2);
+    assert_eq!(answerers_200(port, 2).len(), 2);
     let jlist: Value = serde_json::from_str(&t.ok(&["jlist"])).expect("jlist");
     let ids: Vec<i64> = jlist
         .as_array()
@@ -392,7 +342,7 @@ fn fork_mode_instances_bind_their_own_ports_and_list_as_fork() {
     let rows = online(&t, "forks", 3);
     for (n, _, pid) in &rows {
         let port = base + *n as u16;
-        let seen = answerers(port, 1);
+        let seen = answerers_200(port, 1);
         assert_eq!(
             seen.get(n),
             Some(&(*pid, format!("port:{port}"))),

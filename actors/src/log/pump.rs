@@ -381,7 +381,8 @@ mod tests {
             .expect("a time");
         let year = now.format("%Y").to_string();
         // (bytes, time_format, the messages, the timestamp)
-        let cases: [(&[u8], Option<&str>, &[&str], &str); 4] = [
+        type Case<'a> = (&'a [u8], Option<&'a str>, &'a [&'a str], &'a str);
+        let cases: [Case; 4] = [
             (b"one\n", None, &["one\n"], "2024-05-01T12:00:00.123Z"),
             (
                 b"a \"q\"\t\\\nb\n",

@@ -243,7 +243,8 @@ mod tests {
     fn lines_are_cut_at_newlines_and_a_too_long_one_is_dropped_whole() {
         let long = vec![b'x'; MAX_LINE + 1];
         let at_limit = vec![b'y'; MAX_LINE];
-        let cases: Vec<(Vec<&[u8]>, Vec<String>, usize)> = vec![
+        type Case<'a> = (Vec<&'a [u8]>, Vec<String>, usize);
+        let cases: Vec<Case> = vec![
             (vec![b"\"ready\"\n"], vec!["\"ready\"".into()], 0),
             (vec![b"\"rea", b"dy\"\n{}"], vec!["\"ready\"".into()], 0),
             (vec![b"a\nb\n", b"c"], vec!["a".into(), "b".into()], 0),

@@ -365,7 +365,13 @@ mod tests {
             interpreter_args: None,
         };
         // (update, selected, grouped, Ok((name, args)) or the error's start)
-        let cases: Vec<(AppUpdate, usize, bool, Result<(&str, Vec<&str>), &str>)> = vec![
+        type Case<'a> = (
+            AppUpdate,
+            usize,
+            bool,
+            Result<(&'a str, Vec<&'a str>), &'a str>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 ia(&["-e", "-u"]),
                 1,

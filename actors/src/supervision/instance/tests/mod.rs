@@ -52,6 +52,15 @@ fn stop() -> Event {
     }
 }
 
+/// A new instance after a start and the spawn of generation 1 (pid 101) under `set`:
+/// online, or launching under `wait_ready`.
+fn spawned_under(set: Setting<'_>) -> Instance {
+    let mut i = Instance::new();
+    let _ = i.on(start(), set, NOW);
+    let _ = i.on(spawned(1), set, NOW);
+    i
+}
+
 /// An instance in each phase, by a path from a new one.
 fn in_phase(p: Phase) -> Instance {
     let mut i = Instance::new();
@@ -396,9 +405,7 @@ fn a_delay_arms_a_timer_and_a_stop_meanwhile_makes_it_stale() {
         delay_ms: 700,
         ..rules()
     };
-    let mut i = Instance::new();
-    let _ = i.on(start(), set(&r), NOW);
-    let _ = i.on(spawned(1), set(&r), NOW);
+    let mut i = spawned_under(set(&r));
     let fx = i.on(exited(1, 1, false), set(&r), NOW);
     assert!(fx.contains(&Arm {
         generation: 1,
@@ -413,9 +420,7 @@ fn a_delay_arms_a_timer_and_a_stop_meanwhile_makes_it_stale() {
         .is_empty());
     assert_eq!(i.phase, Phase::Stopped);
     // Without the stop the timer restarts it.
-    let mut j = Instance::new();
-    let _ = j.on(start(), set(&r), NOW);
-    let _ = j.on(spawned(1), set(&r), NOW);
+    let mut j = spawned_under(set(&r));
     let _ = j.on(exited(1, 1, false), set(&r), NOW);
     let fx = j.on(Event::TimerFired { generation: 1 }, set(&r), NOW);
     assert!(fx.contains(&Spawn { generation: 2 }));
@@ -452,9 +457,7 @@ fn max_restarts_errors_and_publishes_why() {
         max_restarts: 1,
         ..rules()
     };
-    let mut i = Instance::new();
-    let _ = i.on(start(), set(&r), NOW);
-    let _ = i.on(spawned(1), set(&r), NOW);
+    let mut i = spawned_under(set(&r));
     let quick = Event::Exited {
         generation: 1,
         exit: Some(Exit::code(1)),
@@ -477,9 +480,7 @@ fn a_group_member_waits_for_its_group_and_a_held_one_stays_down() {
         ready_timeout_ms: None,
         replacement_timeout_ms: None,
     };
-    let mut i = Instance::new();
-    let _ = i.on(start(), g, NOW);
-    let _ = i.on(spawned(1), g, NOW);
+    let mut i = spawned_under(g);
     let fx = i.on(exited(1, 1, false), g, NOW);
     assert!(fx.contains(&Escalate {
         to: Supervisor::Group,

@@ -102,9 +102,7 @@ fn wait_ready_holds_launching_until_ready_or_the_timeout() {
     let fx = i.on(spawned(1), waiting(&r), NOW);
     assert_eq!(i.phase, Phase::Online, "{fx:?}");
     // A timer of an old generation does nothing to the next one.
-    let mut i = Instance::new();
-    let _ = i.on(start(), waiting(&r), NOW);
-    let _ = i.on(spawned(1), waiting(&r), NOW);
+    let mut i = spawned_under(waiting(&r));
     let _ = i.on(exited(1, 1, false), waiting(&r), NOW);
     let _ = i.on(spawned(2), waiting(&r), NOW);
     assert!(i
@@ -144,9 +142,7 @@ fn an_exit_before_ready_is_unstable_and_ends_errored_never_online() {
         "the start is answered: {all:?}"
     );
     // Once ready, the uptime counts again: a long run is stable.
-    let mut j = Instance::new();
-    let _ = j.on(start(), waiting(&r), NOW);
-    let _ = j.on(spawned(1), waiting(&r), NOW);
+    let mut j = spawned_under(waiting(&r));
     let _ = j.on(Event::Ready { generation: 1 }, waiting(&r), NOW);
     let _ = j.on(exited(1, 1, false), waiting(&r), NOW);
     assert_eq!((j.phase, j.chain.unstable), (Phase::Launching, 0));
@@ -160,11 +156,18 @@ fn reload(waiter: Token) -> Event {
 
 /// Online at generation 1 (pid 101), under `set`.
 fn online_under(set: Setting<'_>) -> Instance {
-    let mut i = Instance::new();
-    let _ = i.on(start(), set, NOW);
-    let _ = i.on(spawned(1), set, NOW);
+    let mut i = spawned_under(set);
     let _ = i.on(Event::Ready { generation: 1 }, set, NOW);
     assert_eq!(i.phase, Phase::Online);
+    i
+}
+
+/// [`online_under`], then a reload step for `waiter` whose replacement (generation 2,
+/// pid 102) is spawned, not ready yet.
+fn reloading(set: Setting<'_>, waiter: Token) -> Instance {
+    let mut i = online_under(set);
+    let _ = i.on(reload(waiter), set, NOW);
+    let _ = i.on(spawned(2), set, NOW);
     i
 }
 
@@ -226,9 +229,7 @@ fn a_reload_spawns_beside_swaps_once_ready_then_stops_the_old_one() {
 fn a_replacement_that_dies_before_ready_leaves_the_old_one_serving() {
     let r = rules();
     let set = waiting(&r);
-    let mut i = online_under(set);
-    let _ = i.on(reload(5), set, NOW);
-    let _ = i.on(spawned(2), set, NOW);
+    let mut i = reloading(set, 5);
     let _ = i.on(
         Event::MainExited {
             generation: 2,
@@ -277,9 +278,7 @@ fn a_replacement_that_dies_before_ready_leaves_the_old_one_serving() {
 fn a_stop_during_a_reload_stops_both_and_answers_once_both_are_gone() {
     let r = rules();
     let set = waiting(&r);
-    let mut i = online_under(set);
-    let _ = i.on(reload(5), set, NOW);
-    let _ = i.on(spawned(2), set, NOW);
+    let mut i = reloading(set, 5);
     let fx = i.on(stop(), set, NOW);
     assert!(fx.contains(&Terminate { generation: 2 }), "{fx:?}");
     assert!(fx.contains(&Terminate { generation: 1 }), "{fx:?}");
@@ -298,9 +297,7 @@ fn a_stop_during_a_reload_stops_both_and_answers_once_both_are_gone() {
     assert_eq!(i.phase, Phase::Stopped);
     assert!(!i.running());
     // A stop after the swap waits for the replaced process too.
-    let mut j = online_under(set);
-    let _ = j.on(reload(5), set, NOW);
-    let _ = j.on(spawned(2), set, NOW);
+    let mut j = reloading(set, 5);
     let _ = j.on(Event::Ready { generation: 2 }, set, NOW);
     let _ = j.on(stop(), set, NOW);
     let _ = j.on(exited(2, 0, true), set, NOW);
@@ -317,9 +314,7 @@ fn a_stop_during_a_reload_stops_both_and_answers_once_both_are_gone() {
 fn an_old_process_that_dies_during_its_reload_is_replaced_by_the_replacement() {
     let r = rules();
     let set = waiting(&r);
-    let mut i = online_under(set);
-    let _ = i.on(reload(5), set, NOW);
-    let _ = i.on(spawned(2), set, NOW);
+    let mut i = reloading(set, 5);
     let fx = i.on(exited(1, 1, false), set, NOW);
     assert!(!fx.iter().any(|e| matches!(e, Spawn { .. })), "{fx:?}");
     assert_eq!(
@@ -369,9 +364,7 @@ fn a_reload_step_in_every_phase() {
 fn a_replacement_ready_while_the_old_one_stops_its_leftovers_is_online() {
     let r = rules();
     let set = waiting(&r);
-    let mut i = online_under(set);
-    let _ = i.on(reload(5), set, NOW);
-    let _ = i.on(spawned(2), set, NOW);
+    let mut i = reloading(set, 5);
     // The old main process died; its leftovers are being stopped.
     let _ = i.on(
         Event::MainExited {
@@ -397,9 +390,7 @@ fn a_replacement_ready_while_the_old_one_stops_its_leftovers_is_online() {
 fn a_restart_during_a_reload_drops_the_replacement_and_a_next_reload_starts_afresh() {
     let r = rules();
     let set = waiting(&r);
-    let mut i = online_under(set);
-    let _ = i.on(reload(5), set, NOW);
-    let _ = i.on(spawned(2), set, NOW);
+    let mut i = reloading(set, 5);
     let fx = i.on(
         Event::Restart {
             reason: Reason::Manual,
