@@ -136,3 +136,45 @@ fn a_kill_9_of_one_instance_refuses_no_connection_and_loses_at_most_the_request_
         "at most the request the killed instance held: {lost} lost"
     );
 }
+
+#[test]
+fn a_node_app_slow_to_listen_reloads_without_a_failed_request_and_without_wait_ready() {
+    // No --wait-ready: the new worker's `listening` (or listen_timeout) is what a rolling
+    // replacement waits for, as PM2's cluster reload does; a replacement taken as ready
+    // once spawned would stop the old workers 1.5 s before a new one listens.
+    let t = TestHome::new();
+    let port = free_port();
+    let script = app("node_http.js");
+    let mut c = t.cmd(&["start", &script, "--name", "nslow", "-i", "2"]);
+    c.env("PORT", port.to_string());
+    c.env("LISTEN_DELAY_MS", "1500");
+    expect_ok(
+        &run_with_timeout(c, Duration::from_secs(60)),
+        "start node_http.js -i 2",
+    );
+    let mut pids = online_pids(&t, "nslow", 2);
+    // Online once spawned; the port answers once a worker listens, 1.5 s later.
+    assert!(
+        wait_for(DEADLINE, || crate::http::get_ok(port)),
+        "the workers listen"
+    );
+    let client = Client::start(port);
+    assert!(
+        client.serves_more_than(20),
+        "the client is served before the reload"
+    );
+    let began = Instant::now();
+    t.ok(&["reload", "nslow"]);
+    let took = began.elapsed();
+    let after = online_pids(&t, "nslow", 2);
+    for (n, pid) in &after {
+        assert_ne!(Some(pid), pids.get(n), "instance {n} replaced");
+    }
+    pids = after;
+    let (ok, failed) = client.finish();
+    assert_eq!(failed, 0, "no failed request in {}", ok + failed);
+    assert!(
+        took >= Duration::from_millis(3000),
+        "each of the 2 replacements was waited for until it listened: {took:?} ({pids:?})"
+    );
+}
