@@ -119,3 +119,54 @@ fn a_bad_listen_flag_is_refused_before_anything_starts() {
     assert!(err.contains("--listen"), "{err}");
     assert!(t.daemon_pid().is_none() || t.list().is_empty());
 }
+
+/// The daemon's open descriptors whose target contains `part` (`/proc/<pid>/fd`).
+fn daemon_fds_to(t: &TestHome, part: &str) -> Vec<String> {
+    let pid = t.daemon_pid().expect("daemon pid");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .map(|p| p.display().to_string())
+                .filter(|p| p.contains(part))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn deleting_a_group_releases_its_members_sockets_and_log_files() {
+    // A member deleted through its group's Delete stops like an app deleted alone: its
+    // App supervisor ends, closing the `listen` socket and its log files.
+    let t = TestHome::new();
+    let port = crate::http::free_port();
+    std::fs::write(
+        t.path("ecosystem.ron"),
+        format!(
+            "(apps: [App(name: \"hx\", script: {:?}, instances: 2, \
+             listen: [\"tcp://127.0.0.1:{port}\"])],\n \
+             groups: [Group(name: \"hg\", apps: [\"hx\"])])\n",
+            app("fd_http.py")
+        ),
+    )
+    .expect("write ecosystem");
+    let file = t.path("ecosystem.ron");
+    t.ok(&["up", file.to_str().expect("utf-8 path")]);
+    online_rows(&t, "hx", 2);
+    t.ok(&["scale", "hx", "3"]);
+    online_rows(&t, "hx", 3);
+    assert!(
+        !daemon_fds_to(&t, "hx-out").is_empty(),
+        "its log files are open"
+    );
+    t.ok(&["delete", "hg"]);
+    assert!(
+        wait_for(DEADLINE, || TcpListener::bind(("127.0.0.1", port)).is_ok()),
+        "the port is free once the group is deleted"
+    );
+    assert!(
+        wait_for(DEADLINE, || daemon_fds_to(&t, "hx-").is_empty()),
+        "no log file of hx left open: {:?}",
+        daemon_fds_to(&t, "hx-")
+    );
+}

@@ -583,18 +583,25 @@ impl Handler<Supervise> for AppSup {
                 }
             }
             .into_actor(self)
-            .map(move |(), act, _| {
+            .map(move |(), act, ctx| {
                 act.flush();
-                // Its group forgets it with this answer: no report after it.
-                act.deleted |= delete;
-                Supervised {
+                let answer = Supervised {
                     rows: act.infos(),
                     generations: act
                         .slots
                         .iter()
                         .map(|s| (s.idx, s.fsm.generation))
                         .collect(),
+                };
+                if delete {
+                    // Its group forgets it with this answer: no report after it, and the
+                    // actor stops, closing what it holds (the `listen` sockets, the
+                    // sockets bound for Node workers, the log files), as a deleted app
+                    // outside a group does.
+                    act.deleted = true;
+                    ctx.stop();
                 }
+                answer
             }),
         )
     }
