@@ -182,13 +182,40 @@ fn connect(home: &Home) -> Result<Client, Failure> {
     Ok(Client::connect_or_start(home, &exe, DAEMON_START_TIMEOUT)?)
 }
 
-/// Send `req` and print the rows it answers (unless `silent`).
+/// Send `req` and print the rows it answers (unless `silent`); a `start`'s rows as
+/// [`started`] says.
 fn rows_cmd(home: &Home, req: Request, silent: bool) -> Result<(), Failure> {
+    let starting = matches!(req, Request::Start(_));
     let rows: Vec<ProcessInfo> = connect(home)?.call_as(req)?;
+    if starting {
+        return started(&rows, silent);
+    }
     if !silent {
         out(&render::table(&rows));
     }
     Ok(())
+}
+
+/// Print the rows a start answered (unless `silent`). A start whose instances ended
+/// `errored` before it answered (a spawn that failed, or with `wait_ready` an app that
+/// kept dying before it was ready) fails, exit 1, naming them: `pmx start … &&
+/// next-step` must not carry on.
+fn started(rows: &[ProcessInfo], silent: bool) -> Result<(), Failure> {
+    if !silent {
+        out(&render::table(rows));
+    }
+    let errored: Vec<String> = rows
+        .iter()
+        .filter(|r| r.status == pmx_protocol::Status::Errored)
+        .map(|r| format!("\"{}\" (id {})", r.name, r.id))
+        .collect();
+    if errored.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::request(format!(
+        "{} errored before it was online; `pmx logs` and `pmx describe` say why",
+        errored.join(", ")
+    )))
 }
 
 /// The directory pmx was run from.

@@ -245,8 +245,14 @@ fn an_app_that_dies_before_ready_is_never_online_and_ends_errored() {
         3,
         "{ours:#?}"
     );
-    // The start answered (the app ended errored), and it stays so.
-    assert!(out.status.code().is_some(), "{out:?}");
+    // The start answered once the app ended errored, and failed: a `pmx start … &&
+    // next-step` must not carry on.
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\"d\" (id 0) errored before it was online"),
+        "{stderr}"
+    );
     let row = t.wait_status("d", "errored");
     assert!(row["pid"].is_null(), "{row}");
 }

@@ -12,7 +12,7 @@ use pmx_protocol::{
 
 use crate::cli::specs::{groups_of, load, specs_of, warn_unbuilt};
 use crate::cli::verbs::restart::app_update;
-use crate::cli::{caller_cwd, connect, out, pm2, render, rows_cmd, start, Failure, StartArgs};
+use crate::cli::{caller_cwd, connect, pm2, rows_cmd, start, started, Failure, StartArgs};
 
 /// `pmx start`: `a` the options, `app_args` what followed `--`.
 pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failure> {
@@ -110,12 +110,7 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
                 groups: Vec::new(),
             };
             return match connect(home)?.call_as::<Vec<ProcessInfo>>(Request::Start(request)) {
-                Ok(rows) => {
-                    if !a.silent {
-                        out(&render::table(&rows));
-                    }
-                    Ok(())
-                }
+                Ok(rows) => started(&rows, a.silent),
                 // Only with options a restart can carry (`--node-args`): others would be
                 // dropped without a word, so the app's name stays the answer.
                 Err(ClientError::Api(e)) if e.code == ErrorCode::Conflict && !a.force && plain => {
@@ -172,11 +167,10 @@ fn restart_stopped(
         env: None,
         update,
     }));
-    Some(rows.map_err(Failure::from).map(|rows| {
-        if !silent {
-            out(&render::table(&rows));
-        }
-    }))
+    Some(
+        rows.map_err(Failure::from)
+            .and_then(|rows| started(&rows, silent)),
+    )
 }
 
 /// PM2's `pmx start a.js b.js …`: each script or command line started as its own app
@@ -322,8 +316,5 @@ fn restart_known(
         Err(_) => return None,
     };
     let rows: Vec<ProcessInfo> = serde_json::from_value(v).unwrap_or_default();
-    if !silent {
-        out(&render::table(&rows));
-    }
-    Some(Ok(()))
+    Some(started(&rows, silent))
 }
