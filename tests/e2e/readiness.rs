@@ -150,6 +150,11 @@ fn listen_timeout_without_ready_makes_it_online() {
     let row = t.row("n");
     assert_eq!(row["status"], "online", "{row}");
     assert_eq!(int(&row, "restarts"), 0);
+    // The daemon's log says the app never said it was ready (written by the log
+    // thread: waited for).
+    let said = "app n id 0: no READY within listen_timeout (1500 ms); online all the same";
+    let log = || std::fs::read_to_string(t.home.join("pmx.log")).unwrap_or_default();
+    assert!(wait_for(DEADLINE, || log().contains(said)), "{}", log());
 }
 
 /// A subscriber on the admin socket: every event line read on a thread.

@@ -708,7 +708,22 @@ impl Handler<ReadyTimeout> for AppSup {
         let ev = Event::ReadyTimeout {
             generation: msg.generation,
         };
-        self.feed_key(msg.instance, ev, ctx);
+        let Some(i) = self.index_of_key(msg.instance) else {
+            return;
+        };
+        let before = (self.slots[i].fsm.phase, self.slots[i].fsm.generation);
+        self.feed(i, ev, ctx);
+        self.flush();
+        let fsm = &self.slots[i].fsm;
+        if (fsm.phase, fsm.generation) != before && fsm.generation == msg.generation {
+            // PM2's rule made it online: say so, as the app never said it was ready.
+            tracing::warn!(
+                "app {} id {}: no READY within listen_timeout ({} ms); online all the same",
+                self.name(),
+                self.slots[i].id,
+                self.parts.spec.app.listen_timeout_ms
+            );
+        }
     }
 }
 
