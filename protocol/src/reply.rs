@@ -177,7 +177,8 @@ pub struct Description {
     /// `fork`. The row's `mode` says `cluster` only once they share sockets.
     #[serde(default)]
     pub exec_mode: String,
-    /// The app's `listen` sockets, each with whether pmx holds it bound now.
+    /// The app's `listen` sockets, each with whether pmx holds it bound now, then the
+    /// sockets pmx bound at a Node cluster worker's `listen()` (always bound).
     #[serde(default)]
     pub listen: Vec<ListenSocket>,
     /// The variable that holds the instance number (`NODE_APP_INSTANCE`).

@@ -120,6 +120,11 @@ fn four_unmodified_node_instances_share_one_port_without_listen() {
         t.list().iter().all(|r| r["mode"] == "cluster"),
         "list says cluster once they share a socket"
     );
+    let text = t.ok(&["describe", "web"]);
+    assert!(
+        text.contains(&format!("tcp://*:{port}")),
+        "describe names the socket pmx holds for the workers: {text}"
+    );
 }
 
 #[test]

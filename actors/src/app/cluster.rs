@@ -17,6 +17,9 @@ use crate::node::{is_node, Lent, Link, QueryServer};
 /// A socket bound at a worker's request, held for the app's life.
 pub(super) struct Held {
     key: HeldKey,
+    /// As the user would write it in `listen` (a port-0 socket with the port it got):
+    /// what `describe` shows.
+    pub(super) shown: String,
     fd: OwnedFd,
     /// The first worker's server data (Node's primary shares it with every worker).
     data: serde_json::Value,
@@ -194,6 +197,7 @@ impl AppSup {
         };
         self.node_sockets.push(Held {
             key,
+            shown: at,
             fd,
             data: q.data,
         });

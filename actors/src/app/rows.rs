@@ -273,6 +273,11 @@ impl Handler<Describe> for AppSup {
                             address: address.clone(),
                             bound: self.listen.is_some(),
                         })
+                        // And those bound at a Node worker's `listen()` (`cluster.rs`).
+                        .chain(self.node_sockets.iter().map(|h| ListenSocket {
+                            address: h.shown.clone(),
+                            bound: true,
+                        }))
                         .collect(),
                     instance_var: spec.app.instance_var.clone(),
                     increment_var: spec.app.increment_var.clone(),
