@@ -357,6 +357,15 @@ pub fn validate_listen(addr: &str) -> Result<(), String> {
     let Some((host, port)) = rest.rsplit_once(':') else {
         return Err(bad("expected tcp://host:port"));
     };
+    // The port first: in `tcp://:80x` the port is what is wrong, whatever the host.
+    if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+        return Err(bad("the port must be a number from 1 to 65535"));
+    }
+    if host.is_empty() {
+        return Err(bad(
+            "a host is needed: 0.0.0.0 for every IPv4 address, [::] for every address, 127.0.0.1 for this machine only",
+        ));
+    }
     let host_ok = if let Some(h) = host.strip_prefix('[') {
         h.strip_suffix(']')
             .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
@@ -369,10 +378,7 @@ pub fn validate_listen(addr: &str) -> Result<(), String> {
     if !host_ok {
         return Err(bad("invalid host"));
     }
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(()),
-        _ => Err(bad("the port must be a number from 1 to 65535")),
-    }
+    Ok(())
 }
 
 /// The candidate nearest to `word` when it is near enough to be a typo of it (an edit
@@ -620,6 +626,15 @@ mod tests {
             "tcp://[zz]:1",
         ] {
             assert!(validate_listen(bad).is_err(), "{bad}");
+        }
+        // The message names what is wrong: the port before the host.
+        for (bad, says) in [
+            ("tcp://:80x", "the port must be"),
+            ("tcp://:3000", "a host is needed"),
+            ("tcp://h st:1", "invalid host"),
+        ] {
+            let e = validate_listen(bad).expect_err(bad);
+            assert!(e.contains(says), "{bad}: {e}");
         }
     }
 

@@ -286,6 +286,8 @@ impl<'s> Walk<'s> {
                     for (item, s) in self.string_nodes(v, "listen").unwrap_or_default() {
                         if let Err(e) = values::validate_listen(&s) {
                             self.err(item.pos, e);
+                        } else if out.contains(&s) {
+                            self.err(item.pos, format!("\"{s}\" is listed twice in listen"));
                         }
                         out.push(s);
                     }

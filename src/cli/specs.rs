@@ -121,10 +121,12 @@ pub fn warn_unbuilt(app: &pmx_config::App) {
     let mut unbuilt = Vec::new();
     // Node apps in cluster mode share the ports they listen on through Node's cluster
     // protocol, pmx acting as the primary (as under PM2); any other program shares only
-    // the sockets `listen` names. Fork mode shares nothing, by choice.
+    // the sockets `listen` names. Fork mode shares nothing, by choice. Not a missing
+    // feature: a note, so that nobody expects a shared port that is not there.
     if app.is_cluster() && app.listen.is_empty() && !runs_node(app) {
-        unbuilt.push(
-            "several instances sharing a port without `listen` (each instance binds its own port: give `listen` so pmx binds it once and shares it)",
+        eprintln!(
+            "pmx: note: app \"{}\": its instances share no socket: each instance binds its own port, as a program other than node does (give `listen` for pmx to bind a port once and lend it to every instance)",
+            app.name
         );
     }
     if !matches!(app.watch, pmx_config::Watch::Off) {

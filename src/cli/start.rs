@@ -346,6 +346,9 @@ pub fn app_from_flags(
     }
     for l in &a.listen {
         pmx_config::validate_listen(l).map_err(|e| Failure::usage(format!("--listen: {e}")))?;
+        if app.listen.contains(l) {
+            return Err(Failure::usage(format!("--listen: \"{l}\" is given twice")));
+        }
         app.listen.push(l.clone());
     }
     if a.execute_command {

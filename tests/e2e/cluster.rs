@@ -117,6 +117,35 @@ fn a_bad_listen_flag_is_refused_before_anything_starts() {
     let t = TestHome::new();
     let err = t.fails(&["start", &app("fd_http.py"), "--listen", "http://x:1"], 2);
     assert!(err.contains("--listen"), "{err}");
+    // The wrong part named: the port, not the (empty) host.
+    let err = t.fails(&["start", &app("fd_http.py"), "--listen", "tcp://:80x"], 2);
+    assert!(err.contains("the port must be"), "{err}");
+    let twice = [
+        "--listen",
+        "tcp://127.0.0.1:1",
+        "--listen",
+        "tcp://127.0.0.1:1",
+    ];
+    let err = t.fails(
+        &[&["start", &app("fd_http.py")][..], &twice[..]].concat(),
+        2,
+    );
+    assert!(err.contains("is given twice"), "{err}");
+    // In a file, at the second one's position.
+    std::fs::write(
+        t.path("twice.ron"),
+        format!(
+            "(apps: [App(name: \"tw\", script: {:?},\n  listen: [\"tcp://127.0.0.1:1\",\n   \"tcp://127.0.0.1:1\"])])\n",
+            app("fd_http.py")
+        ),
+    )
+    .expect("write");
+    let file = t.path("twice.ron");
+    let err = t.fails(&["up", file.to_str().expect("utf-8")], 2);
+    assert!(
+        err.contains("twice.ron:3:4") && err.contains("listed twice"),
+        "{err}"
+    );
     assert!(t.daemon_pid().is_none() || t.list().is_empty());
 }
 

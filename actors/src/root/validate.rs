@@ -105,8 +105,11 @@ fn validate_apps(specs: &[AppSpec]) -> Result<(), ApiError> {
         }
         pmx_config::validate_date_format(&app.logs.date_format)
             .map_err(|e| bad(&app.name, format!("logs.date_format: {e}")))?;
-        for l in &app.listen {
+        for (i, l) in app.listen.iter().enumerate() {
             pmx_config::validate_listen(l).map_err(|e| bad(&app.name, format!("listen: {e}")))?;
+            if app.listen[..i].contains(l) {
+                return Err(bad(&app.name, format!("listen: \"{l}\" is listed twice")));
+            }
         }
         if app.exec_mode == Some(pmx_config::ExecMode::Fork) && !app.listen.is_empty() {
             return Err(bad(
