@@ -164,9 +164,15 @@ impl AppSup {
             let failed = act.index_of_key(key).and_then(|i| {
                 let s = &act.slots[i];
                 s.fsm.reload_error.as_ref().map(|why| {
+                    // Said only when so: a stop or `kill` that cut the reload short
+                    // stopped the old process too.
+                    let serving = if s.fsm.phase == crate::supervision::instance::Phase::Online {
+                        "; the old processes keep serving"
+                    } else {
+                        ""
+                    };
                     format!(
-                        "reload of {} stopped at instance {} (id {}): {why}; the old \
-                         processes keep serving",
+                        "reload of {} stopped at instance {} (id {}): {why}{serving}",
                         act.name(),
                         s.idx,
                         s.id
