@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 use pmx_protocol::Status;
 
-use super::model::{fmt_cpu, fmt_memory, fmt_uptime, Model};
+use super::model::{fmt_cpu, fmt_memory, fmt_uptime, scroll, Model};
 use crate::cli::render::human_bytes;
 
 /// The keys, as the help overlay lists them.
@@ -96,7 +96,10 @@ fn draw_table(f: &mut Frame, m: &mut Model, area: Rect) {
     m.page = usize::from(area.height.saturating_sub(3)).max(1);
     let header = Row::new(["id", "name", "status", "cpu", "mem", "↺", "uptime"])
         .style(Style::new().add_modifier(Modifier::BOLD));
-    let rows = m.rows.iter().map(|r| {
+    // Only the rows on screen are built (200 apps cost 200 rows a frame otherwise).
+    let selected = m.index();
+    m.offset = scroll(m.offset, selected.unwrap_or(0), m.page).min(m.rows.len());
+    let rows = m.rows.iter().skip(m.offset).take(m.page).map(|r| {
         Row::new(vec![
             Cell::from(r.id.to_string()),
             Cell::from(r.name.clone()),
@@ -122,7 +125,8 @@ fn draw_table(f: &mut Frame, m: &mut Model, area: Rect) {
     .header(header)
     .block(Block::bordered().title(" processes "))
     .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-    let mut state = TableState::default().with_selected(m.index());
+    let mut state =
+        TableState::default().with_selected(selected.map(|i| i.saturating_sub(m.offset)));
     f.render_stateful_widget(table, area, &mut state);
 }
 

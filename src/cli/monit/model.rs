@@ -280,6 +280,21 @@ pub struct Model {
     pub status: String,
     /// How many rows a page holds (set by the drawing from the table's height).
     pub page: usize,
+    /// The first row shown (the drawing builds only the rows on screen).
+    pub offset: usize,
+}
+
+/// The first row to show so that row `selected` is on a page of `page` rows, moving the
+/// previous `offset` as little as possible (as a list scrolls).
+pub fn scroll(offset: usize, selected: usize, page: usize) -> usize {
+    let page = page.max(1);
+    if selected < offset {
+        selected
+    } else if selected >= offset.saturating_add(page) {
+        selected + 1 - page
+    } else {
+        offset
+    }
 }
 
 impl Model {
@@ -419,6 +434,29 @@ mod tests {
                 r.push(*p);
             }
             assert_eq!(r.items(), kept.to_vec(), "cap {cap}, pushed {pushed:?}");
+        }
+    }
+
+    #[test]
+    fn the_table_scrolls_as_little_as_it_must_to_show_the_selection() {
+        // (offset, selected, page, new offset)
+        let cases = [
+            (0, 0, 10, 0),
+            (0, 9, 10, 0),
+            (0, 10, 10, 1),
+            (5, 3, 10, 3),
+            (5, 14, 10, 5),
+            (5, 15, 10, 6),
+            (0, 199, 10, 190),
+            (190, 0, 10, 0),
+            (0, 3, 0, 3),
+        ];
+        for (offset, selected, page, want) in cases {
+            assert_eq!(
+                scroll(offset, selected, page),
+                want,
+                "{offset} {selected} {page}"
+            );
         }
     }
 
