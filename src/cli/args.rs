@@ -73,6 +73,8 @@ pub enum Cmd {
     Logs(LogsArgs),
     /// `pmx reloadLogs`
     ReloadLogs(ReloadLogsArgs),
+    /// `pmx monit`
+    Monit(MonitArgs),
     /// `pmx kill`
     Kill(KillArgs),
     /// `pmx daemon`
@@ -557,6 +559,12 @@ pub struct FlushArgs {
     #[argh(switch, short = 's')]
     pub silent: bool,
 }
+
+/// A terminal dashboard: every process with its cpu and memory, the selected one's
+/// history and live log lines, keys to restart (r), reload (R) and stop (s) it; ? for help.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "monit", help_triggers("-h", "--help"))]
+pub struct MonitArgs {}
 
 /// Reopen every log file (after an external logrotate), as SIGUSR2 to the daemon does.
 #[derive(FromArgs, ArgsInfo, Debug)]

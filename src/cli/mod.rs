@@ -9,6 +9,7 @@
 mod args;
 mod daemon;
 mod moment;
+mod monit;
 mod os;
 mod pm2;
 mod pm2_convert;
@@ -162,6 +163,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         Cmd::Logs(a) => verbs::logs::run(&home, a, connect(&home)?),
         Cmd::Flush(a) => verbs::flush::run(&home, a),
         Cmd::ReloadLogs(_) => verbs::reload_logs::run(&home),
+        Cmd::Monit(_) => verbs::monit::run(&home),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod jlist;
 pub mod kill;
 pub mod list;
 pub mod logs;
+pub mod monit;
 pub mod pid;
 pub mod ping;
 pub mod reload;
