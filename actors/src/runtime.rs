@@ -7,6 +7,7 @@
 //! Lifecycle (the one owner of shutdown: signals, kill, every app gone)
 //! Root ─┬─ App supervisor ─┬─ Process (per instance)
 //!       │                  └─ LogFile (per file, on the log arbiter)
+//!       ├─ Metrics (cpu and memory of every tree; on the log arbiter)
 //!       ├─ Reaper (SIGCHLD)
 //!       └─ Event bus
 //! ```
@@ -96,6 +97,10 @@ impl Boot {
             .unwrap_or_else(|| uid.to_string());
         let pids = Rc::new(RefCell::new(PidTable::default()));
         Reaper::new(pids.clone()).start();
+        // Its /proc reads run on the log arbiter, off the supervision thread.
+        let metrics = crate::metrics::Metrics::start_in_arbiter(&log_arbiter.handle(), |_| {
+            crate::metrics::Metrics::new()
+        });
         let bus = EventBus::new();
         let bus_flags = bus.flags.clone();
         let bus = bus.start();
@@ -107,6 +112,7 @@ impl Boot {
             log_arbiter: log_arbiter.handle(),
             nofile: self.nofile,
             user,
+            metrics,
         })
         .start();
         // READY=1 of apps with wait_ready; without it they come online by their

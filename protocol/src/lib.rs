@@ -25,8 +25,8 @@ pub use event::Event;
 pub use home::Home;
 pub use parse::{parse_request, too_large};
 pub use reply::{
-    Description, EnvReply, HelloReply, ListenSocket, PingReply, PlanAction, PlanLine, ProcessInfo,
-    Status, UpReply,
+    Description, EnvReply, HelloReply, ListenSocket, MetricPoint, PingReply, PlanAction, PlanLine,
+    ProcessInfo, Status, UpReply,
 };
 pub use spec::{App, AppSpec, EnvLayers, Group};
 

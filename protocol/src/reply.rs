@@ -189,10 +189,32 @@ pub struct Description {
     /// What this instance gets in `increment_var` (the base + its number); null without one.
     #[serde(default)]
     pub increment_value: Option<String>,
+    /// `max_memory_restart` in bytes (SPEC §4); null without a limit.
+    #[serde(default)]
+    pub max_memory_restart: Option<u64>,
+    /// Why the instance was last restarted (`restart`, `exited`, `group`, `memory`);
+    /// null when it never was.
+    #[serde(default)]
+    pub last_restart_reason: Option<String>,
+    /// The last minute of cpu and memory samples, oldest first (one a second while
+    /// someone watches or a memory limit is set); empty before the first.
+    #[serde(default)]
+    pub history: Vec<MetricPoint>,
     /// The whole environment the instance was started with (as `env` answers it), only
     /// when the request asked for it (`"env":true`, what `pmx jlist` sends); absent else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
+}
+
+/// One sample of an instance's tree in `describe`'s `history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    /// When, ms since the epoch.
+    pub time: u64,
+    /// Percent of one core since the previous sample; null at the first.
+    pub cpu: Option<f64>,
+    /// Resident bytes of the tree.
+    pub memory: u64,
 }
 
 /// One of an app's `listen` sockets, as `describe` shows it.

@@ -1,0 +1,388 @@
+//! Metrics actor: owns the figures of every running process tree — cpu (% of one core)
+//! and resident memory (bytes) of the main process and its descendants — their last
+//! minute's history, and each tree's `max_memory_restart` limit. It runs on the log
+//! arbiter (the daemon's one thread for file work), so its `/proc` reads never delay a
+//! restart decision on the supervision arbiter; it adds no thread.
+//!
+//! Who tells it which trees exist: each App supervisor, at a spawn ([`Track`]: the main
+//! pid, the instance's id, key and generation, its limit, where to send
+//! [`MemoryExceeded`]) and at the tree's exit ([`Untrack`]). A Root deriving them from
+//! rows would see a reload's replacement only once it is promoted and would need the
+//! keys and generations the rows do not carry.
+//!
+//! Cadence (SPEC §7, §9): a sample every second while someone watches — a `list` or
+//! `describe` in the last [`WATCH_FOR`] ([`Snapshot`]), a subscriber of `metrics` events
+//! ([`Subscribers`]) — or while a tree has a memory limit (then only the limited trees
+//! are read when nobody watches). Otherwise no timer at all: an idle daemon with no
+//! limit does no periodic work. A [`Snapshot`] with no sample in the last second
+//! samples at once, so `pmx list` right after a start shows memory (cpu needs two
+//! samples: null until the second).
+//!
+//! It never restarts anything: over a limit it sends [`MemoryExceeded`] to the App
+//! supervisor, which decides (SPEC §5: leaf actors never restart).
+
+pub mod procfs;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+
+use crate::protocol::MetricPoint;
+use procfs::Reader;
+
+/// The sampling period while someone watches or a limit is set.
+pub const PERIOD: Duration = Duration::from_secs(1);
+
+/// How long a `list` (or `describe`) keeps the sampling on: a client that lists every
+/// second (`pmx monit`) keeps it on, one `pmx list` costs at most five samples.
+pub const WATCH_FOR: Duration = Duration::from_secs(5);
+
+/// The history kept per tree: the last minute at one sample a second.
+pub const HISTORY: usize = 60;
+
+/// A cpu figure needs readings at least this far apart: at 100 ticks a second a shorter
+/// interval rounds too coarsely (a `list` just after a timer's sample keeps the last
+/// figure instead).
+const MIN_CPU_INTERVAL: Duration = Duration::from_millis(500);
+
+/// An instance's tree uses more resident memory than its `max_memory_restart`: sent to
+/// its App supervisor at each sample while it is over (the supervisor ignores it while
+/// the restart it asked is under way, or for another generation).
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct MemoryExceeded {
+    /// The instance's key within its app (see `messages::ChildExited::instance`).
+    pub instance: u32,
+    /// The generation of the process whose tree is over.
+    pub generation: u64,
+    /// The tree's resident bytes.
+    pub rss: u64,
+    /// The limit, bytes.
+    pub limit: u64,
+}
+
+/// Whether a tree's resident memory is over its limit (strictly: at the limit it is not).
+pub fn over_limit(rss: u64, limit: Option<u64>) -> bool {
+    limit.is_some_and(|l| rss > l)
+}
+
+/// A process tree to measure from now on: sent by its App supervisor at each spawn.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Track {
+    /// The main process's pid.
+    pub pid: u32,
+    /// The app's name (in `metrics` events).
+    pub app: String,
+    /// The instance's id (as listed).
+    pub id: u64,
+    /// The instance's key within its app.
+    pub instance: u32,
+    /// The spawn's generation.
+    pub generation: u64,
+    /// `max_memory_restart`, bytes (None: no limit).
+    pub limit: Option<u64>,
+    /// Where [`MemoryExceeded`] goes.
+    pub to: Recipient<MemoryExceeded>,
+}
+
+/// The tree of this spawn is gone: forget it (sent by its App supervisor at its exit).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Untrack {
+    /// The instance's id.
+    pub id: u64,
+    /// The spawn's generation.
+    pub generation: u64,
+}
+
+/// Someone looks (`list`, `describe`, `monit`): answer the figures of every tree, by main
+/// pid, sampling first when the last sample is more than a second old, and keep sampling
+/// for [`WATCH_FOR`].
+#[derive(Message)]
+#[rtype(result = "Snapshot")]
+pub struct Look {
+    /// Also each tree's history (`describe`).
+    pub history: bool,
+}
+
+/// The figures of the running trees, by main pid.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    /// Main pid → figures.
+    pub trees: HashMap<u32, Figures>,
+}
+
+/// One tree's figures.
+#[derive(Debug, Default, Clone)]
+pub struct Figures {
+    /// Percent of one core over the last period; None before the second sample.
+    pub cpu: Option<f64>,
+    /// Resident bytes of the tree.
+    pub memory: Option<u64>,
+    /// The last minute, oldest first (only when asked).
+    pub history: Vec<MetricPoint>,
+}
+
+/// The number of subscribers of `metrics` events changed between none and some (from the
+/// Event bus): with some, samples go on and each is published.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribers {
+    /// Someone subscribes to `metrics` events.
+    pub any: bool,
+    /// Where each sample's events go.
+    pub to: Recipient<crate::events::Publish>,
+}
+
+/// One tracked tree.
+struct Tree {
+    pid: u32,
+    app: String,
+    instance: u32,
+    limit: Option<u64>,
+    to: Recipient<MemoryExceeded>,
+    /// The last reading: when, and the tree's ticks.
+    prev: Option<(Instant, u64)>,
+    cpu: Option<f64>,
+    memory: Option<u64>,
+    history: VecDeque<MetricPoint>,
+}
+
+/// The Metrics actor.
+pub struct Metrics {
+    /// (id, generation) → tree.
+    trees: HashMap<(u64, u64), Tree>,
+    reader: Reader,
+    /// Sampling stays on until then (the last `Look` + [`WATCH_FOR`]).
+    watched_until: Option<Instant>,
+    /// Where `metrics` events go while someone subscribes.
+    subscribers: Option<Recipient<crate::events::Publish>>,
+    /// The pending tick, if the sampling is on.
+    timer: Option<SpawnHandle>,
+    /// When every tree was last sampled.
+    last_full: Option<Instant>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A Metrics actor with nothing to measure.
+    pub fn new() -> Metrics {
+        Metrics {
+            trees: HashMap::new(),
+            reader: Reader::new(),
+            watched_until: None,
+            subscribers: None,
+            timer: None,
+            last_full: None,
+        }
+    }
+}
+
+impl Actor for Metrics {
+    type Context = Context<Self>;
+}
+
+impl Handler<Track> for Metrics {
+    type Result = ();
+    fn handle(&mut self, m: Track, ctx: &mut Context<Self>) {
+        self.trees.insert(
+            (m.id, m.generation),
+            Tree {
+                pid: m.pid,
+                app: m.app,
+                instance: m.instance,
+                limit: m.limit,
+                to: m.to,
+                prev: None,
+                cpu: None,
+                memory: None,
+                history: VecDeque::new(),
+            },
+        );
+        self.schedule(ctx);
+    }
+}
+
+impl Handler<Untrack> for Metrics {
+    type Result = ();
+    fn handle(&mut self, m: Untrack, _: &mut Context<Self>) {
+        self.trees.remove(&(m.id, m.generation));
+        if self.trees.is_empty() {
+            // Give the map's room back: an app that restarts in a loop once had many.
+            self.trees.shrink_to_fit();
+        }
+    }
+}
+
+impl Handler<Look> for Metrics {
+    type Result = MessageResult<Look>;
+    fn handle(&mut self, m: Look, ctx: &mut Context<Self>) -> Self::Result {
+        let now = Instant::now();
+        self.watched_until = Some(now + WATCH_FOR);
+        let stale = self
+            .last_full
+            .is_none_or(|t| now.duration_since(t) >= PERIOD)
+            || self.trees.values().any(|t| t.memory.is_none());
+        if stale {
+            self.sample(true, now);
+        }
+        self.schedule(ctx);
+        let trees = self
+            .trees
+            .values()
+            .map(|t| {
+                (
+                    t.pid,
+                    Figures {
+                        cpu: t.cpu,
+                        memory: t.memory,
+                        history: if m.history {
+                            t.history.iter().cloned().collect()
+                        } else {
+                            Vec::new()
+                        },
+                    },
+                )
+            })
+            .collect();
+        MessageResult(Snapshot { trees })
+    }
+}
+
+impl Handler<Subscribers> for Metrics {
+    type Result = ();
+    fn handle(&mut self, m: Subscribers, ctx: &mut Context<Self>) {
+        self.subscribers = m.any.then_some(m.to);
+        self.schedule(ctx);
+    }
+}
+
+impl Metrics {
+    /// Someone watches (a recent `Look`, or subscribers).
+    fn watched(&self, now: Instant) -> bool {
+        self.subscribers.is_some() || self.watched_until.is_some_and(|t| now < t)
+    }
+
+    /// Arm the next tick if sampling should go on and none is armed.
+    fn schedule(&mut self, ctx: &mut Context<Self>) {
+        if self.timer.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        let limited = self.trees.values().any(|t| t.limit.is_some());
+        if !(limited || (self.watched(now) && !self.trees.is_empty())) {
+            return;
+        }
+        self.timer = Some(ctx.run_later(PERIOD, |act, ctx| {
+            act.timer = None;
+            let now = Instant::now();
+            let all = act.watched(now);
+            act.sample(all, now);
+            if all {
+                act.publish();
+            }
+            act.schedule(ctx);
+        }));
+    }
+
+    /// Read the trees (every one with `all`, else only those with a limit), update their
+    /// figures and history, and tell the App supervisors of those over their limit.
+    fn sample(&mut self, all: bool, now: Instant) {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let tck = self.reader.tck;
+        for (&(_, generation), t) in self.trees.iter_mut() {
+            if !all && t.limit.is_none() {
+                continue;
+            }
+            let Some(u) = self.reader.tree(t.pid as i32) else {
+                // Gone: its App supervisor's Untrack is on its way.
+                t.cpu = None;
+                continue;
+            };
+            match t.prev {
+                Some((then, ticks)) => {
+                    let dt = now.duration_since(then);
+                    if dt >= MIN_CPU_INTERVAL {
+                        t.cpu = procfs::cpu_percent(ticks, u.ticks, dt.as_millis() as u64, tck);
+                        t.prev = Some((now, u.ticks));
+                    }
+                }
+                None => t.prev = Some((now, u.ticks)),
+            }
+            t.memory = Some(u.rss);
+            if t.history.len() == HISTORY {
+                t.history.pop_front();
+            }
+            t.history.push_back(MetricPoint {
+                time: wall,
+                cpu: t.cpu,
+                memory: u.rss,
+            });
+            if over_limit(u.rss, t.limit) {
+                t.to.do_send(MemoryExceeded {
+                    instance: t.instance,
+                    generation,
+                    rss: u.rss,
+                    limit: t.limit.unwrap_or(0),
+                });
+            }
+        }
+        if all {
+            self.last_full = Some(now);
+        }
+    }
+
+    /// One `metrics` event per sampled tree, for the subscribers.
+    fn publish(&self) {
+        let Some(to) = &self.subscribers else {
+            return;
+        };
+        let time = chrono::Local::now().to_rfc3339();
+        for (&(id, _), t) in &self.trees {
+            if t.memory.is_none() {
+                continue;
+            }
+            to.do_send(crate::events::Publish(crate::protocol::Event {
+                event: "metrics".into(),
+                app: Some(t.app.clone()),
+                id: Some(id),
+                time: Some(time.clone()),
+                pid: Some(t.pid),
+                cpu: t.cpu,
+                memory: t.memory,
+                ..Default::default()
+            }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::over_limit;
+
+    #[test]
+    fn only_a_tree_over_its_limit_is_over() {
+        let m = 1 << 20;
+        let cases = [
+            (0, None, false),
+            (u64::MAX, None, false),
+            (100 * m, Some(100 * m), false),
+            (100 * m + 1, Some(100 * m), true),
+            (40 * m, Some(200 * m), false),
+            (300 * m, Some(100 * m), true),
+        ];
+        for (rss, limit, want) in cases {
+            assert_eq!(over_limit(rss, limit), want, "{rss} {limit:?}");
+        }
+    }
+}
