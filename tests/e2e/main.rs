@@ -18,6 +18,7 @@ mod logs;
 mod logs_capture;
 mod logs_cli;
 mod logs_json;
+mod metrics;
 mod node_cluster;
 mod pm2_files;
 mod pm2_import;
