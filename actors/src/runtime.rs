@@ -101,7 +101,8 @@ impl Boot {
         let metrics = crate::metrics::Metrics::start_in_arbiter(&log_arbiter.handle(), |_| {
             crate::metrics::Metrics::new()
         });
-        let bus = EventBus::new();
+        let mut bus = EventBus::new();
+        bus.metrics = Some(metrics.clone().recipient());
         let bus_flags = bus.flags.clone();
         let bus = bus.start();
         let root = Root::new(RootParts {

@@ -213,6 +213,7 @@ const EVENT_KINDS: &[&str] = &[
     "log",
     "log_fault",
     "log_recovered",
+    "metrics",
     "lagged",
 ];
 
