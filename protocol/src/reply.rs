@@ -206,6 +206,20 @@ pub struct Description {
     pub env: Option<BTreeMap<String, String>>,
 }
 
+/// `host`'s answer: the machine's cpu and memory (PM2's host line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostReply {
+    /// Percent of all cpus busy (100 = every cpu busy) since the daemon's previous reading
+    /// (a sample or a `host` request at least half a second earlier); null at the first.
+    pub cpu: Option<f64>,
+    /// Online cpus.
+    pub cpus: u32,
+    /// Bytes of memory in use (total less available).
+    pub memory_used: u64,
+    /// Bytes of memory.
+    pub memory_total: u64,
+}
+
 /// One sample of an instance's tree in `describe`'s `history`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricPoint {

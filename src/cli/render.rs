@@ -63,6 +63,20 @@ fn summary(v: &[f64]) -> Option<(f64, f64, f64)> {
     Some((min, v.iter().sum::<f64>() / v.len() as f64, max))
 }
 
+/// The host line under the process table: `host: cpu 12% of 2 cpus, memory 3.1gb /
+/// 7.8gb` (cpu `-` until the daemon has two readings).
+pub fn host_line(h: &pmx_protocol::HostReply) -> String {
+    format!(
+        "host: cpu {} of {} cpu{}, memory {} / {}\n",
+        h.cpu
+            .map_or_else(|| "-".to_string(), |c| format!("{c:.0}%")),
+        h.cpus,
+        if h.cpus == 1 { "" } else { "s" },
+        human_bytes(h.memory_used),
+        human_bytes(h.memory_total)
+    )
+}
+
 /// The process table: id, name, mode, pid, uptime, ↺ restarts, status, cpu, mem, user,
 /// watching.
 pub fn table(rows: &[ProcessInfo]) -> String {
@@ -250,6 +264,24 @@ mod tests {
         assert_eq!(human_bytes(512), "512b");
         assert_eq!(human_bytes(1536), "1.5kb");
         assert_eq!(human_bytes(3 * 1024 * 1024), "3.0mb");
+    }
+
+    #[test]
+    fn host_lines() {
+        let h = |cpu, cpus| pmx_protocol::HostReply {
+            cpu,
+            cpus,
+            memory_used: 3 << 30,
+            memory_total: 8 << 30,
+        };
+        assert_eq!(
+            host_line(&h(Some(12.4), 2)),
+            "host: cpu 12% of 2 cpus, memory 3.0gb / 8.0gb\n"
+        );
+        assert_eq!(
+            host_line(&h(None, 1)),
+            "host: cpu - of 1 cpu, memory 3.0gb / 8.0gb\n"
+        );
     }
 
     #[test]

@@ -223,6 +223,15 @@ fn list_shows_memory_and_cpu_of_busy_and_idle_trees() {
     let table = t.ok(&["list"]);
     assert!(table.contains("mb"), "{table}");
     assert!(table.contains('%'), "{table}");
+    // And the host line under the table: cpu (two readings by now) and memory.
+    let host = table
+        .lines()
+        .find(|l| l.starts_with("host: cpu "))
+        .unwrap_or_else(|| panic!("no host line under the table:\n{table}"));
+    assert!(
+        host.contains('%') && host.contains("gb") || host.contains("mb"),
+        "{host}"
+    );
     t.ok(&["delete", "busy"]);
     // The loop in a child of a launcher shell counts for the launcher's row.
     let line = format!("python3 {}; echo done", app("busy.py"));

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 
-use crate::protocol::MetricPoint;
+use crate::protocol::{HostReply, MetricPoint};
 use procfs::Reader;
 
 /// The sampling period while someone watches or a limit is set.
@@ -107,6 +107,12 @@ pub struct Look {
     pub history: bool,
 }
 
+/// The host's cpu and memory (`host`, the line under `pmx list`'s table); the cpu is
+/// measured since the previous reading, taken at each full sample too.
+#[derive(Message)]
+#[rtype(result = "HostReply")]
+pub struct Host;
+
 /// The figures of the running trees, by main pid.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
@@ -163,6 +169,10 @@ pub struct Metrics {
     timer: Option<SpawnHandle>,
     /// When every tree was last sampled.
     last_full: Option<Instant>,
+    /// The host's last cpu reading: when, busy and total jiffies.
+    host_prev: Option<(Instant, u64, u64)>,
+    /// The host's cpu figure, percent of all cpus.
+    host_cpu: Option<f64>,
 }
 
 impl Default for Metrics {
@@ -181,6 +191,8 @@ impl Metrics {
             subscribers: None,
             timer: None,
             last_full: None,
+            host_prev: None,
+            host_cpu: None,
         }
     }
 }
@@ -253,6 +265,22 @@ impl Handler<Look> for Metrics {
             })
             .collect();
         MessageResult(Snapshot { trees })
+    }
+}
+
+impl Handler<Host> for Metrics {
+    type Result = MessageResult<Host>;
+    fn handle(&mut self, _: Host, _: &mut Context<Self>) -> Self::Result {
+        self.read_host_cpu(Instant::now());
+        let (total, available) = self.reader.host_memory().unwrap_or((0, 0));
+        // SAFETY: sysconf only reads a constant of the system.
+        let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u32;
+        MessageResult(HostReply {
+            cpu: self.host_cpu.map(|c| (c * 10.0).round() / 10.0),
+            cpus,
+            memory_used: total.saturating_sub(available),
+            memory_total: total,
+        })
     }
 }
 
@@ -339,6 +367,26 @@ impl Metrics {
         }
         if all {
             self.last_full = Some(now);
+            self.read_host_cpu(now);
+        }
+    }
+
+    /// Read the host's cpu counters; the figure moves when the previous reading is at
+    /// least [`MIN_CPU_INTERVAL`] old (a shorter interval keeps the last figure).
+    fn read_host_cpu(&mut self, now: Instant) {
+        let Some((busy, total)) = self.reader.host_cpu() else {
+            return;
+        };
+        match self.host_prev {
+            Some((then, _, _)) if now.duration_since(then) < MIN_CPU_INTERVAL => {}
+            Some((_, b0, t0)) => {
+                if total > t0 {
+                    self.host_cpu =
+                        Some(busy.saturating_sub(b0) as f64 * 100.0 / (total - t0) as f64);
+                }
+                self.host_prev = Some((now, busy, total));
+            }
+            None => self.host_prev = Some((now, busy, total)),
         }
     }
 

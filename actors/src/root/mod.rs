@@ -333,6 +333,18 @@ impl Handler<Api> for Root {
             Request::Env { target } => self.env(&target),
             Request::Flush { target } => self.flush(target.as_deref()),
             Request::ReloadLogs => self.reload_logs(),
+            Request::Host => {
+                let host = self.parts.metrics.send(crate::metrics::Host);
+                Box::pin(
+                    async move {
+                        match host.await {
+                            Ok(h) => to_json(&h),
+                            Err(e) => Err(ApiError::new(ErrorCode::Internal, e.to_string())),
+                        }
+                    }
+                    .into_actor(self),
+                )
+            }
             Request::Hello { .. } | Request::Kill | Request::Subscribe { .. } => fail(
                 ApiError::new(ErrorCode::Internal, "handled by the admin session"),
             ),
