@@ -229,7 +229,7 @@ fn list_shows_memory_and_cpu_of_busy_and_idle_trees() {
         .find(|l| l.starts_with("host: cpu "))
         .unwrap_or_else(|| panic!("no host line under the table:\n{table}"));
     assert!(
-        host.contains('%') && host.contains("gb") || host.contains("mb"),
+        host.contains('%') && (host.contains("gb") || host.contains("mb")),
         "{host}"
     );
     t.ok(&["delete", "busy"]);

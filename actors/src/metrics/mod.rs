@@ -62,6 +62,14 @@ pub struct MemoryExceeded {
     pub limit: u64,
 }
 
+/// Ms since the epoch (the `time` of a history point).
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// Whether a tree's resident memory is over its limit (strictly: at the limit it is not).
 pub fn over_limit(rss: u64, limit: Option<u64>) -> bool {
     limit.is_some_and(|l| rss > l)
@@ -246,6 +254,7 @@ impl Handler<Look> for Metrics {
             self.sample(true, now);
         }
         self.schedule(ctx);
+        let wall = wall_ms();
         let trees = self
             .trees
             .values()
@@ -255,8 +264,14 @@ impl Handler<Look> for Metrics {
                     Figures {
                         cpu: t.cpu,
                         memory: t.memory,
+                        // Only the last minute: points left from an earlier look are
+                        // older when nobody watched since.
                         history: if m.history {
-                            t.history.iter().cloned().collect()
+                            t.history
+                                .iter()
+                                .filter(|p| p.time + 60_000 >= wall)
+                                .cloned()
+                                .collect()
                         } else {
                             Vec::new()
                         },
@@ -323,10 +338,7 @@ impl Metrics {
     /// Read the trees (every one with `all`, else only those with a limit), update their
     /// figures and history, and tell the App supervisors of those over their limit.
     fn sample(&mut self, all: bool, now: Instant) {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let wall = wall_ms();
         let tck = self.reader.tck;
         for (&(_, generation), t) in self.trees.iter_mut() {
             if !all && t.limit.is_none() {
