@@ -98,8 +98,10 @@ impl Boot {
         let pids = Rc::new(RefCell::new(PidTable::default()));
         Reaper::new(pids.clone()).start();
         // Its /proc reads run on the log arbiter, off the supervision thread.
+        let latest = crate::metrics::Latest::default();
+        let shared_latest = latest.clone();
         let metrics = crate::metrics::Metrics::start_in_arbiter(&log_arbiter.handle(), |_| {
-            crate::metrics::Metrics::new()
+            crate::metrics::Metrics::new(shared_latest)
         });
         let mut bus = EventBus::new();
         bus.metrics = Some(metrics.clone().recipient());
@@ -114,6 +116,7 @@ impl Boot {
             nofile: self.nofile,
             user,
             metrics,
+            latest,
         })
         .start();
         // READY=1 of apps with wait_ready; without it they come online by their

@@ -24,6 +24,7 @@
 pub mod procfs;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
@@ -121,6 +122,61 @@ pub struct Look {
 #[rtype(result = "HostReply")]
 pub struct Host;
 
+/// Someone looks, and the figures were taken from [`Latest`]: keep sampling for
+/// [`WATCH_FOR`] (no answer awaited).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Watch;
+
+/// How old the last full sample may be for a `list` to be answered from [`Latest`]
+/// without asking this actor (one period and some jitter).
+pub const FRESH: Duration = Duration::from_millis(1500);
+
+/// The last full sample's figures (every tree's cpu and memory, by main pid, and the
+/// host's), shared with the Root: while someone watches, a `list` is answered from it
+/// with no round trip to the log arbiter (the lock is held only to copy or fill). The
+/// Metrics actor writes it after each full sample.
+#[derive(Clone, Default)]
+pub struct Latest(Arc<Mutex<LatestInner>>);
+
+#[derive(Default)]
+struct LatestInner {
+    at: Option<Instant>,
+    trees: HashMap<u32, (Option<f64>, Option<u64>)>,
+    host: Option<HostReply>,
+}
+
+impl Latest {
+    /// Fill the figures of `rows` from the last full sample if it is at most [`FRESH`]
+    /// old and has every running row's tree; false (rows untouched) otherwise.
+    pub fn fill(&self, rows: &mut [crate::protocol::ProcessInfo], now: Instant) -> bool {
+        let Ok(l) = self.0.lock() else {
+            return false;
+        };
+        if l.at.is_none_or(|t| now.duration_since(t) > FRESH)
+            || rows
+                .iter()
+                .any(|r| r.pid.is_some_and(|p| !l.trees.contains_key(&p)))
+        {
+            return false;
+        }
+        for r in rows {
+            if let Some((cpu, memory)) = r.pid.and_then(|p| l.trees.get(&p)) {
+                r.cpu = cpu.map(|c| (c * 10.0).round() / 10.0);
+                r.memory = *memory;
+            }
+        }
+        true
+    }
+
+    /// The host's figures of the last full sample, if it is at most [`FRESH`] old.
+    pub fn host(&self, now: Instant) -> Option<HostReply> {
+        let l = self.0.lock().ok()?;
+        l.at.filter(|t| now.duration_since(*t) <= FRESH)?;
+        l.host.clone()
+    }
+}
+
 /// The figures of the running trees, by main pid.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
@@ -181,17 +237,13 @@ pub struct Metrics {
     host_prev: Option<(Instant, u64, u64)>,
     /// The host's cpu figure, percent of all cpus.
     host_cpu: Option<f64>,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// The last full sample, shared with the Root.
+    latest: Latest,
 }
 
 impl Metrics {
-    /// A Metrics actor with nothing to measure.
-    pub fn new() -> Metrics {
+    /// A Metrics actor with nothing to measure, writing its full samples into `latest`.
+    pub fn new(latest: Latest) -> Metrics {
         Metrics {
             trees: HashMap::new(),
             reader: Reader::new(),
@@ -201,6 +253,7 @@ impl Metrics {
             last_full: None,
             host_prev: None,
             host_cpu: None,
+            latest,
         }
     }
 }
@@ -286,16 +339,15 @@ impl Handler<Look> for Metrics {
 impl Handler<Host> for Metrics {
     type Result = MessageResult<Host>;
     fn handle(&mut self, _: Host, _: &mut Context<Self>) -> Self::Result {
-        self.read_host_cpu(Instant::now());
-        let (total, available) = self.reader.host_memory().unwrap_or((0, 0));
-        // SAFETY: sysconf only reads a constant of the system.
-        let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u32;
-        MessageResult(HostReply {
-            cpu: self.host_cpu.map(|c| (c * 10.0).round() / 10.0),
-            cpus,
-            memory_used: total.saturating_sub(available),
-            memory_total: total,
-        })
+        MessageResult(self.host_now(Instant::now()))
+    }
+}
+
+impl Handler<Watch> for Metrics {
+    type Result = ();
+    fn handle(&mut self, _: Watch, ctx: &mut Context<Self>) {
+        self.watched_until = Some(Instant::now() + WATCH_FOR);
+        self.schedule(ctx);
     }
 }
 
@@ -379,18 +431,44 @@ impl Metrics {
         }
         if all {
             self.last_full = Some(now);
-            self.read_host_cpu(now);
+            let host = self.host_now(now);
+            if let Ok(mut l) = self.latest.0.lock() {
+                l.at = Some(now);
+                l.trees.clear();
+                l.trees
+                    .extend(self.trees.values().map(|t| (t.pid, (t.cpu, t.memory))));
+                l.host = Some(host);
+            }
+        }
+    }
+
+    /// The host's figures now (its cpu since the previous reading).
+    fn host_now(&mut self, now: Instant) -> HostReply {
+        self.read_host_cpu(now);
+        let (total, available) = self.reader.host_memory().unwrap_or((0, 0));
+        // SAFETY: sysconf only reads a constant of the system.
+        let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u32;
+        HostReply {
+            cpu: self.host_cpu.map(|c| (c * 10.0).round() / 10.0),
+            cpus,
+            memory_used: total.saturating_sub(available),
+            memory_total: total,
         }
     }
 
     /// Read the host's cpu counters; the figure moves when the previous reading is at
     /// least [`MIN_CPU_INTERVAL`] old (a shorter interval keeps the last figure).
     fn read_host_cpu(&mut self, now: Instant) {
+        if self
+            .host_prev
+            .is_some_and(|(then, _, _)| now.duration_since(then) < MIN_CPU_INTERVAL)
+        {
+            return;
+        }
         let Some((busy, total)) = self.reader.host_cpu() else {
             return;
         };
         match self.host_prev {
-            Some((then, _, _)) if now.duration_since(then) < MIN_CPU_INTERVAL => {}
             Some((_, b0, t0)) => {
                 if total > t0 {
                     self.host_cpu =

@@ -58,6 +58,8 @@ pub struct RootParts {
     pub user: String,
     /// The Metrics actor (on the log arbiter): the figures `list` and `describe` show.
     pub metrics: Addr<crate::metrics::Metrics>,
+    /// Its last full sample, read by `list` and `host` while it is fresh.
+    pub latest: crate::metrics::Latest,
 }
 
 /// The Root supervisor actor.
@@ -229,6 +231,11 @@ impl Root {
     /// an answer (its thread gone), the rows go without figures.
     fn list(&mut self) -> Answer {
         let mut rows = self.reg.list();
+        if self.parts.latest.fill(&mut rows, std::time::Instant::now()) {
+            // Someone watches and the last sample is fresh: no round trip.
+            self.parts.metrics.do_send(crate::metrics::Watch);
+            return Box::pin(fut::ready(to_json(&rows)));
+        }
         let look = self
             .parts
             .metrics
@@ -334,6 +341,9 @@ impl Handler<Api> for Root {
             Request::Flush { target } => self.flush(target.as_deref()),
             Request::ReloadLogs => self.reload_logs(),
             Request::Host => {
+                if let Some(h) = self.parts.latest.host(std::time::Instant::now()) {
+                    return Box::pin(fut::ready(to_json(&h)));
+                }
                 let host = self.parts.metrics.send(crate::metrics::Host);
                 Box::pin(
                     async move {
