@@ -217,7 +217,36 @@ struct Tree {
     prev: Option<(Instant, u64)>,
     cpu: Option<f64>,
     memory: Option<u64>,
+    /// When its memory was last read.
+    read_at: Option<Instant>,
+    /// While nobody watches, its limit is checked again only then.
+    due: Option<Instant>,
     history: VecDeque<MetricPoint>,
+}
+
+/// The longest wait between two checks of a tree's memory limit while nobody watches.
+pub const LIMIT_CHECK_MAX_MS: u64 = 5_000;
+
+/// When to check a tree's limit again while nobody watches, in ms: every second while it
+/// grows fast enough to reach its limit within a few seconds, else as its headroom at its
+/// last growth rate allows (half of the time it would take to reach the limit), up to
+/// [`LIMIT_CHECK_MAX_MS`] for a tree that does not grow. `prev` is the last reading's
+/// rss and how many ms ago it was taken (None: the first reading: a second).
+pub fn limit_check_in_ms(rss: u64, prev: Option<(u64, u64)>, limit: u64) -> u64 {
+    const MIN: u64 = PERIOD.as_millis() as u64;
+    let Some((before, ago_ms)) = prev else {
+        return MIN;
+    };
+    if rss >= limit {
+        return MIN;
+    }
+    let grown = rss.saturating_sub(before);
+    if grown == 0 || ago_ms == 0 {
+        return LIMIT_CHECK_MAX_MS;
+    }
+    // ms to the limit at this rate, halved.
+    let to_limit = ((limit - rss) as u128 * ago_ms as u128 / grown as u128 / 2) as u64;
+    to_limit.clamp(MIN, LIMIT_CHECK_MAX_MS)
 }
 
 /// The Metrics actor.
@@ -276,6 +305,8 @@ impl Handler<Track> for Metrics {
                 prev: None,
                 cpu: None,
                 memory: None,
+                read_at: None,
+                due: None,
                 history: VecDeque::new(),
             },
         );
@@ -393,7 +424,7 @@ impl Metrics {
         let wall = wall_ms();
         let tck = self.reader.tck;
         for (&(_, generation), t) in self.trees.iter_mut() {
-            if !all && t.limit.is_none() {
+            if !all && (t.limit.is_none() || t.due.is_some_and(|d| now < d)) {
                 continue;
             }
             let Some(u) = self.reader.tree(t.pid as i32) else {
@@ -411,7 +442,17 @@ impl Metrics {
                 }
                 None => t.prev = Some((now, u.ticks)),
             }
+            if let Some(limit) = t.limit {
+                let prev = t
+                    .memory
+                    .zip(t.read_at)
+                    .map(|(m, at)| (m, now.duration_since(at).as_millis() as u64));
+                let wait = limit_check_in_ms(u.rss, prev, limit);
+                // A little early, so a tick a hair before the due time does not skip it.
+                t.due = Some(now + Duration::from_millis(wait.saturating_sub(100)));
+            }
             t.memory = Some(u.rss);
+            t.read_at = Some(now);
             if t.history.len() == HISTORY {
                 t.history.pop_front();
             }
@@ -506,7 +547,31 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
-    use super::over_limit;
+    use super::{limit_check_in_ms, over_limit};
+
+    #[test]
+    fn a_limit_is_checked_sooner_the_faster_the_tree_grows_toward_it() {
+        let m = 1u64 << 20;
+        // (rss, prev (rss, ms ago), limit) -> ms
+        let cases = [
+            (10 * m, None, 100 * m, 1_000),
+            (40 * m, Some((40 * m, 1_000)), 200 * m, 5_000),
+            (40 * m, Some((41 * m, 1_000)), 200 * m, 5_000),
+            (30 * m, Some((10 * m, 1_000)), 100 * m, 1_750),
+            (50 * m, Some((10 * m, 1_000)), 100 * m, 1_000),
+            (10 * m, Some((9 * m, 1_000)), 100 * m, 5_000),
+            (20 * m, Some((10 * m, 5_000)), 100 * m, 5_000),
+            (150 * m, Some((10 * m, 1_000)), 100 * m, 1_000),
+            (10 * m, Some((9 * m, 0)), 100 * m, 5_000),
+        ];
+        for (rss, prev, limit, want) in cases {
+            assert_eq!(
+                limit_check_in_ms(rss, prev, limit),
+                want,
+                "{rss} {prev:?} {limit}"
+            );
+        }
+    }
 
     #[test]
     fn only_a_tree_over_its_limit_is_over() {

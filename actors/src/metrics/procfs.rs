@@ -6,7 +6,7 @@
 //! Why not sysinfo: it refreshes given pids (`ProcessesToUpdate::Some`), but it cannot
 //! find a process's descendants without refreshing every process of the machine (it
 //! reads no `children` file), and the tree is what pmx must measure (a launcher's worker,
-//! SPEC §3). Two reads per process (`stat`, `statm`) give all we need.
+//! SPEC §3). Two reads per single-threaded process (`stat`, its `children`) give all we need.
 
 use std::io::Read;
 
@@ -27,25 +27,35 @@ pub struct Usage {
     pub processes: u32,
 }
 
-/// The cpu ticks (`utime + stime + cutime + cstime`) of one `/proc/<pid>/stat` line; None
-/// when it does not parse. The command name (field 2) may hold spaces and parentheses:
-/// the fields are read after its last `)`.
-pub fn parse_stat_ticks(line: &str) -> Option<u64> {
-    let rest = &line[line.rfind(')')? + 1..];
-    // After the name: state (field 3) is index 0, utime (field 14) index 11.
-    let mut f = rest.split_ascii_whitespace().skip(11);
-    let mut sum = 0u64;
-    for _ in 0..4 {
-        // cutime and cstime are signed in the kernel's format; a negative one counts 0.
-        let v: i64 = f.next()?.parse().ok()?;
-        sum = sum.saturating_add(v.max(0) as u64);
-    }
-    Some(sum)
+/// What one `/proc/<pid>/stat` line says of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// `utime + stime + cutime + cstime`, clock ticks.
+    pub ticks: u64,
+    /// `num_threads`.
+    pub threads: u64,
+    /// `rss`, resident pages.
+    pub rss_pages: u64,
 }
 
-/// The resident pages (the second field) of one `/proc/<pid>/statm` line.
-pub fn parse_statm_resident(line: &str) -> Option<u64> {
-    line.split_ascii_whitespace().nth(1)?.parse().ok()
+/// One `/proc/<pid>/stat` line; None when it does not parse. The command name (field 2)
+/// may hold spaces and parentheses: the fields are read after its last `)`.
+pub fn parse_stat(line: &str) -> Option<Stat> {
+    let rest = &line[line.rfind(')')? + 1..];
+    // After the name, index 0 is field 3 (state): utime (14) is index 11, num_threads
+    // (20) index 17, rss (24) index 21.
+    let f: Vec<&str> = rest.split_ascii_whitespace().take(22).collect();
+    let num = |i: usize| -> Option<i64> { f.get(i)?.parse().ok() };
+    let mut ticks = 0u64;
+    for i in 11..15 {
+        // cutime and cstime are signed in the kernel's format; a negative one counts 0.
+        ticks = ticks.saturating_add(num(i)?.max(0) as u64);
+    }
+    Some(Stat {
+        ticks,
+        threads: num(17)?.max(1) as u64,
+        rss_pages: num(21)?.max(0) as u64,
+    })
 }
 
 /// The pids of a `/proc/<pid>/task/<tid>/children` file (space-separated).
@@ -98,15 +108,18 @@ pub fn parse_host_cpu(text: &str) -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
-/// Reads `/proc` with one reused buffer.
+/// Reads `/proc` with one reused buffer: three system calls a file (open, read, close;
+/// `read_to_string` would add a `statx` for its size hint).
 pub struct Reader {
-    buf: String,
+    buf: Vec<u8>,
+    path: String,
     /// Bytes per page.
     pub page: u64,
     /// Clock ticks per second.
     pub tck: u64,
     stack: Vec<i32>,
     seen: Vec<i32>,
+    kids: Vec<i32>,
 }
 
 impl Default for Reader {
@@ -123,27 +136,48 @@ impl Reader {
         // SAFETY: as above.
         let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         Reader {
-            buf: String::with_capacity(512),
+            buf: Vec::with_capacity(1024),
+            path: String::with_capacity(64),
             page: if page > 0 { page as u64 } else { 4096 },
             tck: if tck > 0 { tck as u64 } else { 100 },
             stack: Vec::new(),
             seen: Vec::new(),
+            kids: Vec::new(),
         }
     }
 
-    /// The text of a small `/proc` file into the buffer; false when it cannot be read
-    /// (the process is gone).
-    fn read(&mut self, path: &str) -> bool {
+    /// The text of the small `/proc` file at `self.path` into the buffer; None when it
+    /// cannot be read (the process is gone).
+    fn read_path(&mut self) -> Option<&str> {
+        let mut f = std::fs::File::open(&self.path).ok()?;
         self.buf.clear();
-        match std::fs::File::open(path) {
-            Ok(mut f) => f.read_to_string(&mut self.buf).is_ok(),
-            Err(_) => false,
+        let mut chunk = [0u8; 1024];
+        loop {
+            match f.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+            // A stat line fits in one read; a long children list goes on.
+            if self.buf.len() > 1 << 20 {
+                break;
+            }
         }
+        std::str::from_utf8(&self.buf).ok()
+    }
+
+    /// The text of `path`.
+    fn read(&mut self, path: std::fmt::Arguments<'_>) -> Option<&str> {
+        use std::fmt::Write;
+        self.path.clear();
+        let _ = self.path.write_fmt(path);
+        self.read_path()
     }
 
     /// The usage of the tree rooted at `pid`: it and its descendants, found through each
     /// thread's `children` file (at most [`MAX_TREE`] processes); None when `pid` itself
-    /// is gone.
+    /// is gone. A single-threaded process costs two reads (`stat`, its `children`).
     pub fn tree(&mut self, pid: i32) -> Option<Usage> {
         let mut u = Usage::default();
         self.stack.clear();
@@ -154,49 +188,53 @@ impl Reader {
                 continue;
             }
             self.seen.push(p);
-            if !self.read(&format!("/proc/{p}/stat")) {
+            let Some(st) = self
+                .read(format_args!("/proc/{p}/stat"))
+                .and_then(parse_stat)
+            else {
                 if p == pid {
                     return None;
                 }
                 continue;
-            }
-            let Some(ticks) = parse_stat_ticks(&self.buf) else {
-                continue;
             };
-            u.ticks = u.ticks.saturating_add(ticks);
+            u.ticks = u.ticks.saturating_add(st.ticks);
+            u.rss = u.rss.saturating_add(st.rss_pages * self.page);
             u.processes += 1;
-            if self.read(&format!("/proc/{p}/statm")) {
-                if let Some(pages) = parse_statm_resident(&self.buf) {
-                    u.rss = u.rss.saturating_add(pages * self.page);
-                }
-            }
             // Children of every thread: a child forked by a worker thread is listed under
             // that thread only.
-            let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
-                continue;
-            };
-            for t in tasks.flatten() {
-                let tid = t.file_name();
-                let Some(tid) = tid.to_str() else { continue };
-                if self.read(&format!("/proc/{p}/task/{tid}/children")) {
-                    let kids: Vec<i32> = parse_children(&self.buf).collect();
-                    self.stack.extend(kids);
+            if st.threads <= 1 {
+                self.children_of(p, p);
+            } else if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
+                let tids: Vec<i32> = tasks
+                    .flatten()
+                    .filter_map(|t| t.file_name().to_str()?.parse().ok())
+                    .collect();
+                for tid in tids {
+                    self.children_of(p, tid);
                 }
             }
         }
         Some(u)
     }
 
+    /// Push the children of thread `tid` of process `p` onto the walk.
+    fn children_of(&mut self, p: i32, tid: i32) {
+        self.kids.clear();
+        if let Some(text) = self.read(format_args!("/proc/{p}/task/{tid}/children")) {
+            let kids: Vec<i32> = parse_children(text).collect();
+            self.kids = kids;
+        }
+        self.stack.append(&mut self.kids);
+    }
+
     /// `(busy, total)` jiffies of the host's cpus.
     pub fn host_cpu(&mut self) -> Option<(u64, u64)> {
-        self.read("/proc/stat").then_some(())?;
-        parse_host_cpu(&self.buf)
+        parse_host_cpu(self.read(format_args!("/proc/stat"))?)
     }
 
     /// `(total, available)` bytes of the host's memory.
     pub fn host_memory(&mut self) -> Option<(u64, u64)> {
-        self.read("/proc/meminfo").then_some(())?;
-        parse_meminfo(&self.buf)
+        parse_meminfo(self.read(format_args!("/proc/meminfo"))?)
     }
 }
 
@@ -205,31 +243,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stat_ticks_are_read_after_the_last_parenthesis() {
-        let cases: &[(&str, Option<u64>)] = &[
+    fn stat_lines_are_read_after_the_last_parenthesis() {
+        let st = |ticks, threads, rss_pages| {
+            Some(Stat {
+                ticks,
+                threads,
+                rss_pages,
+            })
+        };
+        let cases: &[(&str, Option<Stat>)] = &[
             (
-                "42 (python3) S 1 42 42 0 -1 4194560 1 0 0 0 7 3 5 1 20 0 1 0 100 1 1",
-                Some(16),
+                "42 (python3) S 1 42 42 0 -1 4194560 1 0 0 0 7 3 5 1 20 0 1 0 100 1 250 0",
+                st(16, 1, 250),
             ),
             (
-                "7 (a) b) (c) R 1 7 7 0 -1 0 0 0 0 0 100 50 0 0 20 0 1 0 5 1 1",
-                Some(150),
+                "7 (a) b) (c) R 1 7 7 0 -1 0 0 0 0 0 100 50 0 0 20 0 11 0 5 1 9 0",
+                st(150, 11, 9),
             ),
-            ("9 (x y) S 1 9 9 0 -1 0 0 0 0 0 1 2 -1 0 20", Some(3)),
+            (
+                "9 (x y) S 1 9 9 0 -1 0 0 0 0 0 1 2 -1 0 20 0 1 0 5 1 3",
+                st(3, 1, 3),
+            ),
+            ("9 (x) S 1 9 9 0 -1 0 0 0 0 0 1 2 0 0 20 0 1", None),
             ("9 (x) S 1 9", None),
             ("garbage", None),
             ("", None),
         ];
         for (line, want) in cases {
-            assert_eq!(parse_stat_ticks(line), *want, "{line}");
+            assert_eq!(parse_stat(line), *want, "{line}");
         }
-    }
-
-    #[test]
-    fn statm_resident_is_the_second_field() {
-        assert_eq!(parse_statm_resident("1000 250 100 1 0 300 0\n"), Some(250));
-        assert_eq!(parse_statm_resident("1000"), None);
-        assert_eq!(parse_statm_resident("x y"), None);
     }
 
     #[test]
