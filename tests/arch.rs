@@ -200,6 +200,7 @@ const LEAF_ACTORS: SourceRule = SourceRule {
         "actors/src/watch.rs",
         "actors/src/cron.rs",
         "actors/src/metrics.rs",
+        "actors/src/metrics/",
         "actors/src/health.rs",
         "actors/src/readiness.rs",
         "actors/src/listen.rs",

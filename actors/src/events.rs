@@ -146,6 +146,22 @@ pub struct EventBus {
     subscribers: Vec<Subscriber>,
     /// Shared with the publishers.
     pub flags: BusFlags,
+    /// The Metrics actor, told when `metrics` subscribers come and go (it samples every
+    /// second only while there are some); None in tests.
+    pub metrics: Option<Recipient<crate::metrics::Subscribers>>,
+    /// Whether the Metrics actor was last told there are `metrics` subscribers.
+    metrics_on: bool,
+    /// This actor's own address (given to the Metrics actor as where samples go).
+    me: Option<Recipient<Publish>>,
+}
+
+/// Whether a subscriber asked for `metrics` events: only by naming them in `events` (a
+/// subscriber of every event, `pmx logs`, does not get them, and does not keep the
+/// sampling on).
+fn wants_metrics(events: &Option<Vec<String>>) -> bool {
+    events
+        .as_ref()
+        .is_some_and(|e| e.iter().any(|k| k == "metrics"))
 }
 
 impl EventBus {
@@ -154,6 +170,9 @@ impl EventBus {
         EventBus {
             subscribers: Vec::new(),
             flags: BusFlags::default(),
+            metrics: None,
+            metrics_on: false,
+            me: None,
         }
     }
 
@@ -167,6 +186,16 @@ impl EventBus {
         self.flags
             .any
             .store(!self.subscribers.is_empty(), Ordering::Relaxed);
+        let metrics = self.subscribers.iter().any(|s| wants_metrics(&s.events));
+        if metrics != self.metrics_on {
+            if let (Some(m), Some(me)) = (&self.metrics, &self.me) {
+                m.do_send(crate::metrics::Subscribers {
+                    any: metrics,
+                    to: me.clone(),
+                });
+            }
+            self.metrics_on = metrics;
+        }
     }
 }
 
@@ -178,6 +207,9 @@ impl Default for EventBus {
 
 impl Actor for EventBus {
     type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.me = Some(ctx.address().recipient());
+    }
 }
 
 /// Publish one event to every subscriber whose filters match.
@@ -274,6 +306,8 @@ impl EventBus {
                 if !kinds.contains(&event.event) {
                     continue;
                 }
+            } else if event.event == "metrics" {
+                continue;
             }
             let text = line
                 .get_or_insert_with(|| serde_json::to_string(event).unwrap_or_default())

@@ -13,6 +13,7 @@ pub mod home;
 pub mod lifecycle;
 pub mod log;
 pub mod messages;
+pub mod metrics;
 pub mod node;
 pub mod os;
 pub mod process;

@@ -7,6 +7,7 @@
 //! Lifecycle (the one owner of shutdown: signals, kill, every app gone)
 //! Root ─┬─ App supervisor ─┬─ Process (per instance)
 //!       │                  └─ LogFile (per file, on the log arbiter)
+//!       ├─ Metrics (cpu and memory of every tree; on the log arbiter)
 //!       ├─ Reaper (SIGCHLD)
 //!       └─ Event bus
 //! ```
@@ -96,7 +97,14 @@ impl Boot {
             .unwrap_or_else(|| uid.to_string());
         let pids = Rc::new(RefCell::new(PidTable::default()));
         Reaper::new(pids.clone()).start();
-        let bus = EventBus::new();
+        // Its /proc reads run on the log arbiter, off the supervision thread.
+        let latest = crate::metrics::Latest::default();
+        let shared_latest = latest.clone();
+        let metrics = crate::metrics::Metrics::start_in_arbiter(&log_arbiter.handle(), |_| {
+            crate::metrics::Metrics::new(shared_latest)
+        });
+        let mut bus = EventBus::new();
+        bus.metrics = Some(metrics.clone().recipient());
         let bus_flags = bus.flags.clone();
         let bus = bus.start();
         let root = Root::new(RootParts {
@@ -107,6 +115,8 @@ impl Boot {
             log_arbiter: log_arbiter.handle(),
             nofile: self.nofile,
             user,
+            metrics,
+            latest,
         })
         .start();
         // READY=1 of apps with wait_ready; without it they come online by their

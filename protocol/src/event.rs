@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// `online`, `exit`, `restart`, `errored`, `stop`, `log`, `log_fault`,
-    /// `log_recovered` or `lagged`.
+    /// `log_recovered`, `metrics` or `lagged`.
     pub event: String,
     /// The app's name (absent for `lagged`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,6 +42,16 @@ pub struct Event {
     /// `log`: the line, without its newline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// `metrics`: the main process's pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// `metrics`: percent of one core over the last second (absent before a second
+    /// sample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<f64>,
+    /// `metrics`: resident bytes of the instance's tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
     /// `lagged`: how many events were dropped; `log_recovered`: how many lines could not
     /// be written while the file was faulty.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -25,8 +25,8 @@ pub use event::Event;
 pub use home::Home;
 pub use parse::{parse_request, too_large};
 pub use reply::{
-    Description, EnvReply, HelloReply, ListenSocket, PingReply, PlanAction, PlanLine, ProcessInfo,
-    Status, UpReply,
+    Description, EnvReply, HelloReply, HostReply, ListenSocket, MetricPoint, PingReply, PlanAction,
+    PlanLine, ProcessInfo, Status, UpReply,
 };
 pub use spec::{App, AppSpec, EnvLayers, Group};
 
@@ -127,12 +127,15 @@ pub enum Request {
     },
     /// Reopen every log file (after an external logrotate moved them), as SIGUSR2 does.
     ReloadLogs,
+    /// The host's cpu and memory (the line under `pmx list`'s table): [`HostReply`].
+    Host,
     /// Turn the connection into an event stream ([`Event`]); it takes no more requests.
     Subscribe {
         /// Only these app names (all when absent).
         #[serde(default)]
         apps: Option<Vec<String>>,
-        /// Only these event kinds (`online`, `exit`, `restart`, `errored`, `stop`, `log`).
+        /// Only these event kinds (`online`, `exit`, `restart`, `errored`, `stop`, `log`,
+        /// `metrics`: sent only when named).
         #[serde(default)]
         events: Option<Vec<String>>,
     },
@@ -174,6 +177,7 @@ impl Request {
             Request::Kill => "kill",
             Request::Flush { .. } => "flush",
             Request::ReloadLogs => "reload_logs",
+            Request::Host => "host",
             Request::Subscribe { .. } => "subscribe",
         }
     }
@@ -199,6 +203,7 @@ pub const VERBS: &[&str] = &[
     "subscribe",
     "flush",
     "reload_logs",
+    "host",
 ];
 
 /// `start`: apps fully resolved by the client (paths absolute, environment layers read).

@@ -190,10 +190,46 @@ pub struct Description {
     /// What this instance gets in `increment_var` (the base + its number); null without one.
     #[serde(default)]
     pub increment_value: Option<String>,
+    /// `max_memory_restart` in bytes (SPEC §4); null without a limit.
+    #[serde(default)]
+    pub max_memory_restart: Option<u64>,
+    /// Why the instance was last restarted (`restart`, `exited`, `group`, `memory`);
+    /// null when it never was.
+    #[serde(default)]
+    pub last_restart_reason: Option<String>,
+    /// The last minute of cpu and memory samples, oldest first (one a second while
+    /// someone watches or a memory limit is set); empty before the first.
+    #[serde(default)]
+    pub history: Vec<MetricPoint>,
     /// The whole environment the instance was started with (as `env` answers it), only
     /// when the request asked for it (`"env":true`, what `pmx jlist` sends); absent else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
+}
+
+/// `host`'s answer: the machine's cpu and memory (PM2's host line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostReply {
+    /// Percent of all cpus busy (100 = every cpu busy) since the daemon's previous reading
+    /// (a sample or a `host` request at least half a second earlier); null at the first.
+    pub cpu: Option<f64>,
+    /// Online cpus.
+    pub cpus: u32,
+    /// Bytes of memory in use (total less available).
+    pub memory_used: u64,
+    /// Bytes of memory.
+    pub memory_total: u64,
+}
+
+/// One sample of an instance's tree in `describe`'s `history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    /// When, ms since the epoch.
+    pub time: u64,
+    /// Percent of one core since the previous sample; null at the first.
+    pub cpu: Option<f64>,
+    /// Resident bytes of the tree.
+    pub memory: u64,
 }
 
 /// One of an app's `listen` sockets, as `describe` shows it.

@@ -19,8 +19,8 @@
 use std::collections::BTreeSet;
 
 use pmx_protocol::{
-    parse_request, Description, EnvReply, ErrorCode, Event, HelloReply, PingReply, ProcessInfo,
-    Reply, Status, UpReply, MAX_LINE, VERBS,
+    parse_request, Description, EnvReply, ErrorCode, Event, HelloReply, HostReply, PingReply,
+    ProcessInfo, Reply, Status, UpReply, MAX_LINE, VERBS,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -127,6 +127,7 @@ fn check_result(ty: &str, v: &Value) -> Result<(), String> {
         "PingReply" => round_trip::<PingReply>(v).map(drop),
         "HelloReply" => round_trip::<HelloReply>(v).map(drop),
         "UpReply" => round_trip::<UpReply>(v).map(drop),
+        "HostReply" => round_trip::<HostReply>(v).map(drop),
         "subscribed" if v == &json!({"subscribed": true}) => Ok(()),
         "killed" if v == &json!({"killed": true}) => Ok(()),
         "subscribed" | "killed" => Err(format!("must be {{\"{ty}\":true}}, is {v}")),
@@ -142,6 +143,7 @@ fn result_type(verb: &str) -> &'static str {
         "describe" => "Description-list",
         "env" => "EnvReply",
         "up" => "UpReply",
+        "host" => "HostReply",
         "subscribe" => "subscribed",
         "kill" => "killed",
         // list, start, stop, restart, reload, delete, reset, signal.
@@ -213,6 +215,7 @@ const EVENT_KINDS: &[&str] = &[
     "log",
     "log_fault",
     "log_recovered",
+    "metrics",
     "lagged",
 ];
 

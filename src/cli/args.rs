@@ -3,7 +3,7 @@
 use argh::{ArgsInfo, FromArgs};
 
 mod values;
-use self::values::{exit_codes, instances, line_count, millis, sort_key, whole_u32};
+use self::values::{exit_codes, instances, line_count, millis, size, sort_key, whole_u32};
 pub use self::values::{rewrite_aliases, VERB_ALIASES};
 
 /// pmx: a production process manager (PM2's verbs, OTP supervision).
@@ -142,6 +142,10 @@ pub struct StartArgs {
     /// the stop signal (default SIGINT)
     #[argh(option)]
     pub kill_signal: Option<String>,
+    /// restart an instance whose tree's resident memory goes over this size (300M, 1G,
+    /// 512K or bytes; binary units)
+    #[argh(option, from_str_fn(size))]
+    pub max_memory_restart: Option<u64>,
     /// exit codes never restarted, comma-separated (0,3)
     #[argh(option, from_str_fn(exit_codes))]
     pub stop_exit_codes: Option<Vec<i32>>,

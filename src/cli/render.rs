@@ -30,6 +30,53 @@ pub fn human_bytes(b: u64) -> String {
     }
 }
 
+/// `min / avg / max` of the cpu figures of a history (`3% / 12% / 40%`, over N
+/// samples); None when it has none.
+pub fn cpu_summary(h: &[pmx_protocol::MetricPoint]) -> Option<String> {
+    let v: Vec<f64> = h.iter().filter_map(|p| p.cpu).collect();
+    let (min, avg, max) = summary(&v)?;
+    Some(format!(
+        "{min:.0}% / {avg:.0}% / {max:.0}% (min / avg / max of {} samples)",
+        v.len()
+    ))
+}
+
+/// `min / avg / max` of the memory figures of a history; None when it has none.
+pub fn memory_summary(h: &[pmx_protocol::MetricPoint]) -> Option<String> {
+    let v: Vec<f64> = h.iter().map(|p| p.memory as f64).collect();
+    let (min, avg, max) = summary(&v)?;
+    Some(format!(
+        "{} / {} / {} (min / avg / max of {} samples)",
+        human_bytes(min as u64),
+        human_bytes(avg as u64),
+        human_bytes(max as u64),
+        v.len()
+    ))
+}
+
+fn summary(v: &[f64]) -> Option<(f64, f64, f64)> {
+    if v.is_empty() {
+        return None;
+    }
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some((min, v.iter().sum::<f64>() / v.len() as f64, max))
+}
+
+/// The host line under the process table: `host: cpu 12% of 2 cpus, memory 3.1gb /
+/// 7.8gb` (cpu `-` until the daemon has two readings).
+pub fn host_line(h: &pmx_protocol::HostReply) -> String {
+    format!(
+        "host: cpu {} of {} cpu{}, memory {} / {}\n",
+        h.cpu
+            .map_or_else(|| "-".to_string(), |c| format!("{c:.0}%")),
+        h.cpus,
+        if h.cpus == 1 { "" } else { "s" },
+        human_bytes(h.memory_used),
+        human_bytes(h.memory_total)
+    )
+}
+
 /// The process table: id, name, mode, pid, uptime, ↺ restarts, status, cpu, mem, user,
 /// watching.
 pub fn table(rows: &[ProcessInfo]) -> String {
@@ -118,6 +165,13 @@ pub fn describe(d: &Description) -> String {
         ("last exit signal", opt(d.last_exit_signal.clone())),
         ("cpu", opt(d.info.cpu.map(|c| format!("{c:.1}%")))),
         ("memory", opt(d.info.memory.map(human_bytes))),
+        ("cpu, last minute", opt(cpu_summary(&d.history))),
+        ("memory, last minute", opt(memory_summary(&d.history))),
+        (
+            "max memory restart",
+            opt(d.max_memory_restart.map(human_bytes)),
+        ),
+        ("last restart reason", opt(d.last_restart_reason.clone())),
         ("user", d.info.user.clone()),
         (
             "source",
@@ -210,6 +264,44 @@ mod tests {
         assert_eq!(human_bytes(512), "512b");
         assert_eq!(human_bytes(1536), "1.5kb");
         assert_eq!(human_bytes(3 * 1024 * 1024), "3.0mb");
+    }
+
+    #[test]
+    fn host_lines() {
+        let h = |cpu, cpus| pmx_protocol::HostReply {
+            cpu,
+            cpus,
+            memory_used: 3 << 30,
+            memory_total: 8 << 30,
+        };
+        assert_eq!(
+            host_line(&h(Some(12.4), 2)),
+            "host: cpu 12% of 2 cpus, memory 3.0gb / 8.0gb\n"
+        );
+        assert_eq!(
+            host_line(&h(None, 1)),
+            "host: cpu - of 1 cpu, memory 3.0gb / 8.0gb\n"
+        );
+    }
+
+    #[test]
+    fn history_summaries() {
+        let p = |cpu, memory| pmx_protocol::MetricPoint {
+            time: 0,
+            cpu,
+            memory,
+        };
+        assert_eq!(cpu_summary(&[]), None);
+        assert_eq!(memory_summary(&[]), None);
+        let h = [p(None, 1024), p(Some(10.0), 2048), p(Some(30.0), 3072)];
+        assert_eq!(
+            cpu_summary(&h).as_deref(),
+            Some("10% / 20% / 30% (min / avg / max of 2 samples)")
+        );
+        assert_eq!(
+            memory_summary(&h).as_deref(),
+            Some("1.0kb / 2.0kb / 3.0kb (min / avg / max of 3 samples)")
+        );
     }
 
     #[test]

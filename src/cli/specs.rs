@@ -135,9 +135,6 @@ pub fn warn_unbuilt(app: &pmx_config::App) {
     if app.cron_restart.is_some() {
         unbuilt.push("cron_restart");
     }
-    if app.max_memory_restart.is_some() {
-        unbuilt.push("max_memory_restart");
-    }
     if !unbuilt.is_empty() {
         eprintln!(
             "pmx: warning: app \"{}\": this pmx does not act on {} yet",

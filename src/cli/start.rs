@@ -334,6 +334,9 @@ pub fn app_from_flags(
     if let Some(k) = a.kill_timeout {
         app.kill_timeout_ms = k;
     }
+    if let Some(m) = a.max_memory_restart {
+        app.max_memory_restart = Some(m);
+    }
     if let Some(s) = &a.kill_signal {
         app.kill_signal = pmx_config::parse_signal(s)
             .map_err(|e| Failure::usage(format!("--kill-signal: {e}")))?;

@@ -19,6 +19,7 @@ mod logs;
 mod logs_capture;
 mod logs_cli;
 mod logs_json;
+mod metrics;
 mod monit;
 mod node_cluster;
 mod pm2_files;

@@ -866,3 +866,51 @@ fn a_slow_subscriber_hears_lagged_once_caught_up_even_if_nothing_follows() {
         "the queue was overrun"
     );
 }
+
+#[test]
+fn metrics_subscribers_get_figures_every_second_and_the_memory_restart() {
+    let t = TestHome::new();
+    let sock = daemon_socket(&t);
+    let mut sub = Conn::hello(&sock);
+    assert_eq!(
+        sub.call(r#"{"id":3,"type":"subscribe","events":["metrics","restart"]}"#),
+        json!({"id": 3, "result": {"subscribed": true}})
+    );
+    let mut all = Conn::hello(&sock);
+    assert_eq!(
+        all.call(r#"{"id":4,"type":"subscribe","apps":["leak"]}"#),
+        json!({"id": 4, "result": {"subscribed": true}})
+    );
+    t.ok(&[
+        "start",
+        &app("leak.py"),
+        "--name",
+        "leak",
+        "--max-memory-restart",
+        "100M",
+    ]);
+    let events = sub.events_until("metrics of leak, then its memory restart", |seen| {
+        seen.iter()
+            .any(|e| e["event"] == "restart" && e["app"] == "leak")
+    });
+    let m = events
+        .iter()
+        .find(|e| e["event"] == "metrics" && e["app"] == "leak")
+        .expect("a metrics event before the restart");
+    assert!(m["memory"].as_u64().unwrap_or(0) > 0, "{m}");
+    assert!(m["pid"].is_u64(), "{m}");
+    assert!(m["id"].is_u64(), "{m}");
+    let r = events
+        .iter()
+        .find(|e| e["event"] == "restart")
+        .expect("restart");
+    assert_eq!(r["reason"], "memory", "{r}");
+    // A subscriber of every event is not sent metrics (it did not name them).
+    let seen = all.events_until("the restart of leak", |seen| {
+        seen.iter().any(|e| e["event"] == "restart")
+    });
+    assert!(
+        seen.iter().all(|e| e["event"] != "metrics"),
+        "metrics reached a subscriber that did not ask: {seen:#?}"
+    );
+}

@@ -17,6 +17,7 @@
 mod cluster;
 mod effects;
 mod instances;
+mod memory;
 mod queries;
 mod reload;
 mod routes;
@@ -180,6 +181,8 @@ pub struct Shared {
     pub user: String,
     /// The event bus's "someone wants log lines" flag.
     pub bus_flags: BusFlags,
+    /// The Metrics actor, told of every tree (None: nothing measured, in tests).
+    pub metrics: Option<Addr<crate::metrics::Metrics>>,
 }
 
 /// The App supervisor actor.
@@ -221,6 +224,9 @@ pub struct AppSup {
     node_sockets: Vec<cluster::Held>,
     /// Held by the rolling reload under way: a second one waits for it (see `reload.rs`).
     reload_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The slot keys whose rolling replacement for a memory limit is queued or under way
+    /// (see `memory.rs`).
+    memory_reloads: Vec<u32>,
 }
 
 fn rules_of(app: &crate::protocol::App) -> RestartRules {
@@ -287,6 +293,7 @@ impl AppSup {
             listen: None,
             node_sockets: Vec::new(),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
+            memory_reloads: Vec::new(),
         }
     }
 
@@ -633,7 +640,10 @@ impl Handler<Spawned> for AppSup {
         };
         let generation = msg.generation;
         let ev = match msg.result {
-            Ok(pid) => Event::Spawned { generation, pid },
+            Ok(pid) => {
+                self.track(i, generation, pid, ctx);
+                Event::Spawned { generation, pid }
+            }
             Err(failure) => {
                 let transient = short_of_resources(failure.errno);
                 if generation == self.slots[i].fsm.generation {
@@ -661,6 +671,7 @@ impl Handler<ChildExited> for AppSup {
     fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
         // A Process actor that panicked reports here too (its Drop killed the tree): the
         // next spawn gets a new actor, as every spawn does.
+        self.untrack(msg.instance, msg.generation);
         let ev = Event::Exited {
             generation: msg.generation,
             exit: msg.exit,

@@ -77,6 +77,7 @@ impl AppSup {
     fn reload_begin(
         &mut self,
         instances: Option<Vec<u32>>,
+        reason: Reason,
         guard: OwnedMutexGuard<()>,
         done: Done,
         ctx: &mut Context<Self>,
@@ -100,7 +101,7 @@ impl AppSup {
                 self.feed(
                     i,
                     Event::Restart {
-                        reason: Reason::Manual,
+                        reason,
                         waiter: Some(token),
                     },
                     ctx,
@@ -109,13 +110,14 @@ impl AppSup {
             }
         }
         self.flush();
-        self.reload_step(rolling, restarts, guard, done, ctx);
+        self.reload_step(rolling, reason, restarts, guard, done, ctx);
     }
 
     /// The next instance's step, or the end once every step is over.
     fn reload_step(
         &mut self,
         mut rolling: VecDeque<u32>,
+        reason: Reason,
         restarts: Vec<oneshot::Receiver<()>>,
         guard: OwnedMutexGuard<()>,
         done: Done,
@@ -155,6 +157,7 @@ impl AppSup {
         self.feed(
             i,
             Event::Reload {
+                reason,
                 waiter: Some(token),
             },
             ctx,
@@ -190,8 +193,35 @@ impl AppSup {
                 let _ = done.send(Err(ReloadError::Failed(why)));
                 return;
             }
-            act.reload_step(rolling, restarts, guard, done, ctx);
+            act.reload_step(rolling, reason, restarts, guard, done, ctx);
         }));
+    }
+}
+
+impl AppSup {
+    /// Run a rolling reload of `instances` (None: all) once `waits` are done and the
+    /// reload lock is free, in the actor's own context; the receiver gets its end.
+    pub(super) fn reload_after(
+        &mut self,
+        waits: Vec<oneshot::Receiver<()>>,
+        instances: Option<Vec<u32>>,
+        reason: Reason,
+        ctx: &mut Context<Self>,
+    ) -> oneshot::Receiver<Result<(), ReloadError>> {
+        let lock = self.reload_lock.clone();
+        let (done, result) = oneshot::channel();
+        // Spawned in the actor's own context: it goes on when the asker goes away.
+        ctx.spawn(
+            async move {
+                for w in waits {
+                    let _ = w.await;
+                }
+                lock.lock_owned().await
+            }
+            .into_actor(self)
+            .map(move |guard, act, ctx| act.reload_begin(instances, reason, guard, done, ctx)),
+        );
+        result
     }
 }
 
@@ -206,19 +236,7 @@ impl Handler<Reload> for AppSup {
             None => Vec::new(),
         };
         self.flush();
-        let lock = self.reload_lock.clone();
-        let (done, result) = oneshot::channel();
-        // Spawned in the actor's own context: it goes on when the asker goes away.
-        ctx.spawn(
-            async move {
-                for w in waits {
-                    let _ = w.await;
-                }
-                lock.lock_owned().await
-            }
-            .into_actor(self)
-            .map(move |guard, act, ctx| act.reload_begin(msg.instances, guard, done, ctx)),
-        );
+        let result = self.reload_after(waits, msg.instances, Reason::Manual, ctx);
         Box::pin(
             async move { result.await.unwrap_or(Err(ReloadError::Deleted)) }
                 .into_actor(self)

@@ -282,6 +282,9 @@ impl Handler<Describe> for AppSup {
                     instance_var: spec.app.instance_var.clone(),
                     increment_var: spec.app.increment_var.clone(),
                     increment_value: self.incremented(slot).map(|(_, v)| v),
+                    max_memory_restart: spec.app.max_memory_restart,
+                    last_restart_reason: s.fsm.last_restart.map(|r| r.as_str().to_string()),
+                    history: Vec::new(),
                     env: msg.env.then(|| self.env_for(slot)),
                 }
             })

@@ -56,6 +56,10 @@ pub struct RootParts {
     pub nofile: Option<(u64, u64)>,
     /// The user name shown in `list`.
     pub user: String,
+    /// The Metrics actor (on the log arbiter): the figures `list` and `describe` show.
+    pub metrics: Addr<crate::metrics::Metrics>,
+    /// Its last full sample, read by `list` and `host` while it is fresh.
+    pub latest: crate::metrics::Latest,
 }
 
 /// The Root supervisor actor.
@@ -174,6 +178,7 @@ impl Root {
                     nofile: parts.nofile,
                     user: parts.user.clone(),
                     bus_flags: parts.bus_flags.clone(),
+                    metrics: Some(parts.metrics.clone()),
                 })
             })
             .clone();
@@ -217,6 +222,46 @@ impl Root {
             source: source.map(std::path::Path::to_path_buf),
         });
         Some(addr.send(GroupCommand(first)))
+    }
+}
+
+impl Root {
+    /// `list`: the rows, with the Metrics actor's figures (it samples first when its last
+    /// sample is more than a second old, and keeps sampling while clients look). Without
+    /// an answer (its thread gone), the rows go without figures.
+    fn list(&mut self) -> Answer {
+        let mut rows = self.reg.list();
+        if self.parts.latest.fill(&mut rows, std::time::Instant::now()) {
+            // Someone watches and the last sample is fresh: no round trip.
+            self.parts.metrics.do_send(crate::metrics::Watch);
+            return Box::pin(fut::ready(to_json(&rows)));
+        }
+        let look = self
+            .parts
+            .metrics
+            .send(crate::metrics::Look { history: false });
+        Box::pin(
+            async move {
+                if let Ok(snap) = look.await {
+                    fill_figures(&mut rows, &snap);
+                }
+                to_json(&rows)
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+/// The figures of each running row (by its pid) from a Metrics snapshot.
+pub(crate) fn fill_figures(
+    rows: &mut [crate::protocol::ProcessInfo],
+    snap: &crate::metrics::Snapshot,
+) {
+    for r in rows {
+        if let Some(f) = r.pid.and_then(|p| snap.trees.get(&p)) {
+            r.cpu = f.cpu.map(|c| (c * 10.0).round() / 10.0);
+            r.memory = f.memory;
+        }
     }
 }
 
@@ -281,7 +326,7 @@ impl Handler<Api> for Root {
                 pid: std::process::id(),
                 version: VERSION.into(),
             }))),
-            Request::List => Box::pin(fut::ready(to_json(&self.reg.list()))),
+            Request::List => self.list(),
             Request::Start(req) => self.start(req, ctx),
             Request::Up(req) => self.up(req, ctx),
             Request::Stop { target } => self.lifecycle(&target, Op::Stop),
@@ -295,6 +340,21 @@ impl Handler<Api> for Root {
             Request::Env { target } => self.env(&target),
             Request::Flush { target } => self.flush(target.as_deref()),
             Request::ReloadLogs => self.reload_logs(),
+            Request::Host => {
+                if let Some(h) = self.parts.latest.host(std::time::Instant::now()) {
+                    return Box::pin(fut::ready(to_json(&h)));
+                }
+                let host = self.parts.metrics.send(crate::metrics::Host);
+                Box::pin(
+                    async move {
+                        match host.await {
+                            Ok(h) => to_json(&h),
+                            Err(e) => Err(ApiError::new(ErrorCode::Internal, e.to_string())),
+                        }
+                    }
+                    .into_actor(self),
+                )
+            }
             Request::Hello { .. } | Request::Kill | Request::Subscribe { .. } => fail(
                 ApiError::new(ErrorCode::Internal, "handled by the admin session"),
             ),

@@ -73,6 +73,12 @@ pub(super) fn millis(s: &str) -> Result<u64, String> {
     whole(s, "a whole number of milliseconds", u64::MAX)
 }
 
+/// `--max-memory-restart`: a size as ecosystem.ron writes it (`300M`, `1G`, `512K`,
+/// `1.5G`: binary units, `B` optional, any case) or bytes (SPEC §4), as PM2's flag takes.
+pub(super) fn size(s: &str) -> Result<u64, String> {
+    pmx_config::parse_size(s)
+}
+
 /// `--max-restarts`: a whole number.
 pub(super) fn whole_u32(s: &str) -> Result<u32, String> {
     let what = "a whole number";

@@ -10,7 +10,8 @@ use crate::cli::{connect, out, render, Failure, ListArgs, SortField, SortKey};
 
 /// `pmx list`.
 pub fn run(home: &Home, a: ListArgs) -> Result<(), Failure> {
-    let raw = connect(home)?.call_raw(Request::List)?;
+    let mut client = connect(home)?;
+    let raw = client.call_raw(Request::List)?;
     if a.json && a.sort.is_none() {
         // The daemon's JSON as it is: the same objects as the socket's `list`.
         out(&format!("{raw}\n"));
@@ -26,7 +27,16 @@ pub fn run(home: &Home, a: ListArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::request(format!("cannot write the list: {e}")))?;
         out(&format!("{text}\n"));
     } else {
-        out(&render::table(&rows));
+        // The host line under the table (PM2's): a daemon older than `host` answers an
+        // error, and the table goes without it.
+        let host = client
+            .call_as::<pmx_protocol::HostReply>(Request::Host)
+            .ok();
+        let mut text = render::table(&rows);
+        if let Some(h) = host {
+            text.push_str(&render::host_line(&h));
+        }
+        out(&text);
     }
     Ok(())
 }

@@ -143,6 +143,7 @@ fn fixture(name: &str, instances: u32, set: impl FnOnce(&mut crate::protocol::Ap
             nofile: None,
             user: "test".into(),
             bus_flags: BusFlags::default(),
+            metrics: None,
         }),
     };
     let app = AppSup::with_spawner(parts, Rc::new(Recording(calls.clone()))).start();

@@ -25,6 +25,10 @@ impl Root {
             .iter()
             .map(|g| (g.name.clone(), g.handle.clone()))
             .collect();
+        let look = self
+            .parts
+            .metrics
+            .send(crate::metrics::Look { history: true });
         let asked = requests.len();
         let target = target.to_string();
         Box::pin(
@@ -40,6 +44,16 @@ impl Root {
                 }
                 if reached == 0 && asked > 0 {
                     return Err(gone(&target));
+                }
+                // The figures and the last minute of each running instance's tree.
+                if let Ok(snap) = look.await {
+                    for d in &mut out {
+                        if let Some(f) = d.info.pid.and_then(|p| snap.trees.get(&p)) {
+                            d.info.cpu = f.cpu.map(|c| (c * 10.0).round() / 10.0);
+                            d.info.memory = f.memory;
+                            d.history = f.history.clone();
+                        }
+                    }
                 }
                 // A member's group: its strategy, intensity and recent restarts.
                 for d in &mut out {

@@ -94,6 +94,8 @@ pub enum Reason {
     Exited,
     /// A supervisor (its group or its app's strategy) restarts it.
     Group,
+    /// Its tree's resident memory went over `max_memory_restart`.
+    Memory,
 }
 
 impl Reason {
@@ -103,6 +105,7 @@ impl Reason {
             Reason::Manual => "restart",
             Reason::Exited => "exited",
             Reason::Group => "group",
+            Reason::Memory => "memory",
         }
     }
 }
@@ -138,6 +141,9 @@ pub enum Event {
     /// old one keeps running). An instance that is not online is left alone (answered at
     /// once): the shell restarts down instances itself.
     Reload {
+        /// Why (published in the `restart` event of the swap): `Manual` for `reload`,
+        /// `Memory` for a memory limit.
+        reason: Reason,
         /// Settled once the step is over.
         waiter: Option<Token>,
     },
@@ -316,6 +322,8 @@ pub struct Instance {
     pub held: bool,
     /// Restarts since the app started (or the last `reset`).
     pub restarts: u64,
+    /// Why it was last restarted (None: never).
+    pub last_restart: Option<Reason>,
     /// The chain of recent exits (PM2's unstable count, the backoff).
     pub chain: RestartState,
     /// The main process's pid while it runs.
@@ -370,6 +378,7 @@ impl Instance {
             intent: Intent::None,
             held: false,
             restarts: 0,
+            last_restart: None,
             chain: RestartState::default(),
             pid: None,
             started_ms: None,
@@ -505,7 +514,7 @@ impl Instance {
                     self.start(&mut fx);
                 }
             }
-            Event::Reload { waiter } => self.reload_step(waiter, &mut fx),
+            Event::Reload { reason, waiter } => self.reload_step(reason, waiter, &mut fx),
             Event::Reset => {
                 self.restarts = 0;
                 self.chain.reset();
@@ -701,6 +710,7 @@ impl Instance {
     /// Count a restart, announce it and spawn.
     fn restart_now(&mut self, reason: Reason, fx: &mut Vec<Effect>) {
         self.restarts += 1;
+        self.last_restart = Some(reason);
         fx.push(Effect::Publish(Notice::Restart(reason)));
         self.start(fx);
     }

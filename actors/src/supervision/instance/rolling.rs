@@ -19,13 +19,20 @@ pub(super) struct Next {
     ready_early: bool,
     /// How its main process ended (it exited before it was ready).
     exit: Option<Exit>,
+    /// Why the reload replaces the instance (`Manual`, or `Memory`).
+    reason: Reason,
 }
 
 impl Instance {
     /// A reload step (`Event::Reload`): an `online` instance gets a replacement spawned
     /// beside it; a step under way takes this waiter too; any other instance is left as
     /// it is and the waiter answered at once.
-    pub(super) fn reload_step(&mut self, waiter: Option<Token>, fx: &mut Vec<Effect>) {
+    pub(super) fn reload_step(
+        &mut self,
+        reason: Reason,
+        waiter: Option<Token>,
+        fx: &mut Vec<Effect>,
+    ) {
         if self.next.is_some() {
             // One step under way: this waiter joins it.
             self.reload_waiters.extend(waiter);
@@ -43,6 +50,7 @@ impl Instance {
                 started_ms: None,
                 ready_early: false,
                 exit: None,
+                reason,
             });
             self.reload_waiters.extend(waiter);
             fx.push(Effect::Spawn { generation });
@@ -161,7 +169,8 @@ impl Instance {
         fx.push(Effect::Promote {
             generation: self.generation,
         });
-        fx.push(Effect::Publish(Notice::Restart(Reason::Manual)));
+        self.last_restart = Some(n.reason);
+        fx.push(Effect::Publish(Notice::Restart(n.reason)));
         fx.push(Effect::Publish(Notice::Online));
         fx.push(Effect::Report);
     }
@@ -181,6 +190,7 @@ impl Instance {
         self.was_online = false;
         self.ready_early = n.ready_early;
         self.restarts += 1;
+        self.last_restart = Some(Reason::Exited);
         self.waiters.append(&mut self.reload_waiters);
         fx.push(Effect::Promote {
             generation: self.generation,

@@ -150,6 +150,7 @@ fn an_exit_before_ready_is_unstable_and_ends_errored_never_online() {
 
 fn reload(waiter: Token) -> Event {
     Event::Reload {
+        reason: Reason::Manual,
         waiter: Some(waiter),
     }
 }
