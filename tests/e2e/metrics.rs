@@ -242,7 +242,7 @@ fn list_shows_memory_and_cpu_of_busy_and_idle_trees() {
 #[test]
 fn in_cluster_mode_only_the_leaking_instance_is_replaced_for_memory() {
     let t = TestHome::new();
-    let listen = format!("tcp://127.0.0.1:{}", crate::reload::free_port());
+    let listen = format!("tcp://127.0.0.1:{}", crate::http::free_port());
     let mut c = t.cmd(&[
         "start",
         &app("leak.py"),
