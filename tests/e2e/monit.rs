@@ -102,6 +102,14 @@ fn monit_then_report(t: &TestHome) -> String {
     )
 }
 
+/// The screen shows monit's exit status and all of `stty -a` after it (its last line
+/// ends with the `extproc` mode), not only the first lines of it.
+fn stty_shown(screen: &str) -> bool {
+    screen
+        .split_once("MONIT-EXIT=")
+        .is_some_and(|(_, after)| after.contains("extproc"))
+}
+
 /// The cells of the table row of the app `name` (`│0 name status cpu mem ↺ uptime│`).
 fn table_row(screen: &str, name: &str) -> Option<Vec<String>> {
     screen.lines().find_map(|l| {
@@ -115,19 +123,15 @@ fn table_row(screen: &str, name: &str) -> Option<Vec<String>> {
     })
 }
 
-/// A cpu cell: `-` (no sample yet) or `12%`.
+/// A cpu cell with a figure: `12%` (not `-`).
 fn is_cpu(cell: &str) -> bool {
-    cell == "-"
-        || cell
-            .strip_suffix('%')
-            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    cell.strip_suffix('%')
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// A memory cell: `-` (no sample yet) or `512b`, `12.3kb`, `45.0mb`, `1.2gb`.
+/// A memory cell with a figure: `512b`, `12.3kb`, `45.0mb`, `1.2gb` (not `-`: monit's
+/// `list` keeps the daemon sampling, so figures come within a second or two).
 fn is_memory(cell: &str) -> bool {
-    if cell == "-" {
-        return true;
-    }
     let number = ["kb", "mb", "gb", "b"]
         .iter()
         .find_map(|u| cell.strip_suffix(u));
@@ -144,10 +148,12 @@ fn monit_shows_every_app_with_its_figures_and_the_selected_ones_logs() {
     let Some((tmux, _)) = Tmux::start(&t, &monit_then_report(&t)) else {
         return;
     };
-    let screen = tmux.wait_screen("both apps online in the table", |s| {
-        ["ticker", "sleepy"]
-            .iter()
-            .all(|n| table_row(s, n).is_some_and(|c| c[2] == "online"))
+    let screen = tmux.wait_screen("both apps online in the table, with figures", |s| {
+        ["ticker", "sleepy"].iter().all(|n| {
+            table_row(s, n).is_some_and(|c| {
+                c.len() == 7 && c[2] == "online" && is_cpu(&c[3]) && is_memory(&c[4])
+            })
+        })
     });
     for name in ["ticker", "sleepy"] {
         let cells = table_row(&screen, name).expect("row");
@@ -182,7 +188,7 @@ fn q_quits_monit_and_gives_the_terminal_back_as_it_was() {
     };
     tmux.wait_screen("the table", |s| table_row(s, "sleepy").is_some());
     tmux.keys(&["q"]);
-    let after = tmux.wait_screen("monit's exit", |s| s.contains("MONIT-EXIT="));
+    let after = tmux.wait_screen("monit's exit and stty -a", stty_shown);
     assert!(after.contains("MONIT-EXIT=0"), "{after}");
     // The alternate screen is left (the table is gone) and raw mode is off.
     assert!(!after.contains("processes"), "{after}");
@@ -201,7 +207,7 @@ fn ctrl_c_quits_monit_and_restores_the_terminal() {
     };
     tmux.wait_screen("the table", |s| table_row(s, "sleepy").is_some());
     tmux.keys(&["C-c"]);
-    let after = tmux.wait_screen("monit's exit", |s| s.contains("MONIT-EXIT="));
+    let after = tmux.wait_screen("monit's exit and stty -a", stty_shown);
     assert!(after.contains("MONIT-EXIT=0"), "{after}");
     assert!(after.split_whitespace().any(|w| w == "icanon"), "{after}");
 }
