@@ -274,6 +274,17 @@ pub fn resolve(
         env: app.env.clone(),
         envs,
     };
+    if !app.shutdown_with_message && kill_use_message(inherited) {
+        if pmx_actors::node::is_node(app.interpreter.as_deref(), &program) {
+            app.shutdown_with_message = true;
+        } else {
+            eprintln!(
+                "pmx: warning: PM2_KILL_USE_MESSAGE: app \"{}\" is not a Node app (no IPC \
+                 channel for the message): it is stopped with kill_signal {}",
+                app.name, app.kill_signal
+            );
+        }
+    }
     Ok(AppSpec {
         app: app.into(),
         program,
@@ -283,6 +294,16 @@ pub fn resolve(
         source: source.map(Path::to_path_buf),
         env_name: env_name.map(str::to_string),
     })
+}
+
+/// Whether the starting command's environment asks for PM2's `shutdown_with_message` on
+/// every app it starts: `PM2_KILL_USE_MESSAGE=true` (or `1`), PM2's switch (PM2 reads it
+/// in its daemon's environment, for every app; pmx sets the option on each Node app the
+/// command starts, and warns for the others, which have no IPC channel). Any other value,
+/// `false` included, leaves it off (PM2 takes any non-empty value as on).
+pub fn kill_use_message(env: &BTreeMap<String, String>) -> bool {
+    env.get("PM2_KILL_USE_MESSAGE")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
 /// The app `pmx start <script|command> [flags] [-- args]` describes.
@@ -357,6 +378,7 @@ pub fn app_from_flags(
         app.exec_mode = Some(pmx_config::ExecMode::Fork);
     }
     app.wait_ready = a.wait_ready;
+    app.shutdown_with_message = a.shutdown_with_message;
     if let Some(ms) = a.listen_timeout {
         app.listen_timeout_ms = ms;
     }
