@@ -167,7 +167,7 @@ fn validate_apps(specs: &[AppSpec]) -> Result<(), ApiError> {
 fn no_channel(program: &std::path::Path) -> String {
     format!(
         "shutdown_with_message needs a Node app (the message goes over Node's IPC \
-         channel), and {} is not node: remove it to stop the app with kill_signal",
+         channel), and it runs {}, not node: remove it to stop the app with kill_signal",
         program.display()
     )
 }
