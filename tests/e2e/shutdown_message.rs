@@ -278,3 +278,46 @@ fn shutdown_with_message_from_an_ecosystem_file_and_a_pm2_file_stops_by_message(
     let ron = t.ok(&["import", "pm2.json", "-o", "-"]);
     assert!(ron.contains("shutdown_with_message: true"), "{ron}");
 }
+
+#[test]
+fn a_node_app_that_closed_its_channel_is_stopped_with_its_signal() {
+    let t = TestHome::new();
+    let script = app("shutdown_msg.js");
+    let mut c = t.cmd(&[
+        "start",
+        &script,
+        "--name",
+        "sddisc",
+        "--shutdown-with-message",
+        "--kill-timeout",
+        "30000",
+    ]);
+    c.env("DISCONNECT", "1");
+    expect_ok(&run_with_timeout(c, DEADLINE), "start DISCONNECT=1");
+    online_pids(&t, "sddisc", 1);
+    wait_count(&t, "sddisc", "started", 1);
+    // The app's end of the channel (fd 3) is closed before the stop.
+    let pid = int(&t.row("sddisc"), "pid");
+    assert!(
+        wait_for(DEADLINE, || !std::path::Path::new(&format!(
+            "/proc/{pid}/fd/3"
+        ))
+        .exists()),
+        "the app closed its channel"
+    );
+    let began = Instant::now();
+    t.ok(&["stop", "sddisc"]);
+    assert!(
+        began.elapsed() < Duration::from_secs(15),
+        "stopped by SIGINT, not at the SIGKILL: {:?}",
+        began.elapsed()
+    );
+    let log = out_text(&t, "sddisc");
+    assert_eq!(count(&t, "sddisc", "got SIGINT"), 1, "{log}");
+    assert!(!log.contains("message:"), "{log}");
+    let daemon_log = std::fs::read_to_string(t.home.join("pmx.log")).unwrap_or_default();
+    assert!(
+        daemon_log.contains("closed its IPC channel: stopped with kill_signal"),
+        "{daemon_log}"
+    );
+}
