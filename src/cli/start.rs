@@ -275,7 +275,7 @@ pub fn resolve(
         envs,
     };
     if !app.shutdown_with_message && kill_use_message(inherited) {
-        if pmx_actors::node::is_node(app.interpreter.as_deref(), &program) {
+        if runs_under_node(app.interpreter.as_deref(), &program) {
             app.shutdown_with_message = true;
         } else {
             eprintln!(
@@ -304,6 +304,19 @@ pub fn resolve(
 pub fn kill_use_message(env: &BTreeMap<String, String>) -> bool {
     env.get("PM2_KILL_USE_MESSAGE")
         .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// Whether a resolved app runs under Node, by the daemon's rule (pmx-actors'
+/// `node::is_node`, which the CLI does not link): its interpreter or its program is
+/// named `node` or `nodejs`. Only such an app gets Node's IPC channel.
+fn runs_under_node(interpreter: Option<&str>, program: &Path) -> bool {
+    let named = |p: &Path| {
+        matches!(
+            p.file_name().and_then(|n| n.to_str()),
+            Some("node" | "nodejs")
+        )
+    };
+    interpreter.is_some_and(|i| named(Path::new(i))) || named(program)
 }
 
 /// The app `pmx start <script|command> [flags] [-- args]` describes.
@@ -416,6 +429,36 @@ pub fn app_from_flags(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pm2_kill_use_message_and_node_apps_are_told_as_the_daemon_tells_them() {
+        let node = [
+            (Some("node"), "/usr/bin/node", true),
+            (Some("/opt/n/bin/nodejs"), "/opt/n/bin/nodejs", true),
+            (None, "/usr/local/bin/node", true),
+            (Some("bash"), "/usr/bin/bash", false),
+            (Some("none"), "/srv/run.sh", false),
+        ];
+        for (interp, program, want) in node {
+            assert_eq!(
+                runs_under_node(interp, Path::new(program)),
+                want,
+                "{interp:?} {program}"
+            );
+        }
+        let env = |v: &str| BTreeMap::from([("PM2_KILL_USE_MESSAGE".to_string(), v.to_string())]);
+        for (v, want) in [
+            ("true", true),
+            ("TRUE", true),
+            ("1", true),
+            ("false", false),
+            ("", false),
+            ("yes", false),
+        ] {
+            assert_eq!(kill_use_message(&env(v)), want, "{v:?}");
+        }
+        assert!(!kill_use_message(&BTreeMap::new()));
+    }
 
     #[test]
     fn interpreters_by_extension() {
