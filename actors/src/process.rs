@@ -7,6 +7,9 @@
 //! the log actors,
 //! hears its exit from the Reaper, and stops the tree: `kill_signal` to the group, then
 //! SIGKILL after `kill_timeout` to every remaining descendant, setsid'd ones included.
+//! With `shutdown_with_message` (PM2's), a Node app is asked by the IPC message
+//! `'shutdown'` instead of the signal; what outlives its main process gets the signal, and
+//! SIGKILL follows after `kill_timeout` all the same.
 //!
 //! It reports [`ChildExited`] only once the tree is gone, so a replacement never starts
 //! beside a leftover worker that holds the port. It never restarts anything itself: the
@@ -41,6 +44,9 @@ struct Stopping {
     killed: bool,
     /// Orphans already sent `signal`.
     signaled: Vec<i32>,
+    /// The main process was asked by the IPC message `'shutdown'` and its group not yet
+    /// signaled: once the main process is gone, what is left gets `signal`.
+    by_message: bool,
 }
 
 /// The Process actor: one instance.
@@ -71,6 +77,8 @@ pub struct Process {
     clean: bool,
     /// A Node app's IPC channel: where it reports (None: not a Node app).
     node: Option<crate::node::Link>,
+    /// The running process's channel, to send it `'shutdown'` (taken when sent).
+    outbox: Option<crate::node::channel::Outbox>,
 }
 
 /// What a Process actor is built from.
@@ -138,6 +146,7 @@ impl Process {
             kill_timeout: Duration::from_millis(1600),
             clean: false,
             node: p.node,
+            outbox: None,
         }
     }
 }
@@ -229,7 +238,10 @@ impl Handler<Spawn> for Process {
             .map(|link| crate::node::channel::open(link, self.id, 3 + fds.len()))
             .transpose();
         let (channel, opened, broken) = match channel {
-            Ok(Some(o)) => (Some(o.channel), Some((o.child, o.env)), None),
+            Ok(Some(o)) => {
+                self.outbox = Some(o.outbox);
+                (Some(o.channel), Some((o.child, o.env)), None)
+            }
             Ok(None) => (None, None, None),
             Err(e) => (
                 None,
@@ -316,6 +328,10 @@ pub struct Terminate {
     pub signal: Signal,
     /// `kill_timeout` (default 1600 ms).
     pub timeout: Duration,
+    /// `shutdown_with_message`: ask the main process with the IPC message `'shutdown'`
+    /// instead of `signal` (PM2's `proc.send('shutdown')`); a process with no channel left
+    /// gets `signal`. SIGKILL after `timeout` either way.
+    pub by_message: bool,
 }
 
 impl Handler<Terminate> for Process {
@@ -327,7 +343,10 @@ impl Handler<Terminate> for Process {
         match self.stopping.as_mut() {
             // Already stopping its leftovers after a crash: now pmx asked for it.
             Some(s) => s.requested = true,
-            None => self.begin_stop(true, msg.signal, msg.timeout, ctx),
+            None => {
+                let by_message = msg.by_message && self.send_shutdown();
+                self.begin_stop(true, msg.signal, msg.timeout, by_message, ctx);
+            }
         }
         self.finish_if_gone(ctx);
     }
@@ -429,7 +448,13 @@ impl Handler<Reaped> for Process {
             }
             // The main process died and left workers behind: stop them the same way
             // before anything replaces it.
-            self.begin_stop(false, self.kill_signal, self.kill_timeout, ctx);
+            self.begin_stop(false, self.kill_signal, self.kill_timeout, false, ctx);
+        } else if let Some(stop) = self.stopping.as_mut().filter(|s| s.by_message) {
+            // It exited on 'shutdown': what it left behind gets the signal.
+            stop.by_message = false;
+            if let Some(pgid) = self.pgid {
+                os::signal_group(pgid, stop.signal);
+            }
         }
         self.remove_pid_file(msg.pid);
         self.finish_if_gone(ctx);
@@ -451,13 +476,42 @@ impl Handler<OrphanReaped> for Process {
 }
 
 impl Process {
-    /// Start stopping the tree: the signal to the group and to the marked orphans, the
-    /// kill timer, and orphan exits watched.
+    /// Send the running process `'shutdown'` over its IPC channel; false when it has no
+    /// channel (not a Node app, or it closed its end), so the signal is sent instead.
+    fn send_shutdown(&mut self) -> bool {
+        if self.pid.is_none() {
+            return false;
+        }
+        let Some(outbox) = self.outbox.take() else {
+            tracing::warn!(
+                "id {}: shutdown_with_message, but the process has no IPC channel: \
+                 stopped with kill_signal",
+                self.id
+            );
+            return false;
+        };
+        match outbox.send(crate::node::wire::shutdown()) {
+            Ok(()) => true,
+            Err(_) => {
+                tracing::warn!(
+                    "id {}: shutdown_with_message, but the process closed its IPC channel: \
+                     stopped with kill_signal",
+                    self.id
+                );
+                false
+            }
+        }
+    }
+
+    /// Start stopping the tree: the signal to the group and to the marked orphans (or,
+    /// `by_message`, nothing yet: the main process was sent `'shutdown'`), the kill timer,
+    /// and orphan exits watched.
     fn begin_stop(
         &mut self,
         requested: bool,
         signal: Signal,
         timeout: Duration,
+        by_message: bool,
         ctx: &mut Context<Self>,
     ) {
         self.stopping = Some(Stopping {
@@ -465,16 +519,19 @@ impl Process {
             signal,
             killed: false,
             signaled: Vec::new(),
+            by_message,
         });
         self.pids
             .borrow_mut()
             .watch_orphans(self.watch_key(), ctx.address().recipient());
-        if let Some(pgid) = self.pgid {
-            os::signal_group(pgid, signal);
-        }
-        if let Some(pid) = self.pid {
-            // The main process may have moved to another group.
-            os::signal_pid(pid, signal);
+        if !by_message {
+            if let Some(pgid) = self.pgid {
+                os::signal_group(pgid, signal);
+            }
+            if let Some(pid) = self.pid {
+                // The main process may have moved to another group.
+                os::signal_pid(pid, signal);
+            }
         }
         ctx.notify_later(
             KillTimeout {

@@ -121,6 +121,11 @@ pub struct App {
     pub kill_signal: String,
     /// ms between `kill_signal` and SIGKILL (default 1600, PM2's).
     pub kill_timeout_ms: u64,
+    /// Stop a Node app by sending it the IPC message `'shutdown'` (`process.on('message')`)
+    /// instead of `kill_signal`; SIGKILL still follows after `kill_timeout` (PM2's
+    /// `shutdown_with_message`; default `false`). Only a Node app has the channel: the
+    /// daemon refuses the field for any other program.
+    pub shutdown_with_message: bool,
     /// Wait for READY=1 / `process.send('ready')` before `online` (default `false`).
     pub wait_ready: bool,
     /// ms to wait for readiness before `online` anyway (default 3000, PM2's).
@@ -171,6 +176,7 @@ impl App {
             stop_exit_codes: Vec::new(),
             kill_signal: DEFAULT_KILL_SIGNAL.to_string(),
             kill_timeout_ms: DEFAULT_KILL_TIMEOUT_MS,
+            shutdown_with_message: false,
             wait_ready: false,
             listen_timeout_ms: DEFAULT_LISTEN_TIMEOUT_MS,
             max_memory_restart: None,
@@ -236,6 +242,7 @@ impl fmt::Debug for App {
             .field("stop_exit_codes", &self.stop_exit_codes)
             .field("kill_signal", &self.kill_signal)
             .field("kill_timeout_ms", &self.kill_timeout_ms)
+            .field("shutdown_with_message", &self.shutdown_with_message)
             .field("wait_ready", &self.wait_ready)
             .field("listen_timeout_ms", &self.listen_timeout_ms)
             .field("max_memory_restart", &self.max_memory_restart)

@@ -35,6 +35,7 @@ const APP_FIELDS: &[&str] = &[
     "stop_exit_codes",
     "kill_signal",
     "kill_timeout",
+    "shutdown_with_message",
     "wait_ready",
     "listen_timeout",
     "max_memory_restart",
@@ -342,6 +343,10 @@ impl<'s> Walk<'s> {
                     app.kill_timeout_ms = self
                         .duration(v, "kill_timeout")
                         .unwrap_or(DEFAULT_KILL_TIMEOUT_MS)
+                }
+                "shutdown_with_message" => {
+                    app.shutdown_with_message =
+                        self.boolean(v, "shutdown_with_message").unwrap_or(false)
                 }
                 "wait_ready" => app.wait_ready = self.boolean(v, "wait_ready").unwrap_or(false),
                 "listen_timeout" => {

@@ -84,6 +84,10 @@ pub struct App {
     pub kill_signal: String,
     /// ms between `kill_signal` and SIGKILL.
     pub kill_timeout_ms: u64,
+    /// Stop a Node app with the IPC message `'shutdown'` instead of `kill_signal`.
+    /// Absent on the wire means `false` (a client older than the field).
+    #[serde(default)]
+    pub shutdown_with_message: bool,
     /// Wait for readiness before `online`.
     pub wait_ready: bool,
     /// ms to wait for readiness before `online` anyway.
@@ -157,6 +161,7 @@ impl From<pmx_config::App> for App {
             stop_exit_codes,
             kill_signal,
             kill_timeout_ms,
+            shutdown_with_message,
             wait_ready,
             listen_timeout_ms,
             max_memory_restart,
@@ -193,6 +198,7 @@ impl From<pmx_config::App> for App {
             stop_exit_codes,
             kill_signal,
             kill_timeout_ms,
+            shutdown_with_message,
             wait_ready,
             listen_timeout_ms,
             max_memory_restart,
@@ -245,6 +251,7 @@ impl fmt::Debug for App {
             .field("stop_exit_codes", &self.stop_exit_codes)
             .field("kill_signal", &self.kill_signal)
             .field("kill_timeout_ms", &self.kill_timeout_ms)
+            .field("shutdown_with_message", &self.shutdown_with_message)
             .field("wait_ready", &self.wait_ready)
             .field("listen_timeout_ms", &self.listen_timeout_ms)
             .field("max_memory_restart", &self.max_memory_restart)

@@ -146,6 +146,11 @@ pub struct StartArgs {
     /// 512K or bytes; binary units)
     #[argh(option, from_str_fn(size))]
     pub max_memory_restart: Option<u64>,
+    /// stop a Node app by sending it the IPC message 'shutdown' instead of the stop
+    /// signal; SIGKILL still follows after --kill-timeout (PM2's shutdown_with_message;
+    /// PM2_KILL_USE_MESSAGE=true in the environment sets it for every Node app started)
+    #[argh(switch)]
+    pub shutdown_with_message: bool,
     /// exit codes never restarted, comma-separated (0,3)
     #[argh(option, from_str_fn(exit_codes))]
     pub stop_exit_codes: Option<Vec<i32>>,

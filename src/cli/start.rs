@@ -274,6 +274,17 @@ pub fn resolve(
         env: app.env.clone(),
         envs,
     };
+    if !app.shutdown_with_message && kill_use_message(inherited) {
+        if runs_under_node(app.interpreter.as_deref(), &program) {
+            app.shutdown_with_message = true;
+        } else {
+            eprintln!(
+                "pmx: warning: PM2_KILL_USE_MESSAGE: app \"{}\" is not a Node app (no IPC \
+                 channel for the message): it is stopped with kill_signal {}",
+                app.name, app.kill_signal
+            );
+        }
+    }
     Ok(AppSpec {
         app: app.into(),
         program,
@@ -283,6 +294,29 @@ pub fn resolve(
         source: source.map(Path::to_path_buf),
         env_name: env_name.map(str::to_string),
     })
+}
+
+/// Whether the starting command's environment asks for PM2's `shutdown_with_message` on
+/// every app it starts: `PM2_KILL_USE_MESSAGE=true` (or `1`), PM2's switch (PM2 reads it
+/// in its daemon's environment, for every app; pmx sets the option on each Node app the
+/// command starts, and warns for the others, which have no IPC channel). Any other value,
+/// `false` included, leaves it off (PM2 takes any non-empty value as on).
+pub fn kill_use_message(env: &BTreeMap<String, String>) -> bool {
+    env.get("PM2_KILL_USE_MESSAGE")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// Whether a resolved app runs under Node, by the daemon's rule (pmx-actors'
+/// `node::is_node`, which the CLI does not link): its interpreter or its program is
+/// named `node` or `nodejs`. Only such an app gets Node's IPC channel.
+fn runs_under_node(interpreter: Option<&str>, program: &Path) -> bool {
+    let named = |p: &Path| {
+        matches!(
+            p.file_name().and_then(|n| n.to_str()),
+            Some("node" | "nodejs")
+        )
+    };
+    interpreter.is_some_and(|i| named(Path::new(i))) || named(program)
 }
 
 /// The app `pmx start <script|command> [flags] [-- args]` describes.
@@ -363,6 +397,7 @@ pub fn app_from_flags(
         app.exec_mode = Some(pmx_config::ExecMode::Fork);
     }
     app.wait_ready = a.wait_ready;
+    app.shutdown_with_message = a.shutdown_with_message;
     if let Some(ms) = a.listen_timeout {
         app.listen_timeout_ms = ms;
     }
@@ -400,6 +435,36 @@ pub fn app_from_flags(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pm2_kill_use_message_and_node_apps_are_told_as_the_daemon_tells_them() {
+        let node = [
+            (Some("node"), "/usr/bin/node", true),
+            (Some("/opt/n/bin/nodejs"), "/opt/n/bin/nodejs", true),
+            (None, "/usr/local/bin/node", true),
+            (Some("bash"), "/usr/bin/bash", false),
+            (Some("none"), "/srv/run.sh", false),
+        ];
+        for (interp, program, want) in node {
+            assert_eq!(
+                runs_under_node(interp, Path::new(program)),
+                want,
+                "{interp:?} {program}"
+            );
+        }
+        let env = |v: &str| BTreeMap::from([("PM2_KILL_USE_MESSAGE".to_string(), v.to_string())]);
+        for (v, want) in [
+            ("true", true),
+            ("TRUE", true),
+            ("1", true),
+            ("false", false),
+            ("", false),
+            ("yes", false),
+        ] {
+            assert_eq!(kill_use_message(&env(v)), want, "{v:?}");
+        }
+        assert!(!kill_use_message(&BTreeMap::new()));
+    }
 
     #[test]
     fn interpreters_by_extension() {

@@ -38,6 +38,7 @@ mod restart;
 mod run_as;
 mod scale;
 mod security;
+mod shutdown_message;
 mod signal;
 mod spawn_failures;
 mod up;

@@ -44,6 +44,7 @@ impl AppSup {
                         generation,
                         signal: self.kill_signal,
                         timeout: self.kill_timeout,
+                        by_message: self.parts.spec.app.shutdown_with_message,
                     });
                 }
             }

@@ -24,6 +24,7 @@ use nix::sys::socket::{
 use serde_json::{json, Value};
 use tokio::io::Interest;
 use tokio::net::UnixStream;
+use tokio::sync::oneshot;
 
 use super::wire::{self, Incoming, Lines};
 use super::{Link, QueryServer};
@@ -43,6 +44,21 @@ pub struct Channel {
     link: Link,
     /// The app's id, for the log.
     id: u64,
+    /// Where the Process actor's messages to the app come from ([`Outbox`]).
+    inbox: oneshot::Receiver<Value>,
+}
+
+/// The Process actor's way to send the app one message (PM2's `'shutdown'`) through the
+/// channel's task, so it is written between whole lines, never inside one the task is
+/// writing.
+pub struct Outbox(oneshot::Sender<Value>);
+
+impl Outbox {
+    /// Send `message` to the app. Errors (the message back): the channel is gone (the
+    /// app closed its end, or its task ended), so nothing can reach the app this way.
+    pub fn send(self, message: Value) -> Result<(), Value> {
+        self.0.send(message)
+    }
 }
 
 /// A channel made for a spawn: the child's end (passed as its fd `NODE_CHANNEL_FD`, then
@@ -55,6 +71,8 @@ pub struct Opened {
     pub env: Vec<CString>,
     /// The daemon's end.
     pub channel: Channel,
+    /// Where the Process actor sends the app a message.
+    pub outbox: Outbox,
 }
 
 /// Make the channel of a spawn whose channel descriptor will be `fd_number` (3 + the
@@ -80,6 +98,7 @@ pub fn open(link: &Link, id: u64, fd_number: usize) -> io::Result<Opened> {
         // Node's worker ids start at 1 (`cluster.worker.id`, as PM2's workers get).
         env.push(entry(format!("NODE_UNIQUE_ID={}", id + 1))?);
     }
+    let (tx, inbox) = oneshot::channel();
     Ok(Opened {
         child: theirs,
         env,
@@ -87,7 +106,9 @@ pub fn open(link: &Link, id: u64, fd_number: usize) -> io::Result<Opened> {
             fd: mine,
             link: link.clone(),
             id,
+            inbox,
         },
+        outbox: Outbox(tx),
     })
 }
 
@@ -107,7 +128,13 @@ impl Channel {
     /// until the app closes its end (its process, and any child that inherited it, gone)
     /// or a read fails; dropped with its Process actor.
     pub async fn serve(self, instance: u32, generation: u64) {
-        let Channel { fd, link, id } = self;
+        let Channel {
+            fd,
+            link,
+            id,
+            inbox,
+        } = self;
+        let mut inbox = Some(inbox);
         let fd = match UnixStream::from_std(std::os::unix::net::UnixStream::from(fd)) {
             Ok(fd) => fd,
             Err(e) => {
@@ -124,7 +151,30 @@ impl Channel {
         let mut warned_long = false;
         loop {
             let mut got = Vec::new();
-            let read = read_some(&fd, &mut lines, &mut got).await;
+            // A message from the Process actor, or what the app wrote (both cancel-safe:
+            // read_some keeps no state across its await).
+            let read = match inbox.as_mut() {
+                Some(rx) => tokio::select! {
+                    r = read_some(&fd, &mut lines, &mut got) => Read::App(r),
+                    m = rx => Read::Outbox(m.ok()),
+                },
+                None => Read::App(read_some(&fd, &mut lines, &mut got).await),
+            };
+            let read = match read {
+                Read::App(r) => r,
+                Read::Outbox(m) => {
+                    inbox = None;
+                    if let Some(m) = m {
+                        // Between whole lines: the task writes one line at a time.
+                        if let Err(e) = write_all(&fd, &wire::line(&m), None).await {
+                            tracing::debug!("app {} id {id}: IPC channel write: {e}", link.app);
+                            return;
+                        }
+                        tracing::info!("app {} id {id}: sent {m} (IPC)", link.app);
+                    }
+                    continue;
+                }
+            };
             let (n, dropped) = match read {
                 Ok(x) => x,
                 Err(e) => {
@@ -163,6 +213,14 @@ impl Channel {
             }
         }
     }
+}
+
+/// What woke the channel's task.
+enum Read {
+    /// The app wrote (or closed its end): bytes read and lines dropped.
+    App(io::Result<(usize, usize)>),
+    /// The Process actor's message (None: its outbox dropped unused).
+    Outbox(Option<Value>),
 }
 
 /// One message from the app, answered where Node waits for an answer.
@@ -618,5 +676,17 @@ mod tests {
         let (refused, fds) = recv(&child, &mut buf).await;
         assert_eq!(refused["errno"], -libc::ENOTSUP);
         assert!(fds.is_empty());
+        // The Process actor's 'shutdown' arrives as Node frames it, and the channel serves
+        // on after it.
+        opened
+            .outbox
+            .send(wire::shutdown())
+            .expect("the channel runs");
+        let (m, fds) = recv(&child, &mut buf).await;
+        assert_eq!(m, json!("shutdown"));
+        assert!(fds.is_empty());
+        say(&child, &query(2, 3000)).await;
+        let (refused, _) = recv(&child, &mut buf).await;
+        assert_eq!(refused["ack"], 2);
     }
 }

@@ -218,6 +218,12 @@ pub fn handle_ack() -> Value {
     json!({"cmd": "NODE_HANDLE_ACK"})
 }
 
+/// PM2's stop message (`shutdown_with_message`): what `proc.send('shutdown')` writes, the
+/// string `shutdown`, which the app reads as `process.on('message', m => m === 'shutdown')`.
+pub fn shutdown() -> Value {
+    Value::from("shutdown")
+}
+
 /// `value` as one line of the channel.
 pub fn line(value: &Value) -> Vec<u8> {
     let mut s = value.to_string().into_bytes();
@@ -334,5 +340,10 @@ mod tests {
         assert_eq!(w["cmd"], "NODE_HANDLE");
         assert_eq!(w["msg"], r);
         assert!(line(&w).ends_with(b"}\n"));
+        assert_eq!(
+            line(&shutdown()),
+            b"\"shutdown\"\n",
+            "Node's framing of a string"
+        );
     }
 }

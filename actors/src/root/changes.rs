@@ -86,6 +86,11 @@ pub fn declared_changes(old: &AppSpec, new: &AppSpec) -> Vec<String> {
     d.field("stop_exit_codes", &a.stop_exit_codes, &b.stop_exit_codes);
     d.field("kill_signal", &a.kill_signal, &b.kill_signal);
     d.field("kill_timeout", &a.kill_timeout_ms, &b.kill_timeout_ms);
+    d.field(
+        "shutdown_with_message",
+        &a.shutdown_with_message,
+        &b.shutdown_with_message,
+    );
     d.field("wait_ready", &a.wait_ready, &b.wait_ready);
     d.field("listen_timeout", &a.listen_timeout_ms, &b.listen_timeout_ms);
     d.field(
@@ -152,6 +157,7 @@ mod tests {
         "stop_exit_codes",
         "kill_signal",
         "kill_timeout_ms",
+        "shutdown_with_message",
         "wait_ready",
         "listen_timeout_ms",
         "max_memory_restart",
@@ -262,6 +268,10 @@ mod tests {
             ),
             (|s| s.app.kill_timeout_ms = 5, vec!["kill_timeout"]),
             (|s| s.app.wait_ready = true, vec!["wait_ready"]),
+            (
+                |s| s.app.shutdown_with_message = true,
+                vec!["shutdown_with_message"],
+            ),
             (|s| s.app.listen_timeout_ms = 5, vec!["listen_timeout"]),
             (
                 |s| s.app.max_memory_restart = Some(1 << 20),

@@ -154,8 +154,25 @@ fn validate_apps(specs: &[AppSpec]) -> Result<(), ApiError> {
                 "program and cwd must be absolute paths".into(),
             ));
         }
+        if app.shutdown_with_message
+            && !crate::node::is_node(app.interpreter.as_deref(), &spec.program)
+        {
+            return Err(bad(&app.name, no_channel(&spec.program)));
+        }
     }
     Ok(())
+}
+
+/// Why `shutdown_with_message` is refused for an app that does not run under Node: the
+/// message travels over Node's IPC channel, which only a Node app has. PM2 sends it into
+/// a pipe nobody reads, so the app gets no stop request at all and is SIGKILLed after
+/// `kill_timeout`; pmx refuses instead.
+fn no_channel(program: &std::path::Path) -> String {
+    format!(
+        "shutdown_with_message needs a Node app (the message goes over Node's IPC \
+         channel), and it runs {}, not node: remove it to stop the app with kill_signal",
+        program.display()
+    )
 }
 
 #[cfg(test)]
@@ -290,5 +307,31 @@ mod tests {
                 format!("group \"g\": intensity.within: {}ms is more than the maximum of 1 day ({day}ms)", u64::MAX)
             ))
         );
+    }
+
+    #[test]
+    fn shutdown_with_message_is_refused_for_an_app_without_node() {
+        let cases: [(Option<&str>, &str, bool); 4] = [
+            (None, "/usr/bin/node", true),
+            (Some("node"), "/usr/bin/node", true),
+            (None, "/srv/run.sh", false),
+            (Some("python3"), "/usr/bin/python3", false),
+        ];
+        for (interpreter, program, ok) in cases {
+            let mut s = spec("a", 1);
+            s.app.shutdown_with_message = true;
+            s.app.interpreter = interpreter.map(str::to_string);
+            s.program = program.into();
+            let got = code_and_message(validate_specs(&[s], &[]));
+            let want = (!ok).then(|| {
+                (
+                    ErrorCode::InvalidConfig,
+                    format!("app \"a\": {}", no_channel(std::path::Path::new(program))),
+                )
+            });
+            assert_eq!(got, want, "{interpreter:?} {program}");
+        }
+        // Without the option any program passes.
+        assert_eq!(code_and_message(validate_specs(&[spec("a", 1)], &[])), None);
     }
 }

@@ -261,6 +261,16 @@ impl AppConv<'_> {
                 ),
             }
         }
+        if let Some(v) = a.get("shutdown_with_message") {
+            match v.as_bool() {
+                Some(true) => self.line("shutdown_with_message: true".into(), None),
+                Some(false) => {}
+                None => self.err(
+                    "shutdown_with_message",
+                    format!("expected true or false, found {}", kind(v)),
+                ),
+            }
+        }
         if let Some(ms) = self.ms(a, "listen_timeout") {
             self.line(format!("listen_timeout: \"{ms}ms\""), None);
         }
@@ -588,12 +598,8 @@ impl AppConv<'_> {
             Value::Number(n) => n.as_f64() != Some(0.0),
             _ => true,
         };
-        let cases: [(&str, &str); 3] = [
+        let cases: [(&str, &str); 2] = [
             ("append_env_to_name", "pmx names do not change with --env"),
-            (
-                "shutdown_with_message",
-                "pmx stops apps with a signal (set kill_signal)",
-            ),
             ("filter_env", "pmx passes the caller's environment as it is"),
         ];
         for (field, why) in cases {

@@ -686,6 +686,7 @@ mod tests {
                 "out_file": "~/out.log", "error": "NULL",
                 "vizion": false, "kill_timeout": 3000, "cron": "0 3 * * *",
                 "watch": ["src"], "ignore_watch": "node_modules logs",
+                "shutdownWithMessage": true,
             }],
             "deploy": {"production": {"user": "app", "host": ["a", "b"], "ref": "origin/main",
                 "repo": "git@x:y.git", "path": "/srv", "post-deploy": "pmx up", "env": {"D": "1"}}},
@@ -718,6 +719,7 @@ mod tests {
         );
         assert_eq!(app.logs.error_file.as_deref(), Some(Path::new("/dev/null")));
         assert_eq!(app.kill_timeout_ms, 3000);
+        assert!(app.shutdown_with_message, "PM2's camelCase alias");
         assert_eq!(app.cron_restart.as_deref(), Some("0 3 * * *"));
         assert_eq!(app.ignore_watch, ["node_modules", "logs"]);
         assert_eq!(
