@@ -339,8 +339,21 @@ pub fn validate_cron(pattern: &str) -> Result<(), String> {
     })
 }
 
+/// `max_memory_restart` in bytes: more than 0. A limit of 0 would restart the app at every
+/// check, for ever (PM2 takes it so: `0 < memory` holds for any running process).
+///
+/// Errors: one line saying what to give instead.
+pub fn check_memory_limit(bytes: u64) -> Result<u64, String> {
+    if bytes == 0 {
+        return Err("a memory limit of 0 would restart the app at every check: give a size over 0 (\"300M\"), or leave max_memory_restart out for no limit".into());
+    }
+    Ok(bytes)
+}
+
 /// Checks a `listen` address: `tcp://host:port` (host a name, an IPv4 address or a
 /// bracketed IPv6 address; port 1–65535) or `unix:/absolute/path`.
+///
+/// Errors: one line naming the part that is wrong (the port before the host).
 pub fn validate_listen(addr: &str) -> Result<(), String> {
     let bad = |why: &str| format!("invalid listen address \"{addr}\": {why}");
     if let Some(path) = addr.strip_prefix("unix:") {

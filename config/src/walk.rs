@@ -355,9 +355,17 @@ impl<'s> Walk<'s> {
                         .unwrap_or(DEFAULT_LISTEN_TIMEOUT_MS)
                 }
                 "max_memory_restart" => {
-                    app.max_memory_restart = self
-                        .opt(v)
-                        .and_then(|v| v.and_then(|v| self.size(v, "max_memory_restart")))
+                    app.max_memory_restart = self.opt(v).and_then(|v| {
+                        let v = v?;
+                        let bytes = self.size(v, "max_memory_restart")?;
+                        match values::check_memory_limit(bytes) {
+                            Ok(b) => Some(b),
+                            Err(e) => {
+                                self.err(v.pos, e);
+                                None
+                            }
+                        }
+                    })
                 }
                 "cron_restart" => {
                     app.cron_restart = self

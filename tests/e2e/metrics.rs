@@ -271,3 +271,29 @@ fn in_cluster_mode_only_the_leaking_instance_is_replaced_for_memory() {
     assert_eq!(d[0]["last_restart_reason"], "memory");
     assert!(!out_log(&t, "cl").contains("REACHED 300MB"));
 }
+
+#[test]
+fn a_memory_limit_of_zero_is_refused_on_the_command_line_and_in_a_file() {
+    // 0 would restart the app at every check, for ever (PM2 does so).
+    let t = TestHome::new();
+    let err = t.fails(
+        &["start", &app("sleeper.sh"), "--max-memory-restart", "0"],
+        2,
+    );
+    assert!(err.contains("a memory limit of 0"), "{err}");
+    std::fs::write(
+        t.path("zero.ron"),
+        format!(
+            "(apps: [App(name: \"z\", script: {:?},\n  max_memory_restart: \"0M\")])\n",
+            app("sleeper.sh")
+        ),
+    )
+    .expect("write");
+    let file = t.path("zero.ron");
+    let err = t.fails(&["up", file.to_str().expect("utf-8")], 2);
+    assert!(
+        err.contains("zero.ron:2:23") && err.contains("a memory limit of 0"),
+        "{err}"
+    );
+    assert!(t.daemon_pid().is_none() || t.list().is_empty());
+}

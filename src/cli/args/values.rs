@@ -75,8 +75,9 @@ pub(super) fn millis(s: &str) -> Result<u64, String> {
 
 /// `--max-memory-restart`: a size as ecosystem.ron writes it (`300M`, `1G`, `512K`,
 /// `1.5G`: binary units, `B` optional, any case) or bytes (SPEC §4), as PM2's flag takes.
+/// 0 is refused (see `pmx_config::check_memory_limit`).
 pub(super) fn size(s: &str) -> Result<u64, String> {
-    pmx_config::parse_size(s)
+    pmx_config::parse_size(s).and_then(pmx_config::check_memory_limit)
 }
 
 /// `--max-restarts`: a whole number.

@@ -276,14 +276,17 @@ impl AppConv<'_> {
         }
         match a.get("max_memory_restart") {
             None | Some(Value::Null) => {}
-            Some(Value::Number(n)) => match n.as_u64() {
-                Some(b) => self.line(format!("max_memory_restart: {b}"), Some("bytes")),
+            Some(Value::Number(n)) => match n.as_u64().map(pmx_config::check_memory_limit) {
+                Some(Ok(b)) => self.line(format!("max_memory_restart: {b}"), Some("bytes")),
+                Some(Err(e)) => self.err("max_memory_restart", e),
                 None => self.err("max_memory_restart", "expected a whole number of bytes"),
             },
-            Some(Value::String(s)) => match pmx_config::parse_size(s) {
-                Ok(_) => self.line(format!("max_memory_restart: {}", ron_str(s.trim())), None),
-                Err(e) => self.err("max_memory_restart", e),
-            },
+            Some(Value::String(s)) => {
+                match pmx_config::parse_size(s).and_then(pmx_config::check_memory_limit) {
+                    Ok(_) => self.line(format!("max_memory_restart: {}", ron_str(s.trim())), None),
+                    Err(e) => self.err("max_memory_restart", e),
+                }
+            }
             Some(v) => self.err(
                 "max_memory_restart",
                 format!("expected a size like \"300M\", found {}", kind(v)),
