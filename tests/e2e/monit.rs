@@ -311,3 +311,25 @@ fn monit_without_a_terminal_fails_in_one_line_with_exit_2() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("monit needs a terminal"), "{err}");
 }
+
+#[test]
+fn a_small_terminal_keeps_the_process_list_with_ids_and_names() {
+    let t = TestHome::new();
+    t.ok(&["start", &app("sleeper.sh"), "--name", "sleepy"]);
+    let Some((tmux, _)) = Tmux::start(&t, &monit_then_report(&t)) else {
+        return;
+    };
+    tmux.wait_screen("the table", |s| table_row(s, "sleepy").is_some());
+    let ok = tmux
+        .cmd()
+        .args(["resize-window", "-x", "40", "-y", "10"])
+        .status()
+        .expect("tmux resize-window");
+    assert!(ok.success());
+    // The charts and the log box give way; the row keeps its id, name and status.
+    let screen = tmux.wait_screen("the row in a 40x10 window", |s| {
+        s.lines().count() <= 10 && table_row(s, "sleepy").is_some_and(|c| c.len() >= 3)
+    });
+    let cells = table_row(&screen, "sleepy").expect("row");
+    assert_eq!(cells[2], "online", "{screen}");
+}

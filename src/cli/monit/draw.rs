@@ -40,20 +40,31 @@ fn status_colour(s: Status) -> Color {
 
 /// Draw the whole screen from `m`; records the table's page height in `m.page`.
 pub fn draw(f: &mut Frame, m: &mut Model) {
+    let screen = f.area();
+    // A small terminal keeps the process list first: the log box goes below
+    // `SMALL_HEIGHT` rows and the charts below `SMALL_WIDTH` columns.
+    let logs_height = if screen.height < SMALL_HEIGHT { 0 } else { 5 };
     let [top, middle, logs, bottom] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Percentage(55),
-        Constraint::Min(5),
+        Constraint::Percentage(if logs_height == 0 { 100 } else { 55 }),
+        Constraint::Min(logs_height),
         Constraint::Length(1),
     ])
-    .areas(f.area());
+    .areas(screen);
     f.render_widget(Paragraph::new(host_line(m)), top);
 
-    let [table_area, side] =
-        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(middle);
-    draw_table(f, m, table_area);
-    draw_side(f, m, side);
-    draw_logs(f, m, logs);
+    if screen.width < SMALL_WIDTH {
+        draw_table(f, m, middle);
+    } else {
+        let [table_area, side] =
+            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                .areas(middle);
+        draw_table(f, m, table_area);
+        draw_side(f, m, side);
+    }
+    if logs_height > 0 {
+        draw_logs(f, m, logs);
+    }
 
     let keys = "r restart  R reload  s stop  ? help  q quit";
     let line = if m.status.is_empty() {
@@ -91,16 +102,48 @@ fn host_line(m: &Model) -> Line<'static> {
     ])
 }
 
+/// Below this many rows the log box is left out; below this many columns, the charts.
+const SMALL_HEIGHT: u16 = 16;
+const SMALL_WIDTH: u16 = 80;
+
+/// The table's columns: (header, width; 0 for the name, which takes what is left), in
+/// the order they are given up when the table is narrow — from the last — so that id,
+/// name and status stay longest.
+const COLUMNS: [(&str, u16); 7] = [
+    ("id", 4),
+    ("name", 0),
+    ("status", 15),
+    ("cpu", 5),
+    ("mem", 8),
+    ("↺", 4),
+    ("uptime", 6),
+];
+
+/// How many of [`COLUMNS`] fit in `inner` columns with a name at least 8 wide (id and
+/// name always).
+fn columns_that_fit(inner: u16) -> usize {
+    let mut n = COLUMNS.len();
+    while n > 2 {
+        let fixed: u16 = COLUMNS[..n].iter().map(|(_, w)| w + 1).sum();
+        if fixed + 8 <= inner {
+            break;
+        }
+        n -= 1;
+    }
+    n
+}
+
 fn draw_table(f: &mut Frame, m: &mut Model, area: Rect) {
     // Borders and the header row.
     m.page = usize::from(area.height.saturating_sub(3)).max(1);
-    let header = Row::new(["id", "name", "status", "cpu", "mem", "↺", "uptime"])
+    let n = columns_that_fit(area.width.saturating_sub(2));
+    let header = Row::new(COLUMNS[..n].iter().map(|(h, _)| *h))
         .style(Style::new().add_modifier(Modifier::BOLD));
     // Only the rows on screen are built (200 apps cost 200 rows a frame otherwise).
     let selected = m.index();
     m.offset = scroll(m.offset, selected.unwrap_or(0), m.page).min(m.rows.len());
     let rows = m.rows.iter().skip(m.offset).take(m.page).map(|r| {
-        Row::new(vec![
+        let mut cells = vec![
             Cell::from(r.id.to_string()),
             Cell::from(r.name.clone()),
             Cell::from(r.status.as_str()).style(Style::new().fg(status_colour(r.status))),
@@ -108,23 +151,18 @@ fn draw_table(f: &mut Frame, m: &mut Model, area: Rect) {
             Cell::from(fmt_memory(r.memory)),
             Cell::from(r.restarts.to_string()),
             Cell::from(fmt_uptime(r.uptime)),
-        ])
+        ];
+        cells.truncate(n);
+        Row::new(cells)
     });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(4),
-            Constraint::Fill(1),
-            Constraint::Length(15),
-            Constraint::Length(5),
-            Constraint::Length(8),
-            Constraint::Length(4),
-            Constraint::Length(6),
-        ],
-    )
-    .header(header)
-    .block(Block::bordered().title(" processes "))
-    .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let widths = COLUMNS[..n].iter().map(|(_, w)| match w {
+        0 => Constraint::Fill(1),
+        w => Constraint::Length(*w),
+    });
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(Block::bordered().title(" processes "))
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let mut state =
         TableState::default().with_selected(selected.map(|i| i.saturating_sub(m.offset)));
     f.render_stateful_widget(table, area, &mut state);
@@ -217,4 +255,26 @@ fn draw_help(f: &mut Frame) {
         Paragraph::new(lines).block(Block::bordered().title(" keys ")),
         rect,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_narrow_table_gives_up_columns_from_the_last_and_keeps_id_and_name() {
+        // (inner width, columns kept)
+        let cases = [
+            (200, 7),
+            (60, 7), // 49 fixed (each width + a space), + 8 of name
+            (55, 6), // uptime goes first
+            (40, 4), // then ↺ and mem
+            (30, 3), // id, name, status
+            (14, 2),
+            (0, 2),
+        ];
+        for (inner, want) in cases {
+            assert_eq!(columns_that_fit(inner), want, "{inner} columns");
+        }
+    }
 }
