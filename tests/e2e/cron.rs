@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::harness::{app, wait_for, TestHome, DEADLINE};
+use crate::harness::{app, expect_ok, wait_for, TestHome, DEADLINE};
 
 /// A script that appends the time (seconds, fractional) of each of its runs to `record`,
 /// then sleeps until stopped (`hold`) or exits at once.
@@ -172,6 +172,54 @@ fn an_invalid_cron_pattern_is_refused_naming_the_field_and_position() {
     assert!(
         err.lines()
             .any(|l| l.starts_with("pmx: eco.ron:3:17: ") && l.contains("cron")),
+        "{err}"
+    );
+    assert!(t.daemon_pid().is_none(), "no daemon for a bad file");
+}
+
+#[test]
+fn cron_timezone_reads_the_pattern_at_that_zones_wall_clock() {
+    let t = TestHome::new();
+    std::fs::write(
+        t.path("eco.ron"),
+        format!(
+            "Ecosystem(apps: [\n  App(name: \"tokyo\", script: \"{s}\", cron_restart: \"0 3 * * *\", cron_timezone: \"Asia/Tokyo\"),\n  App(name: \"here\", script: \"{s}\", cron_restart: \"0 3 * * *\"),\n])\n",
+            s = app("sleeper.sh")
+        ),
+    )
+    .expect("write");
+    // The daemon runs in UTC (it is started by this first command, with its environment).
+    let mut c = t.cmd(&["up", "eco.ron"]);
+    c.env("TZ", "UTC");
+    expect_ok(&c.output().expect("run pmx"), "up");
+    t.wait_status("tokyo", "online");
+    let next = describe(&t, "tokyo")["cron_next"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(next.ends_with(" 03:00:00 +09:00 (Asia/Tokyo)"), "{next}");
+    let next = describe(&t, "here")["cron_next"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(next.ends_with(" 03:00:00 +00:00 (local)"), "{next}");
+}
+
+#[test]
+fn an_unknown_cron_timezone_is_refused_at_its_line_and_column() {
+    let t = TestHome::new();
+    std::fs::write(
+        t.path("eco.ron"),
+        format!(
+            "Ecosystem(apps: [App(\n  name: \"a\", script: \"{}\",\n  cron_restart: \"0 3 * * *\",\n  cron_timezone: \"Mars/Olympus\",\n)])\n",
+            app("sleeper.sh")
+        ),
+    )
+    .expect("write");
+    let err = t.fails(&["up", "eco.ron"], 2);
+    assert!(
+        err.lines().any(|l| l.starts_with("pmx: eco.ron:4:18: ")
+            && l.contains("unknown time zone \"Mars/Olympus\"")),
         "{err}"
     );
     assert!(t.daemon_pid().is_none(), "no daemon for a bad file");

@@ -1,6 +1,7 @@
 //! The App supervisor's `cron_restart` (SPEC §4): one actix timer, not a loop or a thread.
 //! The next fire time is computed with `croner` (5 fields, or 6 with seconds first, as
-//! `pmx_config::validate_cron` accepts) in the daemon's local zone; the timer carries a
+//! `pmx_config::validate_cron` accepts) in the app's `cron_timezone` (an IANA zone, with
+//! `chrono-tz`; default the daemon's local zone, read once per arm); the timer carries a
 //! generation, so a spec change or a delete (which re-arm or cancel it) never lets an old
 //! timer act. On a fire the app is restarted with reason `cron`: in cluster mode every
 //! instance replaced the rolling way (as `reload`), in fork mode restarted; an instance
@@ -13,7 +14,7 @@
 use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::{DateTime, Local, TimeZone};
+use chrono::{DateTime, Local, TimeZone, Utc};
 
 use super::AppSup;
 use crate::supervision::instance::{Event, Phase, Reason};
@@ -24,7 +25,7 @@ pub(super) struct CronState {
     /// Bumped at every arm or cancel: a timer with an older one does nothing.
     generation: u64,
     /// The armed timer and the tick it fires for.
-    armed: Option<(SpawnHandle, DateTime<Local>)>,
+    armed: Option<(SpawnHandle, DateTime<Utc>)>,
 }
 
 /// The first tick of `pattern` strictly after `after`, in `after`'s zone.
@@ -59,7 +60,7 @@ impl AppSup {
         self.arm_cron_after(None, ctx);
     }
 
-    fn arm_cron_after(&mut self, last: Option<DateTime<Local>>, ctx: &mut Context<Self>) {
+    fn arm_cron_after(&mut self, last: Option<DateTime<Utc>>, ctx: &mut Context<Self>) {
         self.disarm_cron(ctx);
         if self.deleting {
             return;
@@ -67,12 +68,16 @@ impl AppSup {
         let Some(pattern) = self.parts.spec.app.cron_restart.clone() else {
             return;
         };
-        let now = Local::now();
+        let now = Utc::now();
         let from = match last {
             Some(l) if l > now => l,
             _ => now,
         };
-        let next = match next_fire(&pattern, &from) {
+        let next = match self.cron_zone() {
+            Some(tz) => next_fire(&pattern, &from.with_timezone(&tz)).map(|t| t.to_utc()),
+            None => next_fire(&pattern, &from.with_timezone(&Local)).map(|t| t.to_utc()),
+        };
+        let next = match next {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(
@@ -88,13 +93,23 @@ impl AppSup {
         self.cron.armed = Some((handle, next));
     }
 
-    /// The next fire time as `describe` shows it, with its zone: `2026-12-06 16:30:00
-    /// +00:00 (local)`; None without `cron_restart`.
+    /// The app's `cron_timezone` (None: the daemon's local zone; a name the daemon's
+    /// validation let through is always known).
+    fn cron_zone(&self) -> Option<chrono_tz::Tz> {
+        let zone = self.parts.spec.app.cron_timezone.as_deref()?;
+        pmx_config::parse_timezone(zone).ok()
+    }
+
+    /// The next fire time as `describe` shows it, in its zone and naming it:
+    /// `2026-12-07 03:00:00 +09:00 (Asia/Tokyo)`, or `… (local)` without
+    /// `cron_timezone`; None without `cron_restart`.
     pub(super) fn cron_next(&self) -> Option<String> {
-        self.cron
-            .armed
-            .as_ref()
-            .map(|(_, t)| format!("{} (local)", t.format("%Y-%m-%d %H:%M:%S %:z")))
+        let (_, t) = self.cron.armed.as_ref()?;
+        const FMT: &str = "%Y-%m-%d %H:%M:%S %:z";
+        Some(match self.cron_zone() {
+            Some(tz) => format!("{} ({tz})", t.with_timezone(&tz).format(FMT)),
+            None => format!("{} (local)", t.with_timezone(&Local).format(FMT)),
+        })
     }
 
     fn cron_fired(&mut self, generation: u64, ctx: &mut Context<Self>) {
@@ -140,6 +155,7 @@ impl AppSup {
 mod tests {
     use super::next_fire;
     use chrono::{FixedOffset, TimeZone, Utc};
+    use chrono_tz::{America::New_York, Asia::Tokyo, Europe::Paris};
 
     #[test]
     fn next_fire_times() {
@@ -173,6 +189,45 @@ mod tests {
         let tokyo = FixedOffset::east_opt(9 * 3600).unwrap();
         let got = next_fire("0 3 * * *", &t.with_timezone(&tokyo)).unwrap();
         assert_eq!(got, Utc.with_ymd_and_hms(2026, 12, 6, 18, 0, 0).unwrap());
+        // IANA zones, daylight saving time included: "0 3 * * *" read in each zone, from
+        // 2026-12-06 16:20:30 UTC (winter), and from 2026-07-01 12:00:00 UTC (summer).
+        let summer = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
+        let zones = [
+            (
+                t,
+                Tokyo,
+                Utc.with_ymd_and_hms(2026, 12, 6, 18, 0, 0).unwrap(),
+            ),
+            (
+                t,
+                Paris,
+                Utc.with_ymd_and_hms(2026, 12, 7, 2, 0, 0).unwrap(),
+            ),
+            (
+                t,
+                New_York,
+                Utc.with_ymd_and_hms(2026, 12, 7, 8, 0, 0).unwrap(),
+            ),
+            (
+                summer,
+                Paris,
+                Utc.with_ymd_and_hms(2026, 7, 2, 1, 0, 0).unwrap(),
+            ),
+            (
+                summer,
+                New_York,
+                Utc.with_ymd_and_hms(2026, 7, 2, 7, 0, 0).unwrap(),
+            ),
+            (
+                summer,
+                Tokyo,
+                Utc.with_ymd_and_hms(2026, 7, 1, 18, 0, 0).unwrap(),
+            ),
+        ];
+        for (from, tz, want) in zones {
+            let got = next_fire("0 3 * * *", &from.with_timezone(&tz)).unwrap();
+            assert_eq!(got.to_utc(), want, "{tz} from {from}");
+        }
         assert!(next_fire("nope", &t).is_err());
     }
 }

@@ -406,7 +406,8 @@ impl AppSup {
             // sockets they were given until they are replaced.
             self.listen = None;
         }
-        let cron_changed = self.parts.spec.app.cron_restart != spec.app.cron_restart;
+        let cron_changed = self.parts.spec.app.cron_restart != spec.app.cron_restart
+            || self.parts.spec.app.cron_timezone != spec.app.cron_timezone;
         self.parts.spec = spec;
         if cron_changed {
             self.arm_cron(ctx);
