@@ -224,3 +224,62 @@ fn an_unknown_cron_timezone_is_refused_at_its_line_and_column() {
     );
     assert!(t.daemon_pid().is_none(), "no daemon for a bad file");
 }
+
+#[test]
+fn in_cluster_mode_every_instance_is_replaced_rolling_at_a_tick() {
+    let t = TestHome::new();
+    let record = t.path("runs");
+    let script = recorder(&t, &record, true);
+    t.ok(&[
+        "start",
+        &script,
+        "--name",
+        "k",
+        "-i",
+        "2",
+        "--cron-restart",
+        "*/2 * * * * *",
+    ]);
+    // 2 starts, then both instances replaced at each tick.
+    assert!(
+        wait_for(DEADLINE, || runs(&record).len() >= 6),
+        "6 runs: {:?}",
+        runs(&record)
+    );
+    let rows = t.ok(&["describe", "k", "--json"]);
+    let rows: Value = serde_json::from_str(&rows).expect("describe json");
+    let rows = rows.as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for r in &rows {
+        assert_eq!(r["last_restart_reason"], "cron", "{r}");
+    }
+}
+
+#[test]
+fn a_tick_that_finds_a_restart_under_way_is_skipped() {
+    let t = TestHome::new();
+    let pid = t.path("pid");
+    // Its stop takes the whole kill_timeout (it ignores SIGINT): 3 s, past the next tick.
+    t.ok(&[
+        "start",
+        &app("ignore_sigint.py"),
+        "--name",
+        "slow",
+        "--kill-timeout",
+        "3000",
+        "--cron-restart",
+        "*/2 * * * * *",
+        "--",
+        &pid.to_string_lossy(),
+    ]);
+    let log = t.home.join("pmx.log");
+    assert!(
+        wait_for(DEADLINE, || std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("cron tick skipped, a restart is still under way")),
+        "a skipped tick is logged"
+    );
+    t.wait_row("slow", "a cron restart", |r| {
+        r["restarts"].as_i64().unwrap_or(0) >= 1 && r["status"] == "online"
+    });
+}
