@@ -44,8 +44,9 @@ pub use model::*;
 pub use reader::MAX_DEPTH;
 pub use values::{
     check_duration, check_memory_limit, moment_to_strftime, parse_dotenv, parse_duration,
-    parse_instances, parse_signal, parse_size, suggest, validate_cron, validate_date_format,
-    validate_listen, validate_name, MAX_DURATION_MS, SIGNALS,
+    parse_instances, parse_signal, parse_size, parse_timezone, suggest, validate_cron,
+    validate_date_format, validate_listen, validate_name, validate_timezone, MAX_DURATION_MS,
+    SIGNALS,
 };
 
 use std::path::{Path, PathBuf};

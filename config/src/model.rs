@@ -134,6 +134,10 @@ pub struct App {
     pub max_memory_restart: Option<u64>,
     /// Cron pattern that restarts the app (5 fields, or 6 with seconds first); default none.
     pub cron_restart: Option<String>,
+    /// The IANA zone (`Asia/Tokyo`, `UTC`) `cron_restart`'s times are read in; default
+    /// none: the daemon's local zone.
+    #[serde(default)]
+    pub cron_timezone: Option<String>,
     /// Restart on file changes (default `Off`).
     pub watch: Watch,
     /// Globs ignored by the watcher (SPEC §4); default none.
@@ -181,6 +185,7 @@ impl App {
             listen_timeout_ms: DEFAULT_LISTEN_TIMEOUT_MS,
             max_memory_restart: None,
             cron_restart: None,
+            cron_timezone: None,
             watch: Watch::default(),
             ignore_watch: Vec::new(),
             watch_delay_ms: DEFAULT_WATCH_DELAY_MS,
@@ -247,6 +252,7 @@ impl fmt::Debug for App {
             .field("listen_timeout_ms", &self.listen_timeout_ms)
             .field("max_memory_restart", &self.max_memory_restart)
             .field("cron_restart", &self.cron_restart)
+            .field("cron_timezone", &self.cron_timezone)
             .field("watch", &self.watch)
             .field("ignore_watch", &self.ignore_watch)
             .field("watch_delay_ms", &self.watch_delay_ms)

@@ -339,6 +339,22 @@ pub fn validate_cron(pattern: &str) -> Result<(), String> {
     })
 }
 
+/// Checks `cron_timezone`: an IANA zone name (`Europe/Paris`, `Asia/Tokyo`, `UTC`), as
+/// the `chrono-tz` crate knows them (the tz database compiled in: no file read at run
+/// time, the same answer on every host).
+pub fn validate_timezone(zone: &str) -> Result<(), String> {
+    parse_timezone(zone).map(|_| ())
+}
+
+/// `zone` as a `chrono_tz::Tz`, for the cron timer.
+///
+/// Errors: not an IANA zone name (with a "did you mean" when one is close).
+pub fn parse_timezone(zone: &str) -> Result<chrono_tz::Tz, String> {
+    zone.parse::<chrono_tz::Tz>().map_err(|_| {
+        format!("unknown time zone \"{zone}\": expected an IANA zone name (Europe/Paris, Asia/Tokyo, UTC)")
+    })
+}
+
 /// `max_memory_restart` in bytes: more than 0. A limit of 0 would restart the app at every
 /// check, for ever (PM2 takes it so: `0 < memory` holds for any running process).
 ///
@@ -588,6 +604,26 @@ mod tests {
         );
         assert!(validate_date_format("%Q").is_err());
         assert!(validate_date_format("").is_err());
+    }
+
+    #[test]
+    fn time_zones() {
+        for ok in [
+            "UTC",
+            "Asia/Tokyo",
+            "Europe/Paris",
+            "America/New_York",
+            "Etc/GMT+3",
+        ] {
+            assert_eq!(validate_timezone(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "Mars/Olympus", "asia/tokyo ", "+09:00", "Local"] {
+            assert!(validate_timezone(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            validate_timezone("Mars/Olympus"),
+            Err("unknown time zone \"Mars/Olympus\": expected an IANA zone name (Europe/Paris, Asia/Tokyo, UTC)".into())
+        );
     }
 
     #[test]

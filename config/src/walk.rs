@@ -40,6 +40,7 @@ const APP_FIELDS: &[&str] = &[
     "listen_timeout",
     "max_memory_restart",
     "cron_restart",
+    "cron_timezone",
     "watch",
     "ignore_watch",
     "watch_delay",
@@ -373,6 +374,17 @@ impl<'s> Walk<'s> {
                         .and_then(|v| v.and_then(|v| self.string(v, "cron_restart")));
                     if let Some(p) = &app.cron_restart {
                         if let Err(e) = values::validate_cron(p) {
+                            let pos = inner(v).pos;
+                            self.err(pos, e);
+                        }
+                    }
+                }
+                "cron_timezone" => {
+                    app.cron_timezone = self
+                        .opt(v)
+                        .and_then(|v| v.and_then(|v| self.string(v, "cron_timezone")));
+                    if let Some(z) = &app.cron_timezone {
+                        if let Err(e) = values::validate_timezone(z) {
                             let pos = inner(v).pos;
                             self.err(pos, e);
                         }

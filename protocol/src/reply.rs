@@ -193,10 +193,17 @@ pub struct Description {
     /// `max_memory_restart` in bytes (SPEC §4); null without a limit.
     #[serde(default)]
     pub max_memory_restart: Option<u64>,
-    /// Why the instance was last restarted (`restart`, `exited`, `group`, `memory`);
-    /// null when it never was.
+    /// Why the instance was last restarted (`restart`, `exited`, `group`, `memory`,
+    /// `cron`); null when it never was.
     #[serde(default)]
     pub last_restart_reason: Option<String>,
+    /// `cron_restart`'s pattern (SPEC §4); null without one.
+    #[serde(default)]
+    pub cron_restart: Option<String>,
+    /// The next time `cron_restart` fires, with its zone (`2026-12-06 16:30:00 +00:00
+    /// (local)`); null without a pattern.
+    #[serde(default)]
+    pub cron_next: Option<String>,
     /// The last minute of cpu and memory samples, oldest first (one a second while
     /// someone watches or a memory limit is set); empty before the first.
     #[serde(default)]

@@ -96,6 +96,9 @@ pub struct App {
     pub max_memory_restart: Option<u64>,
     /// Cron pattern that restarts the app.
     pub cron_restart: Option<String>,
+    /// The IANA zone `cron_restart` is read in (None: the daemon's local zone).
+    #[serde(default)]
+    pub cron_timezone: Option<String>,
     /// Restart on file changes.
     pub watch: Watch,
     /// Globs ignored by the watcher.
@@ -166,6 +169,7 @@ impl From<pmx_config::App> for App {
             listen_timeout_ms,
             max_memory_restart,
             cron_restart,
+            cron_timezone,
             watch,
             ignore_watch,
             watch_delay_ms,
@@ -203,6 +207,7 @@ impl From<pmx_config::App> for App {
             listen_timeout_ms,
             max_memory_restart,
             cron_restart,
+            cron_timezone,
             watch,
             ignore_watch,
             watch_delay_ms,
@@ -256,6 +261,7 @@ impl fmt::Debug for App {
             .field("listen_timeout_ms", &self.listen_timeout_ms)
             .field("max_memory_restart", &self.max_memory_restart)
             .field("cron_restart", &self.cron_restart)
+            .field("cron_timezone", &self.cron_timezone)
             .field("watch", &self.watch)
             .field("ignore_watch", &self.ignore_watch)
             .field("watch_delay_ms", &self.watch_delay_ms)

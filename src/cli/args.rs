@@ -3,7 +3,7 @@
 use argh::{ArgsInfo, FromArgs};
 
 mod values;
-use self::values::{exit_codes, instances, line_count, millis, size, sort_key, whole_u32};
+use self::values::{cron, exit_codes, instances, line_count, millis, size, sort_key, whole_u32};
 pub use self::values::{rewrite_aliases, VERB_ALIASES};
 
 /// pmx: a production process manager (PM2's verbs, OTP supervision).
@@ -146,6 +146,11 @@ pub struct StartArgs {
     /// 512K or bytes; binary units)
     #[argh(option, from_str_fn(size))]
     pub max_memory_restart: Option<u64>,
+    /// restart the app at the times of this cron pattern, in the daemon's zone: 5 fields
+    /// (minute hour day month weekday) or 6 with seconds first (PM2's --cron, also
+    /// taken); an app that is down, or done with --no-autorestart, is started
+    #[argh(option, from_str_fn(cron))]
+    pub cron_restart: Option<String>,
     /// stop a Node app by sending it the IPC message 'shutdown' instead of the stop
     /// signal; SIGKILL still follows after --kill-timeout (PM2's shutdown_with_message;
     /// PM2_KILL_USE_MESSAGE=true in the environment sets it for every Node app started)
@@ -724,6 +729,18 @@ mod tests {
             // unknown option.
             (&["stop", "--node-args"], &["stop", "--node-args"]),
             (&["list"], &["list"]),
+            (
+                &["start", "a.js", "--cron", "*/5 * * * *"],
+                &["start", "a.js", "--cron-restart", "*/5 * * * *"],
+            ),
+            (
+                &["start", "a.js", "--cron=0 3 * * *"],
+                &["start", "a.js", "--cron-restart=0 3 * * *"],
+            ),
+            (
+                &["start", "a.js", "--cron-restart", "0 3 * * *"],
+                &["start", "a.js", "--cron-restart", "0 3 * * *"],
+            ),
         ];
         for (given, want) in cases {
             let mut args: Vec<String> = given.iter().map(|s| s.to_string()).collect();

@@ -172,6 +172,8 @@ pub fn describe(d: &Description) -> String {
             opt(d.max_memory_restart.map(human_bytes)),
         ),
         ("last restart reason", opt(d.last_restart_reason.clone())),
+        ("cron restart", opt(d.cron_restart.clone())),
+        ("next cron restart", opt(d.cron_next.clone())),
         ("user", d.info.user.clone()),
         (
             "source",

@@ -132,9 +132,6 @@ pub fn warn_unbuilt(app: &pmx_config::App) {
     if !matches!(app.watch, pmx_config::Watch::Off) {
         unbuilt.push("watch");
     }
-    if app.cron_restart.is_some() {
-        unbuilt.push("cron_restart");
-    }
     if !unbuilt.is_empty() {
         eprintln!(
             "pmx: warning: app \"{}\": this pmx does not act on {} yet",

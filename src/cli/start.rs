@@ -371,6 +371,9 @@ pub fn app_from_flags(
     if let Some(m) = a.max_memory_restart {
         app.max_memory_restart = Some(m);
     }
+    if let Some(c) = &a.cron_restart {
+        app.cron_restart = Some(c.clone());
+    }
     if let Some(s) = &a.kill_signal {
         app.kill_signal = pmx_config::parse_signal(s)
             .map_err(|e| Failure::usage(format!("--kill-signal: {e}")))?;

@@ -6,6 +6,7 @@ mod cli;
 mod cluster;
 mod config;
 mod config_limits;
+mod cron;
 mod daemon;
 mod deadlines;
 mod delete_instances;

@@ -15,6 +15,7 @@
 //! `rows.rs` (list rows and `describe`), `reload.rs` (the rolling reload's sequence).
 
 mod cluster;
+mod cron;
 mod effects;
 mod instances;
 mod memory;
@@ -227,6 +228,8 @@ pub struct AppSup {
     /// The slot keys whose rolling replacement for a memory limit is queued or under way
     /// (see `memory.rs`).
     memory_reloads: Vec<u32>,
+    /// The armed `cron_restart` timer, if any (see `cron.rs`).
+    cron: cron::CronState,
 }
 
 fn rules_of(app: &crate::protocol::App) -> RestartRules {
@@ -294,6 +297,7 @@ impl AppSup {
             node_sockets: Vec::new(),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
             memory_reloads: Vec::new(),
+            cron: cron::CronState::default(),
         }
     }
 
@@ -402,7 +406,12 @@ impl AppSup {
             // sockets they were given until they are replaced.
             self.listen = None;
         }
+        let cron_changed = self.parts.spec.app.cron_restart != spec.app.cron_restart
+            || self.parts.spec.app.cron_timezone != spec.app.cron_timezone;
         self.parts.spec = spec;
+        if cron_changed {
+            self.arm_cron(ctx);
+        }
         for s in &mut self.slots {
             s.spawn = None;
         }
@@ -454,6 +463,7 @@ impl AppSup {
         };
         if matches!(op, Op::Delete) {
             self.deleting = true;
+            self.disarm_cron(ctx);
         }
         if matches!(op, Op::Restart) && instances.is_none() {
             // A manual restart of the whole app starts it with a fresh intensity window.
@@ -494,7 +504,7 @@ impl AppSup {
 
 impl Actor for AppSup {
     type Context = Context<Self>;
-    fn started(&mut self, _: &mut Context<Self>) {
+    fn started(&mut self, ctx: &mut Context<Self>) {
         // Instances start on the Root's `Command { op: Start }`, so that it can wait for
         // them; `autostart: false` apps are registered and left stopped.
         // Exactly one slot per instance: a Vec grown by pushes would keep room for four.
@@ -505,6 +515,7 @@ impl Actor for AppSup {
         self.build_routes(None);
         self.dirty = true;
         self.report();
+        self.arm_cron(ctx);
     }
 }
 

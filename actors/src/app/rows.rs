@@ -284,6 +284,8 @@ impl Handler<Describe> for AppSup {
                     increment_value: self.incremented(slot).map(|(_, v)| v),
                     max_memory_restart: spec.app.max_memory_restart,
                     last_restart_reason: s.fsm.last_restart.map(|r| r.as_str().to_string()),
+                    cron_restart: spec.app.cron_restart.clone(),
+                    cron_next: self.cron_next(),
                     history: Vec::new(),
                     env: msg.env.then(|| self.env_for(slot)),
                 }

@@ -99,6 +99,7 @@ pub fn declared_changes(old: &AppSpec, new: &AppSpec) -> Vec<String> {
         &b.max_memory_restart,
     );
     d.field("cron_restart", &a.cron_restart, &b.cron_restart);
+    d.field("cron_timezone", &a.cron_timezone, &b.cron_timezone);
     d.field("watch", &a.watch, &b.watch);
     d.field("ignore_watch", &a.ignore_watch, &b.ignore_watch);
     d.field("watch_delay", &a.watch_delay_ms, &b.watch_delay_ms);
@@ -162,6 +163,7 @@ mod tests {
         "listen_timeout_ms",
         "max_memory_restart",
         "cron_restart",
+        "cron_timezone",
         "watch",
         "ignore_watch",
         "watch_delay_ms",
@@ -280,6 +282,10 @@ mod tests {
             (
                 |s| s.app.cron_restart = Some("* * * * *".into()),
                 vec!["cron_restart"],
+            ),
+            (
+                |s| s.app.cron_timezone = Some("Asia/Tokyo".into()),
+                vec!["cron_timezone"],
             ),
             (|s| s.app.watch = pmx_config::Watch::On, vec!["watch"]),
             (

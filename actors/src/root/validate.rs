@@ -103,6 +103,10 @@ fn validate_apps(specs: &[AppSpec]) -> Result<(), ApiError> {
             pmx_config::validate_cron(c)
                 .map_err(|e| bad(&app.name, format!("cron_restart: {e}")))?;
         }
+        if let Some(z) = &app.cron_timezone {
+            pmx_config::validate_timezone(z)
+                .map_err(|e| bad(&app.name, format!("cron_timezone: {e}")))?;
+        }
         if let Some(bytes) = app.max_memory_restart {
             pmx_config::check_memory_limit(bytes)
                 .map_err(|e| bad(&app.name, format!("max_memory_restart: {e}")))?;

@@ -17,7 +17,10 @@ pub const VERB_ALIASES: &[(&str, &str)] = &[
 ];
 
 /// PM2's spellings of `pmx start`'s options: `(PM2's, pmx's)`.
-const START_FLAG_ALIASES: &[(&str, &str)] = &[("--node-args", "--interpreter-args")];
+const START_FLAG_ALIASES: &[(&str, &str)] = &[
+    ("--node-args", "--interpreter-args"),
+    ("--cron", "--cron-restart"),
+];
 
 /// Rewrite PM2's alias verbs (and `start`'s alias options) to the ones argh knows, before
 /// parsing.
@@ -78,6 +81,12 @@ pub(super) fn millis(s: &str) -> Result<u64, String> {
 /// 0 is refused (see `pmx_config::check_memory_limit`).
 pub(super) fn size(s: &str) -> Result<u64, String> {
     pmx_config::parse_size(s).and_then(pmx_config::check_memory_limit)
+}
+
+/// `--cron-restart`: a cron pattern as `cron_restart` takes it (see
+/// `pmx_config::validate_cron`), kept as given.
+pub(super) fn cron(s: &str) -> Result<String, String> {
+    pmx_config::validate_cron(s).map(|()| s.to_string())
 }
 
 /// `--max-restarts`: a whole number.

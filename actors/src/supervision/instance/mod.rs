@@ -96,6 +96,8 @@ pub enum Reason {
     Group,
     /// Its tree's resident memory went over `max_memory_restart`.
     Memory,
+    /// Its app's `cron_restart` pattern fired (see `app/cron.rs`).
+    Cron,
 }
 
 impl Reason {
@@ -106,6 +108,7 @@ impl Reason {
             Reason::Exited => "exited",
             Reason::Group => "group",
             Reason::Memory => "memory",
+            Reason::Cron => "cron",
         }
     }
 }
