@@ -186,8 +186,8 @@ mod tests {
             assert_eq!(next_fire(p, &t), Ok(want), "{p}");
         }
         // The wall clock of the given zone: 03:00 at +09:00 is 18:00 UTC.
-        let tokyo = FixedOffset::east_opt(9 * 3600).unwrap();
-        let got = next_fire("0 3 * * *", &t.with_timezone(&tokyo)).unwrap();
+        let tokyo = FixedOffset::east_opt(9 * 3600).expect("+09:00");
+        let got = next_fire("0 3 * * *", &t.with_timezone(&tokyo)).expect("next fire");
         assert_eq!(got, Utc.with_ymd_and_hms(2026, 12, 6, 18, 0, 0).unwrap());
         // IANA zones, daylight saving time included: "0 3 * * *" read in each zone, from
         // 2026-12-06 16:20:30 UTC (winter), and from 2026-07-01 12:00:00 UTC (summer).
@@ -225,7 +225,7 @@ mod tests {
             ),
         ];
         for (from, tz, want) in zones {
-            let got = next_fire("0 3 * * *", &from.with_timezone(&tz)).unwrap();
+            let got = next_fire("0 3 * * *", &from.with_timezone(&tz)).expect("next fire");
             assert_eq!(got.to_utc(), want, "{tz} from {from}");
         }
         assert!(next_fire("nope", &t).is_err());
