@@ -28,7 +28,7 @@ pub use reply::{
     Description, EnvReply, HelloReply, HostReply, ListenSocket, MetricPoint, PingReply, PlanAction,
     PlanLine, ProcessInfo, Status, UpReply,
 };
-pub use spec::{App, AppSpec, EnvLayers, Group};
+pub use spec::{is_node, App, AppSpec, EnvLayers, Group};
 
 use std::collections::BTreeMap;
 use std::fmt;

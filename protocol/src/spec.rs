@@ -393,6 +393,20 @@ impl fmt::Debug for EnvLayers {
     }
 }
 
+/// Whether an app runs under Node: its interpreter, or the program it execs, is `node`
+/// or `nodejs` (a path to one included), as PM2 decides by its `exec_interpreter`. The
+/// one rule for the daemon (only such an app gets Node's IPC channel) and the CLI (which
+/// tells Node apps apart before it sends them).
+pub fn is_node(interpreter: Option<&str>, program: &std::path::Path) -> bool {
+    let named = |p: &std::path::Path| {
+        matches!(
+            p.file_name().and_then(|n| n.to_str()),
+            Some("node" | "nodejs")
+        )
+    };
+    interpreter.is_some_and(|i| named(std::path::Path::new(i))) || named(program)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

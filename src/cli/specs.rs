@@ -102,18 +102,11 @@ pub fn groups_of(
 /// or, with none given, its script's extension (`.js`, `.mjs`, `.cjs`) or its program
 /// being `node` itself (`pmx start "node server.js"`).
 fn runs_node(app: &pmx_config::App) -> bool {
-    let is_node = |p: &str| {
-        std::path::Path::new(p)
-            .file_name()
-            .is_some_and(|f| f == "node" || f == "nodejs")
-    };
-    match app.interpreter.as_deref() {
-        Some(i) => is_node(i),
-        None => {
-            start::interpreter_for(std::path::Path::new(&app.script)) == Some("node")
-                || is_node(&app.script)
-        }
-    }
+    let interpreter = app
+        .interpreter
+        .as_deref()
+        .or_else(|| start::interpreter_for(Path::new(&app.script)));
+    pmx_protocol::is_node(interpreter, Path::new(&app.script))
 }
 
 /// Say which declared behaviours this build does not act on yet, rather than pretend.

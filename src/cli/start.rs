@@ -306,17 +306,10 @@ pub fn kill_use_message(env: &BTreeMap<String, String>) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
-/// Whether a resolved app runs under Node, by the daemon's rule (pmx-actors'
-/// `node::is_node`, which the CLI does not link): its interpreter or its program is
-/// named `node` or `nodejs`. Only such an app gets Node's IPC channel.
+/// Whether a resolved app runs under Node: the daemon's own rule, `pmx_protocol::is_node`
+/// (only such an app gets Node's IPC channel).
 fn runs_under_node(interpreter: Option<&str>, program: &Path) -> bool {
-    let named = |p: &Path| {
-        matches!(
-            p.file_name().and_then(|n| n.to_str()),
-            Some("node" | "nodejs")
-        )
-    };
-    interpreter.is_some_and(|i| named(Path::new(i))) || named(program)
+    pmx_protocol::is_node(interpreter, program)
 }
 
 /// The app `pmx start <script|command> [flags] [-- args]` describes.

@@ -17,23 +17,12 @@ pub mod channel;
 pub mod wire;
 
 use std::os::fd::OwnedFd;
-use std::path::Path;
 
 use actix::prelude::*;
 
 use crate::messages::Ready;
 
-/// Whether the app runs under Node: its interpreter, or the program it execs, is `node`
-/// or `nodejs` (a path to one included), as PM2 decides by its `exec_interpreter`.
-pub fn is_node(interpreter: Option<&str>, program: &Path) -> bool {
-    let named = |p: &Path| {
-        matches!(
-            p.file_name().and_then(|n| n.to_str()),
-            Some("node" | "nodejs")
-        )
-    };
-    interpreter.is_some_and(|i| named(Path::new(i))) || named(program)
-}
+pub use crate::protocol::is_node;
 
 /// A cluster worker asks for the listening socket of its `server.listen()`: sent by the
 /// channel to the App supervisor, which answers a copy of the socket it holds for that
@@ -88,7 +77,7 @@ mod tests {
         ];
         for (interp, program, want) in cases {
             assert_eq!(
-                is_node(interp, Path::new(program)),
+                is_node(interp, std::path::Path::new(program)),
                 want,
                 "{interp:?} {program}"
             );
