@@ -14,6 +14,9 @@
 //! It reports [`ChildExited`] only once the tree is gone, so a replacement never starts
 //! beside a leftover worker that holds the port. It never restarts anything itself: the
 //! decision is the App supervisor's.
+//!
+//! The stopping of the tree ([`Terminate`], the kill timer, the orphan scan and the exit
+//! report) lives in `process/stop.rs`.
 
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
@@ -30,24 +33,10 @@ use crate::os::{self, SpawnSpec};
 use crate::reaper::SharedPids;
 use crate::supervision::policy::Exit;
 
-/// How often the tree is re-checked after SIGKILL, in case a descendant's exit reached no
-/// one (its parent reaped it). Only while a stop has escalated; never on the normal path.
-const RECHECK_AFTER_KILL: Duration = Duration::from_millis(50);
+mod stop;
 
-/// A stop in progress.
-struct Stopping {
-    /// pmx asked for it (a stop, restart or delete); false when the main process exited
-    /// on its own and its leftovers are being stopped.
-    requested: bool,
-    signal: Signal,
-    /// SIGKILL was sent (after `kill_timeout`).
-    killed: bool,
-    /// Orphans already sent `signal`.
-    signaled: Vec<i32>,
-    /// The main process was asked by the IPC message `'shutdown'` and its group not yet
-    /// signaled: once the main process is gone, what is left gets `signal`.
-    by_message: bool,
-}
+use stop::Stopping;
+pub use stop::Terminate;
 
 /// The Process actor: one instance.
 pub struct Process {
@@ -317,41 +306,6 @@ impl Handler<Spawn> for Process {
     }
 }
 
-/// Stop the tree of `generation`: `signal` to the group, SIGKILL to every descendant
-/// after `timeout`. Answered by [`ChildExited`] with `requested: true` once it is gone.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Terminate {
-    /// The run to stop; a stale generation is ignored.
-    pub generation: u64,
-    /// `kill_signal` (default SIGINT).
-    pub signal: Signal,
-    /// `kill_timeout` (default 1600 ms).
-    pub timeout: Duration,
-    /// `shutdown_with_message`: ask the main process with the IPC message `'shutdown'`
-    /// instead of `signal` (PM2's `proc.send('shutdown')`); a process with no channel left
-    /// gets `signal`. SIGKILL after `timeout` either way.
-    pub by_message: bool,
-}
-
-impl Handler<Terminate> for Process {
-    type Result = ();
-    fn handle(&mut self, msg: Terminate, ctx: &mut Context<Self>) {
-        if msg.generation != self.generation {
-            return;
-        }
-        match self.stopping.as_mut() {
-            // Already stopping its leftovers after a crash: now pmx asked for it.
-            Some(s) => s.requested = true,
-            None => {
-                let by_message = msg.by_message && self.send_shutdown();
-                self.begin_stop(true, msg.signal, msg.timeout, by_message, ctx);
-            }
-        }
-        self.finish_if_gone(ctx);
-    }
-}
-
 /// This process takes its instance over (a rolling reload's replacement, once online):
 /// the pid file names it from now on.
 #[derive(Message)]
@@ -379,50 +333,6 @@ impl Handler<SendSignal> for Process {
             Some(pid) => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), msg.0)
                 .map_err(|e| format!("cannot signal pid {pid}: {e}")),
             None => Err("not running".into()),
-        }
-    }
-}
-
-/// Kill timer: SIGKILL what is left of the tree of `generation`.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct KillTimeout {
-    generation: u64,
-}
-
-impl Handler<KillTimeout> for Process {
-    type Result = ();
-    fn handle(&mut self, msg: KillTimeout, ctx: &mut Context<Self>) {
-        if msg.generation != self.generation {
-            return;
-        }
-        let Some(stop) = self.stopping.as_mut() else {
-            return;
-        };
-        if !stop.killed {
-            tracing::info!(
-                "id {}: tree still running after kill_timeout, sending SIGKILL",
-                self.id
-            );
-        }
-        stop.killed = true;
-        if let Some(pgid) = self.pgid {
-            os::signal_group(pgid, Signal::SIGKILL);
-        }
-        if let Some(pid) = self.pid {
-            os::signal_pid(pid, Signal::SIGKILL);
-        }
-        for pid in os::marked_processes(&self.marker) {
-            os::signal_pid(pid, Signal::SIGKILL);
-        }
-        self.finish_if_gone(ctx);
-        if self.stopping.is_some() {
-            ctx.notify_later(
-                KillTimeout {
-                    generation: msg.generation,
-                },
-                RECHECK_AFTER_KILL,
-            );
         }
     }
 }
@@ -476,134 +386,6 @@ impl Handler<OrphanReaped> for Process {
 }
 
 impl Process {
-    /// Send the running process `'shutdown'` over its IPC channel; false when it has no
-    /// channel (not a Node app, or it closed its end), so the signal is sent instead.
-    fn send_shutdown(&mut self) -> bool {
-        if self.pid.is_none() {
-            return false;
-        }
-        let Some(outbox) = self.outbox.take() else {
-            tracing::warn!(
-                "id {}: shutdown_with_message, but the process has no IPC channel: \
-                 stopped with kill_signal",
-                self.id
-            );
-            return false;
-        };
-        match outbox.send(crate::node::wire::shutdown()) {
-            Ok(()) => true,
-            Err(_) => {
-                tracing::warn!(
-                    "id {}: shutdown_with_message, but the process closed its IPC channel: \
-                     stopped with kill_signal",
-                    self.id
-                );
-                false
-            }
-        }
-    }
-
-    /// Start stopping the tree: the signal to the group and to the marked orphans (or,
-    /// `by_message`, nothing yet: the main process was sent `'shutdown'`), the kill timer,
-    /// and orphan exits watched.
-    fn begin_stop(
-        &mut self,
-        requested: bool,
-        signal: Signal,
-        timeout: Duration,
-        by_message: bool,
-        ctx: &mut Context<Self>,
-    ) {
-        self.stopping = Some(Stopping {
-            requested,
-            signal,
-            killed: false,
-            signaled: Vec::new(),
-            by_message,
-        });
-        self.pids
-            .borrow_mut()
-            .watch_orphans(self.watch_key(), ctx.address().recipient());
-        if !by_message {
-            if let Some(pgid) = self.pgid {
-                os::signal_group(pgid, signal);
-            }
-            if let Some(pid) = self.pid {
-                // The main process may have moved to another group.
-                os::signal_pid(pid, signal);
-            }
-        }
-        ctx.notify_later(
-            KillTimeout {
-                generation: self.generation,
-            },
-            timeout,
-        );
-    }
-
-    /// The daemon's children that are not registered main processes and carry this
-    /// instance's marker: orphans of this tree adopted by the daemon.
-    fn orphans(&self) -> Vec<i32> {
-        let pids = self.pids.borrow();
-        os::own_children()
-            .into_iter()
-            .filter(|p| !pids.is_registered(*p) && os::has_marker(*p, &self.marker))
-            .collect()
-    }
-
-    /// Whether anything of the tree still runs (once the main process is gone).
-    fn tree_alive(&self) -> bool {
-        self.pgid.is_some_and(os::group_alive) || !self.orphans().is_empty()
-    }
-
-    /// Report the exit once the main process and its whole tree are gone; meanwhile
-    /// signal newly adopted orphans of a tree being stopped.
-    fn finish_if_gone(&mut self, ctx: &mut Context<Self>) {
-        if self.pid.is_some() {
-            return;
-        }
-        let group = self.pgid.is_some_and(os::group_alive);
-        let orphans = self.orphans();
-        if let Some(stop) = self.stopping.as_mut() {
-            for pid in &orphans {
-                if !stop.signaled.contains(pid) {
-                    let sig = if stop.killed {
-                        Signal::SIGKILL
-                    } else {
-                        stop.signal
-                    };
-                    os::signal_pid(*pid, sig);
-                    stop.signaled.push(*pid);
-                }
-            }
-        }
-        if group || !orphans.is_empty() {
-            return;
-        }
-        let requested = self.stopping.take().map(|s| s.requested).unwrap_or(false);
-        self.pids.borrow_mut().unwatch_orphans(self.watch_key());
-        self.report_exit(requested, ctx);
-    }
-
-    /// The tree is gone: tell the supervisor, and stop (this actor served one process).
-    fn report_exit(&mut self, requested: bool, ctx: &mut Context<Self>) {
-        self.pgid = None;
-        self.parent_exit.do_send(ChildExited {
-            instance: self.instance,
-            generation: self.generation,
-            exit: self.main_exit,
-            uptime_ms: self.uptime_ms,
-            requested,
-        });
-        ctx.stop();
-    }
-
-    /// The key of this process among the Reaper's orphan watchers: one per (instance id,
-    /// generation), so two processes of one instance both hear orphan exits.
-    fn watch_key(&self) -> u64 {
-        (self.id << 32) | (self.generation & u64::from(u32::MAX))
-    }
-
     /// Write `pid` into the pid file: created anew 0600, whatever the umask, never
     /// through a link.
     fn write_pid_file(&self, pid: i32) {
