@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 mod fields;
+mod logs;
 mod values;
 
 use values::*;
