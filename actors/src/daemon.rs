@@ -101,60 +101,20 @@ fn tighten(dir: &std::path::Path, mode: u32, warnings: &mut Vec<String>) -> Resu
 /// Errors: [`StartError::AlreadyRunning`] when another daemon holds the lock; otherwise
 /// a start-up failure (permissions, bind).
 pub fn run(home: Home) -> Result<(), StartError> {
-    let warnings = prepare_home(&home).map_err(StartError::Failed)?;
-    let lock = private(OpenOptions::new().truncate(false).write(true))
-        .open(home.lock())
-        .map_err(|e| StartError::Failed(format!("{}: {e}", home.lock().display())))?;
-    let lock = match Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
-        Ok(l) => l,
-        Err(_) => return Err(StartError::AlreadyRunning),
-    };
-    // Under the lock: whatever socket is there is stale.
-    let sock = home.socket();
-    let _ = fs::remove_file(&sock);
-
-    let log = private(OpenOptions::new().append(true))
-        .open(home.log_file())
-        .map_err(|e| StartError::Failed(format!("{}: {e}", home.log_file().display())))?;
+    let (lock, warnings) = hold(&home)?;
+    let log = open_log(&home)?;
     // Before the pmx.log writer's thread: it inherits the signal mask.
     let mut boot = Boot::begin();
-    // A bounded queue of 4096 lines (the default, 128 000, preallocates 4 MiB); lossy, so a
-    // write to pmx.log never blocks an actor.
-    let (writer, _guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(4096)
-        .lossy(true)
-        .finish(log);
-    let _ = tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(false)
-        .with_target(false)
-        .try_init();
+    let _guard = start_log(log);
     for w in warnings.into_iter().chain(boot.take_warnings()) {
         tracing::warn!("{w}");
     }
-    let owner_uid = nix::unistd::geteuid().as_raw();
 
     let system = System::new();
     let started: Result<(), String> = system.block_on(async {
-        // bind(2) creates the socket with 0777 less the umask: under a 0177 umask it is
-        // never more than 0600, even for the moment before the chmod below. Only the
-        // pmx.log writer's thread runs beside this one, and it creates no file.
-        let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
-        let listener = tokio::net::UnixListener::bind(&sock);
-        nix::sys::stat::umask(umask);
-        let listener = listener.map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
-        fs::set_permissions(&sock, fs::Permissions::from_mode(0o600))
-            .map_err(|e| format!("{}: {e}", sock.display()))?;
-        write_pid(&home).map_err(|e| format!("{}: {e}", home.pid_file().display()))?;
-        let tree = boot.start(&home);
-        AdminServer::new(
-            listener,
-            tree.root,
-            tree.bus,
-            tree.lifecycle.recipient(),
-            owner_uid,
-        )
-        .start();
+        let listener = bind(&home)?;
+        let tree = boot.start(&home, Default::default());
+        serve(listener, &tree);
         tracing::info!(
             "daemon {} started, pid {}, home {}",
             crate::protocol::VERSION,
@@ -169,10 +129,91 @@ pub fn run(home: Home) -> Result<(), StartError> {
     }
     let _ = system.run();
     tracing::info!("daemon stopped");
-    let _ = fs::remove_file(&sock);
+    release(&home, lock);
+    Ok(())
+}
+
+/// The home prepared ([`prepare_home`]) and locked for this process's life (`flock` on
+/// `pmx.lock`); a socket left there is stale then, and removed. Answers the lock and the
+/// warnings of the preparation.
+///
+/// Errors: [`StartError::AlreadyRunning`] when another process (a daemon, a `pmx run`)
+/// holds the lock; the home cannot be prepared or the lock file opened.
+pub(crate) fn hold(home: &Home) -> Result<(Flock<fs::File>, Vec<String>), StartError> {
+    let warnings = prepare_home(home).map_err(StartError::Failed)?;
+    let lock = private(OpenOptions::new().truncate(false).write(true))
+        .open(home.lock())
+        .map_err(|e| StartError::Failed(format!("{}: {e}", home.lock().display())))?;
+    let lock = match Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => l,
+        Err(_) => return Err(StartError::AlreadyRunning),
+    };
+    // Under the lock: whatever socket is there is stale.
+    let _ = fs::remove_file(home.socket());
+    Ok((lock, warnings))
+}
+
+/// `pmx.log`, opened for appending (created 0600, never through a link).
+///
+/// Errors: it cannot be opened.
+pub(crate) fn open_log(home: &Home) -> Result<fs::File, StartError> {
+    private(OpenOptions::new().append(true))
+        .open(home.log_file())
+        .map_err(|e| StartError::Failed(format!("{}: {e}", home.log_file().display())))
+}
+
+/// tracing to `log` through a non-blocking writer (after [`Boot::begin`]: its thread
+/// inherits the signal mask); the guard flushes it when dropped.
+pub(crate) fn start_log(log: fs::File) -> tracing_appender::non_blocking::WorkerGuard {
+    // A bounded queue of 4096 lines (the default, 128 000, preallocates 4 MiB); lossy, so a
+    // write to pmx.log never blocks an actor.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(4096)
+        .lossy(true)
+        .finish(log);
+    let _ = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+    guard
+}
+
+/// The admin socket bound (0600) and the pid file written, inside the actix system.
+///
+/// Errors: the bind, the chmod or the pid file failed, with what and why.
+pub(crate) fn bind(home: &Home) -> Result<tokio::net::UnixListener, String> {
+    let sock = home.socket();
+    // bind(2) creates the socket with 0777 less the umask: under a 0177 umask it is
+    // never more than 0600, even for the moment before the chmod below. Only the
+    // pmx.log writer's thread runs beside this one, and it creates no file.
+    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let listener = tokio::net::UnixListener::bind(&sock);
+    nix::sys::stat::umask(umask);
+    let listener = listener.map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
+    fs::set_permissions(&sock, fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("{}: {e}", sock.display()))?;
+    write_pid(home).map_err(|e| format!("{}: {e}", home.pid_file().display()))?;
+    Ok(listener)
+}
+
+/// The Admin server on `listener`, for this process's user, serving `tree`.
+pub(crate) fn serve(listener: tokio::net::UnixListener, tree: &crate::runtime::Tree) {
+    AdminServer::new(
+        listener,
+        tree.root.clone(),
+        tree.bus.clone(),
+        tree.lifecycle.clone().recipient(),
+        nix::unistd::geteuid().as_raw(),
+    )
+    .start();
+}
+
+/// After the system has ended: the socket and the pid file removed, the lock released.
+pub(crate) fn release(home: &Home, lock: Flock<fs::File>) {
+    let _ = fs::remove_file(home.socket());
     let _ = fs::remove_file(home.pid_file());
     drop(lock);
-    Ok(())
 }
 
 /// `pmx.pid`, created anew 0600.

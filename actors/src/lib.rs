@@ -8,6 +8,7 @@ pub mod admin;
 pub mod app;
 pub mod daemon;
 pub mod events;
+pub mod foreground;
 pub mod group;
 pub mod home;
 pub mod lifecycle;

@@ -29,8 +29,10 @@ pub enum Reason {
     Signal(&'static str),
     /// A client's `kill` request.
     Kill,
-    /// Every app is gone (`pmx run`, the foreground runtime, once it exists).
+    /// Every app is gone (`pmx run`, the foreground runtime).
     AppsGone,
+    /// The foreground runtime's start failed (nothing runs).
+    StartFailed,
 }
 
 /// Stop every app, then the runtime. Answered once every app has stopped (not when the
@@ -158,6 +160,7 @@ fn describe(reason: Reason) -> String {
         Reason::Signal(name) => format!("{name} received"),
         Reason::Kill => "kill requested".into(),
         Reason::AppsGone => "every app is gone".into(),
+        Reason::StartFailed => "the start failed".into(),
     }
 }
 

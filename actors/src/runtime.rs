@@ -1,5 +1,5 @@
-//! The boot every pmx runtime shares: `pmx daemon` today, `pmx run` (the foreground
-//! runtime for containers, PID 1) next. Process-wide settings first ([`Boot::begin`]: the
+//! The boot every pmx runtime shares: `pmx daemon` and the foreground runtime (`pmx
+//! run` for containers, PID 1; `pmx dev`, `crate::foreground`). Process-wide settings first ([`Boot::begin`]: the
 //! signal mask, the child subreaper, the open-file limit, the panic hook), then, inside the
 //! actix system, the actor tree ([`Boot::start`]):
 //!
@@ -84,8 +84,9 @@ impl Boot {
     /// arbiter, the Reaper, the Event bus, the Root (apps under `home`) and the Lifecycle;
     /// then the signals: SIGTERM/SIGINT ask the Lifecycle to stop, SIGUSR2 reopens every
     /// log file, SIGHUP is ignored (no terminal). The handled signals are unblocked on
-    /// this thread once the log arbiter's thread exists.
-    pub fn start(self, home: &Home) -> Tree {
+    /// this thread once the log arbiter's thread exists. `attach`: what a foreground
+    /// runtime (`pmx run`, `pmx dev`) hangs on the tree; the daemon gives none.
+    pub fn start(self, home: &Home, attach: Attach) -> Tree {
         let log_arbiter = Arbiter::new();
         // The other threads exist: the supervision thread takes the signals again.
         let _ = self.handled.thread_unblock();
@@ -117,6 +118,8 @@ impl Boot {
             user,
             metrics,
             latest,
+            census: attach.census,
+            console: attach.console,
         })
         .start();
         // READY=1 of apps with wait_ready; without it they come online by their
@@ -139,6 +142,16 @@ impl Boot {
             lifecycle,
         }
     }
+}
+
+/// What a foreground runtime (`pmx run`, `pmx dev`; `crate::foreground`) hangs on the
+/// tree; the daemon's is empty (`Default`), and then nothing is computed for it.
+#[derive(Default)]
+pub struct Attach {
+    /// The Root keeps it current after every change: every instance's outcome.
+    pub census: Option<tokio::sync::watch::Sender<crate::foreground::Census>>,
+    /// Where every app's lines also go.
+    pub console: Option<std::sync::Arc<dyn crate::foreground::Console>>,
 }
 
 /// The long-lived actors a runtime's entry point connects to.

@@ -81,6 +81,12 @@ pub enum Cmd {
     ReloadLogs(ReloadLogsArgs),
     /// `pmx monit`
     Monit(MonitArgs),
+    /// `pmx run` (parsed here for its `--help` only: `verbs::run` reads it as a start)
+    #[allow(dead_code)]
+    Run(RunArgs),
+    /// `pmx dev` (as `pmx run`)
+    #[allow(dead_code)]
+    Dev(DevArgs),
     /// `pmx kill`
     Kill(KillArgs),
     /// `pmx daemon`
@@ -448,6 +454,57 @@ pub struct FlushArgs {
 #[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "monit", help_triggers("-h", "--help"))]
 pub struct MonitArgs {}
+
+/// Run apps in the foreground, as pm2-runtime does in a container: every app's lines on
+/// stdout and stderr, SIGTERM/SIGINT stop every app gracefully; exits when every app is
+/// gone: 0 when each ended cleanly, 1 otherwise. Takes every option of `pmx start`.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(
+    subcommand,
+    name = "run",
+    help_triggers("-h", "--help"),
+    example = "pmx run ecosystem.ron\npmx run app.js -i 2 --json\nCMD [\"pmx\", \"run\", \"ecosystem.ron\"]   (a Dockerfile)",
+    note = "Options of `pmx start` (see `pmx start --help`) go after the target; the app's
+arguments after `--`. PMX_HOME (default ~/.pmx) is served as a daemon's would be, so
+`pmx list` and `pmx logs` work beside it; a daemon already on it is an error."
+)]
+#[allow(dead_code)] // only its `--help` is used: `verbs::run` reads the words as a start
+pub struct RunArgs {
+    /// an ecosystem file, a PM2 file, a script or "a command line", and options of pmx start
+    #[argh(positional, greedy)]
+    pub target: Vec<String>,
+    /// one JSON object per line: {"app","id","stream","time","message"}
+    #[argh(switch)]
+    pub json: bool,
+    /// the lines alone, without the `id|name |` prefix
+    #[argh(switch)]
+    pub raw: bool,
+}
+
+/// Develop in the foreground, as pm2-dev or nodemon: watch on, every app's lines on the
+/// terminal; an app that ends waits for the next file change, which starts it once.
+/// Ctrl-C stops everything. A private, temporary PMX_HOME: your daemon is never touched.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(
+    subcommand,
+    name = "dev",
+    help_triggers("-h", "--help"),
+    example = "pmx dev server.js\npmx dev \"python3 app.py\" --watch-path src",
+    note = "Options of `pmx start` (see `pmx start --help`) go after the target; the app's
+arguments after `--`."
+)]
+#[allow(dead_code)] // as RunArgs
+pub struct DevArgs {
+    /// a script, "a command line" or an ecosystem file, and options of pmx start
+    #[argh(positional, greedy)]
+    pub target: Vec<String>,
+    /// one JSON object per line: {"app","id","stream","time","message"}
+    #[argh(switch)]
+    pub json: bool,
+    /// the lines alone, without the `id|name |` prefix
+    #[argh(switch)]
+    pub raw: bool,
+}
 
 /// Reopen every log file (after an external logrotate), as SIGUSR2 to the daemon does.
 #[derive(FromArgs, ArgsInfo, Debug)]

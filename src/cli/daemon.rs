@@ -3,8 +3,13 @@
 //! the CLI that links the daemon crate (tests/arch.rs holds every other one to
 //! pmx-protocol).
 
+use std::io::IsTerminal;
+use std::sync::Arc;
+
 use pmx::Home;
 use pmx_actors::daemon::{self, StartError};
+use pmx_actors::foreground::{self, Ended, Mode, Style, Terminal};
+use pmx_protocol::StartRequest;
 
 use super::Failure;
 
@@ -37,4 +42,39 @@ pub fn run(home: Home) -> Result<(), Failure> {
 /// Errors: the directories cannot be created, as a request failure.
 pub fn prepare_home(home: &Home) -> Result<Vec<String>, Failure> {
     daemon::prepare_home(home).map_err(Failure::request)
+}
+
+/// `pmx run` (`dev` false) or `pmx dev`: `request`'s apps run in the foreground under
+/// `home` (the daemon's actor tree in this process, `pmx_actors::foreground`), their
+/// lines on this terminal: prefixed (coloured on a terminal), `raw`, or `json`.
+///
+/// Errors: the runtime's exit code and line (1 when an app did not end cleanly, a start
+/// failure's 2 or 1); a daemon already on `home` or a home that cannot be served, 1.
+pub fn foreground(
+    home: Home,
+    request: StartRequest,
+    dev: bool,
+    json: bool,
+    raw: bool,
+) -> Result<(), Failure> {
+    let style = match (json, raw) {
+        (true, _) => Style::Json,
+        (_, true) => Style::Raw,
+        _ => Style::Prefixed {
+            colour: std::io::stdout().is_terminal(),
+        },
+    };
+    let console = Arc::new(Terminal::new(
+        style,
+        request.apps.iter().map(|a| a.app.name.as_str()),
+    ));
+    let mode = if dev { Mode::Dev } else { Mode::Run };
+    match foreground::run(home, request, mode, console) {
+        Ok(Ended { code: 0, .. }) => Ok(()),
+        Ok(Ended { code, error }) => Err(Failure {
+            code,
+            message: error.unwrap_or_else(|| "the runtime failed".into()),
+        }),
+        Err(e) => Err(Failure::request(e)),
+    }
 }

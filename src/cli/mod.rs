@@ -107,6 +107,14 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         words.push("--help".into());
     }
     rewrite_aliases(&mut words);
+    // `pmx run` and `pmx dev` take every option of `pmx start`: read as a start (their
+    // own `--help` aside, which argh prints from `RunArgs`/`DevArgs`).
+    if let Some(verb @ ("run" | "dev")) = words.first().map(String::as_str) {
+        if !words.iter().any(|w| w == "-h" || w == "--help") {
+            let verb = verb.to_string();
+            return verbs::run::run(&verb, words, app_args);
+        }
+    }
     if words.is_empty() {
         return Err(Failure::usage("no command given; `pmx --help` lists them"));
     }
@@ -164,6 +172,8 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         Cmd::Flush(a) => verbs::flush::run(&home, a),
         Cmd::ReloadLogs(_) => verbs::reload_logs::run(&home),
         Cmd::Monit(_) => verbs::monit::run(&home),
+        // Read as a start before argh (above): only their `--help` gets here.
+        Cmd::Run(_) | Cmd::Dev(_) => Ok(()),
     }
 }
 

@@ -184,6 +184,8 @@ pub struct Shared {
     pub bus_flags: BusFlags,
     /// The Metrics actor, told of every tree (None: nothing measured, in tests).
     pub metrics: Option<Addr<crate::metrics::Metrics>>,
+    /// A foreground runtime's terminal, where every line also goes (None: the daemon).
+    pub console: Option<Arc<dyn crate::foreground::Console>>,
 }
 
 /// The App supervisor actor.

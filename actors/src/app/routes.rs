@@ -102,6 +102,7 @@ impl AppSup {
                     self.parts.shared.bus.clone(),
                     self.parts.shared.bus_flags.clone(),
                 )),
+                console: self.parts.shared.console.clone(),
             };
             s.routes = Some(Arc::new(Routes {
                 out: Arc::new(target(&out_file, "out")),

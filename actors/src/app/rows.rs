@@ -7,6 +7,7 @@ use std::time::Instant;
 use actix::prelude::*;
 
 use super::AppSup;
+use crate::foreground::Outcome;
 use crate::home::Home;
 use crate::os;
 use crate::protocol::{AppSpec, Description, ListenSocket, ProcessInfo, Status};
@@ -19,6 +20,26 @@ pub struct Row {
     pub info: ProcessInfo,
     /// When the current process started (None when down).
     pub started: Option<Instant>,
+    /// Whether it is alive or how it ended, for a foreground runtime (`pmx run`).
+    pub outcome: Outcome,
+}
+
+/// `fsm`'s [`Outcome`]: a `stopped` instance stopped by hand (or never started) is
+/// `Stopped`, one stopped after its own exit is `Ended` with that exit.
+pub fn outcome_of(fsm: &crate::supervision::instance::Instance) -> Outcome {
+    match fsm.phase {
+        Phase::Errored => Outcome::Errored,
+        Phase::Stopped => match fsm.last_exit {
+            Some(exit) if !fsm.held => Outcome::Ended {
+                code: exit.code,
+                signal: exit.signal,
+            },
+            _ => Outcome::Stopped,
+        },
+        Phase::Launching | Phase::Online | Phase::Stopping | Phase::WaitingRestart => {
+            Outcome::Alive
+        }
+    }
 }
 
 /// Some of an App supervisor's rows changed: sent to the Root, which serves `list` from
@@ -163,6 +184,7 @@ impl AppSup {
                     group: self.group.as_ref().map(|(g, _)| g.clone()),
                 },
                 started: s.fsm.started_ms.map(|ms| self.instant_of(ms)),
+                outcome: outcome_of(&s.fsm),
             })
             .collect()
     }

@@ -34,6 +34,10 @@ pub struct PumpTarget {
     /// The event bus and its flags: whether anyone subscribes to log lines (events are
     /// only built then) and the count of lines it could not take.
     pub events: Option<(Addr<EventBus>, BusFlags)>,
+    /// A foreground runtime's terminal (`pmx run`, `pmx dev`): every line also goes
+    /// there, written before the next read, so a slow terminal slows the app as a slow
+    /// disk does and no line is lost. None in the daemon.
+    pub console: Option<Arc<dyn crate::foreground::Console>>,
 }
 
 thread_local! {
@@ -194,6 +198,15 @@ impl PumpState {
                     }
                 });
             }
+        }
+        if let Some(console) = &self.target.console {
+            console.output(
+                &self.target.app,
+                self.target.id,
+                self.target.stream,
+                bytes,
+                self.at_line_start,
+            );
         }
         self.at_line_start = bytes.last() == Some(&b'\n');
         if let (Some((bus, flags)), true) = (&self.target.events, subscribed) {
@@ -374,6 +387,7 @@ mod tests {
             id: 7,
             stream: "err",
             events: None,
+            console: None,
         };
         let now = chrono::Local
             .timestamp_millis_opt(1_714_564_800_123)

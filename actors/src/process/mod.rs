@@ -465,6 +465,7 @@ mod tests {
             id: 0,
             stream,
             events: None,
+            console: None,
         }
     }
 

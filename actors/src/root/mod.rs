@@ -60,6 +60,12 @@ pub struct RootParts {
     pub metrics: Addr<crate::metrics::Metrics>,
     /// Its last full sample, read by `list` and `host` while it is fresh.
     pub latest: crate::metrics::Latest,
+    /// A foreground runtime's (`pmx run`, `pmx dev`) view of its apps: the Root keeps it
+    /// current after every change (None in the daemon: nothing computed).
+    pub census: Option<tokio::sync::watch::Sender<crate::foreground::Census>>,
+    /// A foreground runtime's terminal: every app's lines also go there (None in the
+    /// daemon).
+    pub console: Option<Arc<dyn crate::foreground::Console>>,
 }
 
 /// The Root supervisor actor.
@@ -179,6 +185,7 @@ impl Root {
                     user: parts.user.clone(),
                     bus_flags: parts.bus_flags.clone(),
                     metrics: Some(parts.metrics.clone()),
+                    console: parts.console.clone(),
                 })
             })
             .clone();
@@ -273,6 +280,22 @@ impl Handler<Report> for Root {
     type Result = ();
     fn handle(&mut self, msg: Report, _: &mut Context<Self>) {
         self.reg.merge_rows(msg.app, msg.count, msg.rows);
+        self.count();
+    }
+}
+
+impl Root {
+    /// A foreground runtime's census brought up to date (nothing in the daemon): after
+    /// every report and every request (a delete forgets apps without a report).
+    fn count(&self) {
+        if let Some(census) = &self.parts.census {
+            let now = self.reg.census();
+            census.send_if_modified(|c| {
+                let changed = *c != now;
+                *c = now;
+                changed
+            });
+        }
     }
 }
 
@@ -320,6 +343,20 @@ impl Handler<StopAll> for Root {
 impl Handler<Api> for Root {
     type Result = Answer;
     fn handle(&mut self, Api(req): Api, ctx: &mut Context<Self>) -> Self::Result {
+        let answer = self.answer(req, ctx);
+        if self.parts.census.is_none() {
+            return answer;
+        }
+        Box::pin(answer.map(|res, act, _| {
+            act.count();
+            res
+        }))
+    }
+}
+
+impl Root {
+    /// Carry out `req` (see [`Api`]).
+    fn answer(&mut self, req: Request, ctx: &mut Context<Self>) -> Answer {
         match req {
             Request::Ping => Box::pin(fut::ready(to_json(&PingReply {
                 pong: true,

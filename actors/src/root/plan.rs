@@ -306,6 +306,7 @@ mod tests {
             let row = Row {
                 info: serde_json::from_value(info).expect("a row"),
                 started: None,
+                outcome: crate::foreground::Outcome::Alive,
             };
             reg.set_rows(name.to_string(), vec![row]);
         }

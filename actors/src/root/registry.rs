@@ -196,6 +196,26 @@ impl<A: Clone, G> Registry<A, G> {
         format!("{base}-{k}")
     }
 
+    /// Every instance's outcome, by id (what a foreground runtime judges its end by).
+    pub fn census(&self) -> crate::foreground::Census {
+        crate::foreground::Census {
+            instances: self
+                .rows
+                .values()
+                .flatten()
+                .map(|r| {
+                    (
+                        r.info.id,
+                        crate::foreground::Counted {
+                            app: r.info.name.clone(),
+                            outcome: r.outcome,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
     /// Every row, by id, with uptimes computed now.
     pub fn list(&self) -> Vec<ProcessInfo> {
         let mut out: Vec<ProcessInfo> = self
@@ -790,6 +810,7 @@ mod tests {
         Row {
             info: serde_json::from_value(info).expect("a row"),
             started: None,
+            outcome: crate::foreground::Outcome::Alive,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod reload;
 pub mod reload_logs;
 pub mod reset;
 pub mod restart;
+pub mod run;
 pub mod scale;
 pub mod signal;
 pub mod start;

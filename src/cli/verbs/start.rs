@@ -318,3 +318,75 @@ fn restart_known(
     let rows: Vec<ProcessInfo> = serde_json::from_value(v).unwrap_or_default();
     Some(started(&rows, silent))
 }
+
+/// The start request `pmx start` would send for `a` and `app_args`, without a daemon:
+/// what the foreground runtime (`pmx run`, `pmx dev`) starts. Targets as `pmx start`
+/// takes them (an ecosystem or PM2 file, `-`, one or several scripts or command lines),
+/// but never the name or id of a running app: there is none.
+///
+/// Errors: as `pmx start`'s (exit 2 for bad usage or a bad file, 1 for a missing
+/// script or interpreter).
+pub fn request_of(
+    a: &StartArgs,
+    app_args: Vec<String>,
+    verb: &str,
+) -> Result<StartRequest, Failure> {
+    let Some(raw) = a.target.first().cloned() else {
+        return Err(Failure::usage(format!(
+            "missing <target> for pmx {verb}: a script, \"a command line\" or an ecosystem file; see `pmx {verb} --help`"
+        )));
+    };
+    let inherited = start::caller_env();
+    let cwd = caller_cwd()?;
+    let path_var = inherited.get("PATH").cloned();
+    let file = |eco: pmx_config::Ecosystem| -> Result<StartRequest, Failure> {
+        check_file_options(a, &app_args)?;
+        let mut apps = specs_of(&eco, a.env.as_deref(), a.only.as_deref(), &inherited)?;
+        with_instances(&mut apps, a);
+        Ok(StartRequest {
+            inherited: inherited.clone(),
+            groups: groups_of(&eco, &apps),
+            apps,
+            force: a.force,
+            restart_existing: false,
+        })
+    };
+    if a.target.len() == 1 && raw == "-" {
+        return file(pm2::load_stdin()?);
+    }
+    let mut apps = Vec::new();
+    for raw in &a.target {
+        let target = start::classify(raw, &cwd, path_var.as_deref())?;
+        if let start::Target::Ecosystem(_) = target {
+            if a.target.len() > 1 {
+                return Err(Failure::usage(format!(
+                    "{raw}: several targets are scripts or command lines; give an ecosystem file on its own"
+                )));
+            }
+            return file(load(Path::new(raw))?);
+        }
+        if a.env.is_some() {
+            return Err(Failure::usage(
+                "--env NAME chooses an environment of an ecosystem file; give the file",
+            ));
+        }
+        if a.only.is_some() {
+            return Err(Failure::usage("--only is for an ecosystem file"));
+        }
+        if a.target.len() > 1 && a.name.is_some() {
+            return Err(Failure::usage(
+                "--name names one app: with several scripts each is named after its own",
+            ));
+        }
+        let app = start::app_from_flags(a, &target, raw, &cwd, app_args.clone())?;
+        warn_unbuilt(&app);
+        apps.push(start::resolve(app, &cwd, None, None, &inherited)?);
+    }
+    Ok(StartRequest {
+        apps,
+        inherited,
+        force: a.force,
+        restart_existing: false,
+        groups: Vec::new(),
+    })
+}
