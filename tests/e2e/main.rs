@@ -36,6 +36,7 @@ mod refusals;
 mod reload;
 mod reload_node;
 mod restart;
+mod run;
 mod run_as;
 mod scale;
 mod security;
