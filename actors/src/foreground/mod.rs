@@ -98,8 +98,7 @@ pub fn run(
         tracing::warn!("{w}");
     }
     let (census, census_rx) = watch::channel(Census::default());
-    let failure: Rc<RefCell<Option<Ended>>> = Rc::default();
-    let judged: Rc<RefCell<Census>> = Rc::default();
+    let record: Rc<RefCell<Record>> = Rc::default();
     let system = System::new();
     let started: Result<(), String> = system.block_on(async {
         let listener = daemon::bind(&home)?;
@@ -124,8 +123,7 @@ pub fn run(
             mode,
             console,
             census_rx.clone(),
-            failure.clone(),
-            judged.clone(),
+            record.clone(),
         ));
         Ok(())
     });
@@ -137,10 +135,11 @@ pub fn run(
     let _ = system.run();
     tracing::info!("foreground runtime stopped");
     daemon::release(&home, lock);
-    if let Some(ended) = failure.take() {
+    let Record { failure, judged } = record.take();
+    if let Some(ended) = failure {
         return Ok(ended);
     }
-    let last = settle(&judged.borrow(), &census_rx.borrow());
+    let last = settle(&judged, &census_rx.borrow());
     Ok(match mode {
         Mode::Dev => Ended {
             code: 0,
@@ -159,10 +158,19 @@ pub fn run(
     })
 }
 
+/// What the runtime's watcher leaves for the exit code.
+#[derive(Default)]
+struct Record {
+    /// A start that failed: its exit code and line.
+    failure: Option<Ended>,
+    /// The last census as judged ([`settle`]).
+    judged: Census,
+}
+
 /// Start `request`'s apps, then follow the census: in `Run` mode ask the Lifecycle to end
 /// once every app is gone; in both modes say on the console which instance ended by
-/// itself (in `Dev` mode: that it waits for a change). A start that fails records its
-/// exit code in `failure` and ends the runtime.
+/// itself (in `Dev` mode: that it waits for a change), keeping the judged census in
+/// `record`. A start that fails records its exit code there and ends the runtime.
 async fn watch_apps(
     root: Addr<Root>,
     lifecycle: Addr<Lifecycle>,
@@ -170,8 +178,7 @@ async fn watch_apps(
     mode: Mode,
     console: Arc<dyn Console>,
     mut census: watch::Receiver<Census>,
-    failure: Rc<RefCell<Option<Ended>>>,
-    judged: Rc<RefCell<Census>>,
+    record: Rc<RefCell<Record>>,
 ) {
     let end = |reason| {
         lifecycle.do_send(Shutdown {
@@ -190,7 +197,7 @@ async fn watch_apps(
                 ErrorCode::InvalidConfig | ErrorCode::BadRequest => 2,
                 _ => 1,
             };
-            *failure.borrow_mut() = Some(Ended {
+            record.borrow_mut().failure = Some(Ended {
                 code,
                 error: Some(e.message),
             });
@@ -198,7 +205,7 @@ async fn watch_apps(
             return;
         }
         Err(e) => {
-            *failure.borrow_mut() = Some(Ended {
+            record.borrow_mut().failure = Some(Ended {
                 code: 1,
                 error: Some(format!("the runtime's Root is gone: {e}")),
             });
@@ -214,8 +221,8 @@ async fn watch_apps(
         for (id, c) in newly_ended(&seen, &now) {
             console.notice(&c.app, id, &ending(c.outcome, mode));
         }
-        let now = settle(&judged.borrow(), &now);
-        *judged.borrow_mut() = now.clone();
+        let now = settle(&record.borrow().judged, &now);
+        record.borrow_mut().judged = now.clone();
         seen = now;
         if mode == Mode::Run && verdict(&seen).is_some() {
             end(Reason::AppsGone);
