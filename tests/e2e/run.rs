@@ -448,3 +448,22 @@ fn as_pid_1_run_exits_1_when_its_app_ends_errored() {
     };
     assert_eq!(fg.exit_code(DEADLINE), Some(1));
 }
+
+#[test]
+fn pmx_kill_and_pmx_stop_against_the_run_s_home_end_it_cleanly() {
+    let t = TestHome::new();
+    let s = script(&t, "polite.sh", POLITE);
+    let mut fg = Fg::run(&t, &[&s, "--name", "web"]);
+    t.wait_status("web", "online");
+    // Stopped on request: a clean end, and run ends with its last app.
+    t.ok(&["stop", "web"]);
+    assert_eq!(fg.exit_code(DEADLINE), Some(0));
+
+    let t = TestHome::new();
+    let s = script(&t, "polite.sh", POLITE);
+    let mut fg = Fg::run(&t, &[&s, "--name", "web"]);
+    t.wait_status("web", "online");
+    t.ok(&["kill"]);
+    assert_eq!(fg.exit_code(DEADLINE), Some(0));
+    assert!(fg.stdout().contains(&"0|web | graceful stop".to_string()));
+}
