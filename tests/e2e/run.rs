@@ -296,6 +296,8 @@ fn run_stays_up_during_a_restart_delay_and_exits_once_the_app_is_really_gone() {
             "0",
         ],
     );
+    // (A `pmx list` before run serves its socket would start a daemon of its own.)
+    fg.wait_line(false, "the first run", |l| l == "0|twice | run 1");
     // While the restart waits, run is up and `pmx list` (its socket) says so.
     t.wait_status("twice", "waiting restart");
     assert!(fg.running(), "run ended during the restart delay");
@@ -454,6 +456,7 @@ fn pmx_kill_and_pmx_stop_against_the_run_s_home_end_it_cleanly() {
     let t = TestHome::new();
     let s = script(&t, "polite.sh", POLITE);
     let mut fg = Fg::run(&t, &[&s, "--name", "web"]);
+    fg.wait_line(false, "the app's start", |l| l.ends_with("to-out"));
     t.wait_status("web", "online");
     // Stopped on request: a clean end, and run ends with its last app.
     t.ok(&["stop", "web"]);
@@ -462,6 +465,7 @@ fn pmx_kill_and_pmx_stop_against_the_run_s_home_end_it_cleanly() {
     let t = TestHome::new();
     let s = script(&t, "polite.sh", POLITE);
     let mut fg = Fg::run(&t, &[&s, "--name", "web"]);
+    fg.wait_line(false, "the app's start", |l| l.ends_with("to-out"));
     t.wait_status("web", "online");
     t.ok(&["kill"]);
     assert_eq!(fg.exit_code(DEADLINE), Some(0));
