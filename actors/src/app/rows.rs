@@ -22,6 +22,9 @@ pub struct Row {
     pub started: Option<Instant>,
     /// Whether it is alive or how it ended, for a foreground runtime (`pmx run`).
     pub outcome: Outcome,
+    /// The instance's generation (each spawn takes a new one): two ends of one instance
+    /// are told apart by it even when nobody looked in between.
+    pub generation: u64,
 }
 
 /// `fsm`'s [`Outcome`]: a `stopped` instance stopped by hand (or never started) is
@@ -185,6 +188,7 @@ impl AppSup {
                 },
                 started: s.fsm.started_ms.map(|ms| self.instant_of(ms)),
                 outcome: outcome_of(&s.fsm),
+                generation: s.fsm.generation,
             })
             .collect()
     }

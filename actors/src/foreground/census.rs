@@ -44,6 +44,8 @@ pub struct Counted {
     pub app: String,
     /// Where it is.
     pub outcome: Outcome,
+    /// Its generation (a new one per spawn).
+    pub generation: u64,
 }
 
 /// Every instance of the runtime, by id, as of the Root's last change.
@@ -89,18 +91,18 @@ pub fn settle(before: &Census, now: &Census) -> Census {
     judged
 }
 
-/// The instances alive in `before` (or absent from it) that `now` shows ended by
-/// themselves (`Ended` or `Errored`, not stopped on request), by id: the ones `pmx dev`
-/// says are waiting for a change.
+/// The instances that `now` shows ended by themselves (`Ended` or `Errored`, not stopped
+/// on request) and `before` did not (alive, absent, or an end of an earlier generation:
+/// it ran again meanwhile), by id: the ones `pmx dev` says are waiting for a change.
 pub fn newly_ended(before: &Census, now: &Census) -> Vec<(u64, Counted)> {
     now.instances
         .iter()
         .filter(|(_, c)| matches!(c.outcome, Outcome::Ended { .. } | Outcome::Errored))
         .filter(|(id, c)| {
-            before
-                .instances
-                .get(id)
-                .is_none_or(|b| b.outcome != c.outcome && b.outcome == Outcome::Alive)
+            before.instances.get(id).is_none_or(|b| {
+                b.generation != c.generation
+                    || (b.outcome != c.outcome && b.outcome == Outcome::Alive)
+            })
         })
         .map(|(id, c)| (*id, c.clone()))
         .collect()
@@ -121,6 +123,7 @@ mod tests {
                         Counted {
                             app: format!("a{i}"),
                             outcome: *o,
+                            generation: 1,
                         },
                     )
                 })
@@ -208,5 +211,11 @@ mod tests {
                 .collect();
             assert_eq!(got, *want, "{before:?} -> {now:?}");
         }
+        // Ran again and ended again between two looks: a new end all the same.
+        let mut again = census(&[EXIT_1]);
+        if let Some(c) = again.instances.get_mut(&0) {
+            c.generation = 2;
+        }
+        assert_eq!(newly_ended(&census(&[EXIT_1]), &again).len(), 1);
     }
 }

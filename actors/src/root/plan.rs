@@ -307,6 +307,7 @@ mod tests {
                 info: serde_json::from_value(info).expect("a row"),
                 started: None,
                 outcome: crate::foreground::Outcome::Alive,
+                generation: 0,
             };
             reg.set_rows(name.to_string(), vec![row]);
         }

@@ -209,6 +209,7 @@ impl<A: Clone, G> Registry<A, G> {
                         crate::foreground::Counted {
                             app: r.info.name.clone(),
                             outcome: r.outcome,
+                            generation: r.generation,
                         },
                     )
                 })
@@ -811,6 +812,7 @@ mod tests {
             info: serde_json::from_value(info).expect("a row"),
             started: None,
             outcome: crate::foreground::Outcome::Alive,
+            generation: 0,
         }
     }
 
