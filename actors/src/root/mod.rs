@@ -60,6 +60,8 @@ pub struct RootParts {
     pub metrics: Addr<crate::metrics::Metrics>,
     /// Its last full sample, read by `list` and `host` while it is fresh.
     pub latest: crate::metrics::Latest,
+    /// The daemon's one file watcher (on the log arbiter), shared by the apps that watch.
+    pub watch: Addr<crate::watch::Watch>,
 }
 
 /// The Root supervisor actor.
@@ -179,6 +181,7 @@ impl Root {
                     user: parts.user.clone(),
                     bus_flags: parts.bus_flags.clone(),
                     metrics: Some(parts.metrics.clone()),
+                    watch: Some(parts.watch.clone()),
                 })
             })
             .clone();
@@ -329,7 +332,8 @@ impl Handler<Api> for Root {
             Request::List => self.list(),
             Request::Start(req) => self.start(req, ctx),
             Request::Up(req) => self.up(req, ctx),
-            Request::Stop { target } => self.lifecycle(&target, Op::Stop),
+            Request::Stop { target, unwatch } if unwatch => self.stop_unwatch(&target),
+            Request::Stop { target, .. } => self.lifecycle(&target, Op::Stop),
             Request::Delete { target } => self.delete(&target),
             Request::Scale(req) => self.scale(req),
             Request::Reset { target } => self.lifecycle(&target, Op::Reset),

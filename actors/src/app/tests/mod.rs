@@ -144,6 +144,7 @@ fn fixture(name: &str, instances: u32, set: impl FnOnce(&mut crate::protocol::Ap
             user: "test".into(),
             bus_flags: BusFlags::default(),
             metrics: None,
+            watch: None,
         }),
     };
     let app = AppSup::with_spawner(parts, Rc::new(Recording(calls.clone()))).start();
