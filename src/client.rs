@@ -532,7 +532,13 @@ mod tests {
             Patience::Quick(q)
         );
         assert_eq!(
-            Patience::for_request(&Request::Stop { target: "a".into() }, q),
+            Patience::for_request(
+                &Request::Stop {
+                    target: "a".into(),
+                    unwatch: false,
+                },
+                q
+            ),
             Patience::WhileAlive {
                 check: q,
                 cap: MAX_KILL_TIMEOUT + LIFECYCLE_SLACK

@@ -27,3 +27,4 @@ pub mod root;
 pub mod runtime;
 pub mod session;
 pub mod supervision;
+pub mod watch;

@@ -104,6 +104,12 @@ impl Boot {
         let metrics = crate::metrics::Metrics::start_in_arbiter(&log_arbiter.handle(), |_| {
             crate::metrics::Metrics::new(shared_latest)
         });
+        // The one file watcher of the daemon, off the supervision thread too; its inotify
+        // thread is made at the first app that watches.
+        let watch_home = home.dir.clone();
+        let watch = crate::watch::Watch::start_in_arbiter(&log_arbiter.handle(), move |_| {
+            crate::watch::Watch::new(watch_home)
+        });
         let mut bus = EventBus::new();
         bus.metrics = Some(metrics.clone().recipient());
         let bus_flags = bus.flags.clone();
@@ -120,6 +126,7 @@ impl Boot {
             latest,
             census: attach.census,
             console: attach.console,
+            watch,
         })
         .start();
         // READY=1 of apps with wait_ready; without it they come online by their

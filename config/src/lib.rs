@@ -37,6 +37,7 @@ mod model;
 pub(crate) mod reader;
 mod values;
 pub(crate) mod walk;
+mod watch_ignore;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use groups::{check_groups, At, GroupError};
@@ -48,6 +49,7 @@ pub use values::{
     validate_date_format, validate_listen, validate_name, validate_timezone, MAX_DURATION_MS,
     SIGNALS,
 };
+pub use watch_ignore::{validate_ignore_glob, WatchIgnore, DEFAULT_IGNORES};
 
 use std::path::{Path, PathBuf};
 

@@ -396,7 +396,13 @@ impl<'s> Walk<'s> {
                     }
                 }
                 "ignore_watch" => {
-                    app.ignore_watch = self.strings(v, "ignore_watch").unwrap_or_default()
+                    let globs = self.string_nodes(v, "ignore_watch").unwrap_or_default();
+                    for (n, g) in &globs {
+                        if let Err(e) = crate::validate_ignore_glob(g) {
+                            self.err(n.pos, e);
+                        }
+                    }
+                    app.ignore_watch = globs.into_iter().map(|(_, s)| s).collect();
                 }
                 "watch_delay" => {
                     app.watch_delay_ms = self

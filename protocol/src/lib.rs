@@ -92,6 +92,10 @@ pub enum Request {
     Stop {
         /// A name, an id, a namespace or `all`.
         target: String,
+        /// `pmx stop --watch`: also turn `watch` off in each selected app's spec, kept
+        /// from now on (PM2 7's `pm2 stop --watch`); absent: false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        unwatch: bool,
     },
     /// Restart the target (a stopped or errored app starts); answers the rows touched.
     Restart(RestartRequest),
@@ -294,6 +298,15 @@ pub struct AppUpdate {
     /// none), for an app run by an interpreter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interpreter_args: Option<Vec<String>>,
+    /// Turn watching on (`--watch`: `true`, an app watching `Paths` keeps them;
+    /// `--watch-path`: these paths, absolute), kept from now on. Never off: `restart
+    /// --watch` again leaves it on (PM2 7 toggles it off, a trap); `stop --watch` turns
+    /// it off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<crate::spec::Watch>,
+    /// New `ignore_watch` globs (`--ignore-watch`, repeatable), replacing the old ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_watch: Option<Vec<String>>,
 }
 
 /// `scale`: an app's new instance count, absolute (`pmx scale web 4`) or relative
@@ -452,7 +465,17 @@ mod tests {
         assert_eq!(
             env.request,
             Request::Stop {
-                target: "api".into()
+                target: "api".into(),
+                unwatch: false,
+            }
+        );
+        let env = parse_request(br#"{"id":8,"type":"stop","target":"api","unwatch":true}"#)
+            .expect("parses");
+        assert_eq!(
+            env.request,
+            Request::Stop {
+                target: "api".into(),
+                unwatch: true,
             }
         );
         let env = parse_request(format!(r#"{{"id":{},"type":"ping"}}"#, u64::MAX).as_bytes())

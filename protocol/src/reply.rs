@@ -204,6 +204,28 @@ pub struct Description {
     /// (local)`); null without a pattern.
     #[serde(default)]
     pub cron_next: Option<String>,
+    /// The paths `watch` watches, absolute (the app's cwd for `watch: true`); empty when
+    /// `watch` is off.
+    #[serde(default)]
+    pub watch_paths: Vec<PathBuf>,
+    /// `ignore_watch`'s globs (PM2's `node_modules` and `.git`, and pmx's own log files,
+    /// are ignored besides).
+    #[serde(default)]
+    pub ignore_watch: Vec<String>,
+    /// `watch_delay` in ms: the quiet a burst of changes waits for; null when `watch` is
+    /// off.
+    #[serde(default)]
+    pub watch_delay: Option<u64>,
+    /// Why the app is not watched though `watch` is on (an inotify limit, naming the
+    /// sysctl to raise; no watched path exists); null otherwise.
+    #[serde(default)]
+    pub watch_error: Option<String>,
+    /// When a file change last restarted the app (ms since the epoch); null when none did.
+    #[serde(default)]
+    pub last_watch_restart: Option<u64>,
+    /// The file whose change caused `last_watch_restart`.
+    #[serde(default)]
+    pub last_watch_path: Option<PathBuf>,
     /// The last minute of cpu and memory samples, oldest first (one a second while
     /// someone watches or a memory limit is set); empty before the first.
     #[serde(default)]

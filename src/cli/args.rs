@@ -175,6 +175,10 @@ pub struct StopArgs {
     /// for an app file target: only these apps (comma-separated)
     #[argh(option)]
     pub only: Option<String>,
+    /// also stop watching: turn the app's watch off, kept from now on (PM2's stop
+    /// --watch); start --watch or restart --watch turns it on again
+    #[argh(switch)]
+    pub watch: bool,
     /// print nothing
     #[argh(switch, short = 's')]
     pub silent: bool,
@@ -218,6 +222,16 @@ pub struct RestartArgs {
     /// kept from now on; "null" or "" for none
     #[argh(option)]
     pub interpreter_args: Option<String>,
+    /// turn watching on (the app's directory, or the paths it watches), kept from now
+    /// on; given again it stays on
+    #[argh(switch)]
+    pub watch: bool,
+    /// watch this path (relative to this directory) from now on; repeatable
+    #[argh(option)]
+    pub watch_path: Vec<String>,
+    /// the globs the watcher ignores from now on; repeatable
+    #[argh(option)]
+    pub ignore_watch: Vec<String>,
     /// refresh the environment from this shell and the env_file
     #[argh(switch)]
     pub update_env: bool,
@@ -249,6 +263,16 @@ pub struct ReloadArgs {
     /// kept from now on; "null" or "" for none
     #[argh(option)]
     pub interpreter_args: Option<String>,
+    /// turn watching on (the app's directory, or the paths it watches), kept from now
+    /// on; given again it stays on
+    #[argh(switch)]
+    pub watch: bool,
+    /// watch this path (relative to this directory) from now on; repeatable
+    #[argh(option)]
+    pub watch_path: Vec<String>,
+    /// the globs the watcher ignores from now on; repeatable
+    #[argh(option)]
+    pub ignore_watch: Vec<String>,
     /// refresh the environment from this shell and the env_file
     #[argh(switch)]
     pub update_env: bool,

@@ -174,6 +174,31 @@ pub fn describe(d: &Description) -> String {
         ("last restart reason", opt(d.last_restart_reason.clone())),
         ("cron restart", opt(d.cron_restart.clone())),
         ("next cron restart", opt(d.cron_next.clone())),
+        ("watching", watching(d)),
+        (
+            "watch paths",
+            opt((!d.watch_paths.is_empty()).then(|| {
+                let shown: Vec<String> = d
+                    .watch_paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                shown.join(", ")
+            })),
+        ),
+        (
+            "ignore watch",
+            opt((d.watch_delay.is_some()).then(|| {
+                let mut all: Vec<&str> = vec!["node_modules", ".git", "pmx's log files"];
+                all.extend(d.ignore_watch.iter().map(String::as_str));
+                all.join(", ")
+            })),
+        ),
+        (
+            "watch delay",
+            opt(d.watch_delay.map(|ms| format!("{ms} ms"))),
+        ),
+        ("last watch restart", opt(last_watch_restart(d))),
         ("user", d.info.user.clone()),
         (
             "source",
@@ -192,6 +217,28 @@ pub fn describe(d: &Description) -> String {
         t.add_row(vec![k.to_string(), v]);
     }
     format!("{t}\n")
+}
+
+/// `describe`'s `watching`: `enabled`, `disabled`, or why not though `watch` is on.
+fn watching(d: &Description) -> String {
+    match (&d.watch_error, d.info.watching, d.watch_delay.is_some()) {
+        (Some(why), _, _) => format!("disabled: {why}"),
+        (None, true, _) => "enabled".into(),
+        (None, false, true) => "disabled (stopped: resumes at start or restart)".into(),
+        (None, false, false) => "disabled".into(),
+    }
+}
+
+/// `describe`'s last watch restart: its local time and the file that changed.
+fn last_watch_restart(d: &Description) -> Option<String> {
+    let ms = d.last_watch_restart?;
+    let at = chrono::DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)?
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S");
+    Some(match &d.last_watch_path {
+        Some(p) => format!("{at} ({} changed)", p.display()),
+        None => at.to_string(),
+    })
 }
 
 /// An app's `listen` sockets for `describe`: `tcp://0.0.0.0:3000 (bound)`, comma-separated;

@@ -109,9 +109,9 @@ fn runs_node(app: &pmx_config::App) -> bool {
     pmx_protocol::is_node(interpreter, Path::new(&app.script))
 }
 
-/// Say which declared behaviours this build does not act on yet, rather than pretend.
+/// Say which declared behaviours this build does not act on as one might expect, rather
+/// than pretend (today: a cluster of a program other than node shares no socket).
 pub fn warn_unbuilt(app: &pmx_config::App) {
-    let mut unbuilt = Vec::new();
     // Node apps in cluster mode share the ports they listen on through Node's cluster
     // protocol, pmx acting as the primary (as under PM2); any other program shares only
     // the sockets `listen` names. Fork mode shares nothing, by choice. Not a missing
@@ -120,16 +120,6 @@ pub fn warn_unbuilt(app: &pmx_config::App) {
         eprintln!(
             "pmx: note: app \"{}\": its instances share no socket: each instance binds its own port, as a program other than node does (give `listen` for pmx to bind a port once and lend it to every instance)",
             app.name
-        );
-    }
-    if !matches!(app.watch, pmx_config::Watch::Off) {
-        unbuilt.push("watch");
-    }
-    if !unbuilt.is_empty() {
-        eprintln!(
-            "pmx: warning: app \"{}\": this pmx does not act on {} yet",
-            app.name,
-            unbuilt.join(", ")
         );
     }
 }

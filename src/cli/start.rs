@@ -315,6 +315,37 @@ fn runs_under_node(interpreter: Option<&str>, program: &Path) -> bool {
 /// The app `pmx start <script|command> [flags] [-- args]` describes.
 ///
 /// Errors: a bad flag value (exit 2) or a bad name.
+/// The `watch` that `--watch` (the app's directory, `base`) and `--watch-path P`
+/// (repeatable, relative to `caller_cwd`; implies watching) ask for: off with neither;
+/// `true` with `--watch` alone; the paths (and `base` with `--watch`) otherwise.
+pub fn watch_of(
+    switch: bool,
+    paths: &[String],
+    base: &Path,
+    caller_cwd: &Path,
+) -> pmx_config::Watch {
+    if paths.is_empty() {
+        return if switch {
+            pmx_config::Watch::On
+        } else {
+            pmx_config::Watch::Off
+        };
+    }
+    let abs =
+        |p: &str| std::path::absolute(caller_cwd.join(p)).unwrap_or_else(|_| caller_cwd.join(p));
+    let mut out: Vec<std::path::PathBuf> = Vec::new();
+    if switch {
+        out.push(base.to_path_buf());
+    }
+    for p in paths {
+        let p = abs(p);
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    pmx_config::Watch::Paths(out)
+}
+
 pub fn app_from_flags(
     a: &StartArgs,
     target: &Target,
@@ -367,6 +398,9 @@ pub fn app_from_flags(
     if let Some(c) = &a.cron_restart {
         app.cron_restart = Some(c.clone());
     }
+    let base = app.cwd.clone().unwrap_or_else(|| caller_cwd.to_path_buf());
+    app.watch = watch_of(a.watch, &a.watch_path, &base, caller_cwd);
+    app.ignore_watch = a.ignore_watch.clone();
     if let Some(s) = &a.kill_signal {
         app.kill_signal = pmx_config::parse_signal(s)
             .map_err(|e| Failure::usage(format!("--kill-signal: {e}")))?;

@@ -28,8 +28,8 @@ use crate::cli::{caller_cwd, connect, out, pm2, render, specs, Failure};
 /// What to do to each target.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// `stop`.
-    Stop,
+    /// `stop`; `true`: `stop --watch`, watching turned off too.
+    Stop(bool),
     /// `restart`, with `--update-env` and start options or not.
     Restart(Refresh),
     /// `reload`, with `--update-env` and start options or not.
@@ -46,7 +46,10 @@ impl Action {
     /// The request doing this to `target`.
     fn request(&self, target: String) -> Request {
         match self {
-            Action::Stop => Request::Stop { target },
+            Action::Stop(unwatch) => Request::Stop {
+                target,
+                unwatch: *unwatch,
+            },
             Action::Restart(r) => Request::Restart(restart_req(target, r)),
             Action::Reload(r) => Request::Reload(restart_req(target, r)),
             Action::Delete => Request::Delete { target },
@@ -63,7 +66,7 @@ impl Action {
     fn needs_some(&self) -> bool {
         matches!(
             self,
-            Action::Stop | Action::Restart(_) | Action::Reload(_) | Action::Delete
+            Action::Stop(_) | Action::Restart(_) | Action::Reload(_) | Action::Delete
         )
     }
 }

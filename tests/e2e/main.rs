@@ -47,3 +47,4 @@ mod spawn_failures;
 mod up;
 mod up_changes;
 mod up_stopped;
+mod watch;

@@ -12,7 +12,9 @@
 //!
 //! Files: `instances.rs` (the table, growing and shrinking), `spawn.rs` (the spawner seam,
 //! the environment, the prepared spawns), `routes.rs` (log routes, flush and reopen),
-//! `rows.rs` (list rows and `describe`), `reload.rs` (the rolling reload's sequence).
+//! `rows.rs` (list rows and `describe`), `reload.rs` (the rolling reload's sequence),
+//! `cron.rs` (`cron_restart`'s timer), `watching.rs` (`watch`: registration with the Watch
+//! actor, the restart on a change).
 
 mod cluster;
 mod cron;
@@ -26,6 +28,7 @@ mod rows;
 mod spawn;
 #[cfg(test)]
 mod tests;
+mod watching;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -186,6 +189,9 @@ pub struct Shared {
     pub metrics: Option<Addr<crate::metrics::Metrics>>,
     /// A foreground runtime's terminal, where every line also goes (None: the daemon).
     pub console: Option<Arc<dyn crate::foreground::Console>>,
+    /// The Watch actor, where an app with `watch` registers its paths (None: nothing
+    /// watched, in tests).
+    pub watch: Option<Addr<crate::watch::Watch>>,
 }
 
 /// The App supervisor actor.
@@ -232,6 +238,8 @@ pub struct AppSup {
     memory_reloads: Vec<u32>,
     /// The armed `cron_restart` timer, if any (see `cron.rs`).
     cron: cron::CronState,
+    /// Its registration with the Watch actor (see `watching.rs`).
+    watch: watching::WatchState,
 }
 
 fn rules_of(app: &crate::protocol::App) -> RestartRules {
@@ -300,6 +308,7 @@ impl AppSup {
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
             memory_reloads: Vec::new(),
             cron: cron::CronState::default(),
+            watch: watching::WatchState::default(),
         }
     }
 
@@ -428,6 +437,9 @@ impl AppSup {
             waits = self.resize(&ids, ctx);
             self.parts.ids = ids;
         }
+        if logs_changed || resized {
+            self.tell_log_files();
+        }
         if logs_changed {
             self.build_routes(None);
         } else if resized {
@@ -518,6 +530,11 @@ impl Actor for AppSup {
         self.dirty = true;
         self.report();
         self.arm_cron(ctx);
+        self.tell_log_files();
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.forget_watch();
     }
 }
 
@@ -566,6 +583,8 @@ impl Handler<Command> for AppSup {
                 (waits, None)
             }
         };
+        let mut waits = waits;
+        waits.extend(self.sync_watch(ctx));
         self.flush();
         Box::pin(
             async move {
@@ -575,6 +594,8 @@ impl Handler<Command> for AppSup {
             }
             .into_actor(self)
             .map(move |(), act, ctx| {
+                // Held flags a stop's completion changed (nothing to wait for then).
+                let _ = act.sync_watch(ctx);
                 act.flush();
                 if let Some(rows) = removed {
                     return Ok(rows);
@@ -594,7 +615,8 @@ impl Handler<Supervise> for AppSup {
     type Result = ResponseActFuture<Self, Supervised>;
     fn handle(&mut self, Supervise(op): Supervise, ctx: &mut Context<Self>) -> Self::Result {
         let delete = matches!(op, Op::Delete);
-        let waits = self.apply(&op, &None, ctx);
+        let mut waits = self.apply(&op, &None, ctx);
+        waits.extend(self.sync_watch(ctx));
         self.flush();
         Box::pin(
             async move {
@@ -604,6 +626,7 @@ impl Handler<Supervise> for AppSup {
             }
             .into_actor(self)
             .map(move |(), act, ctx| {
+                let _ = act.sync_watch(ctx);
                 act.flush();
                 let answer = Supervised {
                     rows: act.infos(),

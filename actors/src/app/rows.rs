@@ -182,7 +182,8 @@ impl AppSup {
                         .uid
                         .as_deref()
                         .map_or_else(|| self.parts.shared.user.clone(), super::spawn::shown_user),
-                    watching: !matches!(app.watch, pmx_config::Watch::Off),
+                    // Only while the Watch actor watches for it (see `watching.rs`).
+                    watching: self.watch.active,
                     namespace: app.namespace.clone(),
                     group: self.group.as_ref().map(|(g, _)| g.clone()),
                 },
@@ -249,6 +250,7 @@ impl Handler<Describe> for AppSup {
         let spec = &self.parts.spec;
         let count = self.live();
         let rows = self.rows();
+        let watch = self.watch_shown();
         let out = rows
             .into_iter()
             .zip(self.slots.iter().enumerate())
@@ -312,6 +314,12 @@ impl Handler<Describe> for AppSup {
                     last_restart_reason: s.fsm.last_restart.map(|r| r.as_str().to_string()),
                     cron_restart: spec.app.cron_restart.clone(),
                     cron_next: self.cron_next(),
+                    watch_paths: watch.as_ref().map(|w| w.roots.clone()).unwrap_or_default(),
+                    ignore_watch: spec.app.ignore_watch.clone(),
+                    watch_delay: watch.as_ref().map(|w| w.delay_ms),
+                    watch_error: self.watch.error.clone(),
+                    last_watch_restart: self.watch.last.as_ref().map(|(t, _)| *t),
+                    last_watch_path: self.watch.last.as_ref().map(|(_, p)| p.clone()),
                     history: Vec::new(),
                     env: msg.env.then(|| self.env_for(slot)),
                 }

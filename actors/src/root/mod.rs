@@ -66,6 +66,8 @@ pub struct RootParts {
     /// A foreground runtime's terminal: every app's lines also go there (None in the
     /// daemon).
     pub console: Option<Arc<dyn crate::foreground::Console>>,
+    /// The daemon's one file watcher (on the log arbiter), shared by the apps that watch.
+    pub watch: Addr<crate::watch::Watch>,
 }
 
 /// The Root supervisor actor.
@@ -186,6 +188,7 @@ impl Root {
                     bus_flags: parts.bus_flags.clone(),
                     metrics: Some(parts.metrics.clone()),
                     console: parts.console.clone(),
+                    watch: Some(parts.watch.clone()),
                 })
             })
             .clone();
@@ -366,7 +369,8 @@ impl Root {
             Request::List => self.list(),
             Request::Start(req) => self.start(req, ctx),
             Request::Up(req) => self.up(req, ctx),
-            Request::Stop { target } => self.lifecycle(&target, Op::Stop),
+            Request::Stop { target, unwatch } if unwatch => self.stop_unwatch(&target),
+            Request::Stop { target, .. } => self.lifecycle(&target, Op::Stop),
             Request::Delete { target } => self.delete(&target),
             Request::Scale(req) => self.scale(req),
             Request::Reset { target } => self.lifecycle(&target, Op::Reset),

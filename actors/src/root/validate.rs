@@ -103,6 +103,9 @@ fn validate_apps(specs: &[AppSpec]) -> Result<(), ApiError> {
             pmx_config::validate_cron(c)
                 .map_err(|e| bad(&app.name, format!("cron_restart: {e}")))?;
         }
+        // Each glob as the watcher compiles it (see `watch/ignore.rs`): `ignore_watch
+        // "src/[a": …`.
+        crate::watch::Ignore::new(&app.ignore_watch).map_err(|e| bad(&app.name, e))?;
         if let Some(z) = &app.cron_timezone {
             pmx_config::validate_timezone(z)
                 .map_err(|e| bad(&app.name, format!("cron_timezone: {e}")))?;

@@ -71,6 +71,18 @@ pub struct StartArgs {
     /// taken); an app that is down, or done with --no-autorestart, is started
     #[argh(option, from_str_fn(cron))]
     pub cron_restart: Option<String>,
+    /// restart the app when a file under its directory changes (ignoring node_modules,
+    /// .git and pmx's log files), once the tree has been quiet for 500 ms
+    #[argh(switch)]
+    pub watch: bool,
+    /// watch this path (relative to this directory) instead of the app's directory, or
+    /// besides it with --watch; repeatable
+    #[argh(option)]
+    pub watch_path: Vec<String>,
+    /// a glob the watcher ignores: without '/' a file or directory name anywhere
+    /// (*.log, tmp), with '/' a path relative to the watched one (src/gen/**); repeatable
+    #[argh(option)]
+    pub ignore_watch: Vec<String>,
     /// stop a Node app by sending it the IPC message 'shutdown' instead of the stop
     /// signal; SIGKILL still follows after --kill-timeout (PM2's shutdown_with_message;
     /// PM2_KILL_USE_MESSAGE=true in the environment sets it for every Node app started)

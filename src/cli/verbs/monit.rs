@@ -278,6 +278,7 @@ fn spawn_action(
             Verb::Restart => Request::Restart(restart()),
             Verb::Reload => Request::Reload(restart()),
             Verb::Stop => Request::Stop {
+                unwatch: false,
                 target: target.clone(),
             },
         };

@@ -6,7 +6,7 @@
 use pmx::Home;
 
 use crate::cli::targets::{self, Action, Options};
-use crate::cli::verbs::restart::{app_update, Refresh};
+use crate::cli::verbs::restart::{app_update, Refresh, WatchFlags};
 use crate::cli::{Failure, ReloadArgs};
 
 /// `pmx reload`.
@@ -20,7 +20,15 @@ pub fn run(home: &Home, a: ReloadArgs) -> Result<(), Failure> {
     };
     let refresh = Refresh {
         update_env: a.update_env,
-        update: app_update(a.name, a.interpreter_args.as_deref())?,
+        update: app_update(
+            a.name,
+            a.interpreter_args.as_deref(),
+            &WatchFlags {
+                on: a.watch,
+                paths: &a.watch_path,
+                ignore: &a.ignore_watch,
+            },
+        )?,
     };
     targets::run(home, Action::Reload(refresh), &all, &opts)
 }

@@ -30,18 +30,41 @@ pub fn run(home: &Home, a: RestartArgs) -> Result<(), Failure> {
     };
     let refresh = Refresh {
         update_env: a.update_env,
-        update: app_update(a.name, a.interpreter_args.as_deref())?,
+        update: app_update(
+            a.name,
+            a.interpreter_args.as_deref(),
+            &WatchFlags {
+                on: a.watch,
+                paths: &a.watch_path,
+                ignore: &a.ignore_watch,
+            },
+        )?,
     };
     targets::run(home, Action::Restart(refresh), &all, &opts)
 }
 
-/// The update `--name` and `--interpreter-args` (`--node-args`) ask for; None when
-/// neither is given. `null` (PM2's way to drop `node_args`) and `""` are no arguments.
+/// The watch options of `restart`, `reload` and `start <known app>`.
+#[derive(Debug, Default)]
+pub struct WatchFlags<'a> {
+    /// `--watch`: turn watching on.
+    pub on: bool,
+    /// `--watch-path P` (repeatable, relative to this directory): watch these.
+    pub paths: &'a [String],
+    /// `--ignore-watch GLOB` (repeatable): the new `ignore_watch`.
+    pub ignore: &'a [String],
+}
+
+/// The update `--name`, `--interpreter-args` (`--node-args`) and the watch options ask
+/// for; None when none is given. `null` (PM2's way to drop `node_args`) and `""` are no
+/// arguments. `--watch` turns watching on (the app's directory, or the paths it watches
+/// already), `--watch-path` watches those paths; it stays on however often it is given
+/// (PM2 7 toggles it off at the second `restart --watch`).
 ///
 /// Errors (exit 2): interpreter arguments a shell could not split, a name pmx refuses.
 pub fn app_update(
     name: Option<String>,
     interpreter_args: Option<&str>,
+    watch: &WatchFlags<'_>,
 ) -> Result<Option<AppUpdate>, Failure> {
     if let Some(n) = &name {
         pmx_config::validate_name(n).map_err(|e| Failure::usage(format!("--name {n:?}: {e}")))?;
@@ -54,12 +77,22 @@ pub fn app_update(
                 .map_err(|e| Failure::usage(format!("--interpreter-args: {e}")))?,
         ),
     };
-    if name.is_none() && interpreter_args.is_none() {
+    let cwd = crate::cli::caller_cwd()?;
+    let ignore_watch = (!watch.ignore.is_empty()).then(|| watch.ignore.to_vec());
+    let watch = (watch.on || !watch.paths.is_empty())
+        .then(|| start::watch_of(false, watch.paths, &cwd, &cwd))
+        .map(|w| match w {
+            pmx_config::Watch::Off => pmx_config::Watch::On,
+            w => w,
+        });
+    if name.is_none() && interpreter_args.is_none() && watch.is_none() && ignore_watch.is_none() {
         return Ok(None);
     }
     Ok(Some(AppUpdate {
         name,
         interpreter_args,
+        watch,
+        ignore_watch,
     }))
 }
 

@@ -11,7 +11,7 @@ use pmx_protocol::{
 };
 
 use crate::cli::specs::{groups_of, load, specs_of, warn_unbuilt};
-use crate::cli::verbs::restart::app_update;
+use crate::cli::verbs::restart::{app_update, WatchFlags};
 use crate::cli::{caller_cwd, connect, pm2, rows_cmd, start, started, Failure, StartArgs};
 
 /// `pmx start`: `a` the options, `app_args` what followed `--`.
@@ -265,8 +265,8 @@ fn no_ops(a: &StartArgs) -> StartArgs {
 }
 
 /// What `pmx start <name>` of a known app updates in it (PM2 merges the options into the
-/// app and restarts it): None when `a` carries more than the target, `-s`, `--name` and
-/// `--interpreter-args` (`--node-args`): then it describes a new app.
+/// app and restarts it): None when `a` carries more than the target, `-s`, `--name`,
+/// `--interpreter-args` (`--node-args`) and the watch options: then it describes a new app.
 ///
 /// Errors (inside): as [`app_update`].
 fn updating(a: &StartArgs) -> Option<Result<Option<AppUpdate>, Failure>> {
@@ -275,10 +275,22 @@ fn updating(a: &StartArgs) -> Option<Result<Option<AppUpdate>, Failure>> {
         silent: a.silent,
         name: a.name.clone(),
         interpreter_args: a.interpreter_args.clone(),
+        watch: a.watch,
+        watch_path: a.watch_path.clone(),
+        ignore_watch: a.ignore_watch.clone(),
         ..no_ops(a)
     };
-    (format!("{a:?}") == format!("{bare:?}"))
-        .then(|| app_update(a.name.clone(), a.interpreter_args.as_deref()))
+    (format!("{a:?}") == format!("{bare:?}")).then(|| {
+        app_update(
+            a.name.clone(),
+            a.interpreter_args.as_deref(),
+            &WatchFlags {
+                on: a.watch,
+                paths: &a.watch_path,
+                ignore: &a.ignore_watch,
+            },
+        )
+    })
 }
 
 /// PM2's `pmx start <name|id>` of an app the daemon knows: a restart, which starts it when

@@ -15,5 +15,5 @@ pub fn run(home: &Home, a: StopArgs) -> Result<(), Failure> {
         only: a.only,
         silent: a.silent,
     };
-    targets::run(home, Action::Stop, &all, &opts)
+    targets::run(home, Action::Stop(a.watch), &all, &opts)
 }

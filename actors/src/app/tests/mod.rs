@@ -145,6 +145,7 @@ fn fixture(name: &str, instances: u32, set: impl FnOnce(&mut crate::protocol::Ap
             bus_flags: BusFlags::default(),
             metrics: None,
             console: None,
+            watch: None,
         }),
     };
     let app = AppSup::with_spawner(parts, Rc::new(Recording(calls.clone()))).start();

@@ -36,6 +36,31 @@ impl Root {
         }
     }
 
+    /// `stop --watch` of a target: each selected app takes `watch: false` into its spec
+    /// (kept from now on, as PM2 7's `pm2 stop --watch`), then stops.
+    ///
+    /// Errors: as the target's resolution.
+    pub(in crate::root) fn stop_unwatch(&mut self, target: &str) -> Answer {
+        let sel = match self.reg.resolve(target) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        let mut replacements = BTreeMap::new();
+        for (i, _) in &sel {
+            let app = &self.reg.apps()[*i];
+            if matches!(app.spec.app.watch, pmx_config::Watch::Off) {
+                continue;
+            }
+            let mut spec = (*app.spec).clone();
+            spec.app.watch = pmx_config::Watch::Off;
+            let name = app.name.clone();
+            let spec = Arc::new(spec);
+            let ids = self.reg.replace_spec(&name, spec.clone());
+            replacements.insert(*i, Replacement { spec, ids });
+        }
+        self.command(target, sel, Op::Stop, &replacements)
+    }
+
     /// `delete` of a target. An id deletes that instance only, as PM2 7's `pm2 delete
     /// <id>` does: the app keeps its other instances, with their ids, renumbered 0..M-1
     /// (`Registry::remove_instances` now, the App supervisor's table when it gets the
@@ -329,6 +354,17 @@ pub(in crate::root) fn updated(
             spec.app.name = new.clone();
         }
     }
+    if let Some(w) = &update.watch {
+        // Turning on keeps the paths an app watches already.
+        let keep = matches!(w, pmx_config::Watch::On)
+            && matches!(spec.app.watch, pmx_config::Watch::Paths(_));
+        if !keep {
+            spec.app.watch = w.clone();
+        }
+    }
+    if let Some(globs) = &update.ignore_watch {
+        spec.app.ignore_watch = globs.clone();
+    }
     if let Some(ia) = &update.interpreter_args {
         let old = &spec.app.interpreter_args;
         let by_interpreter = !matches!(spec.app.interpreter.as_deref(), None | Some("none"));
@@ -359,10 +395,11 @@ mod tests {
         let ia = |v: &[&str]| AppUpdate {
             name: None,
             interpreter_args: Some(v.iter().map(|s| s.to_string()).collect()),
+            ..AppUpdate::default()
         };
         let named = |n: &str| AppUpdate {
             name: Some(n.into()),
-            interpreter_args: None,
+            ..AppUpdate::default()
         };
         // (update, selected, grouped, Ok((name, args)) or the error's start)
         type Case<'a> = (
@@ -410,5 +447,35 @@ mod tests {
         plain.app.interpreter = Some("none".into());
         let e = updated(plain, &ia(&["-e"]), 1, false).expect_err("refused");
         assert!(e.message.contains("without an interpreter"), "{e:?}");
+    }
+
+    #[test]
+    fn a_watch_update_turns_watching_on_and_keeps_paths() {
+        use pmx_config::Watch;
+        let paths = Watch::Paths(vec!["/srv/src".into()]);
+        let on = |w: Watch| AppUpdate {
+            watch: Some(w),
+            ..AppUpdate::default()
+        };
+        // (watch before, update, watch after)
+        let cases = [
+            (Watch::Off, on(Watch::On), Watch::On),
+            (Watch::On, on(Watch::On), Watch::On),
+            (paths.clone(), on(Watch::On), paths.clone()),
+            (Watch::On, on(paths.clone()), paths.clone()),
+            (Watch::On, AppUpdate::default(), Watch::On),
+        ];
+        for (before, update, after) in cases {
+            let mut s = spec("a", 1);
+            s.app.watch = before.clone();
+            let got = updated(s, &update, 1, false).expect("updated");
+            assert_eq!(got.app.watch, after, "{before:?} with {update:?}");
+        }
+        let globs = AppUpdate {
+            ignore_watch: Some(vec!["*.tmp".into()]),
+            ..AppUpdate::default()
+        };
+        let got = updated(spec("a", 1), &globs, 1, false).expect("updated");
+        assert_eq!(got.app.ignore_watch, ["*.tmp"]);
     }
 }

@@ -43,6 +43,8 @@ pub enum Reason {
     Memory,
     /// Its app's `cron_restart` pattern fired (see `app/cron.rs`).
     Cron,
+    /// Files changed under its app's watched paths (see `watch.rs`, `app/watching.rs`).
+    Watch,
 }
 
 impl Reason {
@@ -54,6 +56,7 @@ impl Reason {
             Reason::Group => "group",
             Reason::Memory => "memory",
             Reason::Cron => "cron",
+            Reason::Watch => "watch",
         }
     }
 }
