@@ -169,8 +169,11 @@ fn run_prints_out_lines_on_stdout_and_err_lines_on_stderr_with_prefixes() {
     // `pmx list` against the run's home shows its app (it serves the admin socket).
     let row = t.wait_status("web", "online");
     assert_eq!(int(&row, "pid"), i64::from(read_pid(&t.path("pid"))));
-    // The lines also reach the app's log files, as under the daemon.
+    // The lines also reach the app's log files, as under the daemon, and `pmx logs`
+    // shows them.
     assert!(lines(&t.home.join("logs/web-out.log")).contains(&"to-out".to_string()));
+    let logs = t.ok(&["logs", "web", "--nostream"]);
+    assert!(logs.contains("0|web | to-out"), "{logs}");
     fg.signal(libc::SIGTERM);
     assert_eq!(fg.exit_code(DEADLINE), Some(0));
 }
