@@ -294,7 +294,7 @@ fn run_stays_up_during_a_restart_delay_and_exits_once_the_app_is_really_gone() {
             "--name",
             "twice",
             "--restart-delay",
-            "1500",
+            "3000",
             "--stop-exit-codes",
             "0",
         ],
