@@ -630,6 +630,7 @@ mod tests {
             (&["show", "a"], &["describe", "a"]),
             (&["del", "a"], &["delete", "a"]),
             (&["sendSignal", "USR2", "a"], &["signal", "USR2", "a"]),
+            (&["dump", "--force"], &["save", "--force"]),
             (
                 &["start", "a.js", "--node-args", "--harmony"],
                 &["start", "a.js", "--interpreter-args", "--harmony"],

@@ -118,7 +118,8 @@ fn the_digest_ignores_order_and_ids_but_not_status_env_or_groups() {
     swapped.apps.reverse();
     swapped.apps[0].ids = vec![100];
     assert_eq!(swapped.digest(), d.digest());
-    let changes: [(&str, fn(&mut Dump)); 4] = [
+    type Change = (&'static str, fn(&mut Dump));
+    let changes: [Change; 4] = [
         ("status", |d| d.apps[0].status[1] = SavedStatus::Running),
         ("inherited", |d| {
             d.environments[0].insert("NEW".into(), "1".into());

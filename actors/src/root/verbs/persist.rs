@@ -160,7 +160,13 @@ impl Root {
         for g in loaded.dump.groups {
             let decl = g.group;
             if self.reg.group(&decl.name).is_some() {
-                skipped.push(decl.name.clone());
+                // Its members were skipped with it; one restored now stays outside it.
+                if decl.apps.iter().any(|m| made.contains(m)) {
+                    warnings.push(format!(
+                        "group \"{}\" not restored: a group of that name exists",
+                        decl.name
+                    ));
+                }
                 continue;
             }
             if let Some(m) = decl.apps.iter().find(|m| !made.contains(*m)) {
@@ -350,7 +356,8 @@ mod tests {
     #[test]
     fn each_instance_comes_back_as_saved_and_extra_ones_as_the_first() {
         use SavedStatus::*;
-        let cases: [(usize, &[SavedStatus], [&[u32]; 3]); 4] = [
+        type Case = (usize, &'static [SavedStatus], [&'static [u32]; 3]);
+        let cases: [Case; 4] = [
             (2, &[Running, Stopped], [&[0], &[1], &[]]),
             (3, &[Errored], [&[], &[], &[0, 1, 2]]),
             (1, &[Stopped, Running], [&[], &[0], &[]]),
