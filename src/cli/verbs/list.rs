@@ -46,9 +46,11 @@ pub fn run(home: &Home, a: ListArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The line `pmx list` ends with when the running set differs from `dump.ron` (PM2's
-/// words); nothing when it does not, and nothing without a dump (PM2 says nothing then
-/// either: a user who never saved is not told so at every `list`).
+/// The line `pmx list` ends with when the running set differs from `dump.ron` (the words
+/// of PM2's `checkIfProcessAreDumped`, which compared names only and which PM2 7 no
+/// longer calls: `pm2-ls.js` has it commented out); nothing when it does not, and nothing
+/// without a dump (PM2's check said nothing then either: a user who never saved is not
+/// told so at every `list`).
 pub fn unsaved_line(s: pmx_protocol::SavedReply) -> &'static str {
     if s.dump && !s.synchronized {
         "Current process list is not synchronized with saved list. Type 'pmx save' to synchronize.\n"

@@ -71,13 +71,13 @@ impl Root {
             self.dump_seen = Some((key, digest));
         }
         let saved = self.dump_seen.as_ref().and_then(|(_, d)| *d);
-        let running = snapshot::digest_with(&self.reg, &mut self.spec_hashes);
+        let synchronized = match saved {
+            Some(d) => d == snapshot::digest_with(&self.reg, &mut self.spec_hashes),
+            None => self.reg.apps().is_empty(),
+        };
         fail_or(to_json(&SavedReply {
             dump: saved.is_some(),
-            synchronized: match saved {
-                Some(d) => d == running,
-                None => self.reg.apps().is_empty(),
-            },
+            synchronized,
         }))
     }
 
