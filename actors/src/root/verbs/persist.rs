@@ -318,32 +318,34 @@ fn plan(count: usize, saved: &[SavedStatus]) -> Plan {
 }
 
 impl Plan {
-    /// Bring one app's instances back: its running ones started (or, with none, its
-    /// rows registered stopped), then its errored ones marked. Both messages are queued
-    /// at once, in that order.
+    /// Bring one app's instances back: its running ones started (with none, its rows
+    /// registered by a `Reset`), its stopped ones stopped (held down, as a `pmx stop`
+    /// leaves them: a group's restart does not start them), its errored ones marked.
+    /// Every message is queued at once, in that order.
     fn send(self, addr: &Addr<AppSup>) -> impl std::future::Future<Output = ()> {
-        let first = if self.running.is_empty() {
+        let some = |op: Op, instances: Vec<u32>| Command {
+            op,
+            instances: Some(instances),
+            replace: None,
+            ids: None,
+        };
+        let mut sent = vec![if self.running.is_empty() {
             addr.send(Command::all(Op::Reset))
         } else {
-            addr.send(Command {
-                op: Op::Start,
-                instances: Some(self.running),
-                replace: None,
-                ids: None,
-            })
-        };
-        let mark = (!self.errored.is_empty()).then(|| {
-            addr.send(Command {
-                op: Op::MarkErrored(ERRORED_WHEN_SAVED.into()),
-                instances: Some(self.errored),
-                replace: None,
-                ids: None,
-            })
-        });
+            addr.send(some(Op::Start, self.running))
+        }];
+        if !self.stopped.is_empty() {
+            sent.push(addr.send(some(Op::Stop, self.stopped)));
+        }
+        if !self.errored.is_empty() {
+            sent.push(addr.send(some(
+                Op::MarkErrored(ERRORED_WHEN_SAVED.into()),
+                self.errored,
+            )));
+        }
         async move {
-            let _ = first.await;
-            if let Some(m) = mark {
-                let _ = m.await;
+            for s in sent {
+                let _ = s.await;
             }
         }
     }
