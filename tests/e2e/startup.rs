@@ -126,6 +126,21 @@ fn install_writes_and_records_the_unit_and_unstartup_removes_exactly_it() {
         "{text}"
     );
     assert!(record.exists());
+    // A record pointing elsewhere is refused, nothing removed.
+    let good = std::fs::read_to_string(&record).expect("record");
+    let other_target = t.path("precious");
+    std::fs::write(&other_target, "keep").expect("precious");
+    std::fs::write(
+        &record,
+        good.replace(&*unit.to_string_lossy(), &*other_target.to_string_lossy()),
+    )
+    .expect("tampered record");
+    let mut c = t.cmd(&["unstartup", "-u", "daemon"]);
+    c.env("PMX_STARTUP_ROOT", &root);
+    let out = run_with_timeout(c, std::time::Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(other_target.exists() && unit.exists());
+    std::fs::write(&record, good).expect("record back");
     // A file beside it is not touched by unstartup.
     let other = root.join("etc/systemd/system/other.service");
     std::fs::write(&other, "[Unit]\n").expect("other");

@@ -236,6 +236,19 @@ pub fn remove(a: UnstartupArgs) -> Result<(), Failure> {
             )));
         }
     }
+    // Only the file `startup` writes for this user and platform is ever removed, whatever
+    // the record says.
+    let expected = under(prefix.as_deref(), &platform.install_path(&user));
+    if record.file != expected || record.user != user {
+        return Err(Failure::request(format!(
+            "{}: names {} for user \"{}\", not the {} unit of \"{user}\" ({}); nothing removed",
+            record_file.display(),
+            record.file.display(),
+            record.user,
+            platform.name(),
+            expected.display()
+        )));
+    }
     if !Uid::effective().is_root() {
         return Err(Failure::request(format!(
             "removing {} needs root; run: sudo pmx unstartup -u {user}",
