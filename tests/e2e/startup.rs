@@ -132,7 +132,7 @@ fn install_writes_and_records_the_unit_and_unstartup_removes_exactly_it() {
     std::fs::write(&other_target, "keep").expect("precious");
     std::fs::write(
         &record,
-        good.replace(&*unit.to_string_lossy(), &*other_target.to_string_lossy()),
+        good.replace(&*unit.to_string_lossy(), &other_target.to_string_lossy()),
     )
     .expect("tampered record");
     let mut c = t.cmd(&["unstartup", "-u", "daemon"]);
