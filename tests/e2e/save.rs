@@ -445,3 +445,28 @@ fn max_instances_are_saved_as_max_and_come_back_one_per_cpu() {
     let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
     assert_eq!(settled(&t, n).len(), cpus);
 }
+
+#[test]
+fn an_app_whose_program_is_gone_comes_back_errored_with_a_warning_and_the_others_run() {
+    let t = TestHome::new();
+    let script = t.path("gone.sh");
+    std::fs::copy(app("sleeper.sh"), &script).expect("copy");
+    t.ok(&[
+        "start",
+        script.to_str().expect("utf8"),
+        "--name",
+        "gone",
+        "--interpreter",
+        "none",
+    ]);
+    t.ok(&["start", &app("sleeper.sh"), "--name", "stays"]);
+    t.ok(&["save"]);
+    t.ok(&["kill"]);
+    std::fs::remove_file(&script).expect("rm");
+    let out = t.run(&["resurrect"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("pmx: warning: app \"gone\""), "{stderr}");
+    assert_eq!(t.wait_status("gone", "errored")["pid"], Value::Null);
+    t.wait_status("stays", "online");
+}

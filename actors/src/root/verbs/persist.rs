@@ -83,7 +83,7 @@ impl Root {
 
     /// `resurrect`: bring the saved set back. An app whose name is registered is skipped
     /// (a second resurrect adds nothing); the others are registered with their saved ids
-    /// when free, their instances started (saved running), left stopped, or marked
+    /// when free, their instances started (saved running), held stopped, or marked
     /// `errored` (saved errored: not restarted); the groups whose members all came back
     /// are rebuilt (all members running: started by the group in declared order; else
     /// each member's running instances started in that order). With `update_env`, the
