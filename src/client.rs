@@ -101,6 +101,8 @@ impl Patience {
             | Request::Delete { .. }
             | Request::Scale(_)
             | Request::Flush { .. }
+            | Request::Save { .. }
+            | Request::Resurrect { .. }
             | Request::Kill => MAX_KILL_TIMEOUT,
             _ => return Patience::Quick(quick),
         };

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod app;
 pub mod daemon;
+pub mod dump;
 pub mod events;
 pub mod foreground;
 pub mod group;

@@ -338,7 +338,10 @@ impl Handler<Incoming> for Session {
         let large = long
             || matches!(
                 env.request,
-                Request::Start(_) | Request::Up(_) | Request::Delete { .. }
+                Request::Start(_)
+                    | Request::Up(_)
+                    | Request::Delete { .. }
+                    | Request::Resurrect { .. }
             );
         let id = env.id;
         match env.request {

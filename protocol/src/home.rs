@@ -64,6 +64,14 @@ impl Home {
     pub fn pids(&self) -> PathBuf {
         self.dir.join("pids")
     }
+    /// `dump.ron`, the saved process list (`pmx save`, `pmx resurrect`).
+    pub fn dump(&self) -> PathBuf {
+        self.dir.join("dump.ron")
+    }
+    /// `dump.ron.bak`, the saved list before the last `pmx save`.
+    pub fn dump_bak(&self) -> PathBuf {
+        self.dir.join("dump.ron.bak")
+    }
 }
 
 /// FNV-1a 64 of `bytes` (the 64-bit parameters of the FNV reference,

@@ -26,7 +26,7 @@ pub use home::Home;
 pub use parse::{parse_request, too_large};
 pub use reply::{
     Description, EnvReply, HelloReply, HostReply, ListenSocket, MetricPoint, PingReply, PlanAction,
-    PlanLine, ProcessInfo, Status, UpReply,
+    PlanLine, ProcessInfo, ResurrectReply, SaveReply, SavedReply, Status, UpReply,
 };
 pub use spec::{is_node, App, AppSpec, EnvLayers, Group};
 
@@ -133,6 +133,29 @@ pub enum Request {
     ReloadLogs,
     /// The host's cpu and memory (the line under `pmx list`'s table): [`HostReply`].
     Host,
+    /// Write every app's full resolved spec, its instances' status and the groups to
+    /// `$PMX_HOME/dump.ron`, atomically (`pmx save`): [`SaveReply`]. An empty set never
+    /// replaces a dump that holds apps unless `force`.
+    Save {
+        /// Replace a non-empty dump with an empty one.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force: bool,
+    },
+    /// Bring back the set saved in `dump.ron` (`dump.ron.bak` when that is missing or
+    /// damaged), each instance with its saved status; an app whose name is already
+    /// registered is left as it is (`pmx resurrect`): [`ResurrectReply`].
+    Resurrect {
+        /// `--update-env`: the inherited layer is `env` (the asking command's
+        /// environment) instead of the saved one, and each `env_file` is read again.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        update_env: bool,
+        /// The asking command's environment (used with `update_env`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        env: Option<BTreeMap<String, String>>,
+    },
+    /// Whether the running set is the one `dump.ron` holds (the last line of `pmx
+    /// list`): [`SavedReply`].
+    Saved,
     /// Turn the connection into an event stream ([`Event`]); it takes no more requests.
     Subscribe {
         /// Only these app names (all when absent).
@@ -182,6 +205,9 @@ impl Request {
             Request::Flush { .. } => "flush",
             Request::ReloadLogs => "reload_logs",
             Request::Host => "host",
+            Request::Save { .. } => "save",
+            Request::Resurrect { .. } => "resurrect",
+            Request::Saved => "saved",
             Request::Subscribe { .. } => "subscribe",
         }
     }
@@ -208,6 +234,9 @@ pub const VERBS: &[&str] = &[
     "flush",
     "reload_logs",
     "host",
+    "save",
+    "resurrect",
+    "saved",
 ];
 
 /// `start`: apps fully resolved by the client (paths absolute, environment layers read).

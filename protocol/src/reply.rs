@@ -328,3 +328,43 @@ pub struct UpReply {
     /// The rows touched (empty with `dry_run`).
     pub processes: Vec<ProcessInfo>,
 }
+
+/// `save`'s answer: where the list went and how much it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SaveReply {
+    /// The file written (`$PMX_HOME/dump.ron`).
+    pub file: PathBuf,
+    /// Apps saved.
+    pub apps: usize,
+    /// Instances saved, over every app.
+    pub instances: usize,
+}
+
+/// `resurrect`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResurrectReply {
+    /// The file the list was read from: `dump.ron`, or `dump.ron.bak` when `dump.ron`
+    /// is missing or damaged.
+    pub file: PathBuf,
+    /// What the client should show as warnings (the fallback to `dump.ron.bak` and why,
+    /// a saved app or group that could not be restored and why).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The saved apps left alone because an app of that name is already registered.
+    #[serde(default)]
+    pub skipped: Vec<String>,
+    /// The rows of the apps restored, by id.
+    pub processes: Vec<ProcessInfo>,
+}
+
+/// `saved`'s answer: does `dump.ron` hold the running set?
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedReply {
+    /// A readable saved list exists (`dump.ron`, or `dump.ron.bak` when `dump.ron` is
+    /// missing or damaged).
+    pub dump: bool,
+    /// The running set (each app's spec, every environment layer, its instances'
+    /// statuses as saved: running, stopped or errored, and the groups) is the saved one.
+    /// Without a dump: true when no app is registered.
+    pub synchronized: bool,
+}

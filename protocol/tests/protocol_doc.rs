@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 
 use pmx_protocol::{
     parse_request, Description, EnvReply, ErrorCode, Event, HelloReply, HostReply, PingReply,
-    ProcessInfo, Reply, Status, UpReply, MAX_LINE, VERBS,
+    ProcessInfo, Reply, ResurrectReply, SaveReply, SavedReply, Status, UpReply, MAX_LINE, VERBS,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -128,6 +128,9 @@ fn check_result(ty: &str, v: &Value) -> Result<(), String> {
         "HelloReply" => round_trip::<HelloReply>(v).map(drop),
         "UpReply" => round_trip::<UpReply>(v).map(drop),
         "HostReply" => round_trip::<HostReply>(v).map(drop),
+        "SaveReply" => round_trip::<SaveReply>(v).map(drop),
+        "ResurrectReply" => round_trip::<ResurrectReply>(v).map(drop),
+        "SavedReply" => round_trip::<SavedReply>(v).map(drop),
         "subscribed" if v == &json!({"subscribed": true}) => Ok(()),
         "killed" if v == &json!({"killed": true}) => Ok(()),
         "subscribed" | "killed" => Err(format!("must be {{\"{ty}\":true}}, is {v}")),
@@ -144,6 +147,9 @@ fn result_type(verb: &str) -> &'static str {
         "env" => "EnvReply",
         "up" => "UpReply",
         "host" => "HostReply",
+        "save" => "SaveReply",
+        "resurrect" => "ResurrectReply",
+        "saved" => "SavedReply",
         "subscribe" => "subscribed",
         "kill" => "killed",
         // list, start, stop, restart, reload, delete, reset, signal.

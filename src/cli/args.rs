@@ -95,6 +95,14 @@ pub enum Cmd {
     Ecosystem(EcosystemArgs),
     /// `pmx import`
     Import(ImportArgs),
+    /// `pmx save`
+    Save(SaveArgs),
+    /// `pmx resurrect`
+    Resurrect(ResurrectArgs),
+    /// `pmx startup`
+    Startup(StartupArgs),
+    /// `pmx unstartup`
+    Unstartup(UnstartupArgs),
 }
 
 /// Make the running set match an ecosystem file.
@@ -545,6 +553,58 @@ pub struct PingArgs {}
 #[argh(subcommand, name = "kill", help_triggers("-h", "--help"))]
 pub struct KillArgs {}
 
+/// Save every app (its full spec, every environment layer, instance count, status) and
+/// the groups to $PMX_HOME/dump.ron, for `pmx resurrect` and the boot unit.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "save", help_triggers("-h", "--help"))]
+pub struct SaveArgs {
+    /// replace a dump that holds apps with an empty list
+    #[argh(switch, short = 'f')]
+    pub force: bool,
+}
+
+/// Bring back the apps saved by `pmx save` (dump.ron, else dump.ron.bak), each with its
+/// saved status; apps already running are left alone.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "resurrect", help_triggers("-h", "--help"))]
+pub struct ResurrectArgs {
+    /// take the inherited environment from this shell and read each env_file again
+    #[argh(switch)]
+    pub update_env: bool,
+}
+
+/// Print (or, as root with --install, install) a boot unit that starts the daemon for a
+/// user and resurrects the saved apps.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "startup", help_triggers("-h", "--help"))]
+pub struct StartupArgs {
+    /// the init system: systemd, openrc, launchd, rcd, systemv or upstart (default:
+    /// the one this machine runs)
+    #[argh(positional)]
+    pub platform: Option<String>,
+    /// the user the daemon runs as (default: the caller)
+    #[argh(option, short = 'u')]
+    pub user: Option<String>,
+    /// that user's home directory (default: from the passwd database)
+    #[argh(option)]
+    pub hp: Option<String>,
+    /// write and enable the unit (root only); without it the unit is printed
+    #[argh(switch)]
+    pub install: bool,
+}
+
+/// Remove the boot unit `pmx startup --install` installed.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "unstartup", help_triggers("-h", "--help"))]
+pub struct UnstartupArgs {
+    /// the init system (default: the one recorded at install)
+    #[argh(positional)]
+    pub platform: Option<String>,
+    /// the user whose unit to remove (default: the one recorded, else the caller)
+    #[argh(option, short = 'u')]
+    pub user: Option<String>,
+}
+
 /// Write a commented sample ./ecosystem.ron that starts as is (`pmx up`).
 #[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "ecosystem", help_triggers("-h", "--help"))]
@@ -651,6 +711,7 @@ mod tests {
             (&["show", "a"], &["describe", "a"]),
             (&["del", "a"], &["delete", "a"]),
             (&["sendSignal", "USR2", "a"], &["signal", "USR2", "a"]),
+            (&["dump", "--force"], &["save", "--force"]),
             (
                 &["start", "a.js", "--node-args", "--harmony"],
                 &["start", "a.js", "--interpreter-args", "--harmony"],

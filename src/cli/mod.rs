@@ -19,6 +19,7 @@ mod shell;
 mod specs;
 mod stamp;
 pub mod start;
+mod startup;
 mod targets;
 mod usage;
 mod verbs;
@@ -172,6 +173,10 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         Cmd::Flush(a) => verbs::flush::run(&home, a),
         Cmd::ReloadLogs(_) => verbs::reload_logs::run(&home),
         Cmd::Monit(_) => verbs::monit::run(&home),
+        Cmd::Save(a) => verbs::save::run(&home, a.force),
+        Cmd::Resurrect(a) => verbs::resurrect::run(&home, a.update_env),
+        Cmd::Startup(a) => verbs::startup::run(&home, a),
+        Cmd::Unstartup(a) => verbs::startup::remove(a),
         // Read as a start before argh (above): only their `--help` gets here.
         Cmd::Run(_) | Cmd::Dev(_) => Ok(()),
     }

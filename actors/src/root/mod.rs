@@ -31,6 +31,7 @@ mod changes;
 mod fixtures;
 pub mod plan;
 pub mod registry;
+pub mod snapshot;
 pub mod targets;
 mod validate;
 mod verbs;
@@ -80,6 +81,11 @@ pub struct Root {
     /// What every App supervisor shares (made at the first app: it holds this actor's
     /// address).
     shared: Option<Rc<Shared>>,
+    /// The dump files as last seen by `saved` and the saved set's digest (None: no
+    /// readable dump): read again only when the files change.
+    dump_seen: Option<(crate::dump::FileKey, Option<u64>)>,
+    /// The running apps' spec hashes, kept while their specs are unchanged.
+    spec_hashes: snapshot::SpecHashes,
 }
 
 /// The error of a start or `up` that a shutdown overtook: its apps were stopped (or will
@@ -168,11 +174,24 @@ impl Root {
             reg,
             stopping: false,
             shared: None,
+            dump_seen: None,
+            spec_hashes: Default::default(),
         }
     }
 
     /// Register and start the supervisor of a new app; its instances are not started.
     fn create(&mut self, spec: AppSpec, ctx: &mut Context<Self>) -> Addr<AppSup> {
+        self.create_keeping(spec, &[], ctx)
+    }
+
+    /// [`Root::create`], keeping the ids `wanted` when they are free (a resurrected app;
+    /// see `Registry::insert_app_keeping`); empty: the next ids.
+    fn create_keeping(
+        &mut self,
+        spec: AppSpec,
+        wanted: &[u64],
+        ctx: &mut Context<Self>,
+    ) -> Addr<AppSup> {
         let parts = &self.parts;
         let shared = self
             .shared
@@ -192,9 +211,12 @@ impl Root {
                 })
             })
             .clone();
-        self.reg.insert_app(spec, |spec: Arc<AppSpec>, ids| {
-            AppSup::new(AppParts { spec, ids, shared }).start()
-        })
+        let start = |spec: Arc<AppSpec>, ids| AppSup::new(AppParts { spec, ids, shared }).start();
+        if wanted.is_empty() {
+            self.reg.insert_app(spec, start)
+        } else {
+            self.reg.insert_app_keeping(spec, wanted, start)
+        }
     }
 
     /// Build the Group supervisor of `g` (declared in `source`) if every member exists,
@@ -381,6 +403,9 @@ impl Root {
             Request::Env { target } => self.env(&target),
             Request::Flush { target } => self.flush(target.as_deref()),
             Request::ReloadLogs => self.reload_logs(),
+            Request::Save { force } => self.save(force),
+            Request::Resurrect { update_env, env } => self.resurrect(update_env, env, ctx),
+            Request::Saved => self.saved(),
             Request::Host => {
                 if let Some(h) = self.parts.latest.host(std::time::Instant::now()) {
                     return Box::pin(fut::ready(to_json(&h)));

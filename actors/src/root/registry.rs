@@ -107,6 +107,9 @@ pub struct Registry<A, G> {
     /// The rows each App supervisor last reported, by app name.
     rows: BTreeMap<String, Vec<Row>>,
     next_id: u64,
+    /// Ids below `next_id` never granted: skipped over when a resurrected app kept its
+    /// saved ids ([`Registry::insert_app_keeping`]), so still free for a later one.
+    spare: BTreeSet<u64>,
     hook: Option<Hook>,
 }
 
@@ -117,6 +120,7 @@ impl<A, G> Default for Registry<A, G> {
             groups: Vec::new(),
             rows: BTreeMap::new(),
             next_id: 0,
+            spare: BTreeSet::new(),
             hook: None,
         }
     }
@@ -181,6 +185,12 @@ impl<A: Clone, G> Registry<A, G> {
             rows.iter()
                 .any(|r| matches!(r.info.status, Status::Stopped | Status::Errored))
         })
+    }
+
+    /// The rows the App supervisor of `name` last reported, in no particular order
+    /// (empty before its first report).
+    pub fn rows_of(&self, name: &str) -> &[Row] {
+        self.rows.get(name).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// `base` if no app has that name, else the first free `base-1`, `base-2`, … (the
@@ -312,7 +322,18 @@ impl<A: Clone, G> Registry<A, G> {
     /// Answers the supervisor.
     pub fn insert_app(
         &mut self,
+        spec: AppSpec,
+        start: impl FnOnce(Arc<AppSpec>, Vec<u64>) -> A,
+    ) -> A {
+        let ids = self.grant(instance_count(&spec.app.instances) as usize);
+        self.insert_app_with(spec, ids, start)
+    }
+
+    /// Register a new app whose instances have `ids`.
+    fn insert_app_with(
+        &mut self,
         mut spec: AppSpec,
+        ids: Vec<u64>,
         start: impl FnOnce(Arc<AppSpec>, Vec<u64>) -> A,
     ) -> A {
         // Apps started by one command share its environment: keep that map once.
@@ -322,7 +343,6 @@ impl<A: Clone, G> Registry<A, G> {
             }
         }
         let spec = Arc::new(spec);
-        let ids = self.grant(instance_count(&spec.app.instances) as usize);
         let handle = start(spec.clone(), ids.clone());
         let name = spec.app.name.clone();
         self.apps.push(AppEntry {
@@ -333,6 +353,32 @@ impl<A: Clone, G> Registry<A, G> {
         });
         self.changed(Change::AppAdded { name, ids });
         handle
+    }
+
+    /// [`Registry::insert_app`], keeping the ids `wanted` (one per instance number, as
+    /// saved in `dump.ron`) when every one is free: never granted while this daemon lives
+    /// (ids are never reused). Otherwise, or when their number is not the spec's count
+    /// (`Max` on a machine with other cpus), the next ids are granted as usual.
+    pub fn insert_app_keeping(
+        &mut self,
+        spec: AppSpec,
+        wanted: &[u64],
+        start: impl FnOnce(Arc<AppSpec>, Vec<u64>) -> A,
+    ) -> A {
+        let count = instance_count(&spec.app.instances) as usize;
+        let unique = wanted.iter().collect::<BTreeSet<_>>().len() == wanted.len();
+        let free = |id: &u64| *id >= self.next_id || self.spare.contains(id);
+        if wanted.len() != count || !unique || !wanted.iter().all(free) {
+            return self.insert_app(spec, start);
+        }
+        for id in wanted {
+            if *id >= self.next_id {
+                self.spare.extend(self.next_id..*id);
+                self.next_id = id + 1;
+            }
+            self.spare.remove(id);
+        }
+        self.insert_app_with(spec, wanted.to_vec(), start)
     }
 
     /// The app named `name` runs `spec` from now on. When the spec's instance count
@@ -623,6 +669,37 @@ mod tests {
         ];
         assert_eq!(*seen.borrow(), expected);
         assert!(reg.groups().is_empty());
+    }
+
+    #[test]
+    fn a_resurrected_app_keeps_its_saved_ids_when_free_and_gets_new_ones_otherwise() {
+        let (mut reg, _) = recorded();
+        // (spec, wanted ids, ids it gets)
+        let cases: [(_, &[u64], &[u64]); 5] = [
+            (spec("b", 2), &[5, 9], &[5, 9]),
+            (spec("a", 1), &[2], &[2]), // skipped over by b: never granted, free
+            (spec("c", 1), &[5], &[10]), // taken by b
+            (spec("d", 2), &[11], &[11, 12]), // not one per instance: granted
+            (spec("e", 1), &[3], &[3]),
+        ];
+        for (s, wanted, got) in cases {
+            let name = s.app.name.clone();
+            reg.insert_app_keeping(s, wanted, |_, _| ());
+            assert_eq!(
+                reg.app(&name).map(|a| a.ids.clone()),
+                Some(got.to_vec()),
+                "{name}"
+            );
+        }
+        // A plain start goes on after the highest id, and the spare ones stay spare.
+        reg.insert_app(spec("f", 1), |_, _| ());
+        assert_eq!(reg.app("f").map(|a| a.ids.clone()), Some(vec![13]));
+        reg.insert_app_keeping(spec("g", 1), &[0], |_, _| ());
+        assert_eq!(reg.app("g").map(|a| a.ids.clone()), Some(vec![0]));
+        // Deleted ids are never handed out again, even when asked for.
+        reg.remove_apps(&names(&["g"]));
+        reg.insert_app_keeping(spec("h", 1), &[0], |_, _| ());
+        assert_eq!(reg.app("h").map(|a| a.ids.clone()), Some(vec![14]));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub const VERB_ALIASES: &[(&str, &str)] = &[
     ("info", "describe"),
     ("del", "delete"),
     ("sendSignal", "signal"),
+    ("dump", "save"),
 ];
 
 /// PM2's spellings of `pmx start`'s options: `(PM2's, pmx's)`.

@@ -36,9 +36,27 @@ pub fn run(home: &Home, a: ListArgs) -> Result<(), Failure> {
         if let Some(h) = host {
             text.push_str(&render::host_line(&h));
         }
+        // The last line (PM2's words) when the running set is not the saved one; a
+        // daemon older than `saved` answers an error, and nothing is said.
+        if let Ok(s) = client.call_as::<pmx_protocol::SavedReply>(Request::Saved) {
+            text.push_str(unsaved_line(s));
+        }
         out(&text);
     }
     Ok(())
+}
+
+/// The line `pmx list` ends with when the running set differs from `dump.ron` (the words
+/// of PM2's `checkIfProcessAreDumped`, which compared names only and which PM2 7 no
+/// longer calls: `pm2-ls.js` has it commented out); nothing when it does not, and nothing
+/// without a dump (PM2's check said nothing then either: a user who never saved is not
+/// told so at every `list`).
+pub fn unsaved_line(s: pmx_protocol::SavedReply) -> &'static str {
+    if s.dump && !s.synchronized {
+        "Current process list is not synchronized with saved list. Type 'pmx save' to synchronize.\n"
+    } else {
+        ""
+    }
 }
 
 /// Order `rows` by `key` (PM2's `--sort`); ties keep id order. A value not known yet

@@ -5,6 +5,7 @@ mod describe;
 mod env;
 mod lifecycle;
 mod logs;
+mod persist;
 mod scale;
 mod signal;
 mod start;
