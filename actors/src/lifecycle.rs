@@ -22,6 +22,10 @@ use crate::root::StopAll;
 /// daemon alive.
 pub const ANSWER_LIMIT: Duration = Duration::from_secs(2);
 
+/// How long an ending runtime waits for the log pumps to read what the stopped apps left
+/// in their pipes (see [`crate::log::drained`]).
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+
 /// Why the runtime stops (written to the daemon's log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -144,12 +148,20 @@ impl Lifecycle {
         }
     }
 
-    /// Stop the actix system: the entry point's `System::run` returns.
+    /// Stop the actix system once the log pumps have read the apps' pipes to the end (at
+    /// most [`DRAIN_LIMIT`]): the entry point's `System::run` returns.
     fn end(&mut self) {
         if !self.stopped_system {
             self.stopped_system = true;
             tracing::info!("every app stopped: ending");
-            System::current().stop();
+            actix_rt::spawn(async {
+                if !crate::log::drained(DRAIN_LIMIT).await {
+                    tracing::warn!(
+                        "an app's output pipe was still open {DRAIN_LIMIT:?} after every app stopped: ending without its last lines"
+                    );
+                }
+                System::current().stop();
+            });
         }
     }
 }

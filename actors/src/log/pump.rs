@@ -3,7 +3,9 @@
 
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use actix::prelude::*;
 
@@ -285,8 +287,65 @@ fn shows_subseconds(fmt: &str) -> bool {
     })
 }
 
+/// Pumps still reading, process-wide: a runtime that ends waits for them ([`drained`]).
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Woken when the last live pump ends.
+fn all_done() -> &'static tokio::sync::Notify {
+    static DONE: OnceLock<tokio::sync::Notify> = OnceLock::new();
+    DONE.get_or_init(tokio::sync::Notify::new)
+}
+
+/// One live pump, counted in [`LIVE`] while it exists.
+struct Live;
+
+impl Live {
+    fn new() -> Live {
+        LIVE.fetch_add(1, Ordering::AcqRel);
+        Live
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if LIVE.fetch_sub(1, Ordering::AcqRel) == 1 {
+            all_done().notify_waiters();
+        }
+    }
+}
+
+/// Wait until every pump has read its pipe to the end (the apps are gone, so their
+/// write ends close), at most `limit`: a runtime that ends after its apps exited must
+/// not drop the lines still in their pipes (`pmx run`'s last line, `pmx kill`'s tail).
+/// True when every pump ended, false when `limit` passed first (a pipe still held open,
+/// e.g. by a process that escaped its tree).
+pub async fn drained(limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let done = all_done().notified();
+        tokio::pin!(done);
+        done.as_mut().enable();
+        if LIVE.load(Ordering::Acquire) == 0 {
+            return true;
+        }
+        if tokio::time::timeout_at(deadline, done).await.is_err() {
+            return false;
+        }
+    }
+}
+
 /// Read `fd` until EOF, writing whole lines to `target`'s files. Runs on the log arbiter.
-pub async fn pump(fd: OwnedFd, target: Arc<PumpTarget>) {
+/// Counted live (see [`drained`]) from this call, before it is first polled.
+pub fn pump(fd: OwnedFd, target: Arc<PumpTarget>) -> impl std::future::Future<Output = ()> {
+    let live = Live::new();
+    async move {
+        let _live = live;
+        read_to_end(fd, target).await
+    }
+}
+
+/// [`pump`]'s loop.
+async fn read_to_end(fd: OwnedFd, target: Arc<PumpTarget>) {
     let pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
         Ok(p) => p,
         Err(e) => {
