@@ -577,3 +577,34 @@ fn the_inotify_limit_is_said_once_and_the_app_runs_unwatched() {
         "{table}"
     );
 }
+
+#[test]
+fn a_watch_restart_is_published_with_reason_watch() {
+    use std::io::{BufRead, BufReader, Write};
+    let f = Fixture::new(true);
+    f.t.ok(&["ping"]);
+    let sock = std::os::unix::net::UnixStream::connect(f.t.home.join("pmx.sock")).expect("connect");
+    sock.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let mut writer = sock.try_clone().expect("clone");
+    let mut reader = BufReader::new(sock);
+    let mut line = String::new();
+    for req in [
+        r#"{"id":0,"type":"hello","protocol_version":1,"version":"x"}"#,
+        r#"{"id":1,"type":"subscribe","events":["restart"],"apps":["w"]}"#,
+    ] {
+        writer
+            .write_all(format!("{req}\n").as_bytes())
+            .expect("write");
+        line.clear();
+        reader.read_line(&mut line).expect("reply");
+        assert!(line.contains("\"result\""), "{line}");
+    }
+    f.start("w", &["--watch"]);
+    touch(&f.t.path("a.txt"));
+    line.clear();
+    reader.read_line(&mut line).expect("a restart event");
+    let ev: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(ev["event"], "restart", "{ev}");
+    assert_eq!(ev["app"], "w", "{ev}");
+    assert_eq!(ev["reason"], "watch", "{ev}");
+}
