@@ -505,3 +505,106 @@ fn an_app_errored_after_crashes_is_started_again_by_a_change() {
     touch(&f.t.path("a.txt"));
     f.wait_runs(runs + 1);
 }
+
+/// Run `pmx args…` in a new user namespace whose inotify watch limit is `limit` (set in
+/// `/proc/sys/user/max_inotify_watches` of that namespace only: the host's sysctls, which
+/// other tests share, are untouched); the daemon it starts lives there. None (with the
+/// reason printed) when user namespaces are not available.
+fn in_small_inotify_namespace(t: &TestHome, limit: u32, args: &[&str]) -> Option<String> {
+    let probe = std::process::Command::new("unshare")
+        .args(["-U", "-r", "sh", "-c"])
+        .arg("echo 1 > /proc/sys/user/max_inotify_watches")
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: no user namespace with its own inotify limit here (unshare -U -r)");
+        return None;
+    }
+    let mut c = std::process::Command::new("unshare");
+    c.args(["-U", "-r", "sh", "-c"])
+        .arg(format!(
+            "echo {limit} > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\""
+        ))
+        .arg(crate::harness::PMX)
+        .args(args)
+        .env("PMX_HOME", &t.home)
+        .current_dir(&t.work)
+        .stdin(std::process::Stdio::null());
+    let out = crate::harness::run_with_timeout(c, Duration::from_secs(120));
+    Some(crate::harness::expect_ok(
+        &out,
+        &format!("pmx {args:?} (namespaced)"),
+    ))
+}
+
+#[test]
+fn the_inotify_limit_is_said_once_and_the_app_runs_unwatched() {
+    let f = Fixture::new(true);
+    for i in 0..30 {
+        std::fs::create_dir_all(f.t.path(&format!("big/d{i}"))).expect("dirs");
+    }
+    std::fs::create_dir_all(f.t.path("small")).expect("small");
+    let Some(_) = in_small_inotify_namespace(
+        &f.t,
+        10,
+        &["start", &f.script, "--name", "big", "--watch-path", "big"],
+    ) else {
+        return;
+    };
+    let r = f.t.wait_status("big", "online");
+    assert_eq!(r["watching"], false, "{r}");
+    let d = &f.describe("big")[0];
+    let why = d["watch_error"].as_str().unwrap_or_default();
+    assert!(why.contains("fs.inotify.max_user_watches"), "{d}");
+    // A second one past the limit: said once in pmx.log all the same.
+    f.t.ok(&["start", &f.script, "--name", "big2", "--watch-path", "big"]);
+    f.t.wait_status("big2", "online");
+    let log = std::fs::read_to_string(f.t.home.join("pmx.log")).unwrap_or_default();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("fs.inotify.max_user_watches"))
+            .count(),
+        1,
+        "said once: {log}"
+    );
+    // The watches of the apps past the limit were given back: a small tree is watched.
+    f.start("small", &["--watch-path", "small"]);
+    touch(&f.t.path("small/s.txt"));
+    f.t.wait_row("small", "a watch restart", |r| r["restarts"] == 1);
+    // The table says why too.
+    let table = f.t.ok(&["describe", "big"]);
+    assert!(
+        table.contains("disabled: the inotify watch limit"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_watch_restart_is_published_with_reason_watch() {
+    use std::io::{BufRead, BufReader, Write};
+    let f = Fixture::new(true);
+    f.t.ok(&["ping"]);
+    let sock = std::os::unix::net::UnixStream::connect(f.t.home.join("pmx.sock")).expect("connect");
+    sock.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let mut writer = sock.try_clone().expect("clone");
+    let mut reader = BufReader::new(sock);
+    let mut line = String::new();
+    for req in [
+        r#"{"id":0,"type":"hello","protocol_version":1,"version":"x"}"#,
+        r#"{"id":1,"type":"subscribe","events":["restart"],"apps":["w"]}"#,
+    ] {
+        writer
+            .write_all(format!("{req}\n").as_bytes())
+            .expect("write");
+        line.clear();
+        reader.read_line(&mut line).expect("reply");
+        assert!(line.contains("\"result\""), "{line}");
+    }
+    f.start("w", &["--watch"]);
+    touch(&f.t.path("a.txt"));
+    line.clear();
+    reader.read_line(&mut line).expect("a restart event");
+    let ev: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(ev["event"], "restart", "{ev}");
+    assert_eq!(ev["app"], "w", "{ev}");
+    assert_eq!(ev["reason"], "watch", "{ev}");
+}

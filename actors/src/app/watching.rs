@@ -130,7 +130,8 @@ impl AppSup {
             match answer {
                 Ok(Ok(_)) => act.watch.active = true,
                 Ok(Err(why)) => {
-                    tracing::warn!("app {}: not watched: {why}", act.name());
+                    // The Watch actor said it in pmx.log (a limit once, not per app).
+                    tracing::debug!("app {}: not watched: {why}", act.name());
                     act.watch.error = Some(why);
                 }
                 Err(_) => act.watch.error = Some("the file watcher is gone".into()),
