@@ -93,7 +93,9 @@ fn dev_restarts_the_app_on_a_touch_of_a_watched_file() {
     fg.wait_line(false, "the first start", |l| l == "0|app | dev start 1");
     std::fs::write(t.path("lib.sh"), "changed\n").expect("touch");
     fg.wait_line(false, "the restart", |l| l == "0|app | dev start 2");
-    // The first process was stopped gracefully.
+    // The first process was stopped gracefully (its last line comes through its own pipe,
+    // so it may be printed after the new process's first line).
+    fg.wait_line(false, "the first process's goodbye", |l| l == "0|app | bye");
     assert_eq!(count(&fg, false, "0|app | bye"), 1, "{:?}", fg.stdout());
     fg.signal(libc::SIGINT);
     assert_eq!(fg.exit_code(DEADLINE), Some(0));
