@@ -142,6 +142,8 @@ mod tests {
                 group: None,
             },
             started: None,
+            outcome: crate::foreground::Outcome::Alive,
+            generation: 0,
         }
     }
 
