@@ -9,6 +9,7 @@ pub mod app;
 pub mod daemon;
 pub mod events;
 pub mod group;
+pub mod health;
 pub mod home;
 pub mod lifecycle;
 pub mod log;

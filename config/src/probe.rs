@@ -47,8 +47,8 @@ pub fn split_http(url: &str) -> Result<HttpTarget, String> {
             "health http \"{url}\": credentials in the URL are not supported"
         ));
     }
-    let (host, port) = split_host_port(authority, Some(80))
-        .map_err(|e| format!("health http \"{url}\": {e}"))?;
+    let (host, port) =
+        split_host_port(authority, Some(80)).map_err(|e| format!("health http \"{url}\": {e}"))?;
     Ok(HttpTarget { host, port, path })
 }
 
@@ -118,6 +118,28 @@ pub fn expand(s: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String
     Ok(out)
 }
 
+/// Checks a health check as the daemon receives it (a client may send any values): a
+/// probe of the right shape, an interval and a timeout over 0, at least one failure.
+pub fn check_health(h: &crate::Health) -> Result<(), String> {
+    let stand_in = |_: &str| Some("1".to_string());
+    match &h.probe {
+        crate::Probe::Http(u) => split_http(&expand(u, stand_in)?).map(|_| ())?,
+        crate::Probe::Tcp(a) => split_tcp(&expand(a, stand_in)?).map(|_| ())?,
+        crate::Probe::Exec(argv) => {
+            if argv.first().is_none_or(|c| c.is_empty()) {
+                return Err("exec needs a command".into());
+            }
+        }
+    }
+    if h.interval_ms == 0 || h.timeout_ms == 0 {
+        return Err("interval and timeout must be more than 0".into());
+    }
+    if h.failures == 0 {
+        return Err("failures must be at least 1".into());
+    }
+    Ok(())
+}
+
 /// Whether `s` holds a `${NAME}` (its final shape is only known per instance).
 pub fn has_variables(s: &str) -> bool {
     s.contains("${")
@@ -130,7 +152,10 @@ mod tests {
     #[test]
     fn http_targets_split_into_host_port_and_path() {
         let cases: &[(&str, Result<(&str, u16, &str), &str>)] = &[
-            ("http://127.0.0.1:3000/health", Ok(("127.0.0.1", 3000, "/health"))),
+            (
+                "http://127.0.0.1:3000/health",
+                Ok(("127.0.0.1", 3000, "/health")),
+            ),
             ("http://localhost", Ok(("localhost", 80, "/"))),
             ("HTTP://h:8080?x=1", Ok(("h", 8080, "/?x=1"))),
             ("http://[::1]:81/a?b#frag", Ok(("::1", 81, "/a?b"))),
@@ -146,7 +171,11 @@ mod tests {
             let got = split_http(url);
             match (want, got) {
                 (Ok((h, p, path)), Ok(t)) => {
-                    assert_eq!((t.host.as_str(), t.port, t.path.as_str()), (*h, *p, *path), "{url}")
+                    assert_eq!(
+                        (t.host.as_str(), t.port, t.path.as_str()),
+                        (*h, *p, *path),
+                        "{url}"
+                    )
                 }
                 (Err(frag), Err(e)) => assert!(e.contains(frag), "{url}: {e}"),
                 (w, g) => panic!("{url}: want {w:?}, got {g:?}"),
@@ -171,7 +200,9 @@ mod tests {
             Ok("http://h:3001/x")
         );
         assert_eq!(expand("a$b", env).as_deref(), Ok("a$b"));
-        assert!(expand("${NOPE}", env).unwrap_err().contains("${NOPE} is not set"));
+        assert!(expand("${NOPE}", env)
+            .unwrap_err()
+            .contains("${NOPE} is not set"));
         assert!(expand("${PORT", env).unwrap_err().contains("closing"));
         assert!(has_variables("h:${PORT}") && !has_variables("h:1"));
     }

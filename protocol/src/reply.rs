@@ -212,6 +212,40 @@ pub struct Description {
     /// when the request asked for it (`"env":true`, what `pmx jlist` sends); absent else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
+    /// The app's health check and this instance's last probe (SPEC §5); absent without
+    /// `health` (no probe runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthState>,
+    /// While its group starts (SPEC §5: each member online before the next), what this
+    /// instance waits for: `waiting for <member> to be online`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+}
+
+/// `describe`'s view of an instance's health check (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthState {
+    /// The probe as declared: `http http://127.0.0.1:3000/health`, `tcp 127.0.0.1:3000`,
+    /// `exec check.sh --fast`.
+    pub probe: String,
+    /// ms between the end of a probe and the next.
+    pub interval: u64,
+    /// ms a probe may take.
+    pub timeout: u64,
+    /// Consecutive failures of an online instance that make it a failure.
+    pub failures: u32,
+    /// Whether the first pass makes a launching instance online (readiness).
+    pub ready: bool,
+    /// The last probe's result, `pass` or `fail`; null before the first.
+    pub last_result: Option<String>,
+    /// Why the last probe failed (`HTTP 503`, `connection refused`, `timed out after
+    /// 3000 ms`, `exit 1`), or what passed (`HTTP 200`, `connected`, `exit 0`); null before
+    /// the first.
+    pub last_detail: Option<String>,
+    /// When the last probe ended, ms since the Unix epoch; null before the first.
+    pub last_at: Option<u64>,
+    /// Failures in a row while online (reset by a pass and by a new process).
+    pub consecutive_failures: u32,
 }
 
 /// `host`'s answer: the machine's cpu and memory (PM2's host line).

@@ -288,6 +288,8 @@ impl Handler<Describe> for AppSup {
                     cron_next: self.cron_next(),
                     history: Vec::new(),
                     env: msg.env.then(|| self.env_for(slot)),
+                    health: self.health_state(slot),
+                    waiting_for: self.waiting_for.clone(),
                 }
             })
             .collect();

@@ -60,9 +60,7 @@ impl Walk<'_> {
                         );
                     }
                 }
-                "start_period" => {
-                    h.start_period_ms = self.duration(v, "start_period").unwrap_or(0)
-                }
+                "start_period" => h.start_period_ms = self.duration(v, "start_period").unwrap_or(0),
                 "ready" => h.ready = self.boolean(v, "ready").unwrap_or(false),
                 _ => self.unknown(
                     f,

@@ -43,6 +43,9 @@ pub enum Reason {
     Memory,
     /// Its app's `cron_restart` pattern fired (see `app/cron.rs`).
     Cron,
+    /// Its health check failed `failures` times in a row while it was online (see
+    /// `app/health.rs`): a failure, decided as a crash is.
+    Health,
 }
 
 impl Reason {
@@ -54,6 +57,7 @@ impl Reason {
             Reason::Group => "group",
             Reason::Memory => "memory",
             Reason::Cron => "cron",
+            Reason::Health => "health",
         }
     }
 }
@@ -159,6 +163,16 @@ pub enum Event {
     /// `online` all the same (PM2's rule).
     ReadyTimeout {
         /// The generation it was armed for.
+        generation: u64,
+    },
+    /// The health check of the `online` process `generation` failed `failures` times in a
+    /// row (SPEC §5): it is stopped like any stop, then its exit is a failure that its
+    /// policy, its app's or group's strategy and intensity decide on, as an unrequested
+    /// exit is (Kubernetes' liveness probe); its restart is announced with reason
+    /// `health`. Ignored unless that generation is the current one and `online` with
+    /// nothing else asked of it.
+    HealthFailed {
+        /// The generation whose probe failed.
         generation: u64,
     },
 }
