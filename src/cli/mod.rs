@@ -226,7 +226,7 @@ fn started(rows: &[ProcessInfo], silent: bool) -> Result<(), Failure> {
 /// A group's start that stopped at a member not online (SPEC §5: each member online
 /// before the next starts): the daemon answers the group's rows in declared order, the
 /// members after that one still `stopped`. Says which member and which were not started.
-fn group_start_stopped(rows: &[ProcessInfo]) -> Option<String> {
+pub(crate) fn group_start_stopped(rows: &[ProcessInfo]) -> Option<String> {
     use pmx_protocol::Status;
     for (k, r) in rows.iter().enumerate() {
         let Some(g) = &r.group else { continue };
