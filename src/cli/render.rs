@@ -284,6 +284,17 @@ pub fn plan(lines: &[PlanLine]) -> String {
     out
 }
 
+/// `ms` since the Unix epoch as local time (`2026-12-06 17:40:01`).
+fn when(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,15 +376,4 @@ mod tests {
         }];
         assert_eq!(plan(&group), "~ group trio  rebuild (strategy)\n");
     }
-}
-
-/// `ms` since the Unix epoch as local time (`2026-12-06 17:40:01`).
-fn when(ms: u64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms as i64)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_else(|| ms.to_string())
 }

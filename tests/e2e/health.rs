@@ -101,7 +101,10 @@ fn an_http_app_that_stops_answering_is_restarted_with_reason_health() {
     assert_eq!(d["health"]["probe"], format!("http {url}"), "{d}");
     assert!(!alive(first as i32), "the hung process is gone");
     let text = t.ok(&["describe", "web"]);
-    assert!(text.contains("health") && text.contains("every 300 ms"), "{text}");
+    assert!(
+        text.contains("health") && text.contains("every 300 ms"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -122,7 +125,9 @@ fn a_probe_that_times_out_counts_as_a_failure_and_the_row_stays_online() {
     );
     t.ok(&["up"]);
     let pid = int(&t.wait_status("web", "online"), "pid");
-    let d = wait_describe(&t, "web", "a pass", |d| d["health"]["last_result"] == "pass");
+    let d = wait_describe(&t, "web", "a pass", |d| {
+        d["health"]["last_result"] == "pass"
+    });
     assert_eq!(d["health"]["last_detail"], "HTTP 200", "{d}");
     assert!(d["health"]["last_at"].is_u64(), "{d}");
     signal(pid, "-USR1");
@@ -161,7 +166,9 @@ fn a_tcp_probe_passes_on_connect_and_a_refused_one_restarts_the_app() {
         "",
     );
     t.ok(&["up"]);
-    let d = wait_describe(&t, "open", "a pass", |d| d["health"]["last_result"] == "pass");
+    let d = wait_describe(&t, "open", "a pass", |d| {
+        d["health"]["last_result"] == "pass"
+    });
     assert_eq!(d["health"]["last_detail"], "connected", "{d}");
     let d = wait_describe(&t, "down", "restarted for its health", |d| {
         d["last_restart_reason"] == "health"
@@ -349,7 +356,10 @@ fn a_group_starts_its_second_member_only_once_the_first_is_ready_5s_later() {
         "up returned"
     );
     // b is online once spawned: its stamp comes once it listens.
-    assert!(wait_for(DEADLINE, || !stamps(&stamp_b).is_empty()), "b listens");
+    assert!(
+        wait_for(DEADLINE, || !stamps(&stamp_b).is_empty()),
+        "b listens"
+    );
     let (a, b) = (stamps(&stamp_a), stamps(&stamp_b));
     assert_eq!((a.len(), b.len()), (1, 1), "{a:?} {b:?}");
     assert!(
