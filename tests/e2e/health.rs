@@ -414,3 +414,62 @@ fn an_app_without_health_runs_no_probe() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(line.contains("none"), "{line}");
 }
+
+#[test]
+fn in_cluster_mode_a_failing_instance_alone_is_replaced_rolling_with_reason_health() {
+    let t = TestHome::new();
+    let flags = t.path("flags");
+    std::fs::create_dir_all(&flags).expect("flags dir");
+    eco(
+        &t,
+        &[format!(
+            "App(name: \"c\", script: \"{}\", instances: 2, exec_mode: Cluster, health: (exec: [\"sh\", \"-c\", \"test ! -f {}/$PMX_INSTANCE\"], interval: \"200ms\", failures: 2))",
+            app("sleeper.sh"),
+            flags.display()
+        )],
+        "",
+    );
+    t.ok(&["up"]);
+    let rows = t.wait_row("c", "two online", |_| {
+        t.list().iter().filter(|r| r["status"] == "online").count() == 2
+    });
+    let _ = rows;
+    let before: Vec<Value> = t.list();
+    let pid_of = |rows: &[Value], inst: i64| {
+        rows.iter()
+            .find(|r| r["instance"] == inst)
+            .map(|r| int(r, "pid"))
+            .expect("instance row")
+    };
+    let (p0, p1) = (pid_of(&before, 0), pid_of(&before, 1));
+    std::fs::write(flags.join("1"), "").expect("flag");
+    assert!(
+        wait_for(DEADLINE, || {
+            let rows = t.list();
+            rows.iter().any(|r| {
+                r["instance"] == 1
+                    && r["status"] == "online"
+                    && r["pid"].as_i64().is_some_and(|p| p != p1)
+            })
+        }),
+        "instance 1 replaced: {:?}",
+        t.list()
+    );
+    std::fs::remove_file(flags.join("1")).expect("unflag");
+    let text = t.ok(&["describe", "c", "--json"]);
+    let all: Value = serde_json::from_str(&text).expect("json");
+    let one = all
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["instance"] == 1))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(one["last_restart_reason"], "health", "{one}");
+    let rows = t.list();
+    assert_eq!(pid_of(&rows, 0), p0, "instance 0 untouched");
+    assert_eq!(
+        rows.iter()
+            .find(|r| r["instance"] == 0)
+            .map(|r| r["restarts"].clone()),
+        Some(Value::from(0))
+    );
+}
