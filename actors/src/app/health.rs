@@ -202,9 +202,9 @@ impl AppSup {
             }
             self.publish_health(i, &r, count);
         }
-        self.slots[i].changed = true;
-        if r.pass && h.ready {
-            // A readiness check's pass is the process's READY (its own or a replacement's).
+        if r.pass && h.ready && !online {
+            // A readiness check's pass is the process's READY (its own or a replacement's);
+            // once online, a pass changes nothing.
             self.feed(i, Event::Ready { generation }, ctx);
             self.flush();
         }
