@@ -230,8 +230,8 @@ pub struct AppSup {
     node_sockets: Vec<cluster::Held>,
     /// Held by the rolling reload under way: a second one waits for it (see `reload.rs`).
     reload_lock: Arc<tokio::sync::Mutex<()>>,
-    /// The slot keys whose rolling replacement for a memory limit is queued or under way
-    /// (see `memory.rs`).
+    /// The slot keys whose rolling replacement for a memory limit or a failed health check
+    /// is queued or under way (see `memory.rs`, `health.rs`).
     memory_reloads: Vec<u32>,
     /// The armed `cron_restart` timer, if any (see `cron.rs`).
     cron: cron::CronState,
