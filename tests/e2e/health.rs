@@ -473,3 +473,29 @@ fn in_cluster_mode_a_failing_instance_alone_is_replaced_rolling_with_reason_heal
         Some(Value::from(0))
     );
 }
+
+#[test]
+fn a_readiness_check_that_never_passes_goes_online_after_listen_timeout_then_fails_as_liveness() {
+    let t = TestHome::new();
+    let closed = free_port();
+    eco(
+        &t,
+        &[format!(
+            "App(name: \"deaf\", script: \"{}\", listen_timeout: \"1s\", health: (tcp: \"127.0.0.1:{closed}\", interval: \"200ms\", failures: 3, ready: true))",
+            app("sleeper.sh")
+        )],
+        "",
+    );
+    let begun = Instant::now();
+    t.ok(&["up"]);
+    // PM2's rule, as with wait_ready: online once listen_timeout has passed.
+    assert!(
+        begun.elapsed() >= Duration::from_millis(900),
+        "online before listen_timeout: {:?}",
+        begun.elapsed()
+    );
+    let d = wait_describe(&t, "deaf", "restarted for its health", |d| {
+        d["last_restart_reason"] == "health"
+    });
+    assert_eq!(d["health"]["ready"], true, "{d}");
+}

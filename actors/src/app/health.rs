@@ -147,6 +147,11 @@ impl AppSup {
             },
             Probe::Exec(argv) => {
                 let mut env = self.env_for(i);
+                // Not a process of the instance's tree: no tree marker (a stop of the
+                // instance never waits for a probe; the probe's own group is killed), no
+                // notify socket.
+                env.remove(crate::os::MARKER_VAR);
+                env.remove(crate::readiness::NOTIFY_VAR);
                 env.insert("PMX_PID".into(), pid.to_string());
                 Target::Exec {
                     argv: argv.clone(),
