@@ -159,9 +159,9 @@ pub struct Description {
     pub kill_timeout: u64,
     /// Why the last spawn failed (`cannot exec …: Permission denied`), until one succeeds.
     pub last_error: Option<String>,
-    /// The readiness mode: with `wait_ready`, the `listen_timeout` in ms (a spawned
-    /// process is `launching` until it says READY or this passes); absent: `online` once
-    /// spawned.
+    /// The readiness mode: with `wait_ready` (or a `ready: true` health check), the
+    /// `listen_timeout` in ms (a spawned process is `launching` until it says READY, its
+    /// health check first passes, or this passes); absent: `online` once spawned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ready: Option<u64>,
     /// The group's strategy (`OneForOne`, …); null outside a group.

@@ -153,9 +153,10 @@ pub fn describe(d: &Description) -> String {
         ("kill timeout", format!("{} ms", d.kill_timeout)),
         (
             "readiness",
-            match d.wait_ready {
-                Some(ms) => format!("wait_ready (listen_timeout {ms} ms)"),
-                None => "online once spawned".into(),
+            match (d.wait_ready, d.health.as_ref().is_some_and(|h| h.ready)) {
+                (Some(ms), true) => format!("health check's first pass (listen_timeout {ms} ms)"),
+                (Some(ms), false) => format!("wait_ready (listen_timeout {ms} ms)"),
+                (None, _) => "online once spawned".into(),
             },
         ),
         (

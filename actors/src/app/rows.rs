@@ -260,7 +260,7 @@ impl Handler<Describe> for AppSup {
                     kill_signal: spec.app.kill_signal.clone(),
                     kill_timeout: spec.app.kill_timeout_ms,
                     last_error: s.fsm.last_error.clone(),
-                    wait_ready: spec.app.wait_ready.then_some(spec.app.listen_timeout_ms),
+                    wait_ready: self.ready_timeout_ms(),
                     group_strategy: None,
                     group_intensity: None,
                     group_restarts: None,
