@@ -28,10 +28,12 @@ const DAEMON_ENTRY: &[&str] = &["src/cli/daemon.rs"];
 /// made of (re-exported on purpose) and the two declarations it converts from.
 const CONFIG_VALUES: &[&str] = &[
     "ExecMode",
+    "Health",
     "Instances",
     "Intensity",
     "Logs",
     "Policy",
+    "Probe",
     "Restart",
     "Rotate",
     "Strategy",

@@ -133,6 +133,59 @@ async fn in_turn(addrs: Vec<(usize, Member)>, op: Op) -> Vec<(usize, Supervised)
     out
 }
 
+/// Start (or restart) the members in declared order, each `online` before the next (OTP's
+/// `start_link` returns once the child is initialised; SPEC §5): a member's step is
+/// answered once its instances are online — ready, with `wait_ready` or a readiness health
+/// check. Meanwhile every later member's `describe` says what it waits for. A member that
+/// is not online once its step is answered (it ended `errored`, stopped for good, or
+/// failed before it was ready and waits for the group's decision) stops the start: the
+/// members after it are not started, and their rows (still `stopped`) are in the answer,
+/// so the client can say where the start stopped. `group` names the group in the log.
+async fn start_in_order(
+    group: String,
+    members: Vec<(usize, String, Member)>,
+    op: Op,
+) -> Vec<(usize, Supervised)> {
+    let mut out = Vec::new();
+    for (n, (k, name, addr)) in members.iter().enumerate() {
+        let wait = format!("waiting for {name} to be online");
+        for (_, _, later) in &members[n + 1..] {
+            let _ = later.send(Supervise(Op::Waiting(Some(wait.clone())))).await;
+        }
+        let _ = addr.send(Supervise(Op::Waiting(None))).await;
+        let Ok(s) = addr.send(Supervise(op.clone())).await else {
+            continue;
+        };
+        let down = s
+            .rows
+            .iter()
+            .find(|r| r.status != crate::protocol::Status::Online)
+            .map(|r| r.status.as_str());
+        out.push((*k, s));
+        if let Some(status) = down {
+            let rest: Vec<&str> = members[n + 1..]
+                .iter()
+                .map(|(_, m, _)| m.as_str())
+                .collect();
+            tracing::warn!(
+                "group {group}: {name} is {status}, not online: the group's start stops there{}",
+                if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} not started)", rest.join(", "))
+                }
+            );
+            for (j, _, later) in &members[n + 1..] {
+                if let Ok(s) = later.send(Supervise(Op::Waiting(None))).await {
+                    out.push((*j, s));
+                }
+            }
+            return out;
+        }
+    }
+    out
+}
+
 /// A member's exit that its policy would restart: a failure of that child of the group.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
@@ -276,8 +329,15 @@ impl Handler<GroupCommand> for GroupSup {
         let mut reverse = forward.clone();
         reverse.reverse();
         let _ = ctx;
+        let named: Vec<(usize, String, Member)> = self
+            .members
+            .iter()
+            .enumerate()
+            .map(|(k, (n, a))| (k, n.clone(), a.clone()))
+            .collect();
+        let group = self.name.clone();
         let fut: Steps = match op {
-            Op::Start => Box::pin(in_turn(forward, Op::Start)),
+            Op::Start => Box::pin(start_in_order(group, named, Op::Start)),
             Op::Stop => Box::pin(in_turn(reverse, Op::Stop)),
             Op::Restart => {
                 self.window.clear();
@@ -289,7 +349,7 @@ impl Handler<GroupCommand> for GroupSup {
                     for (_, s) in &mut steps {
                         s.rows.clear();
                     }
-                    steps.extend(in_turn(forward, Op::Restart).await);
+                    steps.extend(start_in_order(group, named, Op::Restart).await);
                     steps
                 })
             }

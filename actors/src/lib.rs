@@ -11,6 +11,7 @@ pub mod dump;
 pub mod events;
 pub mod foreground;
 pub mod group;
+pub mod health;
 pub mod home;
 pub mod lifecycle;
 pub mod log;

@@ -34,6 +34,7 @@
 mod error;
 mod groups;
 mod model;
+pub mod probe;
 pub(crate) mod reader;
 mod values;
 pub(crate) mod walk;

@@ -26,6 +26,14 @@ pub const DEFAULT_MAX_RESTARTS: u32 = 16;
 pub const DEFAULT_DATE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 /// Default `logs.rotate.keep`: rotated files kept.
 pub const DEFAULT_ROTATE_KEEP: u32 = 5;
+/// Default `health.interval`, ms: the wait between the end of a probe and the next
+/// (Kubernetes' `periodSeconds`, 10 s).
+pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 10_000;
+/// Default `health.timeout`, ms: a probe not answered by then fails.
+pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 3_000;
+/// Default `health.failures`: consecutive failures that make an `online` instance a
+/// failure (Kubernetes' `failureThreshold`, 3).
+pub const DEFAULT_HEALTH_FAILURES: u32 = 3;
 
 /// A whole ecosystem file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +146,10 @@ pub struct App {
     /// none: the daemon's local zone.
     #[serde(default)]
     pub cron_timezone: Option<String>,
+    /// A health check run on every instance (SPEC §4, §5); default none: no probe, no
+    /// timer. Absent in a serialized app means none (a client older than the field).
+    #[serde(default)]
+    pub health: Option<Health>,
     /// Restart on file changes (default `Off`).
     pub watch: Watch,
     /// Globs ignored by the watcher (SPEC §4); default none.
@@ -186,6 +198,7 @@ impl App {
             max_memory_restart: None,
             cron_restart: None,
             cron_timezone: None,
+            health: None,
             watch: Watch::default(),
             ignore_watch: Vec::new(),
             watch_delay_ms: DEFAULT_WATCH_DELAY_MS,
@@ -253,6 +266,7 @@ impl fmt::Debug for App {
             .field("max_memory_restart", &self.max_memory_restart)
             .field("cron_restart", &self.cron_restart)
             .field("cron_timezone", &self.cron_timezone)
+            .field("health", &self.health)
             .field("watch", &self.watch)
             .field("ignore_watch", &self.ignore_watch)
             .field("watch_delay_ms", &self.watch_delay_ms)
@@ -472,6 +486,57 @@ impl Default for Rotate {
             compress: false,
         }
     }
+}
+
+/// An app's health check (`health: (…)`, SPEC §4 and §5): one probe per instance, run by
+/// the daemon every `interval_ms` (counted from the end of the previous probe, so probes
+/// never pile up), each given `timeout_ms`, the first `start_period_ms` after the spawn.
+/// Kubernetes' and Pebble's probes; PM2 has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// What is probed. Required: exactly one of `http`, `tcp`, `exec`.
+    pub probe: Probe,
+    /// ms between the end of one probe and the start of the next (default 10 000).
+    pub interval_ms: u64,
+    /// ms a probe may take before it fails (default 3000).
+    pub timeout_ms: u64,
+    /// Consecutive failures that make an `online` instance a failure (default 3).
+    pub failures: u32,
+    /// ms after the spawn before the first probe (default 0).
+    pub start_period_ms: u64,
+    /// The first pass makes a `launching` instance `online` (readiness, as READY=1);
+    /// default `false`.
+    pub ready: bool,
+}
+
+impl Health {
+    /// A check of `probe` with every other field at its default.
+    pub fn new(probe: Probe) -> Health {
+        Health {
+            probe,
+            interval_ms: DEFAULT_HEALTH_INTERVAL_MS,
+            timeout_ms: DEFAULT_HEALTH_TIMEOUT_MS,
+            failures: DEFAULT_HEALTH_FAILURES,
+            start_period_ms: 0,
+            ready: false,
+        }
+    }
+}
+
+/// What a health check probes. `${NAME}` in a URL or an address is replaced by the
+/// instance's environment variable `NAME` (an `increment_var` gives each instance its
+/// own port).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Probe {
+    /// `http: "http://host:port/path"`: a GET; a 2xx or 3xx status passes.
+    Http(String),
+    /// `tcp: "host:port"`: a connect passes.
+    Tcp(String),
+    /// `exec: ["cmd", "arg"…]`: a command; exit 0 passes. Run in the app's `cwd` with the
+    /// instance's environment; killed with its process group at the timeout.
+    Exec(Vec<String>),
 }
 
 /// A group supervisor (`Group(…)`) over some apps (SPEC §5).

@@ -9,6 +9,8 @@ use crate::values::{self, suggest};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
+mod health;
+
 const ECOSYSTEM_FIELDS: &[&str] = &["apps", "groups", "deploy"];
 const APP_FIELDS: &[&str] = &[
     "name",
@@ -41,6 +43,7 @@ const APP_FIELDS: &[&str] = &[
     "max_memory_restart",
     "cron_restart",
     "cron_timezone",
+    "health",
     "watch",
     "ignore_watch",
     "watch_delay",
@@ -390,6 +393,7 @@ impl<'s> Walk<'s> {
                         }
                     }
                 }
+                "health" => app.health = self.opt(v).and_then(|v| v.and_then(|v| self.health(v))),
                 "watch" => {
                     if let Some(w) = self.watch(v) {
                         app.watch = w;

@@ -574,3 +574,105 @@ fn special_file_kind_names_pipes_and_devices_only() {
         None
     );
 }
+
+#[test]
+fn health_checks_parse_with_their_defaults() {
+    let h = app("health: (http: \"http://127.0.0.1:${PORT}/health\")")
+        .health
+        .expect("health");
+    assert_eq!(
+        h,
+        Health::new(Probe::Http("http://127.0.0.1:${PORT}/health".into()))
+    );
+    let h = app(
+        "health: Some((tcp: \"localhost:22\", interval: \"1s\", timeout: 500, failures: 2, start_period: \"2s\", ready: true))",
+    )
+    .health
+    .expect("health");
+    assert_eq!(
+        h,
+        Health {
+            probe: Probe::Tcp("localhost:22".into()),
+            interval_ms: 1000,
+            timeout_ms: 500,
+            failures: 2,
+            start_period_ms: 2000,
+            ready: true,
+        }
+    );
+    let h = app("health: (exec: [\"test\", \"-f\", \"/tmp/ok\"])").health;
+    assert_eq!(
+        h.map(|h| h.probe),
+        Some(Probe::Exec(vec![
+            "test".into(),
+            "-f".into(),
+            "/tmp/ok".into()
+        ]))
+    );
+    assert_eq!(app("health: None").health, None);
+    assert_eq!(app("").health, None);
+}
+
+#[test]
+fn bad_health_checks_point_at_their_value() {
+    // (fields, the text the error points at, part of its message)
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "health: (interval: \"1s\")",
+            "(interval",
+            "a health check needs a probe",
+        ),
+        (
+            "health: (http: \"http://h\", tcp: \"h:1\")",
+            "tcp",
+            "only one of http, tcp or exec",
+        ),
+        (
+            "health: (http: \"https://h/\")",
+            "\"https",
+            "https is not supported",
+        ),
+        ("health: (tcp: \"h\")", "\"h\"", "no port"),
+        ("health: (exec: [])", "[]", "needs a command"),
+        ("health: (exec: [\"\"])", "\"\"]", "must not be empty"),
+        (
+            "health: (http: 3)",
+            "3)",
+            "expected a URL \"http://…\" for health \"http\", found an integer",
+        ),
+        (
+            "health: (tcp: \"h:1\", failures: 0)",
+            "0)",
+            "failures must be at least 1",
+        ),
+        (
+            "health: (tcp: \"h:1\", interval: 0)",
+            "0)",
+            "interval must be more than 0",
+        ),
+        (
+            "health: (tcp: \"h:1\", timeout: \"x\")",
+            "\"x\"",
+            "invalid duration",
+        ),
+        (
+            "health: (tcp: \"h:1\", retries: 3)",
+            "retries",
+            "did you mean \"failures\"",
+        ),
+        (
+            "health: (tcp: \"h:1\", ready: 1)",
+            "1)",
+            "expected true or false for \"ready\"",
+        ),
+    ];
+    for (fields, at, frag) in cases {
+        let src = format!("Ecosystem(apps: [App(name: \"a\", script: \"a.js\", {fields})])");
+        let col = src.rfind(at).expect("marker") + 1;
+        let e = errs(&src);
+        assert_eq!(e.len(), 1, "{fields}: {e:?}");
+        assert_eq!(e[0].0, 1, "{fields}");
+        assert!(e[0].2.contains(frag), "{fields}: {}", e[0].2);
+        assert_eq!(e[0].1, col, "{fields}: {}", e[0].2);
+    }
+}

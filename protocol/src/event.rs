@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// An event on a subscribed connection (SPEC §8).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    /// `online`, `exit`, `restart`, `errored`, `stop`, `log`, `log_fault`,
+    /// `online`, `exit`, `restart`, `errored`, `stop`, `health`, `log`, `log_fault`,
     /// `log_recovered`, `metrics` or `lagged`.
     pub event: String,
     /// The app's name (absent for `lagged`).
@@ -32,7 +32,8 @@ pub struct Event {
         deserialize_with = "present"
     )]
     pub signal: Option<Option<String>>,
-    /// `restart`, `errored`: why; `log_fault`: the file and the error;
+    /// `restart`, `errored`: why; `health`: the probe's detail (`HTTP 503`, `timed out
+    /// after 3000 ms`); `log_fault`: the file and the error;
     /// `log_recovered`: the file and how many lines could not be written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -52,6 +53,12 @@ pub struct Event {
     /// `metrics`: resident bytes of the instance's tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<u64>,
+    /// `health`: the probe's new state, `pass` or `fail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// `health`: failures in a row so far (0 on a pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
     /// `lagged`: how many events were dropped; `log_recovered`: how many lines could not
     /// be written while the file was faulty.
     #[serde(default, skip_serializing_if = "Option::is_none")]

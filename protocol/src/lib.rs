@@ -25,8 +25,9 @@ pub use event::Event;
 pub use home::Home;
 pub use parse::{parse_request, too_large};
 pub use reply::{
-    Description, EnvReply, HelloReply, HostReply, ListenSocket, MetricPoint, PingReply, PlanAction,
-    PlanLine, ProcessInfo, ResurrectReply, SaveReply, SavedReply, Status, UpReply,
+    Description, EnvReply, HealthState, HelloReply, HostReply, ListenSocket, MetricPoint,
+    PingReply, PlanAction, PlanLine, ProcessInfo, ResurrectReply, SaveReply, SavedReply, Status,
+    UpReply,
 };
 pub use spec::{is_node, App, AppSpec, EnvLayers, Group};
 

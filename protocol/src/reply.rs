@@ -159,9 +159,9 @@ pub struct Description {
     pub kill_timeout: u64,
     /// Why the last spawn failed (`cannot exec …: Permission denied`), until one succeeds.
     pub last_error: Option<String>,
-    /// The readiness mode: with `wait_ready`, the `listen_timeout` in ms (a spawned
-    /// process is `launching` until it says READY or this passes); absent: `online` once
-    /// spawned.
+    /// The readiness mode: with `wait_ready` (or a `ready: true` health check), the
+    /// `listen_timeout` in ms (a spawned process is `launching` until it says READY, its
+    /// health check first passes, or this passes); absent: `online` once spawned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ready: Option<u64>,
     /// The group's strategy (`OneForOne`, …); null outside a group.
@@ -234,6 +234,40 @@ pub struct Description {
     /// when the request asked for it (`"env":true`, what `pmx jlist` sends); absent else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
+    /// The app's health check and this instance's last probe (SPEC §5); absent without
+    /// `health` (no probe runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthState>,
+    /// While its group starts (SPEC §5: each member online before the next), what this
+    /// instance waits for: `waiting for <member> to be online`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+}
+
+/// `describe`'s view of an instance's health check (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthState {
+    /// The probe as declared: `http http://127.0.0.1:3000/health`, `tcp 127.0.0.1:3000`,
+    /// `exec check.sh --fast`.
+    pub probe: String,
+    /// ms between the end of a probe and the next.
+    pub interval: u64,
+    /// ms a probe may take.
+    pub timeout: u64,
+    /// Consecutive failures of an online instance that make it a failure.
+    pub failures: u32,
+    /// Whether the first pass makes a launching instance online (readiness).
+    pub ready: bool,
+    /// The last probe's result, `pass` or `fail`; null before the first.
+    pub last_result: Option<String>,
+    /// Why the last probe failed (`HTTP 503`, `connection refused`, `timed out after
+    /// 3000 ms`, `exit 1`), or what passed (`HTTP 200`, `connected`, `exit 0`); null before
+    /// the first.
+    pub last_detail: Option<String>,
+    /// When the last probe ended, ms since the Unix epoch; null before the first.
+    pub last_at: Option<u64>,
+    /// Failures in a row while online (reset by a pass and by a new process).
+    pub consecutive_failures: u32,
 }
 
 /// `host`'s answer: the machine's cpu and memory (PM2's host line).

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 /// The plain value types an [`App`] and a [`Group`] are made of, re-exported from
 /// pmx-config on purpose (see the module doc).
 pub use pmx_config::{
-    ExecMode, Instances, Intensity, Logs, Policy, Restart, Rotate, Strategy, Watch,
+    ExecMode, Health, Instances, Intensity, Logs, Policy, Probe, Restart, Rotate, Strategy, Watch,
 };
 
 /// One app as sent (`AppSpec.app`): every field as declared, at its value or default.
@@ -99,6 +99,10 @@ pub struct App {
     /// The IANA zone `cron_restart` is read in (None: the daemon's local zone).
     #[serde(default)]
     pub cron_timezone: Option<String>,
+    /// The health check run on every instance (SPEC §4, §5); null: none. Absent on the
+    /// wire means null (a client older than the field).
+    #[serde(default)]
+    pub health: Option<Health>,
     /// Restart on file changes.
     pub watch: Watch,
     /// Globs ignored by the watcher.
@@ -170,6 +174,7 @@ impl From<pmx_config::App> for App {
             max_memory_restart,
             cron_restart,
             cron_timezone,
+            health,
             watch,
             ignore_watch,
             watch_delay_ms,
@@ -208,6 +213,7 @@ impl From<pmx_config::App> for App {
             max_memory_restart,
             cron_restart,
             cron_timezone,
+            health,
             watch,
             ignore_watch,
             watch_delay_ms,
@@ -262,6 +268,7 @@ impl fmt::Debug for App {
             .field("max_memory_restart", &self.max_memory_restart)
             .field("cron_restart", &self.cron_restart)
             .field("cron_timezone", &self.cron_timezone)
+            .field("health", &self.health)
             .field("watch", &self.watch)
             .field("ignore_watch", &self.ignore_watch)
             .field("watch_delay_ms", &self.watch_delay_ms)

@@ -218,6 +218,7 @@ const EVENT_KINDS: &[&str] = &[
     "restart",
     "errored",
     "stop",
+    "health",
     "log",
     "log_fault",
     "log_recovered",

@@ -221,6 +221,9 @@ fn started(rows: &[ProcessInfo], silent: bool) -> Result<(), Failure> {
     if !silent {
         out(&render::table(rows));
     }
+    if let Some(why) = group_start_stopped(rows) {
+        return Err(Failure::request(why));
+    }
     let errored: Vec<String> = rows
         .iter()
         .filter(|r| r.status == pmx_protocol::Status::Errored)
@@ -233,6 +236,38 @@ fn started(rows: &[ProcessInfo], silent: bool) -> Result<(), Failure> {
         "{} errored before it was online; `pmx logs` and `pmx describe` say why",
         errored.join(", ")
     )))
+}
+
+/// A group's start that stopped at a member not online (SPEC §5: each member online
+/// before the next starts): the daemon answers the group's rows in declared order, the
+/// members after that one still `stopped`. Says which member and which were not started.
+pub(crate) fn group_start_stopped(rows: &[ProcessInfo]) -> Option<String> {
+    use pmx_protocol::Status;
+    for (k, r) in rows.iter().enumerate() {
+        let Some(g) = &r.group else { continue };
+        if matches!(r.status, Status::Online | Status::Stopped) {
+            continue;
+        }
+        let mut later: Vec<&str> = rows[k + 1..]
+            .iter()
+            .filter(|x| {
+                x.group.as_ref() == Some(g) && x.name != r.name && x.status == Status::Stopped
+            })
+            .map(|x| x.name.as_str())
+            .collect();
+        later.dedup();
+        if later.is_empty() {
+            continue;
+        }
+        return Some(format!(
+            "group {g}: \"{}\" (id {}) is {} before it was online, so the group's start stopped there; not started: {}",
+            r.name,
+            r.id,
+            r.status.as_str(),
+            later.join(", ")
+        ));
+    }
+    None
 }
 
 /// The directory pmx was run from.

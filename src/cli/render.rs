@@ -153,9 +153,10 @@ pub fn describe(d: &Description) -> String {
         ("kill timeout", format!("{} ms", d.kill_timeout)),
         (
             "readiness",
-            match d.wait_ready {
-                Some(ms) => format!("wait_ready (listen_timeout {ms} ms)"),
-                None => "online once spawned".into(),
+            match (d.wait_ready, d.health.as_ref().is_some_and(|h| h.ready)) {
+                (Some(ms), true) => format!("health check's first pass (listen_timeout {ms} ms)"),
+                (Some(ms), false) => format!("wait_ready (listen_timeout {ms} ms)"),
+                (None, _) => "online once spawned".into(),
             },
         ),
         (
@@ -172,6 +173,37 @@ pub fn describe(d: &Description) -> String {
             opt(d.max_memory_restart.map(human_bytes)),
         ),
         ("last restart reason", opt(d.last_restart_reason.clone())),
+        (
+            "health",
+            match &d.health {
+                None => "none".into(),
+                Some(h) => format!(
+                    "{} every {} ms, timeout {} ms, {} failures{}",
+                    h.probe,
+                    h.interval,
+                    h.timeout,
+                    h.failures,
+                    if h.ready { ", readiness" } else { "" }
+                ),
+            },
+        ),
+        (
+            "last probe",
+            match &d.health {
+                Some(h) => match (&h.last_result, &h.last_detail) {
+                    (Some(r), Some(detail)) => format!(
+                        "{r} ({detail}){}, {} failures in a row",
+                        h.last_at
+                            .map(|t| format!(" at {}", when(t)))
+                            .unwrap_or_default(),
+                        h.consecutive_failures
+                    ),
+                    _ => "none yet".into(),
+                },
+                None => "none".into(),
+            },
+        ),
+        ("waiting", opt(d.waiting_for.clone())),
         ("cron restart", opt(d.cron_restart.clone())),
         ("next cron restart", opt(d.cron_next.clone())),
         ("watching", watching(d)),
@@ -298,6 +330,17 @@ pub fn plan(lines: &[PlanLine]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `ms` since the Unix epoch as local time (`2026-12-06 17:40:01`).
+fn when(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| ms.to_string())
 }
 
 #[cfg(test)]

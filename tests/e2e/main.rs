@@ -15,6 +15,7 @@ mod env;
 mod generations;
 mod groups;
 mod harness;
+mod health;
 mod http;
 mod lifecycle;
 mod logs;

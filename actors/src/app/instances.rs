@@ -39,6 +39,8 @@ pub(super) struct Slot {
     pub routes: Option<Arc<Routes>>,
     /// Its row changed since the last report to the Root.
     pub changed: bool,
+    /// The probe chains of its processes (empty without `health`; see `health.rs`).
+    pub health: Vec<super::health::Probing>,
 }
 
 impl Slot {
@@ -76,6 +78,7 @@ impl AppSup {
             spawn: None,
             routes: None,
             changed: true,
+            health: Vec::new(),
         });
     }
 

@@ -19,6 +19,7 @@
 mod cluster;
 mod cron;
 mod effects;
+mod health;
 mod instances;
 mod memory;
 mod queries;
@@ -38,6 +39,7 @@ use actix::prelude::*;
 use nix::sys::signal::Signal;
 use tokio::sync::oneshot;
 
+pub use self::health::ProbeDue;
 use self::instances::Slot;
 pub use self::queries::{EnvOf, SignalInstances, SpawnErrors};
 pub use self::reload::{Reload, ReloadError};
@@ -79,6 +81,9 @@ pub enum Op {
     /// Stop as a supervisor's step (a group restarting or escalating): unlike a manual
     /// `Stop`, it does not hold the instance down.
     Pause,
+    /// Its group's start waits for an earlier member (`waiting for db to be online`,
+    /// shown by `describe`), or no longer (None). Touches no instance.
+    Waiting(Option<String>),
 }
 
 /// A manual command on some instances of this app; answers their rows once done, or
@@ -233,13 +238,16 @@ pub struct AppSup {
     node_sockets: Vec<cluster::Held>,
     /// Held by the rolling reload under way: a second one waits for it (see `reload.rs`).
     reload_lock: Arc<tokio::sync::Mutex<()>>,
-    /// The slot keys whose rolling replacement for a memory limit is queued or under way
-    /// (see `memory.rs`).
+    /// The slot keys whose rolling replacement for a memory limit or a failed health check
+    /// is queued or under way (see `memory.rs`, `health.rs`).
     memory_reloads: Vec<u32>,
     /// The armed `cron_restart` timer, if any (see `cron.rs`).
     cron: cron::CronState,
     /// Its registration with the Watch actor (see `watching.rs`).
     watch: watching::WatchState,
+    /// While its group starts: what it waits for (`waiting for db to be online`), shown
+    /// by `describe` (SPEC §5).
+    waiting_for: Option<String>,
 }
 
 fn rules_of(app: &crate::protocol::App) -> RestartRules {
@@ -309,6 +317,7 @@ impl AppSup {
             memory_reloads: Vec::new(),
             cron: cron::CronState::default(),
             watch: watching::WatchState::default(),
+            waiting_for: None,
         }
     }
 
@@ -318,9 +327,12 @@ impl AppSup {
 
     /// `wait_ready`: the `listen_timeout` (ms) a spawned process has to say READY before
     /// it is `online` all the same; None: `online` once spawned (SPEC §5).
+    /// A readiness health check (`health: (ready: true)`) waits the same way: its first
+    /// pass is the READY.
     fn ready_timeout_ms(&self) -> Option<u64> {
         let app = &self.parts.spec.app;
-        app.wait_ready.then_some(app.listen_timeout_ms)
+        let probe_ready = app.health.as_ref().is_some_and(|h| h.ready);
+        (app.wait_ready || probe_ready).then_some(app.listen_timeout_ms)
     }
 
     /// A rolling replacement's wait without `wait_ready`: a Node cluster worker is ready
@@ -460,6 +472,11 @@ impl AppSup {
     ) -> Vec<oneshot::Receiver<()>> {
         // A delete that reaches here is the whole app's (the actor stops once it is
         // done): it never leaves an instance running unsupervised, whatever it names.
+        if let Op::Waiting(w) = op {
+            self.waiting_for = w.clone();
+            self.dirty = true;
+            return Vec::new();
+        }
         let instances = if matches!(op, Op::Delete) {
             &None
         } else {
@@ -509,6 +526,7 @@ impl AppSup {
                 },
                 Op::Reset => Event::Reset,
                 Op::MarkErrored(r) => Event::MarkErrored(r.clone()),
+                Op::Waiting(_) => continue,
             };
             self.feed(i, ev, ctx);
         }
@@ -678,6 +696,7 @@ impl Handler<Spawned> for AppSup {
         let ev = match msg.result {
             Ok(pid) => {
                 self.track(i, generation, pid, ctx);
+                self.start_probing(i, generation, pid, ctx);
                 Event::Spawned { generation, pid }
             }
             Err(failure) => {
@@ -708,6 +727,7 @@ impl Handler<ChildExited> for AppSup {
         // A Process actor that panicked reports here too (its Drop killed the tree): the
         // next spawn gets a new actor, as every spawn does.
         self.untrack(msg.instance, msg.generation);
+        self.stop_probing(msg.instance, msg.generation, ctx);
         let ev = Event::Exited {
             generation: msg.generation,
             exit: msg.exit,

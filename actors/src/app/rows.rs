@@ -288,7 +288,7 @@ impl Handler<Describe> for AppSup {
                     kill_signal: spec.app.kill_signal.clone(),
                     kill_timeout: spec.app.kill_timeout_ms,
                     last_error: s.fsm.last_error.clone(),
-                    wait_ready: spec.app.wait_ready.then_some(spec.app.listen_timeout_ms),
+                    wait_ready: self.ready_timeout_ms(),
                     group_strategy: None,
                     group_intensity: None,
                     group_restarts: None,
@@ -322,6 +322,8 @@ impl Handler<Describe> for AppSup {
                     last_watch_path: self.watch.last.as_ref().map(|(_, p)| p.clone()),
                     history: Vec::new(),
                     env: msg.env.then(|| self.env_for(slot)),
+                    health: self.health_state(slot),
+                    waiting_for: self.waiting_for.clone(),
                 }
             })
             .collect();

@@ -100,6 +100,7 @@ pub fn declared_changes(old: &AppSpec, new: &AppSpec) -> Vec<String> {
     );
     d.field("cron_restart", &a.cron_restart, &b.cron_restart);
     d.field("cron_timezone", &a.cron_timezone, &b.cron_timezone);
+    d.field("health", &a.health, &b.health);
     d.field("watch", &a.watch, &b.watch);
     d.field("ignore_watch", &a.ignore_watch, &b.ignore_watch);
     d.field("watch_delay", &a.watch_delay_ms, &b.watch_delay_ms);
@@ -164,6 +165,7 @@ mod tests {
         "max_memory_restart",
         "cron_restart",
         "cron_timezone",
+        "health",
         "watch",
         "ignore_watch",
         "watch_delay_ms",

@@ -110,6 +110,10 @@ fn validate_apps(specs: &[AppSpec]) -> Result<(), ApiError> {
             pmx_config::validate_timezone(z)
                 .map_err(|e| bad(&app.name, format!("cron_timezone: {e}")))?;
         }
+        if let Some(h) = &app.health {
+            pmx_config::probe::check_health(h)
+                .map_err(|e| bad(&app.name, format!("health: {e}")))?;
+        }
         if let Some(bytes) = app.max_memory_restart {
             pmx_config::check_memory_limit(bytes)
                 .map_err(|e| bad(&app.name, format!("max_memory_restart: {e}")))?;

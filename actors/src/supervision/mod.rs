@@ -6,6 +6,7 @@
 
 pub mod backoff;
 pub mod decide;
+pub mod health;
 pub mod instance;
 pub mod intensity;
 pub mod policy;

@@ -92,5 +92,10 @@ pub fn apply(
             out(&render::table(&reply.processes));
         }
     }
+    if !dry_run {
+        if let Some(why) = crate::cli::group_start_stopped(&reply.processes) {
+            return Err(Failure::request(why));
+        }
+    }
     Ok(())
 }

@@ -8,6 +8,7 @@
 //!  launching ──SpawnFailed, transient (EMFILE, ENFILE, EAGAIN)──▶ waiting restart (retry timer)
 //!  launching / online ──Stop·Restart──▶ stopping ──Exited──▶ stopped | launching (a restart)
 //!  online ──MainExited (its leftovers)──▶ stopping
+//!  online ──HealthFailed──▶ stopping ──Exited──▶ decide() as an unrequested exit (reason health)
 //!  launching / online / stopping after MainExited ──Exited, unrequested──▶ decide():
 //!      Restart{0} ▶ launching · Restart{d} ▶ waiting restart (timer) · Stop ▶ stopped
 //!      Errored ▶ errored · Escalate (group / app decides) ▶ waiting restart
@@ -47,8 +48,14 @@
 //! [`Setting`], [`Token`]) live in `instance/types.rs`, re-exported here; the rolling
 //! reload's replacement bookkeeping in `instance/rolling.rs`.
 //!
-//! Room left for what comes next (not built): restarts for watch, cron, memory or health
-//! are `Event::Restart{reason}` with their [`Reason`] (a rolling one in cluster mode is
+//! Health (SPEC §5): [`Event::HealthFailed`] of an `online` instance stops it
+//! (`Effect::Terminate`, as any stop) and, once its tree is gone, decides its exit as an
+//! unrequested one (`decide`, counted as a failure whatever the exit said); the restart
+//! that follows — at once, after a delay, or a group's `StartAfter` — is announced with
+//! reason `health`, and none is announced when the decision is `stopped` or `errored`.
+//! With a readiness check (`ready: true`) the shell feeds a probe's first pass as
+//! [`Event::Ready`]. Room left for what comes next (not built): restarts for watch are
+//! `Event::Restart{reason}` with their [`Reason`] (a rolling one in cluster mode is
 //! `Event::Reload`).
 
 use super::backoff::next_backoff;
@@ -75,6 +82,9 @@ enum Intent {
     None,
     Stop,
     Restart(Reason),
+    /// Stopped because it failed while running (its health check): once its tree is gone
+    /// the exit is decided as an unrequested one, restarts announced with this reason.
+    Fail(Reason),
 }
 
 /// One instance's life.
@@ -115,6 +125,9 @@ pub struct Instance {
     /// A READY of the current generation came before its `Spawned` (the process spoke
     /// before its spawn was confirmed): `online` at the `Spawned`.
     ready_early: bool,
+    /// The reason of the failure being decided on (a health check's), given to the
+    /// restart that follows it, however late (a delay, a group's decision); None: an exit.
+    failure: Option<Reason>,
     waiters: Vec<Token>,
     /// The highest generation given out: every spawn (a replacement's included) and every
     /// change that makes a timer stale takes the next, so no two processes share one.
@@ -158,6 +171,7 @@ impl Instance {
             spawn_retry_ms: None,
             was_online: false,
             ready_early: false,
+            failure: None,
             waiters: Vec::new(),
             issued: 0,
             next: None,
@@ -211,6 +225,7 @@ impl Instance {
                     self.held = false;
                     self.chain.reset();
                     self.spawn_retry_ms = None;
+                    self.failure = None;
                     self.waiters.extend(waiter);
                     self.start(&mut fx);
                 }
@@ -223,7 +238,8 @@ impl Instance {
                 } else if delay_ms == 0 {
                     self.spawn_retry_ms = None;
                     self.waiters.extend(waiter);
-                    self.restart_now(Reason::Group, &mut fx);
+                    let reason = self.failure.take().unwrap_or(Reason::Group);
+                    self.restart_now(reason, &mut fx);
                 } else {
                     // Answered at once: a supervisor never waits out a delay (a stop
                     // meanwhile makes the timer stale with a new generation).
@@ -241,6 +257,7 @@ impl Instance {
             Event::Stop { hold, waiter } => {
                 // A pending retry's timer becomes stale (see below).
                 self.spawn_retry_ms = None;
+                self.failure = None;
                 if hold {
                     self.held = true;
                 }
@@ -272,6 +289,7 @@ impl Instance {
                 self.held = false;
                 self.chain.reset();
                 self.spawn_retry_ms = None;
+                self.failure = None;
                 self.waiters.extend(waiter);
                 self.abandon_next("restarted", &mut fx);
                 if self.running {
@@ -420,6 +438,24 @@ impl Instance {
                         let d = decide(set.rules, &mut self.chain, set.supervisor, exit, uptime_ms);
                         self.follow(d, &mut fx);
                     }
+                    Intent::Fail(reason) => {
+                        // Killed for failing: a failure whatever its exit said (a graceful
+                        // exit 0 on SIGINT included), as a crash of the same uptime.
+                        self.intent = Intent::None;
+                        self.failure = Some(reason);
+                        let d = decide(set.rules, &mut self.chain, set.supervisor, None, uptime_ms);
+                        self.follow(d, &mut fx);
+                    }
+                }
+            }
+            Event::HealthFailed { generation } => {
+                if generation == self.generation
+                    && self.running
+                    && self.phase == Phase::Online
+                    && self.intent == Intent::None
+                {
+                    self.intent = Intent::Fail(Reason::Health);
+                    self.terminate(&mut fx);
                 }
             }
             Event::TimerFired { generation } => {
@@ -428,7 +464,8 @@ impl Instance {
                         // The same launch tried again: not one more restart.
                         self.start(&mut fx);
                     } else {
-                        self.restart_now(Reason::Exited, &mut fx);
+                        let reason = self.failure.take().unwrap_or(Reason::Exited);
+                        self.restart_now(reason, &mut fx);
                     }
                 }
             }
@@ -444,8 +481,15 @@ impl Instance {
         if !matches!(d, Decision::Restart { delay_ms: 0 }) {
             self.settle(fx);
         }
+        if !matches!(d, Decision::Restart { .. } | Decision::Escalate { .. }) {
+            // Nothing restarts it: no restart is announced for this failure later.
+            self.failure = None;
+        }
         match d {
-            Decision::Restart { delay_ms: 0 } => self.restart_now(Reason::Exited, fx),
+            Decision::Restart { delay_ms: 0 } => {
+                let reason = self.failure.take().unwrap_or(Reason::Exited);
+                self.restart_now(reason, fx)
+            }
             Decision::Restart { delay_ms } => {
                 self.phase = Phase::WaitingRestart;
                 fx.push(Effect::Arm {

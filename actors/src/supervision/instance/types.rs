@@ -45,6 +45,9 @@ pub enum Reason {
     Cron,
     /// Files changed under its app's watched paths (see `watch.rs`, `app/watching.rs`).
     Watch,
+    /// Its health check failed `failures` times in a row while it was online (see
+    /// `app/health.rs`): a failure, decided as a crash is.
+    Health,
 }
 
 impl Reason {
@@ -57,6 +60,7 @@ impl Reason {
             Reason::Memory => "memory",
             Reason::Cron => "cron",
             Reason::Watch => "watch",
+            Reason::Health => "health",
         }
     }
 }
@@ -162,6 +166,16 @@ pub enum Event {
     /// `online` all the same (PM2's rule).
     ReadyTimeout {
         /// The generation it was armed for.
+        generation: u64,
+    },
+    /// The health check of the `online` process `generation` failed `failures` times in a
+    /// row (SPEC §5): it is stopped like any stop, then its exit is a failure that its
+    /// policy, its app's or group's strategy and intensity decide on, as an unrequested
+    /// exit is (Kubernetes' liveness probe); its restart is announced with reason
+    /// `health`. Ignored unless that generation is the current one and `online` with
+    /// nothing else asked of it.
+    HealthFailed {
+        /// The generation whose probe failed.
         generation: u64,
     },
 }

@@ -345,5 +345,6 @@ fn a_late_event_of_an_old_generation_changes_nothing() {
     }
 }
 
+mod health;
 mod lifecycle;
 mod ready;
