@@ -149,9 +149,12 @@ pub fn has_variables(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A URL and what it splits into (host, port, path) or the error's start.
+    type Case<'a> = (&'a str, Result<(&'a str, u16, &'a str), &'a str>);
+
     #[test]
     fn http_targets_split_into_host_port_and_path() {
-        let cases: &[(&str, Result<(&str, u16, &str), &str>)] = &[
+        let cases: &[Case] = &[
             (
                 "http://127.0.0.1:3000/health",
                 Ok(("127.0.0.1", 3000, "/health")),
