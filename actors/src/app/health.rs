@@ -2,7 +2,8 @@
 //! process (the current one, and a rolling reload's replacement), each a timer message
 //! ([`ProbeDue`]) that starts one probe whose result comes back here; the next is armed
 //! only once the result is in, so probes never pile up (one in flight per process).
-//! HTTP and TCP probes are futures on this thread that never block it (`crate::health`);
+//! HTTP and TCP probes are futures run on the log arbiter, off the supervision thread
+//! (`crate::health`), their results sent back here;
 //! an `exec` probe is a child in its own process group, its exit heard through the
 //! Reaper ([`Reaped`]), killed with its group at the timeout and after its exit (nothing
 //! it started is left behind).
@@ -309,49 +310,62 @@ impl Handler<ProbeDue> for AppSup {
             return;
         }
         let (key, generation) = (m.key, m.generation);
-        let fut: std::pin::Pin<Box<dyn std::future::Future<Output = ProbeResult>>> = match &p.target
-        {
-            Target::Http { host, port, path } => Box::pin(crate::health::http(
-                host.clone(),
-                *port,
-                path.clone(),
-                timeout_ms,
-            )),
-            Target::Tcp { host, port } => {
-                Box::pin(crate::health::tcp(host.clone(), *port, timeout_ms))
-            }
-            Target::Bad(e) => Box::pin(std::future::ready(ProbeResult {
-                pass: false,
-                detail: e.clone(),
-            })),
-            Target::Exec { argv, env } => match crate::health::spawn_exec(argv, &cwd, env) {
-                Ok(pid) => {
-                    p.exec = Some((pid, false));
-                    self.parts
-                        .shared
-                        .pids
-                        .borrow_mut()
-                        .register(pid, ctx.address().recipient());
-                    let t = ctx.run_later(Duration::from_millis(timeout_ms), move |act, _| {
-                        act.exec_timed_out(key, generation)
-                    });
-                    if let Some(p) = self.slots[i]
-                        .health
-                        .iter_mut()
-                        .find(|p| p.generation == generation)
-                    {
-                        p.timer = Some(t);
-                    }
-                    return;
+        let fut: std::pin::Pin<Box<dyn std::future::Future<Output = ProbeResult> + Send>> =
+            match &p.target {
+                Target::Http { host, port, path } => Box::pin(crate::health::http(
+                    host.clone(),
+                    *port,
+                    path.clone(),
+                    timeout_ms,
+                )),
+                Target::Tcp { host, port } => {
+                    Box::pin(crate::health::tcp(host.clone(), *port, timeout_ms))
                 }
-                Err(e) => Box::pin(std::future::ready(ProbeResult {
+                Target::Bad(e) => Box::pin(std::future::ready(ProbeResult {
                     pass: false,
-                    detail: format!("cannot run {}: {e}", argv[0]),
+                    detail: e.clone(),
                 })),
-            },
+                Target::Exec { argv, env } => match crate::health::spawn_exec(argv, &cwd, env) {
+                    Ok(pid) => {
+                        p.exec = Some((pid, false));
+                        self.parts
+                            .shared
+                            .pids
+                            .borrow_mut()
+                            .register(pid, ctx.address().recipient());
+                        let t = ctx.run_later(Duration::from_millis(timeout_ms), move |act, _| {
+                            act.exec_timed_out(key, generation)
+                        });
+                        if let Some(p) = self.slots[i]
+                            .health
+                            .iter_mut()
+                            .find(|p| p.generation == generation)
+                        {
+                            p.timer = Some(t);
+                        }
+                        return;
+                    }
+                    Err(e) => Box::pin(std::future::ready(ProbeResult {
+                        pass: false,
+                        detail: format!("cannot run {}: {e}", argv[0]),
+                    })),
+                },
+            };
+        // Off the supervision thread: the probe runs on the log arbiter, its result comes
+        // back here.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.parts.shared.log_arbiter.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        let result = async move {
+            rx.await.unwrap_or_else(|_| ProbeResult {
+                pass: false,
+                detail: "the probe was dropped (the log thread is gone)".into(),
+            })
         };
         ctx.spawn(
-            fut.into_actor(self)
+            result
+                .into_actor(self)
                 .map(move |r, act, ctx| act.probe_done(key, generation, r, ctx)),
         );
     }
