@@ -133,6 +133,14 @@ pub fn run(home: Home) -> Result<(), StartError> {
         tracing::warn!("{w}");
     }
     let owner_uid = nix::unistd::geteuid().as_raw();
+    // Under the lock: the holder of this home, or a new one; what it held is adopted.
+    let found = match crate::fdstore::open(&home) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!("{e}; apps will not outlive this daemon");
+            Vec::new()
+        }
+    };
 
     let system = System::new();
     let started: Result<(), String> = system.block_on(async {
@@ -147,6 +155,15 @@ pub fn run(home: Home) -> Result<(), StartError> {
             .map_err(|e| format!("{}: {e}", sock.display()))?;
         write_pid(&home).map_err(|e| format!("{}: {e}", home.pid_file().display()))?;
         let tree = boot.start(&home);
+        crate::fdstore::watch();
+        if !found.is_empty() {
+            // Before the first client: a `list` sees every adopted app, and an `up` of
+            // the same file starts nothing twice.
+            let _ = tree
+                .root
+                .send(crate::root::Readopt(crate::adopt::Found::sort(found)))
+                .await;
+        }
         AdminServer::new(
             listener,
             tree.root,
@@ -165,9 +182,15 @@ pub fn run(home: Home) -> Result<(), StartError> {
     });
     if let Err(e) = started {
         tracing::error!("{e}");
+        // A holder this start made holds nothing yet; one found holding apps stays.
+        if !crate::fdstore::holds_apps() {
+            crate::fdstore::quit();
+        }
         return Err(StartError::Failed(e));
     }
     let _ = system.run();
+    // Every app is stopped: nothing is left for the holder to keep.
+    crate::fdstore::quit();
     tracing::info!("daemon stopped");
     let _ = fs::remove_file(&sock);
     let _ = fs::remove_file(home.pid_file());

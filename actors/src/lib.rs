@@ -5,9 +5,11 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod admin;
+pub mod adopt;
 pub mod app;
 pub mod daemon;
 pub mod events;
+pub mod fdstore;
 pub mod group;
 pub mod home;
 pub mod lifecycle;

@@ -38,3 +38,13 @@ pub fn run(home: Home) -> Result<(), Failure> {
 pub fn prepare_home(home: &Home) -> Result<Vec<String>, Failure> {
     daemon::prepare_home(home).map_err(Failure::request)
 }
+
+/// `pmx __fdholder`: the fd holder the daemon starts (`pmx_actors::fdstore`), serving on
+/// the socket it was given as fd 3, until the daemon tells it to quit. Never returns.
+pub fn fdholder() -> ! {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the daemon starts the holder with its listening socket as fd 3, and nothing
+    // else in this process owns fd 3.
+    let listener = unsafe { std::os::fd::OwnedFd::from_raw_fd(3) };
+    std::process::exit(pmx_actors::fdstore::holder::serve(listener))
+}

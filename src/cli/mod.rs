@@ -97,6 +97,10 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
     if argv.len() == 1 && argv[0] == "daemon" {
         return daemon::run(daemon::home()?);
     }
+    // The fd holder the daemon starts (hidden: no user types it).
+    if argv.len() == 1 && argv[0] == "__fdholder" {
+        daemon::fdholder();
+    }
     let (mut words, app_args) = match argv.iter().position(|a| a == "--") {
         Some(i) => (argv[..i].to_vec(), argv[i + 1..].to_vec()),
         None => (argv, Vec::new()),

@@ -42,6 +42,7 @@ mod security;
 mod shutdown_message;
 mod signal;
 mod spawn_failures;
+mod survive;
 mod up;
 mod up_changes;
 mod up_stopped;

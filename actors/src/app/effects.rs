@@ -120,6 +120,13 @@ impl AppSup {
             let live = self.live();
             self.build_routes(Some(live));
         }
+        if self.slots[i]
+            .adopt
+            .as_ref()
+            .is_some_and(|a| a.generation == generation)
+        {
+            return self.adopt_into(i, generation, ctx);
+        }
         let prepared = self
             .spawn_spec(i)
             .and_then(|spec| Ok((spec, self.listen_sockets()?)));

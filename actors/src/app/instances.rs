@@ -39,6 +39,9 @@ pub(super) struct Slot {
     pub routes: Option<Arc<Routes>>,
     /// Its row changed since the last report to the Root.
     pub changed: bool,
+    /// A process an earlier daemon spawned, taken over at this slot's next `Spawn`
+    /// effect instead of a spawn (see `app/adopt.rs`).
+    pub adopt: Option<crate::adopt::Stored>,
 }
 
 impl Slot {
@@ -76,6 +79,7 @@ impl AppSup {
             spawn: None,
             routes: None,
             changed: true,
+            adopt: None,
         });
     }
 

@@ -14,6 +14,7 @@
 //! the environment, the prepared spawns), `routes.rs` (log routes, flush and reopen),
 //! `rows.rs` (list rows and `describe`), `reload.rs` (the rolling reload's sequence).
 
+mod adopt;
 mod cluster;
 mod cron;
 mod effects;
@@ -35,6 +36,7 @@ use actix::prelude::*;
 use nix::sys::signal::Signal;
 use tokio::sync::oneshot;
 
+pub use self::adopt::TakeBack;
 use self::instances::Slot;
 pub use self::queries::{EnvOf, SignalInstances, SpawnErrors};
 pub use self::reload::{Reload, ReloadError};
@@ -230,6 +232,8 @@ pub struct AppSup {
     memory_reloads: Vec<u32>,
     /// The armed `cron_restart` timer, if any (see `cron.rs`).
     cron: cron::CronState,
+    /// (slot key, generation) of the processes being taken over (`adopt.rs`).
+    adopting: Vec<(u32, u64)>,
 }
 
 fn rules_of(app: &crate::protocol::App) -> RestartRules {
@@ -298,6 +302,7 @@ impl AppSup {
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
             memory_reloads: Vec::new(),
             cron: cron::CronState::default(),
+            adopting: Vec::new(),
         }
     }
 
@@ -405,6 +410,7 @@ impl AppSup {
             // Bound again for the new list at the next spawn; running instances keep the
             // sockets they were given until they are replaced.
             self.listen = None;
+            crate::fdstore::forget(&format!("l:{}", self.name()));
         }
         let cron_changed = self.parts.spec.app.cron_restart != spec.app.cron_restart
             || self.parts.spec.app.cron_timezone != spec.app.cron_timezone;
@@ -504,6 +510,13 @@ impl AppSup {
 
 impl Actor for AppSup {
     type Context = Context<Self>;
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        // Deleted: its sockets close with it (a rename keeps them under the old label
+        // until then).
+        if self.listen.is_some() {
+            crate::fdstore::forget(&format!("l:{}", self.name()));
+        }
+    }
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Instances start on the Root's `Command { op: Start }`, so that it can wait for
         // them; `autostart: false` apps are registered and left stopped.
@@ -653,7 +666,18 @@ impl Handler<Spawned> for AppSup {
         let ev = match msg.result {
             Ok(pid) => {
                 self.track(i, generation, pid, ctx);
-                Event::Spawned { generation, pid }
+                if let Some(k) = self
+                    .adopting
+                    .iter()
+                    .position(|g| *g == (msg.instance, generation))
+                {
+                    // Taken over online: it said READY (or listened) long ago.
+                    self.adopting.swap_remove(k);
+                    self.feed(i, Event::Spawned { generation, pid }, ctx);
+                    Event::Ready { generation }
+                } else {
+                    Event::Spawned { generation, pid }
+                }
             }
             Err(failure) => {
                 let transient = short_of_resources(failure.errno);

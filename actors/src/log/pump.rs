@@ -272,6 +272,15 @@ fn shows_subseconds(fmt: &str) -> bool {
     })
 }
 
+/// [`pump`], then forget `label` in the fd holder: the pipe is drained and its writers are
+/// gone, so nothing is left for a next daemon to read.
+pub async fn pump_then_forget(fd: OwnedFd, target: Arc<PumpTarget>, label: Option<String>) {
+    pump(fd, target).await;
+    if let Some(label) = label {
+        crate::fdstore::forget(&label);
+    }
+}
+
 /// Read `fd` until EOF, writing whole lines to `target`'s files. Runs on the log arbiter.
 pub async fn pump(fd: OwnedFd, target: Arc<PumpTarget>) {
     let pipe = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {

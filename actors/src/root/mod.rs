@@ -26,6 +26,7 @@ use crate::protocol::{ApiError, AppSpec, ErrorCode, PingReply, Request, VERSION}
 use crate::readiness::Notified;
 use crate::reaper::SharedPids;
 
+mod adopt;
 mod changes;
 #[cfg(test)]
 mod fixtures;
@@ -35,6 +36,7 @@ pub mod targets;
 mod validate;
 mod verbs;
 
+pub use adopt::Readopt;
 pub use changes::declared_changes;
 pub use validate::validate_specs;
 
@@ -72,6 +74,9 @@ pub struct Root {
     /// What every App supervisor shares (made at the first app: it holds this actor's
     /// address).
     shared: Option<Rc<Shared>>,
+    /// The registry changed since its state was last stored in the fd holder (set by the
+    /// change hook; see [`Root::persist`]).
+    dirty: Rc<std::cell::Cell<bool>>,
 }
 
 /// The error of a start or `up` that a shutdown overtook: its apps were stopped (or will
@@ -154,20 +159,65 @@ impl Root {
     /// A Root with no apps.
     pub fn new(parts: RootParts) -> Root {
         let mut reg = Registry::new();
-        reg.set_hook(Box::new(log_change));
+        let dirty = Rc::new(std::cell::Cell::new(false));
+        let flag = dirty.clone();
+        reg.set_hook(Box::new(move |change| {
+            flag.set(true);
+            log_change(change);
+        }));
         Root {
             parts,
             reg,
             stopping: false,
             shared: None,
+            dirty,
         }
+    }
+
+    /// Store the registry's state in the fd holder when it changed (SPEC §5: the next
+    /// daemon re-adopts from it). Called after a new app is registered (before its first
+    /// spawn stores its pipes), after each request and each rows report: only a change
+    /// of the declared state writes, never a respawn.
+    fn persist(&mut self) {
+        if !self.dirty.replace(false) {
+            return;
+        }
+        let state = crate::fdstore::SavedState {
+            version: 1,
+            next_id: self.reg.next_id(),
+            apps: self
+                .reg
+                .apps()
+                .iter()
+                .map(|a| crate::fdstore::SavedApp {
+                    spec: (*a.spec).clone(),
+                    ids: a.ids.clone(),
+                })
+                .collect(),
+            groups: self
+                .reg
+                .groups()
+                .iter()
+                .map(|g| (g.spec.clone(), g.source.clone()))
+                .collect(),
+        };
+        crate::fdstore::save_state(&state);
     }
 
     /// Register and start the supervisor of a new app; its instances are not started.
     fn create(&mut self, spec: AppSpec, ctx: &mut Context<Self>) -> Addr<AppSup> {
+        let shared = self.shared(ctx);
+        let addr = self.reg.insert_app(spec, |spec: Arc<AppSpec>, ids| {
+            AppSup::new(AppParts { spec, ids, shared }).start()
+        });
+        self.persist();
+        addr
+    }
+
+    /// What every App supervisor shares, made at the first app.
+    fn shared(&mut self, ctx: &mut Context<Self>) -> Rc<Shared> {
         let parts = &self.parts;
-        let shared = self
-            .shared
+        self.shared
             .get_or_insert_with(|| {
                 Rc::new(Shared {
                     home: parts.home.clone(),
@@ -181,10 +231,7 @@ impl Root {
                     metrics: Some(parts.metrics.clone()),
                 })
             })
-            .clone();
-        self.reg.insert_app(spec, |spec: Arc<AppSpec>, ids| {
-            AppSup::new(AppParts { spec, ids, shared }).start()
-        })
+            .clone()
     }
 
     /// Build the Group supervisor of `g` (declared in `source`) if every member exists,
@@ -273,6 +320,7 @@ impl Handler<Report> for Root {
     type Result = ();
     fn handle(&mut self, msg: Report, _: &mut Context<Self>) {
         self.reg.merge_rows(msg.app, msg.count, msg.rows);
+        self.persist();
     }
 }
 
@@ -320,6 +368,18 @@ impl Handler<StopAll> for Root {
 impl Handler<Api> for Root {
     type Result = Answer;
     fn handle(&mut self, Api(req): Api, ctx: &mut Context<Self>) -> Self::Result {
+        let answer = self.dispatch(req, ctx);
+        self.persist();
+        Box::pin(answer.map(|res, act, _| {
+            act.persist();
+            res
+        }))
+    }
+}
+
+impl Root {
+    /// One request to its verb.
+    fn dispatch(&mut self, req: Request, ctx: &mut Context<Self>) -> Answer {
         match req {
             Request::Ping => Box::pin(fut::ready(to_json(&PingReply {
                 pong: true,

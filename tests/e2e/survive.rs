@@ -1,0 +1,208 @@
+//! Apps outlive the daemon (SPEC §5, the daemon's death): after a SIGKILL of the daemon
+//! every app keeps running with its pipes still read later (the fd holder keeps their
+//! read ends), and the next daemon re-adopts them: the same ids and pids, every line in
+//! the log files in order, their trees still stopped whole, their exits still noticed,
+//! nothing started twice.
+
+use std::time::Duration;
+
+use crate::harness::*;
+
+/// SIGKILL the daemon and wait until it is gone.
+pub fn crash(t: &TestHome) {
+    let pid = t.daemon_pid().expect("a daemon");
+    kill9(pid);
+    assert!(
+        wait_for(DEADLINE, || !alive(pid)),
+        "daemon {pid} still alive"
+    );
+}
+
+/// The numbers of the `line N` lines of a log file, in file order.
+fn numbers(path: &std::path::Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("line ")?.trim().parse().ok())
+        .collect()
+}
+
+/// Whether `v` is 1, 2, 3, … with nothing missing, doubled or out of order.
+fn in_order(v: &[u64]) -> bool {
+    v.iter().enumerate().all(|(i, n)| *n == i as u64 + 1)
+}
+
+fn start_numbered(t: &TestHome, name: &str, with_child: bool) -> i32 {
+    let dir = t.work.to_str().expect("utf8").to_string();
+    let script = app("numbered.sh");
+    let mut args = vec!["start", script.as_str(), "--name", name];
+    if with_child {
+        args.extend(["--", dir.as_str()]);
+    }
+    t.ok(&args);
+    let row = t.wait_status(name, "online");
+    int(&row, "pid") as i32
+}
+
+#[test]
+fn an_app_printing_numbered_lines_outlives_a_sigkilled_daemon_and_loses_no_line() {
+    let t = TestHome::new();
+    let pid = start_numbered(&t, "count", false);
+    let log = t.home.join("logs/count-out.log");
+    assert!(wait_for(DEADLINE, || numbers(&log).len() >= 10));
+    let holder = t.holder_pid().expect("an fd holder");
+    assert!(alive(holder));
+    crash(&t);
+    // While no daemon runs it keeps printing into its pipe, which still has a reader.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(alive(pid), "the app died with the daemon (SIGPIPE?)");
+    let before = numbers(&log).len();
+
+    // The next command starts a daemon that adopts it: one row, the same id and pid.
+    let rows = t.list();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["name"], "count");
+    assert_eq!(rows[0]["id"], 0);
+    assert_eq!(int(&rows[0], "pid") as i32, pid);
+    assert_eq!(rows[0]["status"], "online");
+    // What it wrote while no daemon ran lands in the file, in order, none lost.
+    assert!(wait_for(DEADLINE, || numbers(&log).len() > before + 50));
+    let got = numbers(&log);
+    assert!(
+        in_order(&got),
+        "lines lost or out of order: {:?}",
+        &got[..got.len().min(400)]
+    );
+    let text = std::fs::read_to_string(t.home.join("pmx.log")).expect("pmx.log");
+    assert!(
+        text.contains("adopted 1 apps, 1 processes; 0 gone since"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_adopted_app_is_stopped_with_its_whole_tree() {
+    let t = TestHome::new();
+    let (grandchild, setsid) = start_tree(&t, "tree");
+    let pid = int(&t.row("tree"), "pid") as i32;
+    crash(&t);
+    assert_eq!(int(&t.row("tree"), "pid") as i32, pid);
+    t.ok(&["stop", "tree"]);
+    t.wait_status("tree", "stopped");
+    assert!(wait_for(DEADLINE, || !alive(pid)), "main process left");
+    assert!(wait_for(DEADLINE, || !alive(grandchild)), "grandchild left");
+    assert!(
+        wait_for(DEADLINE, || !alive(setsid)),
+        "setsid'd grandchild left"
+    );
+}
+
+#[test]
+fn an_adopted_apps_later_exit_is_noticed_and_restarted_by_its_policy() {
+    let t = TestHome::new();
+    let pid = start_numbered(&t, "count", true);
+    assert!(wait_for(DEADLINE, || t.path("child").exists()));
+    let child = read_pid(&t.path("child"));
+    crash(&t);
+    assert_eq!(int(&t.row("count"), "pid") as i32, pid);
+    kill9(pid);
+    let row = t.wait_row("count", "a new pid, online", |r| {
+        r["status"] == "online" && r["pid"].as_i64().is_some_and(|p| p as i32 != pid)
+    });
+    assert!(int(&row, "restarts") >= 1, "{row}");
+    // The main process's leftover (its child, in its group) was stopped before the
+    // replacement started.
+    assert!(
+        wait_for(DEADLINE, || !alive(child)),
+        "child {child} left running"
+    );
+    let text = std::fs::read_to_string(t.home.join("pmx.log")).expect("pmx.log");
+    assert!(text.contains("exit status unknown (adopted)"), "{text}");
+}
+
+#[test]
+fn an_app_that_exited_while_no_daemon_ran_is_restarted_by_its_policy() {
+    let t = TestHome::new();
+    let pid = start_numbered(&t, "count", false);
+    crash(&t);
+    kill9(pid);
+    assert!(wait_for(DEADLINE, || !alive(pid)));
+    let row = t.wait_row("count", "a new pid, online", |r| {
+        r["status"] == "online" && r["pid"].as_i64().is_some_and(|p| p as i32 != pid)
+    });
+    assert_eq!(row["id"], 0);
+    let text = std::fs::read_to_string(t.home.join("pmx.log")).expect("pmx.log");
+    assert!(text.contains("1 gone since"), "{text}");
+}
+
+#[test]
+fn up_of_the_same_file_after_a_daemon_crash_starts_nothing_new() {
+    let t = TestHome::new();
+    let file = t.path("ecosystem.ron");
+    std::fs::write(
+        &file,
+        format!(
+            "Ecosystem(apps: [\n    App(name: \"a\", script: \"{}\"),\n    App(name: \"b\", script: \"{}\", instances: 2),\n])\n",
+            app("sleeper.sh"),
+            app("sleeper.sh")
+        ),
+    )
+    .expect("write");
+    t.ok(&["up", file.to_str().expect("utf8")]);
+    let before: Vec<(String, i64, i64)> = t
+        .list()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or("").to_string(),
+                int(r, "id"),
+                int(r, "pid"),
+            )
+        })
+        .collect();
+    assert_eq!(before.len(), 3);
+    crash(&t);
+    t.ok(&["up", file.to_str().expect("utf8")]);
+    let after: Vec<(String, i64, i64)> = t
+        .list()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or("").to_string(),
+                int(r, "id"),
+                int(r, "pid"),
+            )
+        })
+        .collect();
+    assert_eq!(before, after, "the same apps, ids and pids");
+}
+
+#[test]
+fn kill_ends_the_fd_holder_and_leaves_nothing_behind() {
+    let t = TestHome::new();
+    start_numbered(&t, "count", false);
+    let holder = t.holder_pid().expect("an fd holder");
+    t.ok(&["kill"]);
+    assert!(
+        wait_for(DEADLINE, || !alive(holder)),
+        "the holder outlived kill"
+    );
+    assert!(!t.home.join("fdholder.sock").exists());
+    assert!(!t.home.join("fdholder.pid").exists());
+}
+
+#[test]
+fn a_dead_fd_holder_is_replaced_while_the_daemon_lives() {
+    let t = TestHome::new();
+    let pid = start_numbered(&t, "count", false);
+    let holder = t.holder_pid().expect("an fd holder");
+    kill9(holder);
+    assert!(wait_for(DEADLINE, || t
+        .holder_pid()
+        .is_some_and(|p| p != holder && alive(p))));
+    // The new holder got everything again: the app survives a crash as before.
+    crash(&t);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(pid));
+    assert_eq!(int(&t.row("count"), "pid") as i32, pid);
+}
