@@ -38,6 +38,8 @@ pub struct Found {
     pub procs: BTreeMap<u64, BTreeMap<u64, Stored>>,
     /// `listen` sockets by app name.
     pub listen: BTreeMap<String, Vec<OwnedFd>>,
+    /// Sockets bound for Node workers, by app name, with their labels.
+    pub node: BTreeMap<String, Vec<(String, OwnedFd)>>,
     /// Labels not understood (forgotten).
     pub unknown: Vec<String>,
 }
@@ -71,6 +73,13 @@ impl Found {
             }
             if let Some(name) = label.strip_prefix("l:") {
                 found.listen.insert(name.to_string(), fds);
+                continue;
+            }
+            if label.starts_with("n:") {
+                match (crate::app::held_app(&label), fds.pop()) {
+                    (Some(app), Some(fd)) => found.node.entry(app).or_default().push((label, fd)),
+                    _ => found.unknown.push(label),
+                }
                 continue;
             }
             let Some((id, generation, pid, ticks, stream)) = parse_label(&label) else {

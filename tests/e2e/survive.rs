@@ -18,6 +18,18 @@ pub fn crash(t: &TestHome) {
     );
 }
 
+/// Wait until pmx.log holds `what` (it is written by a thread of its own).
+pub fn daemon_log_says(t: &TestHome, what: &str) {
+    let mut text = String::new();
+    assert!(
+        wait_for(DEADLINE, || {
+            text = std::fs::read_to_string(t.home.join("pmx.log")).unwrap_or_default();
+            text.contains(what)
+        }),
+        "pmx.log never said {what:?}:\n{text}"
+    );
+}
+
 /// The numbers of the `line N` lines of a log file, in file order.
 fn numbers(path: &std::path::Path) -> Vec<u64> {
     std::fs::read_to_string(path)
@@ -73,11 +85,7 @@ fn an_app_printing_numbered_lines_outlives_a_sigkilled_daemon_and_loses_no_line(
         "lines lost or out of order: {:?}",
         &got[..got.len().min(400)]
     );
-    let text = std::fs::read_to_string(t.home.join("pmx.log")).expect("pmx.log");
-    assert!(
-        text.contains("adopted 1 apps, 1 processes; 0 gone since"),
-        "{text}"
-    );
+    daemon_log_says(&t, "adopted 1 apps, 1 processes; 0 gone since");
 }
 
 #[test]
@@ -116,8 +124,7 @@ fn an_adopted_apps_later_exit_is_noticed_and_restarted_by_its_policy() {
         wait_for(DEADLINE, || !alive(child)),
         "child {child} left running"
     );
-    let text = std::fs::read_to_string(t.home.join("pmx.log")).expect("pmx.log");
-    assert!(text.contains("exit status unknown (adopted)"), "{text}");
+    daemon_log_says(&t, "exit status unknown (adopted)");
 }
 
 #[test]
@@ -131,8 +138,7 @@ fn an_app_that_exited_while_no_daemon_ran_is_restarted_by_its_policy() {
         r["status"] == "online" && r["pid"].as_i64().is_some_and(|p| p as i32 != pid)
     });
     assert_eq!(row["id"], 0);
-    let text = std::fs::read_to_string(t.home.join("pmx.log")).expect("pmx.log");
-    assert!(text.contains("1 gone since"), "{text}");
+    daemon_log_says(&t, "1 gone since");
 }
 
 #[test]
@@ -205,4 +211,123 @@ fn a_dead_fd_holder_is_replaced_while_the_daemon_lives() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(alive(pid));
     assert_eq!(int(&t.row("count"), "pid") as i32, pid);
+}
+
+/// A request loop on another thread (a new connection per GET): how many answered 200,
+/// how many failed, and the longest time between two answers (ms).
+struct Loop {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, u64, u128)>,
+}
+
+impl Loop {
+    fn start(port: u16) -> Loop {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut ok, mut failed, mut gap) = (0u64, 0u64, 0u128);
+            let mut last = std::time::Instant::now();
+            while !s.load(Ordering::Relaxed) {
+                match crate::http::get(port) {
+                    Some((status, _)) if status.contains(" 200") => {
+                        ok += 1;
+                        gap = gap.max(last.elapsed().as_millis());
+                        last = std::time::Instant::now();
+                    }
+                    _ => failed += 1,
+                }
+            }
+            (ok, failed, gap)
+        });
+        Loop { stop, thread }
+    }
+
+    /// (answered, failed, longest gap in ms).
+    fn finish(self) -> (u64, u64, u128) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("loop")
+    }
+}
+
+/// Every listed pid of `name`, by instance number, once `n` are online.
+fn pids_of(t: &TestHome, name: &str, n: usize) -> Vec<i64> {
+    let mut rows = crate::cluster::online_rows(t, name, n);
+    rows.sort_by_key(|r| int(r, "instance"));
+    rows.iter().map(|r| int(r, "pid")).collect()
+}
+
+#[test]
+fn listen_sockets_survive_a_daemon_crash_and_are_held_again_after_adoption() {
+    let t = TestHome::new();
+    let (port, _) = crate::http::start_web(&t, "fd_http.py", &["-i", "2"]);
+    let pids = pids_of(&t, "web", 2);
+    assert_eq!(crate::http::answerers(port, 2).len(), 2);
+    let client = Loop::start(port);
+    std::thread::sleep(Duration::from_millis(300));
+    crash(&t);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(pids_of(&t, "web", 2), pids, "adopted with the same pids");
+    // A restart after the adoption lends the socket the new daemon holds again: no
+    // second bind, no EADDRINUSE.
+    t.ok(&["restart", "web"]);
+    let new = pids_of(&t, "web", 2);
+    assert!(new.iter().all(|p| !pids.contains(p)), "{new:?} vs {pids:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, failed, gap) = client.finish();
+    eprintln!("listen sockets across a daemon SIGKILL: {ok} answered, {failed} failed, longest gap {gap} ms");
+    assert_eq!(failed, 0, "requests failed ({ok} answered)");
+}
+
+#[test]
+fn node_workers_keep_their_channel_and_port_across_a_daemon_crash() {
+    if !std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("skipped: no `node` on PATH");
+        return;
+    }
+    let t = TestHome::new();
+    let port = crate::http::free_port();
+    let script = app("node_http.js");
+    let mut c = t.cmd(&["start", script.as_str(), "--name", "node", "-i", "2"]);
+    c.env("PORT", port.to_string());
+    expect_ok(&run_with_timeout(c, Duration::from_secs(120)), "start node");
+    let pids = pids_of(&t, "node", 2);
+    let first = crate::http::answering_pids(port, 2);
+    assert_eq!(
+        first.0.len(),
+        2,
+        "{first:?} {:?}\n{}",
+        std::fs::read_dir(t.home.join("logs"))
+            .map(|d| d
+                .flatten()
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                .collect::<Vec<_>>())
+            .unwrap_or_default(),
+        std::fs::read_to_string(t.home.join("pmx.log")).unwrap_or_default()
+    );
+    let client = Loop::start(port);
+    std::thread::sleep(Duration::from_millis(300));
+    crash(&t);
+    // With the daemon dead the workers' channel is still open (the holder keeps the
+    // daemon's end): no `disconnect`, they serve on.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(pids.iter().all(|p| alive(*p as i32)), "a worker exited");
+    assert_eq!(pids_of(&t, "node", 2), pids, "adopted with the same pids");
+    let (_, bodies) = crate::http::answering_pids(port, 2);
+    assert!(
+        bodies.iter().all(|b| b.ends_with("true true")),
+        "still cluster workers, still connected: {bodies:?}"
+    );
+    // A new worker after the adoption gets the socket the new daemon holds again.
+    t.ok(&["restart", "node"]);
+    let new = pids_of(&t, "node", 2);
+    assert!(new.iter().all(|p| !pids.contains(p)), "{new:?} vs {pids:?}");
+    assert_eq!(crate::http::answering_pids(port, 2).0.len(), 2);
+    let (ok, failed, gap) = client.finish();
+    eprintln!("node workers across a daemon SIGKILL: {ok} answered, {failed} failed, longest gap {gap} ms");
+    assert_eq!(failed, 0, "requests failed ({ok} answered)");
 }

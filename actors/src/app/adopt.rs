@@ -25,6 +25,8 @@ pub struct TakeBack {
     pub drains: Vec<(u32, Stored)>,
     /// The `listen` sockets, in `listen` order.
     pub listen: Vec<std::os::fd::OwnedFd>,
+    /// The sockets held for its Node workers, with their labels.
+    pub node_sockets: Vec<(String, std::os::fd::OwnedFd)>,
 }
 
 impl Handler<TakeBack> for AppSup {
@@ -36,6 +38,15 @@ impl Handler<TakeBack> for AppSup {
                 Ok(l) => self.listen = Some(Arc::new(l)),
                 Err(e) => tracing::error!("app {}: cannot hold its sockets again: {e}", app.name),
             }
+        }
+        for (label, fd) in msg.node_sockets {
+            match super::cluster::Held::from_label(&label, fd) {
+                Some(h) => self.node_sockets.push(h),
+                None => crate::fdstore::forget(&label),
+            }
+        }
+        if !self.node_sockets.is_empty() {
+            self.dirty = true;
         }
         for (number, stored) in msg.drains {
             let Some(i) = self.index_of(number) else {

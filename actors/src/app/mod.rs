@@ -37,6 +37,7 @@ use nix::sys::signal::Signal;
 use tokio::sync::oneshot;
 
 pub use self::adopt::TakeBack;
+pub use self::cluster::held_app;
 use self::instances::Slot;
 pub use self::queries::{EnvOf, SignalInstances, SpawnErrors};
 pub use self::reload::{Reload, ReloadError};
@@ -516,6 +517,7 @@ impl Actor for AppSup {
         if self.listen.is_some() {
             crate::fdstore::forget(&format!("l:{}", self.name()));
         }
+        self.store_node_sockets(true);
     }
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Instances start on the Root's `Command { op: Start }`, so that it can wait for

@@ -45,15 +45,76 @@ pub struct SavedState {
     pub apps: Vec<SavedApp>,
     /// Every group, as declared, with the file it came from.
     pub groups: Vec<(Group, Option<PathBuf>)>,
+    /// The inherited environments (the callers' of `start`/`up`), each once: the wire
+    /// form of a spec leaves them out, and apps started by one command share one.
+    pub inherited: Vec<BTreeMap<String, String>>,
 }
 
 /// One app of [`SavedState`].
 #[derive(Serialize, Deserialize)]
 pub struct SavedApp {
-    /// Its spec as it runs.
+    /// Its spec as it runs (its inherited environment apart, see `inherited`).
     pub spec: AppSpec,
     /// Its ids, one per instance number.
     pub ids: Vec<u64>,
+    /// Its inherited environment: an index into [`SavedState::inherited`].
+    pub inherited: usize,
+}
+
+impl SavedState {
+    /// The state of `apps` (spec, ids), `next_id` and `groups`, each inherited
+    /// environment kept once.
+    pub fn of<'a>(
+        apps: impl Iterator<Item = (&'a std::sync::Arc<AppSpec>, &'a [u64])>,
+        next_id: u64,
+        groups: Vec<(Group, Option<PathBuf>)>,
+    ) -> SavedState {
+        let mut seen: Vec<&std::sync::Arc<BTreeMap<String, String>>> = Vec::new();
+        let mut saved = Vec::new();
+        for (spec, ids) in apps {
+            let env = &spec.env.inherited;
+            let k = match seen
+                .iter()
+                .position(|e| std::sync::Arc::ptr_eq(e, env) || **e == *env)
+            {
+                Some(k) => k,
+                None => {
+                    seen.push(env);
+                    seen.len() - 1
+                }
+            };
+            saved.push(SavedApp {
+                spec: (**spec).clone(),
+                ids: ids.to_vec(),
+                inherited: k,
+            });
+        }
+        SavedState {
+            version: 1,
+            next_id,
+            apps: saved,
+            groups,
+            inherited: seen.into_iter().map(|e| (**e).clone()).collect(),
+        }
+    }
+
+    /// The apps with their inherited environments back in their specs (shared).
+    pub fn into_apps(self) -> Vec<(AppSpec, Vec<u64>)> {
+        let envs: Vec<std::sync::Arc<BTreeMap<String, String>>> = self
+            .inherited
+            .into_iter()
+            .map(std::sync::Arc::new)
+            .collect();
+        self.apps
+            .into_iter()
+            .map(|mut a| {
+                if let Some(e) = envs.get(a.inherited) {
+                    a.spec.env.inherited = e.clone();
+                }
+                (a.spec, a.ids)
+            })
+            .collect()
+    }
 }
 
 /// The daemon's connection to its holder.
@@ -371,4 +432,50 @@ pub fn watch() {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::SavedState;
+    use crate::protocol::AppSpec;
+
+    fn spec(name: &str, inherited: &Arc<BTreeMap<String, String>>) -> Arc<AppSpec> {
+        let mut s: AppSpec = crate::root::test_spec(name, 1);
+        s.env.inherited = inherited.clone();
+        s.env.env.insert("OWN".into(), name.into());
+        Arc::new(s)
+    }
+
+    #[test]
+    fn the_state_keeps_every_env_layer_and_each_inherited_environment_once() {
+        let a = Arc::new(BTreeMap::from([("PATH".into(), "/a".into())]));
+        let b = Arc::new(BTreeMap::from([("PATH".into(), "/b".into())]));
+        let specs = [spec("x", &a), spec("y", &a), spec("z", &b)];
+        let ids = [vec![0u64, 1], vec![2], vec![5]];
+        let state = SavedState::of(
+            specs.iter().zip(&ids).map(|(s, i)| (s, i.as_slice())),
+            6,
+            Vec::new(),
+        );
+        assert_eq!(
+            state.inherited.len(),
+            2,
+            "one copy per distinct environment"
+        );
+        let json = serde_json::to_vec(&state).expect("json");
+        let back: SavedState = serde_json::from_slice(&json).expect("parse");
+        assert_eq!(back.next_id, 6);
+        let apps = back.into_apps();
+        for ((got, got_ids), (want, want_ids)) in apps.iter().zip(specs.iter().zip(&ids)) {
+            assert_eq!(got, &**want);
+            assert_eq!(got_ids, want_ids);
+        }
+        assert!(Arc::ptr_eq(
+            &apps[0].0.env.inherited,
+            &apps[1].0.env.inherited
+        ));
+    }
 }

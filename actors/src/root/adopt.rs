@@ -22,12 +22,13 @@ impl Handler<Readopt> for Root {
             state,
             mut procs,
             mut listen,
+            mut node,
             unknown,
         } = found;
         for label in unknown {
             crate::fdstore::forget(&label);
         }
-        let Some(state) = state else {
+        let Some(mut state) = state else {
             if !procs.is_empty() {
                 tracing::warn!(
                     "the fd holder held {} processes' pipes but no state: not adopted",
@@ -41,21 +42,21 @@ impl Handler<Readopt> for Root {
         let (mut apps, mut adopted, mut gone) = (0, 0, 0);
         let mut waits = Vec::new();
         let shared = self.shared(ctx);
-        for saved in state.apps {
-            let ids = saved.ids.clone();
-            let name = saved.spec.app.name.clone();
+        let (next_id, groups) = (state.next_id, std::mem::take(&mut state.groups));
+        for (spec, saved_ids) in state.into_apps() {
+            let ids = saved_ids.clone();
+            let name = spec.app.name.clone();
             if self.reg.app(&name).is_some() {
                 continue;
             }
             let shared = shared.clone();
-            let addr = self
-                .reg
-                .restore_app(saved.spec, saved.ids, state.next_id, |spec, ids| {
-                    AppSup::new(AppParts { spec, ids, shared }).start()
-                });
+            let addr = self.reg.restore_app(spec, saved_ids, next_id, |spec, ids| {
+                AppSup::new(AppParts { spec, ids, shared }).start()
+            });
             apps += 1;
             let mut back = TakeBack {
                 listen: listen.remove(&name).unwrap_or_default(),
+                node_sockets: node.remove(&name).unwrap_or_default(),
                 ..TakeBack::default()
             };
             for (n, id) in ids.iter().enumerate() {
@@ -85,7 +86,7 @@ impl Handler<Readopt> for Root {
                 }));
             }
         }
-        for (g, source) in &state.groups {
+        for (g, source) in &groups {
             if self.reg.group(&g.name).is_none() {
                 // Its members are adopted already: the group only directs them from now on.
                 if let Some(r) = self.attach_group(g, source.as_deref(), Op::Reset, ctx) {
@@ -104,6 +105,9 @@ impl Handler<Readopt> for Root {
         forget_procs(procs);
         for name in listen.into_keys() {
             crate::fdstore::forget(&format!("l:{name}"));
+        }
+        for (label, _) in node.into_values().flatten() {
+            crate::fdstore::forget(&label);
         }
         self.persist();
         Box::pin(

@@ -30,6 +30,8 @@ mod adopt;
 mod changes;
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+pub(crate) use fixtures::spec as test_spec;
 pub mod plan;
 pub mod registry;
 pub mod targets;
@@ -182,25 +184,15 @@ impl Root {
         if !self.dirty.replace(false) {
             return;
         }
-        let state = crate::fdstore::SavedState {
-            version: 1,
-            next_id: self.reg.next_id(),
-            apps: self
-                .reg
-                .apps()
-                .iter()
-                .map(|a| crate::fdstore::SavedApp {
-                    spec: (*a.spec).clone(),
-                    ids: a.ids.clone(),
-                })
-                .collect(),
-            groups: self
-                .reg
+        let state = crate::fdstore::SavedState::of(
+            self.reg.apps().iter().map(|a| (&a.spec, a.ids.as_slice())),
+            self.reg.next_id(),
+            self.reg
                 .groups()
                 .iter()
                 .map(|g| (g.spec.clone(), g.source.clone()))
                 .collect(),
-        };
+        );
         crate::fdstore::save_state(&state);
     }
 
