@@ -102,16 +102,39 @@ fn tighten(dir: &std::path::Path, mode: u32, warnings: &mut Vec<String>) -> Resu
 /// a start-up failure (permissions, bind).
 pub fn run(home: Home) -> Result<(), StartError> {
     let warnings = prepare_home(&home).map_err(StartError::Failed)?;
-    let lock = private(OpenOptions::new().truncate(false).write(true))
-        .open(home.lock())
-        .map_err(|e| StartError::Failed(format!("{}: {e}", home.lock().display())))?;
+    // Exec'd by `update`: the lock and the listener were kept open for this daemon.
+    let handover = crate::update::handed_over().and_then(|(lock, sock)| {
+        // SAFETY: the daemon before this one (same pid) left these open for it; nothing
+        // else in this process owns them.
+        let lock = unsafe { <fs::File as std::os::fd::FromRawFd>::from_raw_fd(lock) };
+        // SAFETY: fcntl on the descriptor just taken.
+        unsafe {
+            libc::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(&lock),
+                libc::F_SETFD,
+                libc::FD_CLOEXEC,
+            );
+        }
+        same_file(&lock, &home.lock()).then_some((lock, sock))
+    });
+    let (lock, kept_socket) = match handover {
+        Some((lock, sock)) => (lock, Some(sock)),
+        None => (
+            private(OpenOptions::new().truncate(false).write(true))
+                .open(home.lock())
+                .map_err(|e| StartError::Failed(format!("{}: {e}", home.lock().display())))?,
+            None,
+        ),
+    };
     let lock = match Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
         Ok(l) => l,
         Err(_) => return Err(StartError::AlreadyRunning),
     };
-    // Under the lock: whatever socket is there is stale.
     let sock = home.socket();
-    let _ = fs::remove_file(&sock);
+    if kept_socket.is_none() {
+        // Under the lock: whatever socket is there is stale.
+        let _ = fs::remove_file(&sock);
+    }
 
     let log = private(OpenOptions::new().append(true))
         .open(home.log_file())
@@ -120,7 +143,7 @@ pub fn run(home: Home) -> Result<(), StartError> {
     let mut boot = Boot::begin();
     // A bounded queue of 4096 lines (the default, 128 000, preallocates 4 MiB); lossy, so a
     // write to pmx.log never blocks an actor.
-    let (writer, _guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .buffered_lines_limit(4096)
         .lossy(true)
         .finish(log);
@@ -129,6 +152,8 @@ pub fn run(home: Home) -> Result<(), StartError> {
         .with_ansi(false)
         .with_target(false)
         .try_init();
+    // Kept where `update` can flush it before an exec.
+    let mut guard = Some(guard);
     for w in warnings.into_iter().chain(boot.take_warnings()) {
         tracing::warn!("{w}");
     }
@@ -147,12 +172,25 @@ pub fn run(home: Home) -> Result<(), StartError> {
         // bind(2) creates the socket with 0777 less the umask: under a 0177 umask it is
         // never more than 0600, even for the moment before the chmod below. Only the
         // pmx.log writer's thread runs beside this one, and it creates no file.
-        let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
-        let listener = tokio::net::UnixListener::bind(&sock);
-        nix::sys::stat::umask(umask);
-        let listener = listener.map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
-        fs::set_permissions(&sock, fs::Permissions::from_mode(0o600))
-            .map_err(|e| format!("{}: {e}", sock.display()))?;
+        let listener = match kept_socket {
+            Some(fd) => kept_listener(fd).map_err(|e| format!("the socket kept by update: {e}"))?,
+            None => {
+                let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+                let listener = tokio::net::UnixListener::bind(&sock);
+                nix::sys::stat::umask(umask);
+                let listener =
+                    listener.map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
+                fs::set_permissions(&sock, fs::Permissions::from_mode(0o600))
+                    .map_err(|e| format!("{}: {e}", sock.display()))?;
+                listener
+            }
+        };
+        {
+            use std::os::fd::AsRawFd;
+            if let Some(guard) = guard.take() {
+                crate::update::keep(lock.as_raw_fd(), listener.as_raw_fd(), guard);
+            }
+        }
         write_pid(&home).map_err(|e| format!("{}: {e}", home.pid_file().display()))?;
         let tree = boot.start(&home);
         crate::fdstore::watch();
@@ -192,10 +230,34 @@ pub fn run(home: Home) -> Result<(), StartError> {
     // Every app is stopped: nothing is left for the holder to keep.
     crate::fdstore::quit();
     tracing::info!("daemon stopped");
+    crate::update::release_log();
+    drop(guard);
     let _ = fs::remove_file(&sock);
     let _ = fs::remove_file(home.pid_file());
     drop(lock);
     Ok(())
+}
+
+/// Whether the open `file` is the file at `path` (same device and inode).
+fn same_file(file: &fs::File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// The admin listener the daemon before this one kept open across `update`'s exec.
+fn kept_listener(fd: std::os::fd::RawFd) -> std::io::Result<tokio::net::UnixListener> {
+    // SAFETY: handed over by the daemon before this one (same pid); owned by nothing else.
+    let l =
+        unsafe { <std::os::unix::net::UnixListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: fcntl on a descriptor this process owns.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    l.set_nonblocking(true)?;
+    tokio::net::UnixListener::from_std(l)
 }
 
 /// `pmx.pid`, created anew 0600.

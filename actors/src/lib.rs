@@ -28,3 +28,4 @@ pub mod root;
 pub mod runtime;
 pub mod session;
 pub mod supervision;
+pub mod update;

@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 
 use pmx_protocol::{
     parse_request, Description, EnvReply, ErrorCode, Event, HelloReply, HostReply, PingReply,
-    ProcessInfo, Reply, Status, UpReply, MAX_LINE, VERBS,
+    ProcessInfo, Reply, Status, UpReply, UpdateReply, MAX_LINE, VERBS,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -128,6 +128,7 @@ fn check_result(ty: &str, v: &Value) -> Result<(), String> {
         "HelloReply" => round_trip::<HelloReply>(v).map(drop),
         "UpReply" => round_trip::<UpReply>(v).map(drop),
         "HostReply" => round_trip::<HostReply>(v).map(drop),
+        "UpdateReply" => round_trip::<UpdateReply>(v).map(drop),
         "subscribed" if v == &json!({"subscribed": true}) => Ok(()),
         "killed" if v == &json!({"killed": true}) => Ok(()),
         "subscribed" | "killed" => Err(format!("must be {{\"{ty}\":true}}, is {v}")),
@@ -146,6 +147,7 @@ fn result_type(verb: &str) -> &'static str {
         "host" => "HostReply",
         "subscribe" => "subscribed",
         "kill" => "killed",
+        "update" => "UpdateReply",
         // list, start, stop, restart, reload, delete, reset, signal.
         _ => "ProcessInfo-list",
     }

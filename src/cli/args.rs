@@ -83,6 +83,8 @@ pub enum Cmd {
     Monit(MonitArgs),
     /// `pmx kill`
     Kill(KillArgs),
+    /// `pmx update`
+    Update(UpdateArgs),
     /// `pmx daemon`
     Daemon(DaemonArgs),
     /// `pmx ecosystem`
@@ -463,6 +465,12 @@ pub struct PingArgs {}
 #[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "kill", help_triggers("-h", "--help"))]
 pub struct KillArgs {}
+
+/// Replace the running daemon by this pmx binary without stopping any app (the same
+/// pids, the sockets never closed).
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "update", help_triggers("-h", "--help"))]
+pub struct UpdateArgs {}
 
 /// Write a commented sample ./ecosystem.ron that starts as is (`pmx up`).
 #[derive(FromArgs, ArgsInfo, Debug)]

@@ -48,3 +48,14 @@ pub fn fdholder() -> ! {
     let listener = unsafe { std::os::fd::OwnedFd::from_raw_fd(3) };
     std::process::exit(pmx_actors::fdstore::holder::serve(listener))
 }
+
+/// `pmx __handover`'s line: `pmx <version> protocol <n> state <m>`, what a running daemon
+/// checks before `update` execs this binary (`pmx_actors::update::check`).
+pub fn handover_line() -> String {
+    format!(
+        "pmx {} protocol {} state {}\n",
+        pmx_protocol::VERSION,
+        pmx_protocol::PROTOCOL_VERSION,
+        pmx_actors::fdstore::STATE_VERSION
+    )
+}

@@ -46,3 +46,4 @@ mod survive;
 mod up;
 mod up_changes;
 mod up_stopped;
+mod update;

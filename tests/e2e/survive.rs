@@ -31,7 +31,7 @@ pub fn daemon_log_says(t: &TestHome, what: &str) {
 }
 
 /// The numbers of the `line N` lines of a log file, in file order.
-fn numbers(path: &std::path::Path) -> Vec<u64> {
+pub(crate) fn numbers(path: &std::path::Path) -> Vec<u64> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -40,11 +40,11 @@ fn numbers(path: &std::path::Path) -> Vec<u64> {
 }
 
 /// Whether `v` is 1, 2, 3, … with nothing missing, doubled or out of order.
-fn in_order(v: &[u64]) -> bool {
+pub(crate) fn in_order(v: &[u64]) -> bool {
     v.iter().enumerate().all(|(i, n)| *n == i as u64 + 1)
 }
 
-fn start_numbered(t: &TestHome, name: &str, with_child: bool) -> i32 {
+pub(crate) fn start_numbered(t: &TestHome, name: &str, with_child: bool) -> i32 {
     let dir = t.work.to_str().expect("utf8").to_string();
     let script = app("numbered.sh");
     let mut args = vec!["start", script.as_str(), "--name", name];
@@ -215,13 +215,13 @@ fn a_dead_fd_holder_is_replaced_while_the_daemon_lives() {
 
 /// A request loop on another thread (a new connection per GET): how many answered 200,
 /// how many failed, and the longest time between two answers (ms).
-struct Loop {
+pub(crate) struct Loop {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: std::thread::JoinHandle<(u64, u64, u128)>,
 }
 
 impl Loop {
-    fn start(port: u16) -> Loop {
+    pub(crate) fn start(port: u16) -> Loop {
         use std::sync::atomic::Ordering;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let s = stop.clone();
@@ -244,14 +244,14 @@ impl Loop {
     }
 
     /// (answered, failed, longest gap in ms).
-    fn finish(self) -> (u64, u64, u128) {
+    pub(crate) fn finish(self) -> (u64, u64, u128) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.join().expect("loop")
     }
 }
 
 /// Every listed pid of `name`, by instance number, once `n` are online.
-fn pids_of(t: &TestHome, name: &str, n: usize) -> Vec<i64> {
+pub(crate) fn pids_of(t: &TestHome, name: &str, n: usize) -> Vec<i64> {
     let mut rows = crate::cluster::online_rows(t, name, n);
     rows.sort_by_key(|r| int(r, "instance"));
     rows.iter().map(|r| int(r, "pid")).collect()

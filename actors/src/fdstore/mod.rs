@@ -30,6 +30,10 @@ use serde::{Deserialize, Serialize};
 use crate::home::Home;
 use crate::protocol::{AppSpec, Group};
 
+/// The format of [`SavedState`] this pmx writes and reads (`update` refuses a binary
+/// that reads another).
+pub const STATE_VERSION: u32 = 1;
+
 /// The label of the registry's state.
 pub const STATE: &str = "state";
 
@@ -90,7 +94,7 @@ impl SavedState {
             });
         }
         SavedState {
-            version: 1,
+            version: STATE_VERSION,
             next_id,
             apps: saved,
             groups,

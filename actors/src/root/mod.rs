@@ -308,6 +308,19 @@ impl Actor for Root {
     type Context = Context<Self>;
 }
 
+/// Store the registry's state in the fd holder now (before `update` execs).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SaveState;
+
+impl Handler<SaveState> for Root {
+    type Result = ();
+    fn handle(&mut self, _: SaveState, _: &mut Context<Self>) {
+        self.dirty.set(true);
+        self.persist();
+    }
+}
+
 impl Handler<Report> for Root {
     type Result = ();
     fn handle(&mut self, msg: Report, _: &mut Context<Self>) {
@@ -407,9 +420,13 @@ impl Root {
                     .into_actor(self),
                 )
             }
-            Request::Hello { .. } | Request::Kill | Request::Subscribe { .. } => fail(
-                ApiError::new(ErrorCode::Internal, "handled by the admin session"),
-            ),
+            Request::Hello { .. }
+            | Request::Kill
+            | Request::Update { .. }
+            | Request::Subscribe { .. } => fail(ApiError::new(
+                ErrorCode::Internal,
+                "handled by the admin session",
+            )),
         }
     }
 }

@@ -25,3 +25,4 @@ pub mod start_or_reload;
 pub mod start_or_restart;
 pub mod stop;
 pub mod up;
+pub mod update;
