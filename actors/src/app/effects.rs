@@ -297,6 +297,11 @@ impl AppSup {
             }
             Notice::Exit(exit) => {
                 e.event = "exit".into();
+                if exit.is_none() {
+                    // An adopted process that is not this daemon's child (`process/adopt.rs`;
+                    // or a Process actor that panicked): nobody here could wait for it.
+                    e.reason = Some("exit status unknown (adopted)".into());
+                }
                 e.code = Some(exit.and_then(|e| e.code));
                 e.signal = Some(exit.and_then(|e| e.signal).map(os::signal_name));
             }

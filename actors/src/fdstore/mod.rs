@@ -65,14 +65,34 @@ pub struct SavedApp {
     pub inherited: usize,
 }
 
+/// [`SavedState`] as written: borrowed, so a save copies no spec.
+#[derive(Serialize)]
+struct SavedStateRef<'a> {
+    version: u32,
+    next_id: u64,
+    apps: Vec<SavedAppRef<'a>>,
+    groups: Vec<(&'a Group, &'a Option<PathBuf>)>,
+    inherited: Vec<&'a BTreeMap<String, String>>,
+}
+
+/// [`SavedApp`] as written.
+#[derive(Serialize)]
+struct SavedAppRef<'a> {
+    spec: &'a AppSpec,
+    ids: &'a [u64],
+    inherited: usize,
+}
+
 impl SavedState {
-    /// The state of `apps` (spec, ids), `next_id` and `groups`, each inherited
-    /// environment kept once.
-    pub fn of<'a>(
+    /// The JSON of the state of `apps` (spec, ids), `next_id` and `groups` (declaration,
+    /// source), each inherited environment written once; nothing is copied.
+    ///
+    /// Errors: serde_json's (none for these types).
+    pub fn json_of<'a>(
         apps: impl Iterator<Item = (&'a std::sync::Arc<AppSpec>, &'a [u64])>,
         next_id: u64,
-        groups: Vec<(Group, Option<PathBuf>)>,
-    ) -> SavedState {
+        groups: impl Iterator<Item = (&'a Group, &'a Option<PathBuf>)>,
+    ) -> serde_json::Result<Vec<u8>> {
         let mut seen: Vec<&std::sync::Arc<BTreeMap<String, String>>> = Vec::new();
         let mut saved = Vec::new();
         for (spec, ids) in apps {
@@ -87,19 +107,19 @@ impl SavedState {
                     seen.len() - 1
                 }
             };
-            saved.push(SavedApp {
-                spec: (**spec).clone(),
-                ids: ids.to_vec(),
+            saved.push(SavedAppRef {
+                spec,
+                ids,
                 inherited: k,
             });
         }
-        SavedState {
+        serde_json::to_vec(&SavedStateRef {
             version: STATE_VERSION,
             next_id,
             apps: saved,
-            groups,
-            inherited: seen.into_iter().map(|e| (**e).clone()).collect(),
-        }
+            groups: groups.collect(),
+            inherited: seen.into_iter().map(|e| &**e).collect(),
+        })
     }
 
     /// The apps with their inherited environments back in their specs (shared).
@@ -185,7 +205,10 @@ fn start_holder(home: &Home) -> std::io::Result<(OwnedFd, i32)> {
     let exe = std::env::current_exe()?;
     let raw = l.as_raw_fd();
     let mut cmd = std::process::Command::new(exe);
+    // No environment: it needs none, and a process carrying the home's variables would
+    // look like one of its apps.
     cmd.arg("__fdholder")
+        .env_clear()
         .current_dir("/")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -359,15 +382,13 @@ pub fn active() -> bool {
     with(|_| ()).is_some()
 }
 
-/// Store the registry's state (a new memfd of `state`'s JSON, replacing the last).
-pub fn save_state(state: &SavedState) {
+/// Store the registry's state (a new memfd of its JSON, [`SavedState::json_of`],
+/// replacing the last).
+pub fn save_state(json: &[u8]) {
     if !active() {
         return;
     }
-    let Ok(json) = serde_json::to_vec(state) else {
-        return;
-    };
-    let Some(fd) = memfd(&json) else {
+    let Some(fd) = memfd(json) else {
         tracing::error!("cannot write the daemon's state for the fd holder");
         return;
     };
@@ -459,18 +480,14 @@ mod tests {
         let b = Arc::new(BTreeMap::from([("PATH".into(), "/b".into())]));
         let specs = [spec("x", &a), spec("y", &a), spec("z", &b)];
         let ids = [vec![0u64, 1], vec![2], vec![5]];
-        let state = SavedState::of(
+        let json = SavedState::json_of(
             specs.iter().zip(&ids).map(|(s, i)| (s, i.as_slice())),
             6,
-            Vec::new(),
-        );
-        assert_eq!(
-            state.inherited.len(),
-            2,
-            "one copy per distinct environment"
-        );
-        let json = serde_json::to_vec(&state).expect("json");
+            std::iter::empty(),
+        )
+        .expect("json");
         let back: SavedState = serde_json::from_slice(&json).expect("parse");
+        assert_eq!(back.inherited.len(), 2, "one copy per distinct environment");
         assert_eq!(back.next_id, 6);
         let apps = back.into_apps();
         for ((got, got_ids), (want, want_ids)) in apps.iter().zip(specs.iter().zip(&ids)) {

@@ -177,33 +177,33 @@ impl Root {
     }
 
     /// Store the registry's state in the fd holder when it changed (SPEC §5: the next
-    /// daemon re-adopts from it). Called after a new app is registered (before its first
-    /// spawn stores its pipes), after each request and each rows report: only a change
-    /// of the declared state writes, never a respawn.
+    /// daemon re-adopts from it). Called at the end of each request's handler (before a
+    /// new app's supervisor handles its first Start, so before its first spawn stores its
+    /// pipes), when its answer is ready, and at each rows report: only a change of the
+    /// declared state writes, never a respawn.
     fn persist(&mut self) {
         if !self.dirty.replace(false) {
             return;
         }
-        let state = crate::fdstore::SavedState::of(
+        let groups = self.reg.groups().iter().map(|g| (&g.spec, &g.source));
+        match crate::fdstore::SavedState::json_of(
             self.reg.apps().iter().map(|a| (&a.spec, a.ids.as_slice())),
             self.reg.next_id(),
-            self.reg
-                .groups()
-                .iter()
-                .map(|g| (g.spec.clone(), g.source.clone()))
-                .collect(),
-        );
-        crate::fdstore::save_state(&state);
+            groups,
+        ) {
+            Ok(json) => crate::fdstore::save_state(&json),
+            Err(e) => tracing::error!("cannot write the daemon's state: {e}"),
+        }
     }
 
     /// Register and start the supervisor of a new app; its instances are not started.
     fn create(&mut self, spec: AppSpec, ctx: &mut Context<Self>) -> Addr<AppSup> {
         let shared = self.shared(ctx);
-        let addr = self.reg.insert_app(spec, |spec: Arc<AppSpec>, ids| {
+        // Stored by the request's end (`Handler<Api>`), before the app's supervisor
+        // handles its first Start (same thread): once per request, not per app.
+        self.reg.insert_app(spec, |spec: Arc<AppSpec>, ids| {
             AppSup::new(AppParts { spec, ids, shared }).start()
-        });
-        self.persist();
-        addr
+        })
     }
 
     /// What every App supervisor shares, made at the first app.
