@@ -369,7 +369,9 @@ impl Handler<Incoming> for Session {
                 self.reply(&reply);
                 Box::pin(fut::ready(()))
             }
-            _ if !self.hello => {
+            // `update` needs no hello: a CLI of another protocol version (answered
+            // `version_mismatch`) can still replace the daemon; its form never changes.
+            _ if !self.hello && !matches!(env.request, Request::Update { .. }) => {
                 self.reply(&Reply::err(
                     Some(id),
                     ApiError::new(

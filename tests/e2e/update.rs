@@ -14,19 +14,31 @@ use crate::survive::{in_order, numbers, pids_of, start_numbered, Loop};
 /// Send `update` of `binary` on a raw connection; answers the reply line, or None when
 /// `wait` is false (the client leaves at once).
 fn raw_update(t: &TestHome, binary: &str, wait: bool) -> Option<serde_json::Value> {
+    raw_update_with(t, binary, wait, true)
+}
+
+/// [`raw_update`], with or without the hello first.
+fn raw_update_with(
+    t: &TestHome,
+    binary: &str,
+    wait: bool,
+    hello: bool,
+) -> Option<serde_json::Value> {
     t.ok(&["ping"]);
     let s = UnixStream::connect(t.home.join("pmx.sock")).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     let mut w = s.try_clone().expect("clone");
     let mut r = BufReader::new(s);
-    let hello = format!(
+    let hello_line = format!(
         "{{\"id\":0,\"type\":\"hello\",\"protocol_version\":1,\"version\":\"{}\"}}\n",
         env!("CARGO_PKG_VERSION")
     );
-    w.write_all(hello.as_bytes()).expect("hello");
     let mut line = String::new();
-    r.read_line(&mut line).expect("hello reply");
+    if hello {
+        w.write_all(hello_line.as_bytes()).expect("hello");
+        r.read_line(&mut line).expect("hello reply");
+    }
     let req = serde_json::json!({"id": 1, "type": "update", "binary": binary});
     w.write_all(format!("{req}\n").as_bytes()).expect("update");
     if !wait {
@@ -130,6 +142,9 @@ fn an_update_to_a_binary_that_cannot_take_over_is_refused_and_changes_nothing() 
         let msg = reply["error"]["message"].as_str().unwrap_or_default();
         assert!(msg.contains(binary) && msg.contains(why), "{binary}: {msg}");
     }
+    // `update` needs no hello (a CLI of another protocol version sends it as is).
+    let reply = raw_update_with(&t, "/nonexistent/pmx", true, false).expect("a reply");
+    assert_eq!(reply["error"]["code"], "bad_request", "{reply}");
     assert_eq!(t.daemon_pid(), daemon);
     assert_eq!(int(&t.row("count"), "pid") as i32, pid);
 }

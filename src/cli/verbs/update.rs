@@ -22,24 +22,54 @@ fn pid_file_inode(home: &Home) -> Option<(u64, i64, i64)> {
         .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
 }
 
+/// Send `update` on a connection of its own, without the hello: the one request a
+/// daemon of another protocol version still takes (`version_mismatch` says to run
+/// `pmx update`). None when no daemon answers on the socket.
+fn send_update(home: &Home, binary: &str) -> Result<Option<UpdateReply>, Failure> {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(s) = std::os::unix::net::UnixStream::connect(home.socket()) else {
+        return Ok(None);
+    };
+    let io = |e: std::io::Error| Failure::request(format!("update: {e}"));
+    // The daemon runs the new binary's check (5 s at most) before it answers.
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(io)?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))
+        .map_err(io)?;
+    let request = serde_json::json!({"id": 1, "type": "update", "binary": binary});
+    (&s).write_all(format!("{request}\n").as_bytes())
+        .map_err(io)?;
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).map_err(io)?;
+    let reply: serde_json::Value = serde_json::from_str(&line)
+        .map_err(|e| Failure::request(format!("update: the daemon answered {line:?}: {e}")))?;
+    if let Some(e) = reply.get("error") {
+        let message = e["message"].as_str().unwrap_or("refused").to_string();
+        return Err(match e["code"].as_str() {
+            Some("bad_request") => Failure::usage(message),
+            _ => Failure::request(message),
+        });
+    }
+    serde_json::from_value(reply["result"].clone())
+        .map(Some)
+        .map_err(|e| Failure::request(format!("update: the daemon answered {line:?}: {e}")))
+}
+
 /// `pmx update`.
 pub fn run(home: &Home) -> Result<(), Failure> {
-    let mut client = match Client::connect(home) {
-        Ok(c) => c,
-        Err(ClientError::Io(_)) => {
-            out("no daemon running: nothing to update (the next command starts this pmx)\n");
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
-    };
     let exe = std::env::current_exe()
         .map_err(|e| Failure::request(format!("cannot find the pmx binary: {e}")))?;
     let binary = exe.to_string_lossy().into_owned();
-    // The new daemon writes its pid file anew (a new file, a later time): how the exec is told from
-    // the old daemon still answering.
+    // The new daemon writes its pid file anew (a new file, a later time): how the exec
+    // is told from the old daemon still answering.
     let before = pid_file_inode(home);
-    let answer: UpdateReply = client.call_as(Request::Update { binary })?;
-    drop(client);
+    let answer = match send_update(home, &binary)? {
+        Some(a) => a,
+        None => {
+            out("no daemon running: nothing to update (the next command starts this pmx)\n");
+            return Ok(());
+        }
+    };
     let started = Instant::now();
     let deadline = started + HANDOVER_TIMEOUT;
     let ping = loop {
