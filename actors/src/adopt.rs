@@ -2,7 +2,8 @@
 //! fd holder (`crate::fdstore`) sorted by instance, for the Root to rebuild its registry
 //! and each App supervisor to take its processes back with the same ids and pids.
 //!
-//! Each stored process (`p:<id>:<generation>:<pid>:<ticks>:out|err|chan`) of an instance:
+//! Each stored process (`p:<id>:<generation>:<pid>:<ticks>:<restarts>:out|err|chan`) of
+//! an instance:
 //! the highest generation is the instance's process (adopted: `process::Adopt`); older
 //! ones (a process whose pipes were not yet drained when the daemon died) are only
 //! drained into the log files. An instance with nothing stored was down.
@@ -21,6 +22,8 @@ pub struct Stored {
     pub pid: i32,
     /// Its start time then (clock ticks after boot).
     pub ticks: u64,
+    /// The instance's restart count then.
+    pub restarts: u64,
     /// Its stdout pipe's read end.
     pub out: Option<OwnedFd>,
     /// Its stderr pipe's read end.
@@ -44,18 +47,25 @@ pub struct Found {
     pub unknown: Vec<String>,
 }
 
-/// A process label's parts: (id, generation, pid, ticks, stream).
-pub fn parse_label(label: &str) -> Option<(u64, u64, i32, u64, &str)> {
+/// The common part of a process's labels in the fd holder (a stream's label adds
+/// `:out`, `:err` or `:chan`): what a next daemon needs of it beside its descriptors.
+pub fn label(id: u64, generation: u64, pid: i32, ticks: u64, restarts: u64) -> String {
+    format!("p:{id}:{generation}:{pid}:{ticks}:{restarts}")
+}
+
+/// A process label's parts: (id, generation, pid, ticks, restarts, stream).
+pub fn parse_label(label: &str) -> Option<(u64, u64, i32, u64, u64, &str)> {
     let mut it = label.strip_prefix("p:")?.split(':');
     let id = it.next()?.parse().ok()?;
     let generation = it.next()?.parse().ok()?;
     let pid = it.next()?.parse().ok()?;
     let ticks = it.next()?.parse().ok()?;
+    let restarts = it.next()?.parse().ok()?;
     let stream = it.next()?;
     if it.next().is_some() || !matches!(stream, "out" | "err" | "chan") {
         return None;
     }
-    Some((id, generation, pid, ticks, stream))
+    Some((id, generation, pid, ticks, restarts, stream))
 }
 
 impl Found {
@@ -82,7 +92,7 @@ impl Found {
                 }
                 continue;
             }
-            let Some((id, generation, pid, ticks, stream)) = parse_label(&label) else {
+            let Some((id, generation, pid, ticks, restarts, stream)) = parse_label(&label) else {
                 found.unknown.push(label);
                 continue;
             };
@@ -95,6 +105,7 @@ impl Found {
                     generation,
                     pid,
                     ticks,
+                    restarts,
                     ..Stored::default()
                 });
             let fd = fds.pop();
@@ -115,16 +126,22 @@ mod tests {
     #[test]
     fn process_labels_parse_or_are_refused() {
         let cases = [
-            ("p:3:7:1234:98765:out", Some((3, 7, 1234, 98765, "out"))),
-            ("p:0:1:2:3:chan", Some((0, 1, 2, 3, "chan"))),
-            ("p:0:1:2:3:other", None),
-            ("p:0:1:2:3:out:extra", None),
-            ("p:x:1:2:3:out", None),
+            (
+                "p:3:7:1234:98765:2:out",
+                Some((3, 7, 1234, 98765, 2, "out")),
+            ),
+            ("p:0:1:2:3:0:chan", Some((0, 1, 2, 3, 0, "chan"))),
+            ("p:0:1:2:3:0:other", None),
+            ("p:0:1:2:3:0:out:extra", None),
+            ("p:x:1:2:3:0:out", None),
+            ("p:0:1:2:3:out", None),
             ("state", None),
             ("l:web", None),
         ];
         for (label, want) in cases {
             assert_eq!(parse_label(label), want, "{label}");
         }
+        let made = format!("{}:err", super::label(4, 9, 77, 123, 5));
+        assert_eq!(parse_label(&made), Some((4, 9, 77, 123, 5, "err")));
     }
 }

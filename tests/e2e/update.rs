@@ -116,6 +116,11 @@ fn after_update_an_apps_exit_code_is_still_known() {
         serde_json::from_str(&t.ok(&["describe", "count", "--json"])).expect("json");
     let d = if d.is_array() { d[0].clone() } else { d };
     assert_eq!(d["last_exit_signal"], "SIGKILL", "{d}");
+    // The restart count is kept by the next update (and a crash: the same labels).
+    let new = int(&row, "pid");
+    t.ok(&["update"]);
+    let row = t.row("count");
+    assert_eq!((int(&row, "pid"), int(&row, "restarts")), (new, 1), "{row}");
 }
 
 #[test]

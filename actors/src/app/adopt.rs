@@ -55,9 +55,12 @@ impl Handler<TakeBack> for AppSup {
             let Some(routes) = self.slots[i].routes.clone() else {
                 continue;
             };
-            let label = format!(
-                "p:{}:{}:{}:{}",
-                self.slots[i].id, stored.generation, stored.pid, stored.ticks
+            let label = crate::adopt::label(
+                self.slots[i].id,
+                stored.generation,
+                stored.pid,
+                stored.ticks,
+                stored.restarts,
             );
             for (fd, target, stream) in [
                 (stored.out, routes.out.clone(), "out"),
@@ -80,6 +83,7 @@ impl Handler<TakeBack> for AppSup {
             let slot = &mut self.slots[i];
             // The Start that follows issues exactly this generation.
             slot.fsm.generation = stored.generation.saturating_sub(1);
+            slot.fsm.restarts = stored.restarts;
             self.adopting.push((slot.key, stored.generation));
             slot.adopt = Some(stored);
         }
@@ -106,6 +110,7 @@ impl AppSup {
             generation,
             pid: stored.pid,
             ticks: stored.ticks,
+            restarts: stored.restarts,
             out: stored.out,
             err: stored.err,
             chan: stored.chan,

@@ -146,6 +146,7 @@ impl AppSup {
                     kill_timeout: self.kill_timeout,
                     routes,
                     listen,
+                    restarts: self.slots[i].fsm.restarts,
                 });
                 let slot = &mut self.slots[i];
                 let live = slot.fsm.live_generations();

@@ -22,8 +22,8 @@ use nix::sys::socket::{
     accept, getsockopt, recvmsg, sendmsg, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
 };
 
-/// The most descriptors one message carries.
-pub const MAX_FDS: usize = 8;
+/// The most descriptors one message carries (an app's `listen` list is stored as one).
+pub const MAX_FDS: usize = 64;
 /// The longest message (an operation byte and a label).
 pub const MAX_MSG: usize = 4096;
 

@@ -12,10 +12,11 @@
 //! holder dies while the daemon lives, a new one is started and everything is stored
 //! again. Without a holder (unit tests, `pmx run`) every call is a no-op.
 //!
-//! Labels: `state`; `p:<id>:<generation>:<pid>:<start ticks>:out|err|chan` (one process's
-//! pipes and channel; its pid and start time let the next daemon tell it from a reused
-//! pid); `l:<id of the app's first instance>:<app name>:<n>` (a `listen` socket);
-//! `n:<app name>:<key>` (a socket bound for Node workers).
+//! Labels: `state`; `p:<id>:<generation>:<pid>:<start ticks>:<restarts>:out|err|chan`
+//! (one process's pipes and channel; its pid and start time let the next daemon tell it
+//! from a reused pid, and the instance's restart count rides along: the respawn path
+//! writes no state); `l:<app name>` (its `listen` sockets, in order, in one message);
+//! `n:<json: app, key, shown address, server data>` (a socket bound for Node workers).
 
 pub mod holder;
 

@@ -28,6 +28,8 @@ pub struct Adopt {
     /// Its start time (clock ticks after boot) when it was spawned: a live pid with
     /// another start time is another process (pid reuse), and the instance's is gone.
     pub ticks: u64,
+    /// The instance's restart count stored with it (part of its label).
+    pub restarts: u64,
     /// Its stdout pipe's read end, if stored.
     pub out: Option<OwnedFd>,
     /// Its stderr pipe's read end, if stored.
@@ -57,7 +59,8 @@ impl Handler<Adopt> for Process {
         self.kill_signal = msg.kill_signal;
         self.kill_timeout = msg.kill_timeout;
         let pid = msg.pid;
-        let label = format!("p:{}:{}:{pid}:{}", self.id, msg.generation, msg.ticks);
+        self.restarts = msg.restarts;
+        let label = crate::adopt::label(self.id, msg.generation, pid, msg.ticks, msg.restarts);
         // What it wrote while no daemon ran is read first, in order.
         for (fd, target, stream) in [
             (msg.out, msg.routes.out.clone(), "out"),

@@ -70,8 +70,10 @@ pub struct Process {
     node: Option<crate::node::Link>,
     /// The running process's channel, to send it `'shutdown'` (taken when sent).
     outbox: Option<crate::node::channel::Outbox>,
-    /// Its labels' common part in the fd holder (`p:<id>:<generation>:<pid>:<ticks>`).
+    /// Its labels' common part in the fd holder (`crate::adopt::label`).
     label: Option<String>,
+    /// The instance's restart count at this spawn (in the label).
+    restarts: u64,
     /// Taken over from an earlier daemon and not this one's child: its tree's exits reach
     /// no Reaper here (see `adopt.rs`).
     adopted: bool,
@@ -144,6 +146,7 @@ impl Process {
             node: p.node,
             outbox: None,
             label: None,
+            restarts: 0,
             adopted: false,
         }
     }
@@ -218,12 +221,16 @@ pub struct Spawn {
     /// writes it when it takes the instance over ([`Promote`]), so the file names the
     /// listed process throughout.
     pub pid_file: bool,
+    /// The instance's restart count, carried in the fd holder's label so a next daemon
+    /// lists it again (`crate::adopt`).
+    pub restarts: u64,
 }
 
 impl Handler<Spawn> for Process {
     type Result = ();
     fn handle(&mut self, msg: Spawn, ctx: &mut Context<Self>) {
         self.generation = msg.generation;
+        self.restarts = msg.restarts;
         self.kill_signal = msg.kill_signal;
         self.kill_timeout = msg.kill_timeout;
         self.main_exit = None;
@@ -423,7 +430,7 @@ impl Process {
     fn store_label(&self, pid: i32) -> Option<String> {
         crate::fdstore::active().then(|| {
             let ticks = os::stat_of(pid).map(|(_, t)| t).unwrap_or(0);
-            format!("p:{}:{}:{pid}:{ticks}", self.id, self.generation)
+            crate::adopt::label(self.id, self.generation, pid, ticks, self.restarts)
         })
     }
 
@@ -570,6 +577,7 @@ mod tests {
             }),
             listen: None,
             pid_file: true,
+            restarts: 0,
         });
         assert!(until(|| !spawns.lock().expect("lock").is_empty()).await);
         let pid = spawns.lock().expect("lock")[0]

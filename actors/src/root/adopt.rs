@@ -134,10 +134,8 @@ fn forget_procs(
     for (id, gens) in procs {
         for (generation, s) in gens {
             for stream in ["out", "err", "chan"] {
-                crate::fdstore::forget(&format!(
-                    "p:{id}:{generation}:{}:{}:{stream}",
-                    s.pid, s.ticks
-                ));
+                let label = crate::adopt::label(id, generation, s.pid, s.ticks, s.restarts);
+                crate::fdstore::forget(&format!("{label}:{stream}"));
             }
         }
     }
