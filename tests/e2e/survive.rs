@@ -331,3 +331,35 @@ fn node_workers_keep_their_channel_and_port_across_a_daemon_crash() {
     eprintln!("node workers across a daemon SIGKILL: {ok} answered, {failed} failed, longest gap {gap} ms");
     assert_eq!(failed, 0, "requests failed ({ok} answered)");
 }
+
+#[test]
+fn an_adopted_processs_exit_event_says_its_status_is_unknown() {
+    use std::io::{BufRead, BufReader, Write};
+    let t = TestHome::new();
+    let pid = start_numbered(&t, "count", false);
+    crash(&t);
+    assert_eq!(int(&t.row("count"), "pid") as i32, pid);
+    let s = std::os::unix::net::UnixStream::connect(t.home.join("pmx.sock")).expect("connect");
+    s.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let mut w = s.try_clone().expect("clone");
+    let mut r = BufReader::new(s);
+    let hello = format!(
+        "{{\"id\":0,\"type\":\"hello\",\"protocol_version\":1,\"version\":\"{}\"}}\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    w.write_all(hello.as_bytes()).expect("hello");
+    w.write_all(b"{\"id\":1,\"type\":\"subscribe\",\"events\":[\"exit\"]}\n")
+        .expect("subscribe");
+    let mut line = String::new();
+    for _ in 0..2 {
+        line.clear();
+        r.read_line(&mut line).expect("reply");
+    }
+    kill9(pid);
+    line.clear();
+    r.read_line(&mut line).expect("an exit event");
+    let ev: serde_json::Value = serde_json::from_str(&line).expect("json");
+    assert_eq!(ev["event"], "exit", "{ev}");
+    assert_eq!(ev["reason"], "exit status unknown (adopted)", "{ev}");
+    assert!(ev["code"].is_null() && ev["signal"].is_null(), "{ev}");
+}
