@@ -72,6 +72,7 @@ fn update_keeps_every_pid_and_no_request_fails_across_it_twice() {
     let daemon = t.daemon_pid().expect("daemon");
     let holder = t.holder_pid().expect("holder");
     assert_eq!(crate::http::answerers(port, 2).len(), 2);
+    let uptime = int(&t.row("count"), "uptime");
     let client = Loop::start(port);
     std::thread::sleep(Duration::from_millis(300));
     for round in 1..=2 {
@@ -100,6 +101,12 @@ fn update_keeps_every_pid_and_no_request_fails_across_it_twice() {
         got.len()
     );
     assert_eq!(t.list().len(), 3, "nothing started twice");
+    // Its uptime goes on from its real start, not from the update.
+    let after = int(&t.row("count"), "uptime");
+    assert!(
+        after >= uptime + 600,
+        "uptime {uptime} ms before, {after} ms after"
+    );
 }
 
 #[test]

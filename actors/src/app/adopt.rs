@@ -84,6 +84,7 @@ impl Handler<TakeBack> for AppSup {
             // The Start that follows issues exactly this generation.
             slot.fsm.generation = stored.generation.saturating_sub(1);
             slot.fsm.restarts = stored.restarts;
+            slot.adopted_age = crate::os::age_ms(stored.ticks).map(|a| (stored.generation, a));
             self.adopting.push((slot.key, stored.generation));
             slot.adopt = Some(stored);
         }
