@@ -101,19 +101,64 @@ fn tighten(dir: &std::path::Path, mode: u32, warnings: &mut Vec<String>) -> Resu
 /// Errors: [`StartError::AlreadyRunning`] when another daemon holds the lock; otherwise
 /// a start-up failure (permissions, bind).
 pub fn run(home: Home) -> Result<(), StartError> {
-    let (lock, warnings) = hold(&home)?;
+    // Exec'd by `update`: the lock and the listener were kept open for this daemon.
+    let (lock, kept_socket, warnings) = match handed_over(&home) {
+        Some((lock, sock)) => {
+            let warnings = prepare_home(&home).map_err(StartError::Failed)?;
+            let lock = match Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
+                Ok(l) => l,
+                Err(_) => return Err(StartError::AlreadyRunning),
+            };
+            (lock, Some(sock), warnings)
+        }
+        None => {
+            let (lock, warnings) = hold(&home)?;
+            (lock, None, warnings)
+        }
+    };
     let log = open_log(&home)?;
     // Before the pmx.log writer's thread: it inherits the signal mask.
     let mut boot = Boot::begin();
-    let _guard = start_log(log);
+    // Kept where `update` can flush it before an exec.
+    let mut guard = Some(start_log(log));
     for w in warnings.into_iter().chain(boot.take_warnings()) {
         tracing::warn!("{w}");
     }
+    // Under the lock: the holder of this home, or a new one; what it held is adopted.
+    let found = match crate::fdstore::open(&home) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!("{e}; apps will not outlive this daemon");
+            Vec::new()
+        }
+    };
 
     let system = System::new();
     let started: Result<(), String> = system.block_on(async {
-        let listener = bind(&home)?;
+        let listener = match kept_socket {
+            Some(fd) => {
+                let l = kept_listener(fd).map_err(|e| format!("the socket kept by update: {e}"))?;
+                write_pid(&home).map_err(|e| format!("{}: {e}", home.pid_file().display()))?;
+                l
+            }
+            None => bind(&home)?,
+        };
+        {
+            use std::os::fd::AsRawFd;
+            if let Some(guard) = guard.take() {
+                crate::update::keep(lock.as_raw_fd(), listener.as_raw_fd(), guard);
+            }
+        }
         let tree = boot.start(&home, Default::default());
+        crate::fdstore::watch();
+        if !found.is_empty() {
+            // Before the first client: a `list` sees every adopted app, and an `up` of
+            // the same file starts nothing twice.
+            let _ = tree
+                .root
+                .send(crate::root::Readopt(crate::adopt::Found::sort(found)))
+                .await;
+        }
         serve(listener, &tree);
         tracing::info!(
             "daemon {} started, pid {}, home {}",
@@ -125,10 +170,18 @@ pub fn run(home: Home) -> Result<(), StartError> {
     });
     if let Err(e) = started {
         tracing::error!("{e}");
+        // A holder this start made holds nothing yet; one found holding apps stays.
+        if !crate::fdstore::holds_apps() {
+            crate::fdstore::quit();
+        }
         return Err(StartError::Failed(e));
     }
     let _ = system.run();
+    // Every app is stopped: nothing is left for the holder to keep.
+    crate::fdstore::quit();
     tracing::info!("daemon stopped");
+    crate::update::release_log();
+    drop(guard);
     release(&home, lock);
     Ok(())
 }
@@ -214,6 +267,47 @@ pub(crate) fn release(home: &Home, lock: Flock<fs::File>) {
     let _ = fs::remove_file(home.socket());
     let _ = fs::remove_file(home.pid_file());
     drop(lock);
+}
+
+/// The lock file and the admin listener the daemon before this one (same pid) kept open
+/// for this one across `update`'s exec, when the lock is this home's `pmx.lock`.
+fn handed_over(home: &Home) -> Option<(fs::File, std::os::fd::RawFd)> {
+    crate::update::handed_over().and_then(|(lock, sock)| {
+        // SAFETY: the daemon before this one (same pid) left these open for it; nothing
+        // else in this process owns them.
+        let lock = unsafe { <fs::File as std::os::fd::FromRawFd>::from_raw_fd(lock) };
+        // SAFETY: fcntl on the descriptor just taken.
+        unsafe {
+            libc::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(&lock),
+                libc::F_SETFD,
+                libc::FD_CLOEXEC,
+            );
+        }
+        same_file(&lock, &home.lock()).then_some((lock, sock))
+    })
+}
+
+/// Whether the open `file` is the file at `path` (same device and inode).
+fn same_file(file: &fs::File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// The admin listener the daemon before this one kept open across `update`'s exec.
+fn kept_listener(fd: std::os::fd::RawFd) -> std::io::Result<tokio::net::UnixListener> {
+    // SAFETY: handed over by the daemon before this one (same pid); owned by nothing else.
+    let l =
+        unsafe { <std::os::unix::net::UnixListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: fcntl on a descriptor this process owns.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    l.set_nonblocking(true)?;
+    tokio::net::UnixListener::from_std(l)
 }
 
 /// `pmx.pid`, created anew 0600.

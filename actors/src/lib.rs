@@ -5,10 +5,12 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod admin;
+pub mod adopt;
 pub mod app;
 pub mod daemon;
 pub mod dump;
 pub mod events;
+pub mod fdstore;
 pub mod foreground;
 pub mod group;
 pub mod health;
@@ -29,4 +31,5 @@ pub mod root;
 pub mod runtime;
 pub mod session;
 pub mod supervision;
+pub mod update;
 pub mod watch;

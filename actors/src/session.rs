@@ -372,7 +372,9 @@ impl Handler<Incoming> for Session {
                 self.reply(&reply);
                 Box::pin(fut::ready(()))
             }
-            _ if !self.hello => {
+            // `update` needs no hello: a CLI of another protocol version (answered
+            // `version_mismatch`) can still replace the daemon; its form never changes.
+            _ if !self.hello && !matches!(env.request, Request::Update { .. }) => {
                 self.reply(&Reply::err(
                     Some(id),
                     ApiError::new(
@@ -406,6 +408,53 @@ impl Handler<Incoming> for Session {
                     act.reply(&Reply::ok_of(id, &serde_json::json!({"killed": true})));
                     let _ = act.out.send(Out::Shutdown(answered));
                 }))
+            }
+            // Checked off this thread; then the state stored, the answer written, and
+            // the daemon exec'd in place (`crate::update`). A refusal changes nothing.
+            Request::Update { binary } => {
+                let path = std::path::PathBuf::from(&binary);
+                let check = tokio::task::spawn_blocking({
+                    let path = path.clone();
+                    move || crate::update::check(&path)
+                });
+                let root = self.root.clone();
+                Box::pin(
+                    async move {
+                        let checked = match check.await {
+                            Ok(r) => r,
+                            Err(e) => Err(format!("cannot update: {e}")),
+                        };
+                        if checked.is_ok() {
+                            let _ = root.send(crate::root::SaveState).await;
+                        }
+                        checked
+                    }
+                    .into_actor(self)
+                    .map(move |checked, act, _| match checked {
+                        Err(why) => {
+                            tracing::warn!("{why}");
+                            act.reply(&Reply::err(
+                                Some(id),
+                                ApiError::new(ErrorCode::BadRequest, why),
+                            ));
+                        }
+                        Ok(to) => {
+                            let answer = crate::protocol::UpdateReply {
+                                pid: std::process::id(),
+                                from: crate::protocol::VERSION.to_string(),
+                                to,
+                            };
+                            act.reply(&Reply::ok_of(id, &answer));
+                            let (answered, written) = tokio::sync::oneshot::channel();
+                            let _ = act.out.send(Out::Shutdown(answered));
+                            actix::spawn(async move {
+                                let _ = written.await;
+                                let e = crate::update::exec(&path);
+                                tracing::error!("update: cannot exec {}: {e}", path.display());
+                            });
+                        }
+                    }),
+                )
             }
             request => Box::pin(self.root.send(Api(request)).into_actor(self).map(
                 move |answer, act, _| {

@@ -27,7 +27,7 @@ pub use parse::{parse_request, too_large};
 pub use reply::{
     Description, EnvReply, HealthState, HelloReply, HostReply, ListenSocket, MetricPoint,
     PingReply, PlanAction, PlanLine, ProcessInfo, ResurrectReply, SaveReply, SavedReply, Status,
-    UpReply,
+    UpReply, UpdateReply,
 };
 pub use spec::{is_node, App, AppSpec, EnvLayers, Group};
 
@@ -123,6 +123,14 @@ pub enum Request {
     },
     /// Stop every app, answer, then exit the daemon.
     Kill,
+    /// Replace the daemon by the pmx binary at `binary` without stopping any app (`pmx
+    /// update`): checked first (it must run and speak the same state format), then the
+    /// daemon stores its state in the fd holder, answers [`UpdateReply`] and execs it in
+    /// place (the same pid; the apps stay its children).
+    Update {
+        /// The new pmx binary, an absolute path.
+        binary: String,
+    },
     /// Empty the log files of the target (every app when absent); answers once they are
     /// empty (the processes the target selects).
     Flush {
@@ -203,6 +211,7 @@ impl Request {
             Request::Reset { .. } => "reset",
             Request::Signal { .. } => "signal",
             Request::Kill => "kill",
+            Request::Update { .. } => "update",
             Request::Flush { .. } => "flush",
             Request::ReloadLogs => "reload_logs",
             Request::Host => "host",
@@ -231,6 +240,7 @@ pub const VERBS: &[&str] = &[
     "reset",
     "signal",
     "kill",
+    "update",
     "subscribe",
     "flush",
     "reload_logs",

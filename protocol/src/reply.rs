@@ -16,6 +16,18 @@ pub struct PingReply {
     pub version: String,
 }
 
+/// `update`'s answer, sent just before the daemon execs the new binary in place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateReply {
+    /// The daemon's pid: the same before and after (it execs in place).
+    pub pid: u32,
+    /// The running daemon's pmx semver.
+    pub from: String,
+    /// The new binary's pmx semver (as its `__handover` check answered).
+    pub to: String,
+}
+
 /// The hello's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HelloReply {

@@ -20,7 +20,8 @@ use std::collections::BTreeSet;
 
 use pmx_protocol::{
     parse_request, Description, EnvReply, ErrorCode, Event, HelloReply, HostReply, PingReply,
-    ProcessInfo, Reply, ResurrectReply, SaveReply, SavedReply, Status, UpReply, MAX_LINE, VERBS,
+    ProcessInfo, Reply, ResurrectReply, SaveReply, SavedReply, Status, UpReply, UpdateReply,
+    MAX_LINE, VERBS,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -131,6 +132,7 @@ fn check_result(ty: &str, v: &Value) -> Result<(), String> {
         "SaveReply" => round_trip::<SaveReply>(v).map(drop),
         "ResurrectReply" => round_trip::<ResurrectReply>(v).map(drop),
         "SavedReply" => round_trip::<SavedReply>(v).map(drop),
+        "UpdateReply" => round_trip::<UpdateReply>(v).map(drop),
         "subscribed" if v == &json!({"subscribed": true}) => Ok(()),
         "killed" if v == &json!({"killed": true}) => Ok(()),
         "subscribed" | "killed" => Err(format!("must be {{\"{ty}\":true}}, is {v}")),
@@ -152,6 +154,7 @@ fn result_type(verb: &str) -> &'static str {
         "saved" => "SavedReply",
         "subscribe" => "subscribed",
         "kill" => "killed",
+        "update" => "UpdateReply",
         // list, start, stop, restart, reload, delete, reset, signal.
         _ => "ProcessInfo-list",
     }

@@ -89,6 +89,8 @@ pub enum Cmd {
     Dev(DevArgs),
     /// `pmx kill`
     Kill(KillArgs),
+    /// `pmx update`
+    Update(UpdateArgs),
     /// `pmx daemon`
     Daemon(DaemonArgs),
     /// `pmx ecosystem`
@@ -604,6 +606,12 @@ pub struct UnstartupArgs {
     #[argh(option, short = 'u')]
     pub user: Option<String>,
 }
+
+/// Replace the running daemon by this pmx binary without stopping any app (the same
+/// pids, the sockets never closed).
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "update", help_triggers("-h", "--help"))]
+pub struct UpdateArgs {}
 
 /// Write a commented sample ./ecosystem.ron that starts as is (`pmx up`).
 #[derive(FromArgs, ArgsInfo, Debug)]

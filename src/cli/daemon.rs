@@ -78,3 +78,24 @@ pub fn foreground(
         Err(e) => Err(Failure::request(e)),
     }
 }
+
+/// `pmx __fdholder`: the fd holder the daemon starts (`pmx_actors::fdstore`), serving on
+/// the socket it was given as fd 3, until the daemon tells it to quit. Never returns.
+pub fn fdholder() -> ! {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the daemon starts the holder with its listening socket as fd 3, and nothing
+    // else in this process owns fd 3.
+    let listener = unsafe { std::os::fd::OwnedFd::from_raw_fd(3) };
+    std::process::exit(pmx_actors::fdstore::holder::serve(listener))
+}
+
+/// `pmx __handover`'s line: `pmx <version> protocol <n> state <m>`, what a running daemon
+/// checks before `update` execs this binary (`pmx_actors::update::check`).
+pub fn handover_line() -> String {
+    format!(
+        "pmx {} protocol {} state {}\n",
+        pmx_protocol::VERSION,
+        pmx_protocol::PROTOCOL_VERSION,
+        pmx_actors::fdstore::STATE_VERSION
+    )
+}

@@ -98,6 +98,15 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
     if argv.len() == 1 && argv[0] == "daemon" {
         return daemon::run(daemon::home()?);
     }
+    // The fd holder the daemon starts (hidden: no user types it).
+    if argv.len() == 1 && argv[0] == "__fdholder" {
+        daemon::fdholder();
+    }
+    // What a daemon asks before `update` execs this binary (see `verbs/update.rs`).
+    if argv.len() == 1 && argv[0] == "__handover" {
+        out(&daemon::handover_line());
+        return Ok(());
+    }
     let (mut words, app_args) = match argv.iter().position(|a| a == "--") {
         Some(i) => (argv[..i].to_vec(), argv[i + 1..].to_vec()),
         None => (argv, Vec::new()),
@@ -169,6 +178,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         Cmd::Env(a) => verbs::env::run(&home, a),
         Cmd::Ping(_) => verbs::ping::run(&home),
         Cmd::Kill(_) => verbs::kill::run(&home),
+        Cmd::Update(_) => verbs::update::run(&home),
         Cmd::Logs(a) => verbs::logs::run(&home, a, connect(&home)?),
         Cmd::Flush(a) => verbs::flush::run(&home, a),
         Cmd::ReloadLogs(_) => verbs::reload_logs::run(&home),
@@ -183,7 +193,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
 }
 
 /// Connect, starting the daemon when none answers.
-fn connect(home: &Home) -> Result<Client, Failure> {
+pub(crate) fn connect(home: &Home) -> Result<Client, Failure> {
     match Client::connect(home) {
         Ok(c) => return Ok(c),
         // A daemon that does not accept in time, or a bad PMX_TIMEOUT: starting another

@@ -130,6 +130,14 @@ impl TestHome {
             .and_then(|s| s.trim().parse().ok())
     }
 
+    /// The fd holder's pid, from `fdholder.pid` (the daemon starts it: the process that
+    /// keeps the apps' pipes and sockets open while no daemon runs).
+    pub fn holder_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.home.join("fdholder.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
     /// A path in the work directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.work.join(name)
@@ -144,8 +152,9 @@ impl TestHome {
 impl Drop for TestHome {
     fn drop(&mut self) {
         let daemon = self.daemon_pid();
+        let holder = self.holder_pid();
         let _ = run_with_timeout(self.cmd(&["kill"]), Duration::from_secs(60));
-        if let Some(pid) = daemon {
+        for pid in [daemon, holder, self.holder_pid()].into_iter().flatten() {
             if alive(pid) {
                 kill9(pid);
             }

@@ -25,8 +25,64 @@ pub(super) struct Held {
     data: serde_json::Value,
 }
 
+/// A [`Held`] as stored in the fd holder (its label after `n:`, as JSON), so a next
+/// daemon hands the same socket to its workers instead of binding the port twice.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HeldLabel {
+    app: String,
+    key: HeldKey,
+    shown: String,
+    data: serde_json::Value,
+}
+
+impl Held {
+    /// Its label in the fd holder.
+    fn label(&self, app: &str) -> Option<String> {
+        let l = HeldLabel {
+            app: app.to_string(),
+            key: self.key.clone(),
+            shown: self.shown.clone(),
+            data: self.data.clone(),
+        };
+        serde_json::to_string(&l).ok().map(|j| format!("n:{j}"))
+    }
+
+    /// A socket stored under `label` by an earlier daemon; None for another form.
+    pub(super) fn from_label(label: &str, fd: OwnedFd) -> Option<Held> {
+        let l: HeldLabel = serde_json::from_str(label.strip_prefix("n:")?).ok()?;
+        Some(Held {
+            key: l.key,
+            shown: l.shown,
+            fd,
+            data: l.data,
+        })
+    }
+}
+
+/// The app a Node socket's label (`n:<json>`) belongs to.
+pub fn held_app(label: &str) -> Option<String> {
+    let l: HeldLabel = serde_json::from_str(label.strip_prefix("n:")?).ok()?;
+    Some(l.app)
+}
+
+impl AppSup {
+    /// Store every socket held for Node workers in the fd holder, or (`forget`) close
+    /// what it holds of them.
+    pub(super) fn store_node_sockets(&self, forget: bool) {
+        for h in &self.node_sockets {
+            if let Some(label) = h.label(self.name()) {
+                if forget {
+                    crate::fdstore::forget(&label);
+                } else {
+                    crate::fdstore::store(&label, &[h.fd.as_fd()]);
+                }
+            }
+        }
+    }
+}
+
 /// What a requested socket is found again by.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum HeldKey {
     /// A host (None: any) and port; `index` only for port 0 (each port-0 server of a
     /// worker is its own socket, shared with the same server of the other workers).
@@ -195,12 +251,16 @@ impl AppSup {
             fd: dup(fd.as_raw_fd())?,
             data: q.data.clone(),
         };
-        self.node_sockets.push(Held {
+        let held = Held {
             key,
             shown: at,
             fd,
             data: q.data,
-        });
+        };
+        if let Some(label) = held.label(&name) {
+            crate::fdstore::store(&label, &[held.fd.as_fd()]);
+        }
+        self.node_sockets.push(held);
         // `list` says `cluster` from now on.
         self.dirty = true;
         self.report();

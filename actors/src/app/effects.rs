@@ -120,6 +120,13 @@ impl AppSup {
             let live = self.live();
             self.build_routes(Some(live));
         }
+        if self.slots[i]
+            .adopt
+            .as_ref()
+            .is_some_and(|a| a.generation == generation)
+        {
+            return self.adopt_into(i, generation, ctx);
+        }
         let prepared = self
             .spawn_spec(i)
             .and_then(|spec| Ok((spec, self.listen_sockets()?)));
@@ -139,6 +146,7 @@ impl AppSup {
                     kill_timeout: self.kill_timeout,
                     routes,
                     listen,
+                    restarts: self.slots[i].fsm.restarts,
                 });
                 let slot = &mut self.slots[i];
                 let live = slot.fsm.live_generations();
@@ -290,6 +298,11 @@ impl AppSup {
             }
             Notice::Exit(exit) => {
                 e.event = "exit".into();
+                if exit.is_none() {
+                    // An adopted process that is not this daemon's child (`process/adopt.rs`;
+                    // or a Process actor that panicked): nobody here could wait for it.
+                    e.reason = Some("exit status unknown (adopted)".into());
+                }
                 e.code = Some(exit.and_then(|e| e.code));
                 e.signal = Some(exit.and_then(|e| e.signal).map(os::signal_name));
             }

@@ -41,9 +41,24 @@ pub(super) struct Slot {
     pub changed: bool,
     /// The probe chains of its processes (empty without `health`; see `health.rs`).
     pub health: Vec<super::health::Probing>,
+    /// A process an earlier daemon spawned, taken over at this slot's next `Spawn`
+    /// effect instead of a spawn (see `app/adopt.rs`).
+    pub adopt: Option<crate::adopt::Stored>,
+    /// An adopted process's (generation, age in ms when taken over): it started that long
+    /// before this daemon saw it, which its uptime shows.
+    pub adopted_age: Option<(u64, u64)>,
 }
 
 impl Slot {
+    /// How long before its `started_ms` (the shell's clock) the current process really
+    /// started (ms): its age when adopted, 0 for a process this daemon spawned.
+    pub fn age_before(&self) -> u64 {
+        match self.adopted_age {
+            Some((g, age)) if g == self.fsm.generation => age,
+            _ => 0,
+        }
+    }
+
     /// The process side of `generation`, if it is still held.
     pub fn port(&self, generation: u64) -> Option<&dyn ProcessPort> {
         self.processes
@@ -79,6 +94,8 @@ impl AppSup {
             routes: None,
             changed: true,
             health: Vec::new(),
+            adopt: None,
+            adopted_age: None,
         });
     }
 

@@ -16,6 +16,7 @@
 //! `cron.rs` (`cron_restart`'s timer), `watching.rs` (`watch`: registration with the Watch
 //! actor, the restart on a change).
 
+mod adopt;
 mod cluster;
 mod cron;
 mod effects;
@@ -39,6 +40,8 @@ use actix::prelude::*;
 use nix::sys::signal::Signal;
 use tokio::sync::oneshot;
 
+pub use self::adopt::TakeBack;
+pub use self::cluster::held_app;
 pub use self::health::ProbeDue;
 use self::instances::Slot;
 pub use self::queries::{EnvOf, SignalInstances, SpawnErrors};
@@ -248,6 +251,8 @@ pub struct AppSup {
     /// While its group starts: what it waits for (`waiting for db to be online`), shown
     /// by `describe` (SPEC §5).
     waiting_for: Option<String>,
+    /// (slot key, generation) of the processes being taken over (`adopt.rs`).
+    adopting: Vec<(u32, u64)>,
 }
 
 fn rules_of(app: &crate::protocol::App) -> RestartRules {
@@ -318,6 +323,7 @@ impl AppSup {
             cron: cron::CronState::default(),
             watch: watching::WatchState::default(),
             waiting_for: None,
+            adopting: Vec::new(),
         }
     }
 
@@ -428,6 +434,7 @@ impl AppSup {
             // Bound again for the new list at the next spawn; running instances keep the
             // sockets they were given until they are replaced.
             self.listen = None;
+            crate::fdstore::forget(&format!("l:{}", self.name()));
         }
         let cron_changed = self.parts.spec.app.cron_restart != spec.app.cron_restart
             || self.parts.spec.app.cron_timezone != spec.app.cron_timezone;
@@ -536,6 +543,16 @@ impl AppSup {
 
 impl Actor for AppSup {
     type Context = Context<Self>;
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        // Deleted: its sockets close with it (a rename keeps them under the old label
+        // until then).
+        if self.listen.is_some() {
+            crate::fdstore::forget(&format!("l:{}", self.name()));
+        }
+        self.store_node_sockets(true);
+        self.forget_watch();
+    }
+
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Instances start on the Root's `Command { op: Start }`, so that it can wait for
         // them; `autostart: false` apps are registered and left stopped.
@@ -549,10 +566,6 @@ impl Actor for AppSup {
         self.report();
         self.arm_cron(ctx);
         self.tell_log_files();
-    }
-
-    fn stopped(&mut self, _: &mut Context<Self>) {
-        self.forget_watch();
     }
 }
 
@@ -697,7 +710,18 @@ impl Handler<Spawned> for AppSup {
             Ok(pid) => {
                 self.track(i, generation, pid, ctx);
                 self.start_probing(i, generation, pid, ctx);
-                Event::Spawned { generation, pid }
+                if let Some(k) = self
+                    .adopting
+                    .iter()
+                    .position(|g| *g == (msg.instance, generation))
+                {
+                    // Taken over online: it said READY (or listened) long ago.
+                    self.adopting.swap_remove(k);
+                    self.feed(i, Event::Spawned { generation, pid }, ctx);
+                    Event::Ready { generation }
+                } else {
+                    Event::Spawned { generation, pid }
+                }
             }
             Err(failure) => {
                 let transient = short_of_resources(failure.errno);

@@ -187,7 +187,11 @@ impl AppSup {
                     namespace: app.namespace.clone(),
                     group: self.group.as_ref().map(|(g, _)| g.clone()),
                 },
-                started: s.fsm.started_ms.map(|ms| self.instant_of(ms)),
+                started: s.fsm.started_ms.map(|ms| {
+                    let at = self.instant_of(ms);
+                    at.checked_sub(std::time::Duration::from_millis(s.age_before()))
+                        .unwrap_or(at)
+                }),
                 outcome: outcome_of(&s.fsm),
                 generation: s.fsm.generation,
             })
@@ -284,7 +288,10 @@ impl Handler<Describe> for AppSup {
                     last_exit_signal: s.fsm.last_exit.and_then(|e| e.signal).map(os::signal_name),
                     source: spec.source.clone(),
                     created_at: self.created_at,
-                    started_at: s.fsm.started_ms.map(|ms| self.created_at + ms),
+                    started_at: s
+                        .fsm
+                        .started_ms
+                        .map(|ms| (self.created_at + ms).saturating_sub(s.age_before())),
                     kill_signal: spec.app.kill_signal.clone(),
                     kill_timeout: spec.app.kill_timeout_ms,
                     last_error: s.fsm.last_error.clone(),

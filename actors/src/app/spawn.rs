@@ -25,6 +25,8 @@ pub trait ProcessPort {
     fn terminate(&self, msg: Terminate);
     /// The process takes its instance over (a reload's replacement): its pid file.
     fn promote(&self);
+    /// Take over a process an earlier daemon spawned (answered by `Spawned`).
+    fn adopt(&self, msg: crate::process::Adopt);
     /// Send a signal to the main process; errors say why it could not be sent.
     fn signal(&self, sig: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>>;
 }
@@ -53,6 +55,9 @@ impl ProcessPort for Addr<Process> {
     }
     fn promote(&self) {
         self.do_send(Promote);
+    }
+    fn adopt(&self, msg: crate::process::Adopt) {
+        self.do_send(msg);
     }
     fn signal(&self, sig: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
         let reply = self.send(SendSignal(sig));
@@ -261,6 +266,7 @@ impl AppSup {
         if self.listen.is_none() {
             let bound = crate::os::listen::ListenSockets::bind(&app.listen, &app.name)?;
             tracing::info!("app {}: listening on {}", app.name, app.listen.join(", "));
+            crate::fdstore::store(&format!("l:{}", app.name), &bound.fds());
             self.listen = Some(Arc::new(bound));
         }
         Ok(self.listen.clone())

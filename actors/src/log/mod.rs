@@ -19,7 +19,7 @@ mod sink;
 
 use std::time::Duration;
 
-pub use pump::{drained, pump, PumpTarget};
+pub use pump::{drained, pump, pump_then_forget, PumpTarget};
 pub use rotate::{until_boundary, LogFile};
 pub use sink::{LogHandle, LogStats, Owner};
 

@@ -334,6 +334,23 @@ pub async fn drained(limit: Duration) -> bool {
     }
 }
 
+/// [`pump`], then forget `label` in the fd holder: the pipe is drained and its writers are
+/// gone, so nothing is left for a next daemon to read. Counted live from this call, as
+/// [`pump`].
+pub fn pump_then_forget(
+    fd: OwnedFd,
+    target: Arc<PumpTarget>,
+    label: Option<String>,
+) -> impl std::future::Future<Output = ()> {
+    let pumping = pump(fd, target);
+    async move {
+        pumping.await;
+        if let Some(label) = label {
+            crate::fdstore::forget(&label);
+        }
+    }
+}
+
 /// Read `fd` until EOF, writing whole lines to `target`'s files. Runs on the log arbiter.
 /// Counted live (see [`drained`]) from this call, before it is first polled.
 pub fn pump(fd: OwnedFd, target: Arc<PumpTarget>) -> impl std::future::Future<Output = ()> {

@@ -112,6 +112,21 @@ pub fn open(link: &Link, id: u64, fd_number: usize) -> io::Result<Opened> {
     })
 }
 
+/// The daemon's end of a channel an earlier daemon made (`fd`, taken back from the fd
+/// holder), for the app instance `id`: served as [`open`]'s is.
+pub fn adopt(link: &Link, id: u64, fd: OwnedFd) -> (Channel, Outbox) {
+    let (tx, inbox) = oneshot::channel();
+    (
+        Channel {
+            fd,
+            link: link.clone(),
+            id,
+            inbox,
+        },
+        Outbox(tx),
+    )
+}
+
 /// What waits to be written: an answer carrying a handle stays until the app
 /// acknowledges it (Node's sender queues behind an unacknowledged handle too).
 #[derive(Default)]
@@ -124,6 +139,12 @@ struct Out {
 }
 
 impl Channel {
+    /// The daemon's end, to store a duplicate in the fd holder.
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+
     /// Serve the channel of the process `generation` of the instance keyed `instance`
     /// until the app closes its end (its process, and any child that inherited it, gone)
     /// or a read fails; dropped with its Process actor.

@@ -48,6 +48,23 @@ impl ListenSockets {
         Ok(ListenSockets { fds, names })
     }
 
+    /// Sockets bound before (by an earlier daemon, taken back from the fd holder), in
+    /// `listen` order, for the app `name`.
+    ///
+    /// Errors: a NUL in the name.
+    pub fn from_fds(fds: Vec<OwnedFd>, name: &str) -> io::Result<ListenSockets> {
+        let names = vec![name; fds.len()].join(":");
+        let names = CString::new(format!("LISTEN_FDNAMES={names}"))
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL in the name"))?;
+        Ok(ListenSockets { fds, names })
+    }
+
+    /// The descriptors as borrowed, to store them in the fd holder.
+    pub fn fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.fds.iter().map(|f| f.as_fd()).collect()
+    }
+
     /// The descriptors, in `listen` order (a spawn's fds 3..).
     pub fn raw_fds(&self) -> Vec<RawFd> {
         self.fds.iter().map(AsRawFd::as_raw_fd).collect()

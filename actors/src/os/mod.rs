@@ -135,3 +135,85 @@ pub fn is_executable(path: &Path) -> bool {
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
 }
+
+/// A pidfd of `pid` (`pidfd_open`, Linux ≥ 5.3): readable once the process has exited,
+/// whoever its parent is. None when it is gone or the kernel lacks it.
+pub fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a plain system call with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: pidfd_open just returned this descriptor (close-on-exec by the kernel).
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// A future that completes once `pid` has exited (its pidfd readable), whoever its parent
+/// is; None when it is already gone or the kernel has no pidfd.
+pub fn exit_of(pid: i32) -> Option<impl std::future::Future<Output = ()>> {
+    let fd = pidfd(pid)?;
+    // SAFETY: the AsyncFd owns the pidfd; nothing else closes or replaces it.
+    let afd = unsafe { tokio::io::unix::AsyncFd::register(fd) }.ok()?;
+    Some(async move {
+        let _ = afd.readable().await;
+    })
+}
+
+/// `pid`'s parent and its start time (clock ticks after boot), from `/proc/<pid>/stat`:
+/// with the pid, what tells a process from a later one that reuses its pid. None when it
+/// does not exist or has exited (a zombie).
+pub fn stat_of(pid: i32) -> Option<(i32, u64)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+/// (ppid, starttime) of a `/proc/<pid>/stat` line: fields 4 and 22, counted after the
+/// command's closing parenthesis (a command may hold spaces and parentheses); None for a
+/// zombie or a dead process (state `Z` or `X`).
+pub fn parse_stat(text: &str) -> Option<(i32, u64)> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
+        return None;
+    }
+    // rest[0] is field 3 (state).
+    let ppid = fields.get(1)?.parse().ok()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((ppid, start))
+}
+
+/// How long ago, in ms, a process that started `ticks` clock ticks after boot started.
+pub fn age_ms(ticks: u64) -> Option<u64> {
+    let up = fs::read_to_string("/proc/uptime").ok()?;
+    let secs: f64 = up.split_whitespace().next()?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let started_ms = ticks * 1000 / hz;
+    Some(((secs * 1000.0) as u64).saturating_sub(started_ms))
+}
+
+#[cfg(test)]
+mod stat_tests {
+    use super::parse_stat;
+
+    #[test]
+    fn stat_lines_give_the_parent_and_the_start_time() {
+        let cases = [
+            (
+                "1234 (sleep) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 8192 100",
+                Some((1, 98765)),
+            ),
+            (
+                "77 (a (b) c) R 42 77 77 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0",
+                Some((42, 5)),
+            ),
+            ("9 (z) Z 1 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0", None),
+            ("garbage", None),
+            ("1 (x) S", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_stat(text), want, "{text}");
+        }
+    }
+}

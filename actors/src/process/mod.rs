@@ -27,14 +27,16 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use nix::sys::signal::Signal;
 
-use crate::log::{pump, PumpTarget};
+use crate::log::{pump_then_forget, PumpTarget};
 use crate::messages::{ChildExited, MainExited, OrphanReaped, Reaped, SpawnFailure, Spawned};
 use crate::os::{self, SpawnSpec};
 use crate::reaper::SharedPids;
 use crate::supervision::policy::Exit;
 
+mod adopt;
 mod stop;
 
+pub use adopt::Adopt;
 use stop::Stopping;
 pub use stop::Terminate;
 
@@ -68,6 +70,13 @@ pub struct Process {
     node: Option<crate::node::Link>,
     /// The running process's channel, to send it `'shutdown'` (taken when sent).
     outbox: Option<crate::node::channel::Outbox>,
+    /// Its labels' common part in the fd holder (`crate::adopt::label`).
+    label: Option<String>,
+    /// The instance's restart count at this spawn (in the label).
+    restarts: u64,
+    /// Taken over from an earlier daemon and not this one's child: its tree's exits reach
+    /// no Reaper here (see `adopt.rs`).
+    adopted: bool,
 }
 
 /// What a Process actor is built from.
@@ -136,6 +145,9 @@ impl Process {
             clean: false,
             node: p.node,
             outbox: None,
+            label: None,
+            restarts: 0,
+            adopted: false,
         }
     }
 }
@@ -209,12 +221,16 @@ pub struct Spawn {
     /// writes it when it takes the instance over ([`Promote`]), so the file names the
     /// listed process throughout.
     pub pid_file: bool,
+    /// The instance's restart count, carried in the fd holder's label so a next daemon
+    /// lists it again (`crate::adopt`).
+    pub restarts: u64,
 }
 
 impl Handler<Spawn> for Process {
     type Result = ();
     fn handle(&mut self, msg: Spawn, ctx: &mut Context<Self>) {
         self.generation = msg.generation;
+        self.restarts = msg.restarts;
         self.kill_signal = msg.kill_signal;
         self.kill_timeout = msg.kill_timeout;
         self.main_exit = None;
@@ -267,6 +283,15 @@ impl Handler<Spawn> for Process {
         drop(opened);
         let result = match spawned {
             Ok(sp) => {
+                let base = self.store_label(sp.pid);
+                if let Some(b) = &base {
+                    use std::os::fd::AsFd;
+                    crate::fdstore::store(&format!("{b}:out"), &[sp.stdout.as_fd()]);
+                    crate::fdstore::store(&format!("{b}:err"), &[sp.stderr.as_fd()]);
+                    if let Some(c) = &channel {
+                        crate::fdstore::store(&format!("{b}:chan"), &[c.as_fd()]);
+                    }
+                }
                 if let Some(channel) = channel {
                     let (instance, generation) = (self.instance, self.generation);
                     ctx.spawn(channel.serve(instance, generation).into_actor(self));
@@ -281,8 +306,15 @@ impl Handler<Spawn> for Process {
                 let (out_fd, err_fd) = (sp.stdout, sp.stderr);
                 // One task per pipe: a wrapper future holding one pump and spawning the
                 // other cost a third allocation of a pump's size per process.
-                self.log_arbiter.spawn(pump(out_fd, out));
-                self.log_arbiter.spawn(pump(err_fd, err));
+                let labels = base
+                    .as_ref()
+                    .map(|b| (format!("{b}:out"), format!("{b}:err")));
+                let (out_label, err_label) = labels.unzip();
+                self.log_arbiter
+                    .spawn(pump_then_forget(out_fd, out, out_label));
+                self.log_arbiter
+                    .spawn(pump_then_forget(err_fd, err, err_label));
+                self.label = base;
                 if msg.pid_file {
                     self.write_pid_file(sp.pid);
                 }
@@ -340,11 +372,19 @@ impl Handler<SendSignal> for Process {
 impl Handler<Reaped> for Process {
     type Result = ();
     fn handle(&mut self, msg: Reaped, ctx: &mut Context<Self>) {
-        if Some(msg.pid) != self.pid {
+        self.main_gone(msg.pid, Some(msg.exit), ctx);
+    }
+}
+
+impl Process {
+    /// The main process `pid` is gone, with `exit` (None: unknown, an adopted process
+    /// that is not the daemon's child).
+    pub(crate) fn main_gone(&mut self, pid: i32, exit: Option<Exit>, ctx: &mut Context<Self>) {
+        if Some(pid) != self.pid {
             return;
         }
         self.pid = None;
-        self.main_exit = Some(msg.exit);
+        self.main_exit = exit;
         self.uptime_ms = self
             .started
             .map(|s| s.elapsed().as_millis() as u64)
@@ -353,7 +393,7 @@ impl Handler<Reaped> for Process {
             if !self.tree_alive() {
                 self.report_exit(false, ctx);
                 // After the report: the respawn does not wait for the file system.
-                self.remove_pid_file(msg.pid);
+                self.remove_pid_file(pid);
                 return;
             }
             // The main process died and left workers behind: stop them the same way
@@ -366,7 +406,7 @@ impl Handler<Reaped> for Process {
                 os::signal_group(pgid, stop.signal);
             }
         }
-        self.remove_pid_file(msg.pid);
+        self.remove_pid_file(pid);
         self.finish_if_gone(ctx);
         if let (Some(_), Some(exit)) = (self.pgid, self.main_exit) {
             self.parent_main_exited.do_send(MainExited {
@@ -386,6 +426,14 @@ impl Handler<OrphanReaped> for Process {
 }
 
 impl Process {
+    /// The common part of this process's labels in the fd holder, None without one.
+    fn store_label(&self, pid: i32) -> Option<String> {
+        crate::fdstore::active().then(|| {
+            let ticks = os::stat_of(pid).map(|(_, t)| t).unwrap_or(0);
+            crate::adopt::label(self.id, self.generation, pid, ticks, self.restarts)
+        })
+    }
+
     /// Write `pid` into the pid file: created anew 0600, whatever the umask, never
     /// through a link.
     fn write_pid_file(&self, pid: i32) {
@@ -530,6 +578,7 @@ mod tests {
             }),
             listen: None,
             pid_file: true,
+            restarts: 0,
         });
         assert!(until(|| !spawns.lock().expect("lock").is_empty()).await);
         let pid = spawns.lock().expect("lock")[0]

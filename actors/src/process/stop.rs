@@ -110,6 +110,26 @@ impl Handler<KillTimeout> for Process {
     }
 }
 
+/// Re-check the tree of an adopted process being stopped (see `begin_stop`).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Recheck {
+    generation: u64,
+}
+
+impl Handler<Recheck> for Process {
+    type Result = ();
+    fn handle(&mut self, msg: Recheck, ctx: &mut Context<Self>) {
+        if msg.generation != self.generation || self.stopping.is_none() {
+            return;
+        }
+        self.finish_if_gone(ctx);
+        if self.stopping.is_some() {
+            ctx.notify_later(msg, RECHECK_AFTER_KILL);
+        }
+    }
+}
+
 impl Process {
     /// Send the running process `'shutdown'` over its IPC channel; false when it has no
     /// channel (not a Node app, or it closed its end), so the signal is sent instead.
@@ -174,12 +194,30 @@ impl Process {
             },
             timeout,
         );
+        if self.adopted {
+            // Its tree is not this daemon's to reap: no exit reaches it, so the tree is
+            // re-checked while this stop lasts.
+            ctx.notify_later(
+                Recheck {
+                    generation: self.generation,
+                },
+                RECHECK_AFTER_KILL,
+            );
+        }
     }
 
     /// The daemon's children that are not registered main processes and carry this
     /// instance's marker: orphans of this tree adopted by the daemon.
     fn orphans(&self) -> Vec<i32> {
         let pids = self.pids.borrow();
+        if self.adopted {
+            // Not this daemon's tree: its setsid'd members are found by their marker.
+            let me = self.pid;
+            return os::marked_processes(&self.marker)
+                .into_iter()
+                .filter(|p| Some(*p) != me && !pids.is_registered(*p))
+                .collect();
+        }
         os::own_children()
             .into_iter()
             .filter(|p| !pids.is_registered(*p) && os::has_marker(*p, &self.marker))
@@ -223,6 +261,10 @@ impl Process {
     /// The tree is gone: tell the supervisor, and stop (this actor served one process).
     pub(super) fn report_exit(&mut self, requested: bool, ctx: &mut Context<Self>) {
         self.pgid = None;
+        // Its pipes are forgotten by their pumps once drained; the channel now.
+        if let Some(label) = &self.label {
+            crate::fdstore::forget(&format!("{label}:chan"));
+        }
         self.parent_exit.do_send(ChildExited {
             instance: self.instance,
             generation: self.generation,

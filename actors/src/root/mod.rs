@@ -26,9 +26,12 @@ use crate::protocol::{ApiError, AppSpec, ErrorCode, PingReply, Request, VERSION}
 use crate::readiness::Notified;
 use crate::reaper::SharedPids;
 
+mod adopt;
 mod changes;
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+pub(crate) use fixtures::spec as test_spec;
 pub mod plan;
 pub mod registry;
 pub mod snapshot;
@@ -36,6 +39,7 @@ pub mod targets;
 mod validate;
 mod verbs;
 
+pub use adopt::Readopt;
 pub use changes::declared_changes;
 pub use validate::validate_specs;
 
@@ -86,6 +90,9 @@ pub struct Root {
     dump_seen: Option<(crate::dump::FileKey, Option<u64>)>,
     /// The running apps' spec hashes, kept while their specs are unchanged.
     spec_hashes: snapshot::SpecHashes,
+    /// The registry changed since its state was last stored in the fd holder (set by the
+    /// change hook; see [`Root::persist`]).
+    dirty: Rc<std::cell::Cell<bool>>,
 }
 
 /// The error of a start or `up` that a shutdown overtook: its apps were stopped (or will
@@ -168,7 +175,12 @@ impl Root {
     /// A Root with no apps.
     pub fn new(parts: RootParts) -> Root {
         let mut reg = Registry::new();
-        reg.set_hook(Box::new(log_change));
+        let dirty = Rc::new(std::cell::Cell::new(false));
+        let flag = dirty.clone();
+        reg.set_hook(Box::new(move |change| {
+            flag.set(true);
+            log_change(change);
+        }));
         Root {
             parts,
             reg,
@@ -176,6 +188,27 @@ impl Root {
             shared: None,
             dump_seen: None,
             spec_hashes: Default::default(),
+            dirty,
+        }
+    }
+
+    /// Store the registry's state in the fd holder when it changed (SPEC §5: the next
+    /// daemon re-adopts from it). Called at the end of each request's handler (before a
+    /// new app's supervisor handles its first Start, so before its first spawn stores its
+    /// pipes), when its answer is ready, and at each rows report: only a change of the
+    /// declared state writes, never a respawn.
+    fn persist(&mut self) {
+        if !self.dirty.replace(false) {
+            return;
+        }
+        let groups = self.reg.groups().iter().map(|g| (&g.spec, &g.source));
+        match crate::fdstore::SavedState::json_of(
+            self.reg.apps().iter().map(|a| (&a.spec, a.ids.as_slice())),
+            self.reg.next_id(),
+            groups,
+        ) {
+            Ok(json) => crate::fdstore::save_state(&json),
+            Err(e) => tracing::error!("cannot write the daemon's state: {e}"),
         }
     }
 
@@ -192,9 +225,21 @@ impl Root {
         wanted: &[u64],
         ctx: &mut Context<Self>,
     ) -> Addr<AppSup> {
+        let shared = self.shared(ctx);
+        // Stored by the request's end (`Handler<Api>`), before the app's supervisor
+        // handles its first Start (same thread): once per request, not per app.
+        let start = |spec: Arc<AppSpec>, ids| AppSup::new(AppParts { spec, ids, shared }).start();
+        if wanted.is_empty() {
+            self.reg.insert_app(spec, start)
+        } else {
+            self.reg.insert_app_keeping(spec, wanted, start)
+        }
+    }
+
+    /// What every App supervisor shares, made at the first app.
+    fn shared(&mut self, ctx: &mut Context<Self>) -> Rc<Shared> {
         let parts = &self.parts;
-        let shared = self
-            .shared
+        self.shared
             .get_or_insert_with(|| {
                 Rc::new(Shared {
                     home: parts.home.clone(),
@@ -210,13 +255,7 @@ impl Root {
                     watch: Some(parts.watch.clone()),
                 })
             })
-            .clone();
-        let start = |spec: Arc<AppSpec>, ids| AppSup::new(AppParts { spec, ids, shared }).start();
-        if wanted.is_empty() {
-            self.reg.insert_app(spec, start)
-        } else {
-            self.reg.insert_app_keeping(spec, wanted, start)
-        }
+            .clone()
     }
 
     /// Build the Group supervisor of `g` (declared in `source`) if every member exists,
@@ -301,11 +340,25 @@ impl Actor for Root {
     type Context = Context<Self>;
 }
 
+/// Store the registry's state in the fd holder now (before `update` execs).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SaveState;
+
+impl Handler<SaveState> for Root {
+    type Result = ();
+    fn handle(&mut self, _: SaveState, _: &mut Context<Self>) {
+        self.dirty.set(true);
+        self.persist();
+    }
+}
+
 impl Handler<Report> for Root {
     type Result = ();
     fn handle(&mut self, msg: Report, _: &mut Context<Self>) {
         self.reg.merge_rows(msg.app, msg.count, msg.rows);
         self.count();
+        self.persist();
     }
 }
 
@@ -369,10 +422,9 @@ impl Handler<Api> for Root {
     type Result = Answer;
     fn handle(&mut self, Api(req): Api, ctx: &mut Context<Self>) -> Self::Result {
         let answer = self.answer(req, ctx);
-        if self.parts.census.is_none() {
-            return answer;
-        }
+        self.persist();
         Box::pin(answer.map(|res, act, _| {
+            act.persist();
             act.count();
             res
         }))
@@ -421,9 +473,13 @@ impl Root {
                     .into_actor(self),
                 )
             }
-            Request::Hello { .. } | Request::Kill | Request::Subscribe { .. } => fail(
-                ApiError::new(ErrorCode::Internal, "handled by the admin session"),
-            ),
+            Request::Hello { .. }
+            | Request::Kill
+            | Request::Update { .. }
+            | Request::Subscribe { .. } => fail(ApiError::new(
+                ErrorCode::Internal,
+                "handled by the admin session",
+            )),
         }
     }
 }

@@ -381,6 +381,36 @@ impl<A: Clone, G> Registry<A, G> {
         self.insert_app_with(spec, wanted.to_vec(), start)
     }
 
+    /// Register an app an earlier daemon of this home ran (re-adoption), with the ids it
+    /// had; ids from then on are granted after `next_id` and after these. The change hook
+    /// hears it as an added app.
+    pub fn restore_app(
+        &mut self,
+        spec: AppSpec,
+        ids: Vec<u64>,
+        next_id: u64,
+        start: impl FnOnce(Arc<AppSpec>, Vec<u64>) -> A,
+    ) -> A {
+        let spec = Arc::new(spec);
+        let handle = start(spec.clone(), ids.clone());
+        let name = spec.app.name.clone();
+        let top = ids.iter().max().map_or(0, |m| m + 1);
+        self.next_id = self.next_id.max(next_id).max(top);
+        self.apps.push(AppEntry {
+            name: name.clone(),
+            ids: ids.clone(),
+            handle: handle.clone(),
+            spec,
+        });
+        self.changed(Change::AppAdded { name, ids });
+        handle
+    }
+
+    /// The id the next new instance gets.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
     /// The app named `name` runs `spec` from now on. When the spec's instance count
     /// differs from the app's ids, ids are granted (growth: the next ids, for the next
     /// instance numbers) or dropped (shrink: the highest instance numbers' ids); answers

@@ -29,3 +29,4 @@ pub mod start_or_restart;
 pub mod startup;
 pub mod stop;
 pub mod up;
+pub mod update;

@@ -51,6 +51,7 @@ impl ProcessPort for Port {
             .push(Call::Terminate(self.instance, msg.generation));
     }
     fn promote(&self) {}
+    fn adopt(&self, _: crate::process::Adopt) {}
     fn signal(&self, _: Signal) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
         Box::pin(async { Ok(()) })
     }
