@@ -406,7 +406,27 @@ impl Client {
     /// text the daemon sent (`pmx list --json` prints it as it is).
     ///
     /// Errors: `Api` for an error reply, `Io` for a broken connection.
+    ///
+    /// A read-only request (`list`, `describe`, `env`, `ping`, …) whose connection is cut
+    /// before the daemon answered even the hello (a daemon being replaced by `pmx update`,
+    /// or one that died with the connection in its backlog) is sent once more on a new
+    /// connection: the daemon did nothing for it.
     pub fn call_raw(&mut self, request: Request) -> Result<String, ClientError> {
+        let retry = is_read_only(&request).then(|| request.clone());
+        match self.call_once(request) {
+            Err(ClientError::Io(e)) if self.hello_pending.is_some() && is_cut(&e) => {
+                let Some(request) = retry else {
+                    return Err(ClientError::Io(e));
+                };
+                *self = Self::connect_with(&self.path.clone(), self.timeout)?;
+                self.call_once(request)
+            }
+            r => r,
+        }
+    }
+
+    /// [`Client::call_raw`] without the retry.
+    fn call_once(&mut self, request: Request) -> Result<String, ClientError> {
         let patience = Patience::for_request(&request, self.timeout);
         let verb = request.verb();
         let id = self.send(request)?;
@@ -583,4 +603,23 @@ mod tests {
             );
         }
     }
+}
+
+/// Whether `request` only reads the daemon's state, so sending it twice changes nothing.
+fn is_read_only(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::List
+            | Request::Ping
+            | Request::Describe { .. }
+            | Request::Env { .. }
+            | Request::Saved
+            | Request::Host
+    )
+}
+
+/// Whether `e` is a connection the daemon cut (reset, closed, broken pipe).
+fn is_cut(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionReset | UnexpectedEof | BrokenPipe | ConnectionAborted)
 }

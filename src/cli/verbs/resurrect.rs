@@ -22,7 +22,7 @@ pub fn run(home: &Home, update_env: bool) -> Result<(), Failure> {
     if !r.skipped.is_empty() {
         let names: Vec<String> = r.skipped.iter().map(|n| format!("\"{n}\"")).collect();
         text.push_str(&format!(
-            "already running, left as they are: {}\n",
+            "already registered, left as they are: {}\n",
             names.join(", ")
         ));
     }
