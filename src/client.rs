@@ -408,13 +408,13 @@ impl Client {
     /// Errors: `Api` for an error reply, `Io` for a broken connection.
     ///
     /// A read-only request (`list`, `describe`, `env`, `ping`, …) whose connection is cut
-    /// before the daemon answered even the hello (a daemon being replaced by `pmx update`,
-    /// or one that died with the connection in its backlog) is sent once more on a new
-    /// connection: the daemon did nothing for it.
+    /// before its reply (a daemon being replaced by `pmx update`, or one that died with
+    /// the connection in its backlog) is sent once more on a new connection: asking twice
+    /// changes nothing.
     pub fn call_raw(&mut self, request: Request) -> Result<String, ClientError> {
         let retry = is_read_only(&request).then(|| request.clone());
         match self.call_once(request) {
-            Err(ClientError::Io(e)) if self.hello_pending.is_some() && is_cut(&e) => {
+            Err(ClientError::Io(e)) if is_cut(&e) => {
                 let Some(request) = retry else {
                     return Err(ClientError::Io(e));
                 };

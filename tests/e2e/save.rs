@@ -157,7 +157,7 @@ fn save_kill_resurrect_brings_back_names_args_env_layers_counts_watch_cron_group
 
     // A second resurrect adds nothing and says so.
     let again = t.ok(&["resurrect"]);
-    assert!(again.contains("already running"), "{again}");
+    assert!(again.contains("already registered"), "{again}");
     assert!(again.contains("\"web api ☃\""), "{again}");
     assert_eq!(settled(&t, 5), before);
 
