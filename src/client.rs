@@ -621,5 +621,8 @@ fn is_read_only(request: &Request) -> bool {
 /// Whether `e` is a connection the daemon cut (reset, closed, broken pipe).
 fn is_cut(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
-    matches!(e.kind(), ConnectionReset | UnexpectedEof | BrokenPipe | ConnectionAborted)
+    matches!(
+        e.kind(),
+        ConnectionReset | UnexpectedEof | BrokenPipe | ConnectionAborted
+    )
 }

@@ -234,7 +234,7 @@ impl AppSup {
         }
         let fd = bind(&key).map_err(|e| {
             tracing::warn!("app {name}: {e}");
-            -e.raw_os_error().unwrap_or(libc::EINVAL)
+            -errno_of(&e)
         })?;
         let mut at = shown(&key);
         if matches!(key, HeldKey::Tcp { port: 0, .. }) {
@@ -282,6 +282,20 @@ fn shown(key: &HeldKey) -> String {
 
 /// Bind the socket `key` asks for as Node's primary does (`net._createServerHandle`): any
 /// address is `::` (dual stack) then `0.0.0.0`.
+/// The errno a Node worker gets for a bind that failed with `e` (positive; the reply
+/// negates it): the OS's own when `e` carries it, else the one its kind stands for, so
+/// the worker says `EADDRINUSE` as plain Node would, not `EINVAL`.
+fn errno_of(e: &std::io::Error) -> i32 {
+    use std::io::ErrorKind::*;
+    e.raw_os_error().unwrap_or(match e.kind() {
+        AddrInUse => libc::EADDRINUSE,
+        AddrNotAvailable => libc::EADDRNOTAVAIL,
+        PermissionDenied => libc::EACCES,
+        NotFound => libc::ENOENT,
+        _ => libc::EINVAL,
+    })
+}
+
 fn bind(key: &HeldKey) -> std::io::Result<OwnedFd> {
     let one = |addr: String| {
         crate::os::listen::bind_one(&addr)
@@ -302,5 +316,34 @@ impl Handler<QueryServer> for AppSup {
     type Result = Result<Lent, i32>;
     fn handle(&mut self, QueryServer(q): QueryServer, _: &mut Context<Self>) -> Self::Result {
         self.query_server(q)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::errno_of;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn a_failed_bind_reaches_a_node_worker_as_the_errno_node_would_say() {
+        let cases = [
+            // What bind_one's wrapped error carries (its kind, not the OS code).
+            (
+                Error::new(ErrorKind::AddrInUse, "cannot listen"),
+                libc::EADDRINUSE,
+            ),
+            (Error::new(ErrorKind::PermissionDenied, "x"), libc::EACCES),
+            (
+                Error::new(ErrorKind::AddrNotAvailable, "x"),
+                libc::EADDRNOTAVAIL,
+            ),
+            (Error::new(ErrorKind::Other, "x"), libc::EINVAL),
+            // The OS's own code wins when there is one.
+            (Error::from_raw_os_error(libc::EADDRINUSE), libc::EADDRINUSE),
+            (Error::from_raw_os_error(libc::EMFILE), libc::EMFILE),
+        ];
+        for (e, want) in cases {
+            assert_eq!(errno_of(&e), want, "{e}");
+        }
     }
 }
