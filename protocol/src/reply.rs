@@ -229,7 +229,9 @@ pub struct Description {
     #[serde(default)]
     pub watch_delay: Option<u64>,
     /// Why the app is not watched though `watch` is on (an inotify limit, naming the
-    /// sysctl to raise; no watched path exists); null otherwise.
+    /// sysctl to raise), or which watched paths do not exist (each is watched once it
+    /// appears; `info.watching` says whether another one is watched meanwhile); null
+    /// otherwise.
     #[serde(default)]
     pub watch_error: Option<String>,
     /// When a file change last restarted the app (ms since the epoch); null when none did.

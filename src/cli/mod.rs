@@ -213,14 +213,50 @@ pub(crate) fn connect(home: &Home) -> Result<Client, Failure> {
 /// [`started`] says.
 fn rows_cmd(home: &Home, req: Request, silent: bool) -> Result<(), Failure> {
     let starting = matches!(req, Request::Start(_));
+    let missing = match &req {
+        Request::Start(r) => missing_watch_paths(&r.apps),
+        _ => Vec::new(),
+    };
     let rows: Vec<ProcessInfo> = connect(home)?.call_as(req)?;
     if starting {
+        warn_missing_watch_paths(&missing);
         return started(&rows, silent);
     }
     if !silent {
         out(&render::table(&rows));
     }
     Ok(())
+}
+
+/// The watched paths of `apps` that do not exist, with their app's name: the daemon
+/// watches their nearest existing ancestor and each one once it appears (the paths as the
+/// daemon takes them: relative ones against the app's cwd).
+pub(crate) fn missing_watch_paths(apps: &[pmx_protocol::AppSpec]) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for spec in apps {
+        let roots = match &spec.app.watch {
+            pmx_config::Watch::Off => continue,
+            pmx_config::Watch::On => vec![spec.cwd.clone()],
+            pmx_config::Watch::Paths(p) => p.iter().map(|p| spec.cwd.join(p)).collect(),
+        };
+        for r in roots {
+            if std::fs::symlink_metadata(&r).is_err() {
+                out.push((spec.app.name.clone(), r));
+            }
+        }
+    }
+    out
+}
+
+/// Say, on stderr, which watched paths do not exist yet (the app runs: a warning, not
+/// an error).
+pub(crate) fn warn_missing_watch_paths(missing: &[(String, PathBuf)]) {
+    for (name, path) in missing {
+        eprintln!(
+            "pmx: warning: app \"{name}\": watch path {} does not exist; it is watched once it appears",
+            path.display()
+        );
+    }
 }
 
 /// Print the rows a start answered (unless `silent`). A start whose instances ended

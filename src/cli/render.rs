@@ -251,10 +251,12 @@ pub fn describe(d: &Description) -> String {
     format!("{t}\n")
 }
 
-/// `describe`'s `watching`: `enabled`, `disabled`, or why not though `watch` is on.
+/// `describe`'s `watching`: `enabled`, `disabled`, or why not though `watch` is on (or,
+/// while it is on, which paths are not watched yet).
 fn watching(d: &Description) -> String {
     match (&d.watch_error, d.info.watching, d.watch_delay.is_some()) {
-        (Some(why), _, _) => format!("disabled: {why}"),
+        (Some(why), true, _) => format!("enabled ({why})"),
+        (Some(why), false, _) => format!("disabled: {why}"),
         (None, true, _) => "enabled".into(),
         (None, false, true) => "disabled (stopped: resumes at start or restart)".into(),
         (None, false, false) => "disabled".into(),

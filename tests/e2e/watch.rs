@@ -614,3 +614,143 @@ fn a_watch_restart_is_published_with_reason_watch() {
     assert_eq!(ev["app"], "w", "{ev}");
     assert_eq!(ev["reason"], "watch", "{ev}");
 }
+
+#[test]
+fn a_watched_directory_deleted_and_recreated_is_watched_again() {
+    let f = Fixture::new(true);
+    let conf = f.t.path("conf");
+    std::fs::create_dir_all(conf.join("sub")).expect("conf");
+    f.start("w", &["--watch-path", "conf"]);
+    f.wait_runs(1);
+    touch(&conf.join("a"));
+    f.t.wait_row("w", "a watch restart", |r| r["restarts"] == 1);
+    // The watched directory goes: a change, and it is not watched meanwhile.
+    std::fs::remove_dir_all(&conf).expect("rm conf");
+    f.t.wait_row("w", "a restart for the removal", |r| r["restarts"] == 2);
+    f.wait_watching("w", false);
+    let d = &f.describe("w")[0];
+    let why = d["watch_error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("conf") && why.contains("does not exist"),
+        "{d}"
+    );
+    // It comes back: its re-creation is a change, and it is watched again.
+    std::fs::create_dir(&conf).expect("mkdir conf");
+    touch(&conf.join("b"));
+    f.t.wait_row("w", "a restart for the re-creation", |r| r["restarts"] == 3);
+    f.wait_watching("w", true);
+    touch(&conf.join("c"));
+    f.t.wait_row("w", "a restart in the new directory", |r| {
+        r["restarts"] == 4
+    });
+    // A directory below it removed and re-created is watched again too.
+    std::fs::create_dir(conf.join("sub")).expect("mkdir sub");
+    f.t.wait_row("w", "a restart for sub", |r| r["restarts"] == 5);
+    std::fs::remove_dir(conf.join("sub")).expect("rm sub");
+    f.t.wait_row("w", "a restart for sub's removal", |r| r["restarts"] == 6);
+    std::fs::create_dir(conf.join("sub")).expect("mkdir sub again");
+    f.t.wait_row("w", "a restart for sub again", |r| r["restarts"] == 7);
+    touch(&conf.join("sub/d"));
+    f.t.wait_row("w", "a restart in the new sub", |r| r["restarts"] == 8);
+    // A restart builds the watches again from the paths as they are now.
+    f.t.ok(&["restart", "w"]);
+    f.t.wait_row("w", "the manual restart", |r| {
+        r["restarts"] == 9 && r["status"] == "online"
+    });
+    f.wait_watching("w", true);
+    touch(&conf.join("e"));
+    f.t.wait_row("w", "a restart after the manual one", |r| {
+        r["restarts"] == 10
+    });
+    // Moved away and back: the same.
+    let away = f.t.path("conf.old");
+    std::fs::rename(&conf, &away).expect("mv conf away");
+    f.t.wait_row("w", "a restart for the move", |r| r["restarts"] == 11);
+    f.wait_watching("w", false);
+    touch(&away.join("f"));
+    f.stays("w", 11, 12);
+    std::fs::rename(&away, &conf).expect("mv conf back");
+    f.t.wait_row("w", "a restart for its return", |r| r["restarts"] == 12);
+    f.wait_watching("w", true);
+    touch(&conf.join("sub/g"));
+    f.t.wait_row("w", "a restart in the returned tree", |r| {
+        r["restarts"] == 13
+    });
+    f.stays("w", 13, 14);
+}
+
+#[test]
+fn a_watch_path_created_after_start_is_watched_once_it_appears() {
+    let f = Fixture::new(true);
+    let later = f.t.path("later");
+    let deep = later.join("deep");
+    let out = f.t.run(&[
+        "start",
+        &f.script,
+        "--name",
+        "w",
+        "--watch-path",
+        "later/deep",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "the app runs: {stderr}");
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("pmx: warning:"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{stderr}");
+    assert!(
+        warned[0].contains(&deep.to_string_lossy().into_owned())
+            && warned[0].contains("does not exist"),
+        "{stderr}"
+    );
+    f.t.wait_status("w", "online");
+    f.wait_runs(1);
+    // Nothing is watched yet, and `describe` says which path is waited for.
+    assert_eq!(f.t.row("w")["watching"], false);
+    let table = f.t.ok(&["describe", "w"]);
+    assert!(table.contains("disabled: "), "{table}");
+    assert!(table.contains("does not exist"), "{table}");
+    // Its parent appearing is no change of the app's path.
+    std::fs::create_dir(&later).expect("mkdir later");
+    touch(&later.join("x"));
+    f.stays("w", 0, 1);
+    // It appears: a change, then watched.
+    std::fs::create_dir(&deep).expect("mkdir deep");
+    f.t.wait_row("w", "a restart for its appearance", |r| r["restarts"] == 1);
+    f.wait_watching("w", true);
+    touch(&deep.join("f"));
+    f.t.wait_row("w", "a restart for a change in it", |r| r["restarts"] == 2);
+    let d = &f.describe("w")[0];
+    assert!(d["watch_error"].is_null(), "{d}");
+    // A path from a file, relative to it, and one that exists: watched meanwhile, the
+    // missing one named.
+    std::fs::create_dir(f.t.path("there")).expect("there");
+    let eco = f.t.path("eco.ron");
+    std::fs::write(
+        &eco,
+        format!(
+            "Ecosystem(apps: [App(name: \"e\", script: \"{}\", watch: [\"sub\", \"there\"])])\n",
+            f.script
+        ),
+    )
+    .expect("eco");
+    let out = f.t.run(&["start", &eco.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}", f.t.path("sub").display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("there does not exist"), "{stderr}");
+    f.wait_watching("e", true);
+    let d = &f.describe("e")[0];
+    let why = d["watch_error"].as_str().unwrap_or_default();
+    assert!(why.contains("sub") && !why.contains("there"), "{d}");
+    let table = f.t.ok(&["describe", "e"]);
+    assert!(table.contains("enabled ("), "{table}");
+    std::fs::create_dir(f.t.path("sub")).expect("sub");
+    f.t.wait_row("e", "a restart for sub", |r| r["restarts"] == 1);
+    touch(&f.t.path("sub/s"));
+    f.t.wait_row("e", "a restart in sub", |r| r["restarts"] == 2);
+}

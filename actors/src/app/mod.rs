@@ -584,6 +584,7 @@ impl Handler<Command> for AppSup {
             return Box::pin(fut::ready(Err(Deleted)));
         }
         let delete = matches!(msg.op, Op::Delete);
+        let rebuild = matches!(msg.op, Op::Start | Op::Restart);
         // Some instances deleted (never all: the Root sends that as the app's delete).
         let some = match (&msg.op, &msg.instances, &msg.ids) {
             (Op::Delete, Some(numbers), Some(_)) => Some(numbers.clone()),
@@ -615,7 +616,7 @@ impl Handler<Command> for AppSup {
             }
         };
         let mut waits = waits;
-        waits.extend(self.sync_watch(ctx));
+        waits.extend(self.sync_watch(rebuild, ctx));
         self.flush();
         Box::pin(
             async move {
@@ -626,7 +627,7 @@ impl Handler<Command> for AppSup {
             .into_actor(self)
             .map(move |(), act, ctx| {
                 // Held flags a stop's completion changed (nothing to wait for then).
-                let _ = act.sync_watch(ctx);
+                let _ = act.sync_watch(false, ctx);
                 act.flush();
                 if let Some(rows) = removed {
                     return Ok(rows);
@@ -647,7 +648,7 @@ impl Handler<Supervise> for AppSup {
     fn handle(&mut self, Supervise(op): Supervise, ctx: &mut Context<Self>) -> Self::Result {
         let delete = matches!(op, Op::Delete);
         let mut waits = self.apply(&op, &None, ctx);
-        waits.extend(self.sync_watch(ctx));
+        waits.extend(self.sync_watch(false, ctx));
         self.flush();
         Box::pin(
             async move {
@@ -657,7 +658,7 @@ impl Handler<Supervise> for AppSup {
             }
             .into_actor(self)
             .map(move |(), act, ctx| {
-                let _ = act.sync_watch(ctx);
+                let _ = act.sync_watch(false, ctx);
                 act.flush();
                 let answer = Supervised {
                     rows: act.infos(),

@@ -9,9 +9,12 @@
 //! `start`/`restart` resume it (PM2 #2441), a crash does not end it (a change restarts a
 //! crashed, errored or finished `policy: Never` app: `pmx dev`'s "waiting for file
 //! changes"). [`AppSup::sync_watch`] runs after every command and spec change, and
-//! registers again only when the paths, globs or delay changed: however often the app is
-//! restarted with `--watch`, it has one registration (PM2 #514). `list`'s `watching` is
-//! true only once the Watch actor answered that it watches.
+//! registers again when the paths, globs or delay changed, and at a `start` or `restart`
+//! (the watches built again from the paths as they are now); a registration replaces the
+//! one before: however often the app is restarted with `--watch`, it has one (PM2 #514).
+//! `list`'s `watching` is true only while the Watch actor says that some watched path has
+//! its watches in place (it tells when a path goes away or appears: [`Status`]); a path
+//! that does not exist is waited for, and `describe` names it.
 //!
 //! On a change: a fork-mode app restarts each instance not held down; a cluster-mode app
 //! is reloaded the rolling way (as `cron` does); a change that comes while a stop or a
@@ -25,7 +28,7 @@ use tokio::sync::oneshot;
 use super::{wall_ms, AppSup};
 use crate::protocol::AppSpec;
 use crate::supervision::instance::{Event, Phase, Reason};
-use crate::watch::{Changed, LogFiles, Register, Unregister};
+use crate::watch::{Changed, LogFiles, Register, Status, Unregister, Watching};
 
 /// What an app registers: its roots, globs and delay.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,20 +87,45 @@ impl Default for WatchState {
     }
 }
 
+impl WatchState {
+    /// What the Watch actor says it watches: `watching` only while some watched path
+    /// has its watches in place; the missing paths are shown by `describe`.
+    fn take(&mut self, now: &Watching) {
+        self.active = now.watching;
+        self.error = (!now.missing.is_empty()).then(|| missing_message(&now.missing));
+    }
+}
+
+/// `describe`'s word on watched paths that do not exist: they are waited for.
+fn missing_message(missing: &[PathBuf]) -> String {
+    let shown: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
+    format!(
+        "{} does not exist (watched once it appears)",
+        shown.join(", ")
+    )
+}
+
 impl AppSup {
     /// Register or unregister with the Watch actor as the spec and the instances say
     /// (see the module's doc); nothing when that is what is registered already. Answers,
     /// for a registration, the receiver settled once the Watch actor answered it (a
     /// command waits for it, so that `start --watch` answers rows that say `watching`
     /// and a change right after it is seen).
-    pub(super) fn sync_watch(&mut self, ctx: &mut Context<Self>) -> Option<oneshot::Receiver<()>> {
+    ///
+    /// `rebuild` (a `start` or `restart`) registers again even when nothing changed: the
+    /// Watch actor builds the watches again from the paths as they are now.
+    pub(super) fn sync_watch(
+        &mut self,
+        rebuild: bool,
+        ctx: &mut Context<Self>,
+    ) -> Option<oneshot::Receiver<()>> {
         let held = self.slots[..self.live()].iter().all(|s| s.fsm.held);
         let want = if self.deleting || held {
             None
         } else {
             wanted(&self.parts.spec)
         };
-        if want == self.watch.registered {
+        if want == self.watch.registered && !(rebuild && want.is_some()) {
             return None;
         }
         let addr = self.parts.shared.watch.clone()?;
@@ -122,13 +150,14 @@ impl AppSup {
             ignore: w.ignore,
             delay_ms: w.delay_ms,
             to: ctx.address().recipient(),
+            status: ctx.address().recipient(),
         });
         ctx.spawn(asked.into_actor(self).map(move |answer, act, _| {
             if act.watch.generation != generation {
                 return;
             }
             match answer {
-                Ok(Ok(_)) => act.watch.active = true,
+                Ok(Ok(now)) => act.watch.take(&now),
                 Ok(Err(why)) => {
                     // The Watch actor said it in pmx.log (a limit once, not per app).
                     tracing::debug!("app {}: not watched: {why}", act.name());
@@ -252,5 +281,17 @@ impl Handler<Changed> for AppSup {
             ctx.cancel_future(h);
         }
         self.watch_restart(msg.path, ctx);
+    }
+}
+
+impl Handler<Status> for AppSup {
+    type Result = ();
+    fn handle(&mut self, msg: Status, _: &mut Context<Self>) {
+        if msg.key != self.watch.key || self.watch.registered.is_none() {
+            return;
+        }
+        self.watch.take(&msg.now);
+        self.dirty = true;
+        self.report();
     }
 }

@@ -12,7 +12,10 @@ use pmx_protocol::{
 
 use crate::cli::specs::{groups_of, load, specs_of, warn_unbuilt};
 use crate::cli::verbs::restart::{app_update, WatchFlags};
-use crate::cli::{caller_cwd, connect, pm2, rows_cmd, start, started, Failure, StartArgs};
+use crate::cli::{
+    caller_cwd, connect, missing_watch_paths, pm2, rows_cmd, start, started,
+    warn_missing_watch_paths, Failure, StartArgs,
+};
 
 /// `pmx start`: `a` the options, `app_args` what followed `--`.
 pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failure> {
@@ -109,8 +112,12 @@ pub fn run(home: &Home, a: StartArgs, app_args: Vec<String>) -> Result<(), Failu
                 restart_existing: false,
                 groups: Vec::new(),
             };
+            let missing = missing_watch_paths(&request.apps);
             return match connect(home)?.call_as::<Vec<ProcessInfo>>(Request::Start(request)) {
-                Ok(rows) => started(&rows, a.silent),
+                Ok(rows) => {
+                    warn_missing_watch_paths(&missing);
+                    started(&rows, a.silent)
+                }
                 // Only with options a restart can carry (`--node-args`): others would be
                 // dropped without a word, so the app's name stays the answer.
                 Err(ClientError::Api(e)) if e.code == ErrorCode::Conflict && !a.force && plain => {

@@ -76,6 +76,7 @@ pub fn apply(
     let eco = load(Path::new(file))?;
     let inherited = crate::cli::start::caller_env();
     let apps = specs_of(&eco, env, only, &inherited)?;
+    let missing = crate::cli::missing_watch_paths(&apps);
     let reply: UpReply = connect(home)?.call_as(Request::Up(UpRequest {
         file: eco.file.clone(),
         inherited,
@@ -93,6 +94,7 @@ pub fn apply(
         }
     }
     if !dry_run {
+        crate::cli::warn_missing_watch_paths(&missing);
         if let Some(why) = crate::cli::group_start_stopped(&reply.processes) {
             return Err(Failure::request(why));
         }

@@ -13,6 +13,16 @@
 //! created (or moved in) later is added as it appears. A watch is shared by every app
 //! that needs its directory (counted).
 //!
+//! A root that does not exist (not yet, or no longer: removed, moved away) is waited for
+//! the way watchexec and notify users do it, without polling: its nearest existing
+//! ancestor gets a non-recursive watch, moved nearer as the ancestors appear; when the
+//! root appears its tree is watched and its appearance counts as a change. A directory
+//! that goes away takes its watches with it (the kernel ends them, notify forgets them),
+//! so every hold on them is forgotten then, and each registration is told ([`Status`])
+//! whether some root is really watched (`list`'s `watching`) and which are missing. A
+//! registration (every `start`/`restart` sends one) builds its watches again from the
+//! paths as they are now.
+//!
 //! An event counts when something was created, removed, renamed, written or had its
 //! metadata changed (a read or an open does not: an app loading its own files would
 //! restart itself). It is dropped when it is under `$PMX_HOME` (pmx's own files: the
@@ -36,7 +46,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
-use notify::{RecursiveMode, Watcher};
+mod tree;
+use tree::{walk, Root};
 
 /// An app's compiled `ignore_watch` (SPEC §4), PM2's defaults included.
 pub use pmx_config::WatchIgnore as Ignore;
@@ -58,9 +69,10 @@ pub struct Changed {
     pub path: PathBuf,
 }
 
-/// Watch `roots` for the app holding `key` (replacing what it had): answers how many
-/// directories are watched, or why nothing is (an inotify limit, with the sysctl to
-/// raise; a bad glob; no root exists).
+/// Watch `roots` for the app holding `key` (replacing what it had, built again from the
+/// paths as they are now): answers what is watched (a path that does not exist is
+/// waited for), or why nothing is (an inotify limit, with the sysctl to raise; a bad
+/// glob).
 #[derive(Message)]
 #[rtype(result = "Result<Watching, String>")]
 pub struct Register {
@@ -74,13 +86,32 @@ pub struct Register {
     pub delay_ms: u64,
     /// Where [`Changed`] goes.
     pub to: Recipient<Changed>,
+    /// Where [`Status`] goes.
+    pub status: Recipient<Status>,
 }
 
-/// What a [`Register`] watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a [`Register`] watches: its answer, and what a [`Status`] says when it changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Watching {
-    /// Directories with an inotify watch for this app.
+    /// Directories with an inotify watch for the app's paths (their trees; a watched
+    /// file's directory); the ancestors waited on are not counted.
     pub dirs: usize,
+    /// Some watched path exists and has its watches in place (`list`'s `watching`).
+    pub watching: bool,
+    /// The watched paths that do not exist (yet), in the order given: each one's nearest
+    /// existing ancestor is watched (non-recursively) until it appears.
+    pub missing: Vec<PathBuf>,
+}
+
+/// What a registration watches changed (a watched path went away, or appeared): sent to
+/// the registration's status recipient.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Status {
+    /// The registration key it is for (a stale one is ignored by the app).
+    pub key: u64,
+    /// What is watched now.
+    pub now: Watching,
 }
 
 /// Stop watching for `key` (a stop by hand, a delete, watch turned off); its pending
@@ -107,12 +138,13 @@ struct Fs(notify::Result<notify::Event>);
 
 /// One app's registration.
 struct Reg {
-    roots: Vec<PathBuf>,
+    roots: Vec<Root>,
     ignore: Ignore,
     delay: Duration,
     to: Recipient<Changed>,
-    /// The directories watched for it.
-    dirs: HashSet<PathBuf>,
+    status: Recipient<Status>,
+    /// What the app was last told (the answer, then each [`Status`]).
+    said: Watching,
     timer: Option<SpawnHandle>,
     last: Option<PathBuf>,
 }
@@ -120,7 +152,27 @@ struct Reg {
 impl Reg {
     /// `path` relative to the root holding it, if one does (a file root: itself only).
     fn rel<'p>(&self, path: &'p Path) -> Option<&'p Path> {
-        self.roots.iter().find_map(|r| path.strip_prefix(r).ok())
+        self.roots
+            .iter()
+            .find_map(|r| path.strip_prefix(&r.path).ok())
+    }
+
+    /// What it watches now.
+    fn now(&self) -> Watching {
+        let dirs: HashSet<&PathBuf> = self.roots.iter().flat_map(|r| &r.dirs).collect();
+        Watching {
+            dirs: dirs.len(),
+            watching: self
+                .roots
+                .iter()
+                .any(|r| r.anchor.is_none() && !r.dirs.is_empty()),
+            missing: self
+                .roots
+                .iter()
+                .filter(|r| r.anchor.is_some())
+                .map(|r| r.path.clone())
+                .collect(),
+        }
     }
 }
 
@@ -129,7 +181,8 @@ pub struct Watch {
     home: PathBuf,
     watcher: Option<notify::RecommendedWatcher>,
     regs: HashMap<u64, Reg>,
-    /// Every directory with an inotify watch, and how many registrations need it.
+    /// Every directory with an inotify watch, and how many holds it has (a root's tree
+    /// or an anchor of a registration).
     dirs: HashMap<PathBuf, u32>,
     /// Log files by directory: their names.
     logs: HashMap<u64, Vec<PathBuf>>,
@@ -155,33 +208,6 @@ pub fn limit_message(e: &notify::Error) -> Option<String> {
         },
         _ => None,
     }
-}
-
-/// Every directory below `root` to watch (`root` first), skipping what `ignore` ignores,
-/// `home` and symbolic links (not followed: a link out of the tree would watch elsewhere).
-fn walk(root: &Path, under: &Path, ignore: &Ignore, home: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![under.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        out.push(d);
-        for e in entries.flatten() {
-            if !e.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            let p = e.path();
-            if p.starts_with(home) {
-                continue;
-            }
-            if p.strip_prefix(root).is_ok_and(|rel| ignore.ignored(rel)) {
-                continue;
-            }
-            stack.push(p);
-        }
-    }
-    out
 }
 
 /// Whether the event says the tree changed (not a read or an open).
@@ -239,66 +265,6 @@ impl Watch {
             .ok_or_else(|| "no file watcher".to_string())
     }
 
-    /// Add `dirs` for `key`. Errors: a limit (the message), the ones added kept (the
-    /// caller gives them back).
-    fn add_dirs(
-        &mut self,
-        key: u64,
-        dirs: Vec<PathBuf>,
-        ctx: &mut Context<Self>,
-    ) -> Result<(), String> {
-        for d in dirs {
-            if self.regs.get(&key).is_some_and(|r| r.dirs.contains(&d)) {
-                continue;
-            }
-            let count = self.dirs.get(&d).copied().unwrap_or(0);
-            if count == 0 {
-                let w = self.watcher(ctx)?;
-                if let Err(e) = w.watch(&d, RecursiveMode::NonRecursive) {
-                    if let Some(why) = limit_message(&e) {
-                        self.say_limit(&why);
-                        return Err(why);
-                    }
-                    // Gone meanwhile, unreadable: nothing to watch there.
-                    tracing::debug!("watch {}: {e}", d.display());
-                    continue;
-                }
-            }
-            self.dirs.insert(d.clone(), count + 1);
-            if let Some(r) = self.regs.get_mut(&key) {
-                r.dirs.insert(d);
-            }
-        }
-        Ok(())
-    }
-
-    /// Give back `key`'s watch of `d` (the inotify watch goes with the last user).
-    fn release(&mut self, d: &Path) {
-        let Some(n) = self.dirs.get_mut(d) else {
-            return;
-        };
-        *n -= 1;
-        if *n == 0 {
-            self.dirs.remove(d);
-            if let Some(w) = self.watcher.as_mut() {
-                let _ = w.unwatch(d);
-            }
-        }
-    }
-
-    /// Forget `key`'s registration: its watches and its timer.
-    fn drop_reg(&mut self, key: u64, ctx: &mut Context<Self>) {
-        let Some(reg) = self.regs.remove(&key) else {
-            return;
-        };
-        if let Some(h) = reg.timer {
-            ctx.cancel_future(h);
-        }
-        for d in &reg.dirs {
-            self.release(d);
-        }
-    }
-
     /// Whether `path` is a log file of an app, or one of its rotated siblings.
     fn is_log(&self, path: &Path) -> bool {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
@@ -335,20 +301,32 @@ impl Watch {
 
     fn on_event(&mut self, ev: notify::Event, ctx: &mut Context<Self>) {
         if ev.need_rescan() {
-            // The kernel's queue overflowed: something changed, where is unknown.
-            let all: Vec<(u64, PathBuf)> = self
-                .regs
-                .iter()
-                .filter_map(|(k, r)| r.roots.first().map(|p| (*k, p.clone())))
-                .collect();
-            for (k, p) in all {
-                self.bump(k, &p, ctx);
+            // The kernel's queue overflowed: something changed, where is unknown; every
+            // root is brought in line with the disk.
+            let keys: Vec<u64> = self.regs.keys().copied().collect();
+            for k in keys {
+                let n = self.regs.get(&k).map_or(0, |r| r.roots.len());
+                for i in 0..n {
+                    let _ = self.settle(k, i, ctx);
+                }
+                self.tell(k);
+                if let Some(p) = self.regs.get(&k).and_then(|r| r.roots.first()) {
+                    let p = p.path.clone();
+                    self.bump(k, &p, ctx);
+                }
             }
             return;
         }
         if !counts(&ev.kind) {
             return;
         }
+        let created = matches!(
+            ev.kind,
+            EventKind::Create(_)
+                | EventKind::Modify(ModifyKind::Name(
+                    RenameMode::To | RenameMode::Any | RenameMode::Both
+                ))
+        );
         let appeared = matches!(
             ev.kind,
             EventKind::Create(CreateKind::Folder | CreateKind::Any)
@@ -364,44 +342,40 @@ impl Watch {
             if path.starts_with(&self.home) || self.is_log(path) {
                 continue;
             }
+            if left {
+                self.forget_under(path);
+            }
+            if left || created {
+                // A watched path (or an ancestor) went away, or one waited for (or an
+                // ancestor of it) appeared.
+                self.settle_under(path, left, ctx);
+            }
             let hit: Vec<u64> = self
                 .regs
                 .iter()
                 .filter(|(_, r)| r.rel(path).is_some_and(|rel| !r.ignore.ignored(rel)))
                 .map(|(k, _)| *k)
                 .collect();
-            if hit.is_empty() {
-                continue;
-            }
             let is_dir = appeared && std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
             for key in hit {
                 self.bump(key, path, ctx);
-                if is_dir {
-                    let Some(reg) = self.regs.get(&key) else {
-                        continue;
-                    };
-                    let Some(root) = reg.roots.iter().find(|r| path.starts_with(r)).cloned() else {
-                        continue;
-                    };
-                    let dirs = walk(&root, path, &reg.ignore, &self.home);
-                    // A limit here is said once; the tree stays watched as it was.
-                    let _ = self.add_dirs(key, dirs, ctx);
+                if !is_dir {
+                    continue;
                 }
-                if left {
-                    let gone: Vec<PathBuf> = self.regs.get(&key).map_or_else(Vec::new, |r| {
-                        r.dirs
-                            .iter()
-                            .filter(|d| d.starts_with(path))
-                            .cloned()
-                            .collect()
-                    });
-                    for d in gone {
-                        if let Some(r) = self.regs.get_mut(&key) {
-                            r.dirs.remove(&d);
-                        }
-                        self.release(&d);
-                    }
-                }
+                let Some(reg) = self.regs.get(&key) else {
+                    continue;
+                };
+                let Some(idx) = reg
+                    .roots
+                    .iter()
+                    .position(|r| r.anchor.is_none() && path.starts_with(&r.path))
+                else {
+                    continue;
+                };
+                let dirs = walk(&reg.roots[idx].path, path, &reg.ignore, &self.home);
+                // A limit here is said once; the tree stays watched as it was.
+                let _ = self.add_dirs(key, idx, dirs, ctx);
+                self.tell(key);
             }
         }
     }
@@ -414,48 +388,51 @@ impl Actor for Watch {
 impl Handler<Register> for Watch {
     type Result = Result<Watching, String>;
     fn handle(&mut self, msg: Register, ctx: &mut Context<Self>) -> Self::Result {
+        // Built again from the paths as they are now (a restart re-registers).
         self.drop_reg(msg.key, ctx);
         let ignore = Ignore::new(&msg.ignore)?;
-        let mut roots = Vec::new();
-        let mut dirs = Vec::new();
-        for r in msg.roots {
-            match std::fs::metadata(&r) {
-                Ok(m) if m.is_dir() => {
-                    dirs.extend(walk(&r, &r, &ignore, &self.home));
-                    roots.push(r);
-                }
-                Ok(_) => {
-                    // A file: its directory is watched (an editor that saves by renaming
-                    // a new file over it would leave a watch of the file itself behind).
-                    if let Some(p) = r.parent() {
-                        dirs.push(p.to_path_buf());
-                    }
-                    roots.push(r);
-                }
-                Err(e) => tracing::warn!("watch {}: {e}; not watched", r.display()),
-            }
-        }
-        if roots.is_empty() {
-            return Err("no watched path exists".to_string());
-        }
+        let key = msg.key;
+        let roots: Vec<Root> = msg
+            .roots
+            .into_iter()
+            .map(|path| Root {
+                path,
+                dirs: HashSet::new(),
+                anchor: None,
+            })
+            .collect();
+        let n = roots.len();
         self.regs.insert(
-            msg.key,
+            key,
             Reg {
                 roots,
                 ignore,
                 delay: Duration::from_millis(msg.delay_ms),
                 to: msg.to,
-                dirs: HashSet::new(),
+                status: msg.status,
+                said: Watching::default(),
                 timer: None,
                 last: None,
             },
         );
-        if let Err(why) = self.add_dirs(msg.key, dirs, ctx) {
-            self.drop_reg(msg.key, ctx);
-            return Err(why);
+        for i in 0..n {
+            if let Err(why) = self.settle(key, i, ctx) {
+                self.drop_reg(key, ctx);
+                return Err(why);
+            }
         }
-        let n = self.regs.get(&msg.key).map_or(0, |r| r.dirs.len());
-        Ok(Watching { dirs: n })
+        let Some(reg) = self.regs.get_mut(&key) else {
+            return Err("no file watcher".into());
+        };
+        let now = reg.now();
+        reg.said = now.clone();
+        for m in &now.missing {
+            tracing::warn!(
+                "watch {}: does not exist; watched once it appears",
+                m.display()
+            );
+        }
+        Ok(now)
     }
 }
 
@@ -496,89 +473,4 @@ impl Handler<Fs> for Watch {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inotify_limits_name_their_sysctl() {
-        let cases = [
-            (
-                notify::Error::new(notify::ErrorKind::MaxFilesWatch),
-                Some("fs.inotify.max_user_watches"),
-            ),
-            (
-                notify::Error::io(std::io::Error::from_raw_os_error(libc::ENOSPC)),
-                Some("fs.inotify.max_user_watches"),
-            ),
-            (
-                notify::Error::io(std::io::Error::from_raw_os_error(libc::EMFILE)),
-                Some("fs.inotify.max_user_instances"),
-            ),
-            (
-                notify::Error::io(std::io::Error::from_raw_os_error(libc::EACCES)),
-                None,
-            ),
-            (notify::Error::new(notify::ErrorKind::PathNotFound), None),
-        ];
-        for (e, want) in cases {
-            let got = limit_message(&e);
-            match want {
-                Some(sysctl) => {
-                    let got = got.unwrap_or_default();
-                    assert!(got.contains(sysctl), "{e:?}: {got}");
-                }
-                None => assert_eq!(got, None, "{e:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn log_files_and_their_rotated_siblings_are_pmx_s_own() {
-        let mut w = Watch::new("/h".into());
-        w.logs.insert(
-            1,
-            vec!["/srv/app/out.log".into(), "/srv/app/logs/err".into()],
-        );
-        let cases = [
-            ("/srv/app/out.log", true),
-            ("/srv/app/out.log.1", true),
-            ("/srv/app/out.log.3.gz", true),
-            ("/srv/app/logs/err", true),
-            ("/srv/app/logs/err.2", true),
-            ("/srv/app/out.logger", false),
-            ("/srv/app/sub/out.log", false),
-            ("/srv/app/server.js", false),
-            ("/srv/app/logs/error", false),
-        ];
-        for (p, want) in cases {
-            assert_eq!(w.is_log(Path::new(p)), want, "{p}");
-        }
-    }
-
-    #[test]
-    fn only_changes_count() {
-        use notify::event::{DataChange, MetadataKind, RemoveKind};
-        let cases = [
-            (EventKind::Create(CreateKind::File), true),
-            (EventKind::Remove(RemoveKind::File), true),
-            (EventKind::Modify(ModifyKind::Data(DataChange::Any)), true),
-            (
-                EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
-                true,
-            ),
-            (
-                EventKind::Access(AccessKind::Close(AccessMode::Write)),
-                true,
-            ),
-            (EventKind::Access(AccessKind::Open(AccessMode::Any)), false),
-            (
-                EventKind::Access(AccessKind::Close(AccessMode::Read)),
-                false,
-            ),
-            (EventKind::Other, false),
-        ];
-        for (k, want) in cases {
-            assert_eq!(counts(&k), want, "{k:?}");
-        }
-    }
-}
+mod tests;
