@@ -298,7 +298,7 @@ fn monit_says_so_and_exits_1_when_the_daemon_goes_away() {
     };
     tmux.wait_screen("the table", |s| table_row(s, "sleepy").is_some());
     t.ok(&["kill"]);
-    let after = tmux.wait_screen("monit's exit", |s| s.contains("MONIT-EXIT="));
+    let after = tmux.wait_screen("monit's exit and the terminal's modes", stty_shown);
     assert!(after.contains("MONIT-EXIT=1"), "{after}");
     assert!(after.contains("pmx: the daemon went away"), "{after}");
     assert!(after.split_whitespace().any(|w| w == "icanon"), "{after}");
