@@ -337,7 +337,7 @@ mod tests {
                 Error::new(ErrorKind::AddrNotAvailable, "x"),
                 libc::EADDRNOTAVAIL,
             ),
-            (Error::new(ErrorKind::Other, "x"), libc::EINVAL),
+            (Error::other("x"), libc::EINVAL),
             // The OS's own code wins when there is one.
             (Error::from_raw_os_error(libc::EADDRINUSE), libc::EADDRINUSE),
             (Error::from_raw_os_error(libc::EMFILE), libc::EMFILE),
