@@ -535,6 +535,28 @@ fn connect_within(path: &Path, timeout: Duration) -> Result<UnixStream, ClientEr
     Ok(stream)
 }
 
+/// Whether `request` only reads the daemon's state, so sending it twice changes nothing.
+fn is_read_only(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::List
+            | Request::Ping
+            | Request::Describe { .. }
+            | Request::Env { .. }
+            | Request::Saved
+            | Request::Host
+    )
+}
+
+/// Whether `e` is a connection the daemon cut (reset, closed, broken pipe).
+fn is_cut(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionReset | UnexpectedEof | BrokenPipe | ConnectionAborted
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -603,26 +625,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Whether `request` only reads the daemon's state, so sending it twice changes nothing.
-fn is_read_only(request: &Request) -> bool {
-    matches!(
-        request,
-        Request::List
-            | Request::Ping
-            | Request::Describe { .. }
-            | Request::Env { .. }
-            | Request::Saved
-            | Request::Host
-    )
-}
-
-/// Whether `e` is a connection the daemon cut (reset, closed, broken pipe).
-fn is_cut(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionReset | UnexpectedEof | BrokenPipe | ConnectionAborted
-    )
 }
