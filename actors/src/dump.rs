@@ -39,6 +39,10 @@ pub struct Dump {
     pub apps: Vec<SavedApp>,
     /// Every supervision group, in the registry's order.
     pub groups: Vec<SavedGroup>,
+    /// `pmx web`'s setting when it was on (a dump written before `pmx web` existed, or
+    /// with the service off, has none: `resurrect` leaves it off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<crate::web::WebSetting>,
 }
 
 /// One saved app.

@@ -33,3 +33,4 @@ pub mod session;
 pub mod supervision;
 pub mod update;
 pub mod watch;
+pub mod web;

@@ -68,6 +68,10 @@ impl Home {
     pub fn dump(&self) -> PathBuf {
         self.dir.join("dump.ron")
     }
+    /// `web.token`, the bearer token `pmx web` requires (0600; issue 25).
+    pub fn web_token(&self) -> PathBuf {
+        self.dir.join("web.token")
+    }
     /// `dump.ron.bak`, the saved list before the last `pmx save`.
     pub fn dump_bak(&self) -> PathBuf {
         self.dir.join("dump.ron.bak")

@@ -20,6 +20,7 @@ pub mod home;
 mod parse;
 mod reply;
 pub mod spec;
+mod web;
 
 pub use event::Event;
 pub use home::Home;
@@ -30,6 +31,7 @@ pub use reply::{
     UpReply, UpdateReply,
 };
 pub use spec::{is_node, App, AppSpec, EnvLayers, Group};
+pub use web::{tail, LogTail, WebReply, WebRequest, DEFAULT_LISTEN};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -165,6 +167,8 @@ pub enum Request {
     /// Whether the running set is the one `dump.ron` holds (the last line of `pmx
     /// list`): [`SavedReply`].
     Saved,
+    /// Start, move or stop the daemon's HTTP service (`pmx web`): [`WebReply`].
+    Web(WebRequest),
     /// Turn the connection into an event stream ([`Event`]); it takes no more requests.
     Subscribe {
         /// Only these app names (all when absent).
@@ -218,6 +222,7 @@ impl Request {
             Request::Save { .. } => "save",
             Request::Resurrect { .. } => "resurrect",
             Request::Saved => "saved",
+            Request::Web(_) => "web",
             Request::Subscribe { .. } => "subscribe",
         }
     }
@@ -248,6 +253,7 @@ pub const VERBS: &[&str] = &[
     "save",
     "resurrect",
     "saved",
+    "web",
 ];
 
 /// `start`: apps fully resolved by the client (paths absolute, environment layers read).
@@ -444,6 +450,9 @@ pub enum ErrorCode {
     InvalidConfig,
     /// Anything else: the daemon failed.
     Internal,
+    /// An HTTP request to `pmx web` without the bearer token it requires (HTTP 401;
+    /// never on the socket).
+    Unauthorized,
 }
 
 /// An error reply's body.

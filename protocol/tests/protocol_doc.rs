@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use pmx_protocol::{
     parse_request, Description, EnvReply, ErrorCode, Event, HelloReply, HostReply, PingReply,
     ProcessInfo, Reply, ResurrectReply, SaveReply, SavedReply, Status, UpReply, UpdateReply,
-    MAX_LINE, VERBS,
+    WebReply, MAX_LINE, VERBS,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -132,6 +132,7 @@ fn check_result(ty: &str, v: &Value) -> Result<(), String> {
         "SaveReply" => round_trip::<SaveReply>(v).map(drop),
         "ResurrectReply" => round_trip::<ResurrectReply>(v).map(drop),
         "SavedReply" => round_trip::<SavedReply>(v).map(drop),
+        "WebReply" => round_trip::<WebReply>(v).map(drop),
         "UpdateReply" => round_trip::<UpdateReply>(v).map(drop),
         "subscribed" if v == &json!({"subscribed": true}) => Ok(()),
         "killed" if v == &json!({"killed": true}) => Ok(()),
@@ -152,6 +153,7 @@ fn result_type(verb: &str) -> &'static str {
         "save" => "SaveReply",
         "resurrect" => "ResurrectReply",
         "saved" => "SavedReply",
+        "web" => "WebReply",
         "subscribe" => "subscribed",
         "kill" => "killed",
         "update" => "UpdateReply",
@@ -173,6 +175,7 @@ fn all_codes() -> Vec<ErrorCode> {
         ErrorCode::Conflict,
         ErrorCode::InvalidConfig,
         ErrorCode::Internal,
+        ErrorCode::Unauthorized,
     ];
     for c in &codes {
         match c {
@@ -185,7 +188,8 @@ fn all_codes() -> Vec<ErrorCode> {
             | ErrorCode::NotFound
             | ErrorCode::Conflict
             | ErrorCode::InvalidConfig
-            | ErrorCode::Internal => {}
+            | ErrorCode::Internal
+            | ErrorCode::Unauthorized => {}
         }
     }
     codes

@@ -105,6 +105,8 @@ pub enum Cmd {
     Startup(StartupArgs),
     /// `pmx unstartup`
     Unstartup(UnstartupArgs),
+    /// `pmx web`
+    Web(WebArgs),
 }
 
 /// Make the running set match an ecosystem file.
@@ -563,6 +565,23 @@ pub struct SaveArgs {
     /// replace a dump that holds apps with an empty list
     #[argh(switch, short = 'f')]
     pub force: bool,
+}
+
+/// Serve the JSON API and Prometheus metrics over HTTP from the daemon (loopback by
+/// default; any other address requires a bearer token), or stop serving.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "web", help_triggers("-h", "--help"))]
+pub struct WebArgs {
+    /// address and port to listen on (default 127.0.0.1:9615)
+    #[argh(option)]
+    pub listen: Option<String>,
+    /// require `Authorization: Bearer <token>` on loopback too (a new token is written to
+    /// $PMX_HOME/web.token and printed once)
+    #[argh(switch)]
+    pub token: bool,
+    /// stop serving
+    #[argh(switch)]
+    pub stop: bool,
 }
 
 /// Bring back the apps saved by `pmx save` (dump.ron, else dump.ron.bak), each with its

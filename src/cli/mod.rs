@@ -187,6 +187,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         Cmd::Resurrect(a) => verbs::resurrect::run(&home, a.update_env),
         Cmd::Startup(a) => verbs::startup::run(&home, a),
         Cmd::Unstartup(a) => verbs::startup::remove(a),
+        Cmd::Web(a) => verbs::web::run(&home, a),
         // Read as a start before argh (above): only their `--help` gets here.
         Cmd::Run(_) | Cmd::Dev(_) => Ok(()),
     }

@@ -53,3 +53,4 @@ mod up_changes;
 mod up_stopped;
 mod update;
 mod watch;
+mod web;

@@ -70,7 +70,24 @@ fn dump() -> Dump {
             },
             source: Some("/srv/x y/ecosystem.ron".into()),
         }],
+        web: Some(crate::web::WebSetting {
+            listen: "0.0.0.0:9615".into(),
+            token: true,
+        }),
     }
+}
+
+#[test]
+fn a_dump_without_web_reads_as_web_off_and_web_reads_back() {
+    let mut d = dump();
+    let with = d.encode().expect("encodes");
+    assert!(with.contains("web: Some("), "{with}");
+    assert_eq!(Dump::decode(&with).expect("decodes").web, d.web);
+    d.web = None;
+    let without = d.encode().expect("encodes");
+    // A dump written before `pmx web` existed has no `web` field at all.
+    assert!(!without.contains("web:"), "{without}");
+    assert_eq!(Dump::decode(&without).expect("decodes").web, None);
 }
 
 #[test]

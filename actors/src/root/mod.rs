@@ -93,6 +93,8 @@ pub struct Root {
     /// The registry changed since its state was last stored in the fd holder (set by the
     /// change hook; see [`Root::persist`]).
     dirty: Rc<std::cell::Cell<bool>>,
+    /// `pmx web`'s service while it is on (None: off, no Web actor).
+    web: Option<verbs::WebRunning>,
 }
 
 /// The error of a start or `up` that a shutdown overtook: its apps were stopped (or will
@@ -189,6 +191,7 @@ impl Root {
             dump_seen: None,
             spec_hashes: Default::default(),
             dirty,
+            web: None,
         }
     }
 
@@ -458,6 +461,7 @@ impl Root {
             Request::Save { force } => self.save(force),
             Request::Resurrect { update_env, env } => self.resurrect(update_env, env, ctx),
             Request::Saved => self.saved(),
+            Request::Web(req) => Box::pin(fut::ready(self.web(req, ctx))),
             Request::Host => {
                 if let Some(h) = self.parts.latest.host(std::time::Instant::now()) {
                     return Box::pin(fut::ready(to_json(&h)));

@@ -73,6 +73,7 @@ pub fn snapshot<A: Clone, G>(reg: &Registry<A, G>) -> Dump {
         environments: environments.iter().map(|e| (**e).clone()).collect(),
         apps,
         groups,
+        web: None,
     }
 }
 

@@ -60,43 +60,8 @@ fn split_stamp<'a>(
     Some((time, message))
 }
 
-/// The last `n` lines of `path`, read backwards in chunks so a large file costs only
-/// its end. A line longer than 1 MiB (pmx writes longer lines in 1 MiB pieces, and bytes
-/// without newlines as they come) shows its last MiB: at most `n` + 1 MiB are read.
-/// Missing files have no lines.
-pub fn tail(path: &Path, n: usize) -> Vec<String> {
-    const CHUNK: u64 = 64 * 1024;
-    const MAX_LINE: u64 = 1 << 20;
-    if n == 0 {
-        return Vec::new();
-    }
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    let Ok(len) = f.seek(SeekFrom::End(0)) else {
-        return Vec::new();
-    };
-    let budget = (n as u64).saturating_add(1).saturating_mul(MAX_LINE);
-    // Chunks from the end backwards; n lines need n+1 newlines before them (or the start).
-    let mut chunks: Vec<Vec<u8>> = Vec::new();
-    let (mut start, mut newlines, mut read) = (len, 0usize, 0u64);
-    while start > 0 && newlines <= n && read < budget {
-        let from = start.saturating_sub(CHUNK);
-        let mut chunk = vec![0u8; (start - from) as usize];
-        if f.seek(SeekFrom::Start(from)).is_err() || f.read_exact(&mut chunk).is_err() {
-            break;
-        }
-        newlines += chunk.iter().filter(|b| **b == b'\n').count();
-        read += chunk.len() as u64;
-        chunks.push(chunk);
-        start = from;
-    }
-    let buf: Vec<u8> = chunks.into_iter().rev().flatten().collect();
-    let text = String::from_utf8_lossy(&buf);
-    let lines: Vec<&str> = text.lines().collect();
-    let skip = lines.len().saturating_sub(n);
-    lines[skip..].iter().map(|l| l.to_string()).collect()
-}
+/// The last `n` lines of `path` (shared with the daemon's `GET /api/logs`).
+pub use pmx_protocol::tail;
 
 /// A file's modification time (the time of lines that carry none); now if unknown.
 fn mtime(path: &Path) -> chrono::DateTime<chrono::Local> {

@@ -30,3 +30,4 @@ pub mod startup;
 pub mod stop;
 pub mod up;
 pub mod update;
+pub mod web;

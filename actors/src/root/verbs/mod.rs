@@ -10,3 +10,7 @@ mod scale;
 mod signal;
 mod start;
 mod up;
+mod web;
+
+pub(in crate::root) use web::TokenSource;
+pub use web::WebRunning;

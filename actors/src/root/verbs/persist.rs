@@ -12,6 +12,7 @@ use crate::app::{AppSup, Command, Op, SpawnErrors};
 use crate::dump::{self, LoadError, SavedStatus, WriteError};
 use crate::protocol::{ApiError, AppSpec, ErrorCode, ResurrectReply, SaveReply, SavedReply};
 use crate::root::snapshot;
+use crate::root::verbs::TokenSource;
 use crate::root::{fail, shutting_down, to_json, validate_specs, Answer, Root};
 
 /// The reason an instance saved `errored` is marked with when resurrected.
@@ -26,7 +27,8 @@ impl Root {
     /// `force`); `internal` naming the file and why when it cannot be written (both
     /// files left as they were).
     pub(in crate::root) fn save(&mut self, force: bool) -> Answer {
-        let dump = snapshot::snapshot(&self.reg);
+        let mut dump = snapshot::snapshot(&self.reg);
+        dump.web = self.web_setting();
         let reply = SaveReply {
             file: self.parts.home.dump(),
             apps: dump.apps.len(),
@@ -126,6 +128,17 @@ impl Root {
             tracing::warn!("resurrect: {w}");
         }
         let environments = loaded.dump.shared_environments();
+        // `pmx web` comes back as saved, with the token its file still holds (unless
+        // this daemon serves already: what runs is kept, as a registered app is).
+        if let Some(setting) = loaded.dump.web.clone().filter(|_| self.web.is_none()) {
+            let listen = setting.listen.clone();
+            if let Err(e) = self.serve_web(setting, TokenSource::Kept, ctx) {
+                warnings.push(format!(
+                    "web service on {listen} not restored: {}",
+                    e.message
+                ));
+            }
+        }
         let asked = env.filter(|_| update_env).map(Arc::new);
         let mut skipped = Vec::new();
         let mut created: Vec<(String, Addr<AppSup>, Plan)> = Vec::new();

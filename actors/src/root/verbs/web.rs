@@ -1,0 +1,150 @@
+//! `web`: start, move or stop the daemon's HTTP service (`pmx web`, issue 25), and its
+//! part in `save`/`resurrect` (the setting is daemon state, like the apps).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use actix::prelude::*;
+use serde_json::value::RawValue;
+
+use crate::protocol::{ApiError, WebReply, WebRequest, DEFAULT_LISTEN};
+use crate::root::{to_json, Root};
+use crate::web::{self, StopWeb, Web, WebSetting, WebState};
+
+/// The service while it is on: its setting, its actor, the token it checks.
+pub struct WebRunning {
+    /// What `save` stores.
+    pub setting: WebSetting,
+    addr: Addr<Web>,
+    token: Rc<RefCell<Option<String>>>,
+}
+
+/// Where a required token comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(in crate::root) enum TokenSource {
+    /// A new one (`pmx web --token`, or a new non-loopback address).
+    New,
+    /// The one `web.token` holds (`resurrect`), a new one when it holds none.
+    Kept,
+}
+
+impl Root {
+    /// `web`: stop the service, or serve `listen` (the default address when absent),
+    /// with a token when asked or when the address is not loopback. Asked again on the
+    /// address served, only the token setting changes; on another, the new socket is
+    /// bound before the old one closes. Errors: `bad_request` for an address that does
+    /// not parse or cannot be bound, `conflict` for a port in use, `internal` when the
+    /// token file cannot be written.
+    pub(in crate::root) fn web(
+        &mut self,
+        req: WebRequest,
+        ctx: &mut Context<Self>,
+    ) -> Result<Box<RawValue>, ApiError> {
+        if req.stop {
+            if let Some(running) = self.web.take() {
+                running.addr.do_send(StopWeb);
+                tracing::info!("web: stopped serving {}", running.setting.listen);
+            }
+            return to_json(&WebReply {
+                listening: None,
+                token_required: false,
+                token_file: None,
+                token: None,
+            });
+        }
+        let listen = req.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let addr = web::parse_listen(listen)?;
+        let setting = WebSetting {
+            listen: addr.to_string(),
+            token: req.token || !addr.ip().is_loopback(),
+        };
+        let reply = self.serve_web(setting, TokenSource::New, ctx)?;
+        to_json(&reply)
+    }
+
+    /// Serve `setting` (see [`Root::web`]); the answer carries a token only when it is new.
+    pub(in crate::root) fn serve_web(
+        &mut self,
+        setting: WebSetting,
+        source: TokenSource,
+        ctx: &mut Context<Self>,
+    ) -> Result<WebReply, ApiError> {
+        let addr = web::parse_listen(&setting.listen)?;
+        let home = self.parts.home.clone();
+        let token = match (setting.token, source) {
+            (false, _) => None,
+            (true, TokenSource::Kept) if web::read_token(&home).is_some() => web::read_token(&home),
+            (true, _) => Some(web::new_token()?),
+        };
+        let fresh = match (&token, source) {
+            (Some(t), TokenSource::New) => Some(t.clone()),
+            (Some(t), TokenSource::Kept) if web::read_token(&home).as_ref() != Some(t) => {
+                Some(t.clone())
+            }
+            _ => None,
+        };
+        // The listener first: a refusal changes nothing, the token file included.
+        let same_address = self
+            .web
+            .as_ref()
+            .is_some_and(|r| r.setting.listen == setting.listen);
+        let listener = if same_address {
+            None
+        } else {
+            Some(web::bind(addr)?)
+        };
+        if let Some(t) = &fresh {
+            web::write_token(&home, t)?;
+        }
+        let reply = WebReply {
+            listening: Some(setting.listen.clone()),
+            token_required: setting.token,
+            token_file: setting.token.then(|| home.web_token()),
+            token: fresh,
+        };
+        match (listener, self.web.as_mut()) {
+            (None, Some(running)) => {
+                *running.token.borrow_mut() = token;
+                running.setting = setting;
+            }
+            (listener, _) => {
+                let Some(listener) = listener else {
+                    return Err(ApiError::new(
+                        crate::protocol::ErrorCode::Internal,
+                        "web: no socket bound",
+                    ));
+                };
+                let cell = Rc::new(RefCell::new(token));
+                let state = WebState {
+                    root: ctx.address(),
+                    token: cell.clone(),
+                    home,
+                };
+                let actor = Web::new(listener, state).start();
+                if let Some(old) = self.web.take() {
+                    old.addr.do_send(StopWeb);
+                }
+                tracing::info!(
+                    "web: serving http://{}{}",
+                    setting.listen,
+                    if setting.token {
+                        " (bearer token required)"
+                    } else {
+                        ""
+                    }
+                );
+                self.web = Some(WebRunning {
+                    setting,
+                    addr: actor,
+                    token: cell,
+                });
+            }
+        }
+        Ok(reply)
+    }
+
+    /// The setting `save` stores (None: the service is off).
+    pub(in crate::root) fn web_setting(&self) -> Option<WebSetting> {
+        self.web.as_ref().map(|r| r.setting.clone())
+    }
+}

@@ -1,0 +1,353 @@
+//! The HTTP routes of `pmx web`: each one a socket request sent to the Root as [`Api`],
+//! answered with the socket's own JSON (the same serde types, no second shape), its
+//! errors as `{"error":{"code","message"}}` with an HTTP status per code.
+//!
+//! - `GET /api/processes`: `list`.
+//! - `GET /api/processes/<target>`: `describe`.
+//! - `POST /api/processes/<target>/{restart,reload,stop,start}`: that verb's rows
+//!   (`start` of a registered app is `restart`, as `pmx start <name>` and PM2's are).
+//! - `GET /api/logs/<target>?lines=N`: the last N lines (default 15) of each log file of
+//!   the target, as `pmx logs --nostream` reads them: [`LogTail`]s.
+//! - `GET /metrics`: the Prometheus text (`prometheus.rs`).
+//!
+//! With a token in force every route (an unknown one too) first checks
+//! `Authorization: Bearer <token>`: 401 `unauthorized` without it.
+
+use std::rc::Rc;
+
+use actix_http::HttpService;
+use actix_service::{map_config, ServiceFactory};
+use actix_web::dev::AppConfig;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, App, HttpRequest, HttpResponse};
+use serde_json::value::RawValue;
+
+use super::{prometheus, WebState};
+use crate::protocol::{ApiError, Description, ErrorCode, LogTail, Request, RestartRequest};
+use crate::root::Api;
+
+/// How many lines `GET /api/logs` answers per file without `lines` (`pmx logs`'s 15).
+const DEFAULT_LINES: usize = 15;
+
+/// The most lines `GET /api/logs` answers per file.
+const MAX_LINES: usize = 10_000;
+
+/// The routes' shared state, as actix-web's app data.
+struct Shared(Rc<WebState>);
+
+/// The HTTP/1.1 service of one accepted TCP connection, serving every route.
+pub(super) fn service(
+    state: Rc<WebState>,
+) -> impl ServiceFactory<
+    tokio::net::TcpStream,
+    Config = (),
+    Response = (),
+    Error = actix_http::error::DispatchError,
+    InitError = (),
+> {
+    let app = App::new()
+        .app_data(web::Data::new(Shared(state)))
+        .route("/api/processes", web::get().to(list))
+        .route("/api/processes/{target}", web::get().to(describe))
+        .route("/api/processes/{target}/{verb}", web::post().to(act))
+        .route("/api/logs/{target}", web::get().to(logs))
+        .route("/metrics", web::get().to(metrics))
+        .default_service(web::to(unknown));
+    HttpService::build()
+        .finish(map_config(app, |_| AppConfig::default()))
+        .tcp()
+}
+
+/// `GET /api/processes`: `list`'s rows.
+async fn list(s: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
+    if let Some(no) = refused(&s.0, &req) {
+        return no;
+    }
+    answer(ask(&s.0, Request::List).await)
+}
+
+/// `GET /api/processes/<target>`: `describe`'s descriptions.
+async fn describe(
+    s: web::Data<Shared>,
+    req: HttpRequest,
+    target: web::Path<String>,
+) -> HttpResponse {
+    if let Some(no) = refused(&s.0, &req) {
+        return no;
+    }
+    let target = target.into_inner();
+    answer(ask(&s.0, Request::Describe { target, env: false }).await)
+}
+
+/// `POST /api/processes/<target>/<verb>`: the verb's rows.
+async fn act(
+    s: web::Data<Shared>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    if let Some(no) = refused(&s.0, &req) {
+        return no;
+    }
+    let (target, verb) = path.into_inner();
+    match verb_request(&verb, target) {
+        Some(request) => answer(ask(&s.0, request).await),
+        None => error(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no action {verb:?}: POST restart, reload, stop or start"),
+        )),
+    }
+}
+
+/// The socket request a `POST …/<verb>` is; None for a verb the API does not have.
+fn verb_request(verb: &str, target: String) -> Option<Request> {
+    let again = |target| RestartRequest {
+        target,
+        update_env: false,
+        env: None,
+        update: None,
+    };
+    Some(match verb {
+        "restart" | "start" => Request::Restart(again(target)),
+        "reload" => Request::Reload(again(target)),
+        "stop" => Request::Stop {
+            target,
+            unwatch: false,
+        },
+        _ => return None,
+    })
+}
+
+/// `GET /api/logs/<target>?lines=N`: the last lines of each of the target's log files.
+async fn logs(s: web::Data<Shared>, req: HttpRequest, target: web::Path<String>) -> HttpResponse {
+    if let Some(no) = refused(&s.0, &req) {
+        return no;
+    }
+    let lines = match lines_of(req.query_string()) {
+        Ok(n) => n,
+        Err(e) => return error(e),
+    };
+    let target = target.into_inner();
+    let described = match ask(&s.0, Request::Describe { target, env: false }).await {
+        Ok(raw) => match serde_json::from_str::<Vec<Description>>(raw.get()) {
+            Ok(d) => d,
+            Err(e) => return error(ApiError::new(ErrorCode::Internal, e.to_string())),
+        },
+        Err(e) => return error(e),
+    };
+    let mut files: Vec<LogTail> = Vec::new();
+    for d in &described {
+        for (stream, path) in [("out", &d.out_log), ("err", &d.error_log)] {
+            if !files.iter().any(|f| &f.path == path) {
+                files.push(LogTail {
+                    app: d.info.name.clone(),
+                    id: d.info.id,
+                    stream: stream.into(),
+                    path: path.clone(),
+                    lines: Vec::new(),
+                });
+            }
+        }
+    }
+    // The files are read on tokio's blocking pool (a thread made on demand), not on the
+    // supervision arbiter: a slow disk never delays a restart decision.
+    let read = tokio::task::spawn_blocking(move || {
+        for f in &mut files {
+            f.lines = crate::protocol::tail(&f.path, lines);
+        }
+        files
+    });
+    match read.await {
+        Ok(files) => json(StatusCode::OK, &files),
+        Err(e) => error(ApiError::new(ErrorCode::Internal, e.to_string())),
+    }
+}
+
+/// The `lines` of a query string (`lines=N`; absent: [`DEFAULT_LINES`]).
+/// Errors: `bad_request` for a count that is not a number or is over [`MAX_LINES`].
+fn lines_of(query: &str) -> Result<usize, ApiError> {
+    let Some(value) = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("lines="))
+    else {
+        return Ok(DEFAULT_LINES);
+    };
+    match value.parse::<usize>() {
+        Ok(n) if n <= MAX_LINES => Ok(n),
+        _ => Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("lines={value}: expected a number of lines from 0 to {MAX_LINES}"),
+        )),
+    }
+}
+
+/// `GET /metrics`: every instance's figures and the daemon's, as Prometheus text.
+async fn metrics(s: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
+    if let Some(no) = refused(&s.0, &req) {
+        return no;
+    }
+    let target = "all".to_string();
+    let described = match ask(&s.0, Request::Describe { target, env: false }).await {
+        Ok(raw) => match serde_json::from_str::<Vec<Description>>(raw.get()) {
+            Ok(d) => d,
+            Err(e) => return error(ApiError::new(ErrorCode::Internal, e.to_string())),
+        },
+        // No app at all: only the daemon's own figures.
+        Err(e) if e.code == ErrorCode::NotFound => Vec::new(),
+        Err(e) => return error(e),
+    };
+    HttpResponse::Ok()
+        .content_type(prometheus::CONTENT_TYPE)
+        .body(prometheus::render(&described, prometheus::daemon()))
+}
+
+/// Any other path or method: 404 `not_found` (401 first when a token is in force).
+async fn unknown(s: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
+    if let Some(no) = refused(&s.0, &req) {
+        return no;
+    }
+    error(ApiError::new(
+        ErrorCode::NotFound,
+        format!("no route {} {}", req.method(), req.path()),
+    ))
+}
+
+/// Ask the Root, as an admin session does.
+async fn ask(s: &WebState, request: Request) -> Result<Box<RawValue>, ApiError> {
+    match s.root.send(Api(request)).await {
+        Ok(answer) => answer,
+        Err(e) => Err(ApiError::new(ErrorCode::Internal, e.to_string())),
+    }
+}
+
+/// A Root answer as a response: its result as it is, or its error.
+fn answer(result: Result<Box<RawValue>, ApiError>) -> HttpResponse {
+    match result {
+        Ok(raw) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(String::from(Box::<str>::from(raw))),
+        Err(e) => error(e),
+    }
+}
+
+/// `v` as a JSON response with `status`.
+fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> HttpResponse {
+    match serde_json::to_string(v) {
+        Ok(text) => HttpResponse::build(status)
+            .content_type("application/json")
+            .body(text),
+        Err(e) => error(ApiError::new(ErrorCode::Internal, e.to_string())),
+    }
+}
+
+/// The HTTP status of an error code.
+pub(super) fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::BadRequest
+        | ErrorCode::InvalidConfig
+        | ErrorCode::Malformed
+        | ErrorCode::UnknownRequest
+        | ErrorCode::HelloRequired
+        | ErrorCode::VersionMismatch => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// `{"error":{"code","message"}}` with the code's status.
+fn error(e: ApiError) -> HttpResponse {
+    let status = status_of(e.code);
+    let body = serde_json::json!({ "error": e });
+    let mut response = HttpResponse::build(status);
+    if e.code == ErrorCode::Unauthorized {
+        response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+    }
+    response
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+/// The 401 for a request without the token in force; None when it may go on.
+fn refused(s: &WebState, req: &HttpRequest) -> Option<HttpResponse> {
+    let token = s.token.borrow();
+    let want = token.as_deref()?;
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if given.is_some_and(|g| same(g.as_bytes(), want.as_bytes())) {
+        return None;
+    }
+    Some(error(ApiError::new(
+        ErrorCode::Unauthorized,
+        "this pmx web requires `Authorization: Bearer <token>` (the token is in $PMX_HOME/web.token)",
+    )))
+}
+
+/// `a == b` in a time that depends only on their lengths (a token is not guessed a byte
+/// at a time from response times).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_default_to_15_and_refuse_non_numbers() {
+        let cases = [
+            ("", Ok(15)),
+            ("lines=3", Ok(3)),
+            ("x=1&lines=0", Ok(0)),
+            ("lines=10000", Ok(10_000)),
+            ("lines=10001", Err(())),
+            ("lines=-1", Err(())),
+            ("lines=ten", Err(())),
+        ];
+        for (query, want) in cases {
+            assert_eq!(lines_of(query).map_err(drop), want, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn each_error_code_has_its_http_status() {
+        let cases = [
+            (ErrorCode::NotFound, 404),
+            (ErrorCode::BadRequest, 400),
+            (ErrorCode::Conflict, 409),
+            (ErrorCode::Internal, 500),
+            (ErrorCode::Unauthorized, 401),
+            (ErrorCode::InvalidConfig, 400),
+        ];
+        for (code, status) in cases {
+            assert_eq!(status_of(code).as_u16(), status, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn the_api_has_four_verbs() {
+        for (verb, known) in [
+            ("restart", true),
+            ("reload", true),
+            ("stop", true),
+            ("start", true),
+            ("delete", false),
+            ("", false),
+        ] {
+            assert_eq!(verb_request(verb, "a".into()).is_some(), known, "{verb}");
+        }
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"ab"));
+        assert!(!same(b"", b"a"));
+    }
+}

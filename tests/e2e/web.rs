@@ -1,0 +1,362 @@
+//! `pmx web` (issue 25, step 1): the daemon's HTTP service — the JSON API answering the
+//! socket's own objects, typed errors with HTTP statuses, the bearer token off loopback,
+//! `/metrics` in Prometheus' text format (checked with `prometheus_client`'s parser),
+//! `--stop`, and the setting surviving save → kill → resurrect.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::*;
+use crate::http::free_port;
+
+/// What one request came to: the status code and the body, or None when the port
+/// refused the connection.
+fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    let mut s = match TcpStream::connect(("127.0.0.1", port)) {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => return None,
+        Err(e) => panic!("connect to {port}: {e}"),
+    };
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole answer");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status code");
+    Some((status, body.to_string()))
+}
+
+/// A request that must be answered 200 with JSON.
+fn json_ok(port: u16, method: &str, path: &str, token: Option<&str>) -> Value {
+    let (status, body) = http(port, method, path, token).expect("the port serves");
+    assert_eq!(status, 200, "{method} {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"))
+}
+
+/// Two sleepers, `a` and `b`, online.
+fn two_apps(t: &TestHome) {
+    for name in ["a", "b"] {
+        t.ok(&["start", &app("sleeper.sh"), "--name", name]);
+        t.wait_status(name, "online");
+    }
+}
+
+/// `pmx web --listen 127.0.0.1:<free port> <extra…>`: the port.
+fn serve(t: &TestHome, extra: &[&str]) -> (u16, String) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["web", "--listen", listen.as_str()];
+    args.extend_from_slice(extra);
+    let out = t.ok(&args);
+    (port, out)
+}
+
+#[test]
+fn the_json_api_lists_describes_and_restarts_as_the_socket_does() {
+    let t = TestHome::new();
+    two_apps(&t);
+    let (port, out) = serve(&t, &[]);
+    assert!(out.contains(&format!("http://127.0.0.1:{port}/")), "{out}");
+
+    let rows = json_ok(port, "GET", "/api/processes", None);
+    let rows = rows.as_array().expect("an array");
+    for name in ["a", "b"] {
+        let row = rows.iter().find(|r| r["name"] == name).expect("listed");
+        assert_eq!(row["pid"], t.row(name)["pid"], "{name}'s pid");
+        assert!(row["pid"].as_i64().is_some_and(|p| p > 0), "{row}");
+    }
+
+    let described = json_ok(port, "GET", "/api/processes/a", None);
+    let d = &described.as_array().expect("an array")[0];
+    assert_eq!(d["name"], "a", "{d}");
+    assert!(d["out_log"].as_str().is_some(), "{d}");
+
+    let before = t.row("a")["pid"].as_i64().expect("a pid");
+    let touched = json_ok(port, "POST", "/api/processes/a/restart", None);
+    assert_eq!(touched[0]["name"], "a", "{touched}");
+    let after = t.wait_row("a", "a new pid", |r| {
+        r["status"] == "online" && r["pid"].as_i64().is_some_and(|p| p != before)
+    });
+    assert_eq!(after["restarts"], 1, "{after}");
+    assert_eq!(t.row("b")["restarts"], 0);
+
+    let stopped = json_ok(port, "POST", "/api/processes/b/stop", None);
+    assert_eq!(stopped[0]["status"], "stopped", "{stopped}");
+    let started = json_ok(port, "POST", "/api/processes/b/start", None);
+    assert_eq!(started[0]["name"], "b", "{started}");
+    t.wait_status("b", "online");
+
+    let logs = json_ok(port, "GET", "/api/logs/a?lines=5", None);
+    let out = logs
+        .as_array()
+        .expect("an array")
+        .iter()
+        .find(|f| f["stream"] == "out")
+        .expect("the out file");
+    let lines: Vec<&str> = out["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(lines.iter().any(|l| l.starts_with("sleeper ")), "{lines:?}");
+}
+
+#[test]
+fn an_unknown_target_is_404_with_the_not_found_code() {
+    let t = TestHome::new();
+    two_apps(&t);
+    let (port, _) = serve(&t, &[]);
+    for (method, path) in [
+        ("GET", "/api/processes/nope"),
+        ("POST", "/api/processes/nope/restart"),
+        ("GET", "/api/logs/nope"),
+        ("GET", "/no/such/route"),
+    ] {
+        let (status, body) = http(port, method, path, None).expect("served");
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        let v: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(v["error"]["code"], "not_found", "{body}");
+        assert!(v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    let (status, body) = http(port, "GET", "/api/logs/a?lines=ten", None).expect("served");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"bad_request\""), "{body}");
+}
+
+#[test]
+fn a_non_loopback_listener_answers_401_without_the_token_and_200_with_it() {
+    let t = TestHome::new();
+    two_apps(&t);
+    let port = free_port();
+    let out = t.ok(&["web", "--listen", &format!("0.0.0.0:{port}")]);
+    let file = t.home.join("web.token");
+    let token = std::fs::read_to_string(&file).expect("web.token");
+    let token = token.trim();
+    assert_eq!(token.len(), 64, "{token}");
+    assert!(out.contains(token), "the token is printed once: {out}");
+    let mode = std::fs::metadata(&file).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    for path in ["/api/processes", "/metrics", "/api/processes/a", "/nope"] {
+        let (status, body) = http(port, "GET", path, None).expect("served");
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(body.contains("\"unauthorized\""), "{body}");
+        let (status, _) = http(port, "GET", path, Some("0".repeat(64).as_str())).expect("served");
+        assert_eq!(status, 401, "{path} with a wrong token");
+    }
+    let rows = json_ok(port, "GET", "/api/processes", Some(token));
+    assert_eq!(rows.as_array().map(Vec::len), Some(2), "{rows}");
+
+    // `--token` on loopback too; without it the loopback service is open.
+    let (port2, out) = serve(&t, &["--token"]);
+    let token2 = std::fs::read_to_string(&file).expect("web.token");
+    assert!(out.contains(token2.trim()), "{out}");
+    assert_eq!(
+        http(port2, "GET", "/api/processes", None).map(|r| r.0),
+        Some(401)
+    );
+    assert_eq!(
+        http(port2, "GET", "/api/processes", Some(token2.trim())).map(|r| r.0),
+        Some(200)
+    );
+    assert!(
+        http(port, "GET", "/", None).is_none(),
+        "the old port is closed"
+    );
+}
+
+#[test]
+fn web_stop_closes_the_port() {
+    let t = TestHome::new();
+    let (port, _) = serve(&t, &[]);
+    assert_eq!(
+        http(port, "GET", "/api/processes", None).map(|r| r.0),
+        Some(200)
+    );
+    assert_eq!(t.ok(&["web", "--stop"]).trim(), "web service stopped");
+    assert!(
+        wait_for(DEADLINE, || http(port, "GET", "/api/processes", None)
+            .is_none()),
+        "the port still answers after --stop"
+    );
+    // Twice is fine; and a bad address is one line, exit 2 (a usage error).
+    t.ok(&["web", "--stop"]);
+    let err = t.fails(&["web", "--listen", "localhost"], 2);
+    assert!(err.contains("expected an address and a port"), "{err}");
+}
+
+/// The python with `prometheus_client`: `PMX_TEST_PYTHON` (`.ci/run`'s venv), else the
+/// CI venv's, else python3; None when none imports it.
+fn parser_python() -> Option<String> {
+    let venv = std::env::var("HOME")
+        .map(|h| format!("{h}/.cache/pmx-ci/venv/bin/python3"))
+        .unwrap_or_default();
+    [
+        std::env::var("PMX_TEST_PYTHON").unwrap_or_default(),
+        venv,
+        "python3".into(),
+    ]
+    .into_iter()
+    .filter(|p| !p.is_empty())
+    .find(|p| {
+        Command::new(p)
+            .args(["-c", "import prometheus_client"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// prometheus_client's parser over `text`: one line per sample,
+/// `<name> <name label> <value>`, or the parser's error.
+const PARSE: &str = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    for s in fam.samples:
+        print(s.name, s.labels.get("name", "-"), s.labels.get("status", "-"), s.value)
+"#;
+
+#[test]
+fn metrics_parse_and_carry_both_apps_memory_and_restarts() {
+    let Some(python) = parser_python() else {
+        eprintln!("skipped: no python imports prometheus_client (.ci/run installs it)");
+        return;
+    };
+    let t = TestHome::new();
+    two_apps(&t);
+    t.ok(&["restart", "b"]);
+    t.wait_row("b", "restarted", |r| {
+        r["restarts"] == 1 && r["status"] == "online"
+    });
+    let (port, _) = serve(&t, &[]);
+    // Memory is sampled while someone looks: /metrics asks, so it comes within seconds.
+    let mut text = String::new();
+    let sampled = wait_for(DEADLINE, || {
+        let (status, body) = http(port, "GET", "/metrics", None).expect("served");
+        assert_eq!(status, 200, "{body}");
+        text = body;
+        ["a", "b"]
+            .iter()
+            .all(|n| text.contains(&format!("pmx_process_memory_bytes{{name=\"{n}\"")))
+    });
+    assert!(sampled, "no memory figures:\n{text}");
+    let mut child = Command::new(&python)
+        .args(["-c", PARSE])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("parse");
+    assert!(
+        out.status.success(),
+        "prometheus_client refused it: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let samples = String::from_utf8_lossy(&out.stdout).to_string();
+    let value = |metric: &str, name: &str, status: &str| -> Option<f64> {
+        samples.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.len() == 4 && f[0] == metric && f[1] == name && f[2] == status)
+                .then(|| f[3].parse().ok())
+                .flatten()
+        })
+    };
+    for name in ["a", "b"] {
+        let memory = value("pmx_process_memory_bytes", name, "-").expect("memory");
+        assert!(memory > 0.0, "{name}: {samples}");
+        assert_eq!(
+            value("pmx_process_status", name, "online"),
+            Some(1.0),
+            "{samples}"
+        );
+        assert_eq!(
+            value("pmx_process_status", name, "stopped"),
+            Some(0.0),
+            "{samples}"
+        );
+        assert_eq!(
+            value("pmx_process_log_lines_lost_total", name, "-"),
+            Some(0.0)
+        );
+        assert!(
+            value("pmx_process_uptime_seconds", name, "-").is_some(),
+            "{samples}"
+        );
+    }
+    assert_eq!(
+        value("pmx_process_restarts_total", "a", "-"),
+        Some(0.0),
+        "{samples}"
+    );
+    assert_eq!(
+        value("pmx_process_restarts_total", "b", "-"),
+        Some(1.0),
+        "{samples}"
+    );
+    assert!(value("pmx_daemon_memory_bytes", "-", "-").is_some_and(|m| m > 0.0));
+    assert!(value("pmx_daemon_cpu_seconds_total", "-", "-").is_some());
+    assert!(
+        text.contains("# TYPE pmx_process_restarts_total counter"),
+        "{text}"
+    );
+}
+
+#[test]
+fn save_kill_resurrect_brings_the_web_service_back_on_its_port_and_token() {
+    let t = TestHome::new();
+    two_apps(&t);
+    let (port, _) = serve(&t, &["--token"]);
+    let token = std::fs::read_to_string(t.home.join("web.token")).expect("web.token");
+    let token = token.trim().to_string();
+    t.ok(&["save"]);
+    let dump = std::fs::read_to_string(t.home.join("dump.ron")).expect("dump.ron");
+    assert!(dump.contains(&format!("127.0.0.1:{port}")), "{dump}");
+    t.ok(&["kill"]);
+    assert!(
+        wait_for(DEADLINE, || http(port, "GET", "/", None).is_none()),
+        "the port outlived the daemon"
+    );
+    t.ok(&["resurrect"]);
+    let rows = json_ok(port, "GET", "/api/processes", Some(&token));
+    assert_eq!(rows.as_array().map(Vec::len), Some(2), "{rows}");
+    assert_eq!(
+        http(port, "GET", "/api/processes", None).map(|r| r.0),
+        Some(401)
+    );
+
+    // Saved with the service off: a resurrect leaves it off.
+    t.ok(&["web", "--stop"]);
+    t.ok(&["save"]);
+    t.ok(&["kill"]);
+    t.ok(&["resurrect"]);
+    assert!(
+        http(port, "GET", "/", None).is_none(),
+        "served though saved off"
+    );
+}
