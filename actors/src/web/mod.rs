@@ -45,6 +45,8 @@ pub struct WebState {
     pub token: Rc<RefCell<Option<String>>>,
     /// `$PMX_HOME`.
     pub home: Home,
+    /// Where log files are read (`GET /api/logs`), off the supervision arbiter.
+    pub log_arbiter: ArbiterHandle,
 }
 
 /// The Web actor: see the module doc.

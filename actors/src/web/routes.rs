@@ -148,17 +148,18 @@ async fn logs(s: web::Data<Shared>, req: HttpRequest, target: web::Path<String>)
             }
         }
     }
-    // The files are read on tokio's blocking pool (a thread made on demand), not on the
-    // supervision arbiter: a slow disk never delays a restart decision.
-    let read = tokio::task::spawn_blocking(move || {
+    // The files are read on the log arbiter, as `save` writes there: a slow disk never
+    // delays a restart decision, and no thread is added.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let queued = s.0.log_arbiter.spawn(async move {
         for f in &mut files {
             f.lines = crate::protocol::tail(&f.path, lines);
         }
-        files
+        let _ = tx.send(files);
     });
-    match read.await {
-        Ok(files) => json(StatusCode::OK, &files),
-        Err(e) => error(ApiError::new(ErrorCode::Internal, e.to_string())),
+    match rx.await {
+        Ok(files) if queued => json(StatusCode::OK, &files),
+        _ => error(ApiError::new(ErrorCode::Internal, "the log thread is gone")),
     }
 }
 

@@ -71,18 +71,17 @@ impl Root {
     ) -> Result<WebReply, ApiError> {
         let addr = web::parse_listen(&setting.listen)?;
         let home = self.parts.home.clone();
-        let token = match (setting.token, source) {
-            (false, _) => None,
-            (true, TokenSource::Kept) if web::read_token(&home).is_some() => web::read_token(&home),
-            (true, _) => Some(web::new_token()?),
-        };
-        let fresh = match (&token, source) {
-            (Some(t), TokenSource::New) => Some(t.clone()),
-            (Some(t), TokenSource::Kept) if web::read_token(&home).as_ref() != Some(t) => {
-                Some(t.clone())
-            }
+        let kept = match source {
+            TokenSource::Kept if setting.token => web::read_token(&home),
             _ => None,
         };
+        let token = match (&kept, setting.token) {
+            (_, false) => None,
+            (Some(k), true) => Some(k.clone()),
+            (None, true) => Some(web::new_token()?),
+        };
+        // Written and answered only when made now.
+        let fresh = token.clone().filter(|_| kept.is_none());
         // The listener first: a refusal changes nothing, the token file included.
         let same_address = self
             .web
@@ -107,18 +106,15 @@ impl Root {
                 *running.token.borrow_mut() = token;
                 running.setting = setting;
             }
-            (listener, _) => {
-                let Some(listener) = listener else {
-                    return Err(ApiError::new(
-                        crate::protocol::ErrorCode::Internal,
-                        "web: no socket bound",
-                    ));
-                };
+            // Not on the address served: a socket was bound above.
+            (None, None) => {}
+            (Some(listener), _) => {
                 let cell = Rc::new(RefCell::new(token));
                 let state = WebState {
                     root: ctx.address(),
                     token: cell.clone(),
                     home,
+                    log_arbiter: self.parts.log_arbiter.clone(),
                 };
                 let actor = Web::new(listener, state).start();
                 if let Some(old) = self.web.take() {
