@@ -360,3 +360,34 @@ fn save_kill_resurrect_brings_the_web_service_back_on_its_port_and_token() {
         "served though saved off"
     );
 }
+
+#[test]
+fn metrics_show_health_up_only_for_an_app_with_a_health_check() {
+    let t = TestHome::new();
+    let app_port = free_port();
+    std::fs::write(
+        t.path("ecosystem.ron"),
+        format!(
+            "Ecosystem(apps: [App(name: \"h\", script: \"{}\", args: [\"{app_port}\"], kill_timeout: \"1s\", health: (http: \"http://127.0.0.1:{app_port}/\", interval: \"200ms\", timeout: \"1s\")), App(name: \"plain\", script: \"{}\")])",
+            app("health_http.py"),
+            app("sleeper.sh")
+        ),
+    )
+    .expect("write ecosystem.ron");
+    t.ok(&["up"]);
+    t.wait_status("h", "online");
+    t.wait_status("plain", "online");
+    let (port, _) = serve(&t, &[]);
+    let mut text = String::new();
+    let passed = wait_for(DEADLINE, || {
+        text = http(port, "GET", "/metrics", None).expect("served").1;
+        text.contains(
+            "pmx_process_health_up{name=\"h\",id=\"0\",instance=\"0\",namespace=\"default\"} 1\n",
+        )
+    });
+    assert!(passed, "no passing health figure for h:\n{text}");
+    assert!(
+        !text.contains("pmx_process_health_up{name=\"plain\""),
+        "an app without health has no health figure:\n{text}"
+    );
+}
