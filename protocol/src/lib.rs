@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+pub mod console;
 mod event;
 pub mod fuzz;
 pub mod home;

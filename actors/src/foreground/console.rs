@@ -5,10 +5,11 @@
 //! `{"app","id","stream","time","message"}`). Lines are written whole and flushed as they
 //! come (SPEC §3), also into a pipe.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+
+use crate::protocol::console::{prefix, Palette};
 
 /// Where a foreground runtime's lines go; the log pumps call it on the log arbiter, the
 /// runtime's notices on the supervision thread.
@@ -36,16 +37,13 @@ pub enum Style {
     Json,
 }
 
-/// The colours `pmx logs` gives apps, in order of first appearance.
-const COLOURS: [&str; 6] = ["36", "32", "35", "33", "34", "31"];
-
 /// The process's own stdout and stderr as a [`Console`].
 pub struct Terminal {
     style: Style,
     /// The widest app name seen, in characters (names are padded to it).
     width: AtomicUsize,
     /// App name → its colour, in order of first appearance.
-    colours: Mutex<BTreeMap<String, usize>>,
+    colours: Mutex<Palette>,
     /// Set once a write to stdout (or stderr) failed (a closed pipe): nothing more is
     /// written there, and the apps run on.
     broken: [AtomicBool; 2],
@@ -62,7 +60,7 @@ impl Terminal {
         Terminal {
             style,
             width: AtomicUsize::new(width),
-            colours: Mutex::new(BTreeMap::new()),
+            colours: Mutex::new(Palette::default()),
             broken: [AtomicBool::new(false), AtomicBool::new(false)],
         }
     }
@@ -81,17 +79,15 @@ impl Terminal {
             Style::Prefixed { colour } => {
                 let len = app.chars().count();
                 let width = self.width.fetch_max(len, Ordering::Relaxed).max(len);
-                let label = format!("{id}|{app:<width$} |");
+                let label = prefix(id, app, width);
                 if colour {
                     let mut colours = self.colours.lock().unwrap_or_else(|p| p.into_inner());
-                    let k = colours.len();
-                    let c = *colours.entry(app.to_string()).or_insert(k % COLOURS.len());
-                    out.push_str(&format!("\x1b[{}m{label}\x1b[0m {message}", COLOURS[c]));
+                    out.push_str(&colours.paint(app, &label));
                 } else {
                     out.push_str(&label);
-                    out.push(' ');
-                    out.push_str(message);
                 }
+                out.push(' ');
+                out.push_str(message);
             }
         }
         out.push('\n');

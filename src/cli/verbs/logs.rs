@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use chrono::TimeZone;
 
 use pmx::{Client, Home};
+use pmx_protocol::console::{prefix, Palette};
 use pmx_protocol::{Description, Event, Request};
 
 use crate::cli::{Failure, LogsArgs};
@@ -79,13 +80,11 @@ struct Printer {
     raw: bool,
     colour: bool,
     width: usize,
-    colours: BTreeMap<String, usize>,
+    colours: Palette,
     /// App name → its `date_format`, for apps with `time`: a followed line gets the prefix
     /// its file line has.
     date_formats: BTreeMap<String, String>,
 }
-
-const COLOURS: [&str; 6] = ["36", "32", "35", "33", "34", "31"];
 
 impl Printer {
     /// `<time>: ` in local time and the `--timestamp` format, or nothing.
@@ -108,19 +107,14 @@ impl Printer {
             format!("{}{message}\n", self.stamp_of(time))
         } else {
             let label = match id {
-                Some(id) => format!("{id}|{app:<w$} |", w = self.width),
+                Some(id) => prefix(id, app, self.width),
                 // The daemon's own log (SPEC §3: `pmx |`).
                 None => format!("{app} |"),
             };
             if self.colour {
-                let k = self.colours.len();
-                let c = *self
-                    .colours
-                    .entry(app.to_string())
-                    .or_insert(k % COLOURS.len());
                 format!(
-                    "\x1b[{}m{label}\x1b[0m {}{message}\n",
-                    COLOURS[c],
+                    "{} {}{message}\n",
+                    self.colours.paint(app, &label),
                     self.stamp_of(time)
                 )
             } else {
@@ -214,7 +208,7 @@ pub fn run(home: &Home, a: LogsArgs, client: Client) -> Result<(), Failure> {
         raw: a.raw,
         colour: !a.raw && !a.json && std::io::stdout().is_terminal(),
         width,
-        colours: BTreeMap::new(),
+        colours: Palette::default(),
         date_formats: described
             .iter()
             .filter_map(|d| Some((d.info.name.clone(), d.log_date_format.clone()?)))
