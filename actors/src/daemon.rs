@@ -276,14 +276,7 @@ fn handed_over(home: &Home) -> Option<(fs::File, std::os::fd::RawFd)> {
         // SAFETY: the daemon before this one (same pid) left these open for it; nothing
         // else in this process owns them.
         let lock = unsafe { <fs::File as std::os::fd::FromRawFd>::from_raw_fd(lock) };
-        // SAFETY: fcntl on the descriptor just taken.
-        unsafe {
-            libc::fcntl(
-                std::os::fd::AsRawFd::as_raw_fd(&lock),
-                libc::F_SETFD,
-                libc::FD_CLOEXEC,
-            );
-        }
+        crate::update::cloexec(std::os::fd::AsRawFd::as_raw_fd(&lock), true);
         same_file(&lock, &home.lock()).then_some((lock, sock))
     })
 }
@@ -302,10 +295,7 @@ fn kept_listener(fd: std::os::fd::RawFd) -> std::io::Result<tokio::net::UnixList
     // SAFETY: handed over by the daemon before this one (same pid); owned by nothing else.
     let l =
         unsafe { <std::os::unix::net::UnixListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    // SAFETY: fcntl on a descriptor this process owns.
-    unsafe {
-        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-    }
+    crate::update::cloexec(fd, true);
     l.set_nonblocking(true)?;
     tokio::net::UnixListener::from_std(l)
 }

@@ -121,7 +121,8 @@ pub fn check(binary: &Path) -> Result<String, String> {
     Ok(version)
 }
 
-fn cloexec(fd: RawFd, on: bool) {
+/// Set (`on`) or clear the close-on-exec flag of `fd`; a bad descriptor only fails.
+pub(crate) fn cloexec(fd: RawFd, on: bool) {
     // SAFETY: fcntl on a descriptor number; a bad one only fails.
     unsafe {
         libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 });
