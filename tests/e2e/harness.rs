@@ -291,3 +291,19 @@ pub fn int(v: &Value, key: &str) -> i64 {
         .as_i64()
         .unwrap_or_else(|| panic!("{key} is not an integer in {v}"))
 }
+
+/// Whether a test that needs an outside tool (sshd, chromium, a validator, …) may run:
+/// true when `available`; otherwise it prints `skipped: <what>` and returns false, so the
+/// test can return early on a developer's machine. Under `PMX_TEST_REQUIRE_TOOLS=1`
+/// (`.ci/run` sets it, having installed every tool) a missing tool fails the test
+/// instead, so CI never passes a test that did not run.
+pub fn tool_available(available: bool, what: &str) -> bool {
+    if available {
+        return true;
+    }
+    if std::env::var_os("PMX_TEST_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
+        panic!("{what}, and PMX_TEST_REQUIRE_TOOLS=1 says every tool must be here");
+    }
+    eprintln!("skipped: {what}");
+    false
+}

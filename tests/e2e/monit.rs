@@ -20,8 +20,7 @@ impl Tmux {
             .arg("-V")
             .output()
             .is_ok_and(|o| o.status.success());
-        if !installed {
-            eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        if !tool_available(installed, "tmux is not installed (.ci/run installs it)") {
             return None;
         }
         let tmux = Tmux {

@@ -18,10 +18,7 @@ fn have_node() -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipped: no `node` on PATH");
-    }
-    ok
+    tool_available(ok, "no `node` on PATH")
 }
 
 /// A [`TestHome`] when `node` runs here (see [`have_node`]), else None: the test skips.

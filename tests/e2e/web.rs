@@ -237,10 +237,14 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
 
 #[test]
 fn metrics_parse_and_carry_both_apps_memory_and_restarts() {
-    let Some(python) = parser_python() else {
-        eprintln!("skipped: no python imports prometheus_client (.ci/run installs it)");
+    let python = parser_python();
+    if !tool_available(
+        python.is_some(),
+        "no python imports prometheus_client (.ci/run installs it)",
+    ) {
         return;
-    };
+    }
+    let python = python.unwrap_or_default();
     let t = TestHome::new();
     two_apps(&t);
     t.ok(&["restart", "b"]);
