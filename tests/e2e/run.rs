@@ -252,6 +252,27 @@ fn an_app_that_ends_with_a_failure_and_policy_never_ends_run_with_1() {
 }
 
 #[test]
+fn an_app_that_exits_with_one_of_its_stop_exit_codes_ends_run_with_0() {
+    // PM2's stop_exit_codes mark an exit as deliberate: not restarted, and not a failure
+    // of the container either.
+    let t = TestHome::new();
+    let mut fg = Fg::run(
+        &t,
+        &[
+            "bash -c 'exit 3'",
+            "--name",
+            "job",
+            "--stop-exit-codes",
+            "3",
+        ],
+    );
+    assert_eq!(fg.exit_code(DEADLINE), Some(0));
+    let err = fg.stderr().join("\n");
+    assert!(err.contains("0|job | exited with code 3"), "{err}");
+    assert!(!err.contains("not every app ended cleanly"), "{err}");
+}
+
+#[test]
 fn an_app_that_crash_loops_to_errored_ends_run_with_1() {
     let t = TestHome::new();
     let mut fg = Fg::run(

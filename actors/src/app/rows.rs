@@ -28,14 +28,19 @@ pub struct Row {
 }
 
 /// `fsm`'s [`Outcome`]: a `stopped` instance stopped by hand (or never started) is
-/// `Stopped`, one stopped after its own exit is `Ended` with that exit.
-pub fn outcome_of(fsm: &crate::supervision::instance::Instance) -> Outcome {
+/// `Stopped`, one stopped after its own exit is `Ended` with that exit, `expected` when
+/// its code is one of `stop_exit_codes`.
+pub fn outcome_of(
+    fsm: &crate::supervision::instance::Instance,
+    stop_exit_codes: &[i32],
+) -> Outcome {
     match fsm.phase {
         Phase::Errored => Outcome::Errored,
         Phase::Stopped => match fsm.last_exit {
             Some(exit) if !fsm.held => Outcome::Ended {
                 code: exit.code,
                 signal: exit.signal,
+                expected: exit.code.is_some_and(|c| stop_exit_codes.contains(&c)),
             },
             _ => Outcome::Stopped,
         },
@@ -192,7 +197,7 @@ impl AppSup {
                     at.checked_sub(std::time::Duration::from_millis(s.age_before()))
                         .unwrap_or(at)
                 }),
-                outcome: outcome_of(&s.fsm),
+                outcome: outcome_of(&s.fsm, &app.stop_exit_codes),
                 generation: s.fsm.generation,
             })
             .collect()

@@ -22,17 +22,23 @@ pub enum Outcome {
         code: Option<i32>,
         /// The signal that ended it, when one did.
         signal: Option<i32>,
+        /// Its code is one of the app's `stop_exit_codes`: an end the app declares
+        /// deliberate (PM2's meaning: never restarted), so a clean one.
+        expected: bool,
     },
     /// `errored`: `max_restarts` reached, a spawn that failed, an escalation.
     Errored,
 }
 
 impl Outcome {
-    /// Whether the instance is gone and ended well: stopped on request, or exit code 0.
+    /// Whether the instance is gone and ended well: stopped on request, exit code 0, or
+    /// a code of its `stop_exit_codes`.
     pub fn clean(self) -> bool {
         matches!(
             self,
-            Outcome::Stopped | Outcome::Ended { code: Some(0), .. }
+            Outcome::Stopped
+                | Outcome::Ended { code: Some(0), .. }
+                | Outcome::Ended { expected: true, .. }
         )
     }
 }
@@ -56,7 +62,8 @@ pub struct Census {
 }
 
 /// `pmx run`'s exit code once every app is gone, None while one is alive: 0 when every
-/// instance ended cleanly (exit code 0, or stopped on request), 1 when any ended
+/// instance ended cleanly (exit code 0 or one of its `stop_exit_codes`, or stopped on
+/// request), 1 when any ended
 /// `errored` or with another exit (Pebble's rule for containers; pm2-runtime's exit codes
 /// were PM2's #4730, #4828). No instance at all (every app deleted) is a clean end.
 pub fn verdict(census: &Census) -> Option<u8> {
@@ -134,14 +141,23 @@ mod tests {
     const EXIT_0: Outcome = Outcome::Ended {
         code: Some(0),
         signal: None,
+        expected: false,
     };
     const EXIT_1: Outcome = Outcome::Ended {
         code: Some(1),
         signal: None,
+        expected: false,
+    };
+    /// Exit code 3, one of the app's `stop_exit_codes`.
+    const EXIT_3_LISTED: Outcome = Outcome::Ended {
+        code: Some(3),
+        signal: None,
+        expected: true,
     };
     const KILLED: Outcome = Outcome::Ended {
         code: None,
         signal: Some(9),
+        expected: false,
     };
 
     #[test]
@@ -159,6 +175,8 @@ mod tests {
             (&[Errored], Some(1)),
             (&[Stopped, Errored], Some(1)),
             (&[EXIT_0, EXIT_1], Some(1)),
+            (&[EXIT_3_LISTED], Some(0)),
+            (&[EXIT_3_LISTED, EXIT_1], Some(1)),
         ];
         for (outcomes, want) in cases {
             assert_eq!(verdict(&census(outcomes)), *want, "{outcomes:?}");
