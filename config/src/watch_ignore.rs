@@ -2,7 +2,8 @@
 //! or directory name anywhere below a watched path (`node_modules`, `*.log`), and
 //! everything under a matched directory is ignored; a glob with `/` matches the path
 //! relative to the watched path (`src/*.tmp`, `dist/**`; a leading `./` or `/` and a
-//! trailing `/` are dropped), and everything under a directory it matches. `*` never
+//! trailing `/` are dropped), and everything under a directory it matches; `dist/**`
+//! also matches `dist` itself, so making or removing the directory is no change. `*` never
 //! crosses a `/` (`**` does). PM2's default ignores, `node_modules` and `.git`, are
 //! always there (PM2's `ignore_watch` default is `[/node_modules/, /\.git/]`).
 //!
@@ -74,6 +75,11 @@ impl WatchIgnore {
                     continue;
                 }
                 paths.add(glob(t)?);
+                // `cache/**` is everything in cache: its making (or removal) too, which a
+                // watcher sees as a change of `cache` itself.
+                if let Some(dir) = t.strip_suffix("/**").filter(|d| !d.is_empty()) {
+                    paths.add(glob(dir)?);
+                }
             } else {
                 names.add(glob(t)?);
             }
@@ -145,6 +151,10 @@ mod tests {
             (&["./dist"], "dist/a/b.js", true),
             (&["/dist"], "dist", true),
             (&["dist/**"], "dist/a/b.js", true),
+            (&["dist/**"], "dist", true),
+            (&["src/dist/**"], "src/dist", true),
+            (&["src/dist/**"], "src", false),
+            (&["dist/**"], "distant", false),
             (&["build/out"], "build/out/x.o", true),
             (&["build/out"], "build/other.o", false),
             (&["build/out"], "x/build/out/y", false),

@@ -205,6 +205,21 @@ fn changes_under_ignored_paths_do_not_restart_it() {
 }
 
 #[test]
+fn a_dir_glob_ignores_making_the_directory_as_well_as_its_files() {
+    let f = Fixture::new(true);
+    f.start("w", &["--watch", "--ignore-watch", "cache/**"]);
+    f.wait_runs(1);
+    // `cache/**`: making `cache` is no change, nor is a file in it.
+    std::fs::create_dir_all(f.t.path("cache/deep")).expect("dirs");
+    touch(&f.t.path("cache/deep/c.bin"));
+    touch(&f.t.path("cache/c.bin"));
+    f.stays("w", 0, 1);
+    // Anything else still is.
+    touch(&f.t.path("app.js"));
+    f.t.wait_row("w", "a watch restart", |r| r["restarts"] == 1);
+}
+
+#[test]
 fn the_apps_own_log_files_in_the_watched_directory_do_not_restart_it() {
     let t = TestHome::new();
     let script = t.home.with_file_name("talk.sh");
