@@ -29,7 +29,7 @@ pub use parse::{parse_request, too_large};
 pub use reply::{
     Description, EnvReply, HealthState, HelloReply, HostReply, ListenSocket, MetricPoint,
     PingReply, PlanAction, PlanLine, ProcessInfo, ResurrectReply, SaveReply, SavedReply, Status,
-    UpReply, UpdateReply,
+    UpReply, UpdateReply, WATCH_LOOP,
 };
 pub use spec::{is_node, App, AppSpec, EnvLayers, Group};
 pub use web::{tail, LogTail, WebReply, WebRequest, DEFAULT_LISTEN};

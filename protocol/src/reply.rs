@@ -240,6 +240,11 @@ pub struct Description {
     /// The file whose change caused `last_watch_restart`.
     #[serde(default)]
     pub last_watch_path: Option<PathBuf>,
+    /// How many watch restarts in a row that same file caused (absent: fewer than 2). An
+    /// app that writes a file in its own watched tree restarts forever (PM2 too):
+    /// `describe` names the file once this reaches [`WATCH_LOOP`].
+    #[serde(default, skip_serializing_if = "is_below_two")]
+    pub last_watch_repeats: u32,
     /// The last minute of cpu and memory samples, oldest first (one a second while
     /// someone watches or a memory limit is set); empty before the first.
     #[serde(default)]
@@ -415,4 +420,12 @@ pub struct SavedReply {
     /// statuses as saved: running, stopped or errored, and the groups) is the saved one.
     /// Without a dump: true when no app is registered.
     pub synchronized: bool,
+}
+
+/// Watch restarts in a row by one file from which `describe` and the daemon's log say it
+/// looks like a loop (the app writing a file it watches).
+pub const WATCH_LOOP: u32 = 5;
+
+fn is_below_two(n: &u32) -> bool {
+    *n < 2
 }

@@ -270,6 +270,12 @@ fn last_watch_restart(d: &Description) -> Option<String> {
         .with_timezone(&chrono::Local)
         .format("%Y-%m-%d %H:%M:%S");
     Some(match &d.last_watch_path {
+        Some(p) if d.last_watch_repeats >= pmx_protocol::WATCH_LOOP => format!(
+            "{at} ({} changed; {} restarts in a row by it: if the app writes it, add it \
+             to ignore_watch)",
+            p.display(),
+            d.last_watch_repeats
+        ),
         Some(p) => format!("{at} ({} changed)", p.display()),
         None => at.to_string(),
     })

@@ -220,6 +220,40 @@ fn a_dir_glob_ignores_making_the_directory_as_well_as_its_files() {
 }
 
 #[test]
+fn an_app_that_writes_a_file_it_watches_is_named_as_a_loop() {
+    // PM2 restarts such an app forever without a word; pmx too, but says which file.
+    let f = Fixture::new(true);
+    let script = f.t.home.with_file_name("s").join("writer.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho $$ >> state.txt\nexec sleep 100000\n",
+    )
+    .expect("write script");
+    chmod_x(&script);
+    let script = script.to_string_lossy().into_owned();
+    f.t.ok(&["start", &script, "--name", "w", "--watch"]);
+    f.t.wait_row("w", "5 watch restarts", |r| {
+        r["restarts"].as_i64().is_some_and(|n| n >= 5)
+    });
+    let mut shown = String::new();
+    assert!(
+        wait_for(DEADLINE, || {
+            shown = f.t.ok(&["describe", "w"]);
+            shown.contains("restarts in a row by it: if the app writes it, add it")
+        }),
+        "describe names the loop: {shown}"
+    );
+    assert!(shown.contains("state.txt changed"), "{shown}");
+    let log = std::fs::read_to_string(f.t.home.join("pmx.log")).unwrap_or_default();
+    assert!(
+        log.contains("watch restarts in a row were caused by")
+            && log.contains("state.txt: if the app writes it, add it to ignore_watch"),
+        "the daemon's log says it once: {log}"
+    );
+    f.t.ok(&["stop", "w"]);
+}
+
+#[test]
 fn the_apps_own_log_files_in_the_watched_directory_do_not_restart_it() {
     let t = TestHome::new();
     let script = t.home.with_file_name("talk.sh");

@@ -332,6 +332,7 @@ impl Handler<Describe> for AppSup {
                     watch_error: self.watch.error.clone(),
                     last_watch_restart: self.watch.last.as_ref().map(|(t, _)| *t),
                     last_watch_path: self.watch.last.as_ref().map(|(_, p)| p.clone()),
+                    last_watch_repeats: self.watch.repeats,
                     history: Vec::new(),
                     env: msg.env.then(|| self.env_for(slot)),
                     health: self.health_state(slot),

@@ -66,6 +66,8 @@ pub(super) struct WatchState {
     generation: u64,
     /// The last watch restart: (ms since the epoch, the path that changed).
     pub(super) last: Option<(u64, PathBuf)>,
+    /// Watch restarts in a row caused by that same path.
+    pub(super) repeats: u32,
     /// A change taken again once a restart under way is done.
     retry: Option<SpawnHandle>,
     /// Log files were told to the Watch actor (so an empty list is told when they go).
@@ -81,6 +83,7 @@ impl Default for WatchState {
             error: None,
             generation: 0,
             last: None,
+            repeats: 0,
             retry: None,
             logs_told: false,
         }
@@ -250,6 +253,17 @@ impl AppSup {
             self.name(),
             path.display()
         );
+        let same = self.watch.last.as_ref().is_some_and(|(_, p)| *p == path);
+        self.watch.repeats = if same { self.watch.repeats + 1 } else { 1 };
+        if self.watch.repeats == crate::protocol::WATCH_LOOP {
+            tracing::warn!(
+                "app {}: {} watch restarts in a row were caused by {}: if the app writes \
+                 it, add it to ignore_watch",
+                self.name(),
+                self.watch.repeats,
+                path.display()
+            );
+        }
         self.watch.last = Some((wall_ms(), path));
         if Self::reloads_rolling(&self.parts.spec, live) {
             let numbers = picked.iter().map(|&i| self.slots[i].idx).collect();
