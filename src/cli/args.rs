@@ -107,6 +107,8 @@ pub enum Cmd {
     Unstartup(UnstartupArgs),
     /// `pmx web`
     Web(WebArgs),
+    /// `pmx deploy`
+    Deploy(DeployArgs),
 }
 
 /// Make the running set match an ecosystem file.
@@ -652,6 +654,27 @@ pub struct ImportArgs {
     #[argh(option, short = 'o')]
     pub output: Option<String>,
     /// overwrite a file that pmx import did not write
+    #[argh(switch, short = 'f')]
+    pub force: bool,
+}
+
+/// Deploy over ssh as PM2 does: `pmx deploy [ecosystem.ron] <env> [setup | update |
+/// revert [N] | curr | prev | list | exec "<cmd>" | ref <ref>]` (nothing after the env:
+/// update). See docs/deploy.md.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(
+    subcommand,
+    name = "deploy",
+    help_triggers("-h", "--help"),
+    note = "Commands: setup (clone repo into path/source), update (a new release of ref,
+current pointed at it, post_deploy run in it), revert [N] (current back N releases),
+curr, prev, list, exec \"<cmd>\" (in current on every host), ref <ref> (update to it)."
+)]
+pub struct DeployArgs {
+    /// the ecosystem file (default ./ecosystem.ron), the env, then the command
+    #[argh(positional, greedy)]
+    pub words: Vec<String>,
+    /// deploy even with uncommitted or unpushed local changes
     #[argh(switch, short = 'f')]
     pub force: bool,
 }
