@@ -672,7 +672,7 @@ curr, prev, list, exec \"<cmd>\" (in current on every host), ref <ref> (update t
 )]
 pub struct DeployArgs {
     /// the ecosystem file (default ./ecosystem.ron), the env, then the command
-    #[argh(positional, greedy)]
+    #[argh(positional)]
     pub words: Vec<String>,
     /// deploy even with uncommitted or unpushed local changes
     #[argh(switch, short = 'f')]
