@@ -301,7 +301,7 @@ fn deploy_sets_up_updates_keeps_n_releases_and_reverts_over_ssh() {
         "{out}"
     );
     let first = s.current();
-    assert_eq!(s.releases(), [first.clone()]);
+    assert_eq!(s.releases(), std::slice::from_ref(&first));
     let deployed_in = std::fs::read_to_string(s.srv.join("deployed-in")).expect("post_deploy ran");
     assert_eq!(
         deployed_in.trim(),

@@ -382,15 +382,14 @@ impl Walk<'_> {
                 "path" => d.path = text(self),
                 "key" => d.key = text(self),
                 "port" => {
-                    d.port = self
-                        .opt(v)
-                        .and_then(|v| v.and_then(|v| self.uint(v, "port")))
-                        .and_then(|p| self.int_in(v, i128::from(p), "port"))
+                    let port = self.opt(v).flatten().and_then(|n| self.uint(n, "port"));
+                    d.port = port.and_then(|p| self.int_in(v, i128::from(p), "port"));
                 }
                 "keep_releases" => {
                     d.keep_releases = self
                         .opt(v)
-                        .and_then(|v| v.and_then(|v| self.uint(v, "keep_releases")));
+                        .flatten()
+                        .and_then(|n| self.uint(n, "keep_releases"));
                     if d.keep_releases == Some(0) {
                         self.err(
                             v.pos,

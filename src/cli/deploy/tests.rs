@@ -73,9 +73,12 @@ fn deploy() -> pmx_config::Deploy {
     }
 }
 
+/// A change to a valid deploy environment.
+type Change = fn(&mut pmx_config::Deploy);
+
 #[test]
 fn a_missing_field_names_itself_its_env_and_its_line() {
-    let cases: &[(fn(&mut pmx_config::Deploy), &str)] = &[
+    let cases: &[(Change, &str)] = &[
         (
             |d| d.repo = None,
             "eco.ron:12: deploy \"prod\" has no \"repo\" (the git repository the hosts clone)",
