@@ -658,17 +658,23 @@ pub struct ImportArgs {
     pub force: bool,
 }
 
-/// Deploy over ssh as PM2 does: `pmx deploy [ecosystem.ron] <env> [setup | update |
-/// revert [N] | curr | prev | list | exec "<cmd>" | ref <ref>]` (nothing after the env:
-/// update). See docs/deploy.md.
+/// Deploy the file's repository to an environment's hosts over ssh, as `pm2 deploy`
+/// does: pmx deploy [file] <env> [command] (docs/deploy.md).
 #[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(
     subcommand,
     name = "deploy",
     help_triggers("-h", "--help"),
-    note = "Commands: setup (clone repo into path/source), update (a new release of ref,
-current pointed at it, post_deploy run in it), revert [N] (current back N releases),
-curr, prev, list, exec \"<cmd>\" (in current on every host), ref <ref> (update to it)."
+    note = "Commands (none: update):
+  setup         clone repo into path/source on every host
+  update        check ref out into a new release, point path/current at it, run
+                post_deploy there, keep the last keep_releases (default 5)
+  revert [N]    point current back N releases (default 1)
+  curr, prev    print the current / previous release's commit
+  list          list the releases, newest first
+  exec \"<cmd>\"  run a command in current on every host
+  ref <ref>     update to that ref
+Without --force, update refuses uncommitted or unpushed changes here."
 )]
 pub struct DeployArgs {
     /// the ecosystem file (default ./ecosystem.ron), the env, then the command

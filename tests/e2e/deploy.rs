@@ -571,3 +571,73 @@ fn an_unknown_deploy_env_or_a_missing_field_is_a_one_line_usage_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_pm2_json_file_deploys_with_its_hyphenated_hooks_and_string_port() {
+    if !tools() {
+        return;
+    }
+    let s = Site::new(r#"{}"#);
+    let file = serde_json::json!({
+        "apps": [{"name": "web", "script": "web.sh"}],
+        "deploy": {"production": {
+            "user": s.user, "host": "127.0.0.1", "port": s.sshd.port.to_string(),
+            "key": s.sshd.key, "repo": s.origin, "path": s.srv, "ref": "origin/main",
+            "ssh_options": ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null",
+                            "LogLevel=ERROR", "BatchMode=yes"],
+            "post-setup": "touch ../pm2-setup",
+            "post-deploy": "cat web.sh > ../../pm2-post",
+        }},
+    });
+    std::fs::write(s.clone.join("ecosystem.json"), file.to_string()).expect("ecosystem.json");
+    git(&s.clone, &["add", "ecosystem.json"]);
+    git(&s.clone, &["commit", "-q", "-m", "pm2 file"]);
+    git(&s.clone, &["push", "-q", "origin", "HEAD:main"]);
+    s.ok(&["ecosystem.json", "production", "setup"]);
+    assert!(s.srv.join("pm2-setup").exists(), "post-setup ran");
+    s.ok(&["ecosystem.json", "production"]);
+    assert_eq!(
+        std::fs::read_to_string(s.srv.join("pm2-post")).expect("post-deploy ran"),
+        "echo v1\n"
+    );
+}
+
+#[test]
+fn an_unreachable_host_is_named_with_ssh_s_own_message() {
+    if !tool_available(
+        on_path("ssh"),
+        "ssh is missing (openssh-client; .ci/run installs it)",
+    ) {
+        return;
+    }
+    let t = TestHome::new();
+    // A port nothing listens on: bound, then closed.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    std::fs::write(
+        t.path("ecosystem.ron"),
+        format!(
+            "Ecosystem(apps: [], deploy: {{\"p\": Deploy(host: \"127.0.0.1\", port: {port}, \
+             repo: \"r\", path: \"/p\", ssh_options: [\"BatchMode=yes\", \"ConnectTimeout=10\"])}})"
+        ),
+    )
+    .expect("file");
+    let o = t.run(&["deploy", "ecosystem.ron", "p", "list"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("<-- [1/1] 127.0.0.1: failed: ssh exited with 255 (could not connect or log in; its message is above)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("Connection refused"),
+        "ssh's own words: {stderr}"
+    );
+    assert!(
+        stderr.ends_with("pmx: deploy p list: 1 of 1 host failed: 127.0.0.1\n"),
+        "{stderr}"
+    );
+}
