@@ -22,7 +22,7 @@ SRC=$P/source
 hook() {
   [ -n "$3" ] || return 0
   say "$1: $3"
-  ( cd "$2" && SHARED=$P/shared RELEASE=$2 "${SHELL:-/bin/sh}" -c "$3" ) 2>&1
+  ( cd "$2" && SHARED=$P/shared "${SHELL:-/bin/sh}" -c "$3" ) 2>&1
   st=$?
   [ "$st" -eq 0 ] || die "$1 exited with $st" "$st"
 }
