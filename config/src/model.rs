@@ -569,9 +569,13 @@ pub struct Deploy {
     pub repo: Option<String>,
     /// Directory on the hosts.
     pub path: Option<String>,
-    /// SSH key file.
+    /// SSH key file (`ssh -i`; `~/` is the caller's home, a relative path is against the
+    /// file's directory).
     pub key: Option<String>,
-    /// SSH options (a string or a list in the file).
+    /// SSH port (`ssh -p`; PM2's deploy script reads `port` too). Default: ssh's own.
+    pub port: Option<u16>,
+    /// SSH options (a string or a list in the file): each one `ssh -o <option>`, as PM2
+    /// passes them; one that starts with `-` is given to ssh as its own words.
     pub ssh_options: Vec<String>,
     /// Command run on the host before setup.
     pub pre_setup: Option<String>,
@@ -583,6 +587,12 @@ pub struct Deploy {
     pub pre_deploy_local: Option<String>,
     /// Command run on the host after deploy.
     pub post_deploy: Option<String>,
+    /// How many release directories `pmx deploy … update` keeps on each host (pmx's own:
+    /// PM2 deploys into one checkout and keeps none). `None`: the default, 5.
+    pub keep_releases: Option<u32>,
+    /// Line of `Deploy(` in the file (0 when not read from a file).
+    #[serde(default)]
+    pub line: usize,
 }
 
 #[cfg(test)]

@@ -93,12 +93,14 @@ const DEPLOY_FIELDS: &[&str] = &[
     "repo",
     "path",
     "key",
+    "port",
     "ssh_options",
     "pre_setup",
     "post_setup",
     "pre_deploy",
     "pre_deploy_local",
     "post_deploy",
+    "keep_releases",
 ];
 
 /// Walks one document; `errors` holds everything found.

@@ -676,3 +676,29 @@ fn bad_health_checks_point_at_their_value() {
         assert_eq!(e[0].1, col, "{fields}: {}", e[0].2);
     }
 }
+
+#[test]
+fn deploy_takes_pm2s_port_and_keep_releases_and_records_its_line() {
+    let e = ok("Ecosystem(apps: [], deploy: {\n  \"p\": Deploy(host: \"h\", port: 2222, keep_releases: 3),\n  \"q\": Deploy(host: [\"a\", \"b\"], ssh_options: \"X=1\"),\n})");
+    let p = &e.deploy["p"];
+    assert_eq!((p.port, p.keep_releases, p.line), (Some(2222), Some(3), 2));
+    let q = &e.deploy["q"];
+    assert_eq!((q.port, q.keep_releases, q.line), (None, None, 3));
+    assert_eq!(q.ssh_options, ["X=1"]);
+    let cases = [
+        ("port: 70000", "70000 is out of range for \"port\""),
+        (
+            "port: \"22\"",
+            "expected a whole number for \"port\", found a string",
+        ),
+        (
+            "keep_releases: 0",
+            "\"keep_releases\" must be at least 1 (the current release)",
+        ),
+    ];
+    for (field, want) in cases {
+        let e = errs(&format!("(apps: [], deploy: {{\"p\": Deploy({field})}})"));
+        assert_eq!(e.len(), 1, "{field}: {e:?}");
+        assert!(e[0].2.starts_with(want), "{field}: {}", e[0].2);
+    }
+}

@@ -107,6 +107,8 @@ pub enum Cmd {
     Unstartup(UnstartupArgs),
     /// `pmx web`
     Web(WebArgs),
+    /// `pmx deploy`
+    Deploy(DeployArgs),
 }
 
 /// Make the running set match an ecosystem file.
@@ -652,6 +654,33 @@ pub struct ImportArgs {
     #[argh(option, short = 'o')]
     pub output: Option<String>,
     /// overwrite a file that pmx import did not write
+    #[argh(switch, short = 'f')]
+    pub force: bool,
+}
+
+/// Deploy the file's repository to an environment's hosts over ssh, as `pm2 deploy`
+/// does: pmx deploy [file] <env> [command] (docs/deploy.md).
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(
+    subcommand,
+    name = "deploy",
+    help_triggers("-h", "--help"),
+    note = "Commands (none: update):
+  setup         clone repo into path/source on every host
+  update        check ref out into a new release, point path/current at it, run
+                post_deploy there, keep the last keep_releases (default 5)
+  revert [N]    point current back N releases (default 1)
+  curr, prev    print the current / previous release's commit
+  list          list the releases, newest first
+  exec \"<cmd>\"  run a command in current on every host
+  ref <ref>     update to that ref
+Without --force, update refuses uncommitted or unpushed changes here."
+)]
+pub struct DeployArgs {
+    /// the ecosystem file (default ./ecosystem.ron), the env, then the command
+    #[argh(positional)]
+    pub words: Vec<String>,
+    /// deploy even with uncommitted or unpushed local changes
     #[argh(switch, short = 'f')]
     pub force: bool,
 }

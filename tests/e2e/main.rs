@@ -10,6 +10,7 @@ mod cron;
 mod daemon;
 mod deadlines;
 mod delete_instances;
+mod deploy;
 mod dev;
 mod env;
 mod generations;

@@ -367,7 +367,10 @@ impl Walk<'_> {
 
     pub(super) fn deploy(&mut self, node: &Node) -> Option<Deploy> {
         let fields = self.record(node, "Deploy", "Deploy(host: …, repo: …)")?;
-        let mut d = Deploy::default();
+        let mut d = Deploy {
+            line: node.pos.line,
+            ..Deploy::default()
+        };
         for f in fields {
             let v = &f.value;
             let text = |w: &mut Self| w.opt(v).and_then(|v| v.and_then(|v| w.string(v, &f.name)));
@@ -378,6 +381,22 @@ impl Walk<'_> {
                 "repo" => d.repo = text(self),
                 "path" => d.path = text(self),
                 "key" => d.key = text(self),
+                "port" => {
+                    let port = self.opt(v).flatten().and_then(|n| self.uint(n, "port"));
+                    d.port = port.and_then(|p| self.int_in(v, i128::from(p), "port"));
+                }
+                "keep_releases" => {
+                    d.keep_releases = self
+                        .opt(v)
+                        .flatten()
+                        .and_then(|n| self.uint(n, "keep_releases"));
+                    if d.keep_releases == Some(0) {
+                        self.err(
+                            v.pos,
+                            "\"keep_releases\" must be at least 1 (the current release)",
+                        );
+                    }
+                }
                 "ssh_options" => {
                     d.ssh_options = self.one_or_many(v, "ssh_options").unwrap_or_default()
                 }

@@ -105,7 +105,8 @@ fn a_pm2_app_becomes_a_valid_ron_app() {
             "shutdownWithMessage": true,
         }],
         "deploy": {"production": {"user": "app", "host": ["a", "b"], "ref": "origin/main",
-            "repo": "git@x:y.git", "path": "/srv", "post-deploy": "pmx up", "env": {"D": "1"}}},
+            "repo": "git@x:y.git", "path": "/srv", "post-deploy": "pmx up", "env": {"D": "1"},
+            "port": 2222}},
     });
     let c = convert(&config, &[], &ctx(dir.path())).expect("converts");
     let eco = pmx_config::parse(&c.ron, &dir.path().join("ecosystem.ron"))
@@ -143,6 +144,11 @@ fn a_pm2_app_becomes_a_valid_ron_app() {
         Some("pmx up")
     );
     assert_eq!(eco.deploy["production"].host, ["a", "b"]);
+    assert_eq!(
+        eco.deploy["production"].port,
+        Some(2222),
+        "PM2's port, as ssh -p"
+    );
     assert!(
         c.warnings.iter().any(|w| w.contains("vizion")),
         "{:?}",

@@ -63,6 +63,16 @@ pub(super) fn deploy_text(deploy: &Value, warnings: &mut Vec<String>) -> Result<
                     };
                     let _ = writeln!(t, "            {key}: {},", ron_str(&s));
                 }
+                // PM2's deploy script passes it as `ssh -p`; a number or a numeric string.
+                "port" => {
+                    let port = match v {
+                        Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+                        Value::String(s) => s.trim().parse::<u16>().ok(),
+                        _ => None,
+                    }
+                    .ok_or_else(|| format!("{name}.{k}: expected a port number, found {v}"))?;
+                    let _ = writeln!(t, "            port: {port},");
+                }
                 // Laid over the apps' env by `--env <name>`: carried into their `envs`.
                 "env" => {}
                 _ => warnings.push(format!(
