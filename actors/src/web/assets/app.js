@@ -87,7 +87,9 @@
     if (mem == null) return;
     let h = st.history.get(id);
     if (!h) { h = []; st.history.set(id, h); }
-    if (h.length && t - h[h.length - 1].t < 500) h[h.length - 1] = { t, cpu, mem };
+    // Two figures within half a second (a poll and an event): one point, the newer figures.
+    const last = h[h.length - 1];
+    if (last && t - last.t < 500) { last.cpu = cpu; last.mem = mem; }
     else h.push({ t, cpu, mem });
     if (h.length > HISTORY) h.splice(0, h.length - HISTORY);
   }
