@@ -45,11 +45,12 @@ with sync_playwright() as p:
     page.set_default_timeout(DEADLINE_MS)
     page.goto(URL)
     say(step="loaded", url=page.url, title=page.title())
-    # Every row shows a memory figure (the daemon samples while the page asks).
+    # Every running row shows a memory figure (the daemon samples while the page asks).
     page.wait_for_function(
         f"""() => {{
             const rows = [...document.querySelectorAll('#rows tr')];
-            return rows.length >= 2 && rows.every(r => {MEMORY}.test(r.querySelector('td.c-mem').textContent));
+            return rows.length >= 2 && rows.filter(r => r.dataset.status === 'online')
+                .every(r => {MEMORY}.test(r.querySelector('td.c-mem').textContent));
         }}""",
         timeout=DEADLINE_MS,
     )
@@ -57,7 +58,7 @@ with sync_playwright() as p:
     say(step="listed", names=names(page), memory=memory)
     if MODE == "full":
         page.click(f'#rows tr[data-name="{APP}"]')
-        page.wait_for_function(f"document.getElementById('d-name').textContent === {json.dumps(APP)}")
+        page.wait_for_function(f"() => document.getElementById('d-name').textContent === {json.dumps(APP)}")
         before = row_text(page, APP, "c-pid")
         say(step="selected", app=APP, pid=before)
         page.click('.actions button[data-action="restart"]')
@@ -71,9 +72,22 @@ with sync_playwright() as p:
         after = row_text(page, APP, "c-pid")
         say(step="restarted", app=APP, before=before, after=after,
             restarts=row_text(page, APP, "c-restarts"))
+        # A failed action shows the daemon's message: the stop is sent to an id that
+        # does not exist (the request rewritten on its way), and the real answer is shown.
+        page.route(
+            "**/api/processes/*/stop",
+            lambda route: route.continue_(url=route.request.url.rsplit("/", 2)[0] + "/999999/stop"),
+        )
+        page.click('.actions button[data-action="stop"]')
+        page.wait_for_selector("#notice", state="visible")
+        say(step="failed", notice=page.inner_text("#notice-text"))
+        page.unroute("**/api/processes/*/stop")
+        page.click("#notice-close")
         # Both charts drawn and a log line shown before the picture is taken.
         page.wait_for_selector("#chart-mem path.line", state="attached")
-        page.wait_for_function("document.getElementById('logs').textContent.trim().length > 0")
+        # The new process's first line (the fixture prints its pid) reaches the log view.
+        page.wait_for_function(f"() => document.getElementById('logs').textContent.includes('sleeper {after}')")
+        page.mouse.move(0, 0)
         page.screenshot(path=f"{SHOTS}/dashboard.png")
         page.set_viewport_size({"width": 390, "height": 844})
         page.wait_for_timeout(300)  # a layout pass at the new width

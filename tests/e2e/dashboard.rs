@@ -432,6 +432,11 @@ fn the_dashboard_in_chromium_lists_both_apps_restarts_one_and_fits_a_phone() {
     };
     let t = TestHome::new();
     two_apps(&t);
+    // A long name and a wide status word must not widen a phone's page either.
+    let long = "a-rather-long-application-name-for-a-phone";
+    t.ok(&["start", &app("sleeper.sh"), "--name", long]);
+    t.wait_status(long, "online");
+    t.ok(&["stop", long]);
     let port = serve(&t, "127.0.0.1", &[]);
     let before = jlist_pid(&t, "a");
     let shots = t.path("shots");
@@ -453,6 +458,14 @@ fn the_dashboard_in_chromium_lists_both_apps_restarts_one_and_fits_a_phone() {
     assert_ne!(after, before, "{restarted}");
     assert_eq!(jlist_pid(&t, "a"), after, "jlist agrees with the page");
     assert_eq!(t.row("b")["restarts"], 0, "only a restarted");
+    let failed = step(&steps, "failed");
+    assert!(
+        failed["notice"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("stop a: ") && n.contains("999999")),
+        "the daemon's error is shown: {failed}"
+    );
+    t.wait_status("a", "online");
 
     let phone = step(&steps, "phone");
     assert_eq!(phone["view"], 390, "{phone}");

@@ -123,6 +123,12 @@
     st.soon = setTimeout(poll, 150);
   }
 
+  // Many metrics events (one per instance per second): one render per frame.
+  let frame = 0;
+  function renderSoon() {
+    if (!frame) frame = requestAnimationFrame(() => { frame = 0; render(); });
+  }
+
   function cell(tr, cls) {
     let td = tr.querySelector("td." + cls);
     if (!td) { td = document.createElement("td"); td.className = cls; tr.appendChild(td); }
@@ -157,6 +163,12 @@
       cell(tr, "c-id").textContent = r.id;
       const name = cell(tr, "c-name");
       name.textContent = r.name;
+      if (rows.filter((x) => x.name === r.name).length > 1) {
+        const n = document.createElement("span");
+        n.className = "ns";
+        n.textContent = " #" + r.instance;
+        name.appendChild(n);
+      }
       name.title = r.namespace === "default" ? r.name : r.namespace + ":" + r.name;
       const badge = document.createElement("span");
       badge.className = "badge " + statusClass(r.status);
@@ -283,7 +295,8 @@
     }
     if (pts.length >= 2) {
       const t0 = pts[0].t, t1 = pts[pts.length - 1].t;
-      const max = top(Math.max(...pts.map(value)));
+      const peak = Math.max(...pts.map(value));
+      const max = top(peak);
       const xy = pts.map((p) => [
         ((p.t - t0) / Math.max(1, t1 - t0)) * W,
         H - 2 - (value(p) / max) * (H - 6),
@@ -296,7 +309,7 @@
       line.setAttribute("class", "line");
       line.setAttribute("d", d);
       kids.push(area, line);
-      scale.textContent = "max " + fmt(max);
+      scale.textContent = "peak " + fmt(peak);
     } else {
       scale.textContent = "collecting…";
     }
@@ -377,7 +390,7 @@
         if (e.cpu !== undefined) r.cpu = e.cpu;
         if (e.memory !== undefined) r.memory = e.memory;
         record(e.id, Date.now(), r.cpu, r.memory);
-        render();
+        renderSoon();
       } else {
         pollSoon();
       }
