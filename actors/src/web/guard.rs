@@ -1,11 +1,14 @@
 //! Who may use `pmx web` from a browser: the checks every route makes before it answers.
 //!
-//! 1. `Host` (DNS rebinding): the name a request was addressed to must be this service's
-//!    own — `localhost`, `127.0.0.1`, `[::1]`, the listen address's IP, or (listening on
-//!    `0.0.0.0`/`[::]`) any IP literal. A page of `attacker.example` whose name the
-//!    attacker re-points at 127.0.0.1 still sends `Host: attacker.example`, so it gets
-//!    403 `forbidden`. The port is not compared: an `ssh -L 8080:127.0.0.1:9615` tunnel
-//!    arrives as `localhost:8080`, and a rebinding page cannot change the name.
+//! 1. `Host` (DNS rebinding): on a loopback listener, the name a request was addressed
+//!    to must be this service's own — `localhost`, `127.0.0.1`, `[::1]` or the listen IP.
+//!    A page of `attacker.example` whose name the attacker re-points at 127.0.0.1 still
+//!    sends `Host: attacker.example`, so it gets 403 `forbidden`. The port is not
+//!    compared: an `ssh -L 8080:127.0.0.1:9615` tunnel arrives as `localhost:8080`, and a
+//!    rebinding page cannot change the name. A listener off loopback always has a token,
+//!    which a rebinding page cannot send (it has no Bearer, and the cookie belongs to the
+//!    real name), so there any well-formed name passes: a Prometheus server or a browser
+//!    reaching the host by its DNS name.
 //! 2. `Origin` (CSRF): a request that is not `GET`/`HEAD` and carries an `Origin` must
 //!    come from this service's own origin, `http://<its Host>`; any other page's form or
 //!    `fetch` gets 403 `forbidden` before the verb runs. Without `Origin` (curl, scripts)
@@ -52,17 +55,14 @@ pub(super) fn host_allowed(host: Option<&str>, listen: SocketAddr) -> bool {
         return false;
     };
     let name = name.to_ascii_lowercase();
-    if matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]") {
+    if matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]") || !listen.ip().is_loopback() {
         return true;
     }
     let ip = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
         Some(v6) => v6.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6),
         None => name.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4),
     };
-    match ip {
-        Some(ip) => listen.ip().is_unspecified() || ip == listen.ip(),
-        None => false,
-    }
+    ip == Some(listen.ip())
 }
 
 /// The name part of a `Host` value (the port removed); None for an empty or malformed one.
@@ -142,12 +142,17 @@ pub(super) fn check(
     let text = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
     let host = text(header::HOST);
     if !host_allowed(host, listen) {
+        let mut names = "localhost, 127.0.0.1, [::1]".to_string();
+        match listen.ip() {
+            IpAddr::V4(ip) if ip != std::net::Ipv4Addr::LOCALHOST => names += &format!(", {ip}"),
+            IpAddr::V6(ip) if ip != std::net::Ipv6Addr::LOCALHOST => names += &format!(", [{ip}]"),
+            _ => {}
+        }
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             format!(
-                "Host {:?} is not this service's address (localhost, 127.0.0.1, [::1] or {}): refused against DNS rebinding",
-                host.unwrap_or(""),
-                listen.ip()
+                "Host {:?} is not a name of this service ({names}): refused against DNS rebinding",
+                host.unwrap_or("")
             ),
         ));
     }
@@ -209,13 +214,18 @@ mod tests {
             ("127.0.0.1:9615", Some("[::1"), false),
             ("127.0.0.1:9615", Some(""), false),
             ("127.0.0.1:9615", None, false),
-            ("192.168.1.5:9615", Some("192.168.1.5:9615"), true),
-            ("192.168.1.5:9615", Some("192.168.1.6:9615"), false),
-            ("0.0.0.0:9615", Some("192.168.1.6:9615"), true),
-            ("0.0.0.0:9615", Some("myhost.lan:9615"), false),
-            ("[::]:9615", Some("[fe80::1]:9615"), true),
+            ("127.0.0.2:9615", Some("127.0.0.2:9615"), true),
+            ("127.0.0.2:9615", Some("127.0.0.3:9615"), false),
             ("[::1]:9615", Some("[::1]:9615"), true),
             ("[::1]:9615", Some("[::2]:9615"), false),
+            ("[::1]:9615", Some("attacker.example"), false),
+            // Off loopback the token protects: any well-formed name.
+            ("192.168.1.5:9615", Some("192.168.1.5:9615"), true),
+            ("0.0.0.0:9615", Some("192.168.1.6:9615"), true),
+            ("0.0.0.0:9615", Some("myhost.lan:9615"), true),
+            ("[::]:9615", Some("[fe80::1]:9615"), true),
+            ("0.0.0.0:9615", Some("myhost.lan:x"), false),
+            ("0.0.0.0:9615", None, false),
         ];
         for (listen, host, want) in cases {
             assert_eq!(
