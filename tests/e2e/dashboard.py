@@ -20,6 +20,8 @@ DEADLINE_MS = 30_000
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
+    # No crash handler: it detaches from the browser's process tree.
+    "--disable-crash-reporter", "--disable-breakpad",
 ]
 MEMORY = r"/^\d+(\.\d+)? (B|KiB|MiB|GiB)$/"
 

@@ -295,17 +295,22 @@ fn playwright_python() -> Option<String> {
 /// The driver script (this directory's `dashboard.py`).
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/dashboard.py");
 
-/// The browser run: the Python driver in a process group of its own; dropping it kills
-/// the driver, Playwright's node process and every Chromium process by pid (and the
-/// group), whether the test passed or not.
+/// The browser run: the Python driver in a process group of its own, its environment
+/// marked with `PMX_TEST_BROWSER=<shots dir>`; dropping it kills, by pid, the driver,
+/// Playwright's node process and every Chromium process — its descendants, and those
+/// carrying the mark (Chromium's crash handler detaches from the tree) — whether the
+/// test passed or not.
 struct Browser {
     child: Child,
+    mark: String,
 }
 
 impl Browser {
     /// `dashboard.py url shots mode app` under `python`.
     fn run(python: &str, url: &str, shots: &std::path::Path, mode: &str, app: &str) -> Browser {
+        let mark = shots.display().to_string();
         let child = Command::new(python)
+            .env("PMX_TEST_BROWSER", &mark)
             .arg(SCRIPT)
             .args([url, &shots.display().to_string(), mode, app])
             .stdin(Stdio::null())
@@ -314,7 +319,10 @@ impl Browser {
             .process_group(0)
             .spawn()
             .expect("start the browser driver");
-        Browser { child }
+        Browser {
+            child,
+            mark: format!("PMX_TEST_BROWSER={mark}"),
+        }
     }
 
     /// Wait (at most `limit`) for the driver to end: its exit status and the JSON steps
@@ -371,17 +379,25 @@ fn descendants(root: i32) -> Vec<i32> {
 impl Drop for Browser {
     fn drop(&mut self) {
         let root = self.child.id() as i32;
-        let tree = descendants(root);
+        let mut tree = descendants(root);
+        tree.extend(processes_with_env(&self.mark));
+        tree.sort_unstable();
+        tree.dedup();
         // SAFETY: kill(2) of the group this test created (its leader's pid).
         unsafe {
             libc::kill(-root, libc::SIGKILL);
         }
-        for pid in tree.into_iter().chain([root]) {
+        for &pid in tree.iter().chain([&root]) {
             if alive(pid) {
                 kill9(pid);
             }
         }
         let _ = self.child.wait();
+        // SIGKILL lands asynchronously: the test ends once every one of them is gone.
+        let gone = || processes_with_env(&self.mark).is_empty() && tree.iter().all(|&p| !alive(p));
+        if !wait_for(DEADLINE, gone) {
+            eprintln!("browser processes outlived SIGKILL: {tree:?}");
+        }
     }
 }
 
