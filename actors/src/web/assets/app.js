@@ -102,10 +102,10 @@
       const rows = await api("GET", "/api/processes");
       st.offline = false;
       st.rows = rows;
-      if (st.stream !== "live") {
-        const now = Date.now();
-        for (const r of rows) record(r.id, now, r.cpu, r.memory);
-      }
+      // Every poll is a point too: the chart grows whether or not the stream carries
+      // metrics events (a point within half a second of an event's is merged with it).
+      const now = Date.now();
+      for (const r of rows) record(r.id, now, r.cpu, r.memory);
       render();
     } catch (e) {
       st.offline = e.status === undefined;
@@ -277,8 +277,8 @@
   // ---- charts (inline SVG) ----------------------------------------------------------
   function renderCharts() {
     const h = st.history.get(st.selected) || [];
-    chart($("chart-cpu"), h, (p) => p.cpu, (m) => Math.max(5, m * 1.15), pct, $("cpu-max"));
-    chart($("chart-mem"), h, (p) => p.mem, (m) => Math.max(1024 * 1024, m * 1.15), bytes, $("mem-max"));
+    chart($("chart-cpu"), h, (p) => p.cpu, (m) => Math.max(5, m * 1.25), pct, $("cpu-max"));
+    chart($("chart-mem"), h, (p) => p.mem, (m) => Math.max(1024 * 1024, m * 1.5), bytes, $("mem-max"));
   }
 
   function chart(fig, points, value, top, fmt, scale) {
@@ -309,7 +309,7 @@
       line.setAttribute("class", "line");
       line.setAttribute("d", d);
       kids.push(area, line);
-      scale.textContent = "peak " + fmt(peak);
+      scale.textContent = "peak " + fmt(peak) + " · last " + dur(t1 - t0);
     } else {
       scale.textContent = "collecting…";
     }
