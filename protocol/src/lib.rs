@@ -454,6 +454,10 @@ pub enum ErrorCode {
     /// An HTTP request to `pmx web` without the bearer token it requires (HTTP 401;
     /// never on the socket).
     Unauthorized,
+    /// An HTTP request to `pmx web` addressed to a name that is not the service's own
+    /// (`Host`, against DNS rebinding) or a POST from another site's page (`Origin`,
+    /// against CSRF): HTTP 403; never on the socket.
+    Forbidden,
 }
 
 /// An error reply's body.

@@ -176,6 +176,7 @@ fn all_codes() -> Vec<ErrorCode> {
         ErrorCode::InvalidConfig,
         ErrorCode::Internal,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
     ];
     for c in &codes {
         match c {
@@ -189,7 +190,8 @@ fn all_codes() -> Vec<ErrorCode> {
             | ErrorCode::Conflict
             | ErrorCode::InvalidConfig
             | ErrorCode::Internal
-            | ErrorCode::Unauthorized => {}
+            | ErrorCode::Unauthorized
+            | ErrorCode::Forbidden => {}
         }
     }
     codes

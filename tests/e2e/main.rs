@@ -8,6 +8,7 @@ mod config;
 mod config_limits;
 mod cron;
 mod daemon;
+mod dashboard;
 mod deadlines;
 mod delete_instances;
 mod deploy;

@@ -6,10 +6,15 @@
 //! The Root starts one on `web` (or a `resurrect` whose dump has it) and stops it on
 //! `web --stop`: while the service is off there is no Web actor at all.
 //!
+//! Who may ask is `guard.rs`'s (Host, Origin, token); the dashboard at `/` is static
+//! files embedded in the binary (`dashboard.rs`, `assets/`).
+//!
 //! HTTP is actix-web's (HTTP/1.1 only: no TLS, compression, cookies or macros), served
 //! through actix-http's `HttpService` on connections this actor accepts, not by
 //! actix-server (which would add an accept thread and a worker thread per core).
 
+mod dashboard;
+mod guard;
 mod prometheus;
 mod routes;
 
@@ -76,6 +81,14 @@ impl Actor for Web {
             ctx.stop();
             return;
         };
+        let local = match std_listener.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!("web: cannot read the socket's address: {e}");
+                ctx.stop();
+                return;
+            }
+        };
         let listener = match tokio::net::TcpListener::from_std(std_listener) {
             Ok(l) => l,
             Err(e) => {
@@ -84,7 +97,7 @@ impl Actor for Web {
                 return;
             }
         };
-        let factory = routes::service(self.state.clone());
+        let factory = routes::service(self.state.clone(), local);
         ctx.spawn(serve(listener, factory).into_actor(self));
     }
 }

@@ -10,8 +10,11 @@
 //!   the target, as `pmx logs --nostream` reads them: [`LogTail`]s.
 //! - `GET /metrics`: the Prometheus text (`prometheus.rs`).
 //!
-//! With a token in force every route (an unknown one too) first checks
-//! `Authorization: Bearer <token>`: 401 `unauthorized` without it.
+//! - `GET /`, `GET /assets/<file>`: the dashboard (`dashboard.rs`).
+//!
+//! Every route (an unknown one too) first passes `guard.rs`: 403 `forbidden` for a
+//! foreign `Host` or a cross-site POST, then, with a token in force, 401 `unauthorized`
+//! without `Authorization: Bearer <token>` or the dashboard's cookie.
 
 use std::rc::Rc;
 
@@ -22,7 +25,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse};
 use serde_json::value::RawValue;
 
-use super::{prometheus, WebState};
+use super::guard::{self, Listen};
+use super::{dashboard, prometheus, WebState};
 use crate::protocol::{ApiError, Description, ErrorCode, LogTail, Request, RestartRequest};
 use crate::root::Api;
 
@@ -33,11 +37,12 @@ const DEFAULT_LINES: usize = 15;
 const MAX_LINES: usize = 10_000;
 
 /// The routes' shared state, as actix-web's app data.
-struct Shared(Rc<WebState>);
+pub(super) struct Shared(pub(super) Rc<WebState>);
 
 /// The HTTP/1.1 service of one accepted TCP connection, serving every route.
 pub(super) fn service(
     state: Rc<WebState>,
+    listen: std::net::SocketAddr,
 ) -> impl ServiceFactory<
     tokio::net::TcpStream,
     Config = (),
@@ -47,6 +52,9 @@ pub(super) fn service(
 > {
     let app = App::new()
         .app_data(web::Data::new(Shared(state)))
+        .app_data(web::Data::new(Listen(listen)))
+        .route("/", web::get().to(dashboard::index))
+        .route("/assets/{file}", web::get().to(dashboard::asset))
         .route("/api/processes", web::get().to(list))
         .route("/api/processes/{target}", web::get().to(describe))
         .route("/api/processes/{target}/{verb}", web::post().to(act))
@@ -246,6 +254,7 @@ pub(super) fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::BadRequest
@@ -258,7 +267,7 @@ pub(super) fn status_of(code: ErrorCode) -> StatusCode {
 }
 
 /// `{"error":{"code","message"}}` with the code's status.
-fn error(e: ApiError) -> HttpResponse {
+pub(super) fn error(e: ApiError) -> HttpResponse {
     let status = status_of(e.code);
     let body = serde_json::json!({ "error": e });
     let mut response = HttpResponse::build(status);
@@ -270,29 +279,18 @@ fn error(e: ApiError) -> HttpResponse {
         .body(body.to_string())
 }
 
-/// The 401 for a request without the token in force; None when it may go on.
-fn refused(s: &WebState, req: &HttpRequest) -> Option<HttpResponse> {
+/// The 403 or 401 for a request the guard refuses (a foreign `Host` or `Origin`, no
+/// token: `guard.rs`); None when it may go on.
+pub(super) fn refused(s: &WebState, req: &HttpRequest) -> Option<HttpResponse> {
+    // Fails closed: without the listen address nothing is served.
+    let Some(listen) = req.app_data::<web::Data<Listen>>().map(|l| l.0) else {
+        return Some(error(ApiError::new(
+            ErrorCode::Internal,
+            "no listen address",
+        )));
+    };
     let token = s.token.borrow();
-    let want = token.as_deref()?;
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    if given.is_some_and(|g| same(g.as_bytes(), want.as_bytes())) {
-        return None;
-    }
-    Some(error(ApiError::new(
-        ErrorCode::Unauthorized,
-        "this pmx web requires `Authorization: Bearer <token>` (the token is in $PMX_HOME/web.token)",
-    )))
-}
-
-/// `a == b` in a time that depends only on their lengths (a token is not guessed a byte
-/// at a time from response times).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    guard::check(req, listen, token.as_deref()).err().map(error)
 }
 
 #[cfg(test)]
@@ -323,6 +321,7 @@ mod tests {
             (ErrorCode::Conflict, 409),
             (ErrorCode::Internal, 500),
             (ErrorCode::Unauthorized, 401),
+            (ErrorCode::Forbidden, 403),
             (ErrorCode::InvalidConfig, 400),
         ];
         for (code, status) in cases {
@@ -342,13 +341,5 @@ mod tests {
         ] {
             assert_eq!(verb_request(verb, "a".into()).is_some(), known, "{verb}");
         }
-    }
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(same(b"abc", b"abc"));
-        assert!(!same(b"abc", b"abd"));
-        assert!(!same(b"abc", b"ab"));
-        assert!(!same(b"", b"a"));
     }
 }
