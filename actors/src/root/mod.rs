@@ -82,6 +82,11 @@ pub struct Root {
     /// `StopAll` came (the daemon is shutting down): a start or `up` under way or new
     /// fails rather than answer rows its apps never reached (see [`shutting_down`]).
     stopping: bool,
+    /// Turns true with `stopping`: a start, `up` or `resurrect` under way answers
+    /// [`shutting_down`] at once ([`Root::unless_shutdown`]) rather than once the
+    /// shutdown has stopped its apps one by one (600 instances on a loaded machine took
+    /// past the CLI's 10 s of patience).
+    shutdown: tokio::sync::watch::Sender<bool>,
     /// What every App supervisor shares (made at the first app: it holds this actor's
     /// address).
     shared: Option<Rc<Shared>>,
@@ -101,6 +106,24 @@ pub struct Root {
 /// be) before they came online, so the request did not do what it asked.
 fn shutting_down() -> ApiError {
     ApiError::new(ErrorCode::Conflict, "the daemon is shutting down")
+}
+
+impl Root {
+    /// `work`, unless a shutdown begins first: then None at once (`work` is dropped: the
+    /// App supervisors still carry out what they were sent, nobody waits for it).
+    fn unless_shutdown<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+    ) -> impl std::future::Future<Output = Option<T>> {
+        let mut begun = self.shutdown.subscribe();
+        async move {
+            tokio::select! {
+                biased;
+                t = work => Some(t),
+                _ = begun.wait_for(|s| *s) => None,
+            }
+        }
+    }
 }
 
 /// A request from an admin session; answered with the reply's `result` or error.
@@ -187,6 +210,7 @@ impl Root {
             parts,
             reg,
             stopping: false,
+            shutdown: tokio::sync::watch::Sender::new(false),
             shared: None,
             dump_seen: None,
             spec_hashes: Default::default(),
@@ -413,6 +437,7 @@ impl Handler<StopAll> for Root {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: StopAll, _: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
+        self.shutdown.send_replace(true);
         let sel = (0..self.reg.apps().len()).map(|i| (i, None)).collect();
         Box::pin(
             self.command("all", sel, Op::Stop, &Default::default())

@@ -238,43 +238,44 @@ impl Root {
             .map(|(n, a, _)| (n.clone(), a.clone()))
             .collect();
         let file = loaded.file;
-        Box::pin(
-            async move {
-                // Every first message is queued already (each app's mailbox in order);
-                // the awaits only wait for their answers.
-                for s in sequences {
-                    s.await;
-                }
-                for (name, addr) in probes {
-                    let errors = addr.send(SpawnErrors).await.unwrap_or_default();
-                    if let Some(e) = errors.into_iter().next() {
-                        warnings.push(format!("app \"{name}\": {e}"));
-                    }
-                }
-                (warnings, skipped)
+        let work = self.unless_shutdown(async move {
+            // Every first message is queued already (each app's mailbox in order);
+            // the awaits only wait for their answers.
+            for s in sequences {
+                s.await;
             }
-            .into_actor(self)
-            .map(move |(warnings, skipped), act, _| {
-                if act.stopping {
-                    return Err(shutting_down());
+            for (name, addr) in probes {
+                let errors = addr.send(SpawnErrors).await.unwrap_or_default();
+                if let Some(e) = errors.into_iter().next() {
+                    warnings.push(format!("app \"{name}\": {e}"));
                 }
-                for w in &warnings {
-                    tracing::warn!("resurrect: {w}");
-                }
-                let processes = act
-                    .reg
-                    .list()
-                    .into_iter()
-                    .filter(|r| made.contains(&r.name))
-                    .collect();
-                to_json(&ResurrectReply {
-                    file,
-                    warnings,
-                    skipped,
-                    processes,
-                })
-            }),
-        )
+            }
+            (warnings, skipped)
+        });
+        Box::pin(work.into_actor(self).map(move |res, act, _| {
+            // As for `start`: a shutdown overtook it (None: at once).
+            let Some((warnings, skipped)) = res else {
+                return Err(shutting_down());
+            };
+            if act.stopping {
+                return Err(shutting_down());
+            }
+            for w in &warnings {
+                tracing::warn!("resurrect: {w}");
+            }
+            let processes = act
+                .reg
+                .list()
+                .into_iter()
+                .filter(|r| made.contains(&r.name))
+                .collect();
+            to_json(&ResurrectReply {
+                file,
+                warnings,
+                skipped,
+                processes,
+            })
+        }))
     }
 }
 

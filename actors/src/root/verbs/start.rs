@@ -79,60 +79,62 @@ impl Root {
             .first()
             .map(|(name, _)| name.clone())
             .unwrap_or_default();
-        Box::pin(
-            async move {
-                // An app deleted by another request while it started is left out; when
-                // every one was, the start answers `not_found` (as `delete` first would).
-                let mut rows = Vec::new();
-                let mut reached = 0;
-                for r in requests {
-                    if let Some(mut v) = commanded(r.await) {
-                        reached += 1;
-                        rows.append(&mut v);
-                    }
+        let work = async move {
+            // An app deleted by another request while it started is left out; when
+            // every one was, the start answers `not_found` (as `delete` first would).
+            let mut rows = Vec::new();
+            let mut reached = 0;
+            for r in requests {
+                if let Some(mut v) = commanded(r.await) {
+                    reached += 1;
+                    rows.append(&mut v);
                 }
-                for r in group_starts {
-                    if let Some(mut v) = answered(r.await) {
-                        reached += 1;
-                        rows.append(&mut v);
-                    }
-                }
-                if reached == 0 && asked > 0 {
-                    return Err(gone(&first));
-                }
-                rows.sort_by_key(|r| r.id);
-                let mut failed = Vec::new();
-                for (name, addr) in created {
-                    let errors = addr.send(SpawnErrors).await.unwrap_or_default();
-                    if let Some(first) = errors.into_iter().next() {
-                        let _ = addr.send(Command::all(Op::Delete)).await;
-                        failed.push((name, first));
-                    }
-                }
-                Ok((rows, failed))
             }
-            .into_actor(self)
-            .map(|res, act, _| {
-                let (rows, failed) = res?;
-                // A shutdown overtook the start: its apps were stopped before (or while)
-                // they came online, and rows saying `stopped` would read as a success.
-                if act.stopping {
-                    return Err(shutting_down());
+            for r in group_starts {
+                if let Some(mut v) = answered(r.await) {
+                    reached += 1;
+                    rows.append(&mut v);
                 }
-                if failed.is_empty() {
-                    return to_json(&rows);
+            }
+            if reached == 0 && asked > 0 {
+                return Err(gone(&first));
+            }
+            rows.sort_by_key(|r| r.id);
+            let mut failed = Vec::new();
+            for (name, addr) in created {
+                let errors = addr.send(SpawnErrors).await.unwrap_or_default();
+                if let Some(first) = errors.into_iter().next() {
+                    let _ = addr.send(Command::all(Op::Delete)).await;
+                    failed.push((name, first));
                 }
-                act.reg
-                    .remove_apps(&failed.iter().map(|(name, _)| name.clone()).collect());
-                Err(ApiError::new(
-                    ErrorCode::NotFound,
-                    failed
-                        .iter()
-                        .map(|(name, e)| format!("app \"{name}\": {e}"))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ))
-            }),
+            }
+            Ok((rows, failed))
+        };
+        Box::pin(
+            self.unless_shutdown(work)
+                .into_actor(self)
+                .map(|res, act, _| {
+                    // A shutdown overtook the start (None: at once): its apps were stopped
+                    // before (or while) they came online, and rows saying `stopped` would
+                    // read as a success.
+                    let (rows, failed) = res.ok_or_else(shutting_down)??;
+                    if act.stopping {
+                        return Err(shutting_down());
+                    }
+                    if failed.is_empty() {
+                        return to_json(&rows);
+                    }
+                    act.reg
+                        .remove_apps(&failed.iter().map(|(name, _)| name.clone()).collect());
+                    Err(ApiError::new(
+                        ErrorCode::NotFound,
+                        failed
+                            .iter()
+                            .map(|(name, e)| format!("app \"{name}\": {e}"))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ))
+                }),
         )
     }
 }

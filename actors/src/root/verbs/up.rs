@@ -151,50 +151,51 @@ impl Root {
             }
         }
         let lines = plan.lines;
-        Box::pin(
-            async move {
-                // An app deleted by another request meanwhile is simply gone: what the plan
-                // did to the others is the answer (a mailbox error never reaches a user).
-                let mut failed = None;
-                for r in app_requests {
-                    if let Some(why) = r.await {
-                        failed.get_or_insert(why);
-                    }
+        let work = self.unless_shutdown(async move {
+            // An app deleted by another request meanwhile is simply gone: what the plan
+            // did to the others is the answer (a mailbox error never reaches a user).
+            let mut failed = None;
+            for r in app_requests {
+                if let Some(why) = r.await {
+                    failed.get_or_insert(why);
                 }
-                for r in group_requests {
-                    let _ = answered(r.await);
-                }
-                let mut deleted = BTreeSet::new();
-                for (name, r) in deletes {
-                    // Not while a racing delete still stops it: that one forgets it.
-                    if !matches!(r.await, Ok(Err(Deleted))) {
-                        deleted.insert(name);
-                    }
-                }
-                (deleted, failed)
             }
-            .into_actor(self)
-            .map(move |(deleted, failed), act, _| {
-                act.reg.remove_apps(&deleted);
-                if let Some(why) = failed {
-                    return Err(ApiError::new(ErrorCode::Conflict, why));
+            for r in group_requests {
+                let _ = answered(r.await);
+            }
+            let mut deleted = BTreeSet::new();
+            for (name, r) in deletes {
+                // Not while a racing delete still stops it: that one forgets it.
+                if !matches!(r.await, Ok(Err(Deleted))) {
+                    deleted.insert(name);
                 }
-                // As for `start`: a shutdown overtook what the plan started.
-                if act.stopping {
-                    return Err(shutting_down());
-                }
-                let names: BTreeSet<&str> = lines.iter().map(|p| p.name.as_str()).collect();
-                let processes = act
-                    .reg
-                    .list()
-                    .into_iter()
-                    .filter(|p| names.contains(p.name.as_str()))
-                    .collect();
-                to_json(&UpReply {
-                    plan: lines,
-                    processes,
-                })
-            }),
-        )
+            }
+            (deleted, failed)
+        });
+        Box::pin(work.into_actor(self).map(move |res, act, _| {
+            // As for `start`: a shutdown overtook it (None: at once).
+            let Some((deleted, failed)) = res else {
+                return Err(shutting_down());
+            };
+            act.reg.remove_apps(&deleted);
+            if let Some(why) = failed {
+                return Err(ApiError::new(ErrorCode::Conflict, why));
+            }
+            // As for `start`: a shutdown overtook what the plan started.
+            if act.stopping {
+                return Err(shutting_down());
+            }
+            let names: BTreeSet<&str> = lines.iter().map(|p| p.name.as_str()).collect();
+            let processes = act
+                .reg
+                .list()
+                .into_iter()
+                .filter(|p| names.contains(p.name.as_str()))
+                .collect();
+            to_json(&UpReply {
+                plan: lines,
+                processes,
+            })
+        }))
     }
 }
