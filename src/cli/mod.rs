@@ -8,6 +8,7 @@
 
 mod args;
 mod daemon;
+mod export;
 mod moment;
 mod monit;
 mod os;
@@ -188,6 +189,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         Cmd::Startup(a) => verbs::startup::run(&home, a),
         Cmd::Unstartup(a) => verbs::startup::remove(a),
         Cmd::Web(a) => verbs::web::run(&home, a),
+        Cmd::Export(a) => verbs::export::run(a),
         // Read as a start before argh (above): only their `--help` gets here.
         Cmd::Run(_) | Cmd::Dev(_) => Ok(()),
     }
