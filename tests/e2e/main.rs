@@ -12,6 +12,7 @@ mod deadlines;
 mod delete_instances;
 mod dev;
 mod env;
+mod export;
 mod generations;
 mod groups;
 mod harness;

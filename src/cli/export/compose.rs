@@ -308,9 +308,9 @@ fn service(
 fn mem_limit(bytes: u64) -> String {
     const MI: u64 = 1 << 20;
     const GI: u64 = 1 << 30;
-    if bytes % GI == 0 {
+    if bytes.is_multiple_of(GI) {
         format!("{}g", bytes / GI)
-    } else if bytes % MI == 0 {
+    } else if bytes.is_multiple_of(MI) {
         format!("{}m", bytes / MI)
     } else {
         format!("{bytes}b")

@@ -22,8 +22,6 @@ use std::path::{Path, PathBuf};
 use pmx_config::Instances;
 use pmx_protocol::{AppSpec, Group};
 
-pub use fields::Table;
-
 /// An export target (`pmx export <target>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -72,7 +70,7 @@ impl Target {
     /// The target's table of every ecosystem field: mapped to what, or why not (the
     /// tests check it against [`fields::FIELDS`] and docs/export.md).
     #[cfg(test)]
-    pub fn table(self) -> Table {
+    pub fn table(self) -> fields::Table {
         match self {
             Target::Systemd => systemd::TABLE,
             Target::Kubernetes => kubernetes::TABLE,
@@ -418,11 +416,11 @@ pub fn ceil_secs(ms: u64, min: u64) -> u64 {
 pub fn go_duration(ms: u64) -> String {
     if ms == 0 {
         "0s".to_string()
-    } else if ms % 3_600_000 == 0 {
+    } else if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -433,9 +431,9 @@ pub fn go_duration(ms: u64) -> String {
 pub fn memory_quantity(bytes: u64) -> String {
     const MI: u64 = 1 << 20;
     const GI: u64 = 1 << 30;
-    if bytes % GI == 0 {
+    if bytes.is_multiple_of(GI) {
         format!("{}Gi", bytes / GI)
-    } else if bytes % MI == 0 {
+    } else if bytes.is_multiple_of(MI) {
         format!("{}Mi", bytes / MI)
     } else {
         bytes.to_string()

@@ -363,11 +363,11 @@ pub fn unit_name(name: &str) -> String {
 pub fn duration(ms: u64) -> String {
     if ms == 0 {
         "0".to_string()
-    } else if ms % 3_600_000 == 0 {
+    } else if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}min", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -539,9 +539,7 @@ fn weekdays(field: &str) -> Option<String> {
     let day = |w: &str| -> Option<usize> {
         let n = match w.parse::<usize>() {
             Ok(n) => n,
-            Err(_) => DAYS.iter().position(|d| {
-                d.eq_ignore_ascii_case(w) || d.to_ascii_uppercase() == w.to_ascii_uppercase()
-            })?,
+            Err(_) => DAYS.iter().position(|d| d.eq_ignore_ascii_case(w))?,
         };
         (n <= 7).then_some(n % 7)
     };
