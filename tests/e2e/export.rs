@@ -370,7 +370,8 @@ fn exported_nomad_job_has_nomads_api_shape() {
     warnings_are_in_the_output("nomad", &files, &stderr);
     golden("nomad", &files, &stderr);
 
-    // With an image, a docker task of the container command line.
+    // With an image (one for every app, another for the api), a docker task of the
+    // container command line.
     let eco = ecosystem().display().to_string();
     let out = t.run(&[
         "export",
@@ -378,12 +379,19 @@ fn exported_nomad_job_has_nomads_api_shape() {
         &eco,
         "--image",
         "registry.example/shop:1.4",
+        "--image",
+        "api=registry.example/api:2.0",
     ]);
     assert!(out.status.success());
     let job: Value = serde_json::from_slice(&out.stdout).expect("one JSON file on stdout");
     check_nomad_job(&job);
     let task = &job["Job"]["TaskGroups"][1]["Tasks"][0];
     assert_eq!(task["Driver"], "docker");
+    assert_eq!(task["Config"]["image"], "registry.example/api:2.0");
+    assert_eq!(
+        job["Job"]["TaskGroups"][0]["Tasks"][0]["Config"]["image"],
+        "registry.example/shop:1.4"
+    );
     assert_eq!(task["Config"]["command"], "bash");
     assert_eq!(
         task["Config"]["args"],

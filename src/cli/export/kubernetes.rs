@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use pmx_config::{Health, Policy, Probe};
+use pmx_config::{Health, Probe};
 
 use super::fields::{group_unmapped, unmapped, Mapping, Table};
 use super::{
@@ -147,15 +147,6 @@ pub fn render(input: &Input<'_>) -> Result<Output, String> {
                     "its address has no port a probe can name",
                 )),
             }
-        }
-        if app.restart.policy != Policy::Always
-            && !notes.iter().any(|n| n.field == "restart.policy")
-        {
-            notes.push(Note::app(
-                &app.name,
-                "restart.policy",
-                "a Deployment always restarts",
-            ));
         }
         let mut pod = json!({
             "containers": [container],

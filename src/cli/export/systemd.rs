@@ -4,8 +4,6 @@
 //! ordered as pmx starts them. Values are escaped per systemd.syntax(7) and
 //! systemd.unit(5) (`%` specifiers, `$` in command lines, C escapes in quotes).
 
-use std::collections::BTreeMap;
-
 use pmx_config::Policy;
 use pmx_protocol::AppSpec;
 
@@ -204,10 +202,13 @@ fn app_units(input: &Input<'_>, spec: &AppSpec, head: &[String], out: &mut Outpu
     }
     let mut env = super::environment(spec);
     let instance = if template { "%i" } else { "0" };
-    env.insert("PMX_INSTANCE".to_string(), instance.to_string());
-    env.insert(app.instance_var.clone(), instance.to_string());
-    for line in environment_lines(&env, template) {
-        t.push_str(&line);
+    let injected = ["PMX_INSTANCE", app.instance_var.as_str()];
+    for k in injected {
+        env.insert(k.to_string(), instance.to_string());
+    }
+    for (k, v) in &env {
+        let keep = template && injected.contains(&k.as_str());
+        t.push_str(&format!("Environment={}\n", env_assignment(k, v, keep)));
     }
     if !app.listen.is_empty() {
         t.push_str(&format!("Sockets={name}.socket\n"));
@@ -404,7 +405,7 @@ pub fn exec_line(argv: &[String]) -> String {
 }
 
 /// `"KEY=value"` for `Environment=` (systemd.exec(5)): quoted, C-escaped, `%` doubled
-/// (`%i` kept when `keep_instance`, which the template's own values use).
+/// (`%i` kept when `keep_instance`: the instance number pmx injects in a template).
 pub fn env_assignment(key: &str, value: &str, keep_instance: bool) -> String {
     let v = if keep_instance && value == "%i" {
         value.to_string()
@@ -412,13 +413,6 @@ pub fn env_assignment(key: &str, value: &str, keep_instance: bool) -> String {
         specifiers(value)
     };
     format!("\"{}={}\"", c_escape(&specifiers(key)), c_escape(&v))
-}
-
-/// The `Environment=` lines, one per variable (sorted: a stable file).
-fn environment_lines(env: &BTreeMap<String, String>, template: bool) -> Vec<String> {
-    env.iter()
-        .map(|(k, v)| format!("Environment={}\n", env_assignment(k, v, template)))
-        .collect()
 }
 
 /// C escapes for a double-quoted systemd string: `\\`, `\"`, `\n`, `\t`, other control
