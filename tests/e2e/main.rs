@@ -13,6 +13,7 @@ mod delete_instances;
 mod dev;
 mod env;
 mod export;
+mod export_nomad;
 mod generations;
 mod groups;
 mod harness;
