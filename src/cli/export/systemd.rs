@@ -106,7 +106,8 @@ fn unit_of(input: &Input<'_>, spec: &AppSpec) -> String {
     }
 }
 
-/// The units of one app.
+/// The units of one app: its service (a template with several instances), the target
+/// of its instances, its socket, its cron timer.
 fn app_units(input: &Input<'_>, spec: &AppSpec, head: &[String], out: &mut Output) {
     let app = &spec.app;
     let name = unit_name(&app.name);
@@ -114,7 +115,7 @@ fn app_units(input: &Input<'_>, spec: &AppSpec, head: &[String], out: &mut Outpu
     let template = count > 1;
     let mut notes = unmapped(spec, TABLE);
     notes.extend(count_note);
-    let calendar = app.cron_restart.as_deref().map(|c| {
+    let calendar = app.cron_restart.as_deref().and_then(|c| {
         let cal = cron_to_calendar(c);
         if cal.is_none() {
             notes.push(Note::app(
@@ -125,42 +126,83 @@ fn app_units(input: &Input<'_>, spec: &AppSpec, head: &[String], out: &mut Outpu
         }
         cal
     });
-    if !app.listen.is_empty()
-        && pmx_protocol::is_node(app.interpreter.as_deref(), &spec.program)
-        && count > 1
-    {
+    let node = pmx_protocol::is_node(app.interpreter.as_deref(), &spec.program);
+    if node && template && !app.listen.is_empty() {
         notes.push(Note::app(
             &app.name,
             "listen",
             "a Node app binds its port itself under systemd (no cluster primary lends it the socket); the socket unit serves a program that reads LISTEN_FDS",
         ));
     }
-    if app.wait_ready && pmx_protocol::is_node(app.interpreter.as_deref(), &spec.program) {
+    if node && app.wait_ready {
         notes.push(Note::app(
             &app.name,
             "wait_ready",
             "a Node app's `process.send('ready')` has no channel under systemd: it must write READY=1 to NOTIFY_SOCKET (Type=notify)",
         ));
     }
-    let unit_file = if template {
-        format!("{name}@.service")
-    } else {
-        format!("{name}.service")
+    let wanted_by = match input.group_of(&app.name) {
+        Some((g, _)) => format!("{}.target", unit_name(&g.name)),
+        None => "multi-user.target".to_string(),
     };
-    let mut t = comments("# ", head, &notes);
+    let mut text = comments("# ", head, &notes);
     if template {
-        t.push_str(&format!(
+        text.push_str(&format!(
             "# {count} instances: `systemctl enable --now {name}.target` (or `{name}@0.service` … `{name}@{}.service` one by one).\n",
             count - 1
         ));
     }
-    t.push_str("[Unit]\n");
+    text.push_str(&service_unit(input, spec, template, &wanted_by));
+    out.notes.extend(notes);
+    out.files.push(OutFile {
+        name: if template {
+            format!("{name}@.service")
+        } else {
+            format!("{name}.service")
+        },
+        text,
+    });
+    if template {
+        let instances: Vec<String> = (0..count).map(|k| format!("{name}@{k}.service")).collect();
+        let mut t = comments("# ", head, &[]);
+        t.push_str(&format!(
+            "[Unit]\nDescription=pmx app {} ({count} instances)\nWants={}\nAfter={}\n",
+            app.name,
+            instances.join(" "),
+            instances.join(" ")
+        ));
+        if app.autostart {
+            t.push_str(&format!("\n[Install]\nWantedBy={wanted_by}\n"));
+        }
+        out.files.push(OutFile {
+            name: format!("{name}.target"),
+            text: t,
+        });
+    }
+    if !app.listen.is_empty() {
+        out.files.push(OutFile {
+            name: format!("{name}.socket"),
+            text: comments("# ", head, &[]) + &socket_unit(spec, template),
+        });
+    }
+    if let Some(cal) = calendar {
+        out.files.extend(cron_units(spec, &cal, template, head));
+    }
+}
+
+/// The `[Unit]`, `[Service]` and `[Install]` sections of an app's service.
+fn service_unit(input: &Input<'_>, spec: &AppSpec, template: bool, wanted_by: &str) -> String {
+    let app = &spec.app;
+    let name = unit_name(&app.name);
+    let mut t = String::from("[Unit]\n");
     t.push_str(&format!("Description=pmx app {}\n", app.name));
     let mut after = vec!["network.target".to_string()];
     if !app.listen.is_empty() {
         after.push(format!("{name}.socket"));
         t.push_str(&format!("Requires={name}.socket\n"));
     }
+    // Readiness order: after the group's member before this one (with Type=notify
+    // systemd waits for its READY=1, as pmx waits for it to be online).
     if let Some((_, Some(prev))) = input.group_of(&app.name) {
         if let Some(p) = input.app(prev) {
             after.push(unit_of(input, p));
@@ -213,15 +255,15 @@ fn app_units(input: &Input<'_>, spec: &AppSpec, head: &[String], out: &mut Outpu
     if !app.listen.is_empty() {
         t.push_str(&format!("Sockets={name}.socket\n"));
     }
-    let (restart, delay) = match app.restart.policy {
-        Policy::Always => ("always", true),
-        Policy::OnFailure => ("on-failure", true),
-        Policy::Never => ("no", false),
+    let restart = match app.restart.policy {
+        Policy::Always => "always",
+        Policy::OnFailure => "on-failure",
+        Policy::Never => "no",
     };
     t.push_str(&format!("Restart={restart}\n"));
-    if delay {
+    if app.restart.policy != Policy::Never {
+        // Written even at 0: systemd's own default is 100 ms, pmx's 0.
         let ms = app.restart.backoff_ms.unwrap_or(app.restart.delay_ms);
-        // systemd's own default is 100 ms; pmx's is 0: say which.
         t.push_str(&format!("RestartSec={}\n", duration(ms)));
     }
     if !app.stop_exit_codes.is_empty() {
@@ -241,108 +283,85 @@ fn app_units(input: &Input<'_>, spec: &AppSpec, head: &[String], out: &mut Outpu
         Some(f) => (Some(f), Some(f)),
         None => (logs.out_file.as_ref(), logs.error_file.as_ref()),
     };
-    if let Some(f) = stdout {
-        t.push_str(&format!(
-            "StandardOutput=append:{}\n",
-            specifiers(&f.display().to_string())
-        ));
+    for (key, file) in [("StandardOutput", stdout), ("StandardError", stderr)] {
+        if let Some(f) = file {
+            t.push_str(&format!(
+                "{key}=append:{}\n",
+                specifiers(&f.display().to_string())
+            ));
+        }
     }
-    if let Some(f) = stderr {
-        t.push_str(&format!(
-            "StandardError=append:{}\n",
-            specifiers(&f.display().to_string())
-        ));
-    }
-    let wanted_by = match input.group_of(&app.name) {
-        Some((g, _)) => format!("{}.target", unit_name(&g.name)),
-        None => "multi-user.target".to_string(),
-    };
+    // A template's instances are wanted by its target; an app not started with the
+    // file (`autostart: false`) is not enabled.
     if template {
         t.push_str(&format!("\n[Install]\nWantedBy={name}.target\n"));
     } else if app.autostart {
         t.push_str(&format!("\n[Install]\nWantedBy={wanted_by}\n"));
     }
-    out.notes.extend(notes);
-    out.files.push(OutFile {
-        name: unit_file,
-        text: t,
-    });
+    t
+}
 
-    if template {
-        let instances: Vec<String> = (0..count).map(|k| format!("{name}@{k}.service")).collect();
-        let mut t = comments("# ", head, &[]);
-        t.push_str(&format!(
-            "[Unit]\nDescription=pmx app {} ({count} instances)\nWants={}\nAfter={}\n",
-            app.name,
-            instances.join(" "),
-            instances.join(" ")
-        ));
-        if app.autostart {
-            t.push_str(&format!("\n[Install]\nWantedBy={wanted_by}\n"));
-        }
-        out.files.push(OutFile {
-            name: format!("{name}.target"),
-            text: t,
-        });
-    }
-
-    if !app.listen.is_empty() {
-        let mut t = comments("# ", head, &[]);
-        t.push_str(&format!(
-            "[Unit]\nDescription=pmx app {} sockets\n\n[Socket]\n",
-            app.name
-        ));
-        for l in &app.listen {
-            let stream = match Listen::parse(l) {
-                Some(Listen::Tcp { host, port }) => format!("{host}:{port}"),
-                Some(Listen::Unix(path)) => path,
-                None => l.clone(),
-            };
-            t.push_str(&format!("ListenStream={}\n", specifiers(&stream)));
-        }
-        if template {
-            // A socket activates one service; the other instances take it by `Sockets=`.
-            t.push_str(&format!("Service={name}@0.service\n"));
-        }
-        t.push_str("\n[Install]\nWantedBy=sockets.target\n");
-        out.files.push(OutFile {
-            name: format!("{name}.socket"),
-            text: t,
-        });
-    }
-
-    if let Some(Some(cal)) = calendar {
-        let tz = app
-            .cron_timezone
-            .as_ref()
-            .map(|z| format!(" {z}"))
-            .unwrap_or_default();
-        let mut t = comments("# ", head, &[]);
-        t.push_str(&format!(
-            "# cron_restart \"{}\"\n[Unit]\nDescription=pmx cron_restart of {}\n\n[Timer]\nOnCalendar={cal}{tz}\nUnit={name}-cron.service\n\n[Install]\nWantedBy=timers.target\n",
-            app.cron_restart.as_deref().unwrap_or_default(),
-            app.name
-        ));
-        out.files.push(OutFile {
-            name: format!("{name}-cron.timer"),
-            text: t,
-        });
-        let target = if template {
-            format!("{name}@*.service")
-        } else {
-            format!("{name}.service")
+/// An app's `.socket`: a `ListenStream=` per `listen` address.
+fn socket_unit(spec: &AppSpec, template: bool) -> String {
+    let name = unit_name(&spec.app.name);
+    let mut t = format!(
+        "[Unit]\nDescription=pmx app {} sockets\n\n[Socket]\n",
+        spec.app.name
+    );
+    for l in &spec.app.listen {
+        let stream = match Listen::parse(l) {
+            Some(Listen::Tcp { host, port }) => format!("{host}:{port}"),
+            Some(Listen::Unix(path)) => path,
+            None => l.clone(),
         };
-        let mut t = comments("# ", head, &[]);
-        t.push_str(&format!(
-            "[Unit]\nDescription=pmx cron_restart of {}\n\n[Service]\nType=oneshot\nExecStart=/usr/bin/systemctl try-restart {}\n",
-            app.name,
-            exec_word(&target)
-        ));
-        out.files.push(OutFile {
-            name: format!("{name}-cron.service"),
-            text: t,
-        });
+        t.push_str(&format!("ListenStream={}\n", specifiers(&stream)));
     }
+    if template {
+        // A socket activates one service; the other instances take it by `Sockets=`.
+        t.push_str(&format!("Service={name}@0.service\n"));
+    }
+    t.push_str("\n[Install]\nWantedBy=sockets.target\n");
+    t
+}
+
+/// `cron_restart` as `name-cron.timer` (`OnCalendar=`, in `cron_timezone`) and the
+/// oneshot `name-cron.service` it runs: `systemctl try-restart`, which leaves a stopped
+/// app stopped.
+fn cron_units(spec: &AppSpec, calendar: &str, template: bool, head: &[String]) -> [OutFile; 2] {
+    let app = &spec.app;
+    let name = unit_name(&app.name);
+    let tz = app
+        .cron_timezone
+        .as_ref()
+        .map(|z| format!(" {z}"))
+        .unwrap_or_default();
+    let timer = format!(
+        "{}# cron_restart \"{}\"\n[Unit]\nDescription=pmx cron_restart of {}\n\n[Timer]\nOnCalendar={calendar}{tz}\nUnit={name}-cron.service\n\n[Install]\nWantedBy=timers.target\n",
+        comments("# ", head, &[]),
+        app.cron_restart.as_deref().unwrap_or_default(),
+        app.name
+    );
+    let restarted = if template {
+        format!("{name}@*.service")
+    } else {
+        format!("{name}.service")
+    };
+    let service = format!(
+        "{}[Unit]\nDescription=pmx cron_restart of {}\n\n[Service]\nType=oneshot\nExecStart=/usr/bin/systemctl try-restart {}\n",
+        comments("# ", head, &[]),
+        app.name,
+        exec_word(&restarted)
+    );
+    [
+        OutFile {
+            name: format!("{name}-cron.timer"),
+            text: timer,
+        },
+        OutFile {
+            name: format!("{name}-cron.service"),
+            text: service,
+        },
+    ]
 }
 
 /// A unit name for an app or group: pmx names are `[A-Za-z0-9_.-]`, which systemd takes
