@@ -337,8 +337,8 @@ impl Listen {
     }
 }
 
-/// The TCP ports of `spec`'s `listen`, in order, and a note for each unix socket
-/// (`field` says which target cannot publish one).
+/// The TCP ports of `spec`'s `listen`, in order, and a note for each unix socket,
+/// saying `why_unix` the target cannot publish it.
 pub fn tcp_ports(spec: &AppSpec, why_unix: &str) -> (Vec<u16>, Vec<Note>) {
     let mut ports = Vec::new();
     let mut notes = Vec::new();
@@ -440,8 +440,9 @@ pub fn memory_quantity(bytes: u64) -> String {
     }
 }
 
-/// A name made of `[a-z0-9-]` (Kubernetes' DNS-1123 labels, Compose's and Nomad's
-/// habits): lower case, every other character `-`, trimmed of `-`, at most 63.
+/// A name made of `[a-z0-9-]` (Kubernetes' DNS labels, Compose's and Nomad's habits):
+/// lower case, every other character `-`, trimmed of `-`, `app-` before a leading digit
+/// (a Service's name must start with a letter, DNS-1035), at most 63 characters.
 pub fn dns_label(name: &str) -> String {
     let mapped: String = name
         .chars()
@@ -454,13 +455,14 @@ pub fn dns_label(name: &str) -> String {
             }
         })
         .collect();
-    let trimmed: String = mapped.trim_matches('-').chars().take(63).collect();
-    let trimmed = trimmed.trim_end_matches('-').to_string();
-    if trimmed.is_empty() {
-        "app".to_string()
-    } else {
-        trimmed
-    }
+    let trimmed = mapped.trim_matches('-');
+    let named = match trimmed.chars().next() {
+        None => return "app".to_string(),
+        Some(c) if c.is_ascii_digit() => format!("app-{trimmed}"),
+        Some(_) => trimmed.to_string(),
+    };
+    let cut: String = named.chars().take(63).collect();
+    cut.trim_end_matches('-').to_string()
 }
 
 /// Comment lines (`prefix` + text) for a YAML or unit file: the header then each note.

@@ -239,6 +239,8 @@ fn durations_and_sizes_in_each_engines_words() {
     assert_eq!(ceil_secs(0, 1), 1);
     assert_eq!(dns_label("My_App.v2"), "my-app-v2");
     assert_eq!(dns_label("__"), "app");
+    assert_eq!(dns_label("1st-api"), "app-1st-api");
+    assert_eq!(dns_label(&"x".repeat(70)).len(), 63);
 }
 
 #[test]
