@@ -109,6 +109,40 @@ pub enum Cmd {
     Web(WebArgs),
     /// `pmx deploy`
     Deploy(DeployArgs),
+    /// `pmx export`
+    Export(ExportArgs),
+}
+
+/// Write an ecosystem's apps as another engine's own definitions: systemd units,
+/// Kubernetes manifests, a Nomad job or a Compose file.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(
+    subcommand,
+    name = "export",
+    help_triggers("-h", "--help"),
+    note = "What a target cannot express is a comment in the output and a warning on stderr.
+docs/export.md lists, per target, every field and what it maps to."
+)]
+pub struct ExportArgs {
+    /// systemd, kubernetes, nomad or compose
+    #[argh(positional)]
+    pub target: String,
+    /// the ecosystem file (default ./ecosystem.ron)
+    #[argh(positional)]
+    pub file: Option<String>,
+    /// the environment to lay over env (envs.NAME)
+    #[argh(option)]
+    pub env: Option<String>,
+    /// write the files into this directory (made when missing); default: print them
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+    /// the container image: IMAGE for every app, or APP=IMAGE (repeatable); kubernetes
+    /// needs one, nomad runs docker with it, compose uses it over a stock image
+    #[argh(option)]
+    pub image: Vec<String>,
+    /// only these apps (comma-separated)
+    #[argh(option)]
+    pub only: Option<String>,
 }
 
 /// Make the running set match an ecosystem file.

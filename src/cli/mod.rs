@@ -9,6 +9,7 @@
 mod args;
 mod daemon;
 mod deploy;
+mod export;
 mod moment;
 mod monit;
 mod os;
@@ -190,6 +191,7 @@ pub fn run(argv: Vec<String>) -> Result<(), Failure> {
         Cmd::Unstartup(a) => verbs::startup::remove(a),
         Cmd::Web(a) => verbs::web::run(&home, a),
         Cmd::Deploy(a) => deploy::run(a),
+        Cmd::Export(a) => verbs::export::run(a),
         // Read as a start before argh (above): only their `--help` gets here.
         Cmd::Run(_) | Cmd::Dev(_) => Ok(()),
     }

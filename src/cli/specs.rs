@@ -37,6 +37,18 @@ pub fn specs_of(
     only: Option<&str>,
     inherited: &std::sync::Arc<std::collections::BTreeMap<String, String>>,
 ) -> Result<Vec<pmx_protocol::AppSpec>, Failure> {
+    resolve_all(eco, env, only, inherited, true)
+}
+
+/// As [`specs_of`]; `notes`: say which declared behaviours pmx's runtime does not act
+/// on ([`warn_unbuilt`]), which `pmx export` leaves to the target's own notes.
+pub fn resolve_all(
+    eco: &pmx_config::Ecosystem,
+    env: Option<&str>,
+    only: Option<&str>,
+    inherited: &std::sync::Arc<std::collections::BTreeMap<String, String>>,
+    notes: bool,
+) -> Result<Vec<pmx_protocol::AppSpec>, Failure> {
     if let Some(name) = env {
         let names = eco.env_names();
         if !names.contains(name) {
@@ -72,7 +84,9 @@ pub fn specs_of(
         {
             continue;
         }
-        warn_unbuilt(app);
+        if notes {
+            warn_unbuilt(app);
+        }
         specs.push(start::resolve(
             app.clone(),
             &cwd,

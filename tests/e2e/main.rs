@@ -14,6 +14,8 @@ mod delete_instances;
 mod deploy;
 mod dev;
 mod env;
+mod export;
+mod export_nomad;
 mod generations;
 mod groups;
 mod harness;

@@ -5,6 +5,7 @@ pub mod delete;
 pub mod describe;
 pub mod ecosystem;
 pub mod env;
+pub mod export;
 pub mod flush;
 pub mod import;
 pub mod jlist;

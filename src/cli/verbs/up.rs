@@ -37,7 +37,7 @@ pub enum Mode {
 
 /// `pmx up`'s file when none is given: `./ecosystem.ron`, else PM2's default
 /// `./ecosystem.config.js` when only that exists.
-fn default_ecosystem() -> &'static str {
+pub(crate) fn default_ecosystem() -> &'static str {
     if !Path::new("ecosystem.ron").exists() && Path::new("ecosystem.config.js").exists() {
         "ecosystem.config.js"
     } else {
