@@ -271,27 +271,6 @@ fn the_token_in_the_address_is_traded_for_a_cookie_that_opens_every_route() {
     assert_eq!(ask(port, "GET", "/metrics", &[&named, &bearer]).status, 200);
 }
 
-/// The python that imports Playwright: `PMX_TEST_PYTHON` (`.ci/run`'s venv), else the
-/// CI venv's, else python3; None when none does.
-fn playwright_python() -> Option<String> {
-    let venv = std::env::var("HOME")
-        .map(|h| format!("{h}/.cache/pmx-ci/venv/bin/python3"))
-        .unwrap_or_default();
-    [
-        std::env::var("PMX_TEST_PYTHON").unwrap_or_default(),
-        venv,
-        "python3".into(),
-    ]
-    .into_iter()
-    .filter(|p| !p.is_empty())
-    .find(|p| {
-        Command::new(p)
-            .args(["-c", "import playwright.sync_api"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
 /// The driver script (this directory's `dashboard.py`).
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/dashboard.py");
 
@@ -431,7 +410,7 @@ fn assert_listed(steps: &[Value]) {
 
 /// Whether the driver's tools are here: a python with Playwright and Debian's Chromium.
 fn browser_tools() -> Option<String> {
-    let python = playwright_python();
+    let python = python_with("playwright.sync_api");
     let found = python.is_some() && std::path::Path::new("/usr/bin/chromium").exists();
     tool_available(
         found,

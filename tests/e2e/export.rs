@@ -12,7 +12,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::harness::{fixtures, tool_available, TestHome};
+use crate::harness::{fixtures, python_with, tool_available, TestHome};
 
 /// The fixture ecosystem.
 pub(crate) fn ecosystem() -> PathBuf {
@@ -242,7 +242,7 @@ fn exported_kubernetes_manifests_pass_the_kubernetes_openapi_schema() {
     assert!(n >= 10, "{stderr}");
     golden("kubernetes", &files, &stderr);
 
-    let Some(python) = validator_python() else {
+    let Some(python) = python_with("kubernetes_validate") else {
         tool_available(
             false,
             "no python imports kubernetes_validate (.ci/run installs kubernetes-validate)",
@@ -269,22 +269,6 @@ fn exported_kubernetes_manifests_pass_the_kubernetes_openapi_schema() {
         1,
         "{said}"
     );
-}
-
-/// The python with kubernetes_validate: `PMX_TEST_PYTHON` (`.ci/run`'s venv), else the
-/// CI venv's, else python3.
-fn validator_python() -> Option<String> {
-    let venv = std::env::var("HOME")
-        .map(|h| format!("{h}/.cache/pmx-ci/venv/bin/python3"))
-        .unwrap_or_default();
-    [
-        std::env::var("PMX_TEST_PYTHON").unwrap_or_default(),
-        venv,
-        "python3".into(),
-    ]
-    .into_iter()
-    .filter(|p| !p.is_empty())
-    .find(|p| runs(p, &["-c", "import kubernetes_validate"]))
 }
 
 #[test]

@@ -307,3 +307,25 @@ pub fn tool_available(available: bool, what: &str) -> bool {
     eprintln!("skipped: {what}");
     false
 }
+
+/// The python that imports `module`: `PMX_TEST_PYTHON` (`.ci/run`'s venv), else the CI
+/// venv's under `~/.cache/pmx-ci`, else python3; None when none does (see
+/// [`tool_available`]).
+pub fn python_with(module: &str) -> Option<String> {
+    let venv = std::env::var("HOME")
+        .map(|h| format!("{h}/.cache/pmx-ci/venv/bin/python3"))
+        .unwrap_or_default();
+    [
+        std::env::var("PMX_TEST_PYTHON").unwrap_or_default(),
+        venv,
+        "python3".into(),
+    ]
+    .into_iter()
+    .filter(|p| !p.is_empty())
+    .find(|p| {
+        Command::new(p)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}

@@ -204,27 +204,6 @@ fn web_stop_closes_the_port() {
     assert!(err.contains("expected an address and a port"), "{err}");
 }
 
-/// The python with `prometheus_client`: `PMX_TEST_PYTHON` (`.ci/run`'s venv), else the
-/// CI venv's, else python3; None when none imports it.
-fn parser_python() -> Option<String> {
-    let venv = std::env::var("HOME")
-        .map(|h| format!("{h}/.cache/pmx-ci/venv/bin/python3"))
-        .unwrap_or_default();
-    [
-        std::env::var("PMX_TEST_PYTHON").unwrap_or_default(),
-        venv,
-        "python3".into(),
-    ]
-    .into_iter()
-    .filter(|p| !p.is_empty())
-    .find(|p| {
-        Command::new(p)
-            .args(["-c", "import prometheus_client"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
 /// prometheus_client's parser over `text`: one line per sample,
 /// `<name> <name label> <value>`, or the parser's error.
 const PARSE: &str = r#"
@@ -237,7 +216,7 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
 
 #[test]
 fn metrics_parse_and_carry_both_apps_memory_and_restarts() {
-    let python = parser_python();
+    let python = python_with("prometheus_client");
     if !tool_available(
         python.is_some(),
         "no python imports prometheus_client (.ci/run installs it)",
