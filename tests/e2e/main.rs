@@ -54,3 +54,4 @@ mod up_stopped;
 mod update;
 mod watch;
 mod web;
+mod web_events;

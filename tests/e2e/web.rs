@@ -16,7 +16,12 @@ use crate::http::free_port;
 
 /// What one request came to: the status code and the body, or None when the port
 /// refused the connection.
-fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+pub(crate) fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Option<(u16, String)> {
     let mut s = match TcpStream::connect(("127.0.0.1", port)) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::ConnectionRefused => return None,
@@ -43,7 +48,7 @@ fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> Option<(u16
 }
 
 /// A request that must be answered 200 with JSON.
-fn json_ok(port: u16, method: &str, path: &str, token: Option<&str>) -> Value {
+pub(crate) fn json_ok(port: u16, method: &str, path: &str, token: Option<&str>) -> Value {
     let (status, body) = http(port, method, path, token).expect("the port serves");
     assert_eq!(status, 200, "{method} {path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"))
@@ -58,7 +63,7 @@ fn two_apps(t: &TestHome) {
 }
 
 /// `pmx web --listen 127.0.0.1:<free port> <extra…>`: the port.
-fn serve(t: &TestHome, extra: &[&str]) -> (u16, String) {
+pub(crate) fn serve(t: &TestHome, extra: &[&str]) -> (u16, String) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut args = vec!["web", "--listen", listen.as_str()];
@@ -206,7 +211,7 @@ fn web_stop_closes_the_port() {
 
 /// The python with `prometheus_client`: `PMX_TEST_PYTHON` (`.ci/run`'s venv), else the
 /// CI venv's, else python3; None when none imports it.
-fn parser_python() -> Option<String> {
+pub(crate) fn parser_python() -> Option<String> {
     let venv = std::env::var("HOME")
         .map(|h| format!("{h}/.cache/pmx-ci/venv/bin/python3"))
         .unwrap_or_default();

@@ -12,6 +12,7 @@
 
 mod prometheus;
 mod routes;
+mod sse;
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -47,6 +48,8 @@ pub struct WebState {
     pub home: Home,
     /// Where log files are read (`GET /api/logs`), off the supervision arbiter.
     pub log_arbiter: ArbiterHandle,
+    /// The event bus (`GET /api/events` subscribes to it).
+    pub bus: Addr<crate::events::EventBus>,
 }
 
 /// The Web actor: see the module doc.

@@ -8,6 +8,7 @@
 //!   (`start` of a registered app is `restart`, as `pmx start <name>` and PM2's are).
 //! - `GET /api/logs/<target>?lines=N`: the last N lines (default 15) of each log file of
 //!   the target, as `pmx logs --nostream` reads them: [`LogTail`]s.
+//! - `GET /api/events?apps=…&events=…`: the bus as Server-Sent Events (`sse.rs`).
 //! - `GET /metrics`: the Prometheus text (`prometheus.rs`).
 //!
 //! With a token in force every route (an unknown one too) first checks
@@ -22,7 +23,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse};
 use serde_json::value::RawValue;
 
-use super::{prometheus, WebState};
+use super::{prometheus, sse, WebState};
+use crate::events::CountSubscribers;
 use crate::protocol::{ApiError, Description, ErrorCode, LogTail, Request, RestartRequest};
 use crate::root::Api;
 
@@ -31,6 +33,13 @@ const DEFAULT_LINES: usize = 15;
 
 /// The most lines `GET /api/logs` answers per file.
 const MAX_LINES: usize = 10_000;
+
+/// How long a client has to send a request's head (the first on a connection; `limits.rs`
+/// bounds the later ones).
+pub(super) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a connection may stay idle between requests.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The routes' shared state, as actix-web's app data.
 struct Shared(Rc<WebState>);
@@ -51,9 +60,19 @@ pub(super) fn service(
         .route("/api/processes/{target}", web::get().to(describe))
         .route("/api/processes/{target}/{verb}", web::post().to(act))
         .route("/api/logs/{target}", web::get().to(logs))
+        .route("/api/events", web::get().to(events))
         .route("/metrics", web::get().to(metrics))
         .default_service(web::to(unknown));
+    // A client that closes its end is gone: with half-closed connections allowed (the
+    // default), an event stream would only notice at its next write. The timeouts are
+    // actix-http's defaults, spelled out: 5 s to send a request head, 5 s idle between
+    // requests, 1 s to take the last bytes once the server closes. None of them applies
+    // while a response streams (`/api/events`).
     HttpService::build()
+        .h1_allow_half_closed(false)
+        .client_request_timeout(REQUEST_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
         .finish(map_config(app, |_| AppConfig::default()))
         .tcp()
 }
@@ -181,6 +200,26 @@ fn lines_of(query: &str) -> Result<usize, ApiError> {
     }
 }
 
+/// `GET /api/events`: the bus's events as Server-Sent Events (`sse.rs`), narrowed by the
+/// query's `apps` and `events` as the socket's `subscribe` is.
+async fn events(s: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
+    if let Some(no) = refused(&s.0, &req) {
+        return no;
+    }
+    let (apps, events) = match sse::narrowing(req.query_string()) {
+        Ok(n) => n,
+        Err(e) => return error(e),
+    };
+    let bus = s.0.bus.clone();
+    match bus.send(crate::events::Subscribe { apps, events }).await {
+        Ok(sub) => HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .streaming(sse::stream(sub, bus)),
+        Err(e) => error(ApiError::new(ErrorCode::Internal, e.to_string())),
+    }
+}
+
 /// `GET /metrics`: every instance's figures and the daemon's, as Prometheus text.
 async fn metrics(s: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     if let Some(no) = refused(&s.0, &req) {
@@ -196,9 +235,11 @@ async fn metrics(s: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
         Err(e) if e.code == ErrorCode::NotFound => Vec::new(),
         Err(e) => return error(e),
     };
+    let mut daemon = prometheus::daemon();
+    daemon.subscribers = s.0.bus.send(CountSubscribers).await.ok().map(|n| n as u64);
     HttpResponse::Ok()
         .content_type(prometheus::CONTENT_TYPE)
-        .body(prometheus::render(&described, prometheus::daemon()))
+        .body(prometheus::render(&described, daemon))
 }
 
 /// Any other path or method: 404 `not_found` (401 first when a token is in force).

@@ -115,6 +115,7 @@ impl Root {
                     token: cell.clone(),
                     home,
                     log_arbiter: self.parts.log_arbiter.clone(),
+                    bus: self.parts.bus.clone(),
                 };
                 let actor = Web::new(listener, state).start();
                 if let Some(old) = self.web.take() {
