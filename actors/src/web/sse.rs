@@ -40,12 +40,13 @@ struct Query {
     events: Option<String>,
 }
 
+/// What a query narrows a stream to: (apps, event kinds), None for all.
+pub(super) type Narrowing = (Option<Vec<String>>, Option<Vec<String>>);
+
 /// `apps` and `events` of a query string, each a comma-separated list (absent or empty:
 /// not narrowed). Errors: `bad_request` naming what is wrong (another parameter, bad
 /// percent-encoding).
-pub(super) fn narrowing(
-    query: &str,
-) -> Result<(Option<Vec<String>>, Option<Vec<String>>), ApiError> {
+pub(super) fn narrowing(query: &str) -> Result<Narrowing, ApiError> {
     let q: Query = serde_urlencoded::from_str(query).map_err(|e| {
         ApiError::new(
             ErrorCode::BadRequest,
