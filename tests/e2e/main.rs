@@ -55,3 +55,4 @@ mod update;
 mod watch;
 mod web;
 mod web_events;
+mod web_keep;

@@ -141,6 +141,17 @@ impl Handler<StopWeb> for Web {
     }
 }
 
+/// The fd holder's label of the service's listening socket: `w:` and the setting's JSON
+/// (what a next daemon serves it as).
+pub fn held_label(setting: &WebSetting) -> String {
+    format!("w:{}", serde_json::to_string(setting).unwrap_or_default())
+}
+
+/// The setting of a [`held_label`]; None for another label.
+pub fn parse_held(label: &str) -> Option<WebSetting> {
+    serde_json::from_str(label.strip_prefix("w:")?).ok()
+}
+
 /// `listen` as a socket address, or `bad_request` saying what is expected.
 pub fn parse_listen(listen: &str) -> Result<SocketAddr, ApiError> {
     listen.parse().map_err(|_| {
@@ -249,6 +260,19 @@ mod tests {
         for (listen, ok) in cases {
             assert_eq!(parse_listen(listen).is_ok(), ok, "{listen:?}");
         }
+    }
+
+    #[test]
+    fn the_held_label_carries_the_setting() {
+        let setting = WebSetting {
+            listen: "127.0.0.1:9615".into(),
+            token: true,
+        };
+        let label = held_label(&setting);
+        assert_eq!(label, r#"w:{"listen":"127.0.0.1:9615","token":true}"#);
+        assert_eq!(parse_held(&label), Some(setting));
+        assert_eq!(parse_held("w:nope"), None);
+        assert_eq!(parse_held("l:web"), None);
     }
 
     #[test]
