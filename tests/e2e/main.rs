@@ -56,3 +56,4 @@ mod watch;
 mod web;
 mod web_events;
 mod web_keep;
+mod web_limits;

@@ -10,6 +10,7 @@
 //! through actix-http's `HttpService` on connections this actor accepts, not by
 //! actix-server (which would add an accept thread and a worker thread per core).
 
+mod limits;
 mod prometheus;
 mod routes;
 mod sse;
@@ -93,7 +94,8 @@ impl Actor for Web {
 }
 
 /// Accept connections on `listener` and serve each with a service of `factory` until
-/// dropped (the actor's stop); the connections are tasks of a set dropped with it.
+/// dropped (the actor's stop); the connections are tasks of a set dropped with it, at
+/// most [`limits::MAX_CONNECTIONS`] at once.
 async fn serve<F>(listener: tokio::net::TcpListener, factory: F)
 where
     F: ServiceFactory<tokio::net::TcpStream, Config = (), Response = (), InitError = ()>,
@@ -108,9 +110,16 @@ where
         }
     };
     let mut connections = tokio::task::JoinSet::new();
+    let mut admission = limits::Admission::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
+                // Past the cap: closed at once (dropped), so a flood takes no descriptor.
+                // Connections ended but not yet collected do not count.
+                Ok(_) if !admission.admit({
+                    while connections.try_join_next().is_some() {}
+                    connections.len()
+                }) => {}
                 Ok((stream, _)) => {
                     let service = service.clone();
                     connections.spawn_local(async move {

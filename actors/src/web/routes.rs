@@ -16,14 +16,14 @@
 
 use std::rc::Rc;
 
-use actix_http::HttpService;
-use actix_service::{map_config, ServiceFactory};
+use actix_http::{HttpService, Protocol};
+use actix_service::{fn_service, map_config, ServiceFactory, ServiceFactoryExt};
 use actix_web::dev::AppConfig;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse};
 use serde_json::value::RawValue;
 
-use super::{prometheus, sse, WebState};
+use super::{limits, prometheus, sse, WebState};
 use crate::events::CountSubscribers;
 use crate::protocol::{ApiError, Description, ErrorCode, LogTail, Request, RestartRequest};
 use crate::root::Api;
@@ -33,10 +33,6 @@ const DEFAULT_LINES: usize = 15;
 
 /// The most lines `GET /api/logs` answers per file.
 const MAX_LINES: usize = 10_000;
-
-/// How long a client has to send a request's head (the first on a connection; `limits.rs`
-/// bounds the later ones).
-pub(super) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long a connection may stay idle between requests.
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -64,17 +60,22 @@ pub(super) fn service(
         .route("/metrics", web::get().to(metrics))
         .default_service(web::to(unknown));
     // A client that closes its end is gone: with half-closed connections allowed (the
-    // default), an event stream would only notice at its next write. The timeouts are
-    // actix-http's defaults, spelled out: 5 s to send a request head, 5 s idle between
-    // requests, 1 s to take the last bytes once the server closes. None of them applies
-    // while a response streams (`/api/events`).
-    HttpService::build()
+    // default), an event stream would only notice at its next write. 5 s to send the
+    // first request head (`limits::Guarded` times every head), 5 s idle between requests,
+    // 1 s to take the last bytes once the server closes; none applies while a response
+    // streams (`/api/events`).
+    let http = HttpService::build()
         .h1_allow_half_closed(false)
-        .client_request_timeout(REQUEST_TIMEOUT)
+        .client_request_timeout(limits::HEAD_TIMEOUT)
         .keep_alive(KEEP_ALIVE)
         .client_disconnect_timeout(std::time::Duration::from_secs(1))
-        .finish(map_config(app, |_| AppConfig::default()))
-        .tcp()
+        .finish(map_config(app, |_| AppConfig::default()));
+    fn_service(|io: tokio::net::TcpStream| async move {
+        let peer = io.peer_addr().ok();
+        let _ = io.set_nodelay(true);
+        Ok((limits::Guarded::new(io), Protocol::Http1, peer))
+    })
+    .and_then(http)
 }
 
 /// `GET /api/processes`: `list`'s rows.
