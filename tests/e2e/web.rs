@@ -313,6 +313,16 @@ fn metrics_parse_and_carry_both_apps_memory_and_restarts() {
             value("pmx_process_log_lines_lost_total", name, "-"),
             Some(0.0)
         );
+        // Every line its files hold was written by this daemon: one per start.
+        let written = ["out", "error"]
+            .iter()
+            .map(|s| lines(&t.home.join(format!("logs/{name}-{s}.log"))).len())
+            .sum::<usize>();
+        assert_eq!(
+            value("pmx_process_log_lines_written_total", name, "-"),
+            Some(written as f64),
+            "{samples}"
+        );
         assert!(
             value("pmx_process_uptime_seconds", name, "-").is_some(),
             "{samples}"
@@ -330,6 +340,11 @@ fn metrics_parse_and_carry_both_apps_memory_and_restarts() {
     );
     assert!(value("pmx_daemon_memory_bytes", "-", "-").is_some_and(|m| m > 0.0));
     assert!(value("pmx_daemon_cpu_seconds_total", "-", "-").is_some());
+    assert_eq!(
+        value("pmx_daemon_event_subscribers", "-", "-"),
+        Some(0.0),
+        "{samples}"
+    );
     assert!(
         text.contains("# TYPE pmx_process_restarts_total counter"),
         "{text}"

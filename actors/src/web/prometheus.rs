@@ -167,6 +167,13 @@ pub fn render(described: &[Description], daemon: Daemon) -> String {
     }
     per(
         &mut out,
+        "pmx_process_log_lines_written_total",
+        "counter",
+        "Lines written to the instance's log files since the daemon opened them.",
+        &|d| Some(d.log_written_lines as f64),
+    );
+    per(
+        &mut out,
         "pmx_process_log_lines_lost_total",
         "counter",
         "Lines of the instance's log files that could not be written since the daemon opened them.",
