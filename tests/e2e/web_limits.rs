@@ -125,3 +125,44 @@ fn a_request_head_sent_a_byte_at_a_time_is_cut_on_a_kept_alive_connection_too() 
     );
     let _ = drip.join();
 }
+
+/// Voluntary context switches of all the daemon's threads: how often they slept and woke.
+fn wakeups(pid: i32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .filter_map(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
+#[test]
+fn an_idle_web_service_never_wakes_the_daemon() {
+    let t = TestHome::new();
+    let (port, _) = serve(&t, &[]);
+    // Served once: the HTTP service (and actix-http's 500 ms date timer) exists while a
+    // connection does, and is gone with it.
+    assert_eq!(
+        http(port, "GET", "/api/processes", None).map(|r| r.0),
+        Some(200)
+    );
+    let daemon = t.daemon_pid().expect("the daemon's pid");
+    let settled = |n: &mut u64| {
+        let now = wakeups(daemon);
+        std::mem::replace(n, now) == now
+    };
+    let mut last = u64::MAX;
+    assert!(wait_for(DEADLINE, || settled(&mut last)));
+    // A measurement window, not a wait for a condition: nothing may happen in it.
+    std::thread::sleep(Duration::from_secs(2));
+    let woke = wakeups(daemon) - last;
+    assert!(
+        woke <= 1,
+        "the idle daemon woke {woke} times in 2 s with pmx web on"
+    );
+}
