@@ -161,8 +161,9 @@ fn an_idle_web_service_never_wakes_the_daemon() {
     // A measurement window, not a wait for a condition: nothing may happen in it.
     std::thread::sleep(Duration::from_secs(2));
     let woke = wakeups(daemon) - last;
+    // A 500 ms timer wakes it about 8 times; the end of the request above, 2 at most.
     assert!(
-        woke <= 1,
+        woke <= 2,
         "the idle daemon woke {woke} times in 2 s with pmx web on"
     );
 }
