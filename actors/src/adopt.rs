@@ -43,6 +43,8 @@ pub struct Found {
     pub listen: BTreeMap<String, Vec<OwnedFd>>,
     /// Sockets bound for Node workers, by app name, with their labels.
     pub node: BTreeMap<String, Vec<(String, OwnedFd)>>,
+    /// `pmx web`'s listening socket and its setting (`w:` label), when it was on.
+    pub web: Option<(crate::web::WebSetting, OwnedFd)>,
     /// Labels not understood (forgotten).
     pub unknown: Vec<String>,
 }
@@ -83,6 +85,13 @@ impl Found {
             }
             if let Some(name) = label.strip_prefix("l:") {
                 found.listen.insert(name.to_string(), fds);
+                continue;
+            }
+            if let Some(setting) = crate::web::parse_held(&label) {
+                match fds.pop() {
+                    Some(fd) if found.web.is_none() => found.web = Some((setting, fd)),
+                    _ => found.unknown.push(label),
+                }
                 continue;
             }
             if label.starts_with("n:") {

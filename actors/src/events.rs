@@ -384,6 +384,25 @@ impl Handler<Prune> for EventBus {
     }
 }
 
+/// How many subscribers the bus has (socket `subscribe` connections and `/api/events`
+/// streams), those whose reader has gone forgotten first: `/metrics`'
+/// `pmx_daemon_event_subscribers`.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountSubscribers;
+
+impl Handler<CountSubscribers> for EventBus {
+    type Result = usize;
+    fn handle(&mut self, _: CountSubscribers, _: &mut Context<Self>) -> usize {
+        let before = self.subscribers.len();
+        self.subscribers.retain(|s| !s.tx.is_disconnected());
+        if self.subscribers.len() != before {
+            self.refresh_flag();
+        }
+        self.subscribers.len()
+    }
+}
+
 /// Add a subscriber; answers the queue its session reads JSON lines from.
 #[derive(Message)]
 #[rtype(result = "Subscription")]

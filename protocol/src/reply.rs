@@ -139,6 +139,10 @@ pub struct Description {
     /// Lines of this instance's log files that could not be written (disk full, a
     /// directory that cannot be created…) since the daemon opened them; 0 when none.
     pub log_lost_lines: u64,
+    /// Lines written to this instance's log files since the daemon opened them (a file
+    /// shared by several instances counts for each).
+    #[serde(default)]
+    pub log_written_lines: u64,
     /// With `time`: the strftime format of the `<timestamp>: ` prefix of each line in its
     /// log files (the app's `date_format`); null when lines are written verbatim.
     pub log_date_format: Option<String>,

@@ -63,6 +63,9 @@ with sync_playwright() as p:
         page.wait_for_function(f"() => document.getElementById('d-name').textContent === {json.dumps(APP)}")
         before = row_text(page, APP, "c-pid")
         say(step="selected", app=APP, pid=before)
+        # The page follows GET /api/events (log lines and lifecycle events as they happen).
+        page.wait_for_function("() => document.getElementById('link-text').textContent === 'live'")
+        say(step="live")
         page.click('.actions button[data-action="restart"]')
         page.wait_for_function(
             f"""() => {{

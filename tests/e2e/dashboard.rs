@@ -444,6 +444,8 @@ fn the_dashboard_in_chromium_lists_both_apps_restarts_one_and_fits_a_phone() {
     assert_listed(&steps);
     let selected = step(&steps, "selected");
     assert_eq!(selected["pid"], before.to_string(), "the page's pid of a");
+    // The page took the event stream (its header says `live`), not polling.
+    step(&steps, "live");
     let restarted = step(&steps, "restarted");
     let after: i64 = restarted["after"]
         .as_str()

@@ -58,3 +58,7 @@ mod up_stopped;
 mod update;
 mod watch;
 mod web;
+mod web_doc;
+mod web_events;
+mod web_keep;
+mod web_limits;

@@ -16,7 +16,12 @@ use crate::http::free_port;
 
 /// What one request came to: the status code and the body, or None when the port
 /// refused the connection.
-fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+pub(crate) fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Option<(u16, String)> {
     let mut s = match TcpStream::connect(("127.0.0.1", port)) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::ConnectionRefused => return None,
@@ -43,7 +48,7 @@ fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> Option<(u16
 }
 
 /// A request that must be answered 200 with JSON.
-fn json_ok(port: u16, method: &str, path: &str, token: Option<&str>) -> Value {
+pub(crate) fn json_ok(port: u16, method: &str, path: &str, token: Option<&str>) -> Value {
     let (status, body) = http(port, method, path, token).expect("the port serves");
     assert_eq!(status, 200, "{method} {path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"))
@@ -58,7 +63,7 @@ fn two_apps(t: &TestHome) {
 }
 
 /// `pmx web --listen 127.0.0.1:<free port> <extra…>`: the port.
-fn serve(t: &TestHome, extra: &[&str]) -> (u16, String) {
+pub(crate) fn serve(t: &TestHome, extra: &[&str]) -> (u16, String) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut args = vec!["web", "--listen", listen.as_str()];
@@ -287,6 +292,16 @@ fn metrics_parse_and_carry_both_apps_memory_and_restarts() {
             value("pmx_process_log_lines_lost_total", name, "-"),
             Some(0.0)
         );
+        // Every line its files hold was written by this daemon: one per start.
+        let written = ["out", "error"]
+            .iter()
+            .map(|s| lines(&t.home.join(format!("logs/{name}-{s}.log"))).len())
+            .sum::<usize>();
+        assert_eq!(
+            value("pmx_process_log_lines_written_total", name, "-"),
+            Some(written as f64),
+            "{samples}"
+        );
         assert!(
             value("pmx_process_uptime_seconds", name, "-").is_some(),
             "{samples}"
@@ -304,6 +319,11 @@ fn metrics_parse_and_carry_both_apps_memory_and_restarts() {
     );
     assert!(value("pmx_daemon_memory_bytes", "-", "-").is_some_and(|m| m > 0.0));
     assert!(value("pmx_daemon_cpu_seconds_total", "-", "-").is_some());
+    assert_eq!(
+        value("pmx_daemon_event_subscribers", "-", "-"),
+        Some(0.0),
+        "{samples}"
+    );
     assert!(
         text.contains("# TYPE pmx_process_restarts_total counter"),
         "{text}"

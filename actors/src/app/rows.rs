@@ -286,6 +286,7 @@ impl Handler<Describe> for AppSup {
                         .time
                         .then(|| spec.app.logs.date_format.clone()),
                     log_lost_lines: files.iter().map(|f| f.stats.lost()).sum(),
+                    log_written_lines: files.iter().map(|f| f.stats.written()).sum(),
                     log_fault: files.iter().find_map(|f| f.stats.fault()),
                     policy: format!("{:?}", spec.app.restart.policy),
                     unstable_restarts: s.fsm.chain.unstable,

@@ -16,7 +16,8 @@
 //! (one process's pipes and channel; its pid and start time let the next daemon tell it
 //! from a reused pid, and the instance's restart count rides along: the respawn path
 //! writes no state); `l:<app name>` (its `listen` sockets, in order, in one message);
-//! `n:<json: app, key, shown address, server data>` (a socket bound for Node workers).
+//! `n:<json: app, key, shown address, server data>` (a socket bound for Node workers);
+//! `w:<json: the web setting>` (`pmx web`'s listening socket, `web::held_label`).
 
 pub mod holder;
 
@@ -370,6 +371,27 @@ pub fn forget(label: &str) {
             m.extend_from_slice(label.as_bytes());
             s.send(&m, &[]);
         }
+    });
+}
+
+/// Hold what is stored under `from` under `to` instead (nothing when `from` holds
+/// nothing): a label that carries a setting (`web::held_label`) follows its change.
+pub fn relabel(from: &str, to: &str) {
+    if from == to {
+        return;
+    }
+    with(|s| {
+        let Some(fds) = s.mirror.remove(from) else {
+            return;
+        };
+        let mut m = vec![b'S'];
+        m.extend_from_slice(to.as_bytes());
+        let b: Vec<BorrowedFd> = fds.iter().map(|f| f.as_fd()).collect();
+        s.send(&m, &b);
+        let mut d = vec![b'D'];
+        d.extend_from_slice(from.as_bytes());
+        s.send(&d, &[]);
+        s.mirror.insert(to.to_string(), fds);
     });
 }
 

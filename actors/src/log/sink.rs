@@ -22,6 +22,8 @@ use super::*;
 pub struct LogStats {
     /// Lines that could not be written since the file was opened by this daemon.
     lost: AtomicU64,
+    /// Lines written since then (newlines: a line's last piece counts it).
+    written: AtomicU64,
     /// The write fault in effect (`cannot write <path>: <error>`), None once writable.
     fault: Mutex<Option<String>>,
 }
@@ -30,6 +32,11 @@ impl LogStats {
     /// Lines that could not be written so far.
     pub fn lost(&self) -> u64 {
         self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Lines written so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
     }
 
     /// The fault in effect, if any.
@@ -181,6 +188,10 @@ impl Sink {
         match result {
             Ok(()) => {
                 self.size += data.len() as u64;
+                // One vectorised count and one add per write (a batch of lines), as a
+                // loss is counted: nothing per line.
+                let lines = memchr::memchr_iter(b'\n', data).count() as u64;
+                self.stats.written.fetch_add(lines, Ordering::Relaxed);
                 if self.faulty {
                     self.recovered(id);
                 }

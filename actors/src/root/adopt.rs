@@ -23,10 +23,18 @@ impl Handler<Readopt> for Root {
             mut procs,
             mut listen,
             mut node,
+            web,
             unknown,
         } = found;
         for label in unknown {
             crate::fdstore::forget(&label);
+        }
+        // The service first: its socket has kept its waiting clients in its backlog.
+        if let Some((setting, fd)) = web {
+            let listener = std::net::TcpListener::from(fd);
+            // The flag is the socket's own (shared with the holder's copy); set anyway.
+            let _ = listener.set_nonblocking(true);
+            self.readopt_web(setting, listener, ctx);
         }
         let Some(mut state) = state else {
             if !procs.is_empty() {

@@ -26,6 +26,9 @@ pub struct Daemon {
     pub memory: Option<u64>,
     /// User plus system cpu time, seconds; None when `/proc/self/stat` cannot be read.
     pub cpu_seconds: Option<f64>,
+    /// Event subscribers (socket `subscribe` connections, `/api/events` streams); None
+    /// when the bus did not answer.
+    pub subscribers: Option<u64>,
 }
 
 /// The daemon's figures now, from `/proc/self` (its own threads, not its children).
@@ -48,6 +51,7 @@ pub fn daemon() -> Daemon {
     Daemon {
         memory,
         cpu_seconds,
+        subscribers: None,
     }
 }
 
@@ -163,6 +167,13 @@ pub fn render(described: &[Description], daemon: Daemon) -> String {
     }
     per(
         &mut out,
+        "pmx_process_log_lines_written_total",
+        "counter",
+        "Lines written to the instance's log files since the daemon opened them.",
+        &|d| Some(d.log_written_lines as f64),
+    );
+    per(
+        &mut out,
         "pmx_process_log_lines_lost_total",
         "counter",
         "Lines of the instance's log files that could not be written since the daemon opened them.",
@@ -195,6 +206,15 @@ pub fn render(described: &[Description], daemon: Daemon) -> String {
     );
     if let Some(s) = daemon.cpu_seconds {
         fam.sample("pmx_daemon_cpu_seconds_total", "", s);
+    }
+    let mut fam = Family::head(
+        &mut out,
+        "pmx_daemon_event_subscribers",
+        "gauge",
+        "Event subscribers: socket subscribe connections and /api/events streams.",
+    );
+    if let Some(n) = daemon.subscribers {
+        fam.sample("pmx_daemon_event_subscribers", "", n as f64);
     }
     out
 }
@@ -230,6 +250,7 @@ mod tests {
             Daemon {
                 memory: Some(4096),
                 cpu_seconds: Some(0.25),
+                subscribers: Some(2),
             },
         );
         assert!(
@@ -239,5 +260,6 @@ mod tests {
             "# TYPE pmx_daemon_cpu_seconds_total counter\npmx_daemon_cpu_seconds_total 0.25\n"
         ));
         assert!(text.contains("# HELP pmx_process_status "));
+        assert!(text.contains("\npmx_daemon_event_subscribers 2\n"));
     }
 }

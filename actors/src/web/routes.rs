@@ -8,6 +8,7 @@
 //!   (`start` of a registered app is `restart`, as `pmx start <name>` and PM2's are).
 //! - `GET /api/logs/<target>?lines=N`: the last N lines (default 15) of each log file of
 //!   the target, as `pmx logs --nostream` reads them: [`LogTail`]s.
+//! - `GET /api/events?apps=…&events=…`: the bus as Server-Sent Events (`sse.rs`).
 //! - `GET /metrics`: the Prometheus text (`prometheus.rs`).
 //!
 //! - `GET /`, `GET /assets/<file>`: the dashboard (`dashboard.rs`).
@@ -18,15 +19,16 @@
 
 use std::rc::Rc;
 
-use actix_http::HttpService;
-use actix_service::{map_config, ServiceFactory};
+use actix_http::{HttpService, Protocol};
+use actix_service::{fn_service, map_config, ServiceFactory, ServiceFactoryExt};
 use actix_web::dev::AppConfig;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse};
 use serde_json::value::RawValue;
 
 use super::guard::{self, Listen};
-use super::{dashboard, prometheus, WebState};
+use super::{dashboard, limits, prometheus, sse, WebState};
+use crate::events::CountSubscribers;
 use crate::protocol::{ApiError, Description, ErrorCode, LogTail, Request, RestartRequest};
 use crate::root::Api;
 
@@ -35,6 +37,9 @@ const DEFAULT_LINES: usize = 15;
 
 /// The most lines `GET /api/logs` answers per file.
 const MAX_LINES: usize = 10_000;
+
+/// How long a connection may stay idle between requests.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The routes' shared state, as actix-web's app data.
 pub(super) struct Shared(pub(super) Rc<WebState>);
@@ -59,11 +64,26 @@ pub(super) fn service(
         .route("/api/processes/{target}", web::get().to(describe))
         .route("/api/processes/{target}/{verb}", web::post().to(act))
         .route("/api/logs/{target}", web::get().to(logs))
+        .route("/api/events", web::get().to(events))
         .route("/metrics", web::get().to(metrics))
         .default_service(web::to(unknown));
-    HttpService::build()
-        .finish(map_config(app, |_| AppConfig::default()))
-        .tcp()
+    // A client that closes its end is gone: with half-closed connections allowed (the
+    // default), an event stream would only notice at its next write. 5 s to send the
+    // first request head (`limits::Guarded` times every head), 5 s idle between requests,
+    // 1 s to take the last bytes once the server closes; none applies while a response
+    // streams (`/api/events`).
+    let http = HttpService::build()
+        .h1_allow_half_closed(false)
+        .client_request_timeout(limits::HEAD_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
+        .finish(map_config(app, |_| AppConfig::default()));
+    fn_service(|io: tokio::net::TcpStream| async move {
+        let peer = io.peer_addr().ok();
+        let _ = io.set_nodelay(true);
+        Ok((limits::Guarded::new(io), Protocol::Http1, peer))
+    })
+    .and_then(http)
 }
 
 /// `GET /api/processes`: `list`'s rows.
@@ -189,6 +209,26 @@ fn lines_of(query: &str) -> Result<usize, ApiError> {
     }
 }
 
+/// `GET /api/events`: the bus's events as Server-Sent Events (`sse.rs`), narrowed by the
+/// query's `apps` and `events` as the socket's `subscribe` is.
+async fn events(s: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
+    if let Some(no) = refused(&s.0, &req) {
+        return no;
+    }
+    let (apps, events) = match sse::narrowing(req.query_string()) {
+        Ok(n) => n,
+        Err(e) => return error(e),
+    };
+    let bus = s.0.bus.clone();
+    match bus.send(crate::events::Subscribe { apps, events }).await {
+        Ok(sub) => HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .streaming(sse::stream(sub, bus)),
+        Err(e) => error(ApiError::new(ErrorCode::Internal, e.to_string())),
+    }
+}
+
 /// `GET /metrics`: every instance's figures and the daemon's, as Prometheus text.
 async fn metrics(s: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
     if let Some(no) = refused(&s.0, &req) {
@@ -204,9 +244,11 @@ async fn metrics(s: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
         Err(e) if e.code == ErrorCode::NotFound => Vec::new(),
         Err(e) => return error(e),
     };
+    let mut daemon = prometheus::daemon();
+    daemon.subscribers = s.0.bus.send(CountSubscribers).await.ok().map(|n| n as u64);
     HttpResponse::Ok()
         .content_type(prometheus::CONTENT_TYPE)
-        .body(prometheus::render(&described, prometheus::daemon()))
+        .body(prometheus::render(&described, daemon))
 }
 
 /// Any other path or method: 404 `not_found` (401 first when a token is in force).

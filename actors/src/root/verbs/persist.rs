@@ -132,7 +132,7 @@ impl Root {
         // this daemon serves already: what runs is kept, as a registered app is).
         if let Some(setting) = loaded.dump.web.clone().filter(|_| self.web.is_none()) {
             let listen = setting.listen.clone();
-            if let Err(e) = self.serve_web(setting, TokenSource::Kept, ctx) {
+            if let Err(e) = self.serve_web(setting, TokenSource::Kept, None, ctx) {
                 warnings.push(format!(
                     "web service on {listen} not restored: {}",
                     e.message

@@ -1,5 +1,9 @@
 //! `web`: start, move or stop the daemon's HTTP service (`pmx web`, issue 25), and its
-//! part in `save`/`resurrect` (the setting is daemon state, like the apps).
+//! part in `save`/`resurrect` (the setting is daemon state, like the apps). While it is
+//! on, the fd holder holds its listening socket under a label that carries the setting
+//! (`web::held_label`): a daemon after `pmx update`'s exec, or after a SIGKILL, serves
+//! again on the very socket (`Root::readopt_web`), so no connection is refused meanwhile
+//! (they wait in its backlog).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -43,6 +47,7 @@ impl Root {
         if req.stop {
             if let Some(running) = self.web.take() {
                 running.addr.do_send(StopWeb);
+                crate::fdstore::forget(&web::held_label(&running.setting));
                 tracing::info!("web: stopped serving {}", running.setting.listen);
             }
             return to_json(&WebReply {
@@ -58,15 +63,43 @@ impl Root {
             listen: addr.to_string(),
             token: req.token || !addr.ip().is_loopback(),
         };
-        let reply = self.serve_web(setting, TokenSource::New, ctx)?;
+        let reply = self.serve_web(setting, TokenSource::New, None, ctx)?;
         to_json(&reply)
     }
 
-    /// Serve `setting` (see [`Root::web`]); the answer carries a token only when it is new.
+    /// Serve again on `listener`, the socket the fd holder held for the daemon before this
+    /// one (after `pmx update` or a SIGKILL), as `setting` says, with the token
+    /// `web.token` holds (a new one when it holds none). A failure is logged: the
+    /// service is then off, and the socket closed.
+    pub(in crate::root) fn readopt_web(
+        &mut self,
+        setting: WebSetting,
+        listener: std::net::TcpListener,
+        ctx: &mut Context<Self>,
+    ) {
+        let listen = setting.listen.clone();
+        let label = web::held_label(&setting);
+        match self.serve_web(setting, TokenSource::Kept, Some(listener), ctx) {
+            Ok(reply) if reply.token.is_some() => tracing::warn!(
+                "web: serving {listen} again with a new token ({} held none)",
+                self.parts.home.web_token().display()
+            ),
+            Ok(_) => tracing::info!("web: serving {listen} again, on the socket kept"),
+            Err(e) => {
+                crate::fdstore::forget(&label);
+                tracing::error!("web: cannot serve {listen} again: {e}");
+            }
+        }
+    }
+
+    /// Serve `setting` (see [`Root::web`]) on `held` when given (a socket kept across a
+    /// daemon's end), else on a socket bound now; the answer carries a token only when it
+    /// is new. The socket in use is stored in the fd holder under the setting's label.
     pub(in crate::root) fn serve_web(
         &mut self,
         setting: WebSetting,
         source: TokenSource,
+        held: Option<std::net::TcpListener>,
         ctx: &mut Context<Self>,
     ) -> Result<WebReply, ApiError> {
         let addr = web::parse_listen(&setting.listen)?;
@@ -87,10 +120,10 @@ impl Root {
             .web
             .as_ref()
             .is_some_and(|r| r.setting.listen == setting.listen);
-        let listener = if same_address {
-            None
-        } else {
-            Some(web::bind(addr)?)
+        let listener = match held {
+            _ if same_address => None,
+            Some(l) => Some(l),
+            None => Some(web::bind(addr)?),
         };
         if let Some(t) = &fresh {
             web::write_token(&home, t)?;
@@ -104,21 +137,31 @@ impl Root {
         match (listener, self.web.as_mut()) {
             (None, Some(running)) => {
                 *running.token.borrow_mut() = token;
+                crate::fdstore::relabel(
+                    &web::held_label(&running.setting),
+                    &web::held_label(&setting),
+                );
                 running.setting = setting;
             }
             // Not on the address served: a socket was bound above.
             (None, None) => {}
             (Some(listener), _) => {
+                {
+                    use std::os::fd::AsFd;
+                    crate::fdstore::store(&web::held_label(&setting), &[listener.as_fd()]);
+                }
                 let cell = Rc::new(RefCell::new(token));
                 let state = WebState {
                     root: ctx.address(),
                     token: cell.clone(),
                     home,
                     log_arbiter: self.parts.log_arbiter.clone(),
+                    bus: self.parts.bus.clone(),
                 };
                 let actor = Web::new(listener, state).start();
                 if let Some(old) = self.web.take() {
                     old.addr.do_send(StopWeb);
+                    crate::fdstore::forget(&web::held_label(&old.setting));
                 }
                 tracing::info!(
                     "web: serving http://{}{}",
