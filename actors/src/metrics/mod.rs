@@ -432,6 +432,11 @@ impl Metrics {
                 t.cpu = None;
                 continue;
             };
+            if u.rss == 0 {
+                // Caught between fork and exec (or exiting): a running process always has
+                // resident pages, so this is no reading, not "0 b" in `list` and /metrics.
+                continue;
+            }
             match t.prev {
                 Some((then, ticks)) => {
                     let dt = now.duration_since(then);
