@@ -190,6 +190,35 @@ fn a_non_loopback_listener_answers_401_without_the_token_and_200_with_it() {
 }
 
 #[test]
+fn moving_the_service_to_another_address_on_its_own_port_says_to_stop_it_first() {
+    let t = TestHome::new();
+    let (port, _) = serve(&t, &[]);
+    let wide = format!("0.0.0.0:{port}");
+    let err = t.fails(&["web", "--listen", &wide, "--token"], 1);
+    assert!(
+        err.contains(&format!("pmx web already serves 127.0.0.1:{port}"))
+            && err.contains("run `pmx web --stop` first"),
+        "{err}"
+    );
+    // Nothing changed: the old service still answers, without a token.
+    assert_eq!(
+        http(port, "GET", "/api/processes", None).map(|r| r.0),
+        Some(200)
+    );
+    t.ok(&["web", "--stop"]);
+    assert!(
+        wait_for(DEADLINE, || http(port, "GET", "/api/processes", None)
+            .is_none()),
+        "stopped"
+    );
+    t.ok(&["web", "--listen", &wide, "--token"]);
+    assert_eq!(
+        http(port, "GET", "/api/processes", None).map(|r| r.0),
+        Some(401)
+    );
+}
+
+#[test]
 fn web_stop_closes_the_port() {
     let t = TestHome::new();
     let (port, _) = serve(&t, &[]);

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use actix::prelude::*;
 use serde_json::value::RawValue;
 
-use crate::protocol::{ApiError, WebReply, WebRequest, DEFAULT_LISTEN};
+use crate::protocol::{ApiError, ErrorCode, WebReply, WebRequest, DEFAULT_LISTEN};
 use crate::root::{to_json, Root};
 use crate::web::{self, StopWeb, Web, WebSetting, WebState};
 
@@ -95,6 +95,29 @@ impl Root {
     /// Serve `setting` (see [`Root::web`]) on `held` when given (a socket kept across a
     /// daemon's end), else on a socket bound now; the answer carries a token only when it
     /// is new. The socket in use is stored in the fd holder under the setting's label.
+    /// A bind refused because the service itself holds that port on another address
+    /// (`127.0.0.1:9615` → `0.0.0.0:9615`): the new socket is bound before the old one
+    /// closes, so the move needs a stop first. Said so, rather than "address in use" by
+    /// what is pmx's own service; any other error as it is.
+    fn own_port(&self, addr: std::net::SocketAddr, e: ApiError) -> ApiError {
+        let serving = self.web.as_ref().map(|r| r.setting.listen.clone());
+        match serving {
+            Some(on)
+                if e.code == ErrorCode::Conflict
+                    && web::parse_listen(&on).is_ok_and(|a| a.port() == addr.port()) =>
+            {
+                ApiError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "pmx web already serves {on}, on the port of {addr}: run `pmx web \
+                         --stop` first, then `pmx web --listen {addr}`"
+                    ),
+                )
+            }
+            _ => e,
+        }
+    }
+
     pub(in crate::root) fn serve_web(
         &mut self,
         setting: WebSetting,
@@ -123,7 +146,7 @@ impl Root {
         let listener = match held {
             _ if same_address => None,
             Some(l) => Some(l),
-            None => Some(web::bind(addr)?),
+            None => Some(web::bind(addr).map_err(|e| self.own_port(addr, e))?),
         };
         if let Some(t) = &fresh {
             web::write_token(&home, t)?;
