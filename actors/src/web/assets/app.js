@@ -1,8 +1,8 @@
 // pmx web dashboard: a client of the JSON API (docs/web.md), no framework.
 // The list is polled every 2 s while the page is visible (asking for it is also what keeps
-// the daemon sampling cpu and memory); GET /api/events, when the service has it, adds live
-// log lines, metrics between polls and an immediate refresh on lifecycle events. Without
-// it (404) the selected app's logs are polled too. Hidden page: no polling, no stream.
+// the daemon sampling cpu and memory); GET /api/events adds live log lines, metrics between
+// polls and an immediate refresh on lifecycle events. While the stream cannot be had (an
+// error answer) the selected app's logs are polled too. Hidden page: no polling, no stream.
 "use strict";
 (() => {
   const POLL_MS = 2000;
