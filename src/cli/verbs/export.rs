@@ -3,10 +3,8 @@
 //! Nomad job or a Compose file (`cli/export/`). No daemon: the CLI reads the file and
 //! writes text. What a target cannot express is a warning here and a comment there.
 
-use std::path::Path;
-
 use crate::cli::export::{self, Images, Input, Target};
-use crate::cli::specs::{groups_of, load, resolve_all};
+use crate::cli::specs::{groups_of, resolve_all};
 use crate::cli::verbs::up::default_ecosystem;
 use crate::cli::{caller_cwd, out, ExportArgs, Failure};
 
@@ -19,21 +17,7 @@ pub fn run(a: ExportArgs) -> Result<(), Failure> {
     let target = Target::parse(&a.target).map_err(Failure::usage)?;
     let images = Images::parse(&a.image).map_err(Failure::usage)?;
     let file = a.file.as_deref().unwrap_or_else(|| default_ecosystem());
-    let path = caller_cwd()?.join(file);
-    if path.is_dir() {
-        return Err(Failure::request(format!(
-            "{file} is a directory, not an ecosystem file"
-        )));
-    }
-    if !path.exists() {
-        return Err(Failure::request(format!("ecosystem file {file} not found")));
-    }
-    if !path.is_file() {
-        if let Err(why) = pmx_config::read_regular(&path) {
-            return Err(Failure::request(format!("{file}: {why}")));
-        }
-    }
-    let eco = load(Path::new(file))?;
+    let eco = super::up::load_checked(file)?;
     for name in images.by_app.keys() {
         if eco.app(name).is_none() {
             return Err(Failure::usage(format!(

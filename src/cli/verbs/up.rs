@@ -57,23 +57,7 @@ pub fn apply(
     mode: Mode,
     silent: bool,
 ) -> Result<(), Failure> {
-    let path = caller_cwd()?.join(file);
-    if path.is_dir() {
-        return Err(Failure::request(format!(
-            "{file} is a directory, not an ecosystem file"
-        )));
-    }
-    if !path.exists() {
-        return Err(Failure::request(format!("ecosystem file {file} not found")));
-    }
-    // A FIFO, a device or a socket: say what it is (pmx_config::read_regular), never
-    // block on it or read it forever.
-    if !path.is_file() {
-        if let Err(why) = pmx_config::read_regular(&path) {
-            return Err(Failure::request(format!("{file}: {why}")));
-        }
-    }
-    let eco = load(Path::new(file))?;
+    let eco = load_checked(file)?;
     let inherited = crate::cli::start::caller_env();
     let apps = specs_of(&eco, env, only, &inherited)?;
     let missing = crate::cli::missing_watch_paths(&apps);
@@ -100,4 +84,27 @@ pub fn apply(
         }
     }
     Ok(())
+}
+
+/// The ecosystem file `file` (relative to the caller's directory) read and resolved, after
+/// saying plainly what it is when it is not one: a directory, missing, or a FIFO, device or
+/// socket (`pmx_config::read_regular`: never block on it or read it forever).
+///
+/// Errors: those, as request failures naming `file`; the config reader's file:line:col.
+pub(crate) fn load_checked(file: &str) -> Result<pmx_config::Ecosystem, Failure> {
+    let path = caller_cwd()?.join(file);
+    if path.is_dir() {
+        return Err(Failure::request(format!(
+            "{file} is a directory, not an ecosystem file"
+        )));
+    }
+    if !path.exists() {
+        return Err(Failure::request(format!("ecosystem file {file} not found")));
+    }
+    if !path.is_file() {
+        if let Err(why) = pmx_config::read_regular(&path) {
+            return Err(Failure::request(format!("{file}: {why}")));
+        }
+    }
+    load(Path::new(file))
 }
