@@ -569,3 +569,30 @@ fn start_or_x_takes_a_pm2_file_in_the_list_form_and_restarts_every_process() {
         assert_ne!(a, b, "every process got a new pid");
     }
 }
+
+#[test]
+fn up_fails_naming_an_app_that_could_not_be_spawned_and_lists_it_errored() {
+    // A deploy hook runs `pmx up`: its exit code must say when an app did not start.
+    let t = TestHome::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let eco = t.path("eco.ron");
+    write_eco(
+        &eco,
+        &[
+            sleeper("web", &format!("listen: [\"tcp://127.0.0.1:{port}\"]")),
+            sleeper("worker", ""),
+        ],
+    );
+    let err = t.fails(&["up", "eco.ron"], 1);
+    assert!(
+        err.contains("app \"web\"") && err.contains("Address already in use"),
+        "{err}"
+    );
+    assert_eq!(t.wait_status("web", "errored")["name"], "web");
+    t.wait_status("worker", "online");
+    // startOrRestart says it too.
+    let err = t.fails(&["startOrRestart", "eco.ron"], 1);
+    assert!(err.contains("app \"web\""), "{err}");
+    drop(taken);
+}

@@ -9,7 +9,7 @@ use actix::prelude::*;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::app::{AppSup, Command, Deleted, LeaveGroup, Op, Reload, ReloadError};
+use crate::app::{AppSup, Command, Deleted, LeaveGroup, Op, Reload, ReloadError, SpawnErrors};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::protocol::{UpReply, UpRequest};
 use crate::root::plan::{plan, Action};
@@ -39,13 +39,22 @@ impl Root {
         }
         // Each app's part: None, or why its rolling reload stopped.
         let mut app_requests: Vec<Pin<Box<dyn Future<Output = Option<String>>>>> = Vec::new();
-        let command = |addr: &Addr<AppSup>, c: Command| -> Pin<Box<dyn Future<Output = _>>> {
-            let r = addr.send(c);
-            Box::pin(async move {
-                let _ = commanded(r.await);
-                None
-            })
-        };
+        // A command, then why the app's instances could not be spawned, if they could not
+        // (a `listen` address in use, a missing interpreter): `up` fails naming it, as
+        // `start` does, rather than exit 0 over errored apps (the deploy hook's `up` then
+        // said "ok" with every server down). The app stays registered, errored, and listed.
+        let command =
+            |addr: &Addr<AppSup>, name: &str, c: Command| -> Pin<Box<dyn Future<Output = _>>> {
+                let r = addr.send(c);
+                let addr = addr.clone();
+                let name = name.to_string();
+                Box::pin(async move {
+                    let _ = commanded(r.await);
+                    let errors = addr.send(SpawnErrors).await.unwrap_or_default();
+                    let first = errors.into_iter().next()?;
+                    Some(format!("app \"{name}\": {first}"))
+                })
+            };
         // `up`'s and startOrReload's reload of a cluster-mode app is rolling (SPEC §6);
         // startOrRestart restarts.
         let rolling = !req.restart;
@@ -89,6 +98,7 @@ impl Root {
                             // restarts with the group.
                             app_requests.push(command(
                                 &app.handle,
+                                &name,
                                 Command {
                                     op: if restart { Op::Restart } else { Op::Reset },
                                     instances: None,
@@ -108,6 +118,7 @@ impl Root {
                         // already stopped the highest); the running ones are not touched.
                         app_requests.push(command(
                             &app.handle,
+                            &name,
                             Command {
                                 op: Op::Start,
                                 instances: None,
@@ -122,7 +133,11 @@ impl Root {
                         if rolling && AppSup::reloads_rolling(&app.spec, app.ids.len()) {
                             app_requests.push(reload(&app.handle, None, None));
                         } else {
-                            app_requests.push(command(&app.handle, Command::all(Op::Restart)));
+                            app_requests.push(command(
+                                &app.handle,
+                                &name,
+                                Command::all(Op::Restart),
+                            ));
                         }
                     }
                 }
@@ -133,10 +148,11 @@ impl Root {
                 }
                 Action::Create { spec, by_group } => {
                     let autostart = spec.app.autostart;
+                    let name = spec.app.name.clone();
                     let addr = self.create(spec, ctx);
                     if !by_group {
                         let op = if autostart { Op::Start } else { Op::Reset };
-                        app_requests.push(command(&addr, Command::all(op)));
+                        app_requests.push(command(&addr, &name, Command::all(op)));
                     }
                 }
                 Action::BuildGroup { group, rebuilt } => {
