@@ -133,6 +133,7 @@ fn service(
     let mut notes = unmapped(spec, TABLE);
     notes.extend(count_note);
     let argv = super::container_argv(spec, dirs);
+    notes.extend(super::container_notes(spec, &argv, true));
     let mut s = Map::new();
     match input.images.of(&app.name) {
         Some(image) => {
@@ -204,17 +205,30 @@ fn service(
                 format!("{count} replicas cannot share one host port: each publishes on an ephemeral host port (put a proxy in front)"),
             ));
         }
-        s.insert(
-            "ports".into(),
-            json!(ports
-                .iter()
-                .map(|p| if count > 1 {
-                    format!("{p}")
-                } else {
-                    format!("{p}:{p}")
-                })
-                .collect::<Vec<_>>()),
-        );
+        // A loopback `listen` stays on the host's loopback: `127.0.0.1:P:P`, never every
+        // interface (Compose's `P:P` publishes on 0.0.0.0).
+        let published: Vec<String> = app
+            .listen
+            .iter()
+            .filter_map(|l| match super::Listen::parse(l) {
+                Some(super::Listen::Tcp { host, port }) => {
+                    let ip = match host.as_str() {
+                        "localhost" => Some("127.0.0.1".to_string()),
+                        "[::1]" => Some("[::1]".to_string()),
+                        h if h.starts_with("127.") => Some(h.to_string()),
+                        _ => None,
+                    };
+                    Some(match (ip, count > 1) {
+                        (Some(ip), true) => format!("{ip}::{port}"),
+                        (Some(ip), false) => format!("{ip}:{port}:{port}"),
+                        (None, true) => format!("{port}"),
+                        (None, false) => format!("{port}:{port}"),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        s.insert("ports".into(), json!(published));
     }
     if let Some(h) = &app.health {
         let test = match &h.probe {

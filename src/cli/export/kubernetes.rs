@@ -30,7 +30,7 @@ pub const TABLE: Table = &[
     ("envs", Mapping::To("the container's `env` (the layer `--env` chose)")),
     ("env_file", Mapping::To("the container's `env` (its contents as read at export)")),
     ("autostart", Mapping::To("`replicas: 0`")),
-    ("namespace", Mapping::To("`metadata.namespace`")),
+    ("namespace", Mapping::To("`metadata.namespace` (left out for `default`: `kubectl apply -n` chooses)")),
     ("uid", Mapping::To("`securityContext.runAsUser` (a number only)")),
     ("gid", Mapping::To("`securityContext.runAsGroup` (a number only)")),
     ("restart.policy", Mapping::Not("a Deployment's pods always restart (`restartPolicy: Always`); a Job runs to completion")),
@@ -114,6 +114,7 @@ pub fn render(input: &Input<'_>) -> Result<Output, String> {
             env.insert(app.instance_var.clone(), "0".to_string());
         }
         let argv = super::container_argv(spec, &dirs);
+        notes.extend(super::container_notes(spec, &argv, true));
         let split = argv.len().saturating_sub(app.args.len()).max(1);
         let mut container = json!({
             "name": label,
@@ -175,7 +176,12 @@ pub fn render(input: &Input<'_>) -> Result<Output, String> {
         }
         let labels =
             json!({"app.kubernetes.io/name": label, "app.kubernetes.io/managed-by": "pmx"});
-        let metadata = json!({"name": label, "namespace": app.namespace, "labels": labels});
+        // pmx's `default` namespace is no choice: left out, so `kubectl apply -n other`
+        // puts it where it is told.
+        let mut metadata = json!({"name": label, "labels": labels});
+        if app.namespace != "default" {
+            metadata["namespace"] = json!(app.namespace);
+        }
         let deployment = json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",

@@ -290,6 +290,36 @@ pub fn container_argv(spec: &AppSpec, path_dirs: &[PathBuf]) -> Vec<String> {
     argv
 }
 
+/// What a container (or a Nomad task) changes for `spec` that no field says, as notes:
+/// - `listen` of a program that is not Node: nothing passes the socket there
+///   (`LISTEN_FDS`), so the app must bind its port itself (gunicorn's `--bind`, uvicorn's
+///   `--port`): `--fd 3` or a LISTEN_FDS-only server fails in a container. Node apps bind
+///   `server.listen(port)` themselves under pmx too.
+/// - with `in_image`, a program that stays a path of this machine (not under the app's
+///   directory, not found on PATH by name): the image must hold it at that very path.
+pub fn container_notes(spec: &AppSpec, argv: &[String], in_image: bool) -> Vec<Note> {
+    let app = &spec.app;
+    let mut notes = Vec::new();
+    let node = pmx_protocol::is_node(app.interpreter.as_deref(), &spec.program);
+    if !node && !app.listen.is_empty() {
+        notes.push(Note::app(
+            &app.name,
+            "listen",
+            "nothing passes the socket (LISTEN_FDS) here: the app must bind its port itself (gunicorn --bind 0.0.0.0:PORT, uvicorn --host 0.0.0.0 --port PORT), or it serves nothing",
+        ));
+    }
+    if in_image {
+        if let Some(first) = argv.first().filter(|p| p.starts_with('/')) {
+            notes.push(Note::app(
+                &app.name,
+                "script",
+                format!("{first} is a path of this machine: the image must hold it at that path (or give `interpreter`/`script` as the image has them)"),
+            ));
+        }
+    }
+    notes
+}
+
 /// `path` relative to `dir` when under it (`./x` for a program), else as it is.
 fn relative(path: &Path, dir: &Path) -> String {
     match path.strip_prefix(dir) {

@@ -218,6 +218,7 @@ fn task_group(
     let driver = match image {
         Some(image) => {
             let argv = super::container_argv(spec, dirs);
+            notes.extend(super::container_notes(spec, &argv, true));
             config.insert("image".into(), json!(image));
             config.insert("command".into(), json!(argv[0]));
             config.insert("args".into(), json!(argv[1..]));
@@ -230,6 +231,7 @@ fn task_group(
             "docker"
         }
         None => {
+            notes.extend(super::container_notes(spec, &[], false));
             config.insert("command".into(), json!(spec.program.display().to_string()));
             config.insert("args".into(), json!(spec.args));
             config.insert("work_dir".into(), json!(spec.cwd.display().to_string()));
@@ -317,10 +319,22 @@ fn task_group(
         group["Services"] = json!([service]);
     }
     if !notes.is_empty() {
-        let meta: Map<String, Value> = notes
-            .iter()
-            .map(|n| (meta_key(&format!("unmapped_{}", n.field)), json!(n.why)))
-            .collect();
+        // Two notes on one field (`listen`) get `…_2`, `…_3`: a key once, no note lost.
+        let mut meta = Map::new();
+        for n in &notes {
+            let base = meta_key(&format!("unmapped_{}", n.field));
+            let key = (1..)
+                .map(|k| {
+                    if k == 1 {
+                        base.clone()
+                    } else {
+                        format!("{base}_{k}")
+                    }
+                })
+                .find(|k| !meta.contains_key(k))
+                .unwrap_or(base);
+            meta.insert(key, json!(n.why));
+        }
         group["Meta"] = Value::Object(meta);
     }
     (group, notes)

@@ -22,7 +22,7 @@ pub const TABLE: Table = &[
     ("instance_var", Mapping::To("`Environment=` with `%i`")),
     ("exec_mode", Mapping::To("fork: independent instances; cluster: they share the `.socket`")),
     ("increment_var", Mapping::Not("a unit cannot add the instance number to a value; give each instance its value in an `Environment=` drop-in")),
-    ("listen", Mapping::To("`name.socket` (`ListenStream=`), passed with `Sockets=` as LISTEN_FDS")),
+    ("listen", Mapping::To("`name.socket` (`ListenStream=`), passed with `Sockets=` as LISTEN_FDS (none for a Node app: it binds its port itself)")),
     ("env", Mapping::To("`Environment=`")),
     ("envs", Mapping::To("`Environment=` (the layer `--env` chose)")),
     ("env_file", Mapping::To("`Environment=` (its contents as read at export)")),
@@ -127,11 +127,19 @@ fn app_units(input: &Input<'_>, spec: &AppSpec, head: &[String], out: &mut Outpu
         cal
     });
     let node = pmx_protocol::is_node(app.interpreter.as_deref(), &spec.program);
-    if node && template && !app.listen.is_empty() {
+    // A Node app binds `server.listen(port)` itself (under pmx the cluster primary lends
+    // it the socket; nothing does under systemd): a `.socket` unit holding the port would
+    // make it fail with EADDRINUSE, so none is written.
+    let sockets = !app.listen.is_empty() && !node;
+    if node && !app.listen.is_empty() {
         notes.push(Note::app(
             &app.name,
             "listen",
-            "a Node app binds its port itself under systemd (no cluster primary lends it the socket); the socket unit serves a program that reads LISTEN_FDS",
+            if template {
+                "a Node app binds its port itself under systemd (no cluster primary lends it the socket): no .socket unit, and of several instances only one can bind the port (give each its own, or put a proxy in front)"
+            } else {
+                "a Node app binds its port itself under systemd (no cluster primary lends it the socket): no .socket unit"
+            },
         ));
     }
     if node && app.wait_ready {
@@ -152,7 +160,7 @@ fn app_units(input: &Input<'_>, spec: &AppSpec, head: &[String], out: &mut Outpu
             count - 1
         ));
     }
-    text.push_str(&service_unit(input, spec, template, &wanted_by));
+    text.push_str(&service_unit(input, spec, template, sockets, &wanted_by));
     out.notes.extend(notes);
     out.files.push(OutFile {
         name: if template {
@@ -179,7 +187,7 @@ fn app_units(input: &Input<'_>, spec: &AppSpec, head: &[String], out: &mut Outpu
             text: t,
         });
     }
-    if !app.listen.is_empty() {
+    if sockets {
         out.files.push(OutFile {
             name: format!("{name}.socket"),
             text: comments("# ", head, &[]) + &socket_unit(spec, template),
@@ -190,14 +198,21 @@ fn app_units(input: &Input<'_>, spec: &AppSpec, head: &[String], out: &mut Outpu
     }
 }
 
-/// The `[Unit]`, `[Service]` and `[Install]` sections of an app's service.
-fn service_unit(input: &Input<'_>, spec: &AppSpec, template: bool, wanted_by: &str) -> String {
+/// The `[Unit]`, `[Service]` and `[Install]` sections of an app's service; `sockets`:
+/// it takes its `.socket` unit's sockets (LISTEN_FDS).
+fn service_unit(
+    input: &Input<'_>,
+    spec: &AppSpec,
+    template: bool,
+    sockets: bool,
+    wanted_by: &str,
+) -> String {
     let app = &spec.app;
     let name = unit_name(&app.name);
     let mut t = String::from("[Unit]\n");
     t.push_str(&format!("Description=pmx app {}\n", app.name));
     let mut after = vec!["network.target".to_string()];
-    if !app.listen.is_empty() {
+    if sockets {
         after.push(format!("{name}.socket"));
         t.push_str(&format!("Requires={name}.socket\n"));
     }
@@ -252,7 +267,7 @@ fn service_unit(input: &Input<'_>, spec: &AppSpec, template: bool, wanted_by: &s
         let keep = template && injected.contains(&k.as_str());
         t.push_str(&format!("Environment={}\n", env_assignment(k, v, keep)));
     }
-    if !app.listen.is_empty() {
+    if sockets {
         t.push_str(&format!("Sockets={name}.socket\n"));
     }
     let restart = match app.restart.policy {

@@ -262,3 +262,80 @@ fn spec_of(app: pmx_config::App) -> AppSpec {
         app: app.into(),
     }
 }
+
+/// `spec` rendered for `target` alone (no groups, one image for every app).
+fn render_one(target: Target, spec: AppSpec) -> Output {
+    let apps = [spec];
+    let images = Images::parse(&["registry.example/x:1".to_string()]).expect("image");
+    let input = Input {
+        apps: &apps,
+        groups: &[],
+        images: &images,
+        file: Path::new("/srv/p/ecosystem.ron"),
+        cpus: 2,
+    };
+    render(target, &input).expect("rendered")
+}
+
+#[test]
+fn a_node_app_with_listen_gets_no_socket_unit_and_others_do() {
+    // (program, a .socket unit written)
+    let cases = [("/usr/bin/node", false), ("/usr/bin/python3", true)];
+    for (program, socket) in cases {
+        let mut app = pmx_config::App::new("web".into(), "server".into(), PathBuf::from("/srv/p"));
+        app.listen = vec!["tcp://127.0.0.1:3000".into()];
+        let mut spec = spec_of(app);
+        spec.program = PathBuf::from(program);
+        let out = render_one(Target::Systemd, spec);
+        let names: Vec<&str> = out.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names.contains(&"web.socket"),
+            socket,
+            "{program}: {names:?}"
+        );
+        let service = &out.files[0].text;
+        assert_eq!(service.contains("Sockets=web.socket"), socket, "{service}");
+        assert_eq!(
+            out.notes.iter().any(|n| n.field == "listen"),
+            !socket,
+            "{program}: {:?}",
+            out.notes
+        );
+    }
+}
+
+#[test]
+fn containers_warn_of_listen_without_a_socket_and_of_this_machines_paths() {
+    let mut app = pmx_config::App::new("web".into(), "app.py".into(), PathBuf::from("/srv/p"));
+    app.listen = vec!["tcp://127.0.0.1:8000".into()];
+    let mut spec = spec_of(app);
+    spec.program = PathBuf::from("/opt/venv/bin/gunicorn");
+    spec.args = vec!["app:app".into()];
+    for target in [Target::Kubernetes, Target::Compose, Target::Nomad] {
+        let out = render_one(target, spec.clone());
+        let said = |field: &str, words: &str| {
+            out.notes
+                .iter()
+                .any(|n| n.field == field && n.why.contains(words))
+        };
+        assert!(
+            said("listen", "LISTEN_FDS"),
+            "{}: {:?}",
+            target.name(),
+            out.notes
+        );
+        assert!(
+            said("script", "/opt/venv/bin/gunicorn is a path of this machine"),
+            "{}: {:?}",
+            target.name(),
+            out.notes
+        );
+    }
+    // A loopback listen stays on the host's loopback in Compose.
+    let out = render_one(Target::Compose, spec);
+    assert!(
+        out.files[0].text.contains("127.0.0.1:8000:8000"),
+        "{}",
+        out.files[0].text
+    );
+}
