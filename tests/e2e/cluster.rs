@@ -199,3 +199,29 @@ fn deleting_a_group_releases_its_members_sockets_and_log_files() {
         daemon_fds_to(&t, "hx-")
     );
 }
+
+#[test]
+fn a_stopped_app_frees_its_port_and_binds_it_again_when_started() {
+    // PM2 frees the port on stop; a port held with nobody accepting hung clients.
+    let t = TestHome::new();
+    let (port, _) = start_web(&t, "fd_http.py", &["-i", "2"]);
+    assert_eq!(answerers(port, 2).len(), 2, "both instances serve");
+    t.ok(&["stop", "web"]);
+    assert!(
+        wait_for(DEADLINE, || matches!(
+            crate::http::request(port),
+            crate::http::Got::Refused
+        )),
+        "the port refuses once every instance is stopped"
+    );
+    // Free for anyone meanwhile.
+    drop(TcpListener::bind(("127.0.0.1", port)).expect("the port is free"));
+    t.ok(&["start", "web"]);
+    assert_eq!(answerers(port, 2).len(), 2, "served again after start");
+    // A restart never lets go of it (no refused connection: the cluster tests).
+    t.ok(&["restart", "web"]);
+    assert!(
+        !matches!(crate::http::request(port), crate::http::Got::Refused),
+        "bound across a restart"
+    );
+}

@@ -393,3 +393,26 @@ fn a_worker_running_as_another_user_gets_no_privileged_port_from_pmx() {
     start_listening(&t, "high", port, &["-i", "2", "--uid", "nobody"], 2);
     assert!(get(port).is_some(), "the unprivileged port answers");
 }
+
+#[test]
+fn stopped_node_workers_free_the_port_pmx_bound_for_them() {
+    let Some(t) = node_home() else {
+        return;
+    };
+    let port = free_port();
+    start_listening(&t, "nstop", port, &["-i", "2"], 2);
+    assert!(crate::http::get_ok(port), "served");
+    t.ok(&["stop", "nstop"]);
+    assert!(
+        wait_for(DEADLINE, || matches!(
+            crate::http::request(port),
+            crate::http::Got::Refused
+        )),
+        "the port refuses once both workers are stopped"
+    );
+    t.ok(&["start", "nstop"]);
+    assert!(
+        wait_for(DEADLINE, || crate::http::get_ok(port)),
+        "served again after start"
+    );
+}
