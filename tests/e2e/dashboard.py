@@ -4,13 +4,17 @@ usage: dashboard.py URL SHOT_DIR MODE APP
   URL       where to open the page (with ?token=… when the service needs one)
   SHOT_DIR  where the screenshots go
   MODE      "full": list, memory, restart APP, screenshots, the 390 px viewport;
-            "look": the list and a memory figure only
-  APP       the app whose restart button is clicked
+            "look": the list and a memory figure only;
+            "kill": once live, SIGKILL the daemon whose pid is APP, and wait for the
+            page to say the daemon is unreachable
+  APP       the app whose restart button is clicked (the daemon's pid with "kill")
 
 Prints one JSON object per step on stdout; exits non-zero (with the reason on stderr)
 when a step's condition is not met within its deadline.
 """
 import json
+import os
+import signal
 import sys
 
 from playwright.sync_api import sync_playwright
@@ -101,5 +105,15 @@ with sync_playwright() as p:
         )
         page.screenshot(path=f"{SHOTS}/phone.png", full_page=True)
         say(step="phone", **overflow)
+    if MODE == "kill":
+        page.wait_for_function("() => document.getElementById('link-text').textContent === 'live'")
+        say(step="live")
+        os.kill(int(APP), signal.SIGKILL)
+        # The port stays held (the fd holder keeps it): nothing refuses, reads time out.
+        page.wait_for_function(
+            "() => document.getElementById('link-text').textContent === 'daemon unreachable'",
+            timeout=DEADLINE_MS,
+        )
+        say(step="unreachable")
     say(step="done", errors=errors, link=page.inner_text("#link-text"))
     browser.close()

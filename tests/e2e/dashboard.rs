@@ -514,3 +514,27 @@ fn the_dashboard_in_chromium_opens_with_the_token_in_the_address() {
         "script errors: {done}"
     );
 }
+
+#[test]
+fn the_dashboard_says_the_daemon_is_unreachable_once_it_is_killed() {
+    // A killed daemon's port stays held by the fd holder (so a new daemon serves it
+    // without refusing anyone): nothing refuses, so the page must time its reads out
+    // rather than show stale figures as `live`.
+    let Some(python) = browser_tools() else {
+        return;
+    };
+    let t = TestHome::new();
+    two_apps(&t);
+    let port = serve(&t, "127.0.0.1", &[]);
+    let daemon = t.daemon_pid().expect("daemon pid");
+    let shots = t.path("shots");
+    std::fs::create_dir_all(&shots).expect("mkdir shots");
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut browser = Browser::run(&python, &url, &shots, "kill", &daemon.to_string());
+    let steps = browser.steps(Duration::from_secs(120));
+    drop(browser);
+    assert_listed(&steps);
+    step(&steps, "live");
+    step(&steps, "unreachable");
+    assert!(!alive(daemon), "the daemon was killed");
+}

@@ -47,13 +47,26 @@
   const statusClass = (s) => (s === "waiting restart" ? "waiting" : s);
 
   // ---- the API ----------------------------------------------------------------------
+  // A read that gets no answer within READ_TIMEOUT_MS counts as the daemon unreachable
+  // (a killed daemon's port waits in the fd holder's backlog: no refusal ever comes).
+  // Actions wait longer: a restart of many instances takes its time.
+  const READ_TIMEOUT_MS = 5000;
+  const ACTION_TIMEOUT_MS = 120000;
   async function api(method, path) {
-    const r = await fetch(path, {
-      method,
-      headers: { Accept: "application/json" },
-      credentials: "same-origin",
-      cache: "no-store",
-    });
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), method === "GET" ? READ_TIMEOUT_MS : ACTION_TIMEOUT_MS);
+    let r;
+    try {
+      r = await fetch(path, {
+        method,
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+        cache: "no-store",
+        signal: abort.signal,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
     let body = null;
     try { body = await r.json(); } catch (_) { /* not JSON */ }
     if (!r.ok) {
@@ -397,7 +410,11 @@
     };
     es.onerror = () => {
       // Closed for good: the service has no stream (404) or refused it; else the
-      // browser reconnects by itself.
+      // browser reconnects by itself, and meanwhile the page is not live.
+      if (es.readyState === EventSource.CONNECTING && st.stream === "live") {
+        st.stream = "unknown";
+        pollSoon();
+      }
       if (es.readyState === EventSource.CLOSED) {
         es.close();
         st.events = null;
