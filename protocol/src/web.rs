@@ -42,6 +42,9 @@ pub struct WebReply {
     /// The token itself, only in the answer of the request that generated it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// `--stop`: the address the service was serving (absent: it was not running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 /// One log file's last lines (`GET /api/logs/<target>?lines=N`): one per file, out then

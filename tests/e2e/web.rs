@@ -226,14 +226,20 @@ fn web_stop_closes_the_port() {
         http(port, "GET", "/api/processes", None).map(|r| r.0),
         Some(200)
     );
-    assert_eq!(t.ok(&["web", "--stop"]).trim(), "web service stopped");
+    assert_eq!(
+        t.ok(&["web", "--stop"]).trim(),
+        format!("web service stopped (it served http://127.0.0.1:{port}/)")
+    );
     assert!(
         wait_for(DEADLINE, || http(port, "GET", "/api/processes", None)
             .is_none()),
         "the port still answers after --stop"
     );
-    // Twice is fine; and a bad address is one line, exit 2 (a usage error).
-    t.ok(&["web", "--stop"]);
+    // Twice is fine, and says so; a bad address is one line, exit 2 (a usage error).
+    assert_eq!(
+        t.ok(&["web", "--stop"]).trim(),
+        "web service was not running"
+    );
     let err = t.fails(&["web", "--listen", "localhost"], 2);
     assert!(err.contains("expected an address and a port"), "{err}");
 }

@@ -20,7 +20,10 @@ pub fn run(home: &Home, a: WebArgs) -> Result<(), Failure> {
         stop: a.stop,
     }))?;
     let Some(listening) = r.listening else {
-        out("web service stopped\n");
+        match r.stopped {
+            Some(was) => out(&format!("web service stopped (it served http://{was}/)\n")),
+            None => out("web service was not running\n"),
+        }
         return Ok(());
     };
     let mut text =

@@ -45,16 +45,18 @@ impl Root {
         ctx: &mut Context<Self>,
     ) -> Result<Box<RawValue>, ApiError> {
         if req.stop {
-            if let Some(running) = self.web.take() {
+            let stopped = self.web.take().map(|running| {
                 running.addr.do_send(StopWeb);
                 crate::fdstore::forget(&web::held_label(&running.setting));
                 tracing::info!("web: stopped serving {}", running.setting.listen);
-            }
+                running.setting.listen
+            });
             return to_json(&WebReply {
                 listening: None,
                 token_required: false,
                 token_file: None,
                 token: None,
+                stopped,
             });
         }
         let listen = req.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
@@ -156,6 +158,7 @@ impl Root {
             token_required: setting.token,
             token_file: setting.token.then(|| home.web_token()),
             token: fresh,
+            stopped: None,
         };
         match (listener, self.web.as_mut()) {
             (None, Some(running)) => {

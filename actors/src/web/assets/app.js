@@ -256,7 +256,9 @@
     const r = current();
     $("detail").hidden = !r;
     if (!r) return;
-    $("d-name").textContent = r.name;
+    // The buttons act on this instance: with several, the title names which.
+    const several = st.rows.filter((x) => x.name === r.name).length > 1;
+    $("d-name").textContent = r.name + (several ? " #" + r.instance : "");
     const badge = $("d-status");
     badge.className = "badge " + statusClass(r.status);
     badge.textContent = r.status;
