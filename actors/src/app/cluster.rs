@@ -13,6 +13,7 @@ use actix::prelude::*;
 use super::AppSup;
 use crate::node::wire::{AddressType, Query};
 use crate::node::{is_node, Lent, Link, QueryServer};
+use crate::supervision::instance::Phase;
 
 /// A socket bound at a worker's request, held for the app's life.
 pub(super) struct Held {
@@ -66,6 +67,40 @@ pub fn held_app(label: &str) -> Option<String> {
 }
 
 impl AppSup {
+    /// Every instance stopped by hand (or errored) and no tree of it left: close the
+    /// sockets held for the app (its `listen` ones, its Node workers' ones), here and in
+    /// the fd holder, so its port is free and refuses connections, as under PM2, instead
+    /// of taking them into a backlog nobody accepts from (clients hung). The next spawn
+    /// binds them again. Never during a restart, a reload or a crash-restart: an instance
+    /// about to run again is not held, and there the port must stay bound.
+    pub(super) fn release_sockets_if_down(&mut self) {
+        if self.listen.is_none() && self.node_sockets.is_empty() {
+            return;
+        }
+        let down = !self.slots.is_empty()
+            && self.slots.iter().all(|s| {
+                !s.fsm.running()
+                    && match s.fsm.phase {
+                        Phase::Stopped => s.fsm.held,
+                        Phase::Errored => true,
+                        _ => false,
+                    }
+            });
+        if !down {
+            return;
+        }
+        if self.listen.take().is_some() {
+            crate::fdstore::forget(&format!("l:{}", self.name()));
+        }
+        self.store_node_sockets(true);
+        self.node_sockets.clear();
+        self.dirty = true;
+        tracing::info!(
+            "app {}: no instance runs: its listening sockets are closed until it starts again",
+            self.name()
+        );
+    }
+
     /// Store every socket held for Node workers in the fd holder, or (`forget`) close
     /// what it holds of them.
     pub(super) fn store_node_sockets(&self, forget: bool) {

@@ -58,7 +58,7 @@ use crate::protocol::{AppSpec, ProcessInfo};
 use crate::readiness::Notified;
 use crate::reaper::SharedPids;
 use crate::supervision::decide::Supervisor;
-use crate::supervision::instance::{Event, Phase, Reason, Token};
+use crate::supervision::instance::{Event, Reason, Token};
 use crate::supervision::intensity::RestartWindow;
 use crate::supervision::policy::{Policy, RestartRules};
 use crate::supervision::strategy::Strategy;
@@ -419,40 +419,6 @@ impl AppSup {
         self.retire();
         self.release_sockets_if_down();
         self.report();
-    }
-
-    /// Every instance stopped by hand (or errored) and no tree of it left: close the
-    /// sockets held for the app (its `listen` ones, its Node workers' ones), here and in
-    /// the fd holder, so its port is free and refuses connections, as under PM2, instead
-    /// of taking them into a backlog nobody accepts from (clients hung). The next spawn
-    /// binds them again. Never during a restart, a reload or a crash-restart: an instance
-    /// about to run again is not held, and there the port must stay bound.
-    fn release_sockets_if_down(&mut self) {
-        if self.listen.is_none() && self.node_sockets.is_empty() {
-            return;
-        }
-        let down = !self.slots.is_empty()
-            && self.slots.iter().all(|s| {
-                !s.fsm.running()
-                    && match s.fsm.phase {
-                        Phase::Stopped => s.fsm.held,
-                        Phase::Errored => true,
-                        _ => false,
-                    }
-            });
-        if !down {
-            return;
-        }
-        if self.listen.take().is_some() {
-            crate::fdstore::forget(&format!("l:{}", self.name()));
-        }
-        self.store_node_sockets(true);
-        self.node_sockets.clear();
-        self.dirty = true;
-        tracing::info!(
-            "app {}: no instance runs: its listening sockets are closed until it starts again",
-            self.name()
-        );
     }
 
     /// Take `spec` from now on: the restart rules, the signals, the prepared spawns, the
