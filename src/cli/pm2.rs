@@ -296,7 +296,7 @@ fn node_failure(output: &std::process::Output, shown: &str) -> String {
 /// text whose paths are relative to `out_dir`; warnings are printed on stderr.
 pub(super) fn convert_file(abs: &Path, shown: &str, out_dir: &Path) -> Result<Converted, Failure> {
     let file = read(abs, shown)?;
-    convert_read(&file, abs.parent(), shown, out_dir)
+    convert_read(&file, abs.parent(), shown, out_dir, false)
 }
 
 /// Convert what [`read`] gave; `file_dir`: the PM2 file's directory (None: standard
@@ -306,6 +306,7 @@ fn convert_read(
     file_dir: Option<&Path>,
     shown: &str,
     out_dir: &Path,
+    scripts_optional: bool,
 ) -> Result<Converted, Failure> {
     let caller_cwd = super::caller_cwd()?;
     let ctx = Context {
@@ -320,6 +321,7 @@ fn convert_read(
         logs_dir: pmx::Home::from_env()
             .map(|h| h.logs())
             .unwrap_or_else(|_| PathBuf::from("logs")),
+        scripts_optional,
     };
     let converted = pm2_convert::convert(&file.config, &file.dropped, &ctx)
         .map_err(|errs| Failure::usage(errs.join("\npmx: ")))?;
@@ -336,6 +338,18 @@ pub fn load(path: &Path, shown: &str) -> Result<pmx_config::Ecosystem, Failure> 
         .map_err(|e| Failure::request(format!("cannot read {shown}: {e}")))?;
     let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
     let converted = convert_file(&abs, shown, &dir)?;
+    parse_converted(&converted.ron, &abs, shown)
+}
+
+/// A PM2 file read for `pmx deploy`: as [`load`], but an app whose script is not on this
+/// machine is no error (deploy reads the `deploy` section only; the scripts are on the
+/// hosts, and `pm2 deploy` needs none of them here).
+pub fn load_for_deploy(path: &Path, shown: &str) -> Result<pmx_config::Ecosystem, Failure> {
+    let abs = std::fs::canonicalize(path)
+        .map_err(|e| Failure::request(format!("cannot read {shown}: {e}")))?;
+    let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    let file = read(&abs, shown)?;
+    let converted = convert_read(&file, abs.parent(), shown, &dir, true)?;
     parse_converted(&converted.ron, &abs, shown)
 }
 
@@ -376,7 +390,7 @@ pub fn load_stdin() -> Result<pmx_config::Ecosystem, Failure> {
         node_run(std::ffi::OsStr::new("-"), Some(text), shown)
     })?;
     let cwd = super::caller_cwd()?;
-    let converted = convert_read(&file, None, shown, &cwd)?;
+    let converted = convert_read(&file, None, shown, &cwd, false)?;
     parse_converted(&converted.ron, &cwd.join(format!("<{shown}>")), shown)
 }
 

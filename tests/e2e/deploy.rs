@@ -579,7 +579,8 @@ fn a_pm2_json_file_deploys_with_its_hyphenated_hooks_and_string_port() {
     }
     let s = Site::new(r#"{}"#);
     let file = serde_json::json!({
-        "apps": [{"name": "web", "script": "web.sh"}],
+        // `api`'s script is built on the hosts, not here: deploy needs none of them.
+        "apps": [{"name": "web", "script": "web.sh"}, {"name": "api", "script": "dist/server.js"}],
         "deploy": {"production": {
             "user": s.user, "host": "127.0.0.1", "port": s.sshd.port.to_string(),
             "key": s.sshd.key, "repo": s.origin, "path": s.srv, "ref": "origin/main",

@@ -34,7 +34,13 @@ pub fn run(a: DeployArgs) -> Result<(), Failure> {
     if !path.exists() {
         return Err(Failure::request(format!("no ecosystem file {file}")));
     }
-    let eco = specs::load(&path)?;
+    // A PM2 file is read for its deploy section: its apps' scripts need not be here.
+    let eco = if path.extension().is_none_or(|e| e != "ron") && crate::cli::pm2::is_pm2_file(&path)
+    {
+        crate::cli::pm2::load_for_deploy(&path, &file)?
+    } else {
+        specs::load(&path)?
+    };
     let Some(d) = eco.deploy.get(env) else {
         let defined: Vec<&str> = eco.deploy.keys().map(String::as_str).collect();
         return Err(Failure::usage(if defined.is_empty() {

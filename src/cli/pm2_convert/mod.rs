@@ -38,6 +38,10 @@ pub struct Context {
     pub home_dir: Option<PathBuf>,
     /// `$PMX_HOME/logs`: where `log_file: true` puts `<name>.log`.
     pub logs_dir: PathBuf,
+    /// `pmx deploy` reads the file for its `deploy` section only: an app's script that
+    /// is not on this machine (it is on the hosts) is kept as written, not an error, as
+    /// `pm2 deploy` needs none of them.
+    pub scripts_optional: bool,
 }
 
 /// The ecosystem.ron text and the warnings met on the way (one line each).
@@ -353,6 +357,9 @@ impl AppConv<'_> {
             }
         }
         match &script {
+            None if ctx.scripts_optional => {
+                self.line(format!("script: {}", ron_str(&script_raw)), None)
+            }
             None => {
                 self.err(
                     "script",

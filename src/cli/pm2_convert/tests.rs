@@ -76,6 +76,7 @@ fn names_and_strings() {
 
 fn ctx(dir: &Path) -> Context {
     Context {
+        scripts_optional: false,
         caller_cwd: dir.to_path_buf(),
         file_dir: dir.to_path_buf(),
         out_dir: dir.to_path_buf(),
