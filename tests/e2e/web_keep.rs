@@ -118,7 +118,7 @@ fn pmx_update_keeps_the_web_service_on_its_port_and_token_and_refuses_no_connect
     t.ok(&["web", "--stop"]);
     t.ok(&["update"]);
     assert!(
-        http(port, "GET", "/api/processes", None).is_none(),
+        wait_for(DEADLINE, || crate::web::refuses(port)),
         "the port serves after --stop and an update"
     );
     t.ok(&["save"]);

@@ -34,6 +34,10 @@ fn until_closed(s: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
     }
 }
 
+/// Descriptors the daemon may open or close of its own meanwhile (a session, a /proc
+/// read, a log file): the checks below are about the cap's 64.
+const SLACK: usize = 4;
+
 #[test]
 fn connections_past_the_cap_are_closed_at_once_and_the_daemon_serves_on() {
     let t = TestHome::new();
@@ -46,8 +50,10 @@ fn connections_past_the_cap_are_closed_at_once_and_the_daemon_serves_on() {
     let mut held: Vec<TcpStream> = (0..CAP)
         .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
         .collect();
+    // `before` may count a descriptor of the moment (the CLI's session closing, a /proc
+    // read): a few either way, never the cap's 64.
     assert!(
-        wait_for(DEADLINE, || fds(daemon) >= before + CAP),
+        wait_for(DEADLINE, || fds(daemon) + SLACK >= before + CAP),
         "the cap's connections are served: {} descriptors, {before} before",
         fds(daemon)
     );
@@ -58,7 +64,7 @@ fn connections_past_the_cap_are_closed_at_once_and_the_daemon_serves_on() {
         assert!(got.is_empty(), "closed without an answer: {got:?}");
     }
     assert!(
-        fds(daemon) <= before + CAP + 2,
+        fds(daemon) <= before + CAP + SLACK,
         "the flood took descriptors: {} with {before} before",
         fds(daemon)
     );
@@ -78,7 +84,7 @@ fn connections_past_the_cap_are_closed_at_once_and_the_daemon_serves_on() {
         "no answer once the flood closed"
     );
     assert!(
-        wait_for(DEADLINE, || fds(daemon) <= before + 1),
+        wait_for(DEADLINE, || fds(daemon) <= before + SLACK),
         "descriptors: {} after, {before} before",
         fds(daemon)
     );
