@@ -7,6 +7,10 @@ use crate::app::Describe;
 use crate::group::{GroupInfo, GroupSup};
 use crate::root::{answered, fail, gone, to_json, Answer, Root};
 
+/// How long `describe` waits for a group's recent restarts: a group answers at once
+/// unless it is running a sequence (a start in readiness order can last `listen_timeout`).
+const GROUP_INFO_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl Root {
     /// The target's descriptions, one per instance.
     /// With `env`, each description carries the instance's whole environment.
@@ -19,11 +23,24 @@ impl Root {
             .into_iter()
             .map(|(i, instances)| self.reg.apps()[i].handle.send(Describe { instances, env }))
             .collect();
-        let groups: Vec<(String, Addr<GroupSup>)> = self
+        // (name, supervisor, strategy, intensity): the declared figures from the registry,
+        // so a group busy with a sequence (a start waiting for a member's readiness, which
+        // runs atomically) never holds `describe` up; only its recent restarts are asked.
+        let groups: Vec<(String, Addr<GroupSup>, String, String)> = self
             .reg
             .groups()
             .iter()
-            .map(|g| (g.name.clone(), g.handle.clone()))
+            .map(|g| {
+                (
+                    g.name.clone(),
+                    g.handle.clone(),
+                    format!("{:?}", g.spec.strategy),
+                    format!(
+                        "max {} within {} ms",
+                        g.spec.intensity.max, g.spec.intensity.within_ms
+                    ),
+                )
+            })
             .collect();
         let look = self
             .parts
@@ -60,12 +77,15 @@ impl Root {
                     let Some(name) = d.info.group.clone() else {
                         continue;
                     };
-                    let Some((_, addr)) = groups.iter().find(|(g, _)| *g == name) else {
+                    let Some((_, addr, strategy, intensity)) =
+                        groups.iter().find(|(g, ..)| *g == name)
+                    else {
                         continue;
                     };
-                    if let Ok(state) = addr.send(GroupInfo).await {
-                        d.group_strategy = Some(state.strategy);
-                        d.group_intensity = Some(state.intensity);
+                    d.group_strategy = Some(strategy.clone());
+                    d.group_intensity = Some(intensity.clone());
+                    // Unknown (absent) while the group runs a sequence.
+                    if let Ok(state) = addr.send(GroupInfo).timeout(GROUP_INFO_WAIT).await {
                         d.group_restarts = Some(state.recent_restarts as u64);
                     }
                 }
