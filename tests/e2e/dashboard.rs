@@ -9,8 +9,7 @@
 //! Debian browser through `executable_path` (it never downloads one: no `playwright
 //! install`); selenium would also need chromedriver and its own explicit waits.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,73 +18,11 @@ use serde_json::Value;
 
 use crate::harness::*;
 use crate::http::free_port;
-
-/// An answer: the status, the head's lines (lower-case names), the body.
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    /// The value of header `name` (lower-case), if the answer has it.
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-}
-
-/// Send `method path` to the port with `headers` (`Name: value` lines; a `Host` of
-/// `localhost:<port>` unless one is given); None when the port refuses.
-fn raw(port: u16, method: &str, path: &str, headers: &[&str]) -> Option<Answer> {
-    let mut s = match TcpStream::connect(("127.0.0.1", port)) {
-        Ok(s) => s,
-        Err(e) if e.kind() == ErrorKind::ConnectionRefused => return None,
-        Err(e) => panic!("connect to {port}: {e}"),
-    };
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut head = format!("{method} {path} HTTP/1.1\r\n");
-    if !headers
-        .iter()
-        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
-    {
-        head.push_str(&format!("Host: localhost:{port}\r\n"));
-    }
-    for h in headers {
-        head.push_str(h);
-        head.push_str("\r\n");
-    }
-    head.push_str("Content-Length: 0\r\nConnection: close\r\n\r\n");
-    s.write_all(head.as_bytes()).expect("write");
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("read");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a whole answer");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("a status code");
-    Some(Answer {
-        status,
-        head: head.to_string(),
-        body: body.to_string(),
-    })
-}
+use crate::web::{raw, two_apps, Answer};
 
 /// A request the port must answer.
 fn ask(port: u16, method: &str, path: &str, headers: &[&str]) -> Answer {
     raw(port, method, path, headers).unwrap_or_else(|| panic!("{method} {path}: refused"))
-}
-
-/// Two sleepers, `a` and `b`, online.
-fn two_apps(t: &TestHome) {
-    for name in ["a", "b"] {
-        t.ok(&["start", &app("sleeper.sh"), "--name", name]);
-        t.wait_status(name, "online");
-    }
 }
 
 /// `pmx web --listen <ip>:<free port> <extra…>`: the port.

@@ -14,14 +14,26 @@ use serde_json::Value;
 use crate::harness::*;
 use crate::http::free_port;
 
-/// What one request came to: the status code and the body, or None when the port
-/// refused the connection.
-pub(crate) fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-) -> Option<(u16, String)> {
+/// An answer: the status, the head's lines (lower-case names), the body.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) head: String,
+    pub(crate) body: String,
+}
+
+impl Answer {
+    /// The value of header `name` (lower-case), if the answer has it.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Send `method path` to the port with `headers` (`Name: value` lines; a `Host` of
+/// `localhost:<port>` unless one is given); None when the port refuses.
+pub(crate) fn raw(port: u16, method: &str, path: &str, headers: &[&str]) -> Option<Answer> {
     let mut s = match TcpStream::connect(("127.0.0.1", port)) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::ConnectionRefused => return None,
@@ -29,12 +41,18 @@ pub(crate) fn http(
     };
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    );
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+    {
+        head.push_str(&format!("Host: localhost:{port}\r\n"));
+    }
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("Content-Length: 0\r\nConnection: close\r\n\r\n");
     s.write_all(head.as_bytes()).expect("write");
     let mut text = String::new();
     s.read_to_string(&mut text).expect("read");
@@ -44,7 +62,24 @@ pub(crate) fn http(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .expect("a status code");
-    Some((status, body.to_string()))
+    Some(Answer {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    })
+}
+
+/// What one request came to: the status code and the body, or None when the port
+/// refused the connection.
+pub(crate) fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Option<(u16, String)> {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}"));
+    let headers: Vec<&str> = auth.iter().map(String::as_str).collect();
+    raw(port, method, path, &headers).map(|a| (a.status, a.body))
 }
 
 /// Whether `port` refuses a connection (nothing listens). A connection taken and then
@@ -64,7 +99,7 @@ pub(crate) fn json_ok(port: u16, method: &str, path: &str, token: Option<&str>) 
 }
 
 /// Two sleepers, `a` and `b`, online.
-fn two_apps(t: &TestHome) {
+pub(crate) fn two_apps(t: &TestHome) {
     for name in ["a", "b"] {
         t.ok(&["start", &app("sleeper.sh"), "--name", name]);
         t.wait_status(name, "online");
