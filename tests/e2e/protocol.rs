@@ -821,26 +821,7 @@ fn a_slow_subscriber_hears_lagged_once_caught_up_even_if_nothing_follows() {
         json!({"id": 8, "result": {"subscribed": true}})
     );
     // 200,000 lines per stream at once, far more than a subscriber's queue; then quiet.
-    let marker = t.path("done");
-    let n = 200_000;
-    t.ok(&[
-        "start",
-        &app("log_writer.py"),
-        "--name",
-        "burst",
-        "--",
-        "flood",
-        &n.to_string(),
-        marker.to_str().expect("utf8"),
-    ]);
-    let out = t.home.join("logs/burst-out.log");
-    let err = t.home.join("logs/burst-error.log");
-    assert!(
-        wait_for(DEADLINE, || t.path("done-0").exists()
-            && lines(&out).len() == n
-            && lines(&err).len() == n),
-        "the burst is written"
-    );
+    let n = burst(&t, 200_000);
     // Nothing read so far. Now every line arrives or is counted in a `lagged`, the last
     // ones too, although no event follows them.
     let total = |seen: &[Value]| -> u64 {
@@ -913,4 +894,29 @@ fn metrics_subscribers_get_figures_every_second_and_the_memory_restart() {
         seen.iter().all(|e| e["event"] != "metrics"),
         "metrics reached a subscriber that did not ask: {seen:#?}"
     );
+}
+
+/// Start app `burst`: `n` lines on each of its streams at once, then quiet; answers `n`
+/// once both log files hold them all.
+pub(crate) fn burst(t: &TestHome, n: usize) -> usize {
+    let marker = t.path("done");
+    t.ok(&[
+        "start",
+        &app("log_writer.py"),
+        "--name",
+        "burst",
+        "--",
+        "flood",
+        &n.to_string(),
+        marker.to_str().expect("utf8"),
+    ]);
+    let out = t.home.join("logs/burst-out.log");
+    let err = t.home.join("logs/burst-error.log");
+    assert!(
+        wait_for(DEADLINE, || t.path("done-0").exists()
+            && lines(&out).len() == n
+            && lines(&err).len() == n),
+        "the burst is written"
+    );
+    n
 }

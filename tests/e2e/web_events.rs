@@ -225,26 +225,7 @@ fn a_reader_that_stops_reading_loses_events_then_hears_lagged() {
     let mut sse = Sse::open(port, "/api/events?events=log", None);
     // 200,000 lines per stream at once, far more than the queue and the socket's buffers
     // hold while nothing is read; then quiet.
-    let marker = t.path("done");
-    let n = 200_000;
-    t.ok(&[
-        "start",
-        &app("log_writer.py"),
-        "--name",
-        "burst",
-        "--",
-        "flood",
-        &n.to_string(),
-        marker.to_str().expect("utf8"),
-    ]);
-    let out = t.home.join("logs/burst-out.log");
-    let err = t.home.join("logs/burst-error.log");
-    assert!(
-        wait_for(DEADLINE, || t.path("done-0").exists()
-            && lines(&out).len() == n
-            && lines(&err).len() == n),
-        "the burst is written"
-    );
+    let n = crate::protocol::burst(&t, 200_000);
     // Now read: every line arrives or is counted in a `lagged`, the last ones too,
     // although no event follows them.
     let (mut sum, mut lagged) = (0u64, 0);
