@@ -95,6 +95,16 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in lifecycle order (`/metrics` lists `pmx_process_status` so).
+    pub const ALL: [Status; 6] = [
+        Status::Launching,
+        Status::Online,
+        Status::Stopping,
+        Status::Stopped,
+        Status::WaitingRestart,
+        Status::Errored,
+    ];
+
     /// The word as PM2 spells it.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -9,16 +9,6 @@ use crate::protocol::{Description, Status};
 /// The response's content type (the format's version 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Every status word, in the order `pmx_process_status` lists them.
-const STATUSES: [Status; 6] = [
-    Status::Launching,
-    Status::Online,
-    Status::Stopping,
-    Status::Stopped,
-    Status::WaitingRestart,
-    Status::Errored,
-];
-
 /// The daemon's own figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Daemon {
@@ -159,7 +149,7 @@ pub fn render(described: &[Description], daemon: Daemon) -> String {
         );
         for d in described {
             let base = labels(d);
-            for s in STATUSES {
+            for s in Status::ALL {
                 let labels = format!("{base},status=\"{}\"}}", s.as_str());
                 fam.sample(name, &labels, if s == d.info.status { 1.0 } else { 0.0 });
             }
